@@ -1,0 +1,5 @@
+//! `dim!`: parse the declarations, validate their sizes, expand each to a type.
+
+pub(crate) mod expand;
+pub(crate) mod parse;
+pub(crate) mod validate;

@@ -1,0 +1,120 @@
+//! Dimensions: the types a shape is made of.
+//!
+//! Four kinds, all implementing [`Dim`]:
+//!
+//! | kind | written | size known | unifies with |
+//! |---|---|---|---|
+//! | anonymous static | `D<768>` | compile time | `D<768>` only |
+//! | named static | `dim!(pub DModel = 384);` | compile time | itself only |
+//! | anonymous runtime | `Dyn` | run time | `Dyn` (sizes checked when used) |
+//! | named runtime | `dim!(pub Batch);` | run time | itself only (sizes checked when used) |
+//!
+//! A static dim also implements [`StaticDim`], which gives its size as a constant and as a
+//! typenum number ([`StaticDim::Size`]) for rules that need arithmetic (an element count, a
+//! product of heads and head width). `D<N>` takes its typenum number from typenum's table,
+//! which covers 0..=1024 and a few larger sizes; `dim!` spells the number out itself, so it
+//! works for any size (MiniLM's 1536 and 30522 included).
+//!
+//! Each dim also has a [`Kind`](Dim::Kind) ([`One`], [`Many`] or [`Runtime`]) which the
+//! broadcasting rules dispatch on.
+
+mod anon;
+
+pub use anon::{Dyn, D};
+
+use core::fmt::Debug;
+use core::hash::Hash;
+
+/// A dimension: a type with a size.
+///
+/// Implemented by [`D<N>`], [`Dyn`] and the types declared by [`dim!`](crate::dim!).
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// dim!(pub Seq = 128);
+/// dim!(pub Batch);
+/// assert_eq!(Seq.size(), 128);
+/// assert_eq!(Batch::new(7).size(), 7);
+/// assert_eq!(D::<3>.size(), 3);
+/// assert_eq!(format!("{:?}", (Seq, Batch::new(7), D::<3>)), "(Seq=128, Batch=7, 3)");
+/// ```
+pub trait Dim: Copy + Eq + Hash + Debug + Send + Sync + 'static {
+    /// The name the user wrote: `"Seq"`, `"D"`, `"Dyn"`.
+    const NAME: &'static str;
+    /// `Some(size)` for a static dim, `None` for a runtime one.
+    const STATIC_SIZE: Option<usize>;
+    /// [`One`], [`Many`] or [`Runtime`]: what broadcasting may do with this dim.
+    type Kind: DimKind;
+    /// The number of indices along this dim.
+    fn size(self) -> usize;
+    /// The dim of size `n`, if this dim can have that size (a static dim has one size).
+    fn from_size(n: usize) -> Option<Self>;
+}
+
+/// A dim whose size is known at compile time.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::typenum::Unsigned;
+/// dim!(pub Vocab = 30522);
+/// assert_eq!(<Vocab as StaticDim>::SIZE, 30522);
+/// assert_eq!(<<Vocab as StaticDim>::Size as Unsigned>::USIZE, 30522);
+/// ```
+///
+/// A runtime dim is not static:
+///
+/// ```compile_fail
+/// use shapecheck::prelude::*;
+/// fn size_of<T: StaticDim>() -> usize { T::SIZE }
+/// size_of::<Dyn>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a runtime dim, and this needs a dim whose size is known at compile time",
+    label = "the size of `{Self}` is only known at run time",
+    note = "convert with `.to_static::<…>()?`, which checks the sizes at run time"
+)]
+pub trait StaticDim: Dim + Default {
+    /// The size.
+    const SIZE: usize;
+    /// The size as a typenum unsigned integer, for rules checked by the type checker.
+    type Size: typenum::Unsigned;
+}
+
+/// A dim whose size is chosen at run time: [`Dyn`] and `dim!(pub Name);`.
+pub trait RuntimeDim: Dim {}
+
+/// The broadcasting kind of a dim: [`One`], [`Many`] or [`Runtime`].
+pub trait DimKind: private::Sealed + 'static {}
+
+/// A static dim of size 1: broadcasts to any dim.
+#[derive(Debug)]
+pub enum One {}
+/// A static dim of size greater than 1: broadcasts only to itself.
+#[derive(Debug)]
+pub enum Many {}
+/// A runtime dim: broadcasts to itself, with the sizes checked at run time.
+#[derive(Debug)]
+pub enum Runtime {}
+
+impl DimKind for One {}
+impl DimKind for Many {}
+impl DimKind for Runtime {}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for super::One {}
+    impl Sealed for super::Many {}
+    impl Sealed for super::Runtime {}
+}
+
+/// The kind of a static dim of size `N`, computed from typenum's `N == 1`.
+#[doc(hidden)]
+pub trait KindOfBit {
+    type Kind: DimKind;
+}
+impl KindOfBit for typenum::B1 {
+    type Kind = One;
+}
+impl KindOfBit for typenum::B0 {
+    type Kind = Many;
+}

@@ -1,0 +1,232 @@
+//! The GEMM lowering: the only file of the crate with `unsafe`.
+//!
+//! matrixmultiply takes a matrix as (pointer, rows, cols, row stride, column stride), all
+//! strides in elements. The typed API has already fixed the extents; this file checks, once
+//! per call and before any pointer is formed, that every element each operand can reach
+//! lies inside its slice, then hands the operands' own strides to `sgemm`/`dgemm`. So a
+//! transposed or permuted operand is read in place, never copied.
+//!
+//! The output is written with β = 0 into the spare capacity of a fresh `Vec`, which
+//! matrixmultiply documents as allowed ("if β is zero, then C does not need to be
+//! initialized"): no pass of zeroing precedes the product. Batches are spread over threads
+//! by splitting the output into disjoint chunks.
+#![allow(unsafe_code)]
+
+use core::mem::MaybeUninit;
+
+use crate::element::Float;
+use crate::tensor::layout::max_offset;
+
+/// The raw GEMM entry of an element type. Sealed: implemented for `f32` and `f64` only.
+pub trait Gemm: Copy + Send + Sync + 'static {
+    /// `C = A·B` with β = 0 (so `C` is written, never read).
+    ///
+    /// # Safety
+    ///
+    /// For `i < m`, `l < k`, `j < n`: `a + i·rsa + l·csa` and `b + l·rsb + j·csb` must be
+    /// valid for reads, and `c + i·rsc + j·csc` valid for writes, pairwise distinct for
+    /// distinct `(i, j)` and not aliasing `a` or `b`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_overwrite(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+macro_rules! impl_gemm {
+    ($t:ty, $f:path) => {
+        impl Gemm for $t {
+            #[inline]
+            unsafe fn gemm_overwrite(
+                m: usize,
+                k: usize,
+                n: usize,
+                a: *const $t,
+                rsa: isize,
+                csa: isize,
+                b: *const $t,
+                rsb: isize,
+                csb: isize,
+                c: *mut $t,
+                rsc: isize,
+                csc: isize,
+            ) {
+                // SAFETY: the caller upholds this function's contract, which is exactly
+                // matrixmultiply's: in-bounds operands and a non-overlapping C. With
+                // beta = 0, C is written and never read, so it may be uninitialised.
+                unsafe { $f(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, rsc, csc) }
+            }
+        }
+    };
+}
+
+impl_gemm!(f32, matrixmultiply::sgemm);
+impl_gemm!(f64, matrixmultiply::dgemm);
+
+/// One operand of a (batched) product: a slice, the offset of its first element, one
+/// stride per batch axis (0 for an operand shared by the batch) and its row and column
+/// strides.
+pub(crate) struct Operand<'a, T> {
+    pub data: &'a [T],
+    pub offset: usize,
+    pub batch_strides: &'a [usize],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+/// The extents of a (batched) product: `batch_dims` × (m×k · k×n).
+pub(crate) struct Problem<'a> {
+    pub batch_dims: &'a [usize],
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+}
+
+/// Checks that every element `op` can reach as a `rows`×`cols` matrix per batch item is in
+/// its slice. Returns whether it has any element at all.
+fn check_operand<T>(p: &Problem<'_>, op: &Operand<'_, T>, rows: usize, cols: usize) -> bool {
+    assert_eq!(
+        op.batch_strides.len(),
+        p.batch_dims.len(),
+        "one stride per batch axis"
+    );
+    let mut dims = [0usize; 8];
+    let mut strides = [0usize; 8];
+    let nb = p.batch_dims.len();
+    dims[..nb].copy_from_slice(p.batch_dims);
+    strides[..nb].copy_from_slice(op.batch_strides);
+    dims[nb..nb + 2].copy_from_slice(&[rows, cols]);
+    strides[nb..nb + 2].copy_from_slice(&[op.rs, op.cs]);
+    match max_offset(op.offset, &dims[..nb + 2], &strides[..nb + 2]) {
+        Some(max) => {
+            assert!(max < op.data.len(), "GEMM operand reaches past its buffer");
+            assert!(
+                max <= isize::MAX as usize,
+                "GEMM operand offsets must fit in isize"
+            );
+            true
+        }
+        None => false,
+    }
+}
+
+/// `C[b] = A[b]·B[b]` for every batch index `b`, into a new contiguous row-major buffer of
+/// `batch × m × n` elements, using up to `threads` threads.
+pub(crate) fn batched_gemm<T: Float>(
+    p: &Problem<'_>,
+    a: &Operand<'_, T>,
+    b: &Operand<'_, T>,
+    threads: usize,
+) -> Vec<T> {
+    let batch: usize = p.batch_dims.iter().product();
+    let per_item = p.m.checked_mul(p.n).expect("output size overflows usize");
+    let len = batch
+        .checked_mul(per_item)
+        .expect("output size overflows usize");
+    let a_any = check_operand(p, a, p.m, p.k);
+    let b_any = check_operand(p, b, p.k, p.n);
+    let mut out: Vec<T> = Vec::with_capacity(len);
+    if len == 0 {
+        return out;
+    }
+    // With k = 0 the operands have no element; matrixmultiply then reads neither and
+    // writes zeros. Their base pointers stay valid, unoffset.
+    let reads = a_any && b_any;
+    debug_assert!(reads || p.k == 0);
+
+    let run = |first: usize, chunk: &mut [MaybeUninit<T>]| {
+        let mut idx = [0usize; 8];
+        let nb = p.batch_dims.len();
+        crate::tensor::layout::unravel(first, p.batch_dims, &mut idx[..nb]);
+        for c in chunk.chunks_exact_mut(per_item) {
+            let (mut ao, mut bo) = (a.offset, b.offset);
+            for ax in 0..nb {
+                ao += idx[ax] * a.batch_strides[ax];
+                bo += idx[ax] * b.batch_strides[ax];
+            }
+            let (ap, bp) = if reads {
+                // `ao`/`bo` are offsets of the first element of this batch item, at most
+                // the maximum checked by `check_operand`, so they are inside the slices.
+                (a.data[ao..].as_ptr(), b.data[bo..].as_ptr())
+            } else {
+                (a.data.as_ptr(), b.data.as_ptr())
+            };
+            // SAFETY: `check_operand` proved that for every batch index, every
+            // `offset + Σ idx·batch_stride + i·rs + l·cs` with i < rows, l < cols lies in
+            // the operand's slice (or that k = 0 and nothing is read), and that it fits in
+            // isize, so each strided read is in bounds; `c` is this batch item's own chunk
+            // of m·n elements of a `&mut` borrow, written row-major with rsc = n, csc = 1,
+            // so distinct (i, j) are distinct elements inside the chunk, and it aliases
+            // neither operand (they are shared borrows of other buffers). β = 0 lets C be
+            // uninitialised.
+            unsafe {
+                T::gemm_overwrite(
+                    p.m,
+                    p.k,
+                    p.n,
+                    ap,
+                    a.rs as isize,
+                    a.cs as isize,
+                    bp,
+                    b.rs as isize,
+                    b.cs as isize,
+                    c.as_mut_ptr().cast::<T>(),
+                    p.n as isize,
+                    1,
+                );
+            }
+            // Next batch multi-index, row-major.
+            for ax in (0..nb).rev() {
+                idx[ax] += 1;
+                if idx[ax] < p.batch_dims[ax] {
+                    break;
+                }
+                idx[ax] = 0;
+            }
+        }
+    };
+
+    let spare = &mut out.spare_capacity_mut()[..len];
+    let threads = threads.clamp(1, batch);
+    if threads == 1 {
+        run(0, spare);
+    } else {
+        let per_thread = batch.div_ceil(threads);
+        std::thread::scope(|s| {
+            let mut rest = spare;
+            let mut first = 0;
+            let mut mine = None;
+            while !rest.is_empty() {
+                let take = per_thread.min(batch - first);
+                let (chunk, tail) = rest.split_at_mut(take * per_item);
+                rest = tail;
+                if mine.is_none() {
+                    mine = Some((first, chunk));
+                } else {
+                    let run = &run;
+                    s.spawn(move || run(first, chunk));
+                }
+                first += take;
+            }
+            if let Some((first, chunk)) = mine {
+                run(first, chunk);
+            }
+        });
+    }
+    // SAFETY: the chunks passed to `run` tile `out[..len]` exactly (every batch item's
+    // m·n elements), and for each item matrixmultiply with β = 0 writes all m·n elements of
+    // C (for k = 0 it stores zeros). The scope has joined every thread, so all writes are
+    // complete and no borrow of the spare capacity remains.
+    unsafe { out.set_len(len) };
+    out
+}

@@ -1,0 +1,370 @@
+//! Matrix products: the typed API. The shape rule is [`MatMul`]; the arithmetic is one call
+//! to `matrixmultiply` per batch item, made in `kernel.rs` with the operands' own strides.
+//!
+//! | left | right | result |
+//! |---|---|---|
+//! | `(M, K)` | `(K, N)` | `(M, N)` |
+//! | `(M, K)` | `(K,)` | `(M,)` |
+//! | `(K,)` | `(K, N)` | `(N,)` |
+//! | `(B…, M, K)` | `(B…, K, N)` | `(B…, M, N)` (same batch dims, 1 to 4 of them) |
+//! | `(B…, M, K)` | `(K, N)` | `(B…, M, N)` (one right operand shared by the batch) |
+//!
+//! Plus [`dot`](crate::Tensor::dot) and [`outer`](crate::Tensor::outer) for vectors.
+
+pub(crate) mod kernel;
+
+use crate::dim::Dim;
+use crate::element::Float;
+use crate::error::ShapeError;
+use crate::parallel;
+use crate::shape::Shape;
+use crate::tensor::{AsView, Tensor, TensorView};
+
+/// The rule of matrix multiplication: `Self · Rhs` is defined, and is an `Output`.
+///
+/// The inner dims must be the *same dim type*, so with `dim!(Seq = 64)` and
+/// `dim!(HeadDim = 64)`, `q.matmul(&k)` for `q, k: (Seq, HeadDim)` is rejected while
+/// `q.matmul(&k.t())` is accepted:
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// dim!(pub Seq = 64);
+/// dim!(pub HeadDim = 64);
+/// let q = Tensor::<(Seq, HeadDim)>::randn(0);
+/// let k = Tensor::<(Seq, HeadDim)>::randn(1);
+/// let scores: Tensor<(Seq, Seq)> = q.matmul(&k.t());
+/// ```
+///
+/// ```compile_fail
+/// use shapecheck::prelude::*;
+/// dim!(pub Seq = 64);
+/// dim!(pub HeadDim = 64);
+/// let q = Tensor::<(Seq, HeadDim)>::randn(0);
+/// let k = Tensor::<(Seq, HeadDim)>::randn(1);
+/// let scores = q.matmul(&k); // the forgotten transpose
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "cannot multiply `{Self}` by `{Rhs}`: the dims do not line up",
+    label = "`{Self}` · `{Rhs}` has no matmul rule",
+    note = "matmul needs the left operand's last dim to be the very same dim as the right operand's first (or second-to-last) dim, and batched operands to have the same batch dims",
+    note = "if you meant q·kᵀ for q, k of the same shape, write `q.matmul(&k.t())`"
+)]
+pub trait MatMul<Rhs: Shape>: Shape {
+    /// The shape of the product.
+    type Output: Shape;
+    #[doc(hidden)]
+    const FORM: Form;
+    #[doc(hidden)]
+    fn output_shape(&self, rhs: &Rhs) -> Self::Output;
+}
+
+/// How the operands' axes map to GEMM extents.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    MatMat,
+    MatVec,
+    VecMat,
+    /// Leading axes of the left operand are batch axes; the right is `(K, N)`.
+    SharedRhs,
+    /// Leading axes of both operands are batch axes.
+    Batched,
+}
+
+impl<M: Dim, K: Dim, N: Dim> MatMul<(K, N)> for (M, K) {
+    type Output = (M, N);
+    const FORM: Form = Form::MatMat;
+    #[inline(always)]
+    fn output_shape(&self, rhs: &(K, N)) -> (M, N) {
+        (self.0, rhs.1)
+    }
+}
+
+impl<M: Dim, K: Dim> MatMul<(K,)> for (M, K) {
+    type Output = (M,);
+    const FORM: Form = Form::MatVec;
+    #[inline(always)]
+    fn output_shape(&self, _rhs: &(K,)) -> (M,) {
+        (self.0,)
+    }
+}
+
+impl<K: Dim, N: Dim> MatMul<(K, N)> for (K,) {
+    type Output = (N,);
+    const FORM: Form = Form::VecMat;
+    #[inline(always)]
+    fn output_shape(&self, rhs: &(K, N)) -> (N,) {
+        (rhs.1,)
+    }
+}
+
+macro_rules! batched {
+    ($($B:ident $bi:tt),*; $mi:tt, $ki:tt) => {
+        impl<$($B: Dim,)* M: Dim, K: Dim, N: Dim> MatMul<($($B,)* K, N)> for ($($B,)* M, K) {
+            type Output = ($($B,)* M, N);
+            const FORM: Form = Form::Batched;
+            #[inline(always)]
+            fn output_shape(&self, rhs: &($($B,)* K, N)) -> Self::Output {
+                ($(self.$bi,)* self.$mi, rhs.$ki)
+            }
+        }
+
+        impl<$($B: Dim,)* M: Dim, K: Dim, N: Dim> MatMul<(K, N)> for ($($B,)* M, K) {
+            type Output = ($($B,)* M, N);
+            const FORM: Form = Form::SharedRhs;
+            #[inline(always)]
+            fn output_shape(&self, rhs: &(K, N)) -> Self::Output {
+                ($(self.$bi,)* self.$mi, rhs.1)
+            }
+        }
+    };
+}
+
+batched!(B0 0; 1, 2);
+batched!(B0 0, B1 1; 2, 3);
+batched!(B0 0, B1 1, B2 2; 3, 4);
+batched!(B0 0, B1 1, B2 2, B3 3; 4, 5);
+
+/// The GEMM extents and strides of `lhs · rhs`, after checking the sizes that must agree
+/// (the types already guarantee it for static dims; runtime dims are compared here).
+fn matmul_views<L, R, T>(
+    lhs: &TensorView<'_, L, T>,
+    rhs: &TensorView<'_, R, T>,
+) -> Result<Tensor<L::Output, T>, ShapeError>
+where
+    L: MatMul<R>,
+    R: Shape,
+    T: Float,
+{
+    let (ld, ls) = (lhs.dims(), lhs.strides());
+    let (rd, rs) = (rhs.dims(), rhs.strides());
+    let zeros = [0usize; 4];
+    let (nb, m, k, k2, n, (ars, acs), (brs, bcs)) = match L::FORM {
+        Form::MatMat => (
+            0,
+            ld[0],
+            ld[1],
+            rd[0],
+            rd[1],
+            (ls[0], ls[1]),
+            (rs[0], rs[1]),
+        ),
+        Form::MatVec => (0, ld[0], ld[1], rd[0], 1, (ls[0], ls[1]), (rs[0], 1)),
+        Form::VecMat => (0, 1, ld[0], rd[0], rd[1], (1, ls[0]), (rs[0], rs[1])),
+        Form::SharedRhs | Form::Batched => {
+            let r = ld.len();
+            let rr = rd.len();
+            (
+                r - 2,
+                ld[r - 2],
+                ld[r - 1],
+                rd[rr - 2],
+                rd[rr - 1],
+                (ls[r - 2], ls[r - 1]),
+                (rs[rr - 2], rs[rr - 1]),
+            )
+        }
+    };
+    let mismatch = |detail: String| ShapeError::Incompatible {
+        op: "matmul",
+        lhs: format!("{:?}", lhs.shape()),
+        rhs: format!("{:?}", rhs.shape()),
+        detail,
+    };
+    if k != k2 {
+        return Err(mismatch(format!(
+            "the inner dims differ ({k} on the left, {k2} on the right)"
+        )));
+    }
+    let b_batch_strides = if L::FORM == Form::Batched {
+        if ld[..nb] != rd[..nb] {
+            return Err(mismatch(format!(
+                "the batch dims differ ({:?} on the left, {:?} on the right)",
+                &ld[..nb],
+                &rd[..nb]
+            )));
+        }
+        &rs[..nb]
+    } else {
+        &zeros[..nb]
+    };
+    let problem = kernel::Problem {
+        batch_dims: &ld[..nb],
+        m,
+        k,
+        n,
+    };
+    let a = kernel::Operand {
+        data: lhs.as_base_slice(),
+        offset: lhs.offset(),
+        batch_strides: &ls[..nb],
+        rs: ars,
+        cs: acs,
+    };
+    let b = kernel::Operand {
+        data: rhs.as_base_slice(),
+        offset: rhs.offset(),
+        batch_strides: b_batch_strides,
+        rs: brs,
+        cs: bcs,
+    };
+    let batch: usize = ld[..nb].iter().product();
+    let threads = parallel::threads_for(batch, batch * m * k * n);
+    let data = kernel::batched_gemm(&problem, &a, &b, threads);
+    Ok(Tensor::from_parts(
+        lhs.shape().output_shape(&rhs.shape()),
+        data,
+    ))
+}
+
+macro_rules! matmul_methods {
+    ($view:ident) => {
+        /// The matrix product `self · rhs`; see [`MatMul`](crate::ops::MatMul) for the forms.
+        /// `rhs` may be a tensor or a view (`&k.t()` is read through its strides, not copied).
+        ///
+        /// # Panics
+        ///
+        /// When a runtime dim disagrees (the inner dims, or batch dims); the message is that of
+        /// [`try_matmul`](Self::try_matmul).
+        ///
+        /// ```
+        /// use shapecheck::prelude::*;
+        /// let a = Tensor::<(D<2>, D<3>)>::from_vec(vec![1., 2., 3., 4., 5., 6.]).unwrap();
+        /// let b = Tensor::<(D<2>, D<3>)>::ones();
+        /// let c = a.matmul(&b.t()); // (2, 3)·(3, 2) = (2, 2)
+        /// assert_eq!(c.as_slice(), &[6., 6., 15., 15.]);
+        /// ```
+        #[track_caller]
+        pub fn matmul<R>(&self, rhs: &R) -> Tensor<<S as MatMul<R::Shape>>::Output, T>
+        where
+            R: AsView<Elem = T>,
+            S: MatMul<R::Shape>,
+        {
+            match self.try_matmul(rhs) {
+                Ok(t) => t,
+                Err(e) => panic!("{e}"),
+            }
+        }
+
+        /// [`matmul`](Self::matmul) that returns `Err` instead of panicking when runtime dims
+        /// disagree.
+        ///
+        /// ```
+        /// use shapecheck::prelude::*;
+        /// let a = Tensor::zeros_with((Dyn::new(2), Dyn::new(3)));
+        /// let b = Tensor::<(Dyn, Dyn)>::zeros_with((Dyn::new(4), Dyn::new(5)));
+        /// let err = a.try_matmul(&b).unwrap_err();
+        /// assert_eq!(
+        ///     err.to_string(),
+        ///     "matmul: cannot combine (Dyn=2, Dyn=3) with (Dyn=4, Dyn=5): \
+        ///      the inner dims differ (3 on the left, 4 on the right)"
+        /// );
+        /// ```
+        pub fn try_matmul<R>(
+            &self,
+            rhs: &R,
+        ) -> Result<Tensor<<S as MatMul<R::Shape>>::Output, T>, ShapeError>
+        where
+            R: AsView<Elem = T>,
+            S: MatMul<R::Shape>,
+        {
+            matmul_views(&self.$view(), &rhs.as_view())
+        }
+    };
+}
+
+impl<S: Shape, T: Float> Tensor<S, T> {
+    matmul_methods!(view);
+}
+
+impl<S: Shape, T: Float> TensorView<'_, S, T> {
+    matmul_methods!(as_view);
+}
+
+fn dot_views<K: Dim, T: Float>(
+    a: &TensorView<'_, (K,), T>,
+    b: &TensorView<'_, (K,), T>,
+) -> Result<T, ShapeError> {
+    let (n, m) = (a.dims()[0], b.dims()[0]);
+    if n != m {
+        return Err(ShapeError::Incompatible {
+            op: "dot",
+            lhs: format!("{:?}", a.shape()),
+            rhs: format!("{:?}", b.shape()),
+            detail: format!("the lengths differ ({n} and {m})"),
+        });
+    }
+    let (da, db) = (a.as_base_slice(), b.as_base_slice());
+    let (sa, sb) = (a.strides()[0], b.strides()[0]);
+    let (mut ia, mut ib) = (a.offset(), b.offset());
+    let mut acc = T::ZERO;
+    for _ in 0..n {
+        acc = da[ia].mul_add(db[ib], acc);
+        ia += sa;
+        ib += sb;
+    }
+    Ok(acc)
+}
+
+fn outer_views<M: Dim, N: Dim, T: Float>(
+    a: &TensorView<'_, (M,), T>,
+    b: &TensorView<'_, (N,), T>,
+) -> Tensor<(M, N), T> {
+    let (bv, av) = (b.to_vec(), a.to_vec());
+    let mut data = Vec::with_capacity(av.len() * bv.len());
+    for &x in &av {
+        data.extend(bv.iter().map(|&y| x * y));
+    }
+    Tensor::from_parts((a.shape().0, b.shape().0), data)
+}
+
+macro_rules! vector_methods {
+    ($view:ident) => {
+        /// The dot product `Σ self[i]·rhs[i]` of two vectors of the same dim.
+        ///
+        /// # Panics
+        ///
+        /// When the dim is a runtime dim and the lengths differ; see [`try_dot`](Self::try_dot).
+        ///
+        /// ```
+        /// use shapecheck::prelude::*;
+        /// let a = Tensor::<(D<3>,)>::from_vec(vec![1., 2., 3.]).unwrap();
+        /// assert_eq!(a.dot(&a), 14.0);
+        /// ```
+        #[track_caller]
+        pub fn dot<R: AsView<Shape = (K,), Elem = T>>(&self, rhs: &R) -> T {
+            match self.try_dot(rhs) {
+                Ok(x) => x,
+                Err(e) => panic!("{e}"),
+            }
+        }
+
+        /// [`dot`](Self::dot) that returns `Err` when runtime lengths differ.
+        pub fn try_dot<R: AsView<Shape = (K,), Elem = T>>(&self, rhs: &R) -> Result<T, ShapeError> {
+            dot_views(&self.$view(), &rhs.as_view())
+        }
+
+        /// The outer product: element `[i, j]` is `self[i]·rhs[j]`.
+        ///
+        /// ```
+        /// use shapecheck::prelude::*;
+        /// let a = Tensor::<(D<2>,)>::from_vec(vec![1., 2.]).unwrap();
+        /// let b = Tensor::<(D<3>,)>::from_vec(vec![1., 10., 100.]).unwrap();
+        /// assert_eq!(a.outer(&b).as_slice(), &[1., 10., 100., 2., 20., 200.]);
+        /// ```
+        pub fn outer<N: Dim, R: AsView<Shape = (N,), Elem = T>>(
+            &self,
+            rhs: &R,
+        ) -> Tensor<(K, N), T> {
+            outer_views(&self.$view(), &rhs.as_view())
+        }
+    };
+}
+
+impl<K: Dim, T: Float> Tensor<(K,), T> {
+    vector_methods!(view);
+}
+
+impl<K: Dim, T: Float> TensorView<'_, (K,), T> {
+    vector_methods!(as_view);
+}

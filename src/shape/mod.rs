@@ -1,0 +1,121 @@
+//! Shapes: tuples of dims, rank 0 to 6.
+//!
+//! A shape is a tuple such as `(Seq, DModel)`; its value holds the sizes of its runtime dims
+//! (static dims are zero-sized), so a `Tensor<(Seq, DModel)>` stores no shape at all.
+//! The rules are named traits, one concern per file:
+//!
+//! - [`Shape`], [`StaticShape`] and [`HasRank`] here;
+//! - [`HasAxis`] and [`Axis`] (an axis a shape has) in `axes.rs`;
+//! - [`Permutation`] and [`Transpose`] (zero-copy reorderings) in `permutes.rs`.
+
+mod axes;
+mod permutes;
+
+pub use axes::{Axis, DistinctAxis, HasAxis, A0, A1, A2, A3, A4, A5};
+pub use permutes::{Permutation, Transpose};
+
+use core::fmt::Debug;
+
+use generic_array::{ArrayLength, GenericArray};
+use typenum::{U0, U1, U2, U3, U4, U5, U6};
+
+use crate::dim::{Dim, StaticDim};
+
+/// One `usize` per axis of `S`: its dims or its strides.
+pub type Dims<S> = GenericArray<usize, <S as Shape>::Rank>;
+
+/// A tuple of dims: `()`, `(A,)`, `(A, B)`, … up to rank 6.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// dim!(pub Seq = 4);
+/// dim!(pub Batch);
+/// let shape = (Batch::new(2), Seq, D::<3>);
+/// assert_eq!(shape.dims().as_slice(), &[2, 4, 3]);
+/// assert_eq!(shape.num_elements(), 24);
+/// assert_eq!(<(Batch, Seq, D<3>) as Shape>::RANK, 3);
+/// ```
+pub trait Shape: Copy + Debug + PartialEq + Send + Sync + 'static {
+    /// Number of axes.
+    const RANK: usize;
+    /// [`RANK`](Shape::RANK) as a typenum number: the length of [`Dims`].
+    type Rank: ArrayLength;
+    /// A multi-index, `[usize; RANK]`.
+    type Index: Copy + Debug + Default + AsRef<[usize]> + AsMut<[usize]>;
+
+    /// The size of each axis.
+    fn dims(&self) -> Dims<Self>;
+
+    /// The shape with these sizes, if every dim can take its size (static dims have one).
+    fn from_dims(dims: &[usize]) -> Option<Self>;
+
+    /// Product of the sizes (1 for rank 0).
+    fn num_elements(&self) -> usize {
+        self.dims().iter().product()
+    }
+
+    /// Row-major strides of a contiguous tensor of this shape.
+    fn contiguous_strides(&self) -> Dims<Self> {
+        let dims = self.dims();
+        let mut strides = dims.clone();
+        let mut acc = 1;
+        for (s, d) in strides.iter_mut().zip(dims.iter()).rev() {
+            *s = acc;
+            acc *= *d;
+        }
+        strides
+    }
+}
+
+/// A shape whose dims are all static: it has one value, `Default::default()`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has a runtime dim, so its size is not known at compile time",
+    label = "this needs a shape made of static dims only",
+    note = "use the `_with(shape, …)` form, which takes the runtime sizes as a value"
+)]
+pub trait StaticShape: Shape + Default {
+    /// Product of the sizes.
+    const NUM_ELEMENTS: usize;
+}
+
+/// A shape of exactly `R` axes.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not have {R} axes",
+    label = "expected a shape of rank {R}"
+)]
+pub trait HasRank<const R: usize>: Shape {}
+
+macro_rules! impl_shape {
+    ($rank:literal, $R:ty; $($D:ident $i:tt),*) => {
+        impl<$($D: Dim),*> Shape for ($($D,)*) {
+            const RANK: usize = $rank;
+            type Rank = $R;
+            type Index = [usize; $rank];
+            #[inline(always)]
+            fn dims(&self) -> Dims<Self> {
+                GenericArray::from_array([$(self.$i.size()),*])
+            }
+            #[inline]
+            fn from_dims(dims: &[usize]) -> Option<Self> {
+                if dims.len() != $rank {
+                    return None;
+                }
+                Some(($($D::from_size(dims[$i])?,)*))
+            }
+        }
+
+        impl<$($D: StaticDim),*> StaticShape for ($($D,)*) {
+            const NUM_ELEMENTS: usize = 1 $(* $D::SIZE)*;
+        }
+
+        impl<$($D: Dim),*> HasRank<$rank> for ($($D,)*) {}
+    };
+}
+
+impl_shape!(0, U0;);
+impl_shape!(1, U1; A 0);
+impl_shape!(2, U2; A 0, B 1);
+impl_shape!(3, U3; A 0, B 1, C 2);
+impl_shape!(4, U4; A 0, B 1, C 2, E 3);
+impl_shape!(5, U5; A 0, B 1, C 2, E 3, F 4);
+impl_shape!(6, U6; A 0, B 1, C 2, E 3, F 4, G 5);
