@@ -44,6 +44,7 @@ mod parallel;
 pub mod shape;
 pub mod tensor;
 
+pub use dim::{Dyn, D};
 pub use element::Float;
 pub use error::ShapeError;
 pub use parallel::{max_threads, with_threads};

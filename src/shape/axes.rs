@@ -55,6 +55,7 @@ pub trait HasAxis<const I: usize>: Shape {
 
 macro_rules! has_axis {
     ($i:literal; [$($P:ident $pi:tt),*] $X:ident $xi:tt [$($Q:ident $qi:tt),*]) => {
+        #[diagnostic::do_not_recommend]
         impl<$($P: Dim,)* $X: Dim, $($Q: Dim),*> HasAxis<$i> for ($($P,)* $X, $($Q,)*) {
             type Dim = $X;
             type Removed = ($($P,)* $($Q,)*);

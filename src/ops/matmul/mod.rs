@@ -44,7 +44,7 @@ use crate::tensor::{AsView, Tensor, TensorView};
 /// let scores = q.matmul(&k); // the forgotten transpose
 /// ```
 #[diagnostic::on_unimplemented(
-    message = "cannot multiply `{Self}` by `{Rhs}`: the dims do not line up",
+    message = "matmul needs matching inner dims: cannot multiply `{Self}` by `{Rhs}`",
     label = "`{Self}` · `{Rhs}` has no matmul rule",
     note = "matmul needs the left operand's last dim to be the very same dim as the right operand's first (or second-to-last) dim, and batched operands to have the same batch dims",
     note = "if you meant q·kᵀ for q, k of the same shape, write `q.matmul(&k.t())`"
@@ -71,6 +71,7 @@ pub enum Form {
     Batched,
 }
 
+#[diagnostic::do_not_recommend]
 impl<M: Dim, K: Dim, N: Dim> MatMul<(K, N)> for (M, K) {
     type Output = (M, N);
     const FORM: Form = Form::MatMat;
@@ -80,6 +81,7 @@ impl<M: Dim, K: Dim, N: Dim> MatMul<(K, N)> for (M, K) {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<M: Dim, K: Dim> MatMul<(K,)> for (M, K) {
     type Output = (M,);
     const FORM: Form = Form::MatVec;
@@ -89,6 +91,7 @@ impl<M: Dim, K: Dim> MatMul<(K,)> for (M, K) {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<K: Dim, N: Dim> MatMul<(K, N)> for (K,) {
     type Output = (N,);
     const FORM: Form = Form::VecMat;
@@ -100,6 +103,7 @@ impl<K: Dim, N: Dim> MatMul<(K, N)> for (K,) {
 
 macro_rules! batched {
     ($($B:ident $bi:tt),*; $mi:tt, $ki:tt) => {
+        #[diagnostic::do_not_recommend]
         impl<$($B: Dim,)* M: Dim, K: Dim, N: Dim> MatMul<($($B,)* K, N)> for ($($B,)* M, K) {
             type Output = ($($B,)* M, N);
             const FORM: Form = Form::Batched;
@@ -109,6 +113,7 @@ macro_rules! batched {
             }
         }
 
+        #[diagnostic::do_not_recommend]
         impl<$($B: Dim,)* M: Dim, K: Dim, N: Dim> MatMul<(K, N)> for ($($B,)* M, K) {
             type Output = ($($B,)* M, N);
             const FORM: Form = Form::SharedRhs;
