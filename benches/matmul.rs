@@ -1,1 +1,80 @@
-fn main() {}
+//! matmul through the typed API beside matrixmultiply called by hand on the same buffers.
+//! Cases are named by element type and size: `matmul/f32/512/ab/shapecheck` and
+//! `…/ab/raw`; `ab` is A·B, `abt` is A·Bᵀ (B read through a transposed view).
+//! `batched/…` runs 12×(128×64)·(64×128) on one thread and on all cores.
+
+#[path = "common/raw.rs"]
+mod raw;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use shapecheck::prelude::*;
+
+type Sq<T> = Tensor<(Dyn, Dyn), T>;
+
+macro_rules! square_cases {
+    ($c:expr, $t:ty, $raw:path) => {
+        for n in [64usize, 128, 256, 512, 1024] {
+            let shape = (Dyn::new(n), Dyn::new(n));
+            let a = Sq::<$t>::randn_with(shape, 1);
+            let b = Sq::<$t>::randn_with(shape, 2);
+            let mut out = vec![0.0 as $t; n * n];
+            let mut g = $c.benchmark_group(format!("matmul/{}/{n}", stringify!($t)));
+            g.throughput(Throughput::Elements((2 * n * n * n) as u64));
+            if n >= 512 {
+                g.sample_size(10);
+            }
+            g.bench_function("ab/shapecheck", |bch| bch.iter(|| black_box(a.matmul(&b))));
+            g.bench_function("ab/raw", |bch| {
+                bch.iter(|| $raw(n, n, n, a.as_slice(), b.as_slice(), false, black_box(&mut out)))
+            });
+            g.bench_function("abt/shapecheck", |bch| bch.iter(|| black_box(a.matmul(&b.t()))));
+            g.bench_function("abt/raw", |bch| {
+                bch.iter(|| $raw(n, n, n, a.as_slice(), b.as_slice(), true, black_box(&mut out)))
+            });
+            g.finish();
+        }
+    };
+}
+
+fn square(c: &mut Criterion) {
+    shapecheck::with_threads(1, || {
+        square_cases!(c, f32, raw::sgemm);
+        square_cases!(c, f64, raw::dgemm);
+    });
+}
+
+fn batched(c: &mut Criterion) {
+    shapecheck::dim!(pub Heads = 12; pub Seq = 128; pub HeadDim = 64);
+    let q = Tensor::<(Heads, Seq, HeadDim)>::randn(1);
+    let k = Tensor::<(Heads, Seq, HeadDim)>::randn(2);
+    let mut out = vec![0.0f32; 12 * 128 * 128];
+    let mut g = c.benchmark_group("batched/f32/12x128x64x128");
+    g.throughput(Throughput::Elements(2 * 12 * 128 * 64 * 128));
+    g.bench_function("shapecheck/1-thread", |b| {
+        shapecheck::with_threads(1, || b.iter(|| black_box(q.matmul(&k.t()))))
+    });
+    g.bench_function("shapecheck/all-cores", |b| b.iter(|| black_box(q.matmul(&k.t()))));
+    g.bench_function("raw/1-thread", |b| {
+        b.iter(|| {
+            for h in 0..12 {
+                let (qs, ks) = (q.as_slice(), k.as_slice());
+                let r = h * 128 * 64..(h + 1) * 128 * 64;
+                let o = &mut out[h * 128 * 128..(h + 1) * 128 * 128];
+                raw::sgemm(128, 64, 128, &qs[r.clone()], &ks[r], true, black_box(o));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = square, batched
+}
+criterion_main!(benches);

@@ -1,17 +1,16 @@
 //! How many threads an operation may use.
 //!
 //! Batched products spread their batch items over threads when the work is large enough to
-//! pay for starting them. The limit defaults to the number of cores (or to the
-//! `SHAPECHECK_NUM_THREADS` environment variable) and can be lowered for a scope with
-//! [`with_threads`]. The limit changes speed, never results: each batch item is computed
+//! pay for waking them. They run on rayon's global pool, whose size defaults to the number
+//! of cores (`RAYON_NUM_THREADS` changes it); [`with_threads`] lowers the limit for a
+//! scope. The limit changes speed, never results: each batch item is computed
 //! by the same single-threaded kernel call whatever the thread count.
 
 use std::cell::Cell;
-use std::sync::OnceLock;
 
-/// Below this many multiply-adds a batched product stays on one thread: starting a thread
-/// costs tens of microseconds.
-const MIN_MACS_PER_THREAD: usize = 1 << 19;
+/// Below this many multiply-adds per thread a batched product stays on fewer threads: waking
+/// a pool thread costs microseconds.
+const MIN_MACS_PER_THREAD: usize = 1 << 21;
 
 thread_local! {
     static LIMIT: Cell<Option<usize>> = const { Cell::new(None) };
@@ -40,18 +39,14 @@ pub fn with_threads<R>(n: usize, f: impl FnOnce() -> R) -> R {
 }
 
 fn default_threads() -> usize {
-    static DEFAULT: OnceLock<usize> = OnceLock::new();
-    *DEFAULT.get_or_init(|| {
-        std::env::var("SHAPECHECK_NUM_THREADS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-    })
+    rayon::current_num_threads()
 }
 
 /// Threads for `items` independent pieces of `macs` multiply-adds in all.
 pub(crate) fn threads_for(items: usize, macs: usize) -> usize {
     let by_work = (macs / MIN_MACS_PER_THREAD).max(1);
-    max_threads().min(items).min(by_work).max(1)
+    if items <= 1 || by_work <= 1 {
+        return 1; // without asking the pool its size, which costs an atomic round trip
+    }
+    max_threads().min(items).min(by_work)
 }

@@ -8,11 +8,14 @@
 //!
 //! The output is written with β = 0 into the spare capacity of a fresh `Vec`, which
 //! matrixmultiply documents as allowed ("if β is zero, then C does not need to be
-//! initialized"): no pass of zeroing precedes the product. Batches are spread over threads
-//! by splitting the output into disjoint chunks.
+//! initialized"): no pass of zeroing precedes the product. Batches are spread over the
+//! threads of rayon's pool (spawning an OS thread per call costs more than a small batched
+//! product) by splitting the output into disjoint chunks.
 #![allow(unsafe_code)]
 
 use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::element::Float;
 use crate::tensor::layout::max_offset;
@@ -128,105 +131,131 @@ pub(crate) fn batched_gemm<T: Float>(
     b: &Operand<'_, T>,
     threads: usize,
 ) -> Vec<T> {
+    let len = output_len(p);
+    let mut out: Vec<T> = Vec::with_capacity(len);
+    gemm_overwrite_all(p, a, b, threads, &mut out.spare_capacity_mut()[..len]);
+    // SAFETY: `gemm_overwrite_all` has written every one of the first `len` elements (its
+    // postcondition), and no borrow of the spare capacity remains.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// [`batched_gemm`] into an existing row-major buffer of exactly `batch × m × n` elements.
+pub(crate) fn batched_gemm_into<T: Float>(
+    p: &Problem<'_>,
+    a: &Operand<'_, T>,
+    b: &Operand<'_, T>,
+    threads: usize,
+    out: &mut [T],
+) {
+    assert_eq!(out.len(), output_len(p), "output buffer of the wrong length");
+    let len = out.len();
+    // SAFETY: `MaybeUninit<T>` has the size, alignment and validity-free layout of `T`, so
+    // the cast slice covers exactly the same `len` elements; everything written through it
+    // is an initialised `T` (the GEMM's results), so `out` stays initialised afterwards.
+    let out = unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<MaybeUninit<T>>(), len) };
+    gemm_overwrite_all(p, a, b, threads, out);
+}
+
+fn output_len(p: &Problem<'_>) -> usize {
     let batch: usize = p.batch_dims.iter().product();
-    let per_item = p.m.checked_mul(p.n).expect("output size overflows usize");
-    let len = batch
-        .checked_mul(per_item)
-        .expect("output size overflows usize");
+    p.m.checked_mul(p.n)
+        .and_then(|x| x.checked_mul(batch))
+        .expect("output size overflows usize")
+}
+
+/// Writes all of `out` (`batch × m × n` elements, row-major): the postcondition the
+/// callers' `set_len` relies on.
+fn gemm_overwrite_all<T: Float>(
+    p: &Problem<'_>,
+    a: &Operand<'_, T>,
+    b: &Operand<'_, T>,
+    threads: usize,
+    out: &mut [MaybeUninit<T>],
+) {
+    let batch: usize = p.batch_dims.iter().product();
+    let per_item = p.m * p.n;
+    assert_eq!(out.len(), batch * per_item);
     let a_any = check_operand(p, a, p.m, p.k);
     let b_any = check_operand(p, b, p.k, p.n);
-    let mut out: Vec<T> = Vec::with_capacity(len);
-    if len == 0 {
-        return out;
+    if out.is_empty() {
+        return;
     }
     // With k = 0 the operands have no element; matrixmultiply then reads neither and
     // writes zeros. Their base pointers stay valid, unoffset.
     let reads = a_any && b_any;
     debug_assert!(reads || p.k == 0);
 
-    let run = |first: usize, chunk: &mut [MaybeUninit<T>]| {
+    let nb = p.batch_dims.len();
+    let run = |item: usize, c: &mut [MaybeUninit<T>]| {
         let mut idx = [0usize; 8];
-        let nb = p.batch_dims.len();
-        crate::tensor::layout::unravel(first, p.batch_dims, &mut idx[..nb]);
-        for c in chunk.chunks_exact_mut(per_item) {
-            let (mut ao, mut bo) = (a.offset, b.offset);
-            for ax in 0..nb {
-                ao += idx[ax] * a.batch_strides[ax];
-                bo += idx[ax] * b.batch_strides[ax];
-            }
-            let (ap, bp) = if reads {
-                // `ao`/`bo` are offsets of the first element of this batch item, at most
-                // the maximum checked by `check_operand`, so they are inside the slices.
-                (a.data[ao..].as_ptr(), b.data[bo..].as_ptr())
-            } else {
-                (a.data.as_ptr(), b.data.as_ptr())
-            };
-            // SAFETY: `check_operand` proved that for every batch index, every
-            // `offset + Σ idx·batch_stride + i·rs + l·cs` with i < rows, l < cols lies in
-            // the operand's slice (or that k = 0 and nothing is read), and that it fits in
-            // isize, so each strided read is in bounds; `c` is this batch item's own chunk
-            // of m·n elements of a `&mut` borrow, written row-major with rsc = n, csc = 1,
-            // so distinct (i, j) are distinct elements inside the chunk, and it aliases
-            // neither operand (they are shared borrows of other buffers). β = 0 lets C be
-            // uninitialised.
-            unsafe {
-                T::gemm_overwrite(
-                    p.m,
-                    p.k,
-                    p.n,
-                    ap,
-                    a.rs as isize,
-                    a.cs as isize,
-                    bp,
-                    b.rs as isize,
-                    b.cs as isize,
-                    c.as_mut_ptr().cast::<T>(),
-                    p.n as isize,
-                    1,
-                );
-            }
-            // Next batch multi-index, row-major.
-            for ax in (0..nb).rev() {
-                idx[ax] += 1;
-                if idx[ax] < p.batch_dims[ax] {
-                    break;
-                }
-                idx[ax] = 0;
-            }
+        crate::tensor::layout::unravel(item, p.batch_dims, &mut idx[..nb]);
+        let (mut ao, mut bo) = (a.offset, b.offset);
+        for ax in 0..nb {
+            ao += idx[ax] * a.batch_strides[ax];
+            bo += idx[ax] * b.batch_strides[ax];
+        }
+        let (ap, bp) = if reads {
+            // `ao`/`bo` are offsets of the first element of this batch item, at most the
+            // maximum checked by `check_operand`, so they are inside the slices.
+            (a.data[ao..].as_ptr(), b.data[bo..].as_ptr())
+        } else {
+            (a.data.as_ptr(), b.data.as_ptr())
+        };
+        // SAFETY: `check_operand` proved that for every batch index, every
+        // `offset + Σ idx·batch_stride + i·rs + l·cs` with i < rows, l < cols lies in the
+        // operand's slice (or that k = 0 and nothing is read), and that it fits in isize,
+        // so each strided read is in bounds; `c` is this batch item's own chunk of m·n
+        // elements of a `&mut` borrow, written row-major with rsc = n, csc = 1, so distinct
+        // (i, j) are distinct elements inside the chunk, and it aliases neither operand
+        // (they are shared borrows). β = 0 lets C be uninitialised.
+        unsafe {
+            T::gemm_overwrite(
+                p.m,
+                p.k,
+                p.n,
+                ap,
+                a.rs as isize,
+                a.cs as isize,
+                bp,
+                b.rs as isize,
+                b.cs as isize,
+                c.as_mut_ptr().cast::<T>(),
+                p.n as isize,
+                1,
+            );
         }
     };
 
-    let spare = &mut out.spare_capacity_mut()[..len];
     let threads = threads.clamp(1, batch);
     if threads == 1 {
-        run(0, spare);
-    } else {
-        let per_thread = batch.div_ceil(threads);
-        std::thread::scope(|s| {
-            let mut rest = spare;
-            let mut first = 0;
-            let mut mine = None;
-            while !rest.is_empty() {
-                let take = per_thread.min(batch - first);
-                let (chunk, tail) = rest.split_at_mut(take * per_item);
-                rest = tail;
-                if mine.is_none() {
-                    mine = Some((first, chunk));
-                } else {
-                    let run = &run;
-                    s.spawn(move || run(first, chunk));
-                }
-                first += take;
-            }
-            if let Some((first, chunk)) = mine {
-                run(first, chunk);
-            }
-        });
+        for (item, c) in out.chunks_exact_mut(per_item).enumerate() {
+            run(item, c);
+        }
+        return;
     }
-    // SAFETY: the chunks passed to `run` tile `out[..len]` exactly (every batch item's
-    // m·n elements), and for each item matrixmultiply with β = 0 writes all m·n elements of
-    // C (for k = 0 it stores zeros). The scope has joined every thread, so all writes are
-    // complete and no borrow of the spare capacity remains.
-    unsafe { out.set_len(len) };
-    out
+    // Items are handed out one at a time from a shared counter, to this thread and to
+    // `threads - 1` pool jobs: a pool thread that wakes late simply takes fewer items. Each
+    // item's output chunk sits behind its own (uncontended) lock, so ownership moves safely.
+    let chunks: Vec<Mutex<Option<&mut [MaybeUninit<T>]>>> = out
+        .chunks_exact_mut(per_item)
+        .map(|c| Mutex::new(Some(c)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let item = next.fetch_add(1, Ordering::Relaxed);
+        let Some(slot) = chunks.get(item) else { break };
+        let chunk = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(c) = chunk {
+            run(item, c);
+        }
+    };
+    // `in_place_scope` runs this closure on the calling thread and returns only when every
+    // spawned job has finished, so every chunk has been written when it returns.
+    rayon::in_place_scope(|s| {
+        for _ in 1..threads {
+            s.spawn(|_| work());
+        }
+        work();
+    });
 }

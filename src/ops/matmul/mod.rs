@@ -130,12 +130,14 @@ batched!(B0 0, B1 1; 2, 3);
 batched!(B0 0, B1 1, B2 2; 3, 4);
 batched!(B0 0, B1 1, B2 2, B3 3; 4, 5);
 
-/// The GEMM extents and strides of `lhs · rhs`, after checking the sizes that must agree
-/// (the types already guarantee it for static dims; runtime dims are compared here).
-fn matmul_views<L, R, T>(
+/// Works out the GEMM extents and strides of `lhs · rhs`, checking the sizes that must
+/// agree (the types already guarantee it for static dims; runtime dims are compared here),
+/// and hands them to `gemm` with the number of threads to use.
+fn with_plan<L, R, T, X>(
     lhs: &TensorView<'_, L, T>,
     rhs: &TensorView<'_, R, T>,
-) -> Result<Tensor<L::Output, T>, ShapeError>
+    gemm: impl FnOnce(&kernel::Problem<'_>, &kernel::Operand<'_, T>, &kernel::Operand<'_, T>, usize) -> X,
+) -> Result<X, ShapeError>
 where
     L: MatMul<R>,
     R: Shape,
@@ -215,11 +217,44 @@ where
     };
     let batch: usize = ld[..nb].iter().product();
     let threads = parallel::threads_for(batch, batch * m * k * n);
-    let data = kernel::batched_gemm(&problem, &a, &b, threads);
-    Ok(Tensor::from_parts(
-        lhs.shape().output_shape(&rhs.shape()),
-        data,
-    ))
+    Ok(gemm(&problem, &a, &b, threads))
+}
+
+fn matmul_views<L, R, T>(
+    lhs: &TensorView<'_, L, T>,
+    rhs: &TensorView<'_, R, T>,
+) -> Result<Tensor<L::Output, T>, ShapeError>
+where
+    L: MatMul<R>,
+    R: Shape,
+    T: Float,
+{
+    let data = with_plan(lhs, rhs, kernel::batched_gemm)?;
+    Ok(Tensor::from_parts(lhs.shape().output_shape(&rhs.shape()), data))
+}
+
+fn matmul_views_into<L, R, T>(
+    lhs: &TensorView<'_, L, T>,
+    rhs: &TensorView<'_, R, T>,
+    out: &mut Tensor<L::Output, T>,
+) -> Result<(), ShapeError>
+where
+    L: MatMul<R>,
+    R: Shape,
+    T: Float,
+{
+    let expected = lhs.shape().output_shape(&rhs.shape());
+    if expected != out.shape() {
+        return Err(ShapeError::Incompatible {
+            op: "matmul_into",
+            lhs: format!("the product {expected:?}"),
+            rhs: format!("the output {:?}", out.shape()),
+            detail: "the output must have the product's shape".into(),
+        });
+    }
+    with_plan(lhs, rhs, |p, a, b, threads| {
+        kernel::batched_gemm_into(p, a, b, threads, out.as_mut_slice())
+    })
 }
 
 macro_rules! matmul_methods {
@@ -274,6 +309,45 @@ macro_rules! matmul_methods {
             S: MatMul<R::Shape>,
         {
             matmul_views(&self.$view(), &rhs.as_view())
+        }
+
+        /// [`matmul`](Self::matmul) into an existing tensor, which is overwritten: no
+        /// allocation, for loops that reuse their buffers.
+        ///
+        /// # Panics
+        ///
+        /// When a runtime dim disagrees; see [`try_matmul_into`](Self::try_matmul_into).
+        ///
+        /// ```
+        /// use shapecheck::prelude::*;
+        /// let a = Tensor::<(D<2>, D<3>)>::ones();
+        /// let mut c = Tensor::<(D<2>, D<2>)>::full(f32::NAN);
+        /// a.matmul_into(&a.t(), &mut c);
+        /// assert_eq!(c.as_slice(), &[3.0; 4]);
+        /// ```
+        #[track_caller]
+        pub fn matmul_into<R>(&self, rhs: &R, out: &mut Tensor<<S as MatMul<R::Shape>>::Output, T>)
+        where
+            R: AsView<Elem = T>,
+            S: MatMul<R::Shape>,
+        {
+            if let Err(e) = self.try_matmul_into(rhs, out) {
+                panic!("{e}");
+            }
+        }
+
+        /// [`matmul_into`](Self::matmul_into) that returns `Err` when runtime dims disagree,
+        /// including the output's.
+        pub fn try_matmul_into<R>(
+            &self,
+            rhs: &R,
+            out: &mut Tensor<<S as MatMul<R::Shape>>::Output, T>,
+        ) -> Result<(), ShapeError>
+        where
+            R: AsView<Elem = T>,
+            S: MatMul<R::Shape>,
+        {
+            matmul_views_into(&self.$view(), &rhs.as_view(), out)
         }
     };
 }
