@@ -28,11 +28,33 @@ macro_rules! square_cases {
             }
             g.bench_function("ab/shapecheck", |bch| bch.iter(|| black_box(a.matmul(&b))));
             g.bench_function("ab/raw", |bch| {
-                bch.iter(|| $raw(n, n, n, a.as_slice(), b.as_slice(), false, black_box(&mut out)))
+                bch.iter(|| {
+                    $raw(
+                        n,
+                        n,
+                        n,
+                        a.as_slice(),
+                        b.as_slice(),
+                        false,
+                        black_box(&mut out),
+                    )
+                })
             });
-            g.bench_function("abt/shapecheck", |bch| bch.iter(|| black_box(a.matmul(&b.t()))));
+            g.bench_function("abt/shapecheck", |bch| {
+                bch.iter(|| black_box(a.matmul(&b.t())))
+            });
             g.bench_function("abt/raw", |bch| {
-                bch.iter(|| $raw(n, n, n, a.as_slice(), b.as_slice(), true, black_box(&mut out)))
+                bch.iter(|| {
+                    $raw(
+                        n,
+                        n,
+                        n,
+                        a.as_slice(),
+                        b.as_slice(),
+                        true,
+                        black_box(&mut out),
+                    )
+                })
             });
             g.finish();
         }
@@ -56,7 +78,9 @@ fn batched(c: &mut Criterion) {
     g.bench_function("shapecheck/1-thread", |b| {
         shapecheck::with_threads(1, || b.iter(|| black_box(q.matmul(&k.t()))))
     });
-    g.bench_function("shapecheck/all-cores", |b| b.iter(|| black_box(q.matmul(&k.t()))));
+    g.bench_function("shapecheck/all-cores", |b| {
+        b.iter(|| black_box(q.matmul(&k.t())))
+    });
     g.bench_function("raw/1-thread", |b| {
         b.iter(|| {
             for h in 0..12 {

@@ -34,7 +34,7 @@ fn interleave(mut ours: impl FnMut(), mut theirs: impl FnMut()) -> (f64, f64, f6
     }
     let calls = calls.max(1);
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    let mut time = |f: &mut dyn FnMut()| {
+    let time = |f: &mut dyn FnMut()| {
         let t = Instant::now();
         for _ in 0..calls {
             f();
@@ -90,22 +90,62 @@ macro_rules! square {
                     (
                         interleave(
                             || drop(black_box(a.matmul(&b.t()))),
-                            || $raw(n, n, n, a.as_slice(), b.as_slice(), true, black_box(&mut out)),
+                            || {
+                                $raw(
+                                    n,
+                                    n,
+                                    n,
+                                    a.as_slice(),
+                                    b.as_slice(),
+                                    true,
+                                    black_box(&mut out),
+                                )
+                            },
                         ),
                         interleave(
                             || a.matmul_into(&b.t(), black_box(&mut c)),
-                            || $raw(n, n, n, a.as_slice(), b.as_slice(), true, black_box(&mut out)),
+                            || {
+                                $raw(
+                                    n,
+                                    n,
+                                    n,
+                                    a.as_slice(),
+                                    b.as_slice(),
+                                    true,
+                                    black_box(&mut out),
+                                )
+                            },
                         ),
                     )
                 } else {
                     (
                         interleave(
                             || drop(black_box(a.matmul(&b))),
-                            || $raw(n, n, n, a.as_slice(), b.as_slice(), false, black_box(&mut out)),
+                            || {
+                                $raw(
+                                    n,
+                                    n,
+                                    n,
+                                    a.as_slice(),
+                                    b.as_slice(),
+                                    false,
+                                    black_box(&mut out),
+                                )
+                            },
                         ),
                         interleave(
                             || a.matmul_into(&b, black_box(&mut c)),
-                            || $raw(n, n, n, a.as_slice(), b.as_slice(), false, black_box(&mut out)),
+                            || {
+                                $raw(
+                                    n,
+                                    n,
+                                    n,
+                                    a.as_slice(),
+                                    b.as_slice(),
+                                    false,
+                                    black_box(&mut out),
+                                )
+                            },
                         ),
                     )
                 };

@@ -11,8 +11,20 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], bt: bool, c: &m
     // and `c` under these row-major strides; `c` is a unique borrow, distinct from both.
     unsafe {
         matrixmultiply::sgemm(
-            m, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), rsb, csb, 0.0,
-            c.as_mut_ptr(), n as isize, 1,
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            rsb,
+            csb,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
         )
     }
 }
@@ -24,8 +36,20 @@ pub fn dgemm(m: usize, k: usize, n: usize, a: &[f64], b: &[f64], bt: bool, c: &m
     // SAFETY: as in `sgemm`: the assert bounds every strided access, `c` is unique.
     unsafe {
         matrixmultiply::dgemm(
-            m, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), rsb, csb, 0.0,
-            c.as_mut_ptr(), n as isize, 1,
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            rsb,
+            csb,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
         )
     }
 }

@@ -12,7 +12,7 @@ use proc_macro::TokenStream;
 
 /// Declares named dimensions: static ones with a size, runtime ones without.
 ///
-/// ```ignore
+/// ```text
 /// shapecheck::dim!(pub Seq = 128);          // named static: a type of size 128
 /// shapecheck::dim! {
 ///     /// Width of the residual stream.

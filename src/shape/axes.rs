@@ -64,6 +64,7 @@ macro_rules! has_axis {
                 self.$xi
             }
             #[inline(always)]
+            #[allow(clippy::unused_unit)] // rank 1 removes its only axis, leaving `()`
             fn remove_axis(&self) -> Self::Removed {
                 ($(self.$pi,)* $(self.$qi,)*)
             }

@@ -54,7 +54,7 @@ impl<S: Shape, T: Float> fmt::Display for TensorView<'_, S, T> {
         let align = Align::of(&cells);
         let mut cells = cells.into_iter();
         let mut out = String::new();
-        write_nested(&dims, 0, 0, summarise, &mut out, &mut || {
+        write_nested(&dims, 0, summarise, &mut out, &mut || {
             align.pad(&cells.next().expect("one cell per visited element"))
         });
         f.write_str(&out)
@@ -84,7 +84,6 @@ fn shown_indices(n: usize, summarise: bool) -> Vec<usize> {
 fn write_nested(
     dims: &[usize],
     axis: usize,
-    base: usize,
     summarise: bool,
     out: &mut String,
     cell: &mut impl FnMut() -> String,
@@ -94,7 +93,6 @@ fn write_nested(
         return;
     }
     let n = dims[axis];
-    let stride: usize = dims[axis + 1..].iter().product();
     let inner = dims.len() - axis - 1;
     out.push('[');
     let idx = shown_indices(n, summarise);
@@ -116,7 +114,7 @@ fn write_nested(
                 }
             }
         }
-        write_nested(dims, axis + 1, base + i * stride, summarise, out, cell);
+        write_nested(dims, axis + 1, summarise, out, cell);
     }
     out.push(']');
 }

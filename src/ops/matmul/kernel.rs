@@ -148,13 +148,22 @@ pub(crate) fn batched_gemm_into<T: Float>(
     threads: usize,
     out: &mut [T],
 ) {
-    assert_eq!(out.len(), output_len(p), "output buffer of the wrong length");
+    assert_eq!(
+        out.len(),
+        output_len(p),
+        "output buffer of the wrong length"
+    );
     let len = out.len();
     // SAFETY: `MaybeUninit<T>` has the size, alignment and validity-free layout of `T`, so
     // the cast slice covers exactly the same `len` elements; everything written through it
     // is an initialised `T` (the GEMM's results), so `out` stays initialised afterwards.
-    let out = unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<MaybeUninit<T>>(), len) };
+    let out =
+        unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<MaybeUninit<T>>(), len) };
     gemm_overwrite_all(p, a, b, threads, out);
+}
+
+fn dot(index: &[usize], strides: &[usize]) -> usize {
+    index.iter().zip(strides).map(|(i, s)| i * s).sum()
 }
 
 fn output_len(p: &Problem<'_>) -> usize {
@@ -190,11 +199,8 @@ fn gemm_overwrite_all<T: Float>(
     let run = |item: usize, c: &mut [MaybeUninit<T>]| {
         let mut idx = [0usize; 8];
         crate::tensor::layout::unravel(item, p.batch_dims, &mut idx[..nb]);
-        let (mut ao, mut bo) = (a.offset, b.offset);
-        for ax in 0..nb {
-            ao += idx[ax] * a.batch_strides[ax];
-            bo += idx[ax] * b.batch_strides[ax];
-        }
+        let ao = a.offset + dot(&idx[..nb], a.batch_strides);
+        let bo = b.offset + dot(&idx[..nb], b.batch_strides);
         let (ap, bp) = if reads {
             // `ao`/`bo` are offsets of the first element of this batch item, at most the
             // maximum checked by `check_operand`, so they are inside the slices.

@@ -136,7 +136,12 @@ batched!(B0 0, B1 1, B2 2, B3 3; 4, 5);
 fn with_plan<L, R, T, X>(
     lhs: &TensorView<'_, L, T>,
     rhs: &TensorView<'_, R, T>,
-    gemm: impl FnOnce(&kernel::Problem<'_>, &kernel::Operand<'_, T>, &kernel::Operand<'_, T>, usize) -> X,
+    gemm: impl FnOnce(
+        &kernel::Problem<'_>,
+        &kernel::Operand<'_, T>,
+        &kernel::Operand<'_, T>,
+        usize,
+    ) -> X,
 ) -> Result<X, ShapeError>
 where
     L: MatMul<R>,
@@ -230,7 +235,10 @@ where
     T: Float,
 {
     let data = with_plan(lhs, rhs, kernel::batched_gemm)?;
-    Ok(Tensor::from_parts(lhs.shape().output_shape(&rhs.shape()), data))
+    Ok(Tensor::from_parts(
+        lhs.shape().output_shape(&rhs.shape()),
+        data,
+    ))
 }
 
 fn matmul_views_into<L, R, T>(

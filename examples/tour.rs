@@ -1,0 +1,107 @@
+//! A short printed tour of shapecheck: dims, tensors, a matmul, a transposed matmul that
+//! copies nothing, runtime dims with `Result`s, and the compile errors the checks produce.
+//!
+//! `cargo run --release --example tour`
+
+use shapecheck::prelude::*;
+
+// Named static dims: each is its own type, whatever its size.
+dim!(pub Seq = 4);
+dim!(pub HeadDim = 4);
+dim!(pub DModel = 6);
+// Sizes beyond typenum's table are fine too.
+dim!(pub Vocab = 30522);
+// A named runtime dim: the name is checked at compile time, the size at run time.
+dim!(pub Batch);
+
+fn section(title: &str) {
+    println!("\n== {title} ==");
+}
+
+fn main() {
+    section("dimensions");
+    println!(
+        "Seq = {}, HeadDim = {}, Vocab = {}",
+        Seq.size(),
+        HeadDim.size(),
+        Vocab.size()
+    );
+    println!("Seq and HeadDim are both 4, but `Seq` and `HeadDim` never unify.");
+    println!(
+        "a runtime dim: {:?}; an anonymous one: {:?}; a literal one: {:?}",
+        Batch::new(3),
+        Dyn::new(5),
+        D::<768>
+    );
+
+    section("tensors");
+    let x = Tensor::<(Seq, DModel)>::from_fn(|[i, j]| (i * 10 + j) as f32);
+    println!("x.shape() = {:?}", x.shape());
+    println!("x =\n{x}");
+    let w = Tensor::<(DModel, HeadDim)>::randn(0);
+    println!("w = randn(seed 0), shape {:?}:\n{w:.3}", w.shape());
+
+    section("a matmul: (Seq, DModel) · (DModel, HeadDim) = (Seq, HeadDim)");
+    let q: Tensor<(Seq, HeadDim)> = x.matmul(&w);
+    println!("{q:.2}");
+
+    section("a transposed matmul, without a copy");
+    let k = Tensor::<(Seq, HeadDim)>::randn(1);
+    let kt = k.t(); // a view: same buffer, swapped strides
+    println!(
+        "k strides {:?}, k.t() strides {:?}, same buffer: {}",
+        k.strides().as_slice(),
+        kt.strides().as_slice(),
+        std::ptr::eq(kt.as_base_slice(), k.as_slice())
+    );
+    let scores: Tensor<(Seq, Seq)> = q.matmul(&kt);
+    println!("q · kᵀ, shape {:?}:\n{scores:.2}", scores.shape());
+    let heads = Tensor::<(D<2>, Seq, HeadDim)>::randn(2);
+    let per_head = heads.matmul(&heads.t());
+    println!("batched over 2 heads: {:?}", per_head.shape());
+
+    section("runtime dims give Results");
+    let a = Tensor::<(Batch, Seq, DModel)>::zeros_with((Batch::new(2), Seq, DModel));
+    let b = Tensor::<(Batch, DModel, HeadDim)>::zeros_with((Batch::new(3), DModel, HeadDim));
+    match a.try_matmul(&b) {
+        Ok(_) => println!("unexpectedly fine"),
+        Err(e) => println!("Err: {e}"),
+    }
+    match Tensor::<(Seq, DModel)>::from_vec(vec![0.0; 23]) {
+        Ok(_) => println!("unexpectedly fine"),
+        Err(e) => println!("Err: {e}"),
+    }
+
+    section("and what does not compile (from ui-tests/, pinned by trybuild)");
+    for (code, stderr) in COMPILE_ERRORS {
+        println!("\n{code}");
+        for l in stderr
+            .lines()
+            .take_while(|l| !l.starts_with("note: required by a bound"))
+        {
+            if !l.trim_start().starts_with("= help: the trait") {
+                println!("    {l}");
+            }
+        }
+    }
+}
+
+/// The mistake (the line that fails) and the compiler's words, as the ui-tests pin them.
+const COMPILE_ERRORS: [(&str, &str); 4] = [
+    (
+        "q.matmul(&k) with q, k: (Seq, HeadDim) and Seq = HeadDim = 64",
+        include_str!("../ui-tests/matmul-forgotten-transpose.stderr"),
+    ),
+    (
+        "(D<2>, D<3>) · (D<4>, D<5>)",
+        include_str!("../ui-tests/matmul-inner-dim-mismatch.stderr"),
+    ),
+    (
+        "a Tensor<(Tokens, DModel)> where a Tensor<(Batch, DModel)> is expected",
+        include_str!("../ui-tests/runtime-dim-name-mismatch.stderr"),
+    ),
+    (
+        "x.permute((A1, A3, A2)) on a rank-3 tensor",
+        include_str!("../ui-tests/permute-axis-out-of-range.stderr"),
+    ),
+];
