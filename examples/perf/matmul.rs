@@ -1,72 +1,11 @@
-//! A one-minute performance summary: each case runs shapecheck and the hand-written
-//! baseline (matrixmultiply called directly on the same buffers) in alternating rounds, so
-//! both see the same machine state, and prints
-//! `<case> shapecheck=<GFLOP/s> raw=<GFLOP/s> ratio=<shapecheck/raw>` from the medians.
-//! `…/into` cases write into a reused output (`matmul_into`), as the baseline does; the
-//! others allocate their result.
-//!
-//! Run with `cargo run --release --example perf` (optionally a filter: `-- f64`).
-
-#[path = "../benches/common/raw.rs"]
-mod raw;
+//! matmul: the typed API against matrixmultiply called by hand on the same buffers.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use shapecheck::prelude::*;
 
-/// Rounds per case; each round times both sides for about `ROUND` each.
-const ROUNDS: usize = 21;
-const ROUND: Duration = Duration::from_millis(20);
-
-/// Calls per second of `ours` and `theirs` (medians over rounds), and the median of the
-/// per-round ratios ours/theirs: adjacent rounds see the same machine state, so their ratio
-/// cancels the drift of a shared machine better than a ratio of medians would.
-fn interleave(mut ours: impl FnMut(), mut theirs: impl FnMut()) -> (f64, f64, f64) {
-    // Calibrate the number of calls per round on `theirs`, after a warm-up of both.
-    ours();
-    theirs();
-    let t = Instant::now();
-    let mut calls = 0u32;
-    while t.elapsed() < ROUND {
-        theirs();
-        calls += 1;
-    }
-    let calls = calls.max(1);
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    let time = |f: &mut dyn FnMut()| {
-        let t = Instant::now();
-        for _ in 0..calls {
-            f();
-        }
-        calls as f64 / t.elapsed().as_secs_f64()
-    };
-    for round in 0..ROUNDS {
-        // ABBA order: neither side always runs first, so warm-up and drift cancel.
-        if round % 2 == 0 {
-            a.push(time(&mut ours));
-            b.push(time(&mut theirs));
-        } else {
-            b.push(time(&mut theirs));
-            a.push(time(&mut ours));
-        }
-    }
-    let ratios = a.iter().zip(&b).map(|(x, y)| x / y).collect();
-    (median(a), median(b), median(ratios))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn line(case: &str, flops: f64, (ours, theirs, ratio): (f64, f64, f64)) {
-    println!(
-        "{case} shapecheck={:.2} raw={:.2} ratio={ratio:.3}",
-        ours * flops / 1e9,
-        theirs * flops / 1e9,
-    );
-}
+use crate::harness::{interleave, line};
+use crate::raw;
 
 macro_rules! square {
     ($filter:expr, $t:ty, $raw:path) => {
@@ -156,13 +95,8 @@ macro_rules! square {
     };
 }
 
-fn main() {
-    let filter = std::env::args().nth(1).unwrap_or_default();
-    let filter = filter.as_str();
-    println!(
-        "# shapecheck perf: medians of {ROUNDS} alternating rounds; {} cores",
-        shapecheck::max_threads()
-    );
+/// Prints the matmul lines whose case name contains `filter`.
+pub fn run(filter: &str) {
     shapecheck::with_threads(1, || {
         if "control".contains(filter) || filter.is_empty() {
             // The noise floor: the baseline against itself.

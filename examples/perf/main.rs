@@ -1,0 +1,24 @@
+//! A one-minute performance summary: each case runs shapecheck and a hand-written baseline
+//! in alternating rounds, so both see the same machine state, and prints
+//! `<case> shapecheck=<throughput> raw=<throughput> ratio=<shapecheck/raw>` from the medians.
+//! `…/into` cases write into a reused output (`matmul_into`), as the baseline does; the
+//! others allocate their result. The `control` line times the baseline against itself: the
+//! noise floor of the machine.
+//!
+//! Run with `cargo run --release --example perf` (optionally a filter: `-- f64`).
+
+#[path = "../../benches/common/raw.rs"]
+mod raw;
+
+mod harness;
+mod matmul;
+
+fn main() {
+    let filter = std::env::args().nth(1).unwrap_or_default();
+    println!(
+        "# shapecheck perf: medians of {} alternating rounds; {} cores",
+        harness::ROUNDS,
+        shapecheck::max_threads()
+    );
+    matmul::run(&filter);
+}
