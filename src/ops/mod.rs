@@ -2,5 +2,7 @@
 //! API in `mod.rs`, the only `unsafe` of the crate in `kernel.rs`).
 
 pub mod matmul;
+pub mod reshape;
 
 pub use matmul::MatMul;
+pub use reshape::{MergeLast, SplitLast};

@@ -6,11 +6,15 @@
 //!
 //! - [`Shape`], [`StaticShape`] and [`HasRank`] here;
 //! - [`HasAxis`] and [`Axis`] (an axis a shape has) in `axes.rs`;
-//! - [`Permutation`] and [`Transpose`] (zero-copy reorderings) in `permutes.rs`.
+//! - [`Permutation`] and [`Transpose`] (zero-copy reorderings) in `permutes.rs`;
+//! - [`SplitsInto`], [`SumOf`] and [`KeepsElementCount`] (arithmetic on static sizes) in
+//!   `arith.rs`.
 
+mod arith;
 mod axes;
 mod permutes;
 
+pub use arith::{ElementCount, KeepsElementCount, SplitsInto, SumOf};
 pub use axes::{Axis, DistinctAxis, HasAxis, A0, A1, A2, A3, A4, A5};
 pub use permutes::{Permutation, Transpose};
 
