@@ -61,7 +61,7 @@ pub use typenum;
 /// Everything needed to write shape-checked code: `use shapecheck::prelude::*;`.
 pub mod prelude {
     pub use crate::dim::{Dim, Dyn, RuntimeDim, StaticDim, D};
-    pub use crate::ops::MatMul;
+    pub use crate::ops::{cosine_similarity, MatMul, Unit};
     pub use crate::shape::{HasAxis, Shape, StaticShape, A0, A1, A2, A3, A4, A5};
     pub use crate::{dim, AsView, Float, ShapeError, Tensor, TensorView, TensorViewMut};
 }

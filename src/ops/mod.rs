@@ -1,8 +1,14 @@
 //! Operations on tensors. Each op that owns a kernel has a folder (`matmul/`: the typed
 //! API in `mod.rs`, the only `unsafe` of the crate in `kernel.rs`).
 
+pub mod activations;
+pub mod elementwise;
 pub mod matmul;
+pub mod norms;
+pub mod reduce;
 pub mod reshape;
+pub mod unit;
 
 pub use matmul::MatMul;
 pub use reshape::{MergeLast, SplitLast};
+pub use unit::{cosine_similarity, Unit, UnitVector};

@@ -1,6 +1,6 @@
 //! Axes as types: `Axis<I>` names axis `I`, and `S: HasAxis<I>` says `S` has it.
 
-use crate::dim::Dim;
+use crate::dim::{Dim, D};
 
 use super::Shape;
 
@@ -47,10 +47,14 @@ pub trait HasAxis<const I: usize>: Shape {
     type Dim: Dim;
     /// The shape with axis `I` removed.
     type Removed: Shape;
+    /// The shape with axis `I` replaced by `D<1>` (a reduction that keeps its axis).
+    type Kept: Shape;
     /// The dim at axis `I`.
     fn axis_dim(&self) -> Self::Dim;
     /// The shape with axis `I` removed.
     fn remove_axis(&self) -> Self::Removed;
+    /// The shape with axis `I` replaced by `D<1>`.
+    fn keep_axis(&self) -> Self::Kept;
 }
 
 macro_rules! has_axis {
@@ -59,6 +63,7 @@ macro_rules! has_axis {
         impl<$($P: Dim,)* $X: Dim, $($Q: Dim),*> HasAxis<$i> for ($($P,)* $X, $($Q,)*) {
             type Dim = $X;
             type Removed = ($($P,)* $($Q,)*);
+            type Kept = ($($P,)* D<1>, $($Q,)*);
             #[inline(always)]
             fn axis_dim(&self) -> $X {
                 self.$xi
@@ -67,6 +72,10 @@ macro_rules! has_axis {
             #[allow(clippy::unused_unit)] // rank 1 removes its only axis, leaving `()`
             fn remove_axis(&self) -> Self::Removed {
                 ($(self.$pi,)* $(self.$qi,)*)
+            }
+            #[inline(always)]
+            fn keep_axis(&self) -> Self::Kept {
+                ($(self.$pi,)* D::<1>, $(self.$qi,)*)
             }
         }
     };
@@ -120,3 +129,34 @@ distinct! {
     4: 0 1 2 3 5;
     5: 0 1 2 3 4;
 }
+
+/// A shape of rank 1 or more: its last dim, the one normalisations work along.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no last axis to work along",
+    label = "needs a tensor of rank 1 or more"
+)]
+pub trait LastAxis: Shape {
+    /// The last dim.
+    type Last: Dim;
+    /// The last dim's value.
+    fn last_dim(&self) -> Self::Last;
+}
+
+macro_rules! last_axis {
+    ($($P:ident),*; $L:ident $li:tt) => {
+        impl<$($P: Dim,)* $L: Dim> LastAxis for ($($P,)* $L,) {
+            type Last = $L;
+            #[inline(always)]
+            fn last_dim(&self) -> $L {
+                self.$li
+            }
+        }
+    };
+}
+
+last_axis!(; A 0);
+last_axis!(A; B 1);
+last_axis!(A, B; C 2);
+last_axis!(A, B, C; E 3);
+last_axis!(A, B, C, E; F 4);
+last_axis!(A, B, C, E, F; G 5);

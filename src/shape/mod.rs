@@ -7,15 +7,24 @@
 //! - [`Shape`], [`StaticShape`] and [`HasRank`] here;
 //! - [`HasAxis`] and [`Axis`] (an axis a shape has) in `axes.rs`;
 //! - [`Permutation`] and [`Transpose`] (zero-copy reorderings) in `permutes.rs`;
+//! - [`BroadcastShapes`], [`BroadcastDim`] and [`BroadcastsTo`] (NumPy broadcasting) in
+//!   `broadcasts.rs`, their per-rank impls generated into `broadcasts_gen.rs`;
 //! - [`SplitsInto`], [`SumOf`] and [`KeepsElementCount`] (arithmetic on static sizes) in
 //!   `arith.rs`.
 
 mod arith;
 mod axes;
+mod broadcasts;
+#[rustfmt::skip]
+mod broadcasts_gen;
 mod permutes;
 
 pub use arith::{ElementCount, KeepsElementCount, SplitsInto, SumOf};
-pub use axes::{Axis, DistinctAxis, HasAxis, A0, A1, A2, A3, A4, A5};
+pub(crate) use broadcasts::broadcast_strides;
+pub use broadcasts::{BroadcastDim, BroadcastShapes, BroadcastsTo, BroadcastsToDim};
+#[doc(hidden)]
+pub use broadcasts::{BroadcastByKind, BroadcastsToByKind};
+pub use axes::{Axis, DistinctAxis, HasAxis, LastAxis, A0, A1, A2, A3, A4, A5};
 pub use permutes::{Permutation, Transpose};
 
 use core::fmt::Debug;

@@ -36,7 +36,7 @@ pub struct Tensor<S: Shape, T = f32> {
     data: Vec<T>,
 }
 
-impl<S: Shape, T: Float> Tensor<S, T> {
+impl<S: Shape, T: Copy> Tensor<S, T> {
     /// Wraps a buffer whose length the caller has checked.
     pub(crate) fn from_parts(shape: S, data: Vec<T>) -> Self {
         debug_assert_eq!(shape.num_elements(), data.len());
@@ -91,18 +91,6 @@ impl<S: Shape, T: Float> Tensor<S, T> {
         self.data
     }
 
-    /// A borrowed view of the whole tensor.
-    #[inline]
-    pub fn view(&self) -> TensorView<'_, S, T> {
-        TensorView::contiguous(&self.data, self.shape)
-    }
-
-    /// A mutable view of the whole tensor.
-    #[inline]
-    pub fn view_mut(&mut self) -> TensorViewMut<'_, S, T> {
-        TensorViewMut::contiguous(&mut self.data, self.shape)
-    }
-
     /// The element at `index`, or `None` if it is out of range.
     #[inline]
     pub fn get(&self, index: S::Index) -> Option<&T> {
@@ -115,6 +103,20 @@ impl<S: Shape, T: Float> Tensor<S, T> {
     pub fn get_mut(&mut self, index: S::Index) -> Option<&mut T> {
         let off = layout::offset_of(0, &self.dims(), &self.strides(), index.as_ref())?;
         self.data.get_mut(off)
+    }
+}
+
+impl<S: Shape, T: Float> Tensor<S, T> {
+    /// A borrowed view of the whole tensor.
+    #[inline]
+    pub fn view(&self) -> TensorView<'_, S, T> {
+        TensorView::contiguous(&self.data, self.shape)
+    }
+
+    /// A mutable view of the whole tensor.
+    #[inline]
+    pub fn view_mut(&mut self) -> TensorViewMut<'_, S, T> {
+        TensorViewMut::contiguous(&mut self.data, self.shape)
     }
 
     /// Swaps the last two axes, as a view: no element is copied.
@@ -173,7 +175,7 @@ impl<S: Shape, T: Float> Tensor<S, T> {
     }
 }
 
-impl<S: Shape, T: Float> Index<S::Index> for Tensor<S, T> {
+impl<S: Shape, T: Copy> Index<S::Index> for Tensor<S, T> {
     type Output = T;
     #[inline]
     fn index(&self, index: S::Index) -> &T {
@@ -184,7 +186,7 @@ impl<S: Shape, T: Float> Index<S::Index> for Tensor<S, T> {
     }
 }
 
-impl<S: Shape, T: Float> IndexMut<S::Index> for Tensor<S, T> {
+impl<S: Shape, T: Copy> IndexMut<S::Index> for Tensor<S, T> {
     #[inline]
     fn index_mut(&mut self, index: S::Index) -> &mut T {
         let shape = self.shape;

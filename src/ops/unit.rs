@@ -1,0 +1,119 @@
+//! Unit vectors: `normalize()` returns a [`Unit`] tensor, and cosine similarity accepts only
+//! `Unit`s, so "forgot to normalise before cosine similarity" is a compile error.
+//!
+//! `Unit<S>` proves that every row (lane of the last axis) has Euclidean norm 1 — or is
+//! exactly zero: a zero row has no direction, and `normalize()` leaves it zero rather than
+//! dividing by 0, so its cosine similarity with anything is 0.
+//!
+//! ```
+//! use shapecheck::prelude::*;
+//! dim!(pub Docs = 3; pub Emb = 2);
+//! let docs = Tensor::<(Docs, Emb)>::from_vec(vec![3., 4., 0., 2., -1., 0.]).unwrap().normalize();
+//! let query = Tensor::<(Emb,)>::from_vec(vec![0., 5.]).unwrap().normalize();
+//! assert!((cosine_similarity(&query, &query) - 1.0).abs() < 1e-6);
+//! let sims: Tensor<(Docs, Docs)> = docs.similarity(&docs);
+//! assert!((sims[[0, 1]] - 0.8).abs() < 1e-6);
+//! assert_eq!(docs.top_k(&query, 2), vec![(1, 1.0), (0, 0.8)]);
+//! ```
+//!
+//! ```compile_fail
+//! use shapecheck::prelude::*;
+//! let a = Tensor::<(D<3>,)>::ones();
+//! let s = cosine_similarity(&a, &a); // not normalised
+//! ```
+
+use crate::dim::Dim;
+use crate::element::Float;
+use crate::shape::{LastAxis, Shape};
+use crate::tensor::Tensor;
+
+/// A tensor whose every row (lane of the last axis) has norm 1, or is zero.
+#[derive(Clone, PartialEq)]
+pub struct Unit<S: Shape, T = f32>(Tensor<S, T>);
+
+impl<S: Shape + LastAxis, T: Float> Tensor<S, T> {
+    /// Divides every row (lane of the last axis) by its Euclidean norm. A zero row stays
+    /// zero (it has no direction); see [`Unit`].
+    pub fn normalize(&self) -> Unit<S, T> {
+        let mut out = self.clone();
+        let n = self.dims()[S::RANK - 1];
+        if n > 0 {
+            for row in out.as_mut_slice().chunks_exact_mut(n) {
+                let norm = row.iter().fold(T::ZERO, |a, &x| x.mul_add(x, a)).sqrt();
+                if norm > T::ZERO {
+                    let inv = T::ONE / norm;
+                    row.iter_mut().for_each(|x| *x *= inv);
+                }
+            }
+        }
+        Unit(out)
+    }
+}
+
+impl<S: Shape, T: Float> core::fmt::Debug for Unit<S, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Unit({:?})", self.0)
+    }
+}
+
+impl<S: Shape, T: Float> Unit<S, T> {
+    /// The normalised tensor.
+    pub fn as_tensor(&self) -> &Tensor<S, T> {
+        &self.0
+    }
+
+    /// The normalised tensor, by value.
+    pub fn into_tensor(self) -> Tensor<S, T> {
+        self.0
+    }
+}
+
+/// A vector of unit norm (or zero): what cosine similarity accepts.
+#[diagnostic::on_unimplemented(
+    message = "cosine similarity needs unit vectors, and `{Self}` is not normalised",
+    label = "call `.normalize()` on this first",
+    note = "cosine similarity of un-normalised vectors is a dot product, not a cosine"
+)]
+pub trait UnitVector {
+    /// The dim of the vector.
+    type Dim: Dim;
+    /// The element type.
+    type Elem: Float;
+    /// The unit vector.
+    fn unit(&self) -> &Tensor<(Self::Dim,), Self::Elem>;
+}
+
+impl<K: Dim, T: Float> UnitVector for Unit<(K,), T> {
+    type Dim = K;
+    type Elem = T;
+    fn unit(&self) -> &Tensor<(K,), T> {
+        &self.0
+    }
+}
+
+/// The cosine of the angle between two unit vectors (0 when either is zero).
+pub fn cosine_similarity<A, B>(a: &A, b: &B) -> A::Elem
+where
+    A: UnitVector,
+    B: UnitVector<Dim = A::Dim, Elem = A::Elem>,
+{
+    a.unit().dot(b.unit())
+}
+
+impl<N: Dim, K: Dim, T: Float> Unit<(N, K), T> {
+    /// Cosine similarities of every row of `self` with every row of `other`:
+    /// `(N, K)·(M, K)ᵀ = (N, M)`, one GEMM.
+    pub fn similarity<M: Dim>(&self, other: &Unit<(M, K), T>) -> Tensor<(N, M), T> {
+        self.0.matmul(&other.0.t())
+    }
+
+    /// The `k` rows most similar to `query`, as `(row, cosine)` pairs, most similar first
+    /// (ties keep row order).
+    pub fn top_k(&self, query: &Unit<(K,), T>, k: usize) -> Vec<(usize, T)> {
+        let sims = self.0.matmul(&query.0);
+        let mut ranked: Vec<(usize, T)> = sims.as_slice().iter().copied().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(core::cmp::Ordering::Equal));
+        ranked.truncate(k);
+        ranked
+    }
+}

@@ -1,0 +1,204 @@
+//! NumPy broadcasting, computed in the type.
+//!
+//! Shapes are aligned on their trailing axes; two dims broadcast when they are the same dim
+//! or one of them has size 1 (`D<1>`, or a named static dim of size 1). The rule dispatches
+//! on each dim's [`Kind`](crate::dim::Dim::Kind) (`One`, `Many`, `Runtime`), which avoids
+//! overlapping impls on stable Rust: `(One, _)` gives the other dim, `(Many, One)` and
+//! `(Runtime, One)` keep the first, and `(Many, Many)` / `(Runtime, Runtime)` exist only for
+//! a dim with itself. Runtime dims of the same type are compared at run time (equal, or one
+//! of them 1). The per-rank impls are generated (`broadcasts_gen.rs`).
+//!
+//! ```
+//! use shapecheck::prelude::*;
+//! use shapecheck::shape::BroadcastShapes;
+//! dim!(pub Batch; pub Heads = 12; pub Seq = 128);
+//! // NumPy's own example: (32, 768) - (768,)
+//! type Out = <(D<32>, D<768>) as BroadcastShapes<(D<768>,)>>::Output;
+//! let _: Out = (D::<32>, D::<768>);
+//! // Scores plus a padding mask.
+//! type Masked = <(Batch, Heads, Seq, Seq) as BroadcastShapes<(Batch, D<1>, D<1>, Seq)>>::Output;
+//! let _: Masked = (Batch::new(2), Heads, Seq, Seq);
+//! ```
+//!
+//! ```compile_fail
+//! use shapecheck::prelude::*;
+//! use shapecheck::shape::BroadcastShapes;
+//! dim!(pub Seq = 64; pub HeadDim = 64);
+//! fn out<L: BroadcastShapes<R>, R: Shape>() {}
+//! out::<(Seq, Seq), (Seq, HeadDim)>();
+//! ```
+
+use crate::dim::{Dim, Many, One, Runtime};
+
+use super::Shape;
+
+/// Two dims that broadcast together; `Output` is the dim of the result.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` and `{B}` do not broadcast",
+    label = "`{Self}` and `{B}` are different dims, and neither has size 1",
+    note = "two dims broadcast when they are the same dim or one of them is `D<1>`"
+)]
+pub trait BroadcastDim<B: Dim>: Dim {
+    /// The dim of the result.
+    type Output: Dim;
+    /// The result dim, or `None` when runtime sizes disagree (neither equal nor 1).
+    fn broadcast_dim(self, b: B) -> Option<Self::Output>;
+}
+
+/// The kind-dispatched implementation of [`BroadcastDim`]: `KA`, `KB` are the kinds of
+/// `Self` and `B`.
+#[doc(hidden)]
+pub trait BroadcastByKind<KA, KB, B: Dim>: Dim {
+    type Output: Dim;
+    fn by_kind(self, b: B) -> Option<Self::Output>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<A: Dim, B: Dim> BroadcastDim<B> for A
+where
+    A: BroadcastByKind<<A as Dim>::Kind, <B as Dim>::Kind, B>,
+{
+    type Output = <A as BroadcastByKind<<A as Dim>::Kind, <B as Dim>::Kind, B>>::Output;
+    #[inline(always)]
+    fn broadcast_dim(self, b: B) -> Option<Self::Output> {
+        self.by_kind(b)
+    }
+}
+
+impl<A: Dim, KB, B: Dim> BroadcastByKind<One, KB, B> for A {
+    type Output = B;
+    #[inline(always)]
+    fn by_kind(self, b: B) -> Option<B> {
+        Some(b)
+    }
+}
+
+impl<A: Dim, B: Dim> BroadcastByKind<Many, One, B> for A {
+    type Output = A;
+    #[inline(always)]
+    fn by_kind(self, _b: B) -> Option<A> {
+        Some(self)
+    }
+}
+
+impl<A: Dim> BroadcastByKind<Many, Many, A> for A {
+    type Output = A;
+    #[inline(always)]
+    fn by_kind(self, _b: A) -> Option<A> {
+        Some(self)
+    }
+}
+
+impl<A: Dim, B: Dim> BroadcastByKind<Runtime, One, B> for A {
+    type Output = A;
+    #[inline(always)]
+    fn by_kind(self, _b: B) -> Option<A> {
+        Some(self)
+    }
+}
+
+impl<A: Dim> BroadcastByKind<Runtime, Runtime, A> for A {
+    type Output = A;
+    #[inline(always)]
+    fn by_kind(self, b: A) -> Option<A> {
+        match (self.size(), b.size()) {
+            (x, y) if x == y || y == 1 => Some(self),
+            (1, _) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+/// Two shapes that broadcast together (NumPy's rule, trailing alignment); `Output` is the
+/// shape of the result.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` and `{Rhs}` do not broadcast",
+    label = "aligned on their last axes, each pair of dims must be equal or contain a 1"
+)]
+pub trait BroadcastShapes<Rhs: Shape>: Shape {
+    /// The broadcast shape.
+    type Output: Shape;
+    /// The broadcast shape, or `None` when runtime sizes disagree.
+    fn broadcast_shapes(&self, rhs: &Rhs) -> Option<Self::Output>;
+}
+
+/// A dim that can be stretched to `B`: it is `B`, or it has size 1.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not broadcast to `{B}`",
+    label = "`{Self}` is neither `{B}` nor a dim of size 1",
+    note = "a dim broadcasts to another when it is the same dim or is `D<1>`"
+)]
+pub trait BroadcastsToDim<B: Dim>: Dim {}
+
+#[doc(hidden)]
+pub trait BroadcastsToByKind<KA, B: Dim>: Dim {}
+
+#[diagnostic::do_not_recommend]
+impl<A: Dim, B: Dim> BroadcastsToDim<B> for A where A: BroadcastsToByKind<<A as Dim>::Kind, B> {}
+
+impl<A: Dim, B: Dim> BroadcastsToByKind<One, B> for A {}
+impl<A: Dim> BroadcastsToByKind<Many, A> for A {}
+impl<A: Dim> BroadcastsToByKind<Runtime, A> for A {}
+
+/// A shape that can be stretched to `Target` without changing `Target`: a mask that fits
+/// the scores, a bias that fits the activations. Runtime dims are compared at run time.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::BroadcastsTo;
+/// dim!(pub Batch; pub Heads = 12; pub Seq = 128);
+/// fn fits<M: BroadcastsTo<S>, S: Shape>() {}
+/// fits::<(Batch, D<1>, D<1>, Seq), (Batch, Heads, Seq, Seq)>();
+/// fits::<(Seq, Seq), (Batch, Heads, Seq, Seq)>();
+/// ```
+///
+/// ```compile_fail
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::BroadcastsTo;
+/// dim!(pub Batch; pub Heads = 12; pub Seq = 128);
+/// fn fits<M: BroadcastsTo<S>, S: Shape>() {}
+/// fits::<(Batch, Heads, Seq, Seq), (Seq, Seq)>(); // more axes than the target
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not broadcast to `{Target}`",
+    label = "aligned on the last axes, each dim must be the target's dim or `D<1>`, and there may not be more axes than the target has"
+)]
+pub trait BroadcastsTo<Target: Shape>: Shape {
+    /// Whether the runtime sizes fit too (each dim equal to the target's or 1).
+    fn fits(&self, target: &Target) -> bool {
+        let (d, t) = (self.dims(), target.dims());
+        let off = t.len() - d.len();
+        d.iter().zip(&t[off..]).all(|(&a, &b)| a == b || a == 1)
+    }
+}
+
+/// Strides that read a tensor of dims `dims` and strides `strides` as the broadcast shape
+/// `target` (trailing alignment): size-1 axes that are stretched, and missing leading axes,
+/// get stride 0. `None` if a dim neither matches nor is 1.
+pub(crate) fn broadcast_strides(
+    dims: &[usize],
+    strides: &[usize],
+    target: &[usize],
+    out: &mut [usize],
+) -> Option<()> {
+    let off = target.len().checked_sub(dims.len())?;
+    for (j, o) in out.iter_mut().enumerate().take(target.len()) {
+        *o = if j < off {
+            0
+        } else {
+            let (d, s) = (dims[j - off], strides[j - off]);
+            if d == target[j] {
+                if d == 1 {
+                    0
+                } else {
+                    s
+                }
+            } else if d == 1 {
+                0
+            } else {
+                return None;
+            }
+        };
+    }
+    Some(())
+}
