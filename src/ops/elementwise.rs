@@ -420,3 +420,61 @@ impl<S: Shape, T: Float> Tensor<S, T> {
         self.as_mut_slice().iter_mut().for_each(|x| *x = f(*x));
     }
 }
+
+macro_rules! broadcast_methods {
+    ($view:ident, $($lt:lifetime)?) => {
+        /// A zero-copy view of `self` stretched to the static shape `S2` (size-1 axes and
+        /// missing leading axes get stride 0); the type checker checks [`BroadcastsTo`].
+        ///
+        /// ```
+        /// use shapecheck::prelude::*;
+        /// let bias = Tensor::<(D<3>,)>::from_vec(vec![1., 2., 3.]).unwrap();
+        /// let b = bias.broadcast_to::<(D<2>, D<3>)>();
+        /// assert_eq!(b.strides().as_slice(), &[0, 1]);
+        /// assert_eq!(b.to_tensor().as_slice(), &[1., 2., 3., 1., 2., 3.]);
+        /// ```
+        pub fn broadcast_to<S2>(&self) -> TensorView<'_, S2, T>
+        where
+            S2: crate::shape::StaticShape,
+            S: BroadcastsTo<S2>,
+        {
+            self.try_broadcast_to_with(S2::default())
+                .expect("static shapes that broadcast by type always fit")
+        }
+
+        /// [`broadcast_to`](Self::broadcast_to) a shape given as a value; `Err` when runtime
+        /// sizes do not fit.
+        pub fn try_broadcast_to_with<S2: Shape>(&self, shape: S2) -> Result<TensorView<'_, S2, T>, ShapeError>
+        where
+            S: BroadcastsTo<S2>,
+        {
+            let v = self.$view();
+            let dims = shape.dims();
+            let mut strides = [0usize; 8];
+            if !v.shape().fits(&shape)
+                || broadcast_strides(&v.dims(), &v.strides(), &dims, &mut strides).is_none()
+            {
+                return Err(ShapeError::Incompatible {
+                    op: "broadcast_to",
+                    lhs: format!("{:?}", v.shape()),
+                    rhs: format!("{shape:?}"),
+                    detail: "each dim must equal the target's or be 1".into(),
+                });
+            }
+            TensorView::from_parts(v.as_base_slice(), v.offset(), shape, &strides[..S2::RANK])
+        }
+    };
+}
+
+impl<S: Shape, T: Float> Tensor<S, T> {
+    broadcast_methods!(view,);
+}
+
+impl<S: Shape, T: Float> TensorView<'_, S, T> {
+    broadcast_methods!(as_view,);
+
+    /// A contiguous owned copy (the same as [`to_tensor`](Self::to_tensor)).
+    pub fn to_contiguous(&self) -> Tensor<S, T> {
+        self.to_tensor()
+    }
+}
