@@ -38,8 +38,9 @@ fn log_softmax_lane<T: Float>(x: &mut [T]) {
         return; // all −∞ already
     }
     let s = x.iter().map(|&v| (v - m).exp()).fold(T::ZERO, |a, e| a + e);
-    let shift = m + s.ln();
-    x.iter_mut().for_each(|v| *v -= shift);
+    // (v − m) − ln s, not v − (m + ln s): the latter loses ln s's digits when |m| is large.
+    let ls = s.ln();
+    x.iter_mut().for_each(|v| *v = (*v - m) - ls);
 }
 
 /// Applies `f` to every lane along axis `I` of a contiguous copy of `v`.

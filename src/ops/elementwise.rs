@@ -37,7 +37,14 @@ use crate::tensor::{AsView, Tensor, TensorView};
 /// Calls `row(a_offset, b_offset, out_row_index)` for every row (all axes but the last) of
 /// `dims`, in row-major order.
 #[inline]
-fn for_each_row(dims: &[usize], sa: &[usize], sb: &[usize], a0: usize, b0: usize, mut row: impl FnMut(usize, usize)) {
+fn for_each_row(
+    dims: &[usize],
+    sa: &[usize],
+    sb: &[usize],
+    a0: usize,
+    b0: usize,
+    mut row: impl FnMut(usize, usize),
+) {
     let r = dims.len();
     if dims.contains(&0) {
         return;
@@ -89,7 +96,10 @@ where
         rhs: format!("{:?}", b.shape()),
         detail: "aligned on the last axes, each pair of sizes must be equal or contain a 1".into(),
     };
-    let shape = a.shape().broadcast_shapes(&b.shape()).ok_or_else(mismatch)?;
+    let shape = a
+        .shape()
+        .broadcast_shapes(&b.shape())
+        .ok_or_else(mismatch)?;
     let dims = shape.dims();
     let r = dims.len();
     let (mut sa, mut sb) = ([0usize; 8], [0usize; 8]);
@@ -103,31 +113,45 @@ where
         && a.dims().as_slice() == dims.as_slice()
         && b.dims().as_slice() == dims.as_slice()
     {
-        let (xa, xb) = (&da[a.offset()..a.offset() + n], &db[b.offset()..b.offset() + n]);
+        let (xa, xb) = (
+            &da[a.offset()..a.offset() + n],
+            &db[b.offset()..b.offset() + n],
+        );
         out.extend(xa.iter().zip(xb).map(|(&x, &y)| f(x, y)));
         return Ok(Tensor::from_parts(shape, out));
     }
     let inner = if r == 0 { 1 } else { dims[r - 1] };
-    let (ia, ib) = if r == 0 { (1, 1) } else { (sa[r - 1], sb[r - 1]) };
+    let (ia, ib) = if r == 0 {
+        (1, 1)
+    } else {
+        (sa[r - 1], sb[r - 1])
+    };
     let outer_r = r.saturating_sub(1);
-    for_each_row(&dims, &sa[..outer_r], &sb[..outer_r], a.offset(), b.offset(), |ao, bo| {
-        // Specialised inner loops so the common layouts vectorise.
-        match (ia, ib) {
-            (1, 1) => {
-                let (xa, xb) = (&da[ao..ao + inner], &db[bo..bo + inner]);
-                out.extend(xa.iter().zip(xb).map(|(&x, &y)| f(x, y)));
+    for_each_row(
+        &dims,
+        &sa[..outer_r],
+        &sb[..outer_r],
+        a.offset(),
+        b.offset(),
+        |ao, bo| {
+            // Specialised inner loops so the common layouts vectorise.
+            match (ia, ib) {
+                (1, 1) => {
+                    let (xa, xb) = (&da[ao..ao + inner], &db[bo..bo + inner]);
+                    out.extend(xa.iter().zip(xb).map(|(&x, &y)| f(x, y)));
+                }
+                (1, 0) => {
+                    let y = db[bo];
+                    out.extend(da[ao..ao + inner].iter().map(|&x| f(x, y)));
+                }
+                (0, 1) => {
+                    let x = da[ao];
+                    out.extend(db[bo..bo + inner].iter().map(|&y| f(x, y)));
+                }
+                _ => out.extend((0..inner).map(|i| f(da[ao + i * ia], db[bo + i * ib]))),
             }
-            (1, 0) => {
-                let y = db[bo];
-                out.extend(da[ao..ao + inner].iter().map(|&x| f(x, y)));
-            }
-            (0, 1) => {
-                let x = da[ao];
-                out.extend(db[bo..bo + inner].iter().map(|&y| f(x, y)));
-            }
-            _ => out.extend((0..inner).map(|i| f(da[ao + i * ia], db[bo + i * ib]))),
-        }
-    });
+        },
+    );
     Ok(Tensor::from_parts(shape, out))
 }
 
@@ -315,8 +339,12 @@ impl<S: Shape, T: Float> Neg for &Tensor<S, T> {
 }
 
 /// `f(self, rhs)` in place, where `rhs` broadcasts to `self`'s shape.
-fn zip_assign<S, R, T>(op: &'static str, lhs: &mut Tensor<S, T>, rhs: &TensorView<'_, R, T>, f: impl Fn(T, T) -> T)
-where
+fn zip_assign<S, R, T>(
+    op: &'static str,
+    lhs: &mut Tensor<S, T>,
+    rhs: &TensorView<'_, R, T>,
+    f: impl Fn(T, T) -> T,
+) where
     S: Shape,
     R: BroadcastsTo<S>,
     T: Float,
@@ -324,12 +352,10 @@ where
     let shape = lhs.shape();
     let dims = shape.dims();
     let mut sb = [0usize; 8];
-    if !rhs.shape().fits(&shape) || broadcast_strides(&rhs.dims(), &rhs.strides(), &dims, &mut sb).is_none() {
-        panic!(
-            "{op}: {:?} does not broadcast to {:?}",
-            rhs.shape(),
-            shape
-        );
+    if !rhs.shape().fits(&shape)
+        || broadcast_strides(&rhs.dims(), &rhs.strides(), &dims, &mut sb).is_none()
+    {
+        panic!("{op}: {:?} does not broadcast to {:?}", rhs.shape(), shape);
     }
     let r = dims.len();
     let inner = if r == 0 { 1 } else { dims[r - 1] };
@@ -339,18 +365,31 @@ where
     let mut pos = 0;
     let outer_r = r.saturating_sub(1);
     let strides = shape.contiguous_strides();
-    for_each_row(&dims, &strides[..outer_r], &sb[..outer_r], 0, rhs.offset(), |_, bo| {
-        let row = &mut out[pos..pos + inner];
-        match ib {
-            1 => row.iter_mut().zip(&db[bo..bo + inner]).for_each(|(x, &y)| *x = f(*x, y)),
-            0 => {
-                let y = db[bo];
-                row.iter_mut().for_each(|x| *x = f(*x, y));
+    for_each_row(
+        &dims,
+        &strides[..outer_r],
+        &sb[..outer_r],
+        0,
+        rhs.offset(),
+        |_, bo| {
+            let row = &mut out[pos..pos + inner];
+            match ib {
+                1 => row
+                    .iter_mut()
+                    .zip(&db[bo..bo + inner])
+                    .for_each(|(x, &y)| *x = f(*x, y)),
+                0 => {
+                    let y = db[bo];
+                    row.iter_mut().for_each(|x| *x = f(*x, y));
+                }
+                _ => row
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, x)| *x = f(*x, db[bo + i * ib])),
             }
-            _ => row.iter_mut().enumerate().for_each(|(i, x)| *x = f(*x, db[bo + i * ib])),
-        }
-        pos += inner;
-    });
+            pos += inner;
+        },
+    );
 }
 
 macro_rules! assign_operator {
@@ -444,7 +483,10 @@ macro_rules! broadcast_methods {
 
         /// [`broadcast_to`](Self::broadcast_to) a shape given as a value; `Err` when runtime
         /// sizes do not fit.
-        pub fn try_broadcast_to_with<S2: Shape>(&self, shape: S2) -> Result<TensorView<'_, S2, T>, ShapeError>
+        pub fn try_broadcast_to_with<S2: Shape>(
+            &self,
+            shape: S2,
+        ) -> Result<TensorView<'_, S2, T>, ShapeError>
         where
             S: BroadcastsTo<S2>,
         {

@@ -27,7 +27,11 @@ where
     let n = x.dims()[S::RANK - 1];
     let mut out = x.clone();
     if n > 0 {
-        for (src, dst) in x.as_slice().chunks_exact(n).zip(out.as_mut_slice().chunks_exact_mut(n)) {
+        for (src, dst) in x
+            .as_slice()
+            .chunks_exact(n)
+            .zip(out.as_mut_slice().chunks_exact_mut(n))
+        {
             f(src, dst);
         }
     }
@@ -52,7 +56,10 @@ macro_rules! norm_methods {
             rows(&self.as_view(), |x, y| {
                 let n = T::from_usize(x.len());
                 let mean = x.iter().copied().fold(T::ZERO, |a, v| a + v) / n;
-                let var = x.iter().fold(T::ZERO, |a, &v| (v - mean).mul_add(v - mean, a)) / n;
+                let var = x
+                    .iter()
+                    .fold(T::ZERO, |a, &v| (v - mean).mul_add(v - mean, a))
+                    / n;
                 let inv = T::ONE / (var + eps).sqrt();
                 for (((o, &v), &wi), &bi) in y.iter_mut().zip(x).zip(&w).zip(&b) {
                     *o = ((v - mean) * inv).mul_add(wi, bi);

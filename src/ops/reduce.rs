@@ -55,7 +55,9 @@ impl<'a, T: Float> Lane<'a, T> {
     pub fn as_slice(self) -> Option<&'a [T]> {
         match self.n {
             0 => Some(&[]),
-            _ if self.stride == 1 || self.n == 1 => Some(&self.data[self.start..self.start + self.n]),
+            _ if self.stride == 1 || self.n == 1 => {
+                Some(&self.data[self.start..self.start + self.n])
+            }
             _ => None,
         }
     }
@@ -141,9 +143,14 @@ where
     let mut f = f;
     let shape = v.shape().remove_axis();
     let mut out = Vec::with_capacity(shape.num_elements());
-    for_each_lane(v.as_base_slice(), v.offset(), &v.dims(), &v.strides(), I, |lane| {
-        out.push(f(lane))
-    });
+    for_each_lane(
+        v.as_base_slice(),
+        v.offset(),
+        &v.dims(),
+        &v.strides(),
+        I,
+        |lane| out.push(f(lane)),
+    );
     (shape, out)
 }
 
@@ -161,7 +168,10 @@ fn lane_mean<T: Float>(l: Lane<'_, T>) -> T {
 
 fn lane_var<T: Float>(l: Lane<'_, T>) -> T {
     let m = lane_mean(l);
-    l.iter().map(|x| (x - m) * (x - m)).fold(T::ZERO, |a, x| a + x) / T::from_usize(l.n)
+    l.iter()
+        .map(|x| (x - m) * (x - m))
+        .fold(T::ZERO, |a, x| a + x)
+        / T::from_usize(l.n)
 }
 
 fn lane_norm<T: Float>(l: Lane<'_, T>) -> T {
@@ -194,9 +204,24 @@ macro_rules! reductions {
     () => {
         reduction!(sum, sum_keepdim, |l| l.sum(), "Sum");
         reduction!(mean, mean_keepdim, lane_mean, "Mean");
-        reduction!(max, max_keepdim, lane_max, "Maximum (NaN ignored, −∞ for an empty axis)");
-        reduction!(min, min_keepdim, lane_min, "Minimum (NaN ignored, +∞ for an empty axis)");
-        reduction!(var, var_keepdim, lane_var, "Population variance (divisor n, NumPy's default)");
+        reduction!(
+            max,
+            max_keepdim,
+            lane_max,
+            "Maximum (NaN ignored, −∞ for an empty axis)"
+        );
+        reduction!(
+            min,
+            min_keepdim,
+            lane_min,
+            "Minimum (NaN ignored, +∞ for an empty axis)"
+        );
+        reduction!(
+            var,
+            var_keepdim,
+            lane_var,
+            "Population variance (divisor n, NumPy's default)"
+        );
         reduction!(norm, norm_keepdim, lane_norm, "Euclidean (L2) norm");
 
         /// Index of the largest element along axis `I` (the first, on ties; NaN never wins).
