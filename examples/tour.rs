@@ -60,6 +60,18 @@ fn main() {
     let per_head = heads.matmul(&heads.t());
     println!("batched over 2 heads: {:?}", per_head.shape());
 
+    section("broadcasting, softmax, unit vectors");
+    let bias = Tensor::<(HeadDim,)>::from_vec(vec![0.5, -0.5, 0.0, 1.0]).unwrap();
+    let shifted = &q + &bias; // (Seq, HeadDim) + (HeadDim,): NumPy's rule, in the type
+    println!("q + bias (bias read with stride 0, never copied):\n{shifted:.2}");
+    let attn = (&scores * 0.5).softmax::<1>(); // scaled scores, max-subtracted softmax
+    println!("softmax rows sum to {:?}", attn.sum::<1>().as_slice());
+    let heads: Tensor<(Seq, D<2>, D<3>)> = x.split::<D<2>, D<3>>(); // 2 × 3 = DModel, checked
+    println!("x split into heads: {:?}", heads.shape());
+    let u = x.normalize();
+    let sims = u.similarity(&u);
+    println!("cosine similarities of x's rows (diagonal is 1):\n{sims:.3}");
+
     section("runtime dims give Results");
     let a = Tensor::<(Batch, Seq, DModel)>::zeros_with((Batch::new(2), Seq, DModel));
     let b = Tensor::<(Batch, DModel, HeadDim)>::zeros_with((Batch::new(3), DModel, HeadDim));
@@ -87,7 +99,7 @@ fn main() {
 }
 
 /// The mistake (the line that fails) and the compiler's words, as the ui-tests pin them.
-const COMPILE_ERRORS: [(&str, &str); 4] = [
+const COMPILE_ERRORS: [(&str, &str); 7] = [
     (
         "q.matmul(&k) with q, k: (Seq, HeadDim) and Seq = HeadDim = 64",
         include_str!("../ui-tests/matmul-forgotten-transpose.stderr"),
@@ -103,5 +115,17 @@ const COMPILE_ERRORS: [(&str, &str); 4] = [
     (
         "x.permute((A1, A3, A2)) on a rank-3 tensor",
         include_str!("../ui-tests/permute-axis-out-of-range.stderr"),
+    ),
+    (
+        "(Seq, Seq) + (Seq, HeadDim)",
+        include_str!("../ui-tests/broadcast-trailing-dim-mismatch.stderr"),
+    ),
+    (
+        "x.split::<Heads, HeadDim>() with 12 × 64 ≠ DModel = 384",
+        include_str!("../ui-tests/split-factors-do-not-multiply-out.stderr"),
+    ),
+    (
+        "cosine_similarity(&a, &b) on tensors that were never normalised",
+        include_str!("../ui-tests/cosine-similarity-not-normalised.stderr"),
     ),
 ];

@@ -86,7 +86,8 @@ pub trait Float:
     fn max(self, other: Self) -> Self;
     /// The smaller of the two, ignoring NaN like `f32::min`.
     fn min(self, other: Self) -> Self;
-    /// `self * a + b`, rounded once where the platform can.
+    /// `self * a + b`, rounded once. Without hardware FMA enabled at compile time this is a
+    /// slow library call: hot loops in this crate use `*` and `+` instead.
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// The error function; f32 uses Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7),
     /// f64 a series below 2 and a continued fraction above (error ≈ 1e-15).
@@ -273,7 +274,10 @@ mod tests {
             let got = Float::erf(x);
             assert!((got - e).abs() < 1e-14, "erf({x}) = {got} vs {e}");
             assert!((Float::erf(-x) + e).abs() < 1e-14);
-            assert!((Float::erf(x as f32) as f64 - e).abs() < 3e-7, "f32 erf({x})");
+            assert!(
+                (Float::erf(x as f32) as f64 - e).abs() < 3e-7,
+                "f32 erf({x})"
+            );
         }
         assert_eq!(Float::erf(0.0f64), 0.0);
     }

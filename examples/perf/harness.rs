@@ -10,16 +10,20 @@ const ROUND: Duration = Duration::from_millis(20);
 /// per-round ratios ours/theirs: adjacent rounds see the same machine state, so their ratio
 /// cancels the drift of a shared machine better than a ratio of medians would.
 pub fn interleave(mut ours: impl FnMut(), mut theirs: impl FnMut()) -> (f64, f64, f64) {
-    // Calibrate the number of calls per round on `theirs`, after a warm-up of both.
+    // Calibrate the number of calls per round on the slower side, after a warm-up of both.
     ours();
     theirs();
-    let t = Instant::now();
-    let mut calls = 0u32;
-    while t.elapsed() < ROUND {
-        theirs();
-        calls += 1;
-    }
-    let calls = calls.max(1);
+    let per_call = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        let mut n = 0u32;
+        while t.elapsed() < ROUND / 4 {
+            f();
+            n += 1;
+        }
+        t.elapsed().as_secs_f64() / n as f64
+    };
+    let slowest = per_call(&mut ours).max(per_call(&mut theirs));
+    let calls = ((ROUND.as_secs_f64() / slowest) as u32).max(1);
     let (mut a, mut b) = (Vec::new(), Vec::new());
     let time = |f: &mut dyn FnMut()| {
         let t = Instant::now();

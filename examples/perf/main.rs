@@ -10,6 +10,7 @@
 #[path = "../../benches/common/raw.rs"]
 mod raw;
 
+mod elementwise;
 mod harness;
 mod matmul;
 
@@ -21,4 +22,5 @@ fn main() {
         shapecheck::max_threads()
     );
     matmul::run(&filter);
+    elementwise::run(&filter);
 }

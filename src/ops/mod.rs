@@ -2,13 +2,17 @@
 //! API in `mod.rs`, the only `unsafe` of the crate in `kernel.rs`).
 
 pub mod activations;
+pub mod concat;
 pub mod elementwise;
 pub mod matmul;
 pub mod norms;
 pub mod reduce;
 pub mod reshape;
+pub mod slice;
 pub mod unit;
 
+pub use concat::{CanConcat, CountsParts};
 pub use matmul::MatMul;
 pub use reshape::{MergeLast, SplitLast};
+pub use slice::{InsertAxis, ReplaceAxis, SliceFits, Squeezable};
 pub use unit::{cosine_similarity, Unit, UnitVector};

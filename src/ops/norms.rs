@@ -19,23 +19,25 @@ use crate::element::Float;
 use crate::shape::{LastAxis, Shape};
 use crate::tensor::{AsView, Tensor, TensorView};
 
-fn rows<S: Shape, T: Float>(v: &TensorView<'_, S, T>, f: impl Fn(&[T], &mut [T])) -> Tensor<S, T>
-where
-    S: LastAxis,
-{
-    let x = v.to_tensor();
-    let n = x.dims()[S::RANK - 1];
-    let mut out = x.clone();
+fn rows<S: LastAxis, T: Float>(
+    v: &TensorView<'_, S, T>,
+    f: impl Fn(&[T], &mut [T]),
+) -> Tensor<S, T> {
+    let copied;
+    let x: &[T] = if v.is_contiguous() {
+        &v.as_base_slice()[v.offset()..v.offset() + v.len()]
+    } else {
+        copied = v.to_vec();
+        &copied
+    };
+    let n = v.dims()[S::RANK - 1];
+    let mut out = vec![T::ZERO; x.len()];
     if n > 0 {
-        for (src, dst) in x
-            .as_slice()
-            .chunks_exact(n)
-            .zip(out.as_mut_slice().chunks_exact_mut(n))
-        {
+        for (src, dst) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
             f(src, dst);
         }
     }
-    out
+    Tensor::from_parts(v.shape(), out)
 }
 
 fn vector<V: AsView>(v: &V) -> Vec<V::Elem> {
@@ -56,13 +58,10 @@ macro_rules! norm_methods {
             rows(&self.as_view(), |x, y| {
                 let n = T::from_usize(x.len());
                 let mean = x.iter().copied().fold(T::ZERO, |a, v| a + v) / n;
-                let var = x
-                    .iter()
-                    .fold(T::ZERO, |a, &v| (v - mean).mul_add(v - mean, a))
-                    / n;
+                let var = x.iter().fold(T::ZERO, |a, &v| a + (v - mean) * (v - mean)) / n;
                 let inv = T::ONE / (var + eps).sqrt();
                 for (((o, &v), &wi), &bi) in y.iter_mut().zip(x).zip(&w).zip(&b) {
-                    *o = ((v - mean) * inv).mul_add(wi, bi);
+                    *o = (v - mean) * inv * wi + bi;
                 }
             })
         }
@@ -76,7 +75,7 @@ macro_rules! norm_methods {
             let w = vector(weight);
             rows(&self.as_view(), |x, y| {
                 let n = T::from_usize(x.len());
-                let ms = x.iter().fold(T::ZERO, |a, &v| v.mul_add(v, a)) / n;
+                let ms = x.iter().fold(T::ZERO, |a, &v| a + v * v) / n;
                 let inv = T::ONE / (ms + eps).sqrt();
                 for ((o, &v), &wi) in y.iter_mut().zip(x).zip(&w) {
                     *o = v * inv * wi;

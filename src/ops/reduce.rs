@@ -175,7 +175,7 @@ fn lane_var<T: Float>(l: Lane<'_, T>) -> T {
 }
 
 fn lane_norm<T: Float>(l: Lane<'_, T>) -> T {
-    l.iter().fold(T::ZERO, |a, x| x.mul_add(x, a)).sqrt()
+    l.iter().fold(T::ZERO, |a, x| a + x * x).sqrt()
 }
 
 macro_rules! reduction {

@@ -39,7 +39,7 @@ impl<S: Shape + LastAxis, T: Float> Tensor<S, T> {
         let n = self.dims()[S::RANK - 1];
         if n > 0 {
             for row in out.as_mut_slice().chunks_exact_mut(n) {
-                let norm = row.iter().fold(T::ZERO, |a, &x| x.mul_add(x, a)).sqrt();
+                let norm = row.iter().fold(T::ZERO, |a, &x| a + x * x).sqrt();
                 if norm > T::ZERO {
                     let inv = T::ONE / norm;
                     row.iter_mut().for_each(|x| *x *= inv);

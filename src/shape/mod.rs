@@ -20,11 +20,11 @@ mod broadcasts_gen;
 mod permutes;
 
 pub use arith::{ElementCount, KeepsElementCount, SplitsInto, SumOf};
+pub use axes::{Axis, DistinctAxis, HasAxis, LastAxis, A0, A1, A2, A3, A4, A5};
 pub(crate) use broadcasts::broadcast_strides;
-pub use broadcasts::{BroadcastDim, BroadcastShapes, BroadcastsTo, BroadcastsToDim};
 #[doc(hidden)]
 pub use broadcasts::{BroadcastByKind, BroadcastsToByKind};
-pub use axes::{Axis, DistinctAxis, HasAxis, LastAxis, A0, A1, A2, A3, A4, A5};
+pub use broadcasts::{BroadcastDim, BroadcastShapes, BroadcastsTo, BroadcastsToDim};
 pub use permutes::{Permutation, Transpose};
 
 use core::fmt::Debug;

@@ -386,7 +386,7 @@ fn dot_views<K: Dim, T: Float>(
     let (mut ia, mut ib) = (a.offset(), b.offset());
     let mut acc = T::ZERO;
     for _ in 0..n {
-        acc = da[ia].mul_add(db[ib], acc);
+        acc += da[ia] * db[ib];
         ia += sa;
         ib += sb;
     }

@@ -1,0 +1,45 @@
+//! Hand-written baselines for the elementwise benches: plain loops over slices, the code a
+//! careful user would write without shapecheck. Shared by `benches/elementwise.rs` and
+//! `examples/perf/elementwise.rs`.
+#![allow(dead_code)]
+
+/// `out[r, c] = a[r, c] + b[c]` for row-major `a: rows×cols`.
+pub fn add_row(a: &[f32], b: &[f32], out: &mut Vec<f32>) {
+    out.clear();
+    for row in a.chunks_exact(b.len()) {
+        out.extend(row.iter().zip(b).map(|(x, y)| x + y));
+    }
+}
+
+/// Softmax of every contiguous lane of length `n`, max-subtracted.
+pub fn softmax(x: &[f32], n: usize, out: &mut Vec<f32>) {
+    out.clear();
+    out.extend_from_slice(x);
+    for lane in out.chunks_exact_mut(n) {
+        let m = lane.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut s = 0.0;
+        for v in lane.iter_mut() {
+            *v = (*v - m).exp();
+            s += *v;
+        }
+        let inv = 1.0 / s;
+        lane.iter_mut().for_each(|v| *v *= inv);
+    }
+}
+
+/// Layer norm of every row of length `w.len()`.
+pub fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut Vec<f32>) {
+    out.clear();
+    let n = w.len();
+    for row in x.chunks_exact(n) {
+        let mean = row.iter().sum::<f32>() / n as f32;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
+        let inv = 1.0 / (var + eps).sqrt();
+        out.extend(
+            row.iter()
+                .zip(w)
+                .zip(b)
+                .map(|((v, wi), bi)| (v - mean) * inv * wi + bi),
+        );
+    }
+}

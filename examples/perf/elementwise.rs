@@ -1,0 +1,101 @@
+//! Elementwise ops: the typed API against a plain loop over slices (the `raw` column) and
+//! ndarray, in GB/s of bytes read and written.
+
+#[path = "../../benches/common/loops.rs"]
+mod loops;
+
+use std::hint::black_box;
+
+use ndarray::{Array1, Array2, Axis};
+use shapecheck::prelude::*;
+
+use crate::harness::interleave;
+
+fn gbs_line(case: &str, bytes: f64, (ours, theirs, ratio): (f64, f64, f64), nd: f64) {
+    println!(
+        "{case} shapecheck={:.2}GB/s raw={:.2}GB/s ratio={ratio:.3} ndarray={:.2}GB/s",
+        ours * bytes / 1e9,
+        theirs * bytes / 1e9,
+        nd * bytes / 1e9,
+    );
+}
+
+/// Prints the elementwise lines whose case name contains `filter`.
+pub fn run(filter: &str) {
+    let mut out = Vec::new();
+    let case = "elementwise/add-broadcast/32x768+768";
+    if case.contains(filter) {
+        let a = Tensor::<(D<32>, D<768>)>::randn(1);
+        let b = Tensor::<(D<768>,)>::randn(2);
+        let na = Array2::from_shape_vec((32, 768), a.as_slice().to_vec()).unwrap();
+        let nb = Array1::from_vec(b.as_slice().to_vec());
+        let r = interleave(
+            || drop(black_box(&a + &b)),
+            || loops::add_row(a.as_slice(), b.as_slice(), black_box(&mut out)),
+        );
+        let (nd, _, _) = interleave(|| drop(black_box(&na + &nb)), || {});
+        gbs_line(case, (4 * (2 * 32 * 768 + 768)) as f64, r, nd);
+    }
+    let case = "elementwise/softmax/12x128x128";
+    if case.contains(filter) {
+        let x = Tensor::<(D<12>, D<128>, D<128>)>::randn(3);
+        let nx = ndarray::Array3::from_shape_vec((12, 128, 128), x.as_slice().to_vec()).unwrap();
+        let r = interleave(
+            || drop(black_box(x.softmax::<2>())),
+            || loops::softmax(x.as_slice(), 128, black_box(&mut out)),
+        );
+        let (nd, _, _) = interleave(
+            || {
+                let mut y = nx.clone();
+                for mut lane in y.lanes_mut(Axis(2)) {
+                    let m = lane.fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+                    lane.mapv_inplace(|v| (v - m).exp());
+                    let s = lane.sum();
+                    lane /= s;
+                }
+                drop(black_box(y))
+            },
+            || {},
+        );
+        gbs_line(case, (4 * 2 * 12 * 128 * 128) as f64, r, nd);
+    }
+    let case = "elementwise/layer_norm/128x384";
+    if case.contains(filter) {
+        let x = Tensor::<(D<128>, D<384>)>::randn(4);
+        let w = Tensor::<(D<384>,)>::randn(5);
+        let b = Tensor::<(D<384>,)>::randn(6);
+        let nx = Array2::from_shape_vec((128, 384), x.as_slice().to_vec()).unwrap();
+        let (nw, nb) = (
+            Array1::from_vec(w.as_slice().to_vec()),
+            Array1::from_vec(b.as_slice().to_vec()),
+        );
+        let r = interleave(
+            || drop(black_box(x.layer_norm(&w, &b, 1e-12))),
+            || {
+                loops::layer_norm(
+                    x.as_slice(),
+                    w.as_slice(),
+                    b.as_slice(),
+                    1e-12,
+                    black_box(&mut out),
+                )
+            },
+        );
+        let (nd, _, _) = interleave(
+            || {
+                let mean = nx.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
+                let centred = &nx - &mean;
+                let var = centred
+                    .mapv(|v| v * v)
+                    .mean_axis(Axis(1))
+                    .unwrap()
+                    .insert_axis(Axis(1));
+                drop(black_box(
+                    centred / var.mapv(|v| (v + 1e-12).sqrt()) * &nw + &nb,
+                ))
+            },
+            || {},
+        );
+        gbs_line(case, (4 * 2 * 128 * 384) as f64, r, nd);
+    }
+}

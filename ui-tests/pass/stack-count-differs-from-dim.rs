@@ -1,0 +1,10 @@
+use shapecheck::prelude::*;
+
+dim!(pub Heads = 4);
+dim!(pub HeadDim = 8);
+
+fn main() {
+    let h = Tensor::<(HeadDim,)>::zeros();
+    let all: Tensor<(Heads, HeadDim)> = Tensor::stack(A0, [&h, &h, &h, &h]);
+    assert_eq!(all.len(), 32);
+}
