@@ -66,7 +66,7 @@ fn main() {
     println!("q + bias (bias read with stride 0, never copied):\n{shifted:.2}");
     let attn = (&scores * 0.5).softmax::<1>(); // scaled scores, max-subtracted softmax
     println!("softmax rows sum to {:?}", attn.sum::<1>().as_slice());
-    let heads: Tensor<(Seq, D<2>, D<3>)> = x.split::<D<2>, D<3>>(); // 2 × 3 = DModel, checked
+    let heads: Tensor<(Seq, D<2>, D<3>)> = x.clone().split::<D<2>, D<3>>(); // 2 × 3 = DModel
     println!("x split into heads: {:?}", heads.shape());
     let u = x.normalize();
     let sims = u.similarity(&u);

@@ -37,6 +37,22 @@ pub enum ShapeError {
         /// The shape asked for.
         to: String,
     },
+    /// An input holds a NaN or an infinity where a factorisation needs finite numbers.
+    NonFinite {
+        /// The operation, e.g. `"svd"`.
+        op: &'static str,
+        /// Shape of the input.
+        shape: String,
+    },
+    /// An iterative factorisation did not converge within its iteration budget.
+    NoConvergence {
+        /// The operation, e.g. `"svd"`.
+        op: &'static str,
+        /// Shape of the input.
+        shape: String,
+        /// The budget that was exhausted.
+        iterations: usize,
+    },
 }
 
 impl fmt::Display for ShapeError {
@@ -59,6 +75,18 @@ impl fmt::Display for ShapeError {
             ShapeError::Conversion { from, to } => {
                 write!(f, "a tensor of shape {from} cannot be viewed as {to}")
             }
+            ShapeError::NonFinite { op, shape } => write!(
+                f,
+                "{op}: the input of shape {shape} holds a NaN or an infinity"
+            ),
+            ShapeError::NoConvergence {
+                op,
+                shape,
+                iterations,
+            } => write!(
+                f,
+                "{op}: did not converge on the input of shape {shape} within {iterations} iterations"
+            ),
         }
     }
 }

@@ -39,6 +39,8 @@ extern crate self as shapecheck;
 pub mod dim;
 mod element;
 mod error;
+pub mod linalg;
+pub mod nn;
 pub mod ops;
 mod parallel;
 pub mod shape;
@@ -61,6 +63,8 @@ pub use typenum;
 /// Everything needed to write shape-checked code: `use shapecheck::prelude::*;`.
 pub mod prelude {
     pub use crate::dim::{Dim, Dyn, RuntimeDim, StaticDim, D};
+    pub use crate::linalg::{MinOf, Pca, RandomizedSvd, RankAtMost};
+    pub use crate::nn::lora::LoRA;
     pub use crate::ops::{cosine_similarity, MatMul, Unit};
     pub use crate::shape::{HasAxis, Shape, StaticShape, A0, A1, A2, A3, A4, A5};
     pub use crate::{dim, AsView, Float, ShapeError, Tensor, TensorView, TensorViewMut};

@@ -12,6 +12,7 @@ mod raw;
 
 mod elementwise;
 mod harness;
+mod linalg;
 mod matmul;
 
 fn main() {
@@ -23,4 +24,5 @@ fn main() {
     );
     matmul::run(&filter);
     elementwise::run(&filter);
+    linalg::run(&filter);
 }
