@@ -43,3 +43,33 @@ pub fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut Vec<f32>)
         );
     }
 }
+
+/// The same softmax written with ndarray, lane by lane.
+pub fn ndarray_softmax(x: &ndarray::Array3<f32>) -> ndarray::Array3<f32> {
+    let mut y = x.clone();
+    for mut lane in y.lanes_mut(ndarray::Axis(2)) {
+        let m = lane.fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+        lane.mapv_inplace(|v| (v - m).exp());
+        let s = lane.sum();
+        lane /= s;
+    }
+    y
+}
+
+/// The same layer norm written with ndarray's axis reductions and broadcasting.
+pub fn ndarray_layer_norm(
+    x: &ndarray::Array2<f32>,
+    w: &ndarray::Array1<f32>,
+    b: &ndarray::Array1<f32>,
+    eps: f32,
+) -> ndarray::Array2<f32> {
+    use ndarray::Axis;
+    let mean = x.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
+    let centred = x - &mean;
+    let var = centred
+        .mapv(|v| v * v)
+        .mean_axis(Axis(1))
+        .unwrap()
+        .insert_axis(Axis(1));
+    centred / var.mapv(|v| (v + eps).sqrt()) * w + b
+}

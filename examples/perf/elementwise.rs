@@ -6,7 +6,7 @@ mod loops;
 
 use std::hint::black_box;
 
-use ndarray::{Array1, Array2, Axis};
+use ndarray::{Array1, Array2};
 use shapecheck::prelude::*;
 
 use crate::harness::interleave;
@@ -44,19 +44,7 @@ pub fn run(filter: &str) {
             || drop(black_box(x.softmax::<2>())),
             || loops::softmax(x.as_slice(), 128, black_box(&mut out)),
         );
-        let (nd, _, _) = interleave(
-            || {
-                let mut y = nx.clone();
-                for mut lane in y.lanes_mut(Axis(2)) {
-                    let m = lane.fold(f32::NEG_INFINITY, |a, &v| a.max(v));
-                    lane.mapv_inplace(|v| (v - m).exp());
-                    let s = lane.sum();
-                    lane /= s;
-                }
-                drop(black_box(y))
-            },
-            || {},
-        );
+        let (nd, _, _) = interleave(|| drop(black_box(loops::ndarray_softmax(&nx))), || {});
         gbs_line(case, (4 * 2 * 12 * 128 * 128) as f64, r, nd);
     }
     let case = "elementwise/layer_norm/128x384";
@@ -82,18 +70,7 @@ pub fn run(filter: &str) {
             },
         );
         let (nd, _, _) = interleave(
-            || {
-                let mean = nx.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
-                let centred = &nx - &mean;
-                let var = centred
-                    .mapv(|v| v * v)
-                    .mean_axis(Axis(1))
-                    .unwrap()
-                    .insert_axis(Axis(1));
-                drop(black_box(
-                    centred / var.mapv(|v| (v + 1e-12).sqrt()) * &nw + &nb,
-                ))
-            },
+            || drop(black_box(loops::ndarray_layer_norm(&nx, &nw, &nb, 1e-12))),
             || {},
         );
         gbs_line(case, (4 * 2 * 128 * 384) as f64, r, nd);
