@@ -54,6 +54,9 @@ pub use tensor::{AsView, Tensor, TensorView, TensorViewMut};
 
 /// Declares named dimensions; see the [`dim`](mod@dim) module.
 pub use shapecheck_macros::dim;
+/// Tensor literals, einsum and einops-style rearrange, checked at compile time; see
+/// [`tensor::literal`], [`ops::einsum`] and [`ops::rearrange`].
+pub use shapecheck_macros::{einsum, rearrange, tensor, try_einsum};
 
 #[doc(hidden)]
 pub use generic_array;
@@ -68,4 +71,5 @@ pub mod prelude {
     pub use crate::ops::{cosine_similarity, MatMul, Unit};
     pub use crate::shape::{HasAxis, Shape, StaticShape, A0, A1, A2, A3, A4, A5};
     pub use crate::{dim, AsView, Float, ShapeError, Tensor, TensorView, TensorViewMut};
+    pub use crate::{einsum, rearrange, tensor, try_einsum};
 }

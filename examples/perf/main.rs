@@ -10,6 +10,7 @@
 #[path = "../../benches/common/raw.rs"]
 mod raw;
 
+mod einsum;
 mod elementwise;
 mod harness;
 mod linalg;
@@ -24,5 +25,6 @@ fn main() {
     );
     matmul::run(&filter);
     elementwise::run(&filter);
+    einsum::run(&filter);
     linalg::run(&filter);
 }

@@ -7,6 +7,9 @@
 //! needs no imports.
 
 mod dim;
+mod einsum;
+mod rearrange;
+mod tensor;
 
 use proc_macro::TokenStream;
 
@@ -32,6 +35,118 @@ use proc_macro::TokenStream;
 pub fn dim(input: TokenStream) -> TokenStream {
     match syn::parse::<dim::parse::DimDecls>(input).and_then(dim::validate::validate) {
         Ok(decls) => dim::expand::expand(&decls).into(),
+        Err(err) => err.into_compile_error().into(),
+    }
+}
+
+/// A tensor from a nested array literal, its shape inferred at compile time.
+///
+/// ```text
+/// let x = shapecheck::tensor!([[1., 2., 3.], [4., 5., 6.]]);   // Tensor<(D<2>, D<3>), f64>
+/// let y: Tensor<(D<2>, D<2>)> = tensor!([[1, 2], [3, 4]]);     // f32 from the context
+/// let z = tensor!([0.5f32, 1.5]);                               // f32 from the suffix
+/// ```
+///
+/// Each axis becomes a `D<N>` of its length. The element type is that of the elements:
+/// a suffix (`1.0f32`), the context (the annotated type), or else Rust's default for an
+/// unsuffixed float, `f64`; unsuffixed integer literals are read as floats. Elements may be
+/// any expressions. A ragged literal is a compile error at the offending row ("row 2 has 2
+/// elements; the rows before it have 3"), as is an empty axis or a rank above 6.
+#[proc_macro]
+pub fn tensor(input: TokenStream) -> TokenStream {
+    let lit = match syn::parse::<tensor::parse::Literal>(input) {
+        Ok(lit) => lit,
+        Err(err) => return err.into_compile_error().into(),
+    };
+    match tensor::validate::validate(&lit) {
+        Ok(dims) => tensor::expand::expand(&lit, &dims).into(),
+        Err(err) => err.into_compile_error().into(),
+    }
+}
+
+/// Einstein summation over typed tensors: `einsum!("spec", a, b, …)`.
+///
+/// ```text
+/// let scores = einsum!("b h q d, b h k d -> b h q k", q, k);  // spaced form
+/// let c = einsum!("ij,jk->ik", a, b);                          // compact form
+/// let tr = einsum!("ii->", m);                                 // a rank-0 tensor
+/// ```
+///
+/// The spec lists one term per operand, then `->` and the output term. In the compact form
+/// each letter is an axis; in the spaced form (some term has whitespace between names)
+/// each whitespace-separated name is an axis. A letter in the output that no input has, a
+/// repeated output letter, a term of more than 6 axes or a number of operands different
+/// from the number of inputs is a compile error at the spec.
+///
+/// Each letter is a dim type, inferred from the operands: an operand whose rank differs
+/// from its term, or a letter standing for two different dims (`j` is `HeadDim` in one
+/// operand and `Seq` in another), is a type error naming both shapes. The output type is
+/// made of the letters' dims. Operands are anything with `as_view()` (tensors, views, or
+/// references to them). Runtime dims bound to one letter must have equal sizes; `einsum!`
+/// panics otherwise, [`try_einsum!`] returns the `ShapeError`.
+///
+/// Contractions that are (batched) matrix products run as one batched GEMM on the
+/// operands' own strides; see `shapecheck::ops::einsum` for the lowering.
+#[proc_macro]
+pub fn einsum(input: TokenStream) -> TokenStream {
+    einsum_impl(input, false)
+}
+
+/// [`einsum!`] returning `Result<Tensor<…>, ShapeError>` instead of panicking when runtime
+/// dims bound to the same letter have different sizes.
+///
+/// ```text
+/// let c = try_einsum!("ij,jk->ik", a, b)?;
+/// ```
+#[proc_macro]
+pub fn try_einsum(input: TokenStream) -> TokenStream {
+    einsum_impl(input, true)
+}
+
+fn einsum_impl(input: TokenStream, fallible: bool) -> TokenStream {
+    let input = match syn::parse::<einsum::parse::EinsumInput>(input) {
+        Ok(input) => input,
+        Err(err) => return err.into_compile_error().into(),
+    };
+    let (text, span) = (input.spec.value(), input.spec.span());
+    let checked = einsum::parse::parse_spec(&text, span).and_then(|spec| {
+        einsum::validate::validate(&spec, &text, span, input.operands.len()).map(|()| spec)
+    });
+    match checked {
+        Ok(spec) => einsum::expand::expand(&spec, &input.spec, &input.operands, fallible).into(),
+        Err(err) => err.into_compile_error().into(),
+    }
+}
+
+/// Reorders, splits and merges axes in the einops style:
+/// `rearrange!(x, "pattern", name = Dim, …)`.
+///
+/// ```text
+/// let heads: Tensor<(Batch, Heads, Seq, HeadDim)> =
+///     rearrange!(x, "b s (h d) -> b h s d", h = Heads);     // d from the result type
+/// let back: Tensor<(Batch, Seq, DModel)> = rearrange!(heads, "b h s d -> b s (h d)");
+/// let y = rearrange!(flat, "(b s) d -> b s d", b = D<4>, s = Seq);
+/// ```
+///
+/// Each side lists the axes; `(a b)` on the left splits an axis into `a` and `b`, on the
+/// right merges them. Every name appears once on each side. The dim type of a name is that
+/// of the input axis it names; a name inside a group has no axis of its own, so its type
+/// is given as `name = Dim` or inferred from the annotated result type, and the type of a
+/// merged group is taken from the result type. The type checker checks each group with
+/// `SplitsInto`: `Heads × HeadDim must equal DModel`. Groups hold two names and their dims
+/// must be static. The result is a new tensor: the input is read through a strided view
+/// and copied once.
+#[proc_macro]
+pub fn rearrange(input: TokenStream) -> TokenStream {
+    let input = match syn::parse::<rearrange::parse::RearrangeInput>(input) {
+        Ok(input) => input,
+        Err(err) => return err.into_compile_error().into(),
+    };
+    let span = input.pattern.span();
+    let checked = rearrange::parse::parse_pattern(&input.pattern.value(), span)
+        .and_then(|p| rearrange::validate::validate(&input, &p, span).map(|()| p));
+    match checked {
+        Ok(pattern) => rearrange::expand::expand(&input, &pattern).into(),
         Err(err) => err.into_compile_error().into(),
     }
 }

@@ -3,9 +3,11 @@
 
 pub mod activations;
 pub mod concat;
+pub mod einsum;
 pub mod elementwise;
 pub mod matmul;
 pub mod norms;
+pub mod rearrange;
 pub mod reduce;
 pub mod reshape;
 pub mod slice;

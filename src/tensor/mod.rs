@@ -8,6 +8,7 @@
 mod constructors;
 mod display;
 pub(crate) mod layout;
+pub mod literal;
 mod random;
 mod view;
 

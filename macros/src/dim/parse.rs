@@ -48,15 +48,22 @@ impl Parse for DimDecl {
 
 impl Parse for DimDecls {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let mut decls = Vec::new();
+        let mut decls: Vec<DimDecl> = Vec::new();
         while !input.is_empty() {
             decls.push(input.parse()?);
             if input.is_empty() {
                 break;
             }
-            input
-                .parse::<Token![;]>()
-                .map_err(|e| syn::Error::new(e.span(), "expected `;` between dim declarations"))?;
+            input.parse::<Token![;]>().map_err(|e| {
+                let name = &decls.last().expect("just pushed").name;
+                syn::Error::new(
+                    e.span(),
+                    format!(
+                        "expected `= size` or `;` after `{name}`: dims are declared as \
+                         `pub {name} = 128;` (static) or `pub {name};` (runtime)"
+                    ),
+                )
+            })?;
         }
         if decls.is_empty() {
             return Err(syn::Error::new(

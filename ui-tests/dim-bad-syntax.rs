@@ -1,0 +1,3 @@
+shapecheck::dim!(pub Seq = "128");
+
+fn main() {}

@@ -1,0 +1,3 @@
+shapecheck::dim!(pub Vocab = 18446744073709551616);
+
+fn main() {}

@@ -1,0 +1,3 @@
+shapecheck::dim!(pub Seq = 0);
+
+fn main() {}

@@ -1,0 +1,6 @@
+use shapecheck::prelude::*;
+
+fn main() {
+    let a = Tensor::<(D<2>, D<3>)>::zeros();
+    let _c = einsum!("ij,jk->ik", a);
+}

@@ -1,0 +1,9 @@
+use shapecheck::prelude::*;
+
+dim!(pub Seq = 16; pub DModel = 384; pub Heads = 12; pub HeadDim = 32);
+
+fn main() {
+    let x = Tensor::<(Seq, DModel)>::zeros();
+    let heads = rearrange!(x, "s (h d) -> h s d", h = Heads, d = HeadDim);
+    let _: &Tensor<(Heads, Seq, HeadDim)> = &heads;
+}
