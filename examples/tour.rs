@@ -72,6 +72,16 @@ fn main() {
     let sims = u.similarity(&u);
     println!("cosine similarities of x's rows (diagonal is 1):\n{sims:.3}");
 
+    section("the DSL: tensor!, einsum!, rearrange!");
+    let m = tensor!([[1.0f32, 2.0], [3.0, 4.0]]); // Tensor<(D<2>, D<2>)>
+    let mm = einsum!("i j, j k -> i k", m, m); // a GEMM on strided views
+    println!("tensor! literal squared with einsum!:\n{mm}");
+    let per_head: Tensor<(D<2>, Seq, D<3>)> = rearrange!(x.view(), "s (h d) -> h s d", h = D<2>);
+    println!(
+        "rearrange! (Seq, DModel) -> (h, Seq, d): {:?}",
+        per_head.shape()
+    );
+
     section("runtime dims give Results");
     let a = Tensor::<(Batch, Seq, DModel)>::zeros_with((Batch::new(2), Seq, DModel));
     let b = Tensor::<(Batch, DModel, HeadDim)>::zeros_with((Batch::new(3), DModel, HeadDim));
