@@ -21,7 +21,8 @@ pub(crate) fn max_offset(base: usize, dims: &[usize], strides: &[usize]) -> Opti
     Some(max)
 }
 
-/// Calls `f(offset)` for every multi-index in row-major order.
+/// Calls `f(offset)` for every multi-index in row-major order (any rank; rank 0 is one
+/// call at `base`).
 #[inline]
 pub(crate) fn for_each_offset(
     base: usize,
@@ -39,7 +40,15 @@ pub(crate) fn for_each_offset(
     }
     let (inner_dim, inner_stride) = (dims[rank - 1], strides[rank - 1]);
     let outer = &dims[..rank - 1];
-    let mut idx = [0usize; 8];
+    // Tensors have rank ≤ 6; einsum's intermediate layouts may have more axes.
+    let (mut small, mut large);
+    let idx: &mut [usize] = if outer.len() <= 8 {
+        small = [0usize; 8];
+        &mut small[..outer.len()]
+    } else {
+        large = vec![0usize; outer.len()];
+        &mut large
+    };
     let mut row = base;
     loop {
         let mut off = row;

@@ -5,48 +5,7 @@
 
 use crate::element::Float;
 
-/// Calls `f(offset)` for every multi-index of `dims`, in row-major order, where the offset
-/// of index `i` is `base + Σ i_k·strides_k`. Any rank, including 0 (one call, at `base`).
-pub(crate) fn for_each_offset(
-    base: usize,
-    dims: &[usize],
-    strides: &[usize],
-    mut f: impl FnMut(usize),
-) {
-    debug_assert_eq!(dims.len(), strides.len());
-    if dims.contains(&0) {
-        return;
-    }
-    let Some((&inner, outer)) = dims.split_last() else {
-        f(base);
-        return;
-    };
-    let inner_stride = strides[dims.len() - 1];
-    let mut idx = vec![0usize; outer.len()];
-    let mut row = base;
-    loop {
-        let mut off = row;
-        for _ in 0..inner {
-            f(off);
-            off += inner_stride;
-        }
-        // Odometer over the outer axes.
-        let mut k = outer.len();
-        loop {
-            if k == 0 {
-                return;
-            }
-            k -= 1;
-            idx[k] += 1;
-            row += strides[k];
-            if idx[k] < outer[k] {
-                break;
-            }
-            row -= strides[k] * idx[k];
-            idx[k] = 0;
-        }
-    }
-}
+pub(crate) use crate::tensor::layout::for_each_offset;
 
 /// The elements of a strided layout, copied in row-major order of `dims`.
 pub(crate) fn gather<T: Copy>(
