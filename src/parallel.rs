@@ -7,6 +7,8 @@
 //! by the same single-threaded kernel call whatever the thread count.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// Below this many multiply-adds per thread a batched product stays on fewer threads: waking
 /// a pool thread costs microseconds.
@@ -49,4 +51,46 @@ pub(crate) fn threads_for(items: usize, macs: usize) -> usize {
         return 1; // without asking the pool its size, which costs an atomic round trip
     }
     max_threads().min(items).min(by_work)
+}
+
+/// Calls `f(&mut scratch, index, chunk)` once for every chunk, on the calling thread and up to
+/// `threads − 1` jobs of the pool; each thread makes its own scratch with `init`. Chunks are
+/// handed out one at a time from a shared counter, so a pool thread that wakes late simply
+/// takes fewer; each chunk sits behind its own (uncontended) lock, so ownership moves safely.
+/// Returns when every chunk has been processed.
+pub(crate) fn for_each_chunk<C: Send, S>(
+    chunks: Vec<C>,
+    threads: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, C) + Sync,
+) {
+    let threads = threads.clamp(1, chunks.len().max(1));
+    if threads == 1 {
+        let mut scratch = init();
+        for (i, c) in chunks.into_iter().enumerate() {
+            f(&mut scratch, i, c);
+        }
+        return;
+    }
+    let slots: Vec<Mutex<Option<C>>> = chunks.into_iter().map(|c| Mutex::new(Some(c))).collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut scratch = None;
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = slots.get(i) else { break };
+            let chunk = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(c) = chunk {
+                f(scratch.get_or_insert_with(&init), i, c);
+            }
+        }
+    };
+    // `in_place_scope` runs this closure on the calling thread and returns only when every
+    // spawned job has finished.
+    rayon::in_place_scope(|s| {
+        for _ in 1..threads {
+            s.spawn(|_| work());
+        }
+        work();
+    });
 }

@@ -14,8 +14,6 @@
 #![allow(unsafe_code)]
 
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use crate::element::Float;
 use crate::tensor::layout::max_offset;
@@ -43,31 +41,91 @@ pub trait Gemm: Copy + Send + Sync + 'static {
         c: *mut Self,
         rsc: isize,
         csc: isize,
+    ) {
+        // SAFETY: the caller upholds this function's contract, which is `gemm`'s with
+        // β = 0 (C written, never read).
+        unsafe {
+            Self::gemm(
+                m,
+                k,
+                n,
+                Self::one(),
+                a,
+                rsa,
+                csa,
+                b,
+                rsb,
+                csb,
+                Self::zero(),
+                c,
+                rsc,
+                csc,
+            )
+        }
+    }
+
+    /// One.
+    fn one() -> Self;
+    /// Zero.
+    fn zero() -> Self;
+
+    /// `C = α·A·B + β·C`; with β = 0, `C` is written, never read.
+    ///
+    /// # Safety
+    ///
+    /// As for [`gemm_overwrite`](Self::gemm_overwrite); when β ≠ 0, `C` must also be valid
+    /// for reads and initialised.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
     );
 }
 
 macro_rules! impl_gemm {
     ($t:ty, $f:path) => {
         impl Gemm for $t {
+            #[inline(always)]
+            fn one() -> $t {
+                1.0
+            }
+            #[inline(always)]
+            fn zero() -> $t {
+                0.0
+            }
             #[inline]
-            unsafe fn gemm_overwrite(
+            unsafe fn gemm(
                 m: usize,
                 k: usize,
                 n: usize,
+                alpha: $t,
                 a: *const $t,
                 rsa: isize,
                 csa: isize,
                 b: *const $t,
                 rsb: isize,
                 csb: isize,
+                beta: $t,
                 c: *mut $t,
                 rsc: isize,
                 csc: isize,
             ) {
                 // SAFETY: the caller upholds this function's contract, which is exactly
-                // matrixmultiply's: in-bounds operands and a non-overlapping C. With
-                // beta = 0, C is written and never read, so it may be uninitialised.
-                unsafe { $f(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, rsc, csc) }
+                // matrixmultiply's: in-bounds operands and a non-overlapping C, initialised
+                // when beta != 0 (with beta = 0, C is written and never read).
+                unsafe { $f(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
             }
         }
     };
@@ -162,6 +220,74 @@ pub(crate) fn batched_gemm_into<T: Float>(
     gemm_overwrite_all(p, a, b, threads, out);
 }
 
+/// One product `C = α·A·B + β·C` on the calling thread: `A` is `m×k` and `B` is `k×n`
+/// (operands without batch axes, read through their strides), `C` the `m×n` row-major block
+/// of `c` with row stride `rsc`. With β = 0 the old contents of `C` are ignored (never read,
+/// even if NaN).
+///
+/// # Panics
+///
+/// When an operand reaches past its slice, or `C` does not fit in `c` (`rsc < n` or
+/// `(m − 1)·rsc + n > c.len()`): bugs of the caller, checked before any pointer is formed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_acc<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: &Operand<'_, T>,
+    b: &Operand<'_, T>,
+    beta: T,
+    c: &mut [T],
+    rsc: usize,
+) {
+    let p = Problem {
+        batch_dims: &[],
+        m,
+        k,
+        n,
+    };
+    let reads = check_operand(&p, a, m, k) & check_operand(&p, b, k, n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(rsc >= n, "C rows overlap");
+    let last = (m - 1)
+        .checked_mul(rsc)
+        .and_then(|x| x.checked_add(n))
+        .expect("C extent overflows usize");
+    assert!(last <= c.len(), "C reaches past its buffer");
+    assert!(rsc <= isize::MAX as usize, "C stride must fit in isize");
+    let (ap, bp) = if reads {
+        (a.data[a.offset..].as_ptr(), b.data[b.offset..].as_ptr())
+    } else {
+        (a.data.as_ptr(), b.data.as_ptr())
+    };
+    // SAFETY: `check_operand` proved that every `offset + i·rs + l·cs` (i < rows, l < cols)
+    // of each operand lies in its slice and fits in isize (or k = 0 and nothing is read);
+    // `C`'s elements `i·rsc + j` (i < m, j < n) are below `last ≤ c.len()`, distinct since
+    // `rsc ≥ n`, and initialised (a `&mut [T]`), so reading them when β ≠ 0 is sound; `c` is
+    // a unique borrow, so it aliases neither operand.
+    unsafe {
+        T::gemm(
+            m,
+            k,
+            n,
+            alpha,
+            ap,
+            a.rs as isize,
+            a.cs as isize,
+            bp,
+            b.rs as isize,
+            b.cs as isize,
+            beta,
+            c.as_mut_ptr(),
+            rsc as isize,
+            1,
+        );
+    }
+}
+
 fn dot(index: &[usize], strides: &[usize]) -> usize {
     index.iter().zip(strides).map(|(i, s)| i * s).sum()
 }
@@ -233,35 +359,7 @@ fn gemm_overwrite_all<T: Float>(
         }
     };
 
-    let threads = threads.clamp(1, batch);
-    if threads == 1 {
-        for (item, c) in out.chunks_exact_mut(per_item).enumerate() {
-            run(item, c);
-        }
-        return;
-    }
-    // Items are handed out one at a time from a shared counter, to this thread and to
-    // `threads - 1` pool jobs: a pool thread that wakes late simply takes fewer items. Each
-    // item's output chunk sits behind its own (uncontended) lock, so ownership moves safely.
-    let chunks: Vec<Mutex<Option<&mut [MaybeUninit<T>]>>> = out
-        .chunks_exact_mut(per_item)
-        .map(|c| Mutex::new(Some(c)))
-        .collect();
-    let next = AtomicUsize::new(0);
-    let work = || loop {
-        let item = next.fetch_add(1, Ordering::Relaxed);
-        let Some(slot) = chunks.get(item) else { break };
-        let chunk = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(c) = chunk {
-            run(item, c);
-        }
-    };
-    // `in_place_scope` runs this closure on the calling thread and returns only when every
-    // spawned job has finished, so every chunk has been written when it returns.
-    rayon::in_place_scope(|s| {
-        for _ in 1..threads {
-            s.spawn(|_| work());
-        }
-        work();
-    });
+    let chunks: Vec<&mut [MaybeUninit<T>]> = out.chunks_exact_mut(per_item).collect();
+    // Every chunk is written by `run` before `for_each_chunk` returns.
+    crate::parallel::for_each_chunk(chunks, threads, || (), |_, item, c| run(item, c));
 }
