@@ -39,12 +39,14 @@ extern crate self as shapecheck;
 pub mod dim;
 mod element;
 mod error;
+pub mod io;
 pub mod linalg;
 pub mod nn;
 pub mod ops;
 mod parallel;
 pub mod shape;
 pub mod tensor;
+pub mod text;
 
 pub use dim::{Dyn, D};
 pub use element::Float;

@@ -4,6 +4,7 @@
 //! - [`attention`]: scaled dot-product attention and its masks;
 //! - [`heads`]: the multi-head layout, `(Seq, DModel)` ↔ `(Heads, Seq, HeadDim)`;
 //! - [`kv_cache`]: keys and values cached for decoding;
+//! - [`rope`]: rotary position embeddings;
 //! - [`lora`]: low-rank adapters.
 
 pub mod attention;
@@ -11,3 +12,4 @@ pub mod heads;
 pub mod kv_cache;
 pub mod linear;
 pub mod lora;
+pub mod rope;

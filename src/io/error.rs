@@ -1,0 +1,103 @@
+//! [`LoadError`]: why a weights file or one of its tensors could not be loaded.
+
+use core::fmt;
+use std::path::PathBuf;
+
+use super::Dtype;
+
+/// Why a weights file could not be opened, or a tensor could not be loaded from it.
+///
+/// Every message names what was expected and what was found; a tensor's message names the
+/// tensor, and a shape's message prints the expected dims by name:
+///
+/// ```text
+/// tensor `encoder.layer.0.attention.self.query.weight`: expected shape (DModel=384, DModel=384), file has [384, 512]
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file could not be read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid safetensors file: truncated, a header that is not JSON or
+    /// does not describe the data, offsets out of range or overlapping, an unknown dtype.
+    Malformed {
+        /// The file, when the bytes came from one.
+        path: Option<PathBuf>,
+        /// What is wrong, naming the tensor when one is at fault.
+        detail: String,
+    },
+    /// The file holds no tensor of this name.
+    Missing {
+        /// The name asked for.
+        name: String,
+    },
+    /// The tensor is stored in a dtype that cannot be converted to the element type asked
+    /// for (only `F32`, `F16`, `BF16` and `F64` convert).
+    Dtype {
+        /// The tensor.
+        name: String,
+        /// The dtype in the file.
+        found: Dtype,
+        /// The element type asked for, `"f32"` or `"f64"`.
+        requested: &'static str,
+    },
+    /// The tensor's shape in the file differs from the shape asked for.
+    Shape {
+        /// The tensor.
+        name: String,
+        /// The shape asked for, as its dims print: `(Vocab=30522, Hidden=384)`.
+        expected: String,
+        /// The shape in the file.
+        found: Vec<usize>,
+    },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Io { path, source } => {
+                write!(f, "cannot read `{}`: {source}", path.display())
+            }
+            LoadError::Malformed { path, detail } => match path {
+                Some(path) => write!(
+                    f,
+                    "`{}` is not a valid safetensors file: {detail}",
+                    path.display()
+                ),
+                None => write!(f, "not a valid safetensors file: {detail}"),
+            },
+            LoadError::Missing { name } => write!(f, "no tensor named `{name}` in the file"),
+            LoadError::Dtype {
+                name,
+                found,
+                requested,
+            } => write!(
+                f,
+                "tensor `{name}`: stored as {found}, which does not convert to {requested} \
+                 (F32, F16, BF16 and F64 do)"
+            ),
+            LoadError::Shape {
+                name,
+                expected,
+                found,
+            } => write!(
+                f,
+                "tensor `{name}`: expected shape {expected}, file has {found:?}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! Rotary position embeddings (RoPE; Su et al., RoFormer, 2021).
+//!
+//! RoPE encodes the position `m` of a query or key by rotating each pair of its features
+//! `(x_a, x_b)` by the angle `m·θ_j`, with `θ_j = base^(−2j/d)` for pair `j < d/2` of a head
+//! of width `d`. A rotation is the complex product `(x_a + i·x_b)·e^{i·m·θ_j}`, so the dot
+//! product of a query rotated to `m` and a key rotated to `n` depends on `m − n` only: the
+//! attention scores see relative positions.
+//!
+//! Two conventions pair the features differently, and a checkpoint is trained with one of
+//! them ([`RopeLayout`]):
+//!
+//! - [`HalfSplit`](RopeLayout::HalfSplit) pairs `(j, j + d/2)`: GPT-NeoX and Hugging Face's
+//!   LLaMA, Mistral, Qwen (`rotate_half`);
+//! - [`Interleaved`](RopeLayout::Interleaved) pairs `(2j, 2j + 1)`: RoFormer, GPT-J and Meta's
+//!   original LLaMA code (`view_as_complex`).
+//!
+//! Both use the same `θ_j` for pair `j`; they differ by a fixed permutation of the features.
+//!
+//! Position interpolation (Chen et al., 2023) stretches a model's context by a factor `s`:
+//! position `m` is rotated as if it were `m / s`, so the angles stay in the range seen in
+//! training. [`Rope::interpolation`] sets `s` (1 by default); [`Rope::base`] sets the base
+//! (10 000 by default; 500 000 for LLaMA 3, 1 000 000 for Qwen 2).
+//!
+//! The angles are computed in `f64` and their sine and cosine once per position and pair,
+//! then applied to every head and batch row at that position.
+//!
+//! ```
+//! use shapecheck::prelude::*;
+//! use shapecheck::nn::rope::{Rope, RopeLayout};
+//! dim!(pub Heads = 4; pub HeadDim = 8);
+//! dim!(pub Seq);
+//! let rope = Rope::<HeadDim>::new(RopeLayout::HalfSplit).base(10_000.0);
+//! let q = Tensor::<(Heads, Seq, HeadDim)>::randn_with((Heads, Seq::new(5), HeadDim), 0);
+//! let k = Tensor::<(Heads, Seq, HeadDim)>::randn_with((Heads, Seq::new(5), HeadDim), 1);
+//! // Row i is at position offset + i; with a KV cache, offset is the length already cached.
+//! let (mut q1, mut k1) = (q.clone(), k.clone());
+//! rope.apply(&mut q1, 0);
+//! rope.apply(&mut k1, 0);
+//! // The same queries and keys 100 positions later give the same scores.
+//! let (q2, k2) = (rope.rotate(&q, 100), rope.rotate(&k, 100));
+//! let (s1, s2) = (q1.matmul(&k1.t()), q2.matmul(&k2.t()));
+//! for (a, b) in s1.as_slice().iter().zip(s2.as_slice()) {
+//!     assert!((a - b).abs() < 1e-4);
+//! }
+//! ```
+//!
+//! A head dim of odd size has no pairs to rotate, a compile error for a static dim:
+//!
+//! ```compile_fail
+//! use shapecheck::prelude::*;
+//! use shapecheck::nn::rope::{Rope, RopeLayout};
+//! dim!(pub HeadDim = 7);
+//! let rope = Rope::<HeadDim>::new(RopeLayout::HalfSplit);
+//! ```
+//!
+//! and RoPE applies to a tensor whose last axis is the head dim:
+//!
+//! ```compile_fail
+//! use shapecheck::prelude::*;
+//! use shapecheck::nn::rope::{Rope, RopeLayout};
+//! dim!(pub Seq = 4; pub HeadDim = 8; pub DModel = 32);
+//! let rope = Rope::<HeadDim>::new(RopeLayout::HalfSplit);
+//! let mut x = Tensor::<(Seq, DModel)>::zeros();
+//! rope.apply(&mut x, 0);
+//! ```
+
+use core::ops::Rem;
+
+use typenum::{Mod, Same, U0, U2};
+
+use crate::dim::{Dim, StaticDim};
+use crate::element::Float;
+use crate::error::ShapeError;
+use crate::shape::Shape;
+use crate::tensor::{AsView, Tensor};
+
+/// Which features RoPE rotates together; see the [module docs](self).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RopeLayout {
+    /// Pairs `(j, j + d/2)`: GPT-NeoX, Hugging Face LLaMA/Mistral/Qwen (`rotate_half`).
+    HalfSplit,
+    /// Pairs `(2j, 2j + 1)`: RoFormer, GPT-J, Meta's LLaMA reference code.
+    Interleaved,
+}
+
+/// The dim has an even size, so its features split into pairs for RoPE.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::nn::rope::IsEven;
+/// dim!(pub HeadDim = 64);
+/// fn check<H: IsEven>() {}
+/// check::<HeadDim>();
+/// ```
+///
+/// ```compile_fail
+/// use shapecheck::prelude::*;
+/// use shapecheck::nn::rope::IsEven;
+/// fn check<H: IsEven>() {}
+/// check::<D<63>>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "RoPE rotates pairs of features, so the head dim `{Self}` must have an even size",
+    label = "`{Self}` has an odd size",
+    note = "for a head dim known only at run time, `Rope::new_with` checks this and returns a Result"
+)]
+pub trait IsEven: StaticDim {}
+
+#[diagnostic::do_not_recommend]
+impl<H> IsEven for H
+where
+    H: StaticDim,
+    H::Size: Rem<U2>,
+    Mod<H::Size, U2>: Same<U0>,
+{
+}
+
+/// The shape is `(…, Seq, H)`: rank 2 to 6, the head dim `H` last, the sequence before it.
+#[diagnostic::on_unimplemented(
+    message = "RoPE with head dim `{H}` needs a tensor of shape (…, Seq, `{H}`), found `{Self}`",
+    label = "the last axis must be `{H}`, after a sequence axis"
+)]
+pub trait EndsWithHeadDim<H: Dim>: Shape {}
+
+macro_rules! ends_with_head_dim {
+    ($($P:ident),*) => {
+        impl<$($P: Dim,)* Sq: Dim, H: Dim> EndsWithHeadDim<H> for ($($P,)* Sq, H) {}
+    };
+}
+
+ends_with_head_dim!();
+ends_with_head_dim!(A);
+ends_with_head_dim!(A, B);
+ends_with_head_dim!(A, B, C);
+ends_with_head_dim!(A, B, C, E);
+
+/// Rotary position embeddings for heads of width `H`: the layout, the base and the
+/// position-interpolation scale. See the [module docs](self) for an example.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rope<H: Dim> {
+    head_dim: H,
+    layout: RopeLayout,
+    base: f64,
+    scale: f64,
+    /// `θ_j = base^(−2j/d)`, one per pair.
+    freqs: Vec<f64>,
+}
+
+/// The default base, from the RoFormer paper.
+const DEFAULT_BASE: f64 = 10_000.0;
+
+impl<H: Dim> Rope<H> {
+    /// RoPE for the static head dim `H` (whose size must be even), with base 10 000 and no
+    /// interpolation.
+    // The bound sits on the method, not the impl, so that an odd `H` reports `IsEven`'s
+    // message rather than typenum's arithmetic.
+    pub fn new(layout: RopeLayout) -> Self
+    where
+        H: IsEven,
+    {
+        Self::build(H::default(), layout)
+    }
+
+    fn build(head_dim: H, layout: RopeLayout) -> Self {
+        let mut rope = Rope {
+            head_dim,
+            layout,
+            base: DEFAULT_BASE,
+            scale: 1.0,
+            freqs: Vec::new(),
+        };
+        rope.freqs = rope.frequencies_for(DEFAULT_BASE);
+        rope
+    }
+
+    fn frequencies_for(&self, base: f64) -> Vec<f64> {
+        let d = self.head_dim.size();
+        (0..d / 2)
+            .map(|j| base.powf(-((2 * j) as f64) / d as f64))
+            .collect()
+    }
+
+    /// RoPE for a head dim given as a value (a runtime dim, say); `Err` if its size is odd.
+    ///
+    /// ```
+    /// use shapecheck::prelude::*;
+    /// use shapecheck::nn::rope::{Rope, RopeLayout};
+    /// assert!(Rope::new_with(Dyn::new(64), RopeLayout::Interleaved).is_ok());
+    /// let err = Rope::new_with(Dyn::new(7), RopeLayout::Interleaved).unwrap_err();
+    /// assert!(err.to_string().contains("must have an even size"));
+    /// ```
+    pub fn new_with(head_dim: H, layout: RopeLayout) -> Result<Self, ShapeError> {
+        let d = head_dim.size();
+        if d % 2 != 0 {
+            return Err(ShapeError::Incompatible {
+                op: "rope",
+                lhs: format!("head dim {head_dim:?}"),
+                rhs: "pairs of features".to_owned(),
+                detail: format!(
+                    "the head dim must have an even size to be rotated in pairs, found {d}"
+                ),
+            });
+        }
+        Ok(Self::build(head_dim, layout))
+    }
+
+    /// The same rotation with base frequency `base`: `θ_j = base^(−2j/d)`.
+    ///
+    /// # Panics
+    ///
+    /// If `base` is not a finite number greater than 0.
+    #[track_caller]
+    pub fn base(mut self, base: f64) -> Self {
+        assert!(
+            base.is_finite() && base > 0.0,
+            "rope: the base must be a finite number greater than 0, found {base}"
+        );
+        self.base = base;
+        self.freqs = self.frequencies_for(base);
+        self
+    }
+
+    /// The same rotation with linear position interpolation by `scale`: position `m` is
+    /// rotated as `m / scale` (a model trained on `L` positions then covers `scale·L`).
+    ///
+    /// # Panics
+    ///
+    /// If `scale` is not a finite number greater than 0.
+    #[track_caller]
+    pub fn interpolation(mut self, scale: f64) -> Self {
+        assert!(
+            scale.is_finite() && scale > 0.0,
+            "rope: the interpolation scale must be a finite number greater than 0, found {scale}"
+        );
+        self.scale = scale;
+        self
+    }
+
+    /// The head dim.
+    pub fn head_dim(&self) -> H {
+        self.head_dim
+    }
+
+    /// The pairing convention.
+    pub fn layout(&self) -> RopeLayout {
+        self.layout
+    }
+
+    /// The base frequency (10 000 unless set by [`base`](Self::base)).
+    pub fn base_frequency(&self) -> f64 {
+        self.base
+    }
+
+    /// The position-interpolation scale (1 unless set by [`interpolation`](Self::interpolation)).
+    pub fn interpolation_scale(&self) -> f64 {
+        self.scale
+    }
+
+    /// `θ_j = base^(−2j/d)` for each pair `j < d/2`: pair `j` at position `m` turns by
+    /// `m / scale · θ_j` radians.
+    pub fn frequencies(&self) -> &[f64] {
+        &self.freqs
+    }
+
+    /// Rotates `x: (…, Seq, H)` in place; row `i` along `Seq` is at position `offset + i`.
+    ///
+    /// # Panics
+    ///
+    /// When a runtime head dim of `x` differs from the rope's; see
+    /// [`try_apply`](Self::try_apply).
+    #[track_caller]
+    pub fn apply<S, T>(&self, x: &mut Tensor<S, T>, offset: usize)
+    where
+        S: EndsWithHeadDim<H>,
+        T: Float,
+    {
+        if let Err(e) = self.try_apply(x, offset) {
+            panic!("{e}");
+        }
+    }
+
+    /// [`apply`](Self::apply), returning `Err` when the runtime head dim of `x` differs from
+    /// the rope's (never for a static head dim).
+    pub fn try_apply<S, T>(&self, x: &mut Tensor<S, T>, offset: usize) -> Result<(), ShapeError>
+    where
+        S: EndsWithHeadDim<H>,
+        T: Float,
+    {
+        let seq = self.check(&x.shape())?;
+        self.rotate_rows(x.as_mut_slice(), seq, offset);
+        Ok(())
+    }
+
+    /// A rotated copy of `x: (…, Seq, H)` (a tensor or any strided view); row `i` along
+    /// `Seq` is at position `offset + i`.
+    ///
+    /// # Panics
+    ///
+    /// When a runtime head dim of `x` differs from the rope's; see
+    /// [`try_rotate`](Self::try_rotate).
+    #[track_caller]
+    pub fn rotate<V>(&self, x: &V, offset: usize) -> Tensor<V::Shape, V::Elem>
+    where
+        V: AsView,
+        V::Shape: EndsWithHeadDim<H>,
+    {
+        match self.try_rotate(x, offset) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`rotate`](Self::rotate), returning `Err` when the runtime head dim of `x` differs
+    /// from the rope's.
+    pub fn try_rotate<V>(
+        &self,
+        x: &V,
+        offset: usize,
+    ) -> Result<Tensor<V::Shape, V::Elem>, ShapeError>
+    where
+        V: AsView,
+        V::Shape: EndsWithHeadDim<H>,
+    {
+        let v = x.as_view();
+        let seq = self.check(&v.shape())?;
+        let mut data = v.to_vec();
+        self.rotate_rows(&mut data, seq, offset);
+        Ok(Tensor::from_parts(v.shape(), data))
+    }
+
+    /// The length of the sequence axis, after checking the head dim's size.
+    fn check<S: Shape>(&self, shape: &S) -> Result<usize, ShapeError> {
+        let dims = shape.dims();
+        let (seq, d) = (dims[S::RANK - 2], dims[S::RANK - 1]);
+        if d != self.head_dim.size() {
+            return Err(ShapeError::Incompatible {
+                op: "rope",
+                lhs: format!("{shape:?}"),
+                rhs: format!("head dim {:?}", self.head_dim),
+                detail: format!(
+                    "the last axis has size {d}, the rope was built for {}",
+                    self.head_dim.size()
+                ),
+            });
+        }
+        Ok(seq)
+    }
+
+    /// Rotates a row-major buffer of `(lead…, seq, d)` in place. Positions are the outer
+    /// loop, so each sine and cosine is computed once and used for every leading index.
+    fn rotate_rows<T: Float>(&self, data: &mut [T], seq: usize, offset: usize) {
+        let d = self.head_dim.size();
+        let half = d / 2;
+        if half == 0 || seq == 0 || data.is_empty() {
+            return;
+        }
+        let block = seq * d;
+        let mut cos = vec![T::ZERO; half];
+        let mut sin = vec![T::ZERO; half];
+        for i in 0..seq {
+            let pos = (offset as f64 + i as f64) / self.scale;
+            for ((c, s), &theta) in cos.iter_mut().zip(sin.iter_mut()).zip(&self.freqs) {
+                let (sn, cs) = (pos * theta).sin_cos();
+                *c = T::from_f64(cs);
+                *s = T::from_f64(sn);
+            }
+            for row in data.chunks_exact_mut(block) {
+                let row = &mut row[i * d..(i + 1) * d];
+                match self.layout {
+                    RopeLayout::HalfSplit => {
+                        let (lo, hi) = row.split_at_mut(half);
+                        for (((a, b), &c), &s) in lo.iter_mut().zip(hi).zip(&cos).zip(&sin) {
+                            let (x0, x1) = (*a, *b);
+                            *a = x0 * c - x1 * s;
+                            *b = x0 * s + x1 * c;
+                        }
+                    }
+                    RopeLayout::Interleaved => {
+                        for ((pair, &c), &s) in row.chunks_exact_mut(2).zip(&cos).zip(&sin) {
+                            let (x0, x1) = (pair[0], pair[1]);
+                            pair[0] = x0 * c - x1 * s;
+                            pair[1] = x0 * s + x1 * c;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dim::{Dyn, D};
+
+    #[test]
+    fn frequencies_follow_the_base() {
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-15);
+        let rope = Rope::<D<8>>::new(RopeLayout::HalfSplit);
+        assert!(close(rope.frequencies(), &[1.0, 0.1, 0.01, 0.001]));
+        let rope = rope.base(16.0);
+        assert!(close(rope.frequencies(), &[1.0, 0.5, 0.25, 0.125]));
+        assert_eq!(rope.base_frequency(), 16.0);
+    }
+
+    #[test]
+    fn runtime_head_dim_is_checked() {
+        let rope = Rope::new_with(Dyn::new(4), RopeLayout::Interleaved).unwrap();
+        let mut x = Tensor::<(D<2>, Dyn)>::zeros_with((D, Dyn::new(6)));
+        let err = rope.try_apply(&mut x, 0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rope: cannot combine (2, Dyn=6) with head dim Dyn=4: the last axis has size 6, \
+             the rope was built for 4"
+        );
+    }
+}
