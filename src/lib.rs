@@ -25,10 +25,11 @@
 //!
 //! `q.matmul(&k)` does not compile: `(Seq, HeadDim)` · `(Seq, HeadDim)` has no matmul rule.
 //!
-//! The pieces: [`dim`] (the kinds of dimension), [`shape`] (tuples of dims and the rules on
-//! them), [`tensor`] (owned tensors and strided views), [`ops`] (operations), and
-//! [`Float`] (the element types). Shape errors that involve runtime dims are
-//! [`ShapeError`]s.
+//! The pieces: [`dim`](mod@dim) (the kinds of dimension), [`shape`] (tuples of dims and the
+//! rules on them), [`tensor`](mod@tensor) (owned tensors and strided views), [`ops`]
+//! (operations), [`linalg`] (SVD, PCA), [`nn`] (layers, attention, RoPE, KV cache, LoRA),
+//! [`io`] (safetensors weights), [`text`] (the BERT tokenizer) and [`Float`] (the element
+//! types). Shape errors that involve runtime dims are [`ShapeError`]s.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 #![warn(clippy::missing_safety_doc, clippy::undocumented_unsafe_blocks)]

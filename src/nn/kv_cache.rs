@@ -14,8 +14,8 @@
 //! // The same, one token at a time.
 //! let mut cache = KvCache::<Heads, Ctx, HeadDim>::new();
 //! for t in 0..6 {
-//!     let step = |x: &Tensor<(Heads, Seq, HeadDim)>| x.slice_with(A1, t..t + 1);
-//!     let o = cache.attend(&step(&q), &step(&k), &step(&v)).unwrap();
+//!     let (qt, kt, vt) = (q.slice_with(A1, t..t + 1), k.slice_with(A1, t..t + 1), v.slice_with(A1, t..t + 1));
+//!     let o = cache.attend(&qt, &kt, &vt).unwrap();
 //!     for h in 0..2 {
 //!         for d in 0..4 {
 //!             assert!((o[[h, 0, d]] - full[[h, t, d]]).abs() < 1e-6);

@@ -169,7 +169,7 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
     ///
     /// # Panics
     ///
-    /// When `ΔW` holds a NaN or an infinity; see [`try_from_delta`](Self::try_from_delta).
+    /// When `ΔW` holds a NaN or an infinity; see [`try_from_delta_with`](Self::try_from_delta_with).
     #[track_caller]
     pub fn from_delta(delta: &Tensor<(DOut, DIn), T>, alpha: T) -> Self
     where

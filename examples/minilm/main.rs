@@ -1,0 +1,112 @@
+//! Sentence embeddings with sentence-transformers/all-MiniLM-L6-v2, typed end to end.
+//!
+//! ```text
+//! scripts/fetch-minilm.sh                       # once: weights + vocab into models/
+//! cargo run --release --example minilm -- "A cat sat." "A dog ran." "Matrices multiply."
+//! cargo run --release --example minilm -- --json "A cat sat."
+//! ```
+//!
+//! Prints the cosine similarity matrix of the sentences' embeddings, or with `--json`,
+//! `{"input_ids": [[…], …], "embeddings": [[…], …]}` for other programs to check. The model
+//! directory is `--model DIR`, else `$SHAPECHECK_MINILM_DIR`, else `models/all-MiniLM-L6-v2`.
+
+// Shared with tests/minilm.rs and the perf example, which use parts this one does not.
+#[allow(dead_code)]
+mod model;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use model::MiniLm;
+use shapecheck::prelude::*;
+
+fn main() -> ExitCode {
+    let mut json = false;
+    let mut dir = model::default_dir();
+    let mut sentences = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--json" => json = true,
+            "--model" => match args.next() {
+                Some(d) => dir = PathBuf::from(d),
+                None => {
+                    eprintln!("--model needs a directory");
+                    return ExitCode::FAILURE;
+                }
+            },
+            _ => sentences.push(a),
+        }
+    }
+    if sentences.is_empty() {
+        sentences = [
+            "Tokens become vectors, and attention is a scaled dot product.",
+            "The cat sat quietly on the warm windowsill.",
+            "A feed-forward layer is a matrix multiplication followed by a nonlinearity.",
+        ]
+        .map(String::from)
+        .to_vec();
+    }
+    let model = match MiniLm::load(&dir) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!(
+                "cannot load the model from {}: {e}\nrun scripts/fetch-minilm.sh first",
+                dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    let out = match model.encode(&refs) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        let rows = |v: Vec<String>| format!("[{}]", v.join(", "));
+        let ids = out
+            .input_ids
+            .iter()
+            .map(|r| rows(r.iter().map(u32::to_string).collect()))
+            .collect();
+        let emb = out
+            .embeddings
+            .iter()
+            .map(|e| {
+                rows(
+                    e.as_tensor()
+                        .as_slice()
+                        .iter()
+                        .map(|x| format!("{x:e}"))
+                        .collect(),
+                )
+            })
+            .collect();
+        println!(
+            "{{\"input_ids\": {}, \"embeddings\": {}}}",
+            rows(ids),
+            rows(emb)
+        );
+        return ExitCode::SUCCESS;
+    }
+    println!("cosine similarity of all-MiniLM-L6-v2 embeddings:");
+    for (i, s) in sentences.iter().enumerate() {
+        println!("  [{i}] {s}");
+    }
+    print!("     ");
+    for j in 0..sentences.len() {
+        print!("{:>7}", format!("[{j}]"));
+    }
+    println!();
+    for (i, a) in out.embeddings.iter().enumerate() {
+        print!("{:>5}", format!("[{i}]"));
+        for b in &out.embeddings {
+            print!("{:>7.3}", cosine_similarity(a, b));
+        }
+        println!();
+    }
+    ExitCode::SUCCESS
+}
