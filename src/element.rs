@@ -152,6 +152,7 @@ macro_rules! erf_impl {
 }
 
 /// Abramowitz & Stegun 7.1.26: |error| ≤ 1.5e-7, about one f32 ulp near 1.
+#[inline(always)]
 fn erf_f32(x: f32) -> f32 {
     let (p, a1, a2, a3, a4, a5) = (
         0.327_591_1f32,

@@ -10,11 +10,17 @@
 #[path = "../../benches/common/raw.rs"]
 mod raw;
 
+mod attention;
 mod einsum;
 mod elementwise;
 mod harness;
 mod linalg;
 mod matmul;
+mod minilm;
+// The MiniLM model of examples/minilm, for the `minilm` line.
+#[allow(dead_code)]
+#[path = "../minilm/model.rs"]
+mod model;
 
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
@@ -27,4 +33,6 @@ fn main() {
     elementwise::run(&filter);
     einsum::run(&filter);
     linalg::run(&filter);
+    attention::run(&filter);
+    minilm::run(&filter);
 }

@@ -50,27 +50,34 @@
 //!
 //! # How it runs
 //!
-//! Each batch item is cut into blocks of 64 query rows; the blocks are spread over the
-//! threads of the pool. A block walks the keys in blocks of 512 with an online softmax
+//! Each batch item is cut into blocks of 128 query rows; the blocks are spread over the
+//! threads of the pool. A block walks the keys in blocks of 256 with an online softmax
 //! (running maximum and sum per row, the accumulated output rescaled when the maximum
-//! grows), so the memory beyond q, k, v and the output is one 64×512 block of scores per
+//! grows), so the memory beyond q, k, v and the output is one 128×256 block of scores per
 //! thread whatever the sequence length, never the `Sq×Sk` scores. Scores and the weighted
-//! sum of values are GEMMs (`q·kᵀ` and `p·v`) that read q, k and v through their strides, so
-//! heads split by [`split_heads`](crate::Tensor::split_heads) are never copied. Under a causal
-//! mask, key blocks that no query of the block can see are skipped.
+//! sum of values are GEMMs (`q·kᵀ` with the `1/√Dk` folded into its α, and `p·v`) that read
+//! q, k and v through their strides, so heads split by
+//! [`split_heads`](crate::Tensor::split_heads) are never copied. The pass between them (mask,
+//! maximum, exponentials, sums) runs compiled for AVX2 when the CPU has it: the default
+//! x86-64 target would give 4-wide SSE, and that pass would then cost about half as much as
+//! the two GEMMs. Under a causal mask, key blocks that no query of the block can see are
+//! skipped.
 
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::error::ShapeError;
-use crate::ops::matmul::kernel::{gemm_acc, Operand};
+use crate::ops::matmul::kernel::{gemm_acc, with_avx2_fma, Operand};
 use crate::parallel;
 use crate::shape::{broadcast_strides, BroadcastsTo, Shape};
 use crate::tensor::{AsView, Tensor, TensorView};
 
-/// Query rows per block (and per unit of parallel work).
-const BLOCK_Q: usize = 64;
-/// Keys per block of the online softmax.
-const BLOCK_K: usize = 512;
+/// Query rows per block (and per unit of parallel work). Each block packs all of k and v
+/// once for its GEMMs: 128 rows halve that repacking against 64 and still give 12 heads of
+/// 128 positions 12 pieces of work.
+const BLOCK_Q: usize = 128;
+/// Keys per block of the online softmax: a 128×256 block of f32 scores (128 KiB) stays in
+/// L2 between the score GEMM, the softmax pass and the GEMM with v.
+const BLOCK_K: usize = 256;
 
 /// The rule of attention: `q: Self = (…, Sq, Dk)` attends over `k: K = (…, Sk, Dk)` and
 /// `v: V = (…, Sk, Dv)`, with the same batch dims (none, one or two).
@@ -90,20 +97,45 @@ pub trait AttentionShapes<K: Shape, V: Shape>: Shape {
     fn output_shape(&self, v: &V) -> Self::Output;
 }
 
+/// `Self` is k's head dim and must be q's head dim `Dk`.
+#[diagnostic::on_unimplemented(
+    message = "k's head dim `{Self}` is not q's head dim `{Dk}`",
+    label = "the scores q·kᵀ need q and k to end in the same dim",
+    note = "if k really has another width, project it first; equal sizes are not enough, the dims must be the same"
+)]
+pub trait KeyHeadDim<Dk: Dim>: Dim {}
+impl<D: Dim> KeyHeadDim<D> for D {}
+
+/// `Self` is v's sequence dim and must be k's sequence dim `Sk`.
+#[diagnostic::on_unimplemented(
+    message = "v's sequence dim `{Self}` is not k's sequence dim `{Sk}`",
+    label = "each value belongs to a key: k and v must have the same sequence dim"
+)]
+pub trait ValueSeqDim<Sk: Dim>: Dim {}
+impl<D: Dim> ValueSeqDim<D> for D {}
+
+/// `Self` is a batch dim of k or v and must be q's batch dim `B`.
+#[diagnostic::on_unimplemented(
+    message = "the batch dim `{Self}` of k or v is not q's batch dim `{B}`",
+    label = "q, k and v must have the same batch dims"
+)]
+pub trait SameBatchDim<B: Dim>: Dim {}
+impl<D: Dim> SameBatchDim<D> for D {}
+
 macro_rules! attention_rule {
-    ($($B:ident $bi:tt),*; $si:tt, $di:tt) => {
-        #[diagnostic::do_not_recommend]
-        impl<$($B: Dim,)* Sq: Dim, Sk: Dim, Dk: Dim, Dv: Dim>
-            AttentionShapes<($($B,)* Sk, Dk), ($($B,)* Sk, Dv)> for ($($B,)* Sq, Dk)
+    ($($B:ident $KB:ident $VB:ident $bi:tt),*; $si:tt, $di:tt) => {
+        impl<$($B: Dim, $KB: SameBatchDim<$B>, $VB: SameBatchDim<$B>,)* Sq: Dim, Dk: Dim, Sk: Dim,
+            Dk2: KeyHeadDim<Dk>, Sk2: ValueSeqDim<Sk>, Dv: Dim>
+            AttentionShapes<($($KB,)* Sk, Dk2), ($($VB,)* Sk2, Dv)> for ($($B,)* Sq, Dk)
         {
             type Scores = ($($B,)* Sq, Sk);
             type Output = ($($B,)* Sq, Dv);
             #[inline]
-            fn scores_shape(&self, k: &($($B,)* Sk, Dk)) -> Self::Scores {
+            fn scores_shape(&self, k: &($($KB,)* Sk, Dk2)) -> Self::Scores {
                 ($(self.$bi,)* self.$si, k.$si)
             }
             #[inline]
-            fn output_shape(&self, v: &($($B,)* Sk, Dv)) -> Self::Output {
+            fn output_shape(&self, v: &($($VB,)* Sk2, Dv)) -> Self::Output {
                 ($(self.$bi,)* self.$si, v.$di)
             }
         }
@@ -111,8 +143,8 @@ macro_rules! attention_rule {
 }
 
 attention_rule!(; 0, 1);
-attention_rule!(B0 0; 1, 2);
-attention_rule!(B0 0, B1 1; 2, 3);
+attention_rule!(B0 K0 V0 0; 1, 2);
+attention_rule!(B0 K0 V0 0, B1 K1 V1 1; 2, 3);
 
 /// What an attention may see: an optional additive bias of shape `M` that broadcasts to the
 /// scores (`0` keeps a score, `−∞` masks it, other values shift it), and an optional causal
@@ -365,6 +397,7 @@ struct Scratch<T> {
 
 /// The largest element of `x` (−∞ if empty or all −∞); NaN is skipped here and propagates
 /// through the exponentials instead.
+#[inline(always)]
 fn row_max<T: Float>(x: &[T]) -> T {
     let mut m = [T::NEG_INFINITY; 8];
     let mut chunks = x.chunks_exact(8);
@@ -384,6 +417,7 @@ fn row_max<T: Float>(x: &[T]) -> T {
 }
 
 /// `x ← e^(x − shift)`, returning the sum of the new values.
+#[inline(always)]
 fn exp_shifted_sum<T: Float>(x: &mut [T], shift: T) -> T {
     let mut acc = [T::ZERO; 8];
     let mut chunks = x.chunks_exact_mut(8);
@@ -399,6 +433,60 @@ fn exp_shifted_sum<T: Float>(x: &mut [T], shift: T) -> T {
         total += *v;
     }
     acc.iter().fold(total, |t, &a| t + a)
+}
+
+/// One block of scores (`rows × kn`, row-major, keys `kb..kb + kn` of query rows `i0..` of
+/// batch item `b`) through the online softmax: the mask applied, each row's running maximum
+/// and sum updated, the scores replaced by their weights `e^(s − max)`, and the rows of
+/// `out` accumulated so far rescaled when a maximum grows. Inlined into the AVX2 frame of
+/// [`with_avx2_fma`] with the loops it calls.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn softmax_rows<T: Float>(
+    scores: &mut [T],
+    kn: usize,
+    (b, i0, kb): ([usize; 2], usize, usize),
+    bias: Option<(&Op<'_, T>, [usize; 4])>,
+    causal: Option<usize>,
+    (max, sum): (&mut [T], &mut [T]),
+    (out, dv): (&mut [T], usize),
+) {
+    for (ii, row) in scores.chunks_exact_mut(kn).enumerate() {
+        let i = i0 + ii;
+        if let Some((m, st)) = bias {
+            let base = m.offset + b[0] * st[0] + b[1] * st[1] + i * st[2] + kb * st[3];
+            if st[3] == 1 {
+                let src = &m.data[base..base + kn];
+                row.iter_mut().zip(src).for_each(|(x, &y)| *x += y);
+            } else {
+                for (j, x) in row.iter_mut().enumerate() {
+                    *x += m.data[base + j * st[3]];
+                }
+            }
+        }
+        if let Some(off) = causal {
+            let visible = (i + off + 1).saturating_sub(kb).min(kn);
+            row[visible..].iter_mut().for_each(|x| *x = T::NEG_INFINITY);
+        }
+        let old = max[ii];
+        let block_max = row_max(row);
+        let new = if block_max > old { block_max } else { old };
+        if new == T::NEG_INFINITY {
+            // No key visible to this row so far: its weights are all zero.
+            row.iter_mut().for_each(|x| *x = T::ZERO);
+            continue;
+        }
+        let total = exp_shifted_sum(row, new);
+        if new != old && old != T::NEG_INFINITY {
+            let corr = (old - new).exp();
+            sum[ii] *= corr;
+            out[ii * dv..(ii + 1) * dv]
+                .iter_mut()
+                .for_each(|x| *x *= corr);
+        }
+        sum[ii] += total;
+        max[ii] = new;
+    }
 }
 
 /// The attention of query rows `i0..i0 + out.len()/dv` of batch item `b`, written to `out`
@@ -447,42 +535,24 @@ fn attend_block<T: Float>(
             scores,
             kn,
         );
-        for (ii, row) in scores.chunks_exact_mut(kn).enumerate() {
-            let i = i0 + ii;
-            if let Some((m, st)) = bias {
-                let base = m.offset + b[0] * st[0] + b[1] * st[1] + i * st[2] + kb * st[3];
-                if st[3] == 1 {
-                    let src = &m.data[base..base + kn];
-                    row.iter_mut().zip(src).for_each(|(x, &y)| *x += y);
-                } else {
-                    for (j, x) in row.iter_mut().enumerate() {
-                        *x += m.data[base + j * st[3]];
-                    }
-                }
-            }
-            if let Some(off) = causal {
-                let visible = (i + off + 1).saturating_sub(kb).min(kn);
-                row[visible..].iter_mut().for_each(|x| *x = T::NEG_INFINITY);
-            }
-            let old = s.max[ii];
-            let block_max = row_max(row);
-            let new = if block_max > old { block_max } else { old };
-            if new == T::NEG_INFINITY {
-                // No key visible to this row so far: its weights are all zero.
-                row.iter_mut().for_each(|x| *x = T::ZERO);
-                continue;
-            }
-            let total = exp_shifted_sum(row, new);
-            if new != old && old != T::NEG_INFINITY {
-                let corr = (old - new).exp();
-                s.sum[ii] *= corr;
-                out[ii * p.dv..(ii + 1) * p.dv]
-                    .iter_mut()
-                    .for_each(|x| *x *= corr);
-            }
-            s.sum[ii] += total;
-            s.max[ii] = new;
-        }
+        let (max, sum) = (&mut s.max[..], &mut s.sum[..]);
+        let outb = &mut *out;
+        // The closure must be inlined into the AVX2 frame for its loops to be compiled
+        // there: it sits in another codegen unit otherwise.
+        with_avx2_fma(
+            #[inline(always)]
+            || {
+                softmax_rows(
+                    scores,
+                    kn,
+                    (b, i0, kb),
+                    bias,
+                    causal,
+                    (max, sum),
+                    (outb, p.dv),
+                )
+            },
+        );
         // out += weights · v[kb..]
         gemm_acc(
             rows,

@@ -72,32 +72,32 @@ where
 }
 
 /// `max(x, 0)`.
-#[inline]
+#[inline(always)]
 pub fn relu<T: Float>(x: T) -> T {
     x.max(T::ZERO)
 }
 
 /// `1 / (1 + e⁻ˣ)`.
-#[inline]
+#[inline(always)]
 pub fn sigmoid<T: Float>(x: T) -> T {
     T::ONE / (T::ONE + (-x).exp())
 }
 
 /// `x · sigmoid(x)` (also called swish).
-#[inline]
+#[inline(always)]
 pub fn silu<T: Float>(x: T) -> T {
     x * sigmoid(x)
 }
 
 /// GELU with the error function: `x · ½(1 + erf(x/√2))`, as BERT uses.
-#[inline]
+#[inline(always)]
 pub fn gelu<T: Float>(x: T) -> T {
     let half = T::from_f64(0.5);
     x * half * (T::ONE + (x * T::from_f64(core::f64::consts::FRAC_1_SQRT_2)).erf())
 }
 
 /// GELU's tanh approximation: `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`, as GPT-2 uses.
-#[inline]
+#[inline(always)]
 pub fn gelu_tanh<T: Float>(x: T) -> T {
     let c = T::from_f64((2.0 / core::f64::consts::PI).sqrt());
     let inner = c * (x + T::from_f64(0.044715) * x * x * x);

@@ -363,3 +363,21 @@ fn gemm_overwrite_all<T: Float>(
     // Every chunk is written by `run` before `for_each_chunk` returns.
     crate::parallel::for_each_chunk(chunks, threads, || (), |_, item, c| run(item, c));
 }
+
+/// Calls `f`, with its code generated for AVX2 and FMA when this CPU has them. The features
+/// reach only what is inlined into `f`'s frame: mark the functions it calls
+/// `#[inline(always)]`. Used by the elementwise passes of attention (exp, max, sum), which
+/// the default x86-64 target compiles to 4-wide SSE.
+pub(crate) fn with_avx2_fma<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        #[target_feature(enable = "avx2,fma")]
+        fn run<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: `run` is safe Rust compiled with the avx2 and fma target features; the only
+        // requirement of calling it is that the CPU has them, which was just detected.
+        return unsafe { run(f) };
+    }
+    f()
+}

@@ -1,0 +1,94 @@
+//! Scaled dot-product attention at 12 heads of 64 dims beside the two bare GEMMs it
+//! contains, called by hand head by head on the same buffers: `s = q·kᵀ` (k read transposed
+//! through strides) then `o = s·v`, no scale, softmax or mask. Both count `4·H·S²·Dh` flops.
+//! Cases: `attention/f32/12xSx64/{shapecheck,raw}/1-thread`, the same on all threads (the
+//! baseline's heads split into equal groups on rayon's pool, the pool shapecheck uses), and
+//! `causal/shapecheck/…` (the causal op skips the key blocks no query can see).
+
+#[path = "common/raw.rs"]
+mod raw;
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use shapecheck::nn::attention::{attention, attention_masked, AttentionMask};
+use shapecheck::prelude::*;
+
+shapecheck::dim!(pub Heads = 12; pub HeadDim = 64);
+
+const H: usize = 12;
+const DH: usize = 64;
+
+/// The baseline for the heads of `out`: per head, `scores = q·kᵀ` then `out = scores·v`.
+fn two_gemms(s: usize, (q, k, v): (&[f32], &[f32], &[f32]), scores: &mut [f32], out: &mut [f32]) {
+    for (h, o) in out.chunks_exact_mut(s * DH).enumerate() {
+        let r = h * s * DH..(h + 1) * s * DH;
+        raw::sgemm(s, DH, s, &q[r.clone()], &k[r.clone()], true, scores);
+        raw::sgemm(s, s, DH, scores, &v[r], false, black_box(o));
+    }
+}
+
+/// The baseline with the heads split into `scratch.len()` groups on rayon's pool.
+fn two_gemms_par(
+    s: usize,
+    qkv: (&[f32], &[f32], &[f32]),
+    scratch: &mut [Vec<f32>],
+    out: &mut [f32],
+) {
+    let per = H.div_ceil(scratch.len()) * s * DH;
+    rayon::in_place_scope(|sc| {
+        let mut groups = out.chunks_mut(per).zip(scratch.iter_mut()).enumerate();
+        let first = groups.next();
+        for (g, (o, sb)) in groups {
+            let at = g * per;
+            let part = (&qkv.0[at..], &qkv.1[at..], &qkv.2[at..]);
+            sc.spawn(move |_| two_gemms(s, part, sb, o));
+        }
+        if let Some((_, (o, sb))) = first {
+            two_gemms(s, qkv, sb, o);
+        }
+    });
+}
+
+fn attention_cases(c: &mut Criterion) {
+    let cores = shapecheck::max_threads();
+    for s in [128usize, 512, 2048] {
+        let shape = (Heads, Dyn::new(s), HeadDim);
+        let q = Tensor::<_>::randn_with(shape, 1);
+        let k = Tensor::<_>::randn_with(shape, 2);
+        let v = Tensor::<_>::randn_with(shape, 3);
+        let qkv = (q.as_slice(), k.as_slice(), v.as_slice());
+        let causal = AttentionMask::causal(0);
+        let mut out = vec![0f32; H * s * DH];
+        let mut scratch = vec![vec![0f32; s * s]; cores];
+        let mut g = c.benchmark_group(format!("attention/f32/{H}x{s}x{DH}"));
+        g.throughput(Throughput::Elements((4 * H * s * s * DH) as u64));
+        if s >= 512 {
+            g.sample_size(10);
+        }
+        g.bench_function("shapecheck/1-thread", |b| {
+            shapecheck::with_threads(1, || b.iter(|| black_box(attention(&q, &k, &v))))
+        });
+        g.bench_function("raw/1-thread", |b| {
+            b.iter(|| two_gemms(s, qkv, &mut scratch[0], &mut out))
+        });
+        g.bench_function("causal/shapecheck/1-thread", |b| {
+            shapecheck::with_threads(1, || {
+                b.iter(|| black_box(attention_masked(&q, &k, &v, &causal)))
+            })
+        });
+        g.bench_function(format!("shapecheck/{cores}-threads"), |b| {
+            b.iter(|| black_box(attention(&q, &k, &v)))
+        });
+        g.bench_function(format!("raw/{cores}-threads"), |b| {
+            b.iter(|| two_gemms_par(s, qkv, &mut scratch, &mut out))
+        });
+        g.bench_function(format!("causal/shapecheck/{cores}-threads"), |b| {
+            b.iter(|| black_box(attention_masked(&q, &k, &v, &causal)))
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, attention_cases);
+criterion_main!(benches);
