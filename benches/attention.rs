@@ -5,6 +5,8 @@
 //! baseline's heads split into equal groups on rayon's pool, the pool shapecheck uses), and
 //! `causal/shapecheck/…` (the causal op skips the key blocks no query can see).
 
+#[path = "common/attention_raw.rs"]
+mod attention_raw;
 #[path = "common/raw.rs"]
 mod raw;
 
@@ -14,41 +16,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use shapecheck::nn::attention::{attention, attention_masked, AttentionMask};
 use shapecheck::prelude::*;
 
+use attention_raw::{two_gemms, two_gemms_par, DH, H};
+
 shapecheck::dim!(pub Heads = 12; pub HeadDim = 64);
-
-const H: usize = 12;
-const DH: usize = 64;
-
-/// The baseline for the heads of `out`: per head, `scores = q·kᵀ` then `out = scores·v`.
-fn two_gemms(s: usize, (q, k, v): (&[f32], &[f32], &[f32]), scores: &mut [f32], out: &mut [f32]) {
-    for (h, o) in out.chunks_exact_mut(s * DH).enumerate() {
-        let r = h * s * DH..(h + 1) * s * DH;
-        raw::sgemm(s, DH, s, &q[r.clone()], &k[r.clone()], true, scores);
-        raw::sgemm(s, s, DH, scores, &v[r], false, black_box(o));
-    }
-}
-
-/// The baseline with the heads split into `scratch.len()` groups on rayon's pool.
-fn two_gemms_par(
-    s: usize,
-    qkv: (&[f32], &[f32], &[f32]),
-    scratch: &mut [Vec<f32>],
-    out: &mut [f32],
-) {
-    let per = H.div_ceil(scratch.len()) * s * DH;
-    rayon::in_place_scope(|sc| {
-        let mut groups = out.chunks_mut(per).zip(scratch.iter_mut()).enumerate();
-        let first = groups.next();
-        for (g, (o, sb)) in groups {
-            let at = g * per;
-            let part = (&qkv.0[at..], &qkv.1[at..], &qkv.2[at..]);
-            sc.spawn(move |_| two_gemms(s, part, sb, o));
-        }
-        if let Some((_, (o, sb))) = first {
-            two_gemms(s, qkv, sb, o);
-        }
-    });
-}
 
 fn attention_cases(c: &mut Criterion) {
     let cores = shapecheck::max_threads();

@@ -6,25 +6,18 @@
 //! The model is git-ignored (scripts/fetch-minilm.sh fetches it; `.ci/run` does so first).
 //! Without it the test fails under `CI=true` and otherwise prints a note and passes.
 
+#[path = "common/missing.rs"]
+mod common_missing;
+
 #[allow(dead_code)]
 #[path = "../examples/minilm/model.rs"]
 mod model;
 
 use std::path::Path;
 
+use common_missing::missing;
 use serde_json::Value;
 use shapecheck::prelude::*;
-
-fn missing(what: &str, path: &Path) {
-    let msg = format!(
-        "{what} not found at {}: run scripts/fetch-minilm.sh (or set SHAPECHECK_MINILM_DIR)",
-        path.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("note: skipping: {msg}");
-}
 
 fn floats(v: &Value) -> Vec<f32> {
     v.as_array()

@@ -6,26 +6,18 @@
 //! SHAPECHECK_MINILM_DIR points elsewhere). Without it a test that needs it fails under
 //! `CI=true` and otherwise prints a note and passes.
 
+#[path = "common/missing.rs"]
+mod common_missing;
+
 use std::path::PathBuf;
 
+use common_missing::missing;
 use proptest::prelude::*;
 use serde_json::Value;
 use shapecheck::text::{VocabError, WordPiece, MAX_INPUT_CHARS_PER_WORD};
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Reports a missing model file or fixture: a failure on CI, a note elsewhere.
-fn missing(what: &str, path: &std::path::Path) {
-    let msg = format!(
-        "{what} not found at {}: run scripts/fetch-minilm.sh (or set SHAPECHECK_MINILM_DIR)",
-        path.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("note: skipping: {msg}");
 }
 
 /// The MiniLM tokenizer, or `None` (after the missing-file policy) when its vocab is absent.

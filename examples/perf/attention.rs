@@ -18,13 +18,10 @@ use std::hint::black_box;
 use shapecheck::nn::attention::{attention, attention_masked, AttentionMask};
 use shapecheck::prelude::*;
 
+use crate::attention_raw::{two_gemms, two_gemms_par, DH, H};
 use crate::harness::interleave;
-use crate::raw;
 
 shapecheck::dim!(pub Heads = 12; pub HeadDim = 64);
-
-const H: usize = 12;
-const DH: usize = 64;
 
 type Qkv = Tensor<(Heads, Dyn, HeadDim)>;
 
@@ -35,39 +32,6 @@ fn inputs(s: usize) -> (Qkv, Qkv, Qkv) {
         Qkv::randn_with(shape, 2),
         Qkv::randn_with(shape, 3),
     )
-}
-
-/// The baseline for heads `heads` (out and scores start at the first of them): per head,
-/// `scores = q·kᵀ` then `out = scores·v`.
-fn two_gemms(s: usize, (q, k, v): (&[f32], &[f32], &[f32]), scores: &mut [f32], out: &mut [f32]) {
-    for (h, o) in out.chunks_exact_mut(s * DH).enumerate() {
-        let r = h * s * DH..(h + 1) * s * DH;
-        raw::sgemm(s, DH, s, &q[r.clone()], &k[r.clone()], true, scores);
-        raw::sgemm(s, s, DH, scores, &v[r], false, black_box(o));
-    }
-}
-
-/// The baseline with the heads split into `scratch.len()` contiguous groups run on the
-/// rayon pool (the pool ours uses), one score buffer per group.
-fn two_gemms_par(
-    s: usize,
-    qkv: (&[f32], &[f32], &[f32]),
-    scratch: &mut [Vec<f32>],
-    out: &mut [f32],
-) {
-    let per = H.div_ceil(scratch.len()) * s * DH;
-    rayon::in_place_scope(|sc| {
-        let mut groups = out.chunks_mut(per).zip(scratch.iter_mut()).enumerate();
-        let first = groups.next();
-        for (g, (o, sb)) in groups {
-            let at = g * per;
-            let part = (&qkv.0[at..], &qkv.1[at..], &qkv.2[at..]);
-            sc.spawn(move |_| two_gemms(s, part, sb, o));
-        }
-        if let Some((_, (o, sb))) = first {
-            two_gemms(s, qkv, sb, o);
-        }
-    });
 }
 
 fn line(case: &str, flops: f64, (ours, theirs, ratio): (f64, f64, f64)) {

@@ -7,6 +7,8 @@
 //!
 //! Run with `cargo run --release --example perf` (optionally a filter: `-- f64`).
 
+#[path = "../../benches/common/attention_raw.rs"]
+mod attention_raw;
 #[path = "../../benches/common/raw.rs"]
 mod raw;
 

@@ -223,6 +223,17 @@ impl<M: Shape, T: Float> AttentionMask<M, T> {
     pub fn causal_offset(&self) -> Option<usize> {
         self.causal
     }
+
+    /// The bias as an operand; its strides over the scores come from `plan`.
+    fn bias_op(&self) -> Option<Op<'_, T>> {
+        self.bias.as_ref().map(|b| Op {
+            data: b.as_slice(),
+            offset: 0,
+            batch: [0; 2],
+            rs: 0,
+            cs: 0,
+        })
+    }
 }
 
 /// The mask of a padded batch, `(Batch, 1, 1, Sk)`: it broadcasts to scores
@@ -637,13 +648,7 @@ where
     let (p, st) = plan(q, k, v, mask.bias.as_ref())?;
     let shape = q.shape().output_shape(&v.shape());
     let mut out = vec![T::ZERO; shape.num_elements()];
-    let bias_op = mask.bias.as_ref().map(|b| Op {
-        data: b.as_slice(),
-        offset: 0,
-        batch: [0; 2],
-        rs: 0,
-        cs: 0,
-    });
+    let bias_op = mask.bias_op();
     attend(
         (&Op::of(q), &Op::of(k), &Op::of(v)),
         bias_op.as_ref().map(|o| (o, st)),
@@ -785,13 +790,7 @@ where
     };
     let shape = q.shape().scores_shape(&k.shape());
     let mut out = vec![T::ZERO; shape.num_elements()];
-    let bias_op = mask.bias.as_ref().map(|b| Op {
-        data: b.as_slice(),
-        offset: 0,
-        batch: [0; 2],
-        rs: 0,
-        cs: 0,
-    });
+    let bias_op = mask.bias_op();
     attend(
         (&Op::of(&q), &Op::of(&k), &v),
         bias_op.as_ref().map(|o| (o, st)),

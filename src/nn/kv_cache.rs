@@ -107,30 +107,24 @@ where
         self.len = 0;
     }
 
-    fn seq(&self) -> S {
-        S::from_size(self.len).expect("a runtime dim takes any size")
-    }
-
     /// The cached keys, `(H, S, Dk)` with `S` of size [`len`](Self::len).
     pub fn keys(&self) -> TensorView<'_, (H, S, Dk), T> {
-        let d = Dk::SIZE;
-        TensorView::from_parts(
-            &self.keys,
-            0,
-            (H::default(), self.seq(), Dk::default()),
-            &[self.capacity * d, d, 1],
-        )
-        .expect("the first len positions of every head lie in the buffer")
+        self.view(&self.keys)
     }
 
     /// The cached values, `(H, S, Dv)`.
     pub fn values(&self) -> TensorView<'_, (H, S, Dv), T> {
-        let d = Dv::SIZE;
+        self.view(&self.values)
+    }
+
+    /// The first `len` positions of every head of a buffer of `H × capacity × D`.
+    fn view<'a, D: StaticDim>(&self, buf: &'a [T]) -> TensorView<'a, (H, S, D), T> {
+        let seq = S::from_size(self.len).expect("a runtime dim takes any size");
         TensorView::from_parts(
-            &self.values,
+            buf,
             0,
-            (H::default(), self.seq(), Dv::default()),
-            &[self.capacity * d, d, 1],
+            (H::default(), seq, D::default()),
+            &[self.capacity * D::SIZE, D::SIZE, 1],
         )
         .expect("the first len positions of every head lie in the buffer")
     }
