@@ -1,8 +1,13 @@
 //! A short printed tour of shapecheck: dims, tensors, a matmul, a transposed matmul that
-//! copies nothing, runtime dims with `Result`s, and the compile errors the checks produce.
+//! copies nothing, the DSL, transformer blocks (Linear, attention, KV cache, RoPE), runtime
+//! dims with `Result`s, and the compile errors the checks produce.
 //!
 //! `cargo run --release --example tour`
 
+use shapecheck::nn::attention::{attention_masked, AttentionMask};
+use shapecheck::nn::kv_cache::KvCache;
+use shapecheck::nn::linear::Linear;
+use shapecheck::nn::rope::{Rope, RopeLayout};
 use shapecheck::prelude::*;
 
 // Named static dims: each is its own type, whatever its size.
@@ -82,6 +87,44 @@ fn main() {
         per_head.shape()
     );
 
+    section("transformer blocks: Linear, attention with its 1/sqrt(d_k), KV cache, RoPE");
+    let w_q = Linear::<DModel, DModel>::init(true, 7); // weight (DOut, DIn), as PyTorch stores it
+    let q_all = w_q.forward(&x); // x·Wᵀ + b, W read through strides
+    let qh = q_all.split_heads::<D<2>, D<3>>(); // (2 heads, Seq, 3): a strided view
+    let causal = attention_masked(&qh, &qh, &qh, &AttentionMask::causal(0));
+    println!(
+        "causal self-attention over 2 heads: {:?}; the first query sees only itself: {}",
+        causal.shape(),
+        (0..3).all(|d| causal[[0, 0, d]] == qh.get([0, 0, d]).copied().unwrap_or(f32::NAN))
+    );
+    let mut cache = KvCache::<D<2>, Dyn, D<3>>::new();
+    for t in 0..4 {
+        let step = qh.slice_with(A1, t..t + 1);
+        let o = cache.attend(&step, &step, &step).unwrap();
+        let full_row: Vec<f32> = (0..3).map(|d| causal[[1, t, d]]).collect();
+        let cached_row: Vec<f32> = (0..3).map(|d| o[[1, 0, d]]).collect();
+        let diff = full_row
+            .iter()
+            .zip(&cached_row)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        println!(
+            "decoding token {t} through the KV cache: max |diff| vs full attention {diff:.1e}"
+        );
+    }
+    let rope = Rope::<HeadDim>::new(RopeLayout::HalfSplit);
+    let (mut rq, mut rk) = (q.clone(), k.clone());
+    rope.apply(&mut rq, 0);
+    rope.apply(&mut rk, 0);
+    let (before, after) = (q.norm::<1>(), rq.norm::<1>());
+    println!(
+        "RoPE rotates row 3 by position 3 and keeps its norm: {:.4} -> {:.4}; q·k at positions (3, 3) equals q·k unrotated: {:.4} vs {:.4}",
+        before[[3]],
+        after[[3]],
+        rq.slice_with(A0, 3..4).matmul(&rk.slice_with(A0, 3..4).t())[[0, 0]],
+        q.slice_with(A0, 3..4).matmul(&k.slice_with(A0, 3..4).t())[[0, 0]],
+    );
+
     section("runtime dims give Results");
     let a = Tensor::<(Batch, Seq, DModel)>::zeros_with((Batch::new(2), Seq, DModel));
     let b = Tensor::<(Batch, DModel, HeadDim)>::zeros_with((Batch::new(3), DModel, HeadDim));
@@ -97,10 +140,10 @@ fn main() {
     section("and what does not compile (from ui-tests/, pinned by trybuild)");
     for (code, stderr) in COMPILE_ERRORS {
         println!("\n{code}");
-        for l in stderr
-            .lines()
-            .take_while(|l| !l.starts_with("note: required by a bound"))
-        {
+        for l in stderr.lines().take_while(|l| {
+            !l.starts_with("note: required by a bound")
+                && !l.starts_with("help: the following other types")
+        }) {
             if !l.trim_start().starts_with("= help: the trait") {
                 println!("    {l}");
             }
@@ -109,7 +152,7 @@ fn main() {
 }
 
 /// The mistake (the line that fails) and the compiler's words, as the ui-tests pin them.
-const COMPILE_ERRORS: [(&str, &str); 7] = [
+const COMPILE_ERRORS: [(&str, &str); 9] = [
     (
         "q.matmul(&k) with q, k: (Seq, HeadDim) and Seq = HeadDim = 64",
         include_str!("../ui-tests/matmul-forgotten-transpose.stderr"),
@@ -133,6 +176,14 @@ const COMPILE_ERRORS: [(&str, &str); 7] = [
     (
         "x.split::<Heads, HeadDim>() with 12 × 64 ≠ DModel = 384",
         include_str!("../ui-tests/split-factors-do-not-multiply-out.stderr"),
+    ),
+    (
+        "attention(&q, &k, &v) where k's last dim is ValueDim, not q's HeadDim",
+        include_str!("../ui-tests/attention-k-head-dim-differs.stderr"),
+    ),
+    (
+        "a Linear<DModel, Ffn> applied to (Seq, Ffn) activations",
+        include_str!("../ui-tests/linear-wrong-input-width.stderr"),
     ),
     (
         "cosine_similarity(&a, &b) on tensors that were never normalised",
