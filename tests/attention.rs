@@ -1,5 +1,5 @@
 //! Scaled dot-product attention against a naive f64 reference: random sizes (across the
-//! 128-row query blocks and 256-key online-softmax blocks), masks (bias, causal with offset,
+//! 256-row query blocks and 256-key online-softmax blocks), masks (bias, causal with offset,
 //! padding, fully masked rows), strided heads, thread counts, runtime errors.
 
 use proptest::prelude::*;
@@ -83,7 +83,7 @@ fn items(n: usize, s: usize, d: usize, seed: u64) -> Items {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
-    /// Sizes straddle the 128-row query blocks; k and v use a different sequence dim type
+    /// Sizes straddle the 128-row mark; the long-keys test below crosses the 256-row blocks; k and v use a different sequence dim type
     /// from q only through runtime sizes (both are `Sq` here: the keys are the same dim).
     #[test]
     fn matches_naive_reference(
@@ -101,11 +101,12 @@ proptest! {
     }
 }
 
-/// Sq ≠ Sk, more keys than one online-softmax block (256) so the running maximum and sum
+/// Sq ≠ Sk, more queries than one query block (256) and more keys than one online-softmax
+/// block (256) so the running maximum and sum
 /// are rescaled, and scores large enough that an unshifted exp would overflow.
 #[test]
 fn long_keys_use_the_online_softmax_exactly() {
-    let (n, sq, sk, dk, dv) = (2, 70, 1300, 16, 12);
+    let (n, sq, sk, dk, dv) = (2, 270, 1300, 16, 12);
     let q = Tensor::<(Dyn, Sq, Dyn)>::randn_with((Dyn::new(n), Sq::new(sq), Dyn::new(dk)), 1)
         .map(|x| 12.0 * x);
     let k = Tensor::<(Dyn, Sk, Dyn)>::randn_with((Dyn::new(n), Sk::new(sk), Dyn::new(dk)), 2)

@@ -270,6 +270,49 @@ fn svd_repeated_and_graded_spectra() {
 }
 
 #[test]
+fn divide_and_conquer_sizes_and_clusters() {
+    // Sizes with several merge levels (leaves hold at most 24 rows), both element types, and
+    // spectra whose merges deflate: clusters of equal values, exact zeros.
+    for (m, n) in [(64, 64), (70, 52), (52, 70)] {
+        let a = Mat::<f64>::randn_with((Dyn::new(m), Dyn::new(n)), (m + 7 * n) as u64);
+        check_svd(&a, TOL64);
+        let a = Mat::<f32>::randn_with((Dyn::new(m), Dyn::new(n)), (m + 7 * n) as u64);
+        check_svd(&a, TOL32);
+    }
+    let k = 60;
+    let s: Vec<f64> = (0..k)
+        .map(|i| match i / 10 {
+            0 | 1 => 2.0,
+            2 | 3 => 1.0 + (i / 10) as f64 * 1e-9,
+            4 => 0.25,
+            _ => 0.0,
+        })
+        .collect();
+    let a64 = with_spectrum::<f64>(k, k, &s, 21);
+    check_svd(&a64, TOL64);
+    let mut want = s.clone();
+    want.sort_by(|a, b| b.total_cmp(a));
+    for (g, w) in a64.svd().s.as_slice().iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-13, "σ {g} vs {w}");
+    }
+    check_svd(&with_spectrum::<f32>(k, k, &s, 21), TOL32);
+}
+
+#[test]
+fn empty_matrices() {
+    for (m, n) in [(0, 0), (0, 3), (3, 0)] {
+        let a = Mat::<f64>::zeros_with((Dyn::new(m), Dyn::new(n)));
+        let svd = a.svd();
+        assert_eq!(svd.u.dims().as_slice(), &[m, 0]);
+        assert_eq!(svd.s.dims().as_slice(), &[0]);
+        assert_eq!(svd.vt.dims().as_slice(), &[0, n]);
+        let full = a.svd_full();
+        assert_eq!(full.u.dims().as_slice(), &[m, m]);
+        assert_eq!(full.vt.dims().as_slice(), &[n, n]);
+    }
+}
+
+#[test]
 fn singular_values_match_an_eigensolver() {
     for (m, n, seed) in [(20, 12, 1), (12, 20, 2), (25, 25, 3)] {
         let a = Mat::<f64>::randn_with((Dyn::new(m), Dyn::new(n)), seed);

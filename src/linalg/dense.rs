@@ -1,9 +1,11 @@
-//! The plain row-major matrices the factorisations work on, and their one door to GEMM: the
-//! crate's own typed `matmul` on `(Dyn, Dyn)` views, so every product here runs on the same
-//! strided `matrixmultiply` lowering as user code.
+//! The plain row-major matrices the factorisations work on, and their doors to GEMM: the
+//! crate's own typed `matmul` on `(Dyn, Dyn)` views for a new product, and the strided
+//! `C = α·A·B + β·C` entry of the matmul kernel for an update in place, so every product
+//! here runs on the same `matrixmultiply` lowering as user code.
 
 use crate::dim::Dyn;
 use crate::element::Float;
+use crate::ops::matmul::kernel::{gemm_acc, Operand};
 use crate::tensor::TensorView;
 
 /// A strided `rows × cols` window of a slice.
@@ -52,6 +54,16 @@ impl<'a, T: Float> MatRef<'a, T> {
         }
     }
 
+    fn operand(&self) -> Operand<'a, T> {
+        Operand {
+            data: self.data,
+            offset: self.off,
+            batch_strides: &[],
+            rs: self.rs,
+            cs: self.cs,
+        }
+    }
+
     fn view(&self) -> TensorView<'a, (Dyn, Dyn), T> {
         TensorView::from_parts(
             self.data,
@@ -67,6 +79,23 @@ impl<'a, T: Float> MatRef<'a, T> {
 pub(crate) fn gemm<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> Vec<T> {
     debug_assert_eq!(a.cols, b.rows);
     a.view().matmul(&b.view()).into_vec()
+}
+
+/// `C −= A·B` in place, where `C` is the `a.rows × b.cols` block at the start of `c` with
+/// row stride `rsc` (column stride 1).
+pub(crate) fn gemm_sub<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: &mut [T], rsc: usize) {
+    debug_assert_eq!(a.cols, b.rows);
+    gemm_acc(
+        a.rows,
+        a.cols,
+        b.cols,
+        -T::ONE,
+        &a.operand(),
+        &b.operand(),
+        T::ONE,
+        c,
+        rsc,
+    );
 }
 
 /// The transpose of a row-major `rows × cols` matrix, row-major.
