@@ -1,5 +1,6 @@
 //! all-MiniLM-L6-v2 end to end against sentence-transformers: the reference in
-//! ../shared/fixtures/minilm/reference.json was computed with sentence-transformers (PyTorch).
+//! tests/fixtures/minilm/reference.json (a copy of ../shared/fixtures/minilm/) was computed
+//! with sentence-transformers (PyTorch).
 //! Checks the input ids, every embedding's cosine similarity with the reference (≥ 0.9999)
 //! and the 8×8 corner of the first sentence's last hidden state (within 1e-3).
 //!
@@ -30,10 +31,8 @@ fn floats(v: &Value) -> Vec<f32> {
 #[test]
 fn embeddings_match_sentence_transformers() {
     let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/minilm/reference.json");
-    let Ok(text) = std::fs::read_to_string(&fixture) else {
-        return missing("the MiniLM reference fixture", &fixture);
-    };
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm/reference.json");
+    let text = std::fs::read_to_string(&fixture).expect("the fixture is in the repository");
     let dir = model::default_dir();
     if !dir.join("model.safetensors").is_file() {
         return missing("the all-MiniLM-L6-v2 model", &dir);

@@ -43,7 +43,7 @@ pub fn run(filter: &str) {
     let median = times[times.len() / 2];
     let pytorch = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/fixtures/minilm/reference.json"),
+            .join("tests/fixtures/minilm/reference.json"),
     )
     .ok()
     .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
