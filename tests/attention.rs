@@ -172,8 +172,12 @@ fn bias_masks_broadcast_and_fully_masked_rows_give_zeros() {
             assert_eq!(got[[h, 2, d]], 0.0);
         }
     }
-    // The weights agree: rows sum to 1, the masked row to 0.
+    // The weights are softmax(q·kᵀ/√8 + bias) (the masked row all zero), so rows sum to 1.
     let p = attention_weights(&q, &k, &mask);
+    let want = (&(q.matmul(&k.t()) * (1.0 / 8f32.sqrt())) + &bias).softmax::<2>();
+    for (a, b) in p.as_slice().iter().zip(want.as_slice()) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
     for h in 0..3 {
         for i in 0..sq {
             let s: f32 = (0..sk).map(|j| p[[h, i, j]]).sum();
@@ -191,19 +195,21 @@ fn padding_mask_hides_the_pads_of_each_row() {
     let k = Tensor::<(Batch, Heads, Sq, HeadDim)>::randn_with((b, Heads, s, HeadDim), 5);
     let v = Tensor::<(Batch, Heads, Sq, HeadDim)>::randn_with((b, Heads, s, HeadDim), 6);
     let mask = AttentionMask::padding(b, s, &lengths).unwrap();
+    // The reference's bias: item (batch row × 3 heads) sees its row's first keys.
+    let pad = |item: usize, _: usize, j: usize| {
+        if j < lengths[item / 3] {
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        }
+    };
     let got = attention_masked(&q, &k, &v, &mask);
     let want = naive(
         q.as_slice(),
         k.as_slice(),
         v.as_slice(),
         (9, 6, 6, 8, 8),
-        |item, _, j| {
-            if j < lengths[item / 3] {
-                0.0
-            } else {
-                f64::NEG_INFINITY
-            }
-        },
+        pad,
         None,
     );
     close(got.as_slice(), &want, 2e-5).unwrap();
@@ -224,13 +230,7 @@ fn padding_mask_hides_the_pads_of_each_row() {
         k.as_slice(),
         v.as_slice(),
         (9, 6, 6, 8, 8),
-        |item, _, j| {
-            if j < lengths[item / 3] {
-                0.0
-            } else {
-                f64::NEG_INFINITY
-            }
-        },
+        pad,
         Some(0),
     );
     close(got.as_slice(), &want, 2e-5).unwrap();

@@ -184,13 +184,14 @@ impl MiniLm {
     fn embed(&self, batch: Batch, seq: Seq, ids: &[u32]) -> Result<States, Box<dyn Error>> {
         let words = self.words.forward_with(Tokens::new(ids.len()), ids)?;
         let mut x = words.try_reshape_with((batch, seq, Hidden))?;
-        let positions = self.positions.slice_with(A0, 0..seq.size());
-        let token_type = self.token_types.slice_with(A0, 0..1);
-        for (t, row) in x.as_mut_slice().chunks_exact_mut(Hidden::SIZE).enumerate() {
-            let p = t % seq.size();
-            for (j, v) in row.iter_mut().enumerate() {
-                *v += positions.get([p, j]).copied().unwrap_or(0.0)
-                    + token_type.get([0, j]).copied().unwrap_or(0.0);
+        // Position rows 0..seq (seq ≤ MaxPos was checked by `forward`) and token type 0.
+        let h = Hidden::SIZE;
+        let positions = &self.positions.as_slice()[..seq.size() * h];
+        let token_type = &self.token_types.as_slice()[..h];
+        for (t, row) in x.as_mut_slice().chunks_exact_mut(h).enumerate() {
+            let position = &positions[(t % seq.size()) * h..][..h];
+            for ((v, &pe), &te) in row.iter_mut().zip(position).zip(token_type) {
+                *v += pe + te;
             }
         }
         let n = &self.embedding_norm;

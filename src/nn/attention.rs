@@ -448,6 +448,33 @@ fn exp_shifted_sum<T: Float>(x: &mut [T], shift: T) -> T {
     acc.iter().fold(total, |t, &a| t + a)
 }
 
+/// Applies the mask to the scores of query `i` of batch item `b` against keys
+/// `kb..kb + row.len()`: adds the bias and hides the keys the causal rule forbids (−∞).
+#[inline(always)]
+fn mask_row<T: Float>(
+    row: &mut [T],
+    (b, i, kb): ([usize; 2], usize, usize),
+    bias: Option<(&Op<'_, T>, [usize; 4])>,
+    causal: Option<usize>,
+) {
+    let kn = row.len();
+    if let Some((m, st)) = bias {
+        let base = m.offset + b[0] * st[0] + b[1] * st[1] + i * st[2] + kb * st[3];
+        if st[3] == 1 {
+            let src = &m.data[base..base + kn];
+            row.iter_mut().zip(src).for_each(|(x, &y)| *x += y);
+        } else {
+            for (j, x) in row.iter_mut().enumerate() {
+                *x += m.data[base + j * st[3]];
+            }
+        }
+    }
+    if let Some(off) = causal {
+        let visible = (i + off + 1).saturating_sub(kb).min(kn);
+        row[visible..].iter_mut().for_each(|x| *x = T::NEG_INFINITY);
+    }
+}
+
 /// One block of scores (`rows × kn`, row-major, keys `kb..kb + kn` of query rows `i0..` of
 /// batch item `b`) through the online softmax: the mask applied, each row's running maximum
 /// and sum updated, the scores replaced by their weights `e^(s − max)`, and the rows of
@@ -465,22 +492,7 @@ fn softmax_rows<T: Float>(
     (out, dv): (&mut [T], usize),
 ) {
     for (ii, row) in scores.chunks_exact_mut(kn).enumerate() {
-        let i = i0 + ii;
-        if let Some((m, st)) = bias {
-            let base = m.offset + b[0] * st[0] + b[1] * st[1] + i * st[2] + kb * st[3];
-            if st[3] == 1 {
-                let src = &m.data[base..base + kn];
-                row.iter_mut().zip(src).for_each(|(x, &y)| *x += y);
-            } else {
-                for (j, x) in row.iter_mut().enumerate() {
-                    *x += m.data[base + j * st[3]];
-                }
-            }
-        }
-        if let Some(off) = causal {
-            let visible = (i + off + 1).saturating_sub(kb).min(kn);
-            row[visible..].iter_mut().for_each(|x| *x = T::NEG_INFINITY);
-        }
+        mask_row(row, (b, i0 + ii, kb), bias, causal);
         let old = max[ii];
         let block_max = row_max(row);
         let new = if block_max > old { block_max } else { old };
@@ -778,32 +790,48 @@ where
         Ok(x) => x,
         Err(e) => panic!("{e}"),
     };
-    // softmax(s)·I = softmax(s): attend over an identity "value" of Sk columns.
-    let ident: Vec<T> = (0..p.sk * p.sk)
-        .map(|x| {
-            if x / p.sk == x % p.sk {
-                T::ONE
-            } else {
-                T::ZERO
-            }
-        })
-        .collect();
-    let v = Op {
-        data: &ident,
-        offset: 0,
-        batch: [0; 2],
-        rs: p.sk,
-        cs: 1,
-    };
     let shape = q.shape().scores_shape(&k.shape());
     let mut out = vec![T::ZERO; shape.num_elements()];
-    let bias_op = mask.bias_op();
-    attend(
-        (&Op::of(&q), &Op::of(&k), &v),
-        bias_op.as_ref().map(|o| (o, st)),
-        mask.causal,
-        &Plan { dv: p.sk, ..p },
-        &mut out,
-    );
+    let scale = if p.dk == 0 {
+        T::ONE
+    } else {
+        T::ONE / T::from_usize(p.dk).sqrt()
+    };
+    let (qo, ko, bias_op) = (Op::of(&q), Op::of(&k), mask.bias_op());
+    let bias = bias_op.as_ref().map(|o| (o, st));
+    if p.sk > 0 {
+        for (item, scores) in out.chunks_exact_mut(p.sq * p.sk).enumerate() {
+            let b = [item / p.batch[1], item % p.batch[1]];
+            let kt = ko.gemm(b, 0, true);
+            gemm_acc(
+                p.sq,
+                p.dk,
+                p.sk,
+                scale,
+                &qo.gemm(b, 0, false),
+                &kt,
+                T::ZERO,
+                scores,
+                p.sk,
+            );
+            let causal = mask.causal;
+            // The same AVX2/FMA frame as the softmax pass of `attention`.
+            with_avx2_fma(
+                #[inline(always)]
+                || {
+                    for (i, row) in scores.chunks_exact_mut(p.sk).enumerate() {
+                        mask_row(row, (b, i, 0), bias, causal);
+                        let max = row_max(row);
+                        if max == T::NEG_INFINITY {
+                            row.iter_mut().for_each(|x| *x = T::ZERO); // sees no key
+                            continue;
+                        }
+                        let inv = T::ONE / exp_shifted_sum(row, max);
+                        row.iter_mut().for_each(|x| *x *= inv);
+                    }
+                },
+            );
+        }
+    }
     Tensor::from_parts(shape, out)
 }
