@@ -2,6 +2,9 @@
 //! Cases are named by element type and size: `matmul/f32/512/ab/shapecheck` and
 //! `…/ab/raw`; `ab` is A·B, `abt` is A·Bᵀ (B read through a transposed view).
 //! `batched/…` runs 12×(128×64)·(64×128) on one thread and on all cores.
+//! `linear/f32/<rows>x<in>-><out>/…`: `Linear::forward` (x·Wᵀ, W stored (out, in)) on a few
+//! rows, against matrixmultiply on the same buffers (`raw`) and on a transposed copy of W
+//! made beforehand (`raw-pretransposed`).
 
 #[path = "common/raw.rs"]
 mod raw;
@@ -94,11 +97,48 @@ fn batched(c: &mut Criterion) {
     g.finish();
 }
 
+fn few_rows(c: &mut Criterion) {
+    use shapecheck::nn::linear::Linear;
+    shapecheck::with_threads(1, || {
+        for rows in [1usize, 19, 48] {
+            for (din, dout) in [(384usize, 384usize), (384, 1536), (1536, 384)] {
+                let lin = Linear::<Dyn, Dyn>::init_with((Dyn::new(din), Dyn::new(dout)), false, 1);
+                let x = Tensor::<(Dyn, Dyn)>::randn_with((Dyn::new(rows), Dyn::new(din)), 2);
+                let w = lin.weight().as_slice();
+                let wt = lin.weight().t().to_vec();
+                let mut out = vec![0f32; rows * dout];
+                let mut g = c.benchmark_group(format!("linear/f32/{rows}x{din}->{dout}"));
+                g.throughput(Throughput::Elements((2 * rows * din * dout) as u64));
+                g.bench_function("shapecheck", |b| b.iter(|| black_box(lin.forward(&x))));
+                g.bench_function("raw", |b| {
+                    b.iter(|| {
+                        raw::sgemm(rows, din, dout, x.as_slice(), w, true, black_box(&mut out))
+                    })
+                });
+                g.bench_function("raw-pretransposed", |b| {
+                    b.iter(|| {
+                        raw::sgemm(
+                            rows,
+                            din,
+                            dout,
+                            x.as_slice(),
+                            &wt,
+                            false,
+                            black_box(&mut out),
+                        )
+                    })
+                });
+                g.finish();
+            }
+        }
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = square, batched
+    targets = square, batched, few_rows
 }
 criterion_main!(benches);

@@ -85,9 +85,11 @@ proptest! {
 
     /// Sizes straddle the 128-row mark; the long-keys test below crosses the 256-row blocks; k and v use a different sequence dim type
     /// from q only through runtime sizes (both are `Sq` here: the keys are the same dim).
+    /// Head dims from 32 up send the scores of up to 48 queries through the in-place
+    /// dot-product kernel (scale as α), those below 32 through matrixmultiply.
     #[test]
     fn matches_naive_reference(
-        n in 1usize..4, sq in 1usize..150, dk in 1usize..20, dv in 1usize..20,
+        n in 1usize..4, sq in 1usize..150, dk in 1usize..70, dv in 1usize..20,
         causal in proptest::option::of(0usize..5), seed in 0u64..1000,
     ) {
         let (q, k, v) = (items(n, sq, dk, seed), items(n, sq, dk, seed + 1), items(n, sq, dv, seed + 2));

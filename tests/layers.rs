@@ -82,6 +82,31 @@ fn linear_matches_x_times_w_transposed_plus_bias_for_every_rank_and_layout() {
     );
 }
 
+/// Few rows through a wide layer — the shape of a transformer layer on one sentence — with
+/// and without bias (the bias is the β = 1 accumulation of the product), against loops.
+#[test]
+fn linear_on_a_few_rows_of_a_wide_layer_matches_loops() {
+    for (rows, din, dout) in [(1, 384, 9), (19, 384, 13), (5, 33, 4), (48, 40, 6)] {
+        let lin = Linear::<Dyn, Dyn>::init_with((Dyn::new(din), Dyn::new(dout)), true, 7);
+        let plain = Linear::new(lin.weight().clone(), None);
+        let x = Tensor::<(Seq, Dyn)>::randn_with((Seq::new(rows), Dyn::new(din)), 8);
+        let (w, b) = (lin.weight(), lin.bias().expect("has a bias"));
+        let x = &x;
+        for (layer, with_bias) in [(&lin, true), (&plain, false)] {
+            let y = layer.forward(x);
+            let want: Vec<f32> = (0..rows)
+                .flat_map(|r| {
+                    (0..dout).map(move |o| {
+                        let dot: f64 = (0..din).map(|i| x[[r, i]] as f64 * w[[o, i]] as f64).sum();
+                        dot as f32 + if with_bias { b[[o]] } else { 0.0 }
+                    })
+                })
+                .collect();
+            assert_close(y.as_slice(), &want, 1e-5);
+        }
+    }
+}
+
 #[test]
 fn linear_runtime_width_mismatch_is_an_error() {
     let lin = Linear::<Dyn, Dyn>::init_with((Dyn::new(4), Dyn::new(3)), true, 0);

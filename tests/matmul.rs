@@ -157,6 +157,46 @@ proptest! {
     }
 }
 
+/// Products with few rows whose right operand is read transposed — `x·Wᵀ` with `W` stored
+/// (n, k), as `Linear` computes it — take the in-place dot-product kernel when m ≤ 48 and
+/// k ≥ 32. Swept over every tile edge (3-row blocks, 4-column strips, 8- and 16-element
+/// chunks of k and the remainders), in f32 and f64, with the neighbours just outside
+/// (m = 49, k = 31) that go to matrixmultiply.
+#[test]
+fn few_rows_times_transposed_weights_at_every_tile_edge() {
+    for m in [1, 2, 3, 4, 5, 7, 19, 48, 49] {
+        for k in [31, 32, 33, 40, 47, 385] {
+            for n in [1, 3, 4, 5, 9] {
+                matmul_2d::<f32>(m, k, n, false, true, 1e-5).unwrap();
+                matmul_2d::<f64>(m, k, n, false, true, 1e-13).unwrap();
+            }
+        }
+    }
+}
+
+/// The same kernel on operands that are column ranges of wider buffers: rows of `A` and of
+/// `W` further apart than k, starting past the buffers' first element.
+#[test]
+fn few_rows_times_transposed_weights_through_column_slices() {
+    for (m, k, n) in [(19, 40, 13), (3, 385, 4), (48, 33, 7)] {
+        let wide_a = Tensor::<(Dyn, Dyn)>::randn_with(dyn2(m, k + 5), 11);
+        let wide_w = Tensor::<(Dyn, Dyn)>::randn_with(dyn2(n, k + 3), 12);
+        let a = wide_a.slice_with(A1, 2..2 + k);
+        let w = wide_w.slice_with(A1, 1..1 + k);
+        let c = a.matmul(&w.t());
+        check(
+            c.as_slice(),
+            m,
+            n,
+            k,
+            1e-5,
+            |i, l| wide_a[[i, 2 + l]] as f64,
+            |l, j| wide_w[[j, 1 + l]] as f64,
+        )
+        .unwrap();
+    }
+}
+
 #[test]
 fn zero_sized_operands() {
     let a = Tensor::<(Dyn, Dyn)>::zeros_with(dyn2(3, 0));

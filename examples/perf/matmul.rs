@@ -6,6 +6,7 @@ use shapecheck::prelude::*;
 
 use crate::harness::{interleave, line};
 use crate::raw;
+use shapecheck::nn::linear::Linear;
 
 macro_rules! square {
     ($filter:expr, $t:ty, $raw:path) => {
@@ -114,6 +115,8 @@ pub fn run(filter: &str) {
         square!(filter, f64, raw::dgemm);
     });
 
+    few_rows(filter);
+
     if "batched".contains(filter) || filter.is_empty() {
         shapecheck::dim!(pub Heads = 12; pub Seq = 128; pub HeadDim = 64);
         let q = Tensor::<(Heads, Seq, HeadDim)>::randn(1);
@@ -143,4 +146,99 @@ pub fn run(filter: &str) {
             one * flops / 1e9,
         );
     }
+}
+
+/// `x·Wᵀ` with few rows and `W` stored (out, in), as a transformer layer computes it on one
+/// sentence: `Linear::forward` against matrixmultiply called by hand on the same buffers (W
+/// read through its transpose, as `Linear` reads it), and against matrixmultiply given a
+/// transposed copy of W made beforehand (the layout its packing prefers; the copy is not
+/// timed). `warm` repeats one weight (in cache); `cold` cycles through the 36 weights of a
+/// 6-layer MiniLM-sized model (42 MB, more than the last-level cache), as a forward pass does.
+fn few_rows(filter: &str) {
+    type Layer = (Linear<Dyn, Dyn>, Tensor<(Dyn, Dyn)>);
+    shapecheck::with_threads(1, || {
+        for rows in [1usize, 19, 48] {
+            for (din, dout) in [(384usize, 384usize), (384, 1536), (1536, 384)] {
+                let case = format!("linear/f32/{rows}x{din}->{dout}/warm");
+                if !case.contains(filter) {
+                    continue;
+                }
+                let lin = Linear::<Dyn, Dyn>::init_with((Dyn::new(din), Dyn::new(dout)), false, 1);
+                let x = Tensor::<(Dyn, Dyn)>::randn_with((Dyn::new(rows), Dyn::new(din)), 2);
+                let w = lin.weight().as_slice();
+                let wt = lin.weight().t().to_vec();
+                let mut out = vec![0f32; rows * dout];
+                let flops = 2.0 * (rows * din * dout) as f64;
+                let r = interleave(
+                    || drop(black_box(lin.forward(&x))),
+                    || raw::sgemm(rows, din, dout, x.as_slice(), w, true, black_box(&mut out)),
+                );
+                line(&case, flops, r);
+                let r = interleave(
+                    || drop(black_box(lin.forward(&x))),
+                    || {
+                        raw::sgemm(
+                            rows,
+                            din,
+                            dout,
+                            x.as_slice(),
+                            &wt,
+                            false,
+                            black_box(&mut out),
+                        )
+                    },
+                );
+                line(&format!("{case}/vs-pretransposed"), flops, r);
+            }
+        }
+        for rows in [1usize, 19] {
+            let case = format!("linear/f32/{rows}-rows/minilm-weights/cold");
+            if !case.contains(filter) {
+                continue;
+            }
+            let shapes = [
+                (384usize, 384usize),
+                (384, 384),
+                (384, 384),
+                (384, 384),
+                (384, 1536),
+                (1536, 384),
+            ];
+            let layers: Vec<Layer> = (0..6)
+                .flat_map(|layer| shapes.iter().enumerate().map(move |(i, s)| (layer, i, *s)))
+                .map(|(layer, i, (din, dout))| {
+                    let lin = Linear::init_with(
+                        (Dyn::new(din), Dyn::new(dout)),
+                        false,
+                        (layer * 6 + i) as u64,
+                    );
+                    let x = Tensor::randn_with((Dyn::new(rows), Dyn::new(din)), 3);
+                    (lin, x)
+                })
+                .collect();
+            let flops: f64 = layers
+                .iter()
+                .map(|(l, _)| 2.0 * (rows * l.weight().len()) as f64)
+                .sum();
+            let mut bufs: Vec<Vec<f32>> = layers
+                .iter()
+                .map(|(l, _)| vec![0f32; rows * l.weight().dims()[0]])
+                .collect();
+            let r = interleave(
+                || {
+                    for (lin, x) in &layers {
+                        drop(black_box(lin.forward(x)));
+                    }
+                },
+                || {
+                    for ((lin, x), out) in layers.iter().zip(bufs.iter_mut()) {
+                        let (dout, din) = (lin.weight().dims()[0], lin.weight().dims()[1]);
+                        let w = lin.weight().as_slice();
+                        raw::sgemm(rows, din, dout, x.as_slice(), w, true, black_box(out));
+                    }
+                },
+            );
+            line(&case, flops, r);
+        }
+    });
 }
