@@ -1,7 +1,8 @@
 //! How many threads an operation may use.
 //!
 //! Batched products spread their batch items over threads when the work is large enough to
-//! pay for waking them. They run on rayon's global pool, whose size defaults to the number
+//! pay for waking them; a single product (a 2-D matmul, a `Linear`) spreads blocks of its
+//! rows, or of its columns when it has few rows. They run on rayon's global pool, whose size defaults to the number
 //! of cores (`RAYON_NUM_THREADS` changes it); [`with_threads`] lowers the limit for a
 //! scope. The limit changes speed, never results: each batch item is computed
 //! by the same single-threaded kernel call whatever the thread count.
@@ -51,6 +52,15 @@ pub(crate) fn threads_for(items: usize, macs: usize) -> usize {
         return 1; // without asking the pool its size, which costs an atomic round trip
     }
     max_threads().min(items).min(by_work)
+}
+
+/// Threads for one product of `macs` multiply-adds, split into blocks of rows or columns.
+pub(crate) fn threads_for_product(macs: usize) -> usize {
+    let by_work = (macs / MIN_MACS_PER_THREAD).max(1);
+    if by_work <= 1 {
+        return 1;
+    }
+    max_threads().min(by_work)
 }
 
 /// Calls `f(&mut scratch, index, chunk)` once for every chunk, on the calling thread and up to

@@ -107,6 +107,21 @@ fn linear_on_a_few_rows_of_a_wide_layer_matches_loops() {
     }
 }
 
+/// A `Linear` split over threads (by columns on a few rows, by rows on many) gives the same
+/// bits as on one thread, with and without bias.
+#[test]
+fn linear_results_do_not_depend_on_threads() {
+    for (rows, din, dout) in [(19, 384, 1541), (200, 384, 383)] {
+        for bias in [true, false] {
+            let lin = Linear::<Dyn, Dyn>::init_with((Dyn::new(din), Dyn::new(dout)), bias, 9);
+            let x = Tensor::<(Seq, Dyn)>::randn_with((Seq::new(rows), Dyn::new(din)), 10);
+            let serial = shapecheck::with_threads(1, || lin.forward(&x));
+            let parallel = shapecheck::with_threads(2, || lin.forward(&x));
+            assert_eq!(serial, parallel, "{rows}×{din}→{dout}, bias: {bias}");
+        }
+    }
+}
+
 #[test]
 fn linear_runtime_width_mismatch_is_an_error() {
     let lin = Linear::<Dyn, Dyn>::init_with((Dyn::new(4), Dyn::new(3)), true, 0);

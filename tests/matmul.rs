@@ -280,6 +280,30 @@ fn threads_change_speed_not_results() {
     let serial = shapecheck::with_threads(1, || a.matmul(&b.t()));
     let parallel = shapecheck::with_threads(2, || a.matmul(&b.t()));
     assert_eq!(serial, parallel);
+
+    // One product split over threads: by columns with few rows (the in-place kernel on
+    // x·Wᵀ; matrixmultiply on x·W), by rows with many; sizes that leave ragged last blocks.
+    for (m, k, n) in [(19, 384, 1541), (300, 200, 301)] {
+        for transposed in [false, true] {
+            let a = stored::<f32>(m, k, false, 3);
+            let b = stored::<f32>(k, n, transposed, 4);
+            let product = || {
+                if transposed {
+                    a.matmul(&b.t())
+                } else {
+                    a.matmul(&b)
+                }
+            };
+            let serial = shapecheck::with_threads(1, product);
+            for threads in [2, 3] {
+                let parallel = shapecheck::with_threads(threads, product);
+                assert_eq!(
+                    serial, parallel,
+                    "{m}×{k}×{n}, transposed: {transposed}, {threads} threads"
+                );
+            }
+        }
+    }
 }
 
 #[test]

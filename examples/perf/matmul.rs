@@ -192,7 +192,7 @@ fn few_rows(filter: &str) {
             }
         }
         for rows in [1usize, 19] {
-            let case = format!("linear/f32/{rows}-rows/minilm-weights/cold");
+            let case = format!("linear/f32/{rows}-rows/6-layer-weights/cold");
             if !case.contains(filter) {
                 continue;
             }

@@ -30,7 +30,7 @@ use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
 use crate::error::ShapeError;
 use crate::ops::activations::{gelu, gelu_tanh, relu, silu};
-use crate::ops::matmul::kernel::{gemm_acc, with_avx2_fma, Operand};
+use crate::ops::matmul::kernel::{gemm_acc_threads, run_avx2_fma, Avx2FmaKernel, Operand};
 use crate::shape::Shape;
 use crate::tensor::{AsView, Tensor};
 
@@ -209,7 +209,7 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
             (&copied[..], 0, din, 1)
         };
         let beta = if self.bias.is_some() { T::ONE } else { T::ZERO };
-        gemm_acc(
+        gemm_acc_threads(
             rows,
             din,
             dout,
@@ -232,6 +232,7 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
             beta,
             &mut out,
             dout,
+            crate::parallel::threads_for_product(rows * din * dout),
         );
         Ok(Tensor::from_parts(shape, out))
     }
@@ -359,6 +360,20 @@ impl Activation {
     }
 }
 
+/// One activation over a buffer, for [`run_avx2_fma`].
+struct ActivationPass<'a, T> {
+    activation: Activation,
+    xs: &'a mut [T],
+}
+
+impl<T: Float> Avx2FmaKernel for ActivationPass<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        self.activation.apply(self.xs)
+    }
+}
+
 /// The feed-forward block of a transformer layer: `down(act(up(x)))`, `(…, DModel)` →
 /// `(…, DFf)` → `(…, DModel)`.
 #[derive(Clone, Debug)]
@@ -405,9 +420,12 @@ impl<DModel: Dim, DFf: Dim, T: Float> FeedForward<DModel, DFf, T> {
         LinearOut<X::Shape, DModel, DFf>: LinearInput<DFf, DModel, Output = X::Shape>,
     {
         let mut h = self.up.forward(x);
-        let act = self.activation;
-        // The activation's loop compiled for AVX2/FMA where the CPU has them.
-        with_avx2_fma(|| act.apply(h.as_mut_slice()));
+        // The activation's loop compiled for AVX2/FMA where the CPU has them (8 lanes; a
+        // closure's body would not be inlined into the feature-enabled frame).
+        run_avx2_fma(ActivationPass {
+            activation: self.activation,
+            xs: h.as_mut_slice(),
+        });
         self.down.forward(&h)
     }
 }

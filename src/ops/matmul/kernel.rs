@@ -708,6 +708,23 @@ pub(crate) fn gemm_acc<T: Float>(
     c: &mut [T],
     rsc: usize,
 ) {
+    gemm_acc_threads(m, k, n, alpha, a, b, beta, c, rsc, 1);
+}
+
+/// [`gemm_acc`] on up to `threads` threads (see [`split_gemm`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_acc_threads<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: &Operand<'_, T>,
+    b: &Operand<'_, T>,
+    beta: T,
+    c: &mut [T],
+    rsc: usize,
+    threads: usize,
+) {
     let p = Problem {
         batch_dims: &[],
         m,
@@ -734,9 +751,10 @@ pub(crate) fn gemm_acc<T: Float>(
     // of each operand lies in its slice and fits in isize (or k = 0 and nothing is read);
     // `C`'s elements `i·rsc + j` (i < m, j < n) are below `last ≤ c.len()`, distinct since
     // `rsc ≥ n`, and initialised (a `&mut [T]`), so reading them when β ≠ 0 is sound; `c` is
-    // a unique borrow, so it aliases neither operand.
+    // a unique borrow, so it aliases neither operand. That is `T::gemm`'s contract, which
+    // `split_gemm` asks for.
     unsafe {
-        T::gemm(
+        split_gemm(
             m,
             k,
             n,
@@ -751,8 +769,122 @@ pub(crate) fn gemm_acc<T: Float>(
             c.as_mut_ptr(),
             rsc as isize,
             1,
+            threads,
         );
     }
+}
+
+/// The pointers of one product, shared by the threads that compute disjoint blocks of it.
+#[derive(Clone, Copy)]
+struct Parts<T> {
+    a: *const T,
+    b: *const T,
+    c: *mut T,
+}
+
+// SAFETY: `Parts` only travels to the workers of `split_gemm`, which read `a` and `b` (not
+// written by anyone during the product) and write pairwise disjoint blocks of `c`; `T: Sync`
+// (f32, f64) makes sharing the reads sound.
+unsafe impl<T: Sync> Send for Parts<T> {}
+// SAFETY: as for `Send`: shared access never writes the same element from two threads.
+unsafe impl<T: Sync> Sync for Parts<T> {}
+
+/// Largest `m` for which [`split_gemm`] splits the columns rather than the rows: each thread
+/// then reads only its columns of `B` (a weight read once, not once per thread).
+const SPLIT_COLUMNS_MAX_M: usize = 48;
+
+/// `T::gemm` spread over up to `threads` threads of the pool: blocks of columns when `m` is
+/// small, blocks of rows otherwise, each block a multiple of 16 wide. Every element of `C`
+/// is computed by one thread, by the same kernel and in the same order of `k` as on one
+/// thread (the block edges fall on the kernels' tile edges), so the result does not depend
+/// on `threads`.
+///
+/// # Safety
+///
+/// `T::gemm`'s contract for the whole `m × k × n` product, with non-negative strides.
+#[allow(clippy::too_many_arguments)]
+unsafe fn split_gemm<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: *const T,
+    rsa: isize,
+    csa: isize,
+    b: *const T,
+    rsb: isize,
+    csb: isize,
+    beta: T,
+    c: *mut T,
+    rsc: isize,
+    csc: isize,
+    threads: usize,
+) {
+    let by_columns = m <= SPLIT_COLUMNS_MAX_M;
+    let len = if by_columns { n } else { m };
+    let parts = threads.min(len.div_ceil(16));
+    if parts <= 1 {
+        // SAFETY: the caller's contract is `T::gemm`'s.
+        unsafe { T::gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) };
+        return;
+    }
+    let step = len.div_ceil(parts).next_multiple_of(16);
+    let blocks: Vec<core::ops::Range<usize>> = (0..len)
+        .step_by(step)
+        .map(|s| s..(s + step).min(len))
+        .collect();
+    let parts = Parts { a, b, c };
+    crate::parallel::for_each_chunk(
+        blocks,
+        threads,
+        || (),
+        |_, _, r| {
+            let p = parts;
+            let (start, len) = (r.start, r.end - r.start);
+            // SAFETY: a block of columns `start..start + len` (or of rows) of the product the
+            // caller made valid: the offset pointers address elements of it (strides are
+            // non-negative, `start < n` or `< m`), the block's reads are a subset of the
+            // product's, and its writes are the block's own elements of `C`, disjoint from every
+            // other block's; `A` and `B` are not written by anyone meanwhile.
+            unsafe {
+                if by_columns {
+                    T::gemm(
+                        m,
+                        k,
+                        len,
+                        alpha,
+                        p.a,
+                        rsa,
+                        csa,
+                        p.b.add(start * csb as usize),
+                        rsb,
+                        csb,
+                        beta,
+                        p.c.add(start * csc as usize),
+                        rsc,
+                        csc,
+                    )
+                } else {
+                    T::gemm(
+                        len,
+                        k,
+                        n,
+                        alpha,
+                        p.a.add(start * rsa as usize),
+                        rsa,
+                        csa,
+                        p.b,
+                        rsb,
+                        csb,
+                        beta,
+                        p.c.add(start * rsc as usize),
+                        rsc,
+                        csc,
+                    )
+                }
+            }
+        },
+    );
 }
 
 fn dot(index: &[usize], strides: &[usize]) -> usize {
@@ -826,6 +958,37 @@ fn gemm_overwrite_all<T: Float>(
         }
     };
 
+    if batch == 1 && threads > 1 {
+        let (ap, bp) = if reads {
+            (a.data[a.offset..].as_ptr(), b.data[b.offset..].as_ptr())
+        } else {
+            (a.data.as_ptr(), b.data.as_ptr())
+        };
+        // SAFETY: as in `run` below for the one batch item (offsets checked by
+        // `check_operand`, `out` a unique borrow of exactly m·n elements written row-major
+        // with rsc = n, csc = 1, β = 0 so it may be uninitialised); `split_gemm` writes every
+        // element of it.
+        unsafe {
+            split_gemm(
+                p.m,
+                p.k,
+                p.n,
+                T::one(),
+                ap,
+                a.rs as isize,
+                a.cs as isize,
+                bp,
+                b.rs as isize,
+                b.cs as isize,
+                T::zero(),
+                out.as_mut_ptr().cast::<T>(),
+                p.n as isize,
+                1,
+                threads,
+            );
+        }
+        return;
+    }
     let chunks: Vec<&mut [MaybeUninit<T>]> = out.chunks_exact_mut(per_item).collect();
     // Every chunk is written by `run` before `for_each_chunk` returns.
     crate::parallel::for_each_chunk(chunks, threads, || (), |_, item, c| run(item, c));

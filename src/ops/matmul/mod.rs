@@ -221,7 +221,12 @@ where
         cs: bcs,
     };
     let batch: usize = ld[..nb].iter().product();
-    let threads = parallel::threads_for(batch, batch * m * k * n);
+    let macs = batch * m * k * n;
+    let threads = if batch == 1 {
+        parallel::threads_for_product(macs)
+    } else {
+        parallel::threads_for(batch, macs)
+    };
     Ok(gemm(&problem, &a, &b, threads))
 }
 
