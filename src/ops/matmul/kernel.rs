@@ -222,7 +222,7 @@ mod nt {
 
     /// The 256-bit vector operations the kernel needs, for `f32` (8 lanes) and `f64` (4).
     /// Every method is `#[inline(always)]`, so it is compiled inside `gemm_nt_avx2`'s
-    /// AVX2/FMA frame.
+    /// AVX2/FMA frame, and `unsafe`: its caller guarantees the CPU has AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
     pub(super) trait Lanes: Copy {
         /// The vector type.
@@ -230,22 +230,26 @@ mod nt {
         /// Lanes per vector.
         const LANES: usize;
         /// All lanes zero.
-        fn vzero() -> Self::V;
-        /// `LANES` elements from `p`.
         ///
         /// # Safety
-        /// `p .. p + LANES` must be valid for reads; AVX available.
-        unsafe fn load(p: *const Self) -> Self::V;
-        /// The first `count < LANES` elements from `p`, zeros after; nothing past
+        /// AVX available.
+        unsafe fn vzero() -> Self::V;
+        /// `count ≤ LANES` elements from `p`, zeros in the lanes after them; nothing past
         /// `p + count` is read.
         ///
         /// # Safety
-        /// `p .. p + count` must be valid for reads; AVX2 available.
-        unsafe fn load_first(p: *const Self, count: usize) -> Self::V;
-        /// `a·b + c`, lane by lane (FMA available).
-        fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+        /// `p .. p + count` valid for reads; AVX2 available.
+        unsafe fn load(p: *const Self, count: usize) -> Self::V;
+        /// `a·b + c`, lane by lane.
+        ///
+        /// # Safety
+        /// FMA available.
+        unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
         /// The four horizontal sums `[Σv[0], Σv[1], Σv[2], Σv[3]]`.
-        fn hsum4(v: [Self::V; 4]) -> [Self; 4];
+        ///
+        /// # Safety
+        /// AVX available.
+        unsafe fn hsum4(v: [Self::V; 4]) -> [Self; 4];
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -253,37 +257,33 @@ mod nt {
         type V = __m256;
         const LANES: usize = 8;
         #[inline(always)]
-        fn vzero() -> __m256 {
-            // SAFETY: only called inside `gemm_nt_avx2`, whose CPU has AVX (every method of
-            // this impl and the f64 one relies on the same fact).
+        unsafe fn vzero() -> __m256 {
+            // SAFETY: AVX is available (this method's contract).
             unsafe { _mm256_setzero_ps() }
         }
         #[inline(always)]
-        unsafe fn load(p: *const f32) -> __m256 {
-            // SAFETY: the caller guarantees 8 readable elements; loadu has no alignment
-            // requirement.
-            unsafe { _mm256_loadu_ps(p) }
-        }
-        #[inline(always)]
-        unsafe fn load_first(p: *const f32, count: usize) -> __m256 {
-            // SAFETY: the mask enables lanes `< count` only, and a masked load reads
-            // nothing (and cannot fault) in disabled lanes; the caller guarantees the
-            // enabled ones are readable.
+        unsafe fn load(p: *const f32, count: usize) -> __m256 {
+            // SAFETY: AVX2 is available and `p .. p + count` readable (the contract); an
+            // unaligned full load reads exactly those 8 elements, and a masked load reads
+            // nothing (and cannot fault) in its disabled lanes `≥ count`.
             unsafe {
-                let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-                let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(count as i32), idx);
-                _mm256_maskload_ps(p, mask)
+                if count == 8 {
+                    _mm256_loadu_ps(p)
+                } else {
+                    let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                    let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(count as i32), idx);
+                    _mm256_maskload_ps(p, mask)
+                }
             }
         }
         #[inline(always)]
-        fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
-            // SAFETY: register-only FMA; the CPU has FMA (see `vzero`).
+        unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
+            // SAFETY: FMA is available (the contract); registers only.
             unsafe { _mm256_fmadd_ps(a, b, c) }
         }
         #[inline(always)]
-        fn hsum4(v: [__m256; 4]) -> [f32; 4] {
-            // SAFETY: register-only AVX shuffles and adds (see `vzero`); the store writes
-            // the 4 elements of a local array.
+        unsafe fn hsum4(v: [__m256; 4]) -> [f32; 4] {
+            // SAFETY: AVX is available (the contract); the store writes a local array.
             unsafe {
                 let s = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
                 let s = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
@@ -299,33 +299,32 @@ mod nt {
         type V = __m256d;
         const LANES: usize = 4;
         #[inline(always)]
-        fn vzero() -> __m256d {
-            // SAFETY: AVX is available (see the f32 impl).
+        unsafe fn vzero() -> __m256d {
+            // SAFETY: AVX is available (the contract).
             unsafe { _mm256_setzero_pd() }
         }
         #[inline(always)]
-        unsafe fn load(p: *const f64) -> __m256d {
-            // SAFETY: the caller guarantees 4 readable elements; loadu has no alignment
-            // requirement.
-            unsafe { _mm256_loadu_pd(p) }
-        }
-        #[inline(always)]
-        unsafe fn load_first(p: *const f64, count: usize) -> __m256d {
-            // SAFETY: as for f32: disabled lanes are neither read nor able to fault.
+        unsafe fn load(p: *const f64, count: usize) -> __m256d {
+            // SAFETY: as for f32: the full load reads exactly the 4 readable elements, the
+            // masked one nothing in its disabled lanes.
             unsafe {
-                let idx = _mm256_setr_epi64x(0, 1, 2, 3);
-                let mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x(count as i64), idx);
-                _mm256_maskload_pd(p, mask)
+                if count == 4 {
+                    _mm256_loadu_pd(p)
+                } else {
+                    let idx = _mm256_setr_epi64x(0, 1, 2, 3);
+                    let mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x(count as i64), idx);
+                    _mm256_maskload_pd(p, mask)
+                }
             }
         }
         #[inline(always)]
-        fn fmadd(a: __m256d, b: __m256d, c: __m256d) -> __m256d {
-            // SAFETY: register-only FMA; the CPU has FMA.
+        unsafe fn fmadd(a: __m256d, b: __m256d, c: __m256d) -> __m256d {
+            // SAFETY: FMA is available (the contract); registers only.
             unsafe { _mm256_fmadd_pd(a, b, c) }
         }
         #[inline(always)]
-        fn hsum4(v: [__m256d; 4]) -> [f64; 4] {
-            // SAFETY: register-only AVX shuffles and adds; the store writes a local array.
+        unsafe fn hsum4(v: [__m256d; 4]) -> [f64; 4] {
+            // SAFETY: AVX is available (the contract); the store writes a local array.
             unsafe {
                 let t0 = _mm256_hadd_pd(v[0], v[1]); // [v0 01, v1 01, v0 23, v1 23]
                 let t1 = _mm256_hadd_pd(v[2], v[3]);
@@ -500,22 +499,31 @@ mod nt {
 
     #[cfg(target_arch = "x86_64")]
     impl<T: Lanes + Float> Tile<T> {
-        /// `acc[i][j] += A[i, l..l+LANES] ⊙ B[l..l+LANES, j]`, with `load` fetching each.
+        /// `acc[i][j] += A[i, l..l+count] ⊙ B[l..l+count, j]` (lanes past `count` add 0).
+        ///
+        /// # Safety
+        ///
+        /// AVX2 and FMA available; `l + count ≤ k`, `count ≤ LANES`, and the tile's rows
+        /// readable over `l < k` (as for [`run`](Self::run)).
         #[inline(always)]
-        fn step<const R: usize, const C: usize>(
+        unsafe fn step<const R: usize, const C: usize>(
             &self,
             acc: &mut [[T::V; C]; R],
-            load: impl Fn(*const T) -> T::V,
             l: usize,
+            count: usize,
         ) {
-            let mut x = [T::vzero(); R];
-            for (i, x) in x.iter_mut().enumerate() {
-                *x = load(self.a.wrapping_add(i * self.rsa + l));
-            }
-            for j in 0..C {
-                let w = load(self.b.wrapping_add(j * self.csb + l));
-                for (acc, &x) in acc.iter_mut().zip(&x) {
-                    acc[j] = T::fmadd(x, w, acc[j]);
+            // SAFETY: the features are available and every load reads `count` elements
+            // from `l` of a row the caller made readable up to `k ≥ l + count`.
+            unsafe {
+                let mut x = [T::vzero(); R];
+                for (i, x) in x.iter_mut().enumerate() {
+                    *x = T::load(self.a.add(i * self.rsa + l), count);
+                }
+                for j in 0..C {
+                    let w = T::load(self.b.add(j * self.csb + l), count);
+                    for (acc, &x) in acc.iter_mut().zip(&x) {
+                        acc[j] = T::fmadd(x, w, acc[j]);
+                    }
                 }
             }
         }
@@ -531,39 +539,35 @@ mod nt {
         unsafe fn run<const R: usize, const C: usize>(&self, ahead: &mut Ahead<T>) {
             let lanes = T::LANES;
             let k = self.k;
-            let mut acc = [[T::vzero(); C]; R];
-            // SAFETY: every load below starts at `l` with `l + LANES ≤ k` (full loads) or
-            // reads the `k − l < LANES` elements left (`load_first`), so it stays inside
-            // the rows the caller made readable.
-            let full = |p: *const T| unsafe { T::load(p) };
-            let mut l = 0;
-            while l + 2 * lanes <= k {
-                self.step::<R, C>(&mut acc, full, l);
-                self.step::<R, C>(&mut acc, full, l + lanes);
-                ahead.one();
-                l += 2 * lanes;
-            }
-            while ahead.left > 0 {
-                ahead.one();
-            }
-            if l + lanes <= k {
-                self.step::<R, C>(&mut acc, full, l);
-                l += lanes;
-            }
-            if l < k {
-                let rest = k - l;
-                // SAFETY: as above, `rest` elements from each row's `l`.
-                self.step::<R, C>(&mut acc, |p| unsafe { T::load_first(p, rest) }, l);
-            }
-            for (i, acc) in acc.iter().enumerate() {
-                let mut v = [T::vzero(); 4];
-                v[..C].copy_from_slice(acc);
-                let sums = T::hsum4(v);
-                for (j, &sum) in sums.iter().enumerate().take(C) {
-                    let p = self.c.wrapping_add(i * self.rsc + j * self.csc);
-                    // SAFETY: `p` is C's element (i, j) of this tile, writable, and
-                    // initialised when it is read (β ≠ 0).
-                    unsafe {
+            // SAFETY: for the whole body: the features are available (the contract); each
+            // `step` covers `l .. l + count` with `l + count ≤ k` — full vectors while they
+            // fit, then the `k − l < LANES` elements left — and each store below writes the
+            // tile's element (i, j), read first only when β ≠ 0 (then it is initialised).
+            unsafe {
+                let mut acc = [[T::vzero(); C]; R];
+                let mut l = 0;
+                while l + 2 * lanes <= k {
+                    self.step::<R, C>(&mut acc, l, lanes);
+                    self.step::<R, C>(&mut acc, l + lanes, lanes);
+                    ahead.one();
+                    l += 2 * lanes;
+                }
+                while ahead.left > 0 {
+                    ahead.one();
+                }
+                if l + lanes <= k {
+                    self.step::<R, C>(&mut acc, l, lanes);
+                    l += lanes;
+                }
+                if l < k {
+                    self.step::<R, C>(&mut acc, l, k - l);
+                }
+                for (i, acc) in acc.iter().enumerate() {
+                    let mut v = [T::vzero(); 4];
+                    v[..C].copy_from_slice(acc);
+                    let sums = T::hsum4(v);
+                    for (j, &sum) in sums.iter().enumerate().take(C) {
+                        let p = self.c.add(i * self.rsc + j * self.csc);
                         *p = if beta_is_zero(self.beta) {
                             self.alpha * sum
                         } else {
