@@ -1,8 +1,9 @@
 use shapecheck::prelude::*;
 
-dim!(pub Emb = 8);
+dim!(pub HeadDim = 64);
 
 fn main() {
-    let v = Tensor::<(Emb,)>::ones();
-    let _vt = v.t();
+    // A vector has one axis: there is nothing for `.t()` to swap it with.
+    let q = Tensor::<(HeadDim,)>::randn(0);
+    let _qt = q.t();
 }

@@ -25,7 +25,7 @@ pub(crate) use broadcasts::broadcast_strides;
 #[doc(hidden)]
 pub use broadcasts::{BroadcastByKind, BroadcastsToByKind};
 pub use broadcasts::{BroadcastDim, BroadcastShapes, BroadcastsTo, BroadcastsToDim};
-pub use permutes::{Permutation, Transpose};
+pub use permutes::{Permutation, Transpose, TransposesTo};
 
 use core::fmt::Debug;
 

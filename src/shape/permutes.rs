@@ -90,6 +90,18 @@ pub trait Transpose: Shape {
     fn transpose_strides(strides: &[usize]) -> Dims<Self::Output>;
 }
 
+/// `Self` with its last two axes swapped is `O`: the bound of `.t()`, implemented for every
+/// [`Transpose`] shape. A bound on the method's own parameter `O` (rather than `S: Transpose`
+/// alone) makes rustc report `.t()` on a vector with the message below, instead of "the
+/// method `t` exists but its trait bounds were not satisfied".
+#[diagnostic::on_unimplemented(
+    message = "`.t()` swaps the last two axes, and `{Self}` has fewer than two",
+    label = "needs a tensor of rank 2 or more"
+)]
+pub trait TransposesTo<O: Shape>: Transpose<Output = O> {}
+
+impl<S: Transpose> TransposesTo<S::Output> for S {}
+
 macro_rules! transpose {
     ($($P:ident $pi:tt),*; $X:ident $xi:tt, $Y:ident $yi:tt) => {
         impl<$($P: Dim,)* $X: Dim, $Y: Dim> Transpose for ($($P,)* $X, $Y) {

@@ -18,7 +18,7 @@ use core::ops::{Index, IndexMut};
 
 use crate::element::Float;
 use crate::error::ShapeError;
-use crate::shape::{Dims, Permutation, Shape, StaticShape, Transpose};
+use crate::shape::{Dims, Permutation, Shape, StaticShape, TransposesTo};
 
 /// An owned, contiguous, row-major tensor of shape `S` and element type `T`.
 ///
@@ -131,9 +131,9 @@ impl<S: Shape, T: Float> Tensor<S, T> {
     /// assert!(std::ptr::eq(at.as_base_slice(), a.as_slice())); // same buffer
     /// ```
     #[inline]
-    pub fn t(&self) -> TensorView<'_, S::Output, T>
+    pub fn t<O: Shape>(&self) -> TensorView<'_, O, T>
     where
-        S: Transpose,
+        S: TransposesTo<O>,
     {
         self.view().into_t()
     }

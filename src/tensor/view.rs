@@ -7,7 +7,7 @@ use core::ops::{Index, IndexMut};
 use super::{index_out_of_range, layout, Tensor};
 use crate::element::Float;
 use crate::error::ShapeError;
-use crate::shape::{Dims, Permutation, Shape, Transpose};
+use crate::shape::{Dims, Permutation, Shape, Transpose, TransposesTo};
 
 /// A borrowed, strided, read-only view of a tensor.
 ///
@@ -191,9 +191,9 @@ impl<'a, S: Shape, T: Float> TensorView<'a, S, T> {
 
     /// Swaps the last two axes (no copy).
     #[inline]
-    pub fn t(&self) -> TensorView<'a, S::Output, T>
+    pub fn t<O: Shape>(&self) -> TensorView<'a, O, T>
     where
-        S: Transpose,
+        S: TransposesTo<O>,
     {
         self.clone().into_t()
     }

@@ -1,9 +1,10 @@
 use shapecheck::prelude::*;
 
-dim!(pub Emb = 8);
+dim!(pub HeadDim = 64);
 
 fn main() {
-    let v = Tensor::<(D<1>, Emb)>::ones();
-    let vt: TensorView<'_, (Emb, D<1>)> = v.t();
-    assert_eq!(vt.dims().as_slice(), &[8, 1]);
+    // As a (1, HeadDim) row, the vector has two axes, and `.t()` makes it a column.
+    let q = Tensor::<(HeadDim,)>::randn(0);
+    let column: TensorView<(HeadDim, D<1>)> = q.unsqueeze::<0>().t();
+    assert_eq!(column[[5, 0]], q[[5]]);
 }
