@@ -21,7 +21,8 @@
 //! matrixmultiply documents as allowed ("if β is zero, then C does not need to be
 //! initialized"): no pass of zeroing precedes the product. Batches are spread over the
 //! threads of rayon's pool (spawning an OS thread per call costs more than a small batched
-//! product) by splitting the output into disjoint chunks.
+//! product) by splitting the output into disjoint chunks; a single product is split into
+//! blocks of columns (few rows) or rows (`split_gemm`), each written by one thread.
 #![allow(unsafe_code)]
 
 use core::mem::MaybeUninit;
