@@ -2,10 +2,11 @@
 //!
 //! Batched products spread their batch items over threads when the work is large enough to
 //! pay for waking them; a single product (a 2-D matmul, a `Linear`) spreads blocks of its
-//! rows, or of its columns when it has few rows. They run on rayon's global pool, whose size defaults to the number
-//! of cores (`RAYON_NUM_THREADS` changes it); [`with_threads`] lowers the limit for a
-//! scope. The limit changes speed, never results: each batch item is computed
-//! by the same single-threaded kernel call whatever the thread count.
+//! rows, or of its columns when it has few rows. They run on rayon's global pool, whose size
+//! defaults to the number of cores (`RAYON_NUM_THREADS` changes it); [`with_threads`] lowers
+//! the limit for a scope. The limit changes speed, never results: each element is computed
+//! by the same single-threaded kernel, summing over `k` in the same order, whatever the
+//! thread count.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,18 +48,17 @@ fn default_threads() -> usize {
 
 /// Threads for `items` independent pieces of `macs` multiply-adds in all.
 pub(crate) fn threads_for(items: usize, macs: usize) -> usize {
-    let by_work = (macs / MIN_MACS_PER_THREAD).max(1);
-    if items <= 1 || by_work <= 1 {
-        return 1; // without asking the pool its size, which costs an atomic round trip
+    if items <= 1 {
+        return 1;
     }
-    max_threads().min(items).min(by_work)
+    threads_for_product(macs).min(items)
 }
 
 /// Threads for one product of `macs` multiply-adds, split into blocks of rows or columns.
 pub(crate) fn threads_for_product(macs: usize) -> usize {
-    let by_work = (macs / MIN_MACS_PER_THREAD).max(1);
+    let by_work = macs / MIN_MACS_PER_THREAD;
     if by_work <= 1 {
-        return 1;
+        return 1; // without asking the pool its size, which costs an atomic round trip
     }
     max_threads().min(by_work)
 }
