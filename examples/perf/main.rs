@@ -1,4 +1,4 @@
-//! A one-minute performance summary: each case runs shapecheck and a hand-written baseline
+//! A performance summary (2–3 minutes on 2 cores): each case runs shapecheck and a baseline
 //! in alternating rounds, so both see the same machine state, and prints
 //! `<case> shapecheck=<throughput> raw=<throughput> ratio=<shapecheck/raw>` from the medians.
 //! `…/into` cases write into a reused output (`matmul_into`), as the baseline does; the
