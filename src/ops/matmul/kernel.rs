@@ -134,11 +134,12 @@ macro_rules! impl_gemm {
                 rsc: isize,
                 csc: isize,
             ) {
+                #[cfg(target_arch = "x86_64")]
                 if nt::eligible(m, k, rsa, csa, rsb, csb, rsc, csc) {
-                    // SAFETY: `eligible` checked that the CPU has AVX2 and FMA, that
-                    // csa = rsb = 1 and that the other strides are non-negative, so the
-                    // casts to usize keep their values; the caller upholds the rest of
-                    // `gemm_nt`'s contract, which is this function's.
+                    // SAFETY: `eligible` checked that the CPU has AVX2 and FMA (the target
+                    // features of `gemm_nt`), that csa = rsb = 1 and that the other strides
+                    // are non-negative, so the casts to usize keep their values; the caller
+                    // upholds the rest of `gemm_nt`'s contract, which is this function's.
                     unsafe {
                         nt::gemm_nt::<$t>(
                             m,
@@ -170,8 +171,9 @@ impl_gemm!(f32, matrixmultiply::sgemm);
 impl_gemm!(f64, matrixmultiply::dgemm);
 
 /// The small-`m` product `C = α·A·Bᵀ-read-in-place + β·C` (see the module documentation).
+/// x86-64 only: elsewhere every product goes to matrixmultiply.
+#[cfg(target_arch = "x86_64")]
 mod nt {
-    #[cfg(target_arch = "x86_64")]
     use core::arch::x86_64::*;
 
     use crate::element::Float;
@@ -201,30 +203,21 @@ mod nt {
         rsc: isize,
         csc: isize,
     ) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            m <= MAX_M
-                && k >= MIN_K
-                && csa == 1
-                && rsb == 1
-                && rsa >= 0
-                && csb >= 0
-                && rsc >= 0
-                && csc >= 0
-                && std::is_x86_feature_detected!("avx2")
-                && std::is_x86_feature_detected!("fma")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = (m, k, rsa, csa, rsb, csb, rsc, csc);
-            false
-        }
+        m <= MAX_M
+            && k >= MIN_K
+            && csa == 1
+            && rsb == 1
+            && rsa >= 0
+            && csb >= 0
+            && rsc >= 0
+            && csc >= 0
+            && std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
     }
 
     /// The 256-bit vector operations the kernel needs, for `f32` (8 lanes) and `f64` (4).
-    /// Every method is `#[inline(always)]`, so it is compiled inside `gemm_nt_avx2`'s
+    /// Every method is `#[inline(always)]`, so it is compiled inside `gemm_nt`'s
     /// AVX2/FMA frame, and `unsafe`: its caller guarantees the CPU has AVX2 and FMA.
-    #[cfg(target_arch = "x86_64")]
     pub(super) trait Lanes: Copy {
         /// The vector type.
         type V: Copy;
@@ -253,7 +246,6 @@ mod nt {
         unsafe fn hsum4(v: [Self::V; 4]) -> [Self; 4];
     }
 
-    #[cfg(target_arch = "x86_64")]
     impl Lanes for f32 {
         type V = __m256;
         const LANES: usize = 8;
@@ -295,7 +287,6 @@ mod nt {
         }
     }
 
-    #[cfg(target_arch = "x86_64")]
     impl Lanes for f64 {
         type V = __m256d;
         const LANES: usize = 4;
@@ -341,39 +332,17 @@ mod nt {
     }
 
     /// `C[i·rsc + j·csc] = α·Σ_l A[i·rsa + l]·B[l + j·csb] + β·C[…]` for `i < m`, `j < n`,
-    /// `l < k`.
+    /// `l < k`: for each strip of `NR` columns, for each block of `MR` rows, one tile; the
+    /// tiles of a strip share the prefetch of the next strip.
     ///
     /// # Safety
     ///
     /// The CPU has AVX2 and FMA; every `A`, `B` element named above is valid for reads and
     /// every `C` element for writes, distinct for distinct `(i, j)` and aliasing neither
     /// operand; when β ≠ 0, `C` is initialised (with β = 0 it is never read).
-    #[cfg(target_arch = "x86_64")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn gemm_nt<T: Lanes + Float>(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: T,
-        a: *const T,
-        rsa: usize,
-        b: *const T,
-        csb: usize,
-        beta: T,
-        c: *mut T,
-        rsc: usize,
-        csc: usize,
-    ) {
-        // SAFETY: forwarded contract; the features were detected by `eligible`.
-        unsafe { gemm_nt_avx2(m, k, n, alpha, a, rsa, b, csb, beta, c, rsc, csc) }
-    }
-
-    /// [`gemm_nt`] in an AVX2/FMA frame: for each strip of `NR` columns, for each block of
-    /// `MR` rows, one tile; the tiles of a strip share the prefetch of the next strip.
-    #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn gemm_nt_avx2<T: Lanes + Float>(
+    pub(super) unsafe fn gemm_nt<T: Lanes + Float>(
         m: usize,
         k: usize,
         n: usize,
@@ -449,7 +418,6 @@ mod nt {
     }
 
     /// One output tile's operands: `R` rows of `A` from `a`, `C` columns of `B` from `b`.
-    #[cfg(target_arch = "x86_64")]
     struct Tile<T> {
         k: usize,
         alpha: T,
@@ -467,7 +435,6 @@ mod nt {
     /// current row's start, `col` at the next line's first element, and this tile may issue
     /// `left` more prefetches, one per main-loop iteration of its dot products (a burst of
     /// them stalls on the line-fill buffers), the rest after the loop.
-    #[cfg(target_arch = "x86_64")]
     struct Ahead<T> {
         row: *const T,
         col: usize,
@@ -476,7 +443,6 @@ mod nt {
         left: usize,
     }
 
-    #[cfg(target_arch = "x86_64")]
     impl<T> Ahead<T> {
         /// Prefetches one line, if this tile has any left to issue.
         #[inline(always)]
@@ -498,7 +464,6 @@ mod nt {
         }
     }
 
-    #[cfg(target_arch = "x86_64")]
     impl<T: Lanes + Float> Tile<T> {
         /// `acc[i][j] += A[i, l..l+count] ⊙ B[l..l+count, j]` (lanes past `count` add 0).
         ///
@@ -584,25 +549,6 @@ mod nt {
     #[inline(always)]
     fn beta_is_zero<T: Float>(beta: T) -> bool {
         beta == T::zero()
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn gemm_nt<T>(
-        _m: usize,
-        _k: usize,
-        _n: usize,
-        _alpha: T,
-        _a: *const T,
-        _rsa: usize,
-        _b: *const T,
-        _csb: usize,
-        _beta: T,
-        _c: *mut T,
-        _rsc: usize,
-        _csc: usize,
-    ) {
-        unreachable!("`eligible` is false off x86-64")
     }
 }
 
@@ -747,11 +693,7 @@ pub(crate) fn gemm_acc_threads<T: Float>(
         .expect("C extent overflows usize");
     assert!(last <= c.len(), "C reaches past its buffer");
     assert!(rsc <= isize::MAX as usize, "C stride must fit in isize");
-    let (ap, bp) = if reads {
-        (a.data[a.offset..].as_ptr(), b.data[b.offset..].as_ptr())
-    } else {
-        (a.data.as_ptr(), b.data.as_ptr())
-    };
+    let (ap, bp) = first_elements(a, b, reads);
     // SAFETY: `check_operand` proved that every `offset + i·rs + l·cs` (i < rows, l < cols)
     // of each operand lies in its slice and fits in isize (or k = 0 and nothing is read);
     // `C`'s elements `i·rsc + j` (i < m, j < n) are below `last ≤ c.len()`, distinct since
@@ -776,6 +718,16 @@ pub(crate) fn gemm_acc_threads<T: Float>(
             1,
             threads,
         );
+    }
+}
+
+/// Pointers to the first elements of two operands (unbatched, or batch item 0); their base
+/// pointers, unoffset, when the product reads no element (`k = 0`).
+fn first_elements<T>(a: &Operand<'_, T>, b: &Operand<'_, T>, reads: bool) -> (*const T, *const T) {
+    if reads {
+        (a.data[a.offset..].as_ptr(), b.data[b.offset..].as_ptr())
+    } else {
+        (a.data.as_ptr(), b.data.as_ptr())
     }
 }
 
@@ -964,11 +916,7 @@ fn gemm_overwrite_all<T: Float>(
     };
 
     if batch == 1 && threads > 1 {
-        let (ap, bp) = if reads {
-            (a.data[a.offset..].as_ptr(), b.data[b.offset..].as_ptr())
-        } else {
-            (a.data.as_ptr(), b.data.as_ptr())
-        };
+        let (ap, bp) = first_elements(a, b, reads);
         // SAFETY: as in `run` below for the one batch item (offsets checked by
         // `check_operand`, `out` a unique borrow of exactly m·n elements written row-major
         // with rsc = n, csc = 1, β = 0 so it may be uninitialised); `split_gemm` writes every
