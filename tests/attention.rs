@@ -196,7 +196,7 @@ fn padding_mask_hides_the_pads_of_each_row() {
     let q = Tensor::<(Batch, Heads, Sq, HeadDim)>::randn_with((b, Heads, s, HeadDim), 4);
     let k = Tensor::<(Batch, Heads, Sq, HeadDim)>::randn_with((b, Heads, s, HeadDim), 5);
     let v = Tensor::<(Batch, Heads, Sq, HeadDim)>::randn_with((b, Heads, s, HeadDim), 6);
-    let mask = AttentionMask::padding(b, s, &lengths).unwrap();
+    let mask = AttentionMask::try_padding(b, s, &lengths).unwrap();
     // The reference's bias: item (batch row × 3 heads) sees its row's first keys.
     let pad = |item: usize, _: usize, j: usize| {
         if j < lengths[item / 3] {
@@ -223,7 +223,7 @@ fn padding_mask_hides_the_pads_of_each_row() {
         got.as_slice()
     );
     // Padding plus causal.
-    let both = AttentionMask::padding(b, s, &lengths)
+    let both = AttentionMask::try_padding(b, s, &lengths)
         .unwrap()
         .and_causal(0);
     let got = attention_masked(&q, &k, &v, &both);
@@ -236,13 +236,13 @@ fn padding_mask_hides_the_pads_of_each_row() {
         Some(0),
     );
     close(got.as_slice(), &want, 2e-5).unwrap();
-    let err = AttentionMask::<_, f32>::padding(b, s, &[6, 7, 1]).unwrap_err();
+    let err = AttentionMask::<_, f32>::try_padding(b, s, &[6, 7, 1]).unwrap_err();
     assert!(
         err.to_string()
             .contains("a length of 7 exceeds the sequence dim (6)"),
         "{err}"
     );
-    let err = AttentionMask::<_, f32>::padding(b, s, &[6, 1]).unwrap_err();
+    let err = AttentionMask::<_, f32>::try_padding(b, s, &[6, 1]).unwrap_err();
     assert!(
         err.to_string().contains("2 lengths for a batch of 3"),
         "{err}"

@@ -236,7 +236,7 @@ fn decoding_token_by_token_or_in_chunks_equals_full_causal_attention() {
     }
     let mut cache = KvCache::<Heads, Ctx, HeadDim>::new();
     let err = cache
-        .append(&k.slice_with(A1, 0..2), &v.slice_with(A1, 0..3))
+        .try_append(&k.slice_with(A1, 0..2), &v.slice_with(A1, 0..3))
         .unwrap_err();
     assert!(
         err.to_string()
