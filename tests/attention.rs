@@ -315,3 +315,36 @@ fn f64_attention_matches_the_reference_closely() {
         assert!((a - b).abs() < 1e-13, "{a} vs {b}");
     }
 }
+
+#[test]
+fn weights_and_padding_have_try_forms_and_panicking_forms_with_the_same_message() {
+    use shapecheck::nn::attention::try_attention_weights;
+    let q = items(2, 4, 8, 0);
+    let k = items(2, 4, 6, 1);
+    let err = try_attention_weights(&q, &k, &AttentionMask::none()).unwrap_err();
+    assert!(
+        err.to_string().ends_with("q's head dim is 8 and k's is 6"),
+        "{err}"
+    );
+    let panic =
+        std::panic::catch_unwind(|| attention_weights(&q, &k, &AttentionMask::none())).unwrap_err();
+    assert_eq!(panic.downcast_ref::<String>(), Some(&err.to_string()));
+    let k = items(2, 4, 8, 1);
+    let ok = try_attention_weights(&q, &k, &AttentionMask::none()).unwrap();
+    assert_eq!(
+        ok.as_slice(),
+        attention_weights(&q, &k, &AttentionMask::none()).as_slice()
+    );
+
+    let (b, s) = (Batch::new(2), Sq::new(3));
+    let err = AttentionMask::<_, f32>::try_padding(b, s, &[1, 4]).unwrap_err();
+    let panic =
+        std::panic::catch_unwind(|| AttentionMask::<_, f32>::padding(b, s, &[1, 4])).unwrap_err();
+    assert_eq!(panic.downcast_ref::<String>(), Some(&err.to_string()));
+    let plain = AttentionMask::<_, f32>::padding(b, s, &[1, 3]);
+    let tried = AttentionMask::<_, f32>::try_padding(b, s, &[1, 3]).unwrap();
+    assert_eq!(
+        plain.bias().unwrap().as_slice(),
+        tried.bias().unwrap().as_slice()
+    );
+}

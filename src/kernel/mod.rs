@@ -38,3 +38,6 @@ mod split;
 pub(crate) use gemm::Gemm;
 pub(crate) use operand::MatRef;
 pub(crate) use simd::{run_avx2_fma, with_avx2_fma, Avx2FmaKernel};
+
+#[cfg(test)]
+mod tests;

@@ -21,7 +21,12 @@ fn a_causal_offset_near_usize_max_shows_every_key() {
     let (q, k, v) = (rand(300, 8, 1), rand(270, 8, 2), rand(270, 5, 3));
     let all = attention(&q, &k, &v);
     let all_w = attention_weights(&q, &k, &AttentionMask::none());
-    for off in [usize::MAX, usize::MAX - 1, usize::MAX - 299, usize::MAX - 300] {
+    for off in [
+        usize::MAX,
+        usize::MAX - 1,
+        usize::MAX - 299,
+        usize::MAX - 300,
+    ] {
         let mask = AttentionMask::causal(off);
         assert_eq!(
             attention_masked(&q, &k, &v, &mask).as_slice(),
@@ -34,8 +39,8 @@ fn a_causal_offset_near_usize_max_shows_every_key() {
             "offset {off}"
         );
         // With a bias too.
-        let bias = AttentionMask::from_bias(M::zeros_with((Dyn::new(300), Dyn::new(270))))
-            .and_causal(off);
+        let bias =
+            AttentionMask::from_bias(M::zeros_with((Dyn::new(300), Dyn::new(270)))).and_causal(off);
         assert_eq!(
             attention_masked(&q, &k, &v, &bias).as_slice(),
             all.as_slice()
@@ -147,9 +152,17 @@ fn non_finite_scores_follow_softmax() {
     let w = attention_weights(&q, &k, &mask);
     let o = attention_masked(&q, &k, &v, &mask);
     for i in [0, 1] {
-        assert!(row(&w, i).iter().all(|x| x.is_nan()), "row {i}: {:?}", row(&w, i));
+        assert!(
+            row(&w, i).iter().all(|x| x.is_nan()),
+            "row {i}: {:?}",
+            row(&w, i)
+        );
         assert!(row(&want, i).iter().all(|x| x.is_nan()));
-        assert!(row(&o, i).iter().all(|x| x.is_nan()), "row {i}: {:?}", row(&o, i));
+        assert!(
+            row(&o, i).iter().all(|x| x.is_nan()),
+            "row {i}: {:?}",
+            row(&o, i)
+        );
     }
     assert_eq!(row(&w, 2), &[0.0; 6]);
     assert_eq!(row(&o, 2), &[0.0; 2]);

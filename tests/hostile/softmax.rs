@@ -24,17 +24,23 @@ fn rows() -> Vec<(Vec<f64>, &'static str)> {
 fn check<T: Float>(cast: impl Fn(f64) -> T) {
     for (row, kind) in rows() {
         // The row as a lane along the last axis and along the first (a strided lane).
-        let x = Tensor::<(D<1>, D<3>), T>::from_vec(row.iter().map(|&v| cast(v)).collect())
-            .unwrap();
+        let x =
+            Tensor::<(D<1>, D<3>), T>::from_vec(row.iter().map(|&v| cast(v)).collect()).unwrap();
         let xt = x.t().to_tensor();
         for (p, lp) in [
             (x.softmax::<1>().into_vec(), x.log_softmax::<1>().into_vec()),
-            (xt.softmax::<0>().into_vec(), xt.log_softmax::<0>().into_vec()),
+            (
+                xt.softmax::<0>().into_vec(),
+                xt.log_softmax::<0>().into_vec(),
+            ),
         ] {
             match kind {
                 "NaN" => {
                     assert!(p.iter().all(|v| v.is_nan()), "softmax {row:?} = {p:?}");
-                    assert!(lp.iter().all(|v| v.is_nan()), "log_softmax {row:?} = {lp:?}");
+                    assert!(
+                        lp.iter().all(|v| v.is_nan()),
+                        "log_softmax {row:?} = {lp:?}"
+                    );
                 }
                 "masked" => {
                     assert!(p.iter().all(|&v| v == T::ZERO), "softmax {row:?} = {p:?}");
@@ -68,8 +74,13 @@ fn a_nan_among_minus_infinities_in_a_long_row_is_not_masked() {
     // The other rows of the same tensor are untouched by it.
     let mut two = vec![f32::NEG_INFINITY; 74];
     two[29] = f32::NAN;
-    two[37..].iter_mut().enumerate().for_each(|(i, v)| *v = i as f32);
-    let p = Tensor::<(D<2>, D<37>)>::from_vec(two).unwrap().softmax::<1>();
+    two[37..]
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v = i as f32);
+    let p = Tensor::<(D<2>, D<37>)>::from_vec(two)
+        .unwrap()
+        .softmax::<1>();
     assert!(p.as_slice()[..37].iter().all(|v| v.is_nan()));
     let s: f32 = p.as_slice()[37..].iter().sum();
     assert!((s - 1.0).abs() < 1e-6 && p.as_slice()[37..].iter().all(|v| v.is_finite()));
