@@ -20,7 +20,7 @@ use crate::tensor::layout::unravel;
 ///
 /// ```text
 /// Gemm::new().alpha(scale).to_vec(q, k.t())              // scale·q·kᵀ, a new buffer
-/// Gemm::new().beta(T::ONE).threads(n).into(x, w.t(), &mut out, dout)  // out += x·Wᵀ
+/// Gemm::new().beta(T::ONE).threads(n).to_slice(x, w.t(), &mut out, dout)  // out += x·Wᵀ
 /// ```
 ///
 /// With β = 0 the old contents of `C` are ignored (never read, even if NaN).
@@ -98,7 +98,7 @@ impl<T: Float> Gemm<T> {
     ///
     /// When the operands' extents do not agree, `rsc < n`, or `C` does not fit in `c`:
     /// bugs of the caller, checked before any pointer is formed.
-    pub(crate) fn into(self, a: MatRef<'_, T>, b: MatRef<'_, T>, c: &mut [T], rsc: usize) {
+    pub(crate) fn to_slice(self, a: MatRef<'_, T>, b: MatRef<'_, T>, c: &mut [T], rsc: usize) {
         let len = c.len();
         // SAFETY: `MaybeUninit<T>` has the size, alignment and validity-free layout of `T`, so
         // the cast slice covers exactly the same `len` elements; everything written through it
@@ -111,7 +111,7 @@ impl<T: Float> Gemm<T> {
         unsafe { self.run(a, b, c, rsc) };
     }
 
-    /// The product into `c` as described at [`into`](Self::into). Postcondition: every
+    /// The product into `c` as described at [`to_slice`](Self::to_slice). Postcondition: every
     /// element `(t·m + i)·rsc + j` (`t < batch`, `i < m`, `j < n`) is written.
     ///
     /// # Safety

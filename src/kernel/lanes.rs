@@ -11,6 +11,7 @@
 //! too (`e^(∞ − ∞)`), as in PyTorch. The one exception: a row whose elements are all `−∞`
 //! (a fully masked row), or an empty one, gives zeros from softmax (−∞ from log-softmax),
 //! never NaN.
+#![deny(unsafe_code)]
 
 use crate::element::Float;
 

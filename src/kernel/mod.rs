@@ -17,13 +17,20 @@
 //!
 //! - `operand.rs`: [`MatRef`] and its bounds check.
 //! - `gemm.rs`: [`Gemm`], the one entry `C = α·A·B + β·C` (batched or single, into a fresh
-//!   `Vec` or an existing buffer), and the raw per-type dispatch to matrixmultiply or `nt`.
+//!   `Vec` with `to_vec` or an existing buffer with `to_slice`).
+//! - `raw.rs`: the product on raw pointers, dispatched on the element type (`Float`'s sealed
+//!   `KIND`) to matrixmultiply's `sgemm`/`dgemm` or to `nt`.
 //! - `nt.rs`: the few-rows `x·Wᵀ` kernel (AVX2/FMA), reading both operands in place.
 //! - `split.rs`: one product split into blocks of rows or columns over threads, on the
 //!   kernels' tile edges so the result does not depend on the thread count.
 //! - `simd.rs`: running safe code compiled for AVX2/FMA when the CPU has them.
+//! - `tests.rs`: the entry against a naive product.
 //! - `lanes.rs`: safe lane numerics (row maximum, shifted exponentials and their sum, lane
 //!   sums) and the one softmax / log-softmax row of the crate.
+//!
+//! `unsafe` is allowed in this module tree only; `operand.rs` and `lanes.rs` deny it again
+//! (the bounds check and the lane loops are safe code), and every `unsafe` block in the
+//! other files carries a `// SAFETY:` comment naming the invariant it relies on.
 #![allow(unsafe_code)]
 
 mod gemm;

@@ -1,4 +1,5 @@
 //! [`MatRef`]: one strided matrix, or a batch of them, inside a slice.
+#![deny(unsafe_code)]
 
 use crate::tensor::layout::max_offset;
 

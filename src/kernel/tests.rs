@@ -57,7 +57,10 @@ fn single<T: Float>() {
                 rsc,
             );
             let mut c = c0.clone();
-            Gemm::new().alpha(alpha).beta(beta).into(a, b, &mut c, rsc);
+            Gemm::new()
+                .alpha(alpha)
+                .beta(beta)
+                .to_slice(a, b, &mut c, rsc);
             assert_eq!(c, want, "{m}×{k}×{n}, α = {alpha}, β = {beta}");
             // The same on four threads: bit-identical.
             let mut c4 = c0.clone();
@@ -65,7 +68,7 @@ fn single<T: Float>() {
                 .alpha(alpha)
                 .beta(beta)
                 .threads(4)
-                .into(a, b, &mut c4, rsc);
+                .to_slice(a, b, &mut c4, rsc);
             assert_eq!(c4, c);
             if beta == T::ZERO {
                 let fresh = Gemm::new().alpha(alpha).threads(4).to_vec(a, b);
@@ -96,7 +99,7 @@ fn batched_products_match_naive_with_a_shared_operand() {
     let b = MatRef::batched(&sb, 0, (&dims, &[0, 0]), (k, n), (n, 1));
     let rsc = n + 1;
     let mut c = vec![f64::NAN; (6 * m - 1) * rsc + n];
-    Gemm::new().threads(3).into(a, b, &mut c, rsc);
+    Gemm::new().threads(3).to_slice(a, b, &mut c, rsc);
     let fresh = Gemm::new().to_vec(a, b);
     for item in 0..6 {
         let want = naive(
@@ -141,7 +144,7 @@ fn an_output_past_its_slice_is_refused() {
     let s = [1.0f32; 12];
     let a = MatRef::rows(&s, 3, 4);
     let mut c = [0.0f32; 8];
-    Gemm::new().into(a, a.t(), &mut c, 3);
+    Gemm::new().to_slice(a, a.t(), &mut c, 3);
 }
 
 #[test]

@@ -20,7 +20,10 @@ pub(crate) fn gemm<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> Vec<T> {
 /// row stride `rsc` (column stride 1).
 pub(crate) fn gemm_sub<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: &mut [T], rsc: usize) {
     debug_assert_eq!(a.ncols(), b.nrows());
-    Gemm::new().alpha(-T::ONE).beta(T::ONE).into(a, b, c, rsc);
+    Gemm::new()
+        .alpha(-T::ONE)
+        .beta(T::ONE)
+        .to_slice(a, b, c, rsc);
 }
 
 /// The transpose of a row-major `rows × cols` matrix, row-major.

@@ -215,7 +215,7 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
         Gemm::new()
             .beta(beta)
             .threads(crate::parallel::threads_for_product(rows * din * dout))
-            .into(x, wt, &mut out, dout);
+            .to_slice(x, wt, &mut out, dout);
         Ok(Tensor::from_parts(shape, out))
     }
 }

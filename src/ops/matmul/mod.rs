@@ -257,7 +257,7 @@ where
     }
     with_plan(lhs, rhs, |a, b, gemm| {
         let n = b.ncols();
-        gemm.into(a, b, out.as_mut_slice(), n)
+        gemm.to_slice(a, b, out.as_mut_slice(), n)
     })
 }
 
