@@ -105,8 +105,8 @@ pub trait Float:
     /// −87.3, −∞ included, give 0); f64 is [`exp`](Self::exp).
     fn exp_softmax(self) -> Self;
     /// [`exp_softmax`](Self::exp_softmax) with its multiply–adds fused (`mul_add`): for code
-    /// compiled with FMA, such as the AVX2/FMA frames of attention, where each is one
-    /// instruction. Elsewhere it is correct but slow (`mul_add` is then a library call).
+    /// compiled with FMA, such as the AVX2/FMA frames of softmax and attention, where each is
+    /// one instruction. Elsewhere it is correct but slow (`mul_add` is then a library call).
     fn exp_softmax_fma(self) -> Self;
     /// Natural logarithm.
     fn ln(self) -> Self;
