@@ -1,14 +1,44 @@
 //! The element types a tensor can hold: [`Float`], implemented for `f32` and `f64`.
 //!
 //! `Float` carries the handful of scalar operations the crate needs (so no numeric-traits
-//! dependency) and, through a sealed supertrait, the GEMM entry point of
-//! `ops::matmul::kernel`: `f32` lowers to `matrixmultiply::sgemm`, `f64` to `dgemm`.
+//! dependency) and, through a sealed supertrait, which of the two types it is
+//! ([`Kind`]): the backend (`crate::kernel`) dispatches on that constant to
+//! `matrixmultiply::sgemm` or `dgemm`. The kernel depends on this module, never the other
+//! way round.
 
 use core::fmt::{Debug, Display, LowerExp};
 use core::iter::Sum;
 use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, Sub, SubAssign};
 
-use crate::ops::matmul::kernel::Gemm;
+pub(crate) use sealed::{Kind, Sealed};
+
+mod sealed {
+    /// Which element type a [`Float`](super::Float) is.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Kind {
+        /// `f32`.
+        F32,
+        /// `f64`.
+        F64,
+    }
+
+    /// Seals [`Float`](super::Float) and names the type. Implemented for `f32` (with
+    /// `KIND = F32`) and `f64` (`KIND = F64`) only, in this module: code outside the crate
+    /// cannot name the trait, so `T::KIND == Kind::F32` proves `T` is `f32` (the kernel
+    /// relies on it to cast pointers).
+    pub trait Sealed {
+        /// The type this is.
+        const KIND: Kind;
+    }
+
+    impl Sealed for f32 {
+        const KIND: Kind = Kind::F32;
+    }
+
+    impl Sealed for f64 {
+        const KIND: Kind = Kind::F64;
+    }
+}
 
 /// A floating-point element type: `f32` or `f64`.
 ///
@@ -22,7 +52,7 @@ use crate::ops::matmul::kernel::Gemm;
 /// assert_eq!(mean(&[1.0f32, 2.0, 3.0]), 2.0);
 /// ```
 pub trait Float:
-    Gemm
+    Sealed
     + Copy
     + Default
     + PartialEq
@@ -75,8 +105,8 @@ pub trait Float:
     /// −87.3, −∞ included, give 0); f64 is [`exp`](Self::exp).
     fn exp_softmax(self) -> Self;
     /// [`exp_softmax`](Self::exp_softmax) with its multiply–adds fused (`mul_add`): for code
-    /// compiled with FMA, such as the AVX2/FMA frames of attention, where each is one
-    /// instruction. Elsewhere it is correct but slow (`mul_add` is then a library call).
+    /// compiled with FMA, such as the AVX2/FMA frames of softmax and attention, where each is
+    /// one instruction. Elsewhere it is correct but slow (`mul_add` is then a library call).
     fn exp_softmax_fma(self) -> Self;
     /// Natural logarithm.
     fn ln(self) -> Self;

@@ -41,6 +41,7 @@ pub mod dim;
 mod element;
 mod error;
 pub mod io;
+mod kernel;
 pub mod linalg;
 pub mod nn;
 pub mod ops;

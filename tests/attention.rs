@@ -196,7 +196,7 @@ fn padding_mask_hides_the_pads_of_each_row() {
     let q = Tensor::<(Batch, Heads, Sq, HeadDim)>::randn_with((b, Heads, s, HeadDim), 4);
     let k = Tensor::<(Batch, Heads, Sq, HeadDim)>::randn_with((b, Heads, s, HeadDim), 5);
     let v = Tensor::<(Batch, Heads, Sq, HeadDim)>::randn_with((b, Heads, s, HeadDim), 6);
-    let mask = AttentionMask::padding(b, s, &lengths).unwrap();
+    let mask = AttentionMask::try_padding(b, s, &lengths).unwrap();
     // The reference's bias: item (batch row × 3 heads) sees its row's first keys.
     let pad = |item: usize, _: usize, j: usize| {
         if j < lengths[item / 3] {
@@ -223,7 +223,7 @@ fn padding_mask_hides_the_pads_of_each_row() {
         got.as_slice()
     );
     // Padding plus causal.
-    let both = AttentionMask::padding(b, s, &lengths)
+    let both = AttentionMask::try_padding(b, s, &lengths)
         .unwrap()
         .and_causal(0);
     let got = attention_masked(&q, &k, &v, &both);
@@ -236,13 +236,13 @@ fn padding_mask_hides_the_pads_of_each_row() {
         Some(0),
     );
     close(got.as_slice(), &want, 2e-5).unwrap();
-    let err = AttentionMask::<_, f32>::padding(b, s, &[6, 7, 1]).unwrap_err();
+    let err = AttentionMask::<_, f32>::try_padding(b, s, &[6, 7, 1]).unwrap_err();
     assert!(
         err.to_string()
             .contains("a length of 7 exceeds the sequence dim (6)"),
         "{err}"
     );
-    let err = AttentionMask::<_, f32>::padding(b, s, &[6, 1]).unwrap_err();
+    let err = AttentionMask::<_, f32>::try_padding(b, s, &[6, 1]).unwrap_err();
     assert!(
         err.to_string().contains("2 lengths for a batch of 3"),
         "{err}"
@@ -314,4 +314,37 @@ fn f64_attention_matches_the_reference_closely() {
     for (a, b) in o.as_slice().iter().zip(want.as_slice()) {
         assert!((a - b).abs() < 1e-13, "{a} vs {b}");
     }
+}
+
+#[test]
+fn weights_and_padding_have_try_forms_and_panicking_forms_with_the_same_message() {
+    use shapecheck::nn::attention::try_attention_weights;
+    let q = items(2, 4, 8, 0);
+    let k = items(2, 4, 6, 1);
+    let err = try_attention_weights(&q, &k, &AttentionMask::none()).unwrap_err();
+    assert!(
+        err.to_string().ends_with("q's head dim is 8 and k's is 6"),
+        "{err}"
+    );
+    let panic =
+        std::panic::catch_unwind(|| attention_weights(&q, &k, &AttentionMask::none())).unwrap_err();
+    assert_eq!(panic.downcast_ref::<String>(), Some(&err.to_string()));
+    let k = items(2, 4, 8, 1);
+    let ok = try_attention_weights(&q, &k, &AttentionMask::none()).unwrap();
+    assert_eq!(
+        ok.as_slice(),
+        attention_weights(&q, &k, &AttentionMask::none()).as_slice()
+    );
+
+    let (b, s) = (Batch::new(2), Sq::new(3));
+    let err = AttentionMask::<_, f32>::try_padding(b, s, &[1, 4]).unwrap_err();
+    let panic =
+        std::panic::catch_unwind(|| AttentionMask::<_, f32>::padding(b, s, &[1, 4])).unwrap_err();
+    assert_eq!(panic.downcast_ref::<String>(), Some(&err.to_string()));
+    let plain = AttentionMask::<_, f32>::padding(b, s, &[1, 3]);
+    let tried = AttentionMask::<_, f32>::try_padding(b, s, &[1, 3]).unwrap();
+    assert_eq!(
+        plain.bias().unwrap().as_slice(),
+        tried.bias().unwrap().as_slice()
+    );
 }

@@ -236,7 +236,7 @@ fn decoding_token_by_token_or_in_chunks_equals_full_causal_attention() {
     }
     let mut cache = KvCache::<Heads, Ctx, HeadDim>::new();
     let err = cache
-        .append(&k.slice_with(A1, 0..2), &v.slice_with(A1, 0..3))
+        .try_append(&k.slice_with(A1, 0..2), &v.slice_with(A1, 0..3))
         .unwrap_err();
     assert!(
         err.to_string()
@@ -244,4 +244,19 @@ fn decoding_token_by_token_or_in_chunks_equals_full_causal_attention() {
         "{err}"
     );
     assert!(cache.is_empty());
+}
+
+#[test]
+fn kv_cache_append_panics_with_the_message_of_try_append() {
+    let k = Tensor::<(Heads, Seq, HeadDim)>::randn_with((Heads, Seq::new(2), HeadDim), 1);
+    let v = Tensor::<(Heads, Seq, HeadDim)>::randn_with((Heads, Seq::new(3), HeadDim), 2);
+    let mut cache = KvCache::<Heads, Ctx, HeadDim>::new();
+    let err = cache.try_append(&k, &v).unwrap_err();
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cache.append(&k, &v)))
+        .unwrap_err();
+    assert_eq!(panic.downcast_ref::<String>(), Some(&err.to_string()));
+    assert!(cache.is_empty());
+    cache.append(&k, &k);
+    assert_eq!(cache.len(), 2);
+    assert_eq!(cache.keys().to_vec(), k.as_slice());
 }

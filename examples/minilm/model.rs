@@ -173,7 +173,7 @@ impl MiniLm {
             })
             .collect();
         let x = self.embed(batch, seq, &padded)?;
-        let mask = AttentionMask::padding(batch, seq, &lengths)?;
+        let mask = AttentionMask::try_padding(batch, seq, &lengths)?;
         Ok(self
             .layers
             .iter()

@@ -10,7 +10,7 @@
 //! 3. `U = Q·U_B` and `V = P·V_B` with the blocked (WY) reflector application, i.e. GEMMs.
 //!
 //! Where the time goes (768 × 768 f32, one thread): about a third in the panels'
-//! matrix–vector passes (compiled for AVX2 when the CPU has it, see `kernel.rs`), a third
+//! matrix–vector passes (compiled for AVX2 when the CPU has it, see `crate::kernel`), a third
 //! or more in GEMMs (trailing updates, the merges of phase 2, phase 3), and under a tenth
 //! in the secular equations of phase 2.
 //!
@@ -24,7 +24,7 @@ use super::dc::bidiag_svd;
 use super::dense::{gemm_sub, transpose, MatRef};
 use super::householder::{axpy, dot, hypot, reflector, sum_sq, Axpys, Reflectors};
 use crate::element::Float;
-use crate::ops::matmul::kernel::{run_avx2_fma, Avx2FmaKernel};
+use crate::kernel::{run_avx2_fma, Avx2FmaKernel};
 
 /// Why the numerical part of an SVD failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

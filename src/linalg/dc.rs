@@ -25,7 +25,7 @@
 use super::bidiag::{bidiagonal_qr, givens, Failure, Rotations};
 use super::dense::{gemm, MatRef};
 use crate::element::Float;
-use crate::ops::matmul::kernel::{run_avx2_fma, Avx2FmaKernel};
+use crate::kernel::{run_avx2_fma, Avx2FmaKernel};
 
 /// Problems with at most this many rows are solved by QR iteration.
 const LEAF: usize = 24;

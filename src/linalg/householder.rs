@@ -192,9 +192,9 @@ impl<T: Float> Reflectors<T> {
             }
             let len = dim - j0;
             // Vᵀ of this block: b × len, a view into the stored rows.
-            let vt = MatRef::new(&self.v, j0 * dim + j0, b, len, dim, 1);
+            let vt = MatRef::new(&self.v, j0 * dim + j0, (b, len), (dim, 1));
             let t = self.t_factor(vt, j0, b);
-            let w = gemm(vt, MatRef::new(x, j0 * cols, len, cols, cols, 1));
+            let w = gemm(vt, MatRef::new(x, j0 * cols, (len, cols), (cols, 1)));
             // T·W as a GEMM (T is upper triangular; its zeros cost less than a loop).
             let tw = gemm(MatRef::rows(&t, b, b), MatRef::rows(&w, b, cols));
             gemm_sub(

@@ -148,9 +148,27 @@ where
         self.capacity = cap;
     }
 
-    /// Appends the keys `(H, N, Dk)` and values `(H, N, Dv)` of `N` new positions. `Err` when
-    /// `k` and `v` hold different numbers of positions.
-    pub fn append<N, K, V>(&mut self, k: &K, v: &V) -> Result<(), ShapeError>
+    /// Appends the keys `(H, N, Dk)` and values `(H, N, Dv)` of `N` new positions.
+    ///
+    /// # Panics
+    ///
+    /// When `k` and `v` hold different numbers of positions; the message is that of
+    /// [`try_append`](Self::try_append).
+    #[track_caller]
+    pub fn append<N, K, V>(&mut self, k: &K, v: &V)
+    where
+        N: Dim,
+        K: AsView<Shape = (H, N, Dk), Elem = T>,
+        V: AsView<Shape = (H, N, Dv), Elem = T>,
+    {
+        if let Err(e) = self.try_append(k, v) {
+            panic!("{e}");
+        }
+    }
+
+    /// [`append`](Self::append), returning `Err` when `k` and `v` hold different numbers of
+    /// positions (the cache is then unchanged).
+    pub fn try_append<N, K, V>(&mut self, k: &K, v: &V) -> Result<(), ShapeError>
     where
         N: Dim,
         K: AsView<Shape = (H, N, Dk), Elem = T>,
@@ -198,7 +216,7 @@ where
                 detail: "q and the new keys must hold the same number of positions".into(),
             });
         }
-        self.append(k, v)?;
+        self.try_append(k, v)?;
         try_attention_masked(
             q,
             &self.keys(),

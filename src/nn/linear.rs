@@ -29,8 +29,8 @@
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
 use crate::error::ShapeError;
+use crate::kernel::{run_avx2_fma, Avx2FmaKernel, Gemm, MatRef};
 use crate::ops::activations::{gelu, gelu_tanh, relu, silu};
-use crate::ops::matmul::kernel::{gemm_acc_threads, run_avx2_fma, Avx2FmaKernel, Operand};
 use crate::shape::Shape;
 use crate::tensor::{AsView, Tensor};
 
@@ -209,31 +209,13 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
             (&copied[..], 0, din, 1)
         };
         let beta = if self.bias.is_some() { T::ONE } else { T::ZERO };
-        gemm_acc_threads(
-            rows,
-            din,
-            dout,
-            T::ONE,
-            &Operand {
-                data,
-                offset,
-                batch_strides: &[],
-                rs,
-                cs,
-            },
-            // Wᵀ: element (i, j) is W[j, i].
-            &Operand {
-                data: self.weight.as_slice(),
-                offset: 0,
-                batch_strides: &[],
-                rs: 1,
-                cs: din,
-            },
-            beta,
-            &mut out,
-            dout,
-            crate::parallel::threads_for_product(rows * din * dout),
-        );
+        let x = MatRef::new(data, offset, (rows, din), (rs, cs));
+        // Wᵀ: element (i, j) is W[j, i].
+        let wt = MatRef::rows(self.weight.as_slice(), dout, din).t();
+        Gemm::new()
+            .beta(beta)
+            .threads(crate::parallel::threads_for_product(rows * din * dout))
+            .to_slice(x, wt, &mut out, dout);
         Ok(Tensor::from_parts(shape, out))
     }
 }

@@ -1,8 +1,10 @@
 //! Activations and softmax.
 //!
 //! Softmax and log-softmax subtract each lane's maximum before exponentiating, so scores of
-//! ±1e4 give neither NaN nor inf. A lane that is entirely −∞ (a fully masked row) gives
-//! zeros from `softmax` (and −∞ from `log_softmax`), never NaN. NaN inputs propagate.
+//! ±1e4 give neither NaN nor inf. Non-finite scores follow PyTorch: a lane holding a NaN is
+//! NaN throughout, and so is a lane holding `+∞` (`e^(∞ − ∞)` is NaN). The one exception: a
+//! lane that is entirely −∞ (a fully masked row) gives zeros from `softmax` (and −∞ from
+//! `log_softmax`), never NaN.
 //!
 //! ```
 //! use shapecheck::prelude::*;
@@ -15,32 +17,26 @@
 //! ```
 
 use crate::element::Float;
-use crate::ops::reduce::{for_each_lane_offset, sum_slice};
+use crate::kernel::{lanes, with_avx2_fma};
+use crate::ops::reduce::for_each_lane_offset;
 use crate::shape::{HasAxis, Shape};
 use crate::tensor::{AsView, Tensor, TensorView};
 
-/// Softmax of one lane in place.
+/// Softmax of one lane in place: the crate's one softmax row (`kernel::lanes`), run in the
+/// AVX2/FMA frame.
 fn softmax_lane<T: Float>(x: &mut [T]) {
-    let m = x.iter().copied().fold(T::NEG_INFINITY, T::max);
-    if m == T::NEG_INFINITY {
-        x.iter_mut().for_each(|v| *v = T::ZERO);
-        return;
-    }
-    x.iter_mut().for_each(|v| *v = (*v - m).exp());
-    let inv = T::ONE / sum_slice(x);
-    x.iter_mut().for_each(|v| *v *= inv);
+    with_avx2_fma(
+        #[inline(always)]
+        || lanes::softmax_row(x),
+    );
 }
 
-/// Log-softmax of one lane in place.
+/// Log-softmax of one lane in place (`kernel::lanes`), run in the AVX2/FMA frame.
 fn log_softmax_lane<T: Float>(x: &mut [T]) {
-    let m = x.iter().copied().fold(T::NEG_INFINITY, T::max);
-    if m == T::NEG_INFINITY {
-        return; // all −∞ already
-    }
-    let s = x.iter().map(|&v| (v - m).exp()).fold(T::ZERO, |a, e| a + e);
-    // (v − m) − ln s, not v − (m + ln s): the latter loses ln s's digits when |m| is large.
-    let ls = s.ln();
-    x.iter_mut().for_each(|v| *v = (*v - m) - ls);
+    with_avx2_fma(
+        #[inline(always)]
+        || lanes::log_softmax_row(x),
+    );
 }
 
 /// Applies `f` to every lane along axis `I` of a contiguous copy of `v`.
@@ -106,7 +102,8 @@ pub fn gelu_tanh<T: Float>(x: T) -> T {
 
 macro_rules! activation_methods {
     () => {
-        /// Softmax along axis `I` (max-subtracted; a fully −∞ lane gives zeros).
+        /// Softmax along axis `I` (max-subtracted). A lane holding NaN or `+∞` is all NaN, as
+        /// in PyTorch; a fully −∞ lane gives zeros ([module](crate::ops::activations) docs).
         pub fn softmax<const I: usize>(&self) -> Tensor<S, T>
         where
             S: HasAxis<I>,
@@ -114,7 +111,8 @@ macro_rules! activation_methods {
             along_axis::<I, S, T>(&self.as_view(), softmax_lane)
         }
 
-        /// Log-softmax along axis `I` (max-subtracted; a fully −∞ lane stays −∞).
+        /// Log-softmax along axis `I` (max-subtracted). A lane holding NaN or `+∞` is all NaN,
+        /// as in PyTorch; a fully −∞ lane stays −∞.
         pub fn log_softmax<const I: usize>(&self) -> Tensor<S, T>
         where
             S: HasAxis<I>,

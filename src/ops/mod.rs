@@ -1,5 +1,5 @@
-//! Operations on tensors. Each op that owns a kernel has a folder (`matmul/`: the typed
-//! API in `mod.rs`, the only `unsafe` of the crate in `kernel.rs`).
+//! Operations on tensors. Each op that owns a kernel has a folder (`matmul/`, `einsum/`);
+//! the arithmetic that needs raw pointers lives in the crate's backend, `crate::kernel`.
 
 pub mod activations;
 pub mod concat;

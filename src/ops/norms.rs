@@ -16,6 +16,7 @@
 //! ```
 
 use crate::element::Float;
+use crate::kernel::lanes::lane_sum;
 use crate::shape::{LastAxis, Shape};
 use crate::tensor::{AsView, Tensor, TensorView};
 
@@ -38,26 +39,6 @@ fn rows<S: LastAxis, T: Float>(
         }
     }
     Tensor::from_parts(v.shape(), out)
-}
-
-/// `Σ f(x)` over eight interleaved partial sums (so the loop vectorises: a single running
-/// sum is a chain of dependent adds), combined pairwise at the end.
-#[inline]
-fn lane_sum<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
-    let mut acc = [T::ZERO; 8];
-    let chunks = x.chunks_exact(8);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a += f(v);
-        }
-    }
-    let [a0, a1, a2, a3, a4, a5, a6, a7] = acc;
-    let mut s = ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7));
-    for &v in rest {
-        s += f(v);
-    }
-    s
 }
 
 fn vector<V: AsView>(v: &V) -> Vec<V::Elem> {

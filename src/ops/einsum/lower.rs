@@ -11,7 +11,7 @@
 //! - rows / columns: on one side only,
 //!
 //! and becomes one batched GEMM (`batch × (rows × k) · (k × cols)`) on the operands' own
-//! strides, through the kernel of `ops::matmul`. A group of letters (rows, columns or the
+//! strides, through the crate's one GEMM entry (`crate::kernel`). A group of letters (rows, columns or the
 //! contracted ones) is passed as one GEMM axis when its strides nest; when they do not,
 //! that operand is copied once into a layout where they do. The GEMM writes its result in
 //! the order batch, rows, columns; the last step picks the operand order and group orders
@@ -21,7 +21,7 @@
 
 use super::strided::{contiguous_strides, gather, gather_sum};
 use crate::element::Float;
-use crate::ops::matmul::kernel;
+use crate::kernel::{Gemm, MatRef};
 use crate::parallel;
 
 /// The elements a term reads: a borrowed operand or an owned intermediate.
@@ -283,29 +283,23 @@ fn contract<'a, T: Float>(
         a_batch = vec![m * k];
         b_batch = vec![k * n];
     }
-    let problem = kernel::Problem {
-        batch_dims: &batch_dims,
-        m,
-        k,
-        n,
-    };
-    let lhs = kernel::Operand {
-        data: left.data(),
-        offset: left.offset,
-        batch_strides: &a_batch,
-        rs: ars,
-        cs: acs,
-    };
-    let rhs = kernel::Operand {
-        data: right.data(),
-        offset: right.offset,
-        batch_strides: &b_batch,
-        rs: brs,
-        cs: bcs,
-    };
+    let lhs = MatRef::batched(
+        left.data(),
+        left.offset,
+        (&batch_dims, &a_batch),
+        (m, k),
+        (ars, acs),
+    );
+    let rhs = MatRef::batched(
+        right.data(),
+        right.offset,
+        (&batch_dims, &b_batch),
+        (k, n),
+        (brs, bcs),
+    );
     let items: usize = batch_dims.iter().product();
     let threads = parallel::threads_for(items, items * m * k * n);
-    let data = kernel::batched_gemm(&problem, &lhs, &rhs, threads);
+    let data = Gemm::new().threads(threads).to_vec(lhs, rhs);
 
     let letters: Vec<usize> = [&batch[..], &rows[..], &cols[..]].concat();
     let (mut dims, _) = left.layout(&[&batch[..], &rows[..]].concat());

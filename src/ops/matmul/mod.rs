@@ -1,5 +1,6 @@
-//! Matrix products: the typed API. The shape rule is [`MatMul`]; the arithmetic is one call
-//! to `matrixmultiply` per batch item, made in `kernel.rs` with the operands' own strides.
+//! Matrix products: the typed API. The shape rule is [`MatMul`]; the arithmetic is one
+//! product per batch item, made by the crate's backend (`crate::kernel`) with the operands'
+//! own strides.
 //!
 //! | left | right | result |
 //! |---|---|---|
@@ -11,11 +12,10 @@
 //!
 //! Plus [`dot`](crate::Tensor::dot) and [`outer`](crate::Tensor::outer) for vectors.
 
-pub(crate) mod kernel;
-
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::error::ShapeError;
+use crate::kernel::{Gemm, MatRef};
 use crate::parallel;
 use crate::shape::Shape;
 use crate::tensor::{AsView, Tensor, TensorView};
@@ -130,18 +130,13 @@ batched!(B0 0, B1 1; 2, 3);
 batched!(B0 0, B1 1, B2 2; 3, 4);
 batched!(B0 0, B1 1, B2 2, B3 3; 4, 5);
 
-/// Works out the GEMM extents and strides of `lhs · rhs`, checking the sizes that must
-/// agree (the types already guarantee it for static dims; runtime dims are compared here),
-/// and hands them to `gemm` with the number of threads to use.
+/// Works out the GEMM operands of `lhs · rhs`, checking the sizes that must agree (the
+/// types already guarantee it for static dims; runtime dims are compared here), and hands
+/// them to `gemm` with the number of threads to use.
 fn with_plan<L, R, T, X>(
     lhs: &TensorView<'_, L, T>,
     rhs: &TensorView<'_, R, T>,
-    gemm: impl FnOnce(
-        &kernel::Problem<'_>,
-        &kernel::Operand<'_, T>,
-        &kernel::Operand<'_, T>,
-        usize,
-    ) -> X,
+    gemm: impl FnOnce(MatRef<'_, T>, MatRef<'_, T>, Gemm<T>) -> X,
 ) -> Result<X, ShapeError>
 where
     L: MatMul<R>,
@@ -200,34 +195,29 @@ where
     } else {
         &zeros[..nb]
     };
-    let problem = kernel::Problem {
-        batch_dims: &ld[..nb],
-        m,
-        k,
-        n,
-    };
-    let a = kernel::Operand {
-        data: lhs.as_base_slice(),
-        offset: lhs.offset(),
-        batch_strides: &ls[..nb],
-        rs: ars,
-        cs: acs,
-    };
-    let b = kernel::Operand {
-        data: rhs.as_base_slice(),
-        offset: rhs.offset(),
-        batch_strides: b_batch_strides,
-        rs: brs,
-        cs: bcs,
-    };
-    let batch: usize = ld[..nb].iter().product();
+    let batch_dims = &ld[..nb];
+    let a = MatRef::batched(
+        lhs.as_base_slice(),
+        lhs.offset(),
+        (batch_dims, &ls[..nb]),
+        (m, k),
+        (ars, acs),
+    );
+    let b = MatRef::batched(
+        rhs.as_base_slice(),
+        rhs.offset(),
+        (batch_dims, b_batch_strides),
+        (k, n),
+        (brs, bcs),
+    );
+    let batch: usize = batch_dims.iter().product();
     let macs = batch * m * k * n;
     let threads = if batch == 1 {
         parallel::threads_for_product(macs)
     } else {
         parallel::threads_for(batch, macs)
     };
-    Ok(gemm(&problem, &a, &b, threads))
+    Ok(gemm(a, b, Gemm::new().threads(threads)))
 }
 
 fn matmul_views<L, R, T>(
@@ -239,7 +229,7 @@ where
     R: Shape,
     T: Float,
 {
-    let data = with_plan(lhs, rhs, kernel::batched_gemm)?;
+    let data = with_plan(lhs, rhs, |a, b, gemm| gemm.to_vec(a, b))?;
     Ok(Tensor::from_parts(
         lhs.shape().output_shape(&rhs.shape()),
         data,
@@ -265,8 +255,9 @@ where
             detail: "the output must have the product's shape".into(),
         });
     }
-    with_plan(lhs, rhs, |p, a, b, threads| {
-        kernel::batched_gemm_into(p, a, b, threads, out.as_mut_slice())
+    with_plan(lhs, rhs, |a, b, gemm| {
+        let n = b.ncols();
+        gemm.to_slice(a, b, out.as_mut_slice(), n)
     })
 }
 

@@ -1,0 +1,50 @@
+//! The backend: every matrix product of the crate, its own kernels, the splitting of a
+//! product over threads, the AVX2/FMA frame, and the lane loops of softmax. The only
+//! `unsafe` code of the crate lives here (the crate root denies it everywhere else).
+//!
+//! # The raw strided format
+//!
+//! A matrix is `(pointer, rows, cols, row stride, column stride)`, the strides in elements
+//! (not bytes), as matrixmultiply takes it: element `(i, j)` is at `pointer + i·rs + j·cs`.
+//! A batch of matrices adds one stride per batch axis (0 for an operand shared by the
+//! batch). [`MatRef`] is that format over a slice, with `.t()` (swap rows and columns, and
+//! their strides); it checks once, when it is built and before any pointer is formed, that
+//! every element it can reach lies in its slice, so a transposed or permuted operand is read
+//! in place, never copied, and never out of bounds. Results are row-major: a row stride and
+//! column stride 1.
+//!
+//! # What lives where
+//!
+//! - `operand.rs`: [`MatRef`] and its bounds check.
+//! - `gemm.rs`: [`Gemm`], the one entry `C = α·A·B + β·C` (batched or single, into a fresh
+//!   `Vec` with `to_vec` or an existing buffer with `to_slice`).
+//! - `raw.rs`: the product on raw pointers, dispatched on the element type (`Float`'s sealed
+//!   `KIND`) to matrixmultiply's `sgemm`/`dgemm` or to `nt`.
+//! - `nt.rs`: the few-rows `x·Wᵀ` kernel (AVX2/FMA), reading both operands in place.
+//! - `split.rs`: one product split into blocks of rows or columns over threads, on the
+//!   kernels' tile edges so the result does not depend on the thread count.
+//! - `simd.rs`: running safe code compiled for AVX2/FMA when the CPU has them.
+//! - `tests.rs`: the entry against a naive product.
+//! - `lanes.rs`: safe lane numerics (row maximum, shifted exponentials and their sum, lane
+//!   sums) and the one softmax / log-softmax row of the crate.
+//!
+//! `unsafe` is allowed in this module tree only; `operand.rs` and `lanes.rs` deny it again
+//! (the bounds check and the lane loops are safe code), and every `unsafe` block in the
+//! other files carries a `// SAFETY:` comment naming the invariant it relies on.
+#![allow(unsafe_code)]
+
+mod gemm;
+pub(crate) mod lanes;
+#[cfg(target_arch = "x86_64")]
+mod nt;
+mod operand;
+mod raw;
+mod simd;
+mod split;
+
+pub(crate) use gemm::Gemm;
+pub(crate) use operand::MatRef;
+pub(crate) use simd::{run_avx2_fma, with_avx2_fma, Avx2FmaKernel};
+
+#[cfg(test)]
+mod tests;

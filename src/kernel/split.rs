@@ -1,0 +1,121 @@
+//! One product split over threads: blocks of columns when it has few rows, blocks of rows
+//! otherwise, each block written by one thread. The block edges are multiples of 16, which
+//! fall on the tile edges of both kernels, so every element of `C` is computed by the same
+//! kernel in the same order of `k` as on one thread: the result is bit-identical whatever
+//! the thread count.
+
+use super::raw;
+use crate::element::Float;
+
+/// The pointers of one product, shared by the threads that compute disjoint blocks of it.
+#[derive(Clone, Copy)]
+struct Parts<T> {
+    a: *const T,
+    b: *const T,
+    c: *mut T,
+}
+
+// SAFETY: `Parts` only travels to the workers of `split_gemm`, which read `a` and `b` (not
+// written by anyone during the product) and write pairwise disjoint blocks of `c`; `T: Sync`
+// (f32, f64) makes sharing the reads sound.
+unsafe impl<T: Sync> Send for Parts<T> {}
+// SAFETY: as for `Send`: shared access never writes the same element from two threads.
+unsafe impl<T: Sync> Sync for Parts<T> {}
+
+/// Largest `m` for which [`split_gemm`] splits the columns rather than the rows: each thread
+/// then reads only its columns of `B` (a weight read once, not once per thread).
+const SPLIT_COLUMNS_MAX_M: usize = 48;
+
+/// [`raw::gemm`] spread over up to `threads` threads of the pool: blocks of columns when `m` is
+/// small, blocks of rows otherwise, each block a multiple of 16 wide. Every element of `C`
+/// is computed by one thread, by the same kernel and in the same order of `k` as on one
+/// thread (the block edges fall on the kernels' tile edges), so the result does not depend
+/// on `threads`.
+///
+/// # Safety
+///
+/// [`raw::gemm`]'s contract for the whole `m × k × n` product, with non-negative strides.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn split_gemm<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: *const T,
+    rsa: isize,
+    csa: isize,
+    b: *const T,
+    rsb: isize,
+    csb: isize,
+    beta: T,
+    c: *mut T,
+    rsc: isize,
+    csc: isize,
+    threads: usize,
+) {
+    let by_columns = m <= SPLIT_COLUMNS_MAX_M;
+    let len = if by_columns { n } else { m };
+    let parts = threads.min(len.div_ceil(16));
+    if parts <= 1 {
+        // SAFETY: the caller's contract is `raw::gemm`'s.
+        unsafe { raw::gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) };
+        return;
+    }
+    let step = len.div_ceil(parts).next_multiple_of(16);
+    let blocks: Vec<core::ops::Range<usize>> = (0..len)
+        .step_by(step)
+        .map(|s| s..(s + step).min(len))
+        .collect();
+    let parts = Parts { a, b, c };
+    crate::parallel::for_each_chunk(
+        blocks,
+        threads,
+        || (),
+        |_, _, r| {
+            let p = parts;
+            let (start, len) = (r.start, r.end - r.start);
+            // SAFETY: a block of columns `start..start + len` (or of rows) of the product the
+            // caller made valid: the offset pointers address elements of it (strides are
+            // non-negative, `start < n` or `< m`), the block's reads are a subset of the
+            // product's, and its writes are the block's own elements of `C`, disjoint from every
+            // other block's; `A` and `B` are not written by anyone meanwhile.
+            unsafe {
+                if by_columns {
+                    raw::gemm(
+                        m,
+                        k,
+                        len,
+                        alpha,
+                        p.a,
+                        rsa,
+                        csa,
+                        p.b.add(start * csb as usize),
+                        rsb,
+                        csb,
+                        beta,
+                        p.c.add(start * csc as usize),
+                        rsc,
+                        csc,
+                    )
+                } else {
+                    raw::gemm(
+                        len,
+                        k,
+                        n,
+                        alpha,
+                        p.a.add(start * rsa as usize),
+                        rsa,
+                        csa,
+                        p.b,
+                        rsb,
+                        csb,
+                        beta,
+                        p.c.add(start * rsc as usize),
+                        rsc,
+                        csc,
+                    )
+                }
+            }
+        },
+    );
+}
