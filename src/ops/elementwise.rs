@@ -31,6 +31,7 @@ use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAss
 
 use crate::element::Float;
 use crate::error::ShapeError;
+use crate::ops::Elementwise;
 use crate::shape::{broadcast_strides, BroadcastShapes, BroadcastsTo, Shape};
 use crate::tensor::{AsView, Tensor, TensorView};
 
@@ -155,67 +156,6 @@ where
     Ok(Tensor::from_parts(shape, out))
 }
 
-macro_rules! binary_methods {
-    ($view:ident) => {
-        /// `f(self, rhs)` elementwise over the broadcast shape.
-        ///
-        /// # Panics
-        ///
-        /// When runtime dims do not broadcast; see [`try_zip_map`](Self::try_zip_map).
-        #[track_caller]
-        pub fn zip_map<R>(
-            &self,
-            rhs: &R,
-            f: impl Fn(T, T) -> T,
-        ) -> Tensor<<S as BroadcastShapes<R::Shape>>::Output, T>
-        where
-            R: AsView<Elem = T>,
-            S: BroadcastShapes<R::Shape>,
-        {
-            zip_views("zip_map", &self.$view(), &rhs.as_view(), f).unwrap_or_else(|e| panic!("{e}"))
-        }
-
-        /// [`zip_map`](Self::zip_map) that returns `Err` when runtime dims do not broadcast.
-        pub fn try_zip_map<R>(
-            &self,
-            rhs: &R,
-            f: impl Fn(T, T) -> T,
-        ) -> Result<Tensor<<S as BroadcastShapes<R::Shape>>::Output, T>, ShapeError>
-        where
-            R: AsView<Elem = T>,
-            S: BroadcastShapes<R::Shape>,
-        {
-            zip_views("zip_map", &self.$view(), &rhs.as_view(), f)
-        }
-
-        binary_methods!(@try $view, try_add, "add", +, "`self + rhs`");
-        binary_methods!(@try $view, try_sub, "sub", -, "`self - rhs`");
-        binary_methods!(@try $view, try_mul, "mul", *, "`self * rhs`");
-        binary_methods!(@try $view, try_div, "div", /, "`self / rhs`");
-    };
-    (@try $view:ident, $name:ident, $op:literal, $sym:tt, $what:literal) => {
-        #[doc = concat!($what, " with broadcasting; `Err` when runtime dims do not broadcast.")]
-        pub fn $name<R>(
-            &self,
-            rhs: &R,
-        ) -> Result<Tensor<<S as BroadcastShapes<R::Shape>>::Output, T>, ShapeError>
-        where
-            R: AsView<Elem = T>,
-            S: BroadcastShapes<R::Shape>,
-        {
-            zip_views($op, &self.$view(), &rhs.as_view(), |x, y| x $sym y)
-        }
-    };
-}
-
-impl<S: Shape, T: Float> Tensor<S, T> {
-    binary_methods!(view);
-}
-
-impl<S: Shape, T: Float> TensorView<'_, S, T> {
-    binary_methods!(as_view);
-}
-
 macro_rules! operator {
     ($Trait:ident, $method:ident, $op:literal, $sym:tt) => {
         operator!(@lhs $Trait, $method, $op, $sym, [S: Shape, T: Float], Tensor<S, T>);
@@ -223,59 +163,27 @@ macro_rules! operator {
         operator!(@lhs $Trait, $method, $op, $sym, ['a, S: Shape, T: Float], TensorView<'a, S, T>);
         operator!(@lhs $Trait, $method, $op, $sym, ['a, 'b, S: Shape, T: Float], &'b TensorView<'a, S, T>);
 
-        impl<S: Shape> $Trait<f32> for Tensor<S, f32> {
-            type Output = Tensor<S, f32>;
+        operator!(@scalar $Trait, $method, $sym, f32);
+        operator!(@scalar $Trait, $method, $sym, f64);
+    };
+    (@scalar $Trait:ident, $method:ident, $sym:tt, $t:ident) => {
+        operator!(@scalar_lhs $Trait, $method, $sym, $t, [S: Shape], Tensor<S, $t>);
+        operator!(@scalar_lhs $Trait, $method, $sym, $t, ['a, S: Shape], &'a Tensor<S, $t>);
+        operator!(@scalar_lhs $Trait, $method, $sym, $t, ['a, S: Shape], TensorView<'a, S, $t>);
+        operator!(@scalar_lhs $Trait, $method, $sym, $t, ['a, 'b, S: Shape], &'b TensorView<'a, S, $t>);
+    };
+    (@scalar_lhs $Trait:ident, $method:ident, $sym:tt, $t:ident, [$($g:tt)*], $Ty:ty) => {
+        impl<$($g)*> $Trait<$t> for $Ty {
+            type Output = Tensor<S, $t>;
             #[inline]
-            fn $method(self, rhs: f32) -> Tensor<S, f32> {
+            fn $method(self, rhs: $t) -> Tensor<S, $t> {
                 self.map(|x| x $sym rhs)
             }
         }
-        impl<S: Shape> $Trait<f32> for &Tensor<S, f32> {
-            type Output = Tensor<S, f32>;
+        impl<$($g)*> $Trait<$Ty> for $t {
+            type Output = Tensor<S, $t>;
             #[inline]
-            fn $method(self, rhs: f32) -> Tensor<S, f32> {
-                self.map(|x| x $sym rhs)
-            }
-        }
-        impl<S: Shape> $Trait<f64> for Tensor<S, f64> {
-            type Output = Tensor<S, f64>;
-            #[inline]
-            fn $method(self, rhs: f64) -> Tensor<S, f64> {
-                self.map(|x| x $sym rhs)
-            }
-        }
-        impl<S: Shape> $Trait<f64> for &Tensor<S, f64> {
-            type Output = Tensor<S, f64>;
-            #[inline]
-            fn $method(self, rhs: f64) -> Tensor<S, f64> {
-                self.map(|x| x $sym rhs)
-            }
-        }
-        impl<S: Shape> $Trait<Tensor<S, f32>> for f32 {
-            type Output = Tensor<S, f32>;
-            #[inline]
-            fn $method(self, rhs: Tensor<S, f32>) -> Tensor<S, f32> {
-                rhs.map(|x| self $sym x)
-            }
-        }
-        impl<S: Shape> $Trait<&Tensor<S, f32>> for f32 {
-            type Output = Tensor<S, f32>;
-            #[inline]
-            fn $method(self, rhs: &Tensor<S, f32>) -> Tensor<S, f32> {
-                rhs.map(|x| self $sym x)
-            }
-        }
-        impl<S: Shape> $Trait<Tensor<S, f64>> for f64 {
-            type Output = Tensor<S, f64>;
-            #[inline]
-            fn $method(self, rhs: Tensor<S, f64>) -> Tensor<S, f64> {
-                rhs.map(|x| self $sym x)
-            }
-        }
-        impl<S: Shape> $Trait<&Tensor<S, f64>> for f64 {
-            type Output = Tensor<S, f64>;
-            #[inline]
-            fn $method(self, rhs: &Tensor<S, f64>) -> Tensor<S, f64> {
+            fn $method(self, rhs: $Ty) -> Tensor<S, $t> {
                 rhs.map(|x| self $sym x)
             }
         }
@@ -332,6 +240,20 @@ impl<S: Shape, T: Float> Neg for Tensor<S, T> {
 }
 
 impl<S: Shape, T: Float> Neg for &Tensor<S, T> {
+    type Output = Tensor<S, T>;
+    fn neg(self) -> Tensor<S, T> {
+        self.map(|x| -x)
+    }
+}
+
+impl<S: Shape, T: Float> Neg for TensorView<'_, S, T> {
+    type Output = Tensor<S, T>;
+    fn neg(self) -> Tensor<S, T> {
+        self.map(|x| -x)
+    }
+}
+
+impl<S: Shape, T: Float> Neg for &TensorView<'_, S, T> {
     type Output = Tensor<S, T>;
     fn neg(self) -> Tensor<S, T> {
         self.map(|x| -x)
@@ -426,97 +348,3 @@ assign_operator!(AddAssign, add_assign, "+=", +);
 assign_operator!(SubAssign, sub_assign, "-=", -);
 assign_operator!(MulAssign, mul_assign, "*=", *);
 assign_operator!(DivAssign, div_assign, "/=", /);
-
-/// Unary elementwise functions.
-impl<S: Shape, T: Float> Tensor<S, T> {
-    /// `eˣ` elementwise.
-    pub fn exp(&self) -> Tensor<S, T> {
-        self.map(T::exp)
-    }
-    /// Natural logarithm elementwise.
-    pub fn ln(&self) -> Tensor<S, T> {
-        self.map(T::ln)
-    }
-    /// Square root elementwise.
-    pub fn sqrt(&self) -> Tensor<S, T> {
-        self.map(T::sqrt)
-    }
-    /// `xⁿ` elementwise.
-    pub fn powi(&self, n: i32) -> Tensor<S, T> {
-        self.map(|x| x.powi(n))
-    }
-    /// `|x|` elementwise.
-    pub fn abs(&self) -> Tensor<S, T> {
-        self.map(T::abs)
-    }
-    /// Each element limited to `[lo, hi]`.
-    pub fn clamp(&self, lo: T, hi: T) -> Tensor<S, T> {
-        self.map(|x| x.max(lo).min(hi))
-    }
-    /// Applies `f` to every element in place.
-    pub fn map_inplace(&mut self, f: impl FnMut(T) -> T) {
-        let mut f = f;
-        self.as_mut_slice().iter_mut().for_each(|x| *x = f(*x));
-    }
-}
-
-macro_rules! broadcast_methods {
-    ($view:ident, $($lt:lifetime)?) => {
-        /// A zero-copy view of `self` stretched to the static shape `S2` (size-1 axes and
-        /// missing leading axes get stride 0); the type checker checks [`BroadcastsTo`].
-        ///
-        /// ```
-        /// use shapecheck::prelude::*;
-        /// let bias = Tensor::<(D<3>,)>::from_vec(vec![1., 2., 3.]).unwrap();
-        /// let b = bias.broadcast_to::<(D<2>, D<3>)>();
-        /// assert_eq!(b.strides().as_slice(), &[0, 1]);
-        /// assert_eq!(b.to_tensor().as_slice(), &[1., 2., 3., 1., 2., 3.]);
-        /// ```
-        pub fn broadcast_to<S2>(&self) -> TensorView<'_, S2, T>
-        where
-            S2: crate::shape::StaticShape,
-            S: BroadcastsTo<S2>,
-        {
-            self.try_broadcast_to_with(S2::default())
-                .expect("static shapes that broadcast by type always fit")
-        }
-
-        /// [`broadcast_to`](Self::broadcast_to) a shape given as a value; `Err` when runtime
-        /// sizes do not fit.
-        pub fn try_broadcast_to_with<S2: Shape>(
-            &self,
-            shape: S2,
-        ) -> Result<TensorView<'_, S2, T>, ShapeError>
-        where
-            S: BroadcastsTo<S2>,
-        {
-            let v = self.$view();
-            let dims = shape.dims();
-            let mut strides = [0usize; 8];
-            if !v.shape().fits(&shape)
-                || broadcast_strides(&v.dims(), &v.strides(), &dims, &mut strides).is_none()
-            {
-                return Err(ShapeError::Incompatible {
-                    op: "broadcast_to",
-                    lhs: format!("{:?}", v.shape()),
-                    rhs: format!("{shape:?}"),
-                    detail: "each dim must equal the target's or be 1".into(),
-                });
-            }
-            TensorView::from_parts(v.as_base_slice(), v.offset(), shape, &strides[..S2::RANK])
-        }
-    };
-}
-
-impl<S: Shape, T: Float> Tensor<S, T> {
-    broadcast_methods!(view,);
-}
-
-impl<S: Shape, T: Float> TensorView<'_, S, T> {
-    broadcast_methods!(as_view,);
-
-    /// A contiguous owned copy (the same as [`to_tensor`](Self::to_tensor)).
-    pub fn to_contiguous(&self) -> Tensor<S, T> {
-        self.to_tensor()
-    }
-}
