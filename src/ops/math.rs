@@ -37,6 +37,12 @@ pub(crate) fn map_view<S: Shape, T: Float, U: Copy>(
     Tensor::from_parts(v.shape(), data)
 }
 
+/// What an elementwise op of `L` and `R` returns: a tensor of their broadcast shape.
+pub type ZipOutput<L, R> = Tensor<
+    <<L as AsView>::Shape as BroadcastShapes<<R as AsView>::Shape>>::Output,
+    <L as AsView>::Elem,
+>;
+
 /// Elementwise methods of every tensor and view (anything [`AsView`]); each returns a new
 /// contiguous tensor. In the prelude.
 pub trait Elementwise: AsView {
@@ -55,7 +61,7 @@ pub trait Elementwise: AsView {
         &self,
         rhs: &R,
         f: impl Fn(Self::Elem, Self::Elem) -> Self::Elem,
-    ) -> Tensor<<Self::Shape as BroadcastShapes<R::Shape>>::Output, Self::Elem>
+    ) -> ZipOutput<Self, R>
     where
         R: AsView<Elem = Self::Elem>,
         Self::Shape: BroadcastShapes<R::Shape>,
@@ -68,7 +74,7 @@ pub trait Elementwise: AsView {
         &self,
         rhs: &R,
         f: impl Fn(Self::Elem, Self::Elem) -> Self::Elem,
-    ) -> Result<Tensor<<Self::Shape as BroadcastShapes<R::Shape>>::Output, Self::Elem>, ShapeError>
+    ) -> Result<ZipOutput<Self, R>, ShapeError>
     where
         R: AsView<Elem = Self::Elem>,
         Self::Shape: BroadcastShapes<R::Shape>,
@@ -80,7 +86,7 @@ pub trait Elementwise: AsView {
     fn try_add<R>(
         &self,
         rhs: &R,
-    ) -> Result<Tensor<<Self::Shape as BroadcastShapes<R::Shape>>::Output, Self::Elem>, ShapeError>
+    ) -> Result<ZipOutput<Self, R>, ShapeError>
     where
         R: AsView<Elem = Self::Elem>,
         Self::Shape: BroadcastShapes<R::Shape>,
@@ -92,7 +98,7 @@ pub trait Elementwise: AsView {
     fn try_sub<R>(
         &self,
         rhs: &R,
-    ) -> Result<Tensor<<Self::Shape as BroadcastShapes<R::Shape>>::Output, Self::Elem>, ShapeError>
+    ) -> Result<ZipOutput<Self, R>, ShapeError>
     where
         R: AsView<Elem = Self::Elem>,
         Self::Shape: BroadcastShapes<R::Shape>,
@@ -104,7 +110,7 @@ pub trait Elementwise: AsView {
     fn try_mul<R>(
         &self,
         rhs: &R,
-    ) -> Result<Tensor<<Self::Shape as BroadcastShapes<R::Shape>>::Output, Self::Elem>, ShapeError>
+    ) -> Result<ZipOutput<Self, R>, ShapeError>
     where
         R: AsView<Elem = Self::Elem>,
         Self::Shape: BroadcastShapes<R::Shape>,
@@ -116,7 +122,7 @@ pub trait Elementwise: AsView {
     fn try_div<R>(
         &self,
         rhs: &R,
-    ) -> Result<Tensor<<Self::Shape as BroadcastShapes<R::Shape>>::Output, Self::Elem>, ShapeError>
+    ) -> Result<ZipOutput<Self, R>, ShapeError>
     where
         R: AsView<Elem = Self::Elem>,
         Self::Shape: BroadcastShapes<R::Shape>,

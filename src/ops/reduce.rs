@@ -1,9 +1,10 @@
 //! Reductions along an axis, and over the whole tensor.
 //!
 //! `x.sum::<I>()` removes axis `I` from the type; `x.sum_keepdim::<I>()` keeps it as `D<1>`
-//! (so the result broadcasts back against `x`). An axis the tensor does not have is a
-//! compile error ([`HasAxis`]). Every reduction reads its input through strides, so views
-//! reduce without a copy.
+//! (so the result broadcasts back against `x`); `x.sum_last()` reduces the last axis
+//! whatever the rank ([`HasLastAxis`]). An axis the tensor does not have is a compile error
+//! ([`HasAxis`]). The methods are those of [`Reductions`], written once for tensors and
+//! views; every reduction reads its input through strides, so views reduce without a copy.
 //!
 //! ```
 //! use shapecheck::prelude::*;
@@ -16,6 +17,7 @@
 //! let centred = &x - &x.mean_keepdim::<1>(); // (Seq, DModel) - (Seq, D<1>)
 //! assert_eq!(centred.as_slice(), &[-1.0, 0.0, 1.0, -1.0, 0.0, 1.0]);
 //! assert_eq!(x.argmax::<1>().as_slice(), &[2, 2]);
+//! assert_eq!(x.t().sum_last().as_slice(), per_feature.map(|m| 2.0 * m).as_slice());
 //! ```
 //!
 //! ```compile_fail
