@@ -83,10 +83,7 @@ pub trait Elementwise: AsView {
     }
 
     /// `self + rhs` with broadcasting; `Err` when runtime dims do not broadcast.
-    fn try_add<R>(
-        &self,
-        rhs: &R,
-    ) -> Result<ZipOutput<Self, R>, ShapeError>
+    fn try_add<R>(&self, rhs: &R) -> Result<ZipOutput<Self, R>, ShapeError>
     where
         R: AsView<Elem = Self::Elem>,
         Self::Shape: BroadcastShapes<R::Shape>,
@@ -95,10 +92,7 @@ pub trait Elementwise: AsView {
     }
 
     /// `self - rhs` with broadcasting; `Err` when runtime dims do not broadcast.
-    fn try_sub<R>(
-        &self,
-        rhs: &R,
-    ) -> Result<ZipOutput<Self, R>, ShapeError>
+    fn try_sub<R>(&self, rhs: &R) -> Result<ZipOutput<Self, R>, ShapeError>
     where
         R: AsView<Elem = Self::Elem>,
         Self::Shape: BroadcastShapes<R::Shape>,
@@ -107,10 +101,7 @@ pub trait Elementwise: AsView {
     }
 
     /// `self * rhs` with broadcasting; `Err` when runtime dims do not broadcast.
-    fn try_mul<R>(
-        &self,
-        rhs: &R,
-    ) -> Result<ZipOutput<Self, R>, ShapeError>
+    fn try_mul<R>(&self, rhs: &R) -> Result<ZipOutput<Self, R>, ShapeError>
     where
         R: AsView<Elem = Self::Elem>,
         Self::Shape: BroadcastShapes<R::Shape>,
@@ -119,10 +110,7 @@ pub trait Elementwise: AsView {
     }
 
     /// `self / rhs` with broadcasting; `Err` when runtime dims do not broadcast.
-    fn try_div<R>(
-        &self,
-        rhs: &R,
-    ) -> Result<ZipOutput<Self, R>, ShapeError>
+    fn try_div<R>(&self, rhs: &R) -> Result<ZipOutput<Self, R>, ShapeError>
     where
         R: AsView<Elem = Self::Elem>,
         Self::Shape: BroadcastShapes<R::Shape>,

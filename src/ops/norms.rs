@@ -79,8 +79,9 @@ fn lane_sum<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
     s
 }
 
-/// `(Σ d, Σ d²)` with `d = x − mean`, in one pass of eight interleaved partial sums each.
-#[inline]
+/// `(Σ d, Σ d²)` with `d = x·scale − mean`, in one pass of eight interleaved partial sums
+/// each. Always inlined, so that the fast path's `scale = 1` folds away.
+#[inline(always)]
 fn centred_sums<T: Float>(x: &[T], scale: T, mean: T) -> (T, T) {
     let (mut s1, mut s2) = ([T::ZERO; 8], [T::ZERO; 8]);
     let chunks = x.chunks_exact(8);
@@ -107,8 +108,8 @@ fn nan<T: Float>() -> T {
 }
 
 /// The mean of `x·scale`, shifted by the first element so that a large common offset does
-/// not swamp the sum.
-#[inline]
+/// not swamp the sum. Always inlined, as [`centred_sums`].
+#[inline(always)]
 fn shifted_mean<T: Float>(x: &[T], scale: T) -> T {
     let x0 = x[0] * scale;
     x0 + lane_sum(x, |v| v * scale - x0) / T::from_usize(x.len())
