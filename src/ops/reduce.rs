@@ -237,6 +237,7 @@ pub trait HasLastAxis: LastAxis {
 
 macro_rules! has_last_axis {
     ($($i:literal: $($P:ident)*;)*) => {$(
+        #[diagnostic::do_not_recommend]
         impl<$($P: Dim),*> HasLastAxis for ($($P,)*) {
             type Removed = <Self as HasAxis<$i>>::Removed;
             type Kept = <Self as HasAxis<$i>>::Kept;
