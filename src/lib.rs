@@ -73,6 +73,7 @@ pub mod prelude {
     pub use crate::linalg::{MinOf, Pca, RandomizedSvd, RankAtMost};
     pub use crate::nn::lora::LoRA;
     pub use crate::ops::{cosine_similarity, MatMul, Unit};
+    pub use crate::ops::{Activations, Elementwise, Norms, Reductions};
     pub use crate::shape::{HasAxis, Shape, StaticShape, A0, A1, A2, A3, A4, A5};
     pub use crate::{dim, AsView, Float, ShapeError, Tensor, TensorView, TensorViewMut};
     pub use crate::{einsum, rearrange, tensor, try_einsum};

@@ -45,3 +45,27 @@ pub use rank::{MinOf, RankAtMost};
 pub use svd::{FullSvd, Svd, TruncatedSvd};
 
 pub(crate) use svd::{check_rank, factor, failure_error, truncate};
+
+/// The SVD of a view reads it once into the contiguous buffer the factorisation works on
+/// anyway (`a.t().svd()` is the SVD of the transpose); see [`Tensor::svd`](crate::Tensor::svd).
+impl<M: crate::dim::Dim, N: crate::dim::Dim, T: crate::Float> crate::TensorView<'_, (M, N), T> {
+    /// [`Tensor::svd`](crate::Tensor::svd) of the viewed matrix.
+    ///
+    /// ```
+    /// use shapecheck::prelude::*;
+    /// let a = Tensor::<(D<4>, D<3>), f64>::randn(1);
+    /// let (s, st) = (a.svd().s, a.t().svd().s);
+    /// for (x, y) in s.as_slice().iter().zip(st.as_slice()) {
+    ///     assert!((x - y).abs() < 1e-12);
+    /// }
+    /// ```
+    #[track_caller]
+    pub fn svd(&self) -> Svd<M, N, T> {
+        self.to_tensor().svd()
+    }
+
+    /// [`Tensor::try_svd`](crate::Tensor::try_svd) of the viewed matrix.
+    pub fn try_svd(&self) -> Result<Svd<M, N, T>, crate::ShapeError> {
+        self.to_tensor().try_svd()
+    }
+}

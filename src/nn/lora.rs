@@ -11,6 +11,7 @@ use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
 use crate::error::ShapeError;
 use crate::linalg::{check_rank, factor, failure_error, truncate, RankAtMost};
+use crate::ops::Elementwise;
 use crate::tensor::Tensor;
 
 /// A LoRA adapter for a weight `W: (DOut, DIn)`, of rank `R`: `A: (R, DIn)`,

@@ -19,7 +19,8 @@
 use crate::element::Float;
 use crate::kernel::{lanes, with_avx2_fma};
 use crate::ops::reduce::for_each_lane_offset;
-use crate::shape::{HasAxis, Shape};
+use crate::ops::Elementwise;
+use crate::shape::{HasAxis, LastAxis, Shape};
 use crate::tensor::{AsView, Tensor, TensorView};
 
 /// Softmax of one lane in place: the crate's one softmax row (`kernel::lanes`), run in the
@@ -39,24 +40,24 @@ fn log_softmax_lane<T: Float>(x: &mut [T]) {
     );
 }
 
-/// Applies `f` to every lane along axis `I` of a contiguous copy of `v`.
-fn along_axis<const I: usize, S, T>(v: &TensorView<'_, S, T>, f: impl Fn(&mut [T])) -> Tensor<S, T>
-where
-    S: HasAxis<I>,
-    T: Float,
-{
+/// Applies `f` to every lane along axis `axis` of a contiguous copy of `v`.
+fn along_axis<S: Shape, T: Float>(
+    v: &TensorView<'_, S, T>,
+    axis: usize,
+    f: impl Fn(&mut [T]),
+) -> Tensor<S, T> {
     let mut out = v.to_tensor();
     let (dims, strides) = (out.dims(), out.strides());
     let data = out.as_mut_slice();
-    if I + 1 == S::RANK {
-        let n = dims[I];
+    if axis + 1 == S::RANK {
+        let n = dims[axis];
         if n > 0 {
             data.chunks_exact_mut(n).for_each(&f);
         }
         return out;
     }
     let mut lane = Vec::new();
-    for_each_lane_offset(0, &dims, &strides, I, |start, stride, n| {
+    for_each_lane_offset(0, &dims, &strides, axis, |start, stride, n| {
         lane.clear();
         lane.extend((0..n).map(|i| data[start + i * stride]));
         f(&mut lane);
@@ -100,70 +101,95 @@ pub fn gelu_tanh<T: Float>(x: T) -> T {
     T::from_f64(0.5) * x * (T::ONE + inner.tanh())
 }
 
-macro_rules! activation_methods {
-    () => {
-        /// Softmax along axis `I` (max-subtracted). A lane holding NaN or `+∞` is all NaN, as
-        /// in PyTorch; a fully −∞ lane gives zeros ([module](crate::ops::activations) docs).
-        pub fn softmax<const I: usize>(&self) -> Tensor<S, T>
-        where
-            S: HasAxis<I>,
-        {
-            along_axis::<I, S, T>(&self.as_view(), softmax_lane)
-        }
+/// Activations and softmax of every tensor and view (anything [`AsView`]); each returns a
+/// new contiguous tensor. In the prelude.
+pub trait Activations: AsView {
+    /// Softmax along axis `I` (max-subtracted). A lane holding NaN or `+∞` is all NaN, as
+    /// in PyTorch; a fully −∞ lane gives zeros ([module](crate::ops::activations) docs).
+    fn softmax<const I: usize>(&self) -> Tensor<Self::Shape, Self::Elem>
+    where
+        Self::Shape: HasAxis<I>,
+    {
+        along_axis(&self.as_view(), I, softmax_lane)
+    }
 
-        /// Log-softmax along axis `I` (max-subtracted). A lane holding NaN or `+∞` is all NaN,
-        /// as in PyTorch; a fully −∞ lane stays −∞.
-        pub fn log_softmax<const I: usize>(&self) -> Tensor<S, T>
-        where
-            S: HasAxis<I>,
-        {
-            along_axis::<I, S, T>(&self.as_view(), log_softmax_lane)
-        }
+    /// Log-softmax along axis `I` (max-subtracted). A lane holding NaN or `+∞` is all NaN,
+    /// as in PyTorch; a fully −∞ lane stays −∞.
+    fn log_softmax<const I: usize>(&self) -> Tensor<Self::Shape, Self::Elem>
+    where
+        Self::Shape: HasAxis<I>,
+    {
+        along_axis(&self.as_view(), I, log_softmax_lane)
+    }
 
-        /// [`relu`] elementwise.
-        pub fn relu(&self) -> Tensor<S, T> {
-            self.as_view().map(relu)
-        }
+    /// [`softmax`](Self::softmax) along the last axis, whatever the rank: the scores of
+    /// attention, the logits of a classifier.
+    ///
+    /// ```
+    /// use shapecheck::prelude::*;
+    /// let logits = Tensor::<(D<2>, D<2>)>::from_vec(vec![0.0, 0.0, 1e4, 0.0]).unwrap();
+    /// assert_eq!(logits.softmax_last().as_slice(), &[0.5, 0.5, 1.0, 0.0]);
+    /// assert_eq!(logits.t().softmax_last().as_slice(), &[0.0, 1.0, 0.5, 0.5]);
+    /// ```
+    ///
+    /// A scalar has no last axis:
+    ///
+    /// ```compile_fail,E0277
+    /// use shapecheck::prelude::*;
+    /// let p = Tensor::<()>::zeros().softmax_last();
+    /// ```
+    fn softmax_last(&self) -> Tensor<Self::Shape, Self::Elem>
+    where
+        Self::Shape: LastAxis,
+    {
+        along_axis(
+            &self.as_view(),
+            <Self::Shape as Shape>::RANK - 1,
+            softmax_lane,
+        )
+    }
 
-        /// [`gelu`] (erf form) elementwise.
-        pub fn gelu(&self) -> Tensor<S, T> {
-            self.as_view().map(gelu)
-        }
+    /// [`log_softmax`](Self::log_softmax) along the last axis, whatever the rank.
+    fn log_softmax_last(&self) -> Tensor<Self::Shape, Self::Elem>
+    where
+        Self::Shape: LastAxis,
+    {
+        along_axis(
+            &self.as_view(),
+            <Self::Shape as Shape>::RANK - 1,
+            log_softmax_lane,
+        )
+    }
 
-        /// [`gelu_tanh`] (tanh approximation) elementwise.
-        pub fn gelu_tanh(&self) -> Tensor<S, T> {
-            self.as_view().map(gelu_tanh)
-        }
+    /// [`relu`] elementwise.
+    fn relu(&self) -> Tensor<Self::Shape, Self::Elem> {
+        self.map(relu)
+    }
 
-        /// [`silu`] elementwise.
-        pub fn silu(&self) -> Tensor<S, T> {
-            self.as_view().map(silu)
-        }
+    /// [`gelu`] (erf form) elementwise.
+    fn gelu(&self) -> Tensor<Self::Shape, Self::Elem> {
+        self.map(gelu)
+    }
 
-        /// [`sigmoid`] elementwise.
-        pub fn sigmoid(&self) -> Tensor<S, T> {
-            self.as_view().map(sigmoid)
-        }
+    /// [`gelu_tanh`] (tanh approximation) elementwise.
+    fn gelu_tanh(&self) -> Tensor<Self::Shape, Self::Elem> {
+        self.map(gelu_tanh)
+    }
 
-        /// `tanh` elementwise.
-        pub fn tanh(&self) -> Tensor<S, T> {
-            self.as_view().map(T::tanh)
-        }
-    };
-}
+    /// [`silu`] elementwise.
+    fn silu(&self) -> Tensor<Self::Shape, Self::Elem> {
+        self.map(silu)
+    }
 
-impl<S: Shape, T: Float> Tensor<S, T> {
-    activation_methods!();
-}
+    /// [`sigmoid`] elementwise.
+    fn sigmoid(&self) -> Tensor<Self::Shape, Self::Elem> {
+        self.map(sigmoid)
+    }
 
-impl<S: Shape, T: Float> TensorView<'_, S, T> {
-    activation_methods!();
-
-    /// Applies `f` to every element, into a new contiguous tensor.
-    pub fn map(&self, f: impl FnMut(T) -> T) -> Tensor<S, T> {
-        let mut f = f;
-        let mut out = Vec::with_capacity(self.len());
-        self.for_each(|x| out.push(f(x)));
-        Tensor::from_parts(self.shape(), out)
+    /// `tanh` elementwise.
+    fn tanh(&self) -> Tensor<Self::Shape, Self::Elem> {
+        self.map(Float::tanh)
     }
 }
+
+impl<V: AsView + ?Sized> Activations for V {}

@@ -1,9 +1,10 @@
 //! Reductions along an axis, and over the whole tensor.
 //!
 //! `x.sum::<I>()` removes axis `I` from the type; `x.sum_keepdim::<I>()` keeps it as `D<1>`
-//! (so the result broadcasts back against `x`). An axis the tensor does not have is a
-//! compile error ([`HasAxis`]). Every reduction reads its input through strides, so views
-//! reduce without a copy.
+//! (so the result broadcasts back against `x`); `x.sum_last()` reduces the last axis
+//! whatever the rank ([`HasLastAxis`]). An axis the tensor does not have is a compile error
+//! ([`HasAxis`]). The methods are those of [`Reductions`], written once for tensors and
+//! views; every reduction reads its input through strides, so views reduce without a copy.
 //!
 //! ```
 //! use shapecheck::prelude::*;
@@ -16,6 +17,7 @@
 //! let centred = &x - &x.mean_keepdim::<1>(); // (Seq, DModel) - (Seq, D<1>)
 //! assert_eq!(centred.as_slice(), &[-1.0, 0.0, 1.0, -1.0, 0.0, 1.0]);
 //! assert_eq!(x.argmax::<1>().as_slice(), &[2, 2]);
+//! assert_eq!(x.t().sum_last().as_slice(), per_feature.map(|m| 2.0 * m).as_slice());
 //! ```
 //!
 //! ```compile_fail
@@ -24,8 +26,10 @@
 //! let s = x.sum::<2>(); // a rank-2 tensor has axes 0 and 1
 //! ```
 
+use crate::dim::Dim;
 use crate::element::Float;
-use crate::shape::{HasAxis, Shape};
+use crate::ops::scaled::norm_from_sum_of_squares;
+use crate::shape::{HasAxis, LastAxis, Shape};
 use crate::tensor::{layout, AsView, Tensor, TensorView};
 
 /// One lane of a reduction: `n` elements of `data` from `start`, `stride` apart.
@@ -132,26 +136,28 @@ pub(crate) fn for_each_lane<'a, T>(
     });
 }
 
-fn reduce<const I: usize, S, T, U>(
+/// `f` of every lane along axis `axis` of `v`, in row-major order of the other axes.
+fn reduce<T: Float, U, S: Shape>(
     v: &TensorView<'_, S, T>,
-    f: impl FnMut(Lane<'_, T>) -> U,
-) -> (S::Removed, Vec<U>)
-where
-    S: HasAxis<I>,
-    T: Float,
-{
-    let mut f = f;
-    let shape = v.shape().remove_axis();
-    let mut out = Vec::with_capacity(shape.num_elements());
+    axis: usize,
+    mut f: impl FnMut(Lane<'_, T>) -> U,
+) -> Vec<U> {
+    let dims = v.dims();
+    let n = if axis < dims.len() { dims[axis] } else { 1 };
+    let mut out = Vec::with_capacity(v.len() / n.max(1));
     for_each_lane(
         v.as_base_slice(),
         v.offset(),
-        &v.dims(),
+        &dims,
         &v.strides(),
-        I,
+        axis,
         |lane| out.push(f(lane)),
     );
-    (shape, out)
+    out
+}
+
+fn lane_sum<T: Float>(l: Lane<'_, T>) -> T {
+    l.sum()
 }
 
 fn lane_max<T: Float>(l: Lane<'_, T>) -> T {
@@ -174,105 +180,194 @@ fn lane_var<T: Float>(l: Lane<'_, T>) -> T {
         / T::from_usize(l.n)
 }
 
+/// The norm, scaled against overflow and underflow when the plain sum of squares is not
+/// safe (see `ops::scaled`).
 fn lane_norm<T: Float>(l: Lane<'_, T>) -> T {
-    l.iter().fold(T::ZERO, |a, x| a + x * x).sqrt()
+    let ss = match l.as_slice() {
+        Some(xs) => xs.iter().map(|&x| x * x).fold(T::ZERO, |a, x| a + x),
+        None => l.iter().fold(T::ZERO, |a, x| a + x * x),
+    };
+    norm_from_sum_of_squares(ss, l.iter())
 }
 
-macro_rules! reduction {
-    ($name:ident, $keep:ident, $lane:expr, $doc:literal) => {
+/// Index of the first largest element (NaN never wins).
+fn lane_argmax<T: Float>(l: Lane<'_, T>) -> usize {
+    let mut best = (0, T::NEG_INFINITY);
+    for (i, x) in l.iter().enumerate() {
+        if x > best.1 {
+            best = (i, x);
+        }
+    }
+    best.0
+}
+
+/// A shape of rank 1 or more seen as "the other axes" and "the last axis": what a
+/// reduction over the last axis leaves. The `_last` reductions of [`Reductions`] take it;
+/// it is [`HasAxis`]`<RANK - 1>` under a name that needs no rank.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// dim!(pub Seq = 2; pub DModel = 3);
+/// let x = Tensor::<(Seq, DModel)>::ones();
+/// let s: Tensor<(Seq,)> = x.sum_last();
+/// assert_eq!(s.as_slice(), &[3.0, 3.0]);
+/// ```
+///
+/// A scalar has no last axis:
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// let x = Tensor::<()>::zeros();
+/// let s = x.sum_last();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no last axis to reduce",
+    label = "needs a tensor of rank 1 or more"
+)]
+pub trait HasLastAxis: LastAxis {
+    /// The shape without its last axis.
+    type Removed: Shape;
+    /// The shape with its last axis replaced by `D<1>`.
+    type Kept: Shape;
+    /// The shape without its last axis.
+    fn remove_last(&self) -> Self::Removed;
+    /// The shape with its last axis replaced by `D<1>`.
+    fn keep_last(&self) -> Self::Kept;
+}
+
+macro_rules! has_last_axis {
+    ($($i:literal: $($P:ident)*;)*) => {$(
+        #[diagnostic::do_not_recommend]
+        impl<$($P: Dim),*> HasLastAxis for ($($P,)*) {
+            type Removed = <Self as HasAxis<$i>>::Removed;
+            type Kept = <Self as HasAxis<$i>>::Kept;
+            #[inline(always)]
+            fn remove_last(&self) -> Self::Removed {
+                HasAxis::<$i>::remove_axis(self)
+            }
+            #[inline(always)]
+            fn keep_last(&self) -> Self::Kept {
+                HasAxis::<$i>::keep_axis(self)
+            }
+        }
+    )*};
+}
+
+has_last_axis! {
+    0: A;
+    1: A B;
+    2: A B C;
+    3: A B C E;
+    4: A B C E F;
+    5: A B C E F G;
+}
+
+// The pairs `op::<I>()` / `op_keepdim::<I>()`, and the `op_last()` forms, of each lane
+// function: generated inside the one trait, so each reduction is written once.
+macro_rules! reductions {
+    ($($name:ident, $keep:ident, $lane:expr, $doc:literal;)*) => {$(
         #[doc = concat!($doc, " along axis `I`, which leaves the type.")]
-        pub fn $name<const I: usize>(&self) -> Tensor<<S as HasAxis<I>>::Removed, T>
+        fn $name<const I: usize>(&self) -> Tensor<<Self::Shape as HasAxis<I>>::Removed, Self::Elem>
         where
-            S: HasAxis<I>,
+            Self::Shape: HasAxis<I>,
         {
-            let (shape, data) = reduce::<I, S, T, T>(&self.as_view(), $lane);
-            Tensor::from_parts(shape, data)
+            let v = self.as_view();
+            Tensor::from_parts(v.shape().remove_axis(), reduce(&v, I, $lane))
         }
 
         #[doc = concat!($doc, " along axis `I`, kept as `D<1>` so the result broadcasts against `self`.")]
-        pub fn $keep<const I: usize>(&self) -> Tensor<<S as HasAxis<I>>::Kept, T>
+        fn $keep<const I: usize>(&self) -> Tensor<<Self::Shape as HasAxis<I>>::Kept, Self::Elem>
         where
-            S: HasAxis<I>,
+            Self::Shape: HasAxis<I>,
         {
-            let (_, data) = reduce::<I, S, T, T>(&self.as_view(), $lane);
-            Tensor::from_parts(self.as_view().shape().keep_axis(), data)
+            let v = self.as_view();
+            Tensor::from_parts(v.shape().keep_axis(), reduce(&v, I, $lane))
         }
-    };
+    )*};
 }
 
-macro_rules! reductions {
-    () => {
-        reduction!(sum, sum_keepdim, |l| l.sum(), "Sum");
-        reduction!(mean, mean_keepdim, lane_mean, "Mean");
-        reduction!(
-            max,
-            max_keepdim,
-            lane_max,
-            "Maximum (NaN ignored, −∞ for an empty axis)"
-        );
-        reduction!(
-            min,
-            min_keepdim,
-            lane_min,
-            "Minimum (NaN ignored, +∞ for an empty axis)"
-        );
-        reduction!(
-            var,
-            var_keepdim,
-            lane_var,
-            "Population variance (divisor n, NumPy's default)"
-        );
-        reduction!(norm, norm_keepdim, lane_norm, "Euclidean (L2) norm");
-
-        /// Index of the largest element along axis `I` (the first, on ties; NaN never wins).
-        pub fn argmax<const I: usize>(&self) -> Tensor<<S as HasAxis<I>>::Removed, usize>
+macro_rules! last_reductions {
+    ($($name:ident, $lane:expr, $out:ident, $doc:literal;)*) => {$(
+        #[doc = concat!($doc, " along the last axis, whatever the rank.")]
+        fn $name(&self) -> Tensor<<Self::Shape as HasLastAxis>::Removed, last_reductions!(@out $out)>
         where
-            S: HasAxis<I>,
+            Self::Shape: HasLastAxis,
         {
-            let (shape, data) = reduce::<I, S, T, usize>(&self.as_view(), |l| {
-                let mut best = (0, T::NEG_INFINITY);
-                for (i, x) in l.iter().enumerate() {
-                    if x > best.1 {
-                        best = (i, x);
-                    }
-                }
-                best.0
-            });
-            Tensor::from_parts(shape, data)
+            let v = self.as_view();
+            let axis = <Self::Shape as Shape>::RANK - 1;
+            Tensor::from_parts(v.shape().remove_last(), reduce(&v, axis, $lane))
         }
-
-        /// Sum of all elements.
-        pub fn sum_all(&self) -> T {
-            let mut s = T::ZERO;
-            self.as_view().for_each(|x| s += x);
-            s
-        }
-
-        /// Mean of all elements (NaN for an empty tensor).
-        pub fn mean_all(&self) -> T {
-            self.sum_all() / T::from_usize(self.as_view().len())
-        }
-
-        /// Largest element (NaN ignored; −∞ for an empty tensor).
-        pub fn max_all(&self) -> T {
-            let mut m = T::NEG_INFINITY;
-            self.as_view().for_each(|x| m = m.max(x));
-            m
-        }
-
-        /// Smallest element (NaN ignored; +∞ for an empty tensor).
-        pub fn min_all(&self) -> T {
-            let mut m = T::INFINITY;
-            self.as_view().for_each(|x| m = m.min(x));
-            m
-        }
-    };
+    )*};
+    (@out T) => { Self::Elem };
+    (@out usize) => { usize };
 }
 
-impl<S: Shape, T: Float> Tensor<S, T> {
-    reductions!();
+/// Reductions of every tensor and view (anything [`AsView`]). In the prelude.
+///
+/// `x.sum::<I>()` removes axis `I`; `x.sum_keepdim::<I>()` keeps it as `D<1>`; `x.sum_last()`
+/// is `sum::<RANK - 1>()` without counting axes; `x.sum_all()` reduces everything.
+pub trait Reductions: AsView {
+    reductions! {
+        sum, sum_keepdim, lane_sum, "Sum";
+        mean, mean_keepdim, lane_mean, "Mean";
+        max, max_keepdim, lane_max, "Maximum (NaN ignored, −∞ for an empty axis)";
+        min, min_keepdim, lane_min, "Minimum (NaN ignored, +∞ for an empty axis)";
+        var, var_keepdim, lane_var, "Population variance (divisor n, NumPy's default)";
+        norm, norm_keepdim, lane_norm,
+            "Euclidean (L2) norm, scaled like BLAS `nrm2` so that it neither overflows nor \
+             underflows before the result does";
+    }
+
+    last_reductions! {
+        sum_last, lane_sum, T, "[`sum`](Self::sum)";
+        mean_last, lane_mean, T, "[`mean`](Self::mean)";
+        max_last, lane_max, T, "[`max`](Self::max)";
+        min_last, lane_min, T, "[`min`](Self::min)";
+        var_last, lane_var, T, "[`var`](Self::var)";
+        norm_last, lane_norm, T, "[`norm`](Self::norm)";
+        argmax_last, lane_argmax, usize, "[`argmax`](Self::argmax)";
+    }
+
+    /// Index of the largest element along axis `I` (the first, on ties; NaN never wins).
+    fn argmax<const I: usize>(&self) -> Tensor<<Self::Shape as HasAxis<I>>::Removed, usize>
+    where
+        Self::Shape: HasAxis<I>,
+    {
+        let v = self.as_view();
+        Tensor::from_parts(v.shape().remove_axis(), reduce(&v, I, lane_argmax))
+    }
+
+    /// Sum of all elements.
+    fn sum_all(&self) -> Self::Elem {
+        let v = self.as_view();
+        match v.as_contiguous_slice() {
+            Some(xs) => xs.iter().fold(Self::Elem::ZERO, |s, &x| s + x),
+            None => {
+                let mut s = Self::Elem::ZERO;
+                v.for_each(|x| s += x);
+                s
+            }
+        }
+    }
+
+    /// Mean of all elements (NaN for an empty tensor).
+    fn mean_all(&self) -> Self::Elem {
+        self.sum_all() / Self::Elem::from_usize(self.as_view().len())
+    }
+
+    /// Largest element (NaN ignored; −∞ for an empty tensor).
+    fn max_all(&self) -> Self::Elem {
+        let mut m = Self::Elem::NEG_INFINITY;
+        self.as_view().for_each(|x| m = m.max(x));
+        m
+    }
+
+    /// Smallest element (NaN ignored; +∞ for an empty tensor).
+    fn min_all(&self) -> Self::Elem {
+        let mut m = Self::Elem::INFINITY;
+        self.as_view().for_each(|x| m = m.min(x));
+        m
+    }
 }
 
-impl<S: Shape, T: Float> TensorView<'_, S, T> {
-    reductions!();
-}
+impl<V: AsView + ?Sized> Reductions for V {}

@@ -1,9 +1,12 @@
 //! Unit vectors: `normalize()` returns a [`Unit`] tensor, and cosine similarity accepts only
 //! `Unit`s, so "forgot to normalise before cosine similarity" is a compile error.
 //!
-//! `Unit<S>` proves that every row (lane of the last axis) has Euclidean norm 1 — or is
-//! exactly zero: a zero row has no direction, and `normalize()` leaves it zero rather than
-//! dividing by 0, so its cosine similarity with anything is 0.
+//! `Unit<S>` proves that every finite row (lane of the last axis) has Euclidean norm 1 — or
+//! is exactly zero: a zero row has no direction, and `normalize()` leaves it zero rather
+//! than dividing by 0, so its cosine similarity with anything is 0. The norm is scaled
+//! against overflow and underflow, so this holds at both ends of the range (`[3e19, 4e19]`
+//! and `[3e-30, 4e-30]` in f32). A row holding a NaN or an infinity has no norm to divide
+//! by and becomes all NaN, which propagates.
 //!
 //! ```
 //! use shapecheck::prelude::*;
@@ -24,30 +27,52 @@
 
 use crate::dim::Dim;
 use crate::element::Float;
+use crate::ops::scaled::{is_safe_sum_of_squares, max_abs, pow2_scale};
 use crate::shape::{LastAxis, Shape};
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, TensorView};
 
 /// A tensor whose every row (lane of the last axis) has norm 1, or is zero.
 #[derive(Clone, PartialEq)]
 pub struct Unit<S: Shape, T = f32>(Tensor<S, T>);
 
-impl<S: Shape + LastAxis, T: Float> Tensor<S, T> {
-    /// Divides every row (lane of the last axis) by its Euclidean norm. A zero row stays
-    /// zero (it has no direction); see [`Unit`].
-    pub fn normalize(&self) -> Unit<S, T> {
-        let mut out = self.clone();
-        let n = self.dims()[S::RANK - 1];
-        if n > 0 {
-            for row in out.as_mut_slice().chunks_exact_mut(n) {
-                let norm = row.iter().fold(T::ZERO, |a, &x| a + x * x).sqrt();
-                if norm > T::ZERO {
-                    let inv = T::ONE / norm;
-                    row.iter_mut().for_each(|x| *x *= inv);
-                }
-            }
-        }
-        Unit(out)
+/// Every row of `v` divided by its norm: [`Norms::normalize`](crate::ops::Norms::normalize).
+pub(crate) fn normalize_view<S: LastAxis, T: Float>(v: &TensorView<'_, S, T>) -> Unit<S, T> {
+    let mut out = v.to_tensor();
+    let n = v.dims()[S::RANK - 1];
+    if n > 0 {
+        out.as_mut_slice()
+            .chunks_exact_mut(n)
+            .for_each(normalize_row);
     }
+    Unit(out)
+}
+
+/// One row divided by its norm. The plain sum of squares serves when it is safe; otherwise
+/// the row is first scaled by a power of two (exact) so that its largest magnitude is near
+/// 1, which neither `[3e19, 4e19]` nor `[3e-30, 4e-30]` in f32 can then break.
+fn normalize_row<T: Float>(row: &mut [T]) {
+    let ss = row.iter().fold(T::ZERO, |a, &x| a + x * x);
+    if !is_safe_sum_of_squares(ss) {
+        let m = max_abs(row.iter().copied());
+        if ss.is_nan() || !m.is_finite() {
+            row.iter_mut().for_each(|x| *x = T::from_f64(f64::NAN));
+            return;
+        }
+        if m == T::ZERO {
+            return; // a zero row has no direction, and stays zero
+        }
+        let (s, _) = pow2_scale(m);
+        row.iter_mut().for_each(|x| *x *= s);
+        return normalize_row_scaled(row);
+    }
+    let inv = T::ONE / ss.sqrt();
+    row.iter_mut().for_each(|x| *x *= inv);
+}
+
+/// Divides a row whose largest magnitude is near 1 by its norm.
+fn normalize_row_scaled<T: Float>(row: &mut [T]) {
+    let inv = T::ONE / row.iter().fold(T::ZERO, |a, &x| a + x * x).sqrt();
+    row.iter_mut().for_each(|x| *x *= inv);
 }
 
 impl<S: Shape, T: Float> core::fmt::Debug for Unit<S, T> {

@@ -3,13 +3,16 @@
 //! A `Tensor<S, T>` owns a contiguous row-major `Vec<T>` and a shape value `S` (zero-sized
 //! when every dim is static). A view borrows a slice and adds an offset and one stride per
 //! axis, so transposing, permuting and broadcasting never copy. Anything that can be read
-//! as a view implements [`AsView`], which is what operations take as operands.
+//! as a view implements [`AsView`], which is what operations take as operands — and what
+//! the methods of [`ops`](crate::ops) (`exp`, `sum`, `softmax`, `layer_norm`, …) are
+//! written for, once, so that views take what tensors take.
 
 mod constructors;
 mod display;
 pub(crate) mod layout;
 pub mod literal;
 mod random;
+mod special;
 mod view;
 
 pub use view::{AsView, TensorView, TensorViewMut};
@@ -144,9 +147,9 @@ impl<S: Shape, T: Float> Tensor<S, T> {
         self.view().into_permuted(axes)
     }
 
-    /// Applies `f` to every element.
-    pub fn map(&self, f: impl FnMut(T) -> T) -> Tensor<S, T> {
-        Tensor::from_parts(self.shape, self.data.iter().copied().map(f).collect())
+    /// Applies `f` to every element in place.
+    pub fn map_inplace(&mut self, mut f: impl FnMut(T) -> T) {
+        self.data.iter_mut().for_each(|x| *x = f(*x));
     }
 
     /// The same elements as another shape of equal dims, checked at run time:

@@ -174,10 +174,21 @@ impl<'a, S: Shape, T: Float> TensorView<'a, S, T> {
         layout::for_each_offset(self.offset, &self.dims(), &self.strides, |o| f(data[o]));
     }
 
+    /// The elements as one row-major slice, when the view is contiguous: what lets every
+    /// op on a contiguous view run the same code as on a tensor.
+    #[inline]
+    pub fn as_contiguous_slice(&self) -> Option<&'a [T]> {
+        match self.len() {
+            0 => Some(&[]),
+            n if self.is_contiguous() => Some(&self.data[self.offset..self.offset + n]),
+            _ => None,
+        }
+    }
+
     /// The elements in row-major logical order.
     pub fn to_vec(&self) -> Vec<T> {
-        if self.is_contiguous() {
-            return self.data[self.offset..self.offset + self.len()].to_vec();
+        if let Some(xs) = self.as_contiguous_slice() {
+            return xs.to_vec();
         }
         let mut out = Vec::with_capacity(self.len());
         self.for_each(|x| out.push(x));

@@ -3,3 +3,5 @@
 
 mod attention;
 mod softmax;
+mod norms;
+mod unit;
