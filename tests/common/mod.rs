@@ -93,8 +93,8 @@ pub fn dyn2(rows: usize, cols: usize) -> (Dyn, Dyn) {
     (Dyn::new(rows), Dyn::new(cols))
 }
 
-/// A seeded Gaussian `rows × cols` matrix.
-pub fn randn_mat<T: Float>(rows: usize, cols: usize, seed: u64) -> Mat<T> {
+/// A seeded Gaussian `rows × cols` f64 matrix.
+pub fn randn_mat(rows: usize, cols: usize, seed: u64) -> Mat {
     Tensor::randn_with(dyn2(rows, cols), seed)
 }
 
