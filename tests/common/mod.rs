@@ -43,8 +43,9 @@ pub fn within<A: Float, E: Float>(
     for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
         let (a, e) = (a.to_f64(), e.to_f64());
         let allowed = bound(i, e);
-        // Written so that a NaN on either side fails.
-        if !((a - e).abs() <= allowed) {
+        // A NaN on either side fails: it is within no bound.
+        let ok = (a - e).abs() <= allowed;
+        if !ok {
             return Err(format!(
                 "element {i}: {a} vs expected {e} (|diff| {:e} > {allowed:e})",
                 (a - e).abs()
