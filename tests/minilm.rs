@@ -143,3 +143,39 @@ fn a_config_of_other_dims_is_an_error() {
         "{err}"
     );
 }
+
+/// Input the model cannot run is an error, never a panic: a sequence longer than the 512
+/// positions, an id outside the vocab.
+#[test]
+fn bad_token_ids_are_errors() {
+    let dir = minilm_dir();
+    if !dir.join("model.safetensors").is_file() {
+        return missing("the all-MiniLM-L6-v2 model", &dir);
+    }
+    let m = MiniLm::load(&dir).expect("the model loads");
+    let err = m.forward(&[vec![101; 513]]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ModelError::TooLong {
+                tokens: 513,
+                positions: 512
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "a sequence of 513 tokens exceeds the model's 512 positions"
+    );
+    let err = m.forward(&[vec![101, 30522, 102]]).unwrap_err();
+    assert!(matches!(err, ModelError::Shape(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("id 30522 at position 1 is out of range for a table of 30522 rows"),
+        "{err}"
+    );
+    // 512 tokens are fine.
+    let out = m.forward(&[vec![101; 512]]).expect("512 positions");
+    assert_eq!(out.dims().as_slice(), &[1, 512, 384]);
+}

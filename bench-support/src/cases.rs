@@ -72,3 +72,31 @@ pub fn svd_group(ty: &str, n: usize) -> String {
 
 /// The randomized rank-16 SVD of a 768×768 f32 matrix.
 pub const RSVD: &str = "rsvd/f32/768/r16";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names the benches and the perf example print: the lead compares perf runs line by
+    /// line, so a renamed case is a change to make on purpose.
+    #[test]
+    fn case_names_are_pinned() {
+        assert_eq!(matmul_group("f32", 512), "matmul/f32/512");
+        assert_eq!(linear_group(19, 384, 1536), "linear/f32/19x384->1536");
+        assert_eq!(attention_group(2048), "attention/f32/12x2048x64");
+        assert_eq!(svd_group("f64", 256), "svd/f64/256");
+        assert_eq!(batched::GROUP, "batched/f32/12x128x64x128");
+        assert_eq!(
+            (batched::HEADS, batched::SEQ, batched::HEAD_DIM),
+            (12, 128, 64)
+        );
+        assert_eq!(MATMUL_SQUARE, [64, 128, 256, 512, 1024]);
+        assert_eq!(LINEAR_ROWS, [1, 19, 48]);
+        assert_eq!(LINEAR_SHAPES, [(384, 384), (384, 1536), (1536, 384)]);
+        assert_eq!(ATTENTION_SEQ, [128, 512, 2048]);
+        assert_eq!(
+            (SVD_F32, SVD_F64, SVD_F64_BENCH),
+            ([64, 256, 768], [64, 256, 768], [64, 256])
+        );
+    }
+}
