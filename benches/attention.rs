@@ -5,24 +5,19 @@
 //! baseline's heads split into equal groups on rayon's pool, the pool shapecheck uses), and
 //! `causal/shapecheck/…` (the causal op skips the key blocks no query can see).
 
-#[path = "common/attention_raw.rs"]
-mod attention_raw;
-#[path = "common/raw.rs"]
-mod raw;
-
 use std::hint::black_box;
 
+use bench_support::attention::{two_gemms, two_gemms_par, DH, H};
+use bench_support::cases;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use shapecheck::nn::attention::{attention, attention_masked, AttentionMask};
 use shapecheck::prelude::*;
-
-use attention_raw::{two_gemms, two_gemms_par, DH, H};
 
 shapecheck::dim!(pub Heads = 12; pub HeadDim = 64);
 
 fn attention_cases(c: &mut Criterion) {
     let cores = shapecheck::max_threads();
-    for s in [128usize, 512, 2048] {
+    for s in cases::ATTENTION_SEQ {
         let shape = (Heads, Dyn::new(s), HeadDim);
         let q = Tensor::<_>::randn_with(shape, 1);
         let k = Tensor::<_>::randn_with(shape, 2);
@@ -31,7 +26,7 @@ fn attention_cases(c: &mut Criterion) {
         let causal = AttentionMask::causal(0);
         let mut out = vec![0f32; H * s * DH];
         let mut scratch = vec![vec![0f32; s * s]; cores];
-        let mut g = c.benchmark_group(format!("attention/f32/{H}x{s}x{DH}"));
+        let mut g = c.benchmark_group(cases::attention_group(s));
         g.throughput(Throughput::Elements((4 * H * s * s * DH) as u64));
         if s >= 512 {
             g.sample_size(10);

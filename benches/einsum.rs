@@ -2,11 +2,9 @@
 //! matrixmultiply called by hand on the same buffers. Cases are named by form, element type
 //! and size: `einsum/attention-scores/f32/2x12x128x64/{einsum,matmul,raw}`.
 
-#[path = "common/raw.rs"]
-mod raw;
-
 use std::hint::black_box;
 
+use bench_support::{cases, raw};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use shapecheck::prelude::*;
 
@@ -17,7 +15,7 @@ fn attention(c: &mut Criterion) {
     let k = Tensor::<(Batch, Heads, Seq, HeadDim)>::randn(2);
     let p = Tensor::<(Batch, Heads, Seq, Seq)>::randn(3);
     let mut out = vec![0.0f32; 2 * 12 * 128 * 128];
-    let mut g = c.benchmark_group("einsum/attention-scores/f32/2x12x128x64");
+    let mut g = c.benchmark_group(cases::EINSUM_SCORES);
     g.throughput(Throughput::Elements(2 * 2 * 12 * 128 * 128 * 64));
     shapecheck::with_threads(1, || {
         g.bench_function("einsum", |b| {
@@ -27,19 +25,21 @@ fn attention(c: &mut Criterion) {
     });
     g.bench_function("raw", |b| {
         b.iter(|| {
-            for item in 0..24 {
-                let r = item * 128 * 64..(item + 1) * 128 * 64;
-                let o = &mut out[item * 128 * 128..(item + 1) * 128 * 128];
-                let (qs, ks) = (&q.as_slice()[r.clone()], &k.as_slice()[r]);
-                raw::sgemm(128, 64, 128, qs, ks, true, black_box(o));
-            }
+            raw::sgemm_batched(
+                24,
+                (128, 64, 128),
+                q.as_slice(),
+                k.as_slice(),
+                true,
+                &mut out,
+            )
         })
     });
     g.finish();
 
     let v = Tensor::<(Batch, Heads, Seq, HeadDim)>::randn(4);
     let mut out = vec![0.0f32; 2 * 12 * 128 * 64];
-    let mut g = c.benchmark_group("einsum/attention-values/f32/2x12x128x64");
+    let mut g = c.benchmark_group(cases::EINSUM_VALUES);
     g.throughput(Throughput::Elements(2 * 2 * 12 * 128 * 128 * 64));
     shapecheck::with_threads(1, || {
         g.bench_function("einsum", |b| {
@@ -49,12 +49,14 @@ fn attention(c: &mut Criterion) {
     });
     g.bench_function("raw", |b| {
         b.iter(|| {
-            for item in 0..24 {
-                let ps = &p.as_slice()[item * 128 * 128..(item + 1) * 128 * 128];
-                let vs = &v.as_slice()[item * 128 * 64..(item + 1) * 128 * 64];
-                let o = &mut out[item * 128 * 64..(item + 1) * 128 * 64];
-                raw::sgemm(128, 128, 64, ps, vs, false, black_box(o));
-            }
+            raw::sgemm_batched(
+                24,
+                (128, 128, 64),
+                p.as_slice(),
+                v.as_slice(),
+                false,
+                &mut out,
+            )
         })
     });
     g.finish();

@@ -2,12 +2,11 @@
 //! ndarray, in GB/s (bytes read and written): broadcasting add (32, 768) + (768,), softmax
 //! over (12, 128, 128), layer_norm over (128, 384).
 
-#[path = "common/loops.rs"]
-mod loops;
-
 use std::hint::black_box;
 use std::time::Duration;
 
+use bench_support::cases::{self, LAYER_NORM_EPS};
+use bench_support::loops;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::{Array1, Array2, Array3};
 use shapecheck::prelude::*;
@@ -20,7 +19,7 @@ fn add(c: &mut Criterion) {
         Array1::from_vec(b.as_slice().to_vec()),
     );
     let mut out = Vec::new();
-    let mut g = c.benchmark_group("elementwise/add-broadcast/32x768+768");
+    let mut g = c.benchmark_group(cases::ADD_BROADCAST);
     g.throughput(Throughput::Bytes((4 * (2 * 32 * 768 + 768)) as u64));
     g.bench_function("shapecheck", |bch| bch.iter(|| black_box(&a + &b)));
     g.bench_function("loop", |bch| {
@@ -34,7 +33,7 @@ fn softmax(c: &mut Criterion) {
     let x = Tensor::<(D<12>, D<128>, D<128>)>::randn(3);
     let nx = Array3::from_shape_vec((12, 128, 128), x.as_slice().to_vec()).unwrap();
     let mut out = Vec::new();
-    let mut g = c.benchmark_group("elementwise/softmax/12x128x128");
+    let mut g = c.benchmark_group(cases::SOFTMAX);
     g.throughput(Throughput::Bytes((4 * 2 * 12 * 128 * 128) as u64));
     g.bench_function("shapecheck", |bch| bch.iter(|| black_box(x.softmax::<2>())));
     g.bench_function("loop", |bch| {
@@ -56,10 +55,10 @@ fn layer_norm(c: &mut Criterion) {
         Array1::from_vec(b.as_slice().to_vec()),
     );
     let mut out = Vec::new();
-    let mut g = c.benchmark_group("elementwise/layer_norm/128x384");
+    let mut g = c.benchmark_group(cases::LAYER_NORM);
     g.throughput(Throughput::Bytes((4 * 2 * 128 * 384) as u64));
     g.bench_function("shapecheck", |bch| {
-        bch.iter(|| black_box(x.layer_norm(&w, &b, 1e-12)))
+        bch.iter(|| black_box(x.layer_norm(&w, &b, LAYER_NORM_EPS)))
     });
     g.bench_function("loop", |bch| {
         bch.iter(|| {
@@ -67,13 +66,13 @@ fn layer_norm(c: &mut Criterion) {
                 x.as_slice(),
                 w.as_slice(),
                 b.as_slice(),
-                1e-12,
+                LAYER_NORM_EPS,
                 black_box(&mut out),
             )
         })
     });
     g.bench_function("ndarray", |bch| {
-        bch.iter(|| black_box(loops::ndarray_layer_norm(&nx, &nw, &nb, 1e-12)))
+        bch.iter(|| black_box(loops::ndarray_layer_norm(&nx, &nw, &nb, LAYER_NORM_EPS)))
     });
     g.finish();
 }

@@ -7,6 +7,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use bench_support::cases;
 use criterion::{criterion_group, criterion_main, Criterion};
 use shapecheck::linalg::RandomizedSvd;
 use shapecheck::prelude::*;
@@ -20,7 +21,7 @@ macro_rules! svd_cases {
             let data = a.as_slice().to_vec();
             let na = nalgebra::DMatrix::<$t>::from_row_slice(n, n, &data);
             let fa = faer::Mat::<$t>::from_fn(n, n, |i, j| data[i * n + j]);
-            let mut g = $c.benchmark_group(format!("svd/{}/{n}", stringify!($t)));
+            let mut g = $c.benchmark_group(cases::svd_group(stringify!($t), n));
             if n >= 256 {
                 g.sample_size(10);
                 g.measurement_time(Duration::from_secs(if n >= 768 { 10 } else { 3 }));
@@ -38,8 +39,8 @@ macro_rules! svd_cases {
 fn svd(c: &mut Criterion) {
     faer::set_global_parallelism(faer::Par::Seq);
     shapecheck::with_threads(1, || {
-        svd_cases!(c, f32, [64usize, 256, 768]);
-        svd_cases!(c, f64, [64usize, 256]);
+        svd_cases!(c, f32, cases::SVD_F32);
+        svd_cases!(c, f64, cases::SVD_F64_BENCH);
     });
 }
 
@@ -50,7 +51,7 @@ fn randomized(c: &mut Criterion) {
     let data = a.as_slice().to_vec();
     let fa = faer::Mat::<f32>::from_fn(n, n, |i, j| data[i * n + j]);
     let opts = RandomizedSvd::default();
-    let mut g = c.benchmark_group("rsvd/f32/768/r16");
+    let mut g = c.benchmark_group(cases::RSVD);
     g.sample_size(10);
     shapecheck::with_threads(1, || {
         g.bench_function("shapecheck", |b| {

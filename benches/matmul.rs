@@ -6,12 +6,11 @@
 //! rows, against matrixmultiply on the same buffers (`raw`) and on a transposed copy of W
 //! made beforehand (`raw-pretransposed`).
 
-#[path = "common/raw.rs"]
-mod raw;
-
 use std::hint::black_box;
 use std::time::Duration;
 
+use bench_support::cases::{self, batched::*};
+use bench_support::raw;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use shapecheck::prelude::*;
 
@@ -19,12 +18,12 @@ type Sq<T> = Tensor<(Dyn, Dyn), T>;
 
 macro_rules! square_cases {
     ($c:expr, $t:ty, $raw:path) => {
-        for n in [64usize, 128, 256, 512, 1024] {
+        for n in cases::MATMUL_SQUARE {
             let shape = (Dyn::new(n), Dyn::new(n));
             let a = Sq::<$t>::randn_with(shape, 1);
             let b = Sq::<$t>::randn_with(shape, 2);
             let mut out = vec![0.0 as $t; n * n];
-            let mut g = $c.benchmark_group(format!("matmul/{}/{n}", stringify!($t)));
+            let mut g = $c.benchmark_group(cases::matmul_group(stringify!($t), n));
             g.throughput(Throughput::Elements((2 * n * n * n) as u64));
             if n >= 512 {
                 g.sample_size(10);
@@ -73,11 +72,17 @@ fn square(c: &mut Criterion) {
 
 fn batched(c: &mut Criterion) {
     shapecheck::dim!(pub Heads = 12; pub Seq = 128; pub HeadDim = 64);
+    assert_eq!(
+        (Heads::SIZE, Seq::SIZE, HeadDim::SIZE),
+        (HEADS, SEQ, HEAD_DIM)
+    );
     let q = Tensor::<(Heads, Seq, HeadDim)>::randn(1);
     let k = Tensor::<(Heads, Seq, HeadDim)>::randn(2);
-    let mut out = vec![0.0f32; 12 * 128 * 128];
-    let mut g = c.benchmark_group("batched/f32/12x128x64x128");
-    g.throughput(Throughput::Elements(2 * 12 * 128 * 64 * 128));
+    let mut out = vec![0.0f32; HEADS * SEQ * SEQ];
+    let mut g = c.benchmark_group(GROUP);
+    g.throughput(Throughput::Elements(
+        (2 * HEADS * SEQ * HEAD_DIM * SEQ) as u64,
+    ));
     g.bench_function("shapecheck/1-thread", |b| {
         shapecheck::with_threads(1, || b.iter(|| black_box(q.matmul(&k.t()))))
     });
@@ -86,12 +91,8 @@ fn batched(c: &mut Criterion) {
     });
     g.bench_function("raw/1-thread", |b| {
         b.iter(|| {
-            for h in 0..12 {
-                let (qs, ks) = (q.as_slice(), k.as_slice());
-                let r = h * 128 * 64..(h + 1) * 128 * 64;
-                let o = &mut out[h * 128 * 128..(h + 1) * 128 * 128];
-                raw::sgemm(128, 64, 128, &qs[r.clone()], &ks[r], true, black_box(o));
-            }
+            let dims = (SEQ, HEAD_DIM, SEQ);
+            raw::sgemm_batched(HEADS, dims, q.as_slice(), k.as_slice(), true, &mut out)
         })
     });
     g.finish();
@@ -100,14 +101,14 @@ fn batched(c: &mut Criterion) {
 fn few_rows(c: &mut Criterion) {
     use shapecheck::nn::linear::Linear;
     shapecheck::with_threads(1, || {
-        for rows in [1usize, 19, 48] {
-            for (din, dout) in [(384usize, 384usize), (384, 1536), (1536, 384)] {
+        for rows in cases::LINEAR_ROWS {
+            for (din, dout) in cases::LINEAR_SHAPES {
                 let lin = Linear::<Dyn, Dyn>::init_with((Dyn::new(din), Dyn::new(dout)), false, 1);
                 let x = Tensor::<(Dyn, Dyn)>::randn_with((Dyn::new(rows), Dyn::new(din)), 2);
                 let w = lin.weight().as_slice();
                 let wt = lin.weight().t().to_vec();
                 let mut out = vec![0f32; rows * dout];
-                let mut g = c.benchmark_group(format!("linear/f32/{rows}x{din}->{dout}"));
+                let mut g = c.benchmark_group(cases::linear_group(rows, din, dout));
                 g.throughput(Throughput::Elements((2 * rows * din * dout) as u64));
                 g.bench_function("shapecheck", |b| b.iter(|| black_box(lin.forward(&x))));
                 g.bench_function("raw", |b| {

@@ -28,8 +28,9 @@
 //! The pieces: [`dim`](mod@dim) (the kinds of dimension), [`shape`] (tuples of dims and the
 //! rules on them), [`tensor`](mod@tensor) (owned tensors and strided views), [`ops`]
 //! (operations), [`linalg`] (SVD, PCA), [`nn`] (layers, attention, RoPE, KV cache, LoRA),
-//! [`io`] (safetensors weights), [`text`] (the BERT tokenizer) and [`Float`] (the element
-//! types). Shape errors that involve runtime dims are [`ShapeError`]s.
+//! [`models`] (real models built from them: the MiniLM sentence encoder), [`io`]
+//! (safetensors weights), [`text`] (the BERT tokenizer) and [`Float`] (the element types).
+//! Shape errors that involve runtime dims are [`ShapeError`]s.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 #![warn(clippy::missing_safety_doc, clippy::undocumented_unsafe_blocks)]
@@ -43,6 +44,7 @@ mod error;
 pub mod io;
 mod kernel;
 pub mod linalg;
+pub mod models;
 pub mod nn;
 pub mod ops;
 mod parallel;

@@ -2,6 +2,9 @@
 //! 256-row query blocks and 256-key online-softmax blocks), masks (bias, causal with offset,
 //! padding, fully masked rows), strided heads, thread counts, runtime errors.
 
+mod common;
+
+use common::{assert_close, attention_ref, prop_close};
 use proptest::prelude::*;
 use shapecheck::nn::attention::{
     attention, attention_masked, attention_weights, try_attention, try_attention_masked,
@@ -17,64 +20,6 @@ dim!(pub Sk);
 dim!(pub Batch);
 
 type Items = Tensor<(Dyn, Sq, Dyn)>;
-
-/// softmax(q·kᵀ/√dk + bias(b, i, j), causal)·v in f64, per batch item; rows that see no key
-/// give zeros.
-fn naive(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    (items, sq, sk, dk, dv): (usize, usize, usize, usize, usize),
-    bias: impl Fn(usize, usize, usize) -> f64,
-    causal: Option<usize>,
-) -> Vec<f64> {
-    let mut out = vec![0.0; items * sq * dv];
-    let scale = 1.0 / (dk as f64).sqrt();
-    for b in 0..items {
-        for i in 0..sq {
-            let mut s: Vec<f64> = (0..sk)
-                .map(|j| {
-                    let dot: f64 = (0..dk)
-                        .map(|l| q[(b * sq + i) * dk + l] as f64 * k[(b * sk + j) * dk + l] as f64)
-                        .sum();
-                    let hidden = causal.is_some_and(|off| j > i + off);
-                    if hidden {
-                        f64::NEG_INFINITY
-                    } else {
-                        dot * scale + bias(b, i, j)
-                    }
-                })
-                .collect();
-            let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            if m == f64::NEG_INFINITY {
-                continue;
-            }
-            s.iter_mut().for_each(|x| *x = (*x - m).exp());
-            let total: f64 = s.iter().sum();
-            for d in 0..dv {
-                out[(b * sq + i) * dv + d] = (0..sk)
-                    .map(|j| s[j] * v[(b * sk + j) * dv + d] as f64)
-                    .sum::<f64>()
-                    / total;
-            }
-        }
-    }
-    out
-}
-
-fn close(got: &[f32], want: &[f64], tol: f64) -> Result<(), TestCaseError> {
-    prop_assert_eq!(got.len(), want.len());
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        prop_assert!(
-            (g as f64 - w).abs() <= tol * (1.0 + w.abs()),
-            "element {}: {} vs {}",
-            i,
-            g,
-            w
-        );
-    }
-    Ok(())
-}
 
 fn items(n: usize, s: usize, d: usize, seed: u64) -> Items {
     Tensor::randn_with((Dyn::new(n), Sq::new(s), Dyn::new(d)), seed)
@@ -98,8 +43,8 @@ proptest! {
             None => AttentionMask::none(),
         };
         let got = attention_masked(&q, &k, &v, &mask);
-        let want = naive(q.as_slice(), k.as_slice(), v.as_slice(), (n, sq, sq, dk, dv), |_, _, _| 0.0, causal);
-        close(got.as_slice(), &want, 2e-5)?;
+        let want = attention_ref(q.as_slice(), k.as_slice(), v.as_slice(), (n, sq, sq, dk, dv), |_, _, _| 0.0, causal);
+        prop_close(got.as_slice(), &want, 2e-5, 2e-5)?;
     }
 }
 
@@ -121,7 +66,7 @@ fn long_keys_use_the_online_softmax_exactly() {
         };
         let got = attention_masked(&q, &k, &v, &mask);
         assert!(got.as_slice().iter().all(|x| x.is_finite()));
-        let want = naive(
+        let want = attention_ref(
             q.as_slice(),
             k.as_slice(),
             v.as_slice(),
@@ -129,7 +74,7 @@ fn long_keys_use_the_online_softmax_exactly() {
             |_, _, _| 0.0,
             causal,
         );
-        close(got.as_slice(), &want, 2e-4).unwrap();
+        assert_close(got.as_slice(), &want, 2e-4, 2e-4);
     }
 }
 
@@ -160,7 +105,7 @@ fn bias_masks_broadcast_and_fully_masked_rows_give_zeros() {
     });
     let mask = AttentionMask::from_bias(bias.clone());
     let got = attention_masked(&q, &k, &v, &mask);
-    let want = naive(
+    let want = attention_ref(
         q.as_slice(),
         k.as_slice(),
         v.as_slice(),
@@ -168,7 +113,7 @@ fn bias_masks_broadcast_and_fully_masked_rows_give_zeros() {
         |_, i, j| bias[[i, j]] as f64,
         None,
     );
-    close(got.as_slice(), &want, 2e-5).unwrap();
+    assert_close(got.as_slice(), &want, 2e-5, 2e-5);
     for h in 0..3 {
         for d in 0..8 {
             assert_eq!(got[[h, 2, d]], 0.0);
@@ -177,9 +122,7 @@ fn bias_masks_broadcast_and_fully_masked_rows_give_zeros() {
     // The weights are softmax(q·kᵀ/√8 + bias) (the masked row all zero), so rows sum to 1.
     let p = attention_weights(&q, &k, &mask);
     let want = (&(q.matmul(&k.t()) * (1.0 / 8f32.sqrt())) + &bias).softmax::<2>();
-    for (a, b) in p.as_slice().iter().zip(want.as_slice()) {
-        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
-    }
+    assert_close(p.as_slice(), want.as_slice(), 0.0, 1e-6);
     for h in 0..3 {
         for i in 0..sq {
             let s: f32 = (0..sk).map(|j| p[[h, i, j]]).sum();
@@ -206,7 +149,7 @@ fn padding_mask_hides_the_pads_of_each_row() {
         }
     };
     let got = attention_masked(&q, &k, &v, &mask);
-    let want = naive(
+    let want = attention_ref(
         q.as_slice(),
         k.as_slice(),
         v.as_slice(),
@@ -214,7 +157,7 @@ fn padding_mask_hides_the_pads_of_each_row() {
         pad,
         None,
     );
-    close(got.as_slice(), &want, 2e-5).unwrap();
+    assert_close(got.as_slice(), &want, 2e-5, 2e-5);
     // Changing a padded key or value does not change the result.
     let mut v2 = v.clone();
     v2[[1, 0, 5, 0]] = 1e6;
@@ -227,7 +170,7 @@ fn padding_mask_hides_the_pads_of_each_row() {
         .unwrap()
         .and_causal(0);
     let got = attention_masked(&q, &k, &v, &both);
-    let want = naive(
+    let want = attention_ref(
         q.as_slice(),
         k.as_slice(),
         v.as_slice(),
@@ -235,7 +178,7 @@ fn padding_mask_hides_the_pads_of_each_row() {
         pad,
         Some(0),
     );
-    close(got.as_slice(), &want, 2e-5).unwrap();
+    assert_close(got.as_slice(), &want, 2e-5, 2e-5);
     let err = AttentionMask::<_, f32>::try_padding(b, s, &[6, 7, 1]).unwrap_err();
     assert!(
         err.to_string()
@@ -311,9 +254,7 @@ fn f64_attention_matches_the_reference_closely() {
     let o = attention(&q, &k, &v);
     let p = (q.matmul(&k.t()) * (1.0 / 5f64.sqrt())).softmax::<1>();
     let want = p.matmul(&v);
-    for (a, b) in o.as_slice().iter().zip(want.as_slice()) {
-        assert!((a - b).abs() < 1e-13, "{a} vs {b}");
-    }
+    assert_close(o.as_slice(), want.as_slice(), 0.0, 1e-13);
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! `einsum!` against a naive reference (a loop over every assignment of every letter) for
 //! each supported form, on random sizes (proptest) and on strided operands.
 
+mod common;
+
+use common::randn_mat;
 use proptest::prelude::*;
 use shapecheck::prelude::*;
 
@@ -62,16 +65,7 @@ fn naive(spec: &str, ops: &[Dense]) -> Dense {
 fn assert_close<V: AsView<Elem = f64>>(got: &V, want: Dense) {
     let (got, dims) = dense(got);
     assert_eq!(dims, want.1, "dims");
-    for (i, (g, w)) in got.iter().zip(&want.0).enumerate() {
-        assert!(
-            (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
-            "element {i}: got {g}, want {w}"
-        );
-    }
-}
-
-fn randn2(m: usize, n: usize, seed: u64) -> Tensor<(Dyn, Dyn), f64> {
-    Tensor::randn_with((Dyn::new(m), Dyn::new(n)), seed)
+    common::assert_close(&got, &want.0, 1e-9, 1e-9);
 }
 
 fn randn3(a: usize, b: usize, c: usize, seed: u64) -> Tensor<(Dyn, Dyn, Dyn), f64> {
@@ -91,11 +85,11 @@ proptest! {
 
     #[test]
     fn matmul_forms(m in 1usize..7, k in 1usize..7, n in 1usize..7, b in 1usize..4, seed in 0u64..1000) {
-        let a = randn2(m, k, seed);
-        let bm = randn2(k, n, seed + 1);
+        let a = randn_mat(m, k, seed);
+        let bm = randn_mat(k, n, seed + 1);
         assert_close(&einsum!("ij,jk->ik", a, bm), naive("ij,jk->ik", &[dense(&a), dense(&bm)]));
         // The same product with a transposed (strided) operand, and the product transposed.
-        let bt = randn2(n, k, seed + 2);
+        let bt = randn_mat(n, k, seed + 2);
         assert_close(&einsum!("ij,jk->ik", a, bt.t()), naive("ij,jk->ik", &[dense(&a), dense(&bt.t())]));
         assert_close(&einsum!("ij,kj->ki", a, bt), naive("ij,kj->ki", &[dense(&a), dense(&bt)]));
         // Batched.
@@ -128,8 +122,8 @@ proptest! {
 
     #[test]
     fn unary_forms(m in 1usize..7, n in 1usize..7, p in 1usize..5, seed in 0u64..1000) {
-        let a = randn2(m, n, seed);
-        let sq = randn2(m, m, seed + 1);
+        let a = randn_mat(m, n, seed);
+        let sq = randn_mat(m, m, seed + 1);
         let t3 = randn3(m, n, p, seed + 2);
         assert_close(&einsum!("ij->ji", a), naive("ij->ji", &[dense(&a)]));
         assert_close(&einsum!("ijk->kij", t3), naive("ijk->kij", &[dense(&t3)]));
@@ -146,10 +140,10 @@ proptest! {
     fn products_and_general(m in 1usize..6, n in 1usize..6, p in 1usize..5, seed in 0u64..1000) {
         let x = randn1(m, seed);
         let y = randn1(n, seed + 1);
-        let a = randn2(m, n, seed + 2);
-        let a2 = randn2(m, n, seed + 3);
-        let c = randn2(n, p, seed + 4);
-        let e = randn2(p, m, seed + 5);
+        let a = randn_mat(m, n, seed + 2);
+        let a2 = randn_mat(m, n, seed + 3);
+        let c = randn_mat(n, p, seed + 4);
+        let e = randn_mat(p, m, seed + 5);
         let sq = randn3(m, m, n, seed + 6);
         assert_close(&einsum!("i,j->ij", x, y), naive("i,j->ij", &[dense(&x), dense(&y)]));
         assert_close(&einsum!("i,ij,j->", x, a, y), naive("i,ij,j->", &[dense(&x), dense(&a), dense(&y)]));

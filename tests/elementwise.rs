@@ -1,6 +1,9 @@
 //! Broadcasting ops, reductions, softmax, norms, reshapes and unit vectors against naive
 //! references, on random runtime shapes (dims of 1 included) and non-contiguous layouts.
 
+mod common;
+
+use common::{layer_norm_ref, log_softmax_ref, prop_close, rms_norm_ref, softmax_ref, variance};
 use proptest::prelude::*;
 use shapecheck::prelude::*;
 
@@ -71,14 +74,12 @@ proptest! {
             (v.sum::<1>(), v.mean::<1>(), v.max::<1>(), v.min::<1>(), v.var::<1>(), v.norm::<1>(), v.argmax::<1>());
         for i in 0..ld[0] { for k in 0..ld[2] {
             let lane: Vec<f64> = (0..ld[1]).map(|j| v[[i, j, k]]).collect();
-            let n = lane.len() as f64;
-            let m = lane.iter().sum::<f64>() / n;
+            let m = common::mean(&lane);
             prop_assert!((s[[i, k]] - lane.iter().sum::<f64>()).abs() < 1e-12);
             prop_assert!((mean[[i, k]] - m).abs() < 1e-12);
             prop_assert_eq!(mx[[i, k]], lane.iter().cloned().fold(f64::MIN, f64::max));
             prop_assert_eq!(mn[[i, k]], lane.iter().cloned().fold(f64::MAX, f64::min));
-            let v2 = lane.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n;
-            prop_assert!((var[[i, k]] - v2).abs() < 1e-12);
+            prop_assert!((var[[i, k]] - variance(&lane)).abs() < 1e-12);
             prop_assert!((nrm[[i, k]] - lane.iter().map(|x| x * x).sum::<f64>().sqrt()).abs() < 1e-12);
             prop_assert_eq!(lane[am[[i, k]]], mx[[i, k]]);
         }}
@@ -112,6 +113,12 @@ proptest! {
         for (a, b) in lp.as_slice().iter().zip(p.as_slice()) {
             prop_assert!((a.exp() - b).abs() < 1e-6);
         }
+        // Both against the f64 references, lane by lane.
+        for ((lane, row), log_row) in x.as_slice().chunks(d[2]).zip(p.as_slice().chunks(d[2])).zip(lp.as_slice().chunks(d[2])) {
+            let lane: Vec<f64> = lane.iter().map(|&v| v as f64).collect();
+            prop_close(row, &softmax_ref(&lane), 1e-5, 1e-6)?;
+            prop_close(log_row, &log_softmax_ref(&lane), 1e-5, 1e-5)?;
+        }
     }
 
     #[test]
@@ -123,16 +130,11 @@ proptest! {
         let y = x.layer_norm(&w, &b, 1e-5);
         let z = x.rms_norm(&w, 1e-6);
         for i in 0..rows {
-            let r: Vec<f64> = (0..n).map(|j| x[[i, j]]).collect();
-            let m = r.iter().sum::<f64>() / n as f64;
-            let v = r.iter().map(|a| (a - m).powi(2)).sum::<f64>() / n as f64;
-            let ms = r.iter().map(|a| a * a).sum::<f64>() / n as f64;
-            for j in 0..n {
-                let e = (r[j] - m) / (v + 1e-5).sqrt() * w[[j]] + b[[j]];
-                prop_assert!((y[[i, j]] - e).abs() < 1e-10);
-                let e2 = r[j] / (ms + 1e-6).sqrt() * w[[j]];
-                prop_assert!((z[[i, j]] - e2).abs() < 1e-10);
-            }
+            let r = &x.as_slice()[i * n..(i + 1) * n];
+            let e = layer_norm_ref(r, w.as_slice(), b.as_slice(), 1e-5);
+            prop_close(&y.as_slice()[i * n..(i + 1) * n], &e, 0.0, 1e-10)?;
+            let e2 = rms_norm_ref(r, w.as_slice(), 1e-6);
+            prop_close(&z.as_slice()[i * n..(i + 1) * n], &e2, 0.0, 1e-10)?;
         }
     }
 

@@ -1,6 +1,9 @@
 //! Linear, Embedding, FeedForward, the multi-head layout and the KV cache, against direct
 //! computations.
 
+mod common;
+
+use common::assert_close;
 use shapecheck::nn::attention::{attention_masked, AttentionMask};
 use shapecheck::nn::kv_cache::KvCache;
 use shapecheck::nn::linear::{Activation, Embedding, FeedForward, Linear};
@@ -19,21 +22,7 @@ dim!(pub Ctx);
 
 /// x·Wᵀ + b by loops, row by row over the flattened leading dims.
 fn linear_ref(x: &[f32], w: &Tensor<(DOut, DIn)>, b: Option<&Tensor<(DOut,)>>) -> Vec<f32> {
-    x.chunks(7)
-        .flat_map(|row| {
-            (0..5).map(move |o| {
-                let dot: f64 = (0..7).map(|i| row[i] as f64 * w[[o, i]] as f64).sum();
-                dot as f32 + b.map_or(0.0, |b| b[[o]])
-            })
-        })
-        .collect()
-}
-
-fn assert_close(got: &[f32], want: &[f32], tol: f32) {
-    assert_eq!(got.len(), want.len());
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= tol * (1.0 + w.abs()), "[{i}] {g} vs {w}");
-    }
+    common::linear_ref(x, w.as_slice(), b.map(|b| b.as_slice()), 7, 5)
 }
 
 #[test]
@@ -48,14 +37,21 @@ fn linear_matches_x_times_w_transposed_plus_bias_for_every_rank_and_layout() {
         lin.forward(&v).as_slice(),
         &linear_ref(v.as_slice(), &w, Some(&b)),
         1e-5,
+        1e-5,
     );
 
     let x = Tensor::<(Seq, DIn)>::randn_with((Seq::new(9), DIn), 4);
     let y: Tensor<(Seq, DOut)> = lin.forward(&x);
-    assert_close(y.as_slice(), &linear_ref(x.as_slice(), &w, Some(&b)), 1e-5);
+    assert_close(
+        y.as_slice(),
+        &linear_ref(x.as_slice(), &w, Some(&b)),
+        1e-5,
+        1e-5,
+    );
     assert_close(
         plain.forward(&x).as_slice(),
         &linear_ref(x.as_slice(), &w, None),
+        1e-5,
         1e-5,
     );
 
@@ -65,19 +61,26 @@ fn linear_matches_x_times_w_transposed_plus_bias_for_every_rank_and_layout() {
         y3.as_slice(),
         &linear_ref(x3.as_slice(), &w, Some(&b)),
         1e-5,
+        1e-5,
     );
 
     // A permuted input whose leading axes do not collapse: (Seq, Batch, DIn) read from a
     // (Batch, Seq, DIn) buffer.
     let p = x3.permute((A1, A0, A2));
     let yp = lin.forward(&p);
-    assert_close(yp.as_slice(), &linear_ref(&p.to_vec(), &w, Some(&b)), 1e-5);
+    assert_close(
+        yp.as_slice(),
+        &linear_ref(&p.to_vec(), &w, Some(&b)),
+        1e-5,
+        1e-5,
+    );
     // A transposed 2-D input (columns strided).
     let xt = Tensor::<(DIn, Seq)>::randn_with((DIn, Seq::new(4)), 6);
     let yt = lin.forward(&xt.t());
     assert_close(
         yt.as_slice(),
         &linear_ref(&xt.t().to_vec(), &w, Some(&b)),
+        1e-5,
         1e-5,
     );
 }
@@ -91,18 +94,11 @@ fn linear_on_a_few_rows_of_a_wide_layer_matches_loops() {
         let plain = Linear::new(lin.weight().clone(), None);
         let x = Tensor::<(Seq, Dyn)>::randn_with((Seq::new(rows), Dyn::new(din)), 8);
         let (w, b) = (lin.weight(), lin.bias().expect("has a bias"));
-        let x = &x;
         for (layer, with_bias) in [(&lin, true), (&plain, false)] {
-            let y = layer.forward(x);
-            let want: Vec<f32> = (0..rows)
-                .flat_map(|r| {
-                    (0..dout).map(move |o| {
-                        let dot: f64 = (0..din).map(|i| x[[r, i]] as f64 * w[[o, i]] as f64).sum();
-                        dot as f32 + if with_bias { b[[o]] } else { 0.0 }
-                    })
-                })
-                .collect();
-            assert_close(y.as_slice(), &want, 1e-5);
+            let y = layer.forward(&x);
+            let bias = with_bias.then(|| b.as_slice());
+            let want = common::linear_ref(x.as_slice(), w.as_slice(), bias, din, dout);
+            assert_close(y.as_slice(), &want, 1e-5, 1e-5);
         }
     }
 }
@@ -196,12 +192,6 @@ fn heads_split_as_views_and_merge_back_with_a_batch() {
     assert_eq!(back.as_slice(), x.as_slice());
 }
 
-fn close(a: &[f32], b: &[f32]) {
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() < 2e-6, "[{i}] {x} vs {y}");
-    }
-}
-
 #[test]
 fn decoding_token_by_token_or_in_chunks_equals_full_causal_attention() {
     dim!(pub Len = 45);
@@ -225,7 +215,7 @@ fn decoding_token_by_token_or_in_chunks_equals_full_causal_attention() {
                 for i in 0..n {
                     let got: Vec<f32> = (0..4).map(|d| o[[h, i, d]]).collect();
                     let want: Vec<f32> = (0..4).map(|d| full[[h, t + i, d]]).collect();
-                    close(&got, &want);
+                    assert_close(&got, &want, 0.0, 2e-6);
                 }
             }
             t += n;

@@ -4,27 +4,15 @@
 //! tall, wide, 1×N and N×1 matrices; singular values checked against a cyclic Jacobi
 //! eigensolver on AᵀA written here in f64; PCA against the covariance's eigenvectors.
 
+mod common;
+
+use common::{frob, Mat};
 use proptest::prelude::*;
 use shapecheck::linalg::{RandomizedSvd, TruncatedSvd};
 use shapecheck::prelude::*;
 
-type Mat<T> = Tensor<(Dyn, Dyn), T>;
-
 fn dyn_mat<T: Float>(m: usize, n: usize, data: Vec<T>) -> Mat<T> {
     Tensor::from_vec_with((Dyn::new(m), Dyn::new(n)), data).unwrap()
-}
-
-/// ‖x‖_F, scaled so that neither 1e300 nor 1e-300 entries overflow or underflow.
-fn frob<T: Float>(x: &[T]) -> f64 {
-    let big = x.iter().fold(0.0f64, |m, v| m.max(v.to_f64().abs()));
-    if big == 0.0 {
-        return 0.0;
-    }
-    big * x
-        .iter()
-        .map(|v| (v.to_f64() / big).powi(2))
-        .sum::<f64>()
-        .sqrt()
 }
 
 /// ‖XᵀX − I‖₂ (the spectral norm: the largest |eigenvalue| of the symmetric error) for a

@@ -2,40 +2,24 @@
 //! initialisation, `from_delta` against the Eckart–Young optimum, parameter counts, and the
 //! run-time checks of runtime dims.
 
+mod common;
+
+use common::{frob, matmul_ref, max_abs_diff as max_diff, randn_mat as mat, Mat};
 use proptest::prelude::*;
 use shapecheck::prelude::*;
 
-type Mat = Tensor<(Dyn, Dyn), f64>;
-
-fn mat(m: usize, n: usize, seed: u64) -> Mat {
-    Tensor::randn_with((Dyn::new(m), Dyn::new(n)), seed)
-}
-
-/// `x·Wᵀ + (α/r)·x·Aᵀ·Bᵀ` by triple loops.
+/// `x·Wᵀ + (α/r)·(x·Aᵀ)·Bᵀ` by triple loops.
 fn naive_forward(x: &Mat, w: &Mat, a: &Mat, b: &Mat, alpha: f64) -> Vec<f64> {
     let (bs, din) = (x.dims()[0], x.dims()[1]);
     let (dout, r) = (w.dims()[0], a.dims()[0]);
-    let mut out = vec![0.0; bs * dout];
-    for i in 0..bs {
-        let xa: Vec<f64> = (0..r)
-            .map(|k| (0..din).map(|j| x[[i, j]] * a[[k, j]]).sum())
-            .collect();
-        for o in 0..dout {
-            let dense: f64 = (0..din).map(|j| x[[i, j]] * w[[o, j]]).sum();
-            let low: f64 = (0..r).map(|k| xa[k] * b[[o, k]]).sum();
-            out[i * dout + o] = dense + alpha / r as f64 * low;
-        }
-    }
-    out
-}
-
-fn max_diff(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
-}
-
-fn frob(x: &[f64]) -> f64 {
-    x.iter().map(|v| v * v).sum::<f64>().sqrt()
+    let dense = matmul_ref(bs, din, dout, |i, j| x[[i, j]], |j, o| w[[o, j]]);
+    let xa = matmul_ref(bs, din, r, |i, j| x[[i, j]], |j, k| a[[k, j]]);
+    let low = matmul_ref(bs, r, dout, |i, k| xa[i * r + k], |k, o| b[[o, k]]);
+    dense
+        .iter()
+        .zip(&low)
+        .map(|(d, l)| d + alpha / r as f64 * l)
+        .collect()
 }
 
 #[test]

@@ -2,6 +2,9 @@
 //! independent complex-number reference for both layouts, the permutation relating the
 //! layouts, position interpolation, the offset form, the base, and the runtime checks.
 
+mod common;
+
+use common::{dot, max_abs_diff as max_diff};
 use proptest::prelude::*;
 use shapecheck::nn::rope::{Rope, RopeLayout};
 use shapecheck::prelude::*;
@@ -10,17 +13,6 @@ const LAYOUTS: [RopeLayout; 2] = [RopeLayout::HalfSplit, RopeLayout::Interleaved
 
 fn layout() -> impl Strategy<Value = RopeLayout> {
     prop_oneof![Just(RopeLayout::HalfSplit), Just(RopeLayout::Interleaved)]
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-fn max_diff<T: Float>(a: &[T], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .fold(0.0, |m, (x, y)| m.max((x.to_f64() - y).abs()))
 }
 
 /// The indices of the two features of pair `j` in a head of width `d`.

@@ -6,12 +6,11 @@
 //! SHAPECHECK_MINILM_DIR points elsewhere). Without it a test that needs it fails under
 //! `CI=true` and otherwise prints a note and passes.
 
-#[path = "common/missing.rs"]
-mod common_missing;
+mod common;
 
 use std::path::PathBuf;
 
-use common_missing::missing;
+use common::{minilm_dir, missing};
 use proptest::prelude::*;
 use serde_json::Value;
 use shapecheck::text::{VocabError, WordPiece, MAX_INPUT_CHARS_PER_WORD};
@@ -22,10 +21,7 @@ fn manifest_dir() -> PathBuf {
 
 /// The MiniLM tokenizer, or `None` (after the missing-file policy) when its vocab is absent.
 fn minilm() -> Option<WordPiece> {
-    let dir = std::env::var_os("SHAPECHECK_MINILM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir().join("models/all-MiniLM-L6-v2"));
-    let path = dir.join("vocab.txt");
+    let path = minilm_dir().join("vocab.txt");
     if !path.is_file() {
         missing("the all-MiniLM-L6-v2 vocab", &path);
         return None;

@@ -18,7 +18,9 @@ use std::hint::black_box;
 use shapecheck::nn::attention::{attention, attention_masked, AttentionMask};
 use shapecheck::prelude::*;
 
-use crate::attention_raw::{two_gemms, two_gemms_par, DH, H};
+use bench_support::attention::{two_gemms, two_gemms_par, DH, H};
+use bench_support::cases;
+
 use crate::harness::interleave;
 
 shapecheck::dim!(pub Heads = 12; pub HeadDim = 64);
@@ -112,8 +114,8 @@ pub fn run(filter: &str) {
     if std::env::var_os(PEAK_CHILD).is_some() {
         return;
     }
-    for s in [128usize, 512, 2048] {
-        let base = format!("attention/f32/{H}x{s}x{DH}");
+    for s in cases::ATTENTION_SEQ {
+        let base = cases::attention_group(s);
         let wanted = |case: &str| case.contains(filter);
         let cases = [
             format!("{base}/1-thread"),

@@ -3,6 +3,7 @@
 
 use std::hint::black_box;
 
+use bench_support::cases::{EINSUM_SCORES, EINSUM_VALUES};
 use shapecheck::prelude::*;
 
 use crate::harness::{interleave, line};
@@ -13,7 +14,7 @@ shapecheck::dim!(pub Batch = 2; pub Heads = 12; pub Seq = 128; pub HeadDim = 64;
 pub fn run(filter: &str) {
     shapecheck::with_threads(1, || {
         let attention = 2.0 * (2 * 12 * 128 * 128 * 64) as f64;
-        let case = "einsum/attention-scores/f32/2x12x128x64/1-thread";
+        let case = &format!("{EINSUM_SCORES}/1-thread");
         if case.contains(filter) {
             let q = Tensor::<(Batch, Heads, Seq, HeadDim)>::randn(1);
             let k = Tensor::<(Batch, Heads, Seq, HeadDim)>::randn(2);
@@ -23,7 +24,7 @@ pub fn run(filter: &str) {
             );
             line(case, attention, r);
         }
-        let case = "einsum/attention-values/f32/2x12x128x64/1-thread";
+        let case = &format!("{EINSUM_VALUES}/1-thread");
         if case.contains(filter) {
             let p = Tensor::<(Batch, Heads, Seq, Seq)>::randn(3);
             let v = Tensor::<(Batch, Heads, Seq, HeadDim)>::randn(4);
@@ -45,7 +46,7 @@ pub fn run(filter: &str) {
             line(case, square, r);
         }
     });
-    let case = "einsum/attention-scores/f32/2x12x128x64/all-threads";
+    let case = &format!("{EINSUM_SCORES}/all-threads");
     if case.contains(filter) {
         let q = Tensor::<(Batch, Heads, Seq, HeadDim)>::randn(1);
         let k = Tensor::<(Batch, Heads, Seq, HeadDim)>::randn(2);

@@ -1,11 +1,10 @@
 //! Elementwise ops: the typed API against a plain loop over slices (the `raw` column) and
 //! ndarray, in GB/s of bytes read and written.
 
-#[path = "../../benches/common/loops.rs"]
-mod loops;
-
 use std::hint::black_box;
 
+use bench_support::cases::{self, LAYER_NORM_EPS};
+use bench_support::loops;
 use ndarray::{Array1, Array2};
 use shapecheck::prelude::*;
 
@@ -23,7 +22,7 @@ fn gbs_line(case: &str, bytes: f64, (ours, theirs, ratio): (f64, f64, f64), nd: 
 /// Prints the elementwise lines whose case name contains `filter`.
 pub fn run(filter: &str) {
     let mut out = Vec::new();
-    let case = "elementwise/add-broadcast/32x768+768";
+    let case = cases::ADD_BROADCAST;
     if case.contains(filter) {
         let a = Tensor::<(D<32>, D<768>)>::randn(1);
         let b = Tensor::<(D<768>,)>::randn(2);
@@ -36,7 +35,7 @@ pub fn run(filter: &str) {
         let (nd, _, _) = interleave(|| drop(black_box(&na + &nb)), || {});
         gbs_line(case, (4 * (2 * 32 * 768 + 768)) as f64, r, nd);
     }
-    let case = "elementwise/softmax/12x128x128";
+    let case = cases::SOFTMAX;
     if case.contains(filter) {
         let x = Tensor::<(D<12>, D<128>, D<128>)>::randn(3);
         let nx = ndarray::Array3::from_shape_vec((12, 128, 128), x.as_slice().to_vec()).unwrap();
@@ -47,7 +46,7 @@ pub fn run(filter: &str) {
         let (nd, _, _) = interleave(|| drop(black_box(loops::ndarray_softmax(&nx))), || {});
         gbs_line(case, (4 * 2 * 12 * 128 * 128) as f64, r, nd);
     }
-    let case = "elementwise/layer_norm/128x384";
+    let case = cases::LAYER_NORM;
     if case.contains(filter) {
         let x = Tensor::<(D<128>, D<384>)>::randn(4);
         let w = Tensor::<(D<384>,)>::randn(5);
@@ -58,19 +57,26 @@ pub fn run(filter: &str) {
             Array1::from_vec(b.as_slice().to_vec()),
         );
         let r = interleave(
-            || drop(black_box(x.layer_norm(&w, &b, 1e-12))),
+            || drop(black_box(x.layer_norm(&w, &b, LAYER_NORM_EPS))),
             || {
                 loops::layer_norm(
                     x.as_slice(),
                     w.as_slice(),
                     b.as_slice(),
-                    1e-12,
+                    LAYER_NORM_EPS,
                     black_box(&mut out),
                 )
             },
         );
         let (nd, _, _) = interleave(
-            || drop(black_box(loops::ndarray_layer_norm(&nx, &nw, &nb, 1e-12))),
+            || {
+                drop(black_box(loops::ndarray_layer_norm(
+                    &nx,
+                    &nw,
+                    &nb,
+                    LAYER_NORM_EPS,
+                )))
+            },
             || {},
         );
         gbs_line(case, (4 * 2 * 128 * 384) as f64, r, nd);

@@ -7,6 +7,7 @@
 
 use std::hint::black_box;
 
+use bench_support::cases;
 use shapecheck::linalg::RandomizedSvd;
 use shapecheck::prelude::*;
 
@@ -22,9 +23,9 @@ fn line(case: &str, peer: &str, (ours, theirs, ratio): (f64, f64, f64)) {
 }
 
 macro_rules! svd_cases {
-    ($filter:expr, $t:ty) => {
-        for n in [64usize, 256, 768] {
-            let case = format!("svd/{}/{n}", stringify!($t));
+    ($filter:expr, $t:ty, $sizes:expr) => {
+        for n in $sizes {
+            let case = cases::svd_group(stringify!($t), n);
             if !case.contains($filter) {
                 continue;
             }
@@ -116,7 +117,7 @@ fn accuracy<T: Float>(case: &str, svd: &shapecheck::linalg::Svd<Dyn, Dyn, T>, a:
 /// Relative Frobenius error of the randomized rank-16 approximation against the optimal
 /// (Eckart–Young) one, on a matrix with singular values 0.9^i.
 fn randomized_case(filter: &str) {
-    let case = "rsvd/f32/768/r16";
+    let case = cases::RSVD;
     if !case.contains(filter) {
         return;
     }
@@ -165,8 +166,8 @@ fn randomized_case(filter: &str) {
 pub fn run(filter: &str) {
     faer::set_global_parallelism(faer::Par::Seq);
     shapecheck::with_threads(1, || {
-        svd_cases!(filter, f32);
-        svd_cases!(filter, f64);
+        svd_cases!(filter, f32, cases::SVD_F32);
+        svd_cases!(filter, f64, cases::SVD_F64);
         randomized_case(filter);
     });
 }

@@ -5,12 +5,9 @@
 //! others allocate their result. The `control` line times the baseline against itself: the
 //! noise floor of the machine.
 //!
-//! Run with `cargo run --release --example perf` (optionally a filter: `-- f64`).
-
-#[path = "../../benches/common/attention_raw.rs"]
-mod attention_raw;
-#[path = "../../benches/common/raw.rs"]
-mod raw;
+//! Run with `cargo run --release --example perf` (optionally a filter: `-- f64`). The cases
+//! and the hand-written baselines are the criterion benches' own, from the `bench-support`
+//! crate; the MiniLM line runs the library's model (`shapecheck::models::minilm`).
 
 mod attention;
 mod einsum;
@@ -19,10 +16,6 @@ mod harness;
 mod linalg;
 mod matmul;
 mod minilm;
-// The MiniLM model of examples/minilm, for the `minilm` line.
-#[allow(dead_code)]
-#[path = "../minilm/model.rs"]
-mod model;
 
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();

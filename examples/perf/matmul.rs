@@ -4,17 +4,19 @@ use std::hint::black_box;
 
 use shapecheck::prelude::*;
 
-use crate::harness::{interleave, line};
-use crate::raw;
+use bench_support::cases::{self, batched};
+use bench_support::raw;
 use shapecheck::nn::linear::Linear;
+
+use crate::harness::{interleave, line};
 
 macro_rules! square {
     ($filter:expr, $t:ty, $raw:path) => {
-        for n in [64usize, 128, 256, 512, 1024] {
+        for n in cases::MATMUL_SQUARE {
             for bt in [false, true] {
                 let case = format!(
-                    "matmul/{}/{n}/{}",
-                    stringify!($t),
+                    "{}/{}",
+                    cases::matmul_group(stringify!($t), n),
                     if bt { "abt" } else { "ab" }
                 );
                 if !case.contains($filter) {
@@ -118,30 +120,31 @@ pub fn run(filter: &str) {
     few_rows(filter);
 
     if "batched".contains(filter) || filter.is_empty() {
+        use batched::{GROUP, HEADS, HEAD_DIM, SEQ};
         shapecheck::dim!(pub Heads = 12; pub Seq = 128; pub HeadDim = 64);
+        assert_eq!(
+            (Heads::SIZE, Seq::SIZE, HeadDim::SIZE),
+            (HEADS, SEQ, HEAD_DIM)
+        );
         let q = Tensor::<(Heads, Seq, HeadDim)>::randn(1);
         let k = Tensor::<(Heads, Seq, HeadDim)>::randn(2);
-        let mut out = vec![0.0f32; 12 * 128 * 128];
-        let flops = 2.0 * (12 * 128 * 64 * 128) as f64;
+        let mut out = vec![0.0f32; HEADS * SEQ * SEQ];
+        let flops = 2.0 * (HEADS * SEQ * HEAD_DIM * SEQ) as f64;
         let r = interleave(
             || drop(black_box(shapecheck::with_threads(1, || q.matmul(&k.t())))),
             || {
-                for h in 0..12 {
-                    let r = h * 128 * 64..(h + 1) * 128 * 64;
-                    let o = &mut out[h * 128 * 128..(h + 1) * 128 * 128];
-                    let (qs, ks) = (&q.as_slice()[r.clone()], &k.as_slice()[r]);
-                    raw::sgemm(128, 64, 128, qs, ks, true, black_box(o));
-                }
+                let dims = (SEQ, HEAD_DIM, SEQ);
+                raw::sgemm_batched(HEADS, dims, q.as_slice(), k.as_slice(), true, &mut out)
             },
         );
-        line("batched/f32/12x128x64x128/1-thread", flops, r);
+        line(&format!("{GROUP}/1-thread"), flops, r);
         let cores = shapecheck::max_threads();
         let (all, one, speedup) = interleave(
             || drop(black_box(q.matmul(&k.t()))),
             || drop(black_box(shapecheck::with_threads(1, || q.matmul(&k.t())))),
         );
         println!(
-            "batched/f32/12x128x64x128/{cores}-threads shapecheck={:.2} 1-thread={:.2} speedup={speedup:.2}",
+            "{GROUP}/{cores}-threads shapecheck={:.2} 1-thread={:.2} speedup={speedup:.2}",
             all * flops / 1e9,
             one * flops / 1e9,
         );
@@ -157,9 +160,9 @@ pub fn run(filter: &str) {
 fn few_rows(filter: &str) {
     type Layer = (Linear<Dyn, Dyn>, Tensor<(Dyn, Dyn)>);
     shapecheck::with_threads(1, || {
-        for rows in [1usize, 19, 48] {
-            for (din, dout) in [(384usize, 384usize), (384, 1536), (1536, 384)] {
-                let case = format!("linear/f32/{rows}x{din}->{dout}/warm");
+        for rows in cases::LINEAR_ROWS {
+            for (din, dout) in cases::LINEAR_SHAPES {
+                let case = format!("{}/warm", cases::linear_group(rows, din, dout));
                 if !case.contains(filter) {
                     continue;
                 }

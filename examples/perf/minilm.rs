@@ -7,13 +7,21 @@
 
 use std::time::Instant;
 
-use shapecheck::with_threads;
+use std::path::{Path, PathBuf};
 
-use crate::model::{default_dir, MiniLm};
+use shapecheck::models::minilm::{MiniLm, MAX_SEQ_LEN};
+use shapecheck::with_threads;
 
 /// 21 tokens with [CLS] and [SEP].
 const SENTENCE: &str =
     "Singular value decomposition factors any matrix into rotations and scalings, like PCA.";
+
+/// `$SHAPECHECK_MINILM_DIR`, else `models/all-MiniLM-L6-v2` in the repository.
+fn default_dir() -> PathBuf {
+    std::env::var_os("SHAPECHECK_MINILM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2"))
+}
 
 pub fn run(filter: &str) {
     let case = "minilm/encode";
@@ -28,10 +36,9 @@ pub fn run(filter: &str) {
             return;
         }
     };
-    let tokens = model.tokenizer().encode(SENTENCE, 256).len();
+    let tokens = model.tokenizer().encode(SENTENCE, MAX_SEQ_LEN).len();
     let pytorch = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/minilm/reference.json"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm/reference.json"),
     )
     .ok()
     .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())

@@ -2,6 +2,6 @@
 //! "whatever it returns".
 
 mod attention;
-mod softmax;
 mod norms;
+mod softmax;
 mod unit;

@@ -1,7 +1,5 @@
 //! The hand-written baseline: matrixmultiply called directly on row-major buffers, the way
-//! a user without shapecheck would write it. Shared by `benches/matmul.rs` and
-//! `examples/perf.rs` so both measure the same thing.
-#![allow(dead_code, unsafe_code)]
+//! a user without shapecheck would write it.
 
 /// `c = a·b` (or `a·bᵀ` with `bt`) for row-major `a: m×k`, `b: k×n` (`n×k` when `bt`).
 pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], bt: bool, c: &mut [f32]) {
@@ -51,5 +49,24 @@ pub fn dgemm(m: usize, k: usize, n: usize, a: &[f64], b: &[f64], bt: bool, c: &m
             n as isize,
             1,
         )
+    }
+}
+
+/// `items` independent products of contiguous row-major batches: item `i` is
+/// `c[i] = a[i]·b[i]` (or `a[i]·b[i]ᵀ` with `bt`), `a` holding `items` blocks of `m×k`, `b`
+/// blocks of `k×n` (`n×k` when `bt`) and `c` blocks of `m×n`, one [`sgemm`] each.
+pub fn sgemm_batched(
+    items: usize,
+    (m, k, n): (usize, usize, usize),
+    a: &[f32],
+    b: &[f32],
+    bt: bool,
+    c: &mut [f32],
+) {
+    for item in 0..items {
+        let a = &a[item * m * k..(item + 1) * m * k];
+        let b = &b[item * k * n..(item + 1) * k * n];
+        let c = &mut c[item * m * n..(item + 1) * m * n];
+        sgemm(m, k, n, a, b, bt, std::hint::black_box(c));
     }
 }

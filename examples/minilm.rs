@@ -1,4 +1,5 @@
-//! Sentence embeddings with sentence-transformers/all-MiniLM-L6-v2, typed end to end.
+//! Sentence embeddings with sentence-transformers/all-MiniLM-L6-v2, typed end to end: the
+//! library's model (`shapecheck::models::minilm`) from the command line.
 //!
 //! ```text
 //! scripts/fetch-minilm.sh                       # once: weights + vocab into models/
@@ -10,19 +11,23 @@
 //! `{"input_ids": [[…], …], "embeddings": [[…], …]}` for other programs to check. The model
 //! directory is `--model DIR`, else `$SHAPECHECK_MINILM_DIR`, else `models/all-MiniLM-L6-v2`.
 
-// Shared with tests/minilm.rs and the perf example, which use parts this one does not.
-#[allow(dead_code)]
-mod model;
-
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use model::MiniLm;
+use shapecheck::models::minilm::MiniLm;
 use shapecheck::prelude::*;
+
+/// `$SHAPECHECK_MINILM_DIR`, else `models/all-MiniLM-L6-v2` in the repository (where
+/// scripts/fetch-minilm.sh puts it).
+fn default_dir() -> PathBuf {
+    std::env::var_os("SHAPECHECK_MINILM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2"))
+}
 
 fn main() -> ExitCode {
     let mut json = false;
-    let mut dir = model::default_dir();
+    let mut dir = default_dir();
     let mut sentences = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {

@@ -1,6 +1,6 @@
 //! The baseline of the attention bench and perf lines: the two bare GEMMs scaled dot-product
 //! attention contains, called by hand head by head (`raw::sgemm`), with no scale, softmax or
-//! mask. Shared by benches/attention.rs and examples/perf/attention.rs.
+//! mask.
 
 use std::hint::black_box;
 

@@ -1,0 +1,96 @@
+//! One post-LayerNorm BERT layer (self-attention, then the GELU feed-forward, each added to
+//! its input and normalised), and the loaders of its weights from safetensors names.
+
+use super::{Batch, Ffn, HeadDim, Heads, Hidden, Seq, LN_EPS};
+use crate::dim::StaticDim;
+use crate::io::{LoadError, SafeTensors};
+use crate::nn::attention::{attention_masked, PaddingMask};
+use crate::nn::linear::{Activation, FeedForward, Linear};
+use crate::ops::Norms;
+use crate::tensor::Tensor;
+
+/// A `LayerNorm`'s weight and bias.
+pub(super) struct Norm {
+    pub(super) weight: Tensor<(Hidden,)>,
+    pub(super) bias: Tensor<(Hidden,)>,
+}
+
+/// The weights of one encoder layer.
+pub(super) struct Layer {
+    query: Linear<Hidden, Hidden>,
+    key: Linear<Hidden, Hidden>,
+    value: Linear<Hidden, Hidden>,
+    output: Linear<Hidden, Hidden>,
+    attention_norm: Norm,
+    ffn: FeedForward<Hidden, Ffn>,
+    output_norm: Norm,
+}
+
+/// `{prefix}.weight` (stored `(DOut, DIn)`, as PyTorch stores it) and `{prefix}.bias`.
+fn linear<DIn: StaticDim, DOut: StaticDim>(
+    st: &SafeTensors,
+    prefix: &str,
+) -> Result<Linear<DIn, DOut>, LoadError> {
+    let weight = st.load::<(DOut, DIn), f32>(&format!("{prefix}.weight"))?;
+    let bias = st.load::<(DOut,), f32>(&format!("{prefix}.bias"))?;
+    Ok(Linear::new(weight, Some(bias)))
+}
+
+impl Norm {
+    /// `{prefix}.weight` and `{prefix}.bias`.
+    pub(super) fn load(st: &SafeTensors, prefix: &str) -> Result<Self, LoadError> {
+        Ok(Norm {
+            weight: st.load(&format!("{prefix}.weight"))?,
+            bias: st.load(&format!("{prefix}.bias"))?,
+        })
+    }
+
+    /// The normalised rows of `x`.
+    pub(super) fn apply(&self, x: &Tensor<(Batch, Seq, Hidden)>) -> Tensor<(Batch, Seq, Hidden)> {
+        x.layer_norm(&self.weight, &self.bias, LN_EPS)
+    }
+}
+
+impl Layer {
+    /// Layer `i` of a checkpoint: the tensors under `encoder.layer.{i}`.
+    pub(super) fn load(st: &SafeTensors, i: usize) -> Result<Self, LoadError> {
+        let p = format!("encoder.layer.{i}");
+        Ok(Layer {
+            query: linear(st, &format!("{p}.attention.self.query"))?,
+            key: linear(st, &format!("{p}.attention.self.key"))?,
+            value: linear(st, &format!("{p}.attention.self.value"))?,
+            output: linear(st, &format!("{p}.attention.output.dense"))?,
+            attention_norm: Norm::load(st, &format!("{p}.attention.output.LayerNorm"))?,
+            ffn: FeedForward::new(
+                linear(st, &format!("{p}.intermediate.dense"))?,
+                linear(st, &format!("{p}.output.dense"))?,
+                Activation::Gelu,
+            ),
+            output_norm: Norm::load(st, &format!("{p}.output.LayerNorm"))?,
+        })
+    }
+
+    /// The layer over a padded batch.
+    pub(super) fn forward(
+        &self,
+        x: &Tensor<(Batch, Seq, Hidden)>,
+        mask: &PaddingMask<Batch, Seq>,
+    ) -> Tensor<(Batch, Seq, Hidden)> {
+        let (q, k, v) = (
+            self.query.forward(x),
+            self.key.forward(x),
+            self.value.forward(x),
+        );
+        // (Batch, Seq, Hidden) → (Batch, Heads, Seq, HeadDim): strided views, no copy.
+        let context = attention_masked(
+            &q.split_heads::<Heads, HeadDim>(),
+            &k.split_heads::<Heads, HeadDim>(),
+            &v.split_heads::<Heads, HeadDim>(),
+            mask,
+        );
+        let attended = self.output.forward(&context.merge_heads::<Hidden>());
+        let x = self.attention_norm.apply(&(x + &attended));
+        let h = self.ffn.forward(&x);
+        self.output_norm.apply(&(&x + &h))
+    }
+}

@@ -1,0 +1,13 @@
+//! Real models built from [`nn`](crate::nn): typed with named dims, loaded from safetensors
+//! with the checkpoint's `config.json` checked against the type.
+//!
+//! - [`minilm`]: the BERT sentence encoder of sentence-transformers/all-MiniLM-L6-v2
+//!   (tokenizer, 6 layers, mean pooling, unit-length embeddings).
+//!
+//! Loading follows the crate's rule for fallible constructors: a [`ModelError`] that names
+//! the file and what in it disagrees with the type (a tensor's shape, a config field).
+
+mod error;
+pub mod minilm;
+
+pub use error::ModelError;
