@@ -478,7 +478,7 @@ fn non_finite_input_is_an_error() {
             e.to_string(),
             "svd: the input of shape (Dyn=4, Dyn=3) holds a NaN or an infinity"
         );
-        assert!(matches!(e, ShapeError::NonFinite { .. }));
+        assert!(matches!(e, NumericError::NonFinite { .. }));
         assert!(a.try_svd_full().is_err());
         assert!(a.try_truncated_svd_with(Dyn::new(2)).is_err());
         assert!(a
