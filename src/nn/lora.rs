@@ -185,8 +185,8 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
     /// [`from_delta`](Self::from_delta) with the rank given as a value, returning `Err` when
     /// it exceeds `min(d_in, d_out)` ([`Error::Shape`]), or ([`Error::Numeric`]) when `α`
     /// is 0, negative or not finite (the factors `√(S·R/α)` would be infinite or NaN), when
-    /// `ΔW` is not finite, or when a factor exceeds `T`'s range (a huge `ΔW` with a tiny
-    /// `α`).
+    /// `ΔW` is not finite, or when `α` is so small (or large) against `ΔW` that `B·A`, whose
+    /// scale is `S·R/α`, would overflow (or underflow) `T`.
     ///
     /// ```
     /// use shapecheck::prelude::*;
@@ -225,27 +225,27 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
             .map_err(|e| failure_error::<T>(e, OP, shape()))?;
         let f = truncate(f, dout, k);
         let scale = scale_of(alpha, k);
-        let root: Vec<T> =
-            f.s.iter()
-                .map(|&s| {
-                    let q = s / scale;
-                    // √(s/scale) unless the quotient over- or underflows, then √s/√scale.
-                    if q.is_finite() && (q > T::ZERO || s == T::ZERO) {
-                        q.sqrt()
-                    } else {
-                        s.sqrt() / scale.sqrt()
-                    }
-                })
-                .collect();
-        if !root.iter().all(|x| x.is_finite()) {
-            return Err(NumericError::Overflow {
+        // B·A = U·(S/scale)·Vt is formed by `delta`, `merge` and (as x·Aᵀ·Bᵀ) `forward`: its
+        // scale S/scale must be a normal T, or every use of the adapter over- or underflows.
+        let s0 = f.s.first().copied().unwrap_or(T::ZERO);
+        let top = s0 / scale;
+        let normal = if T::NAME == "f32" {
+            f64::from(f32::MIN_POSITIVE)
+        } else {
+            f64::MIN_POSITIVE
+        };
+        if !top.is_finite() || (s0 != T::ZERO && top.to_f64() < normal) {
+            return Err(NumericError::InvalidArgument {
                 op: OP,
                 shape: shape(),
-                what: "a factor √(S·R/alpha)",
-                elem: T::NAME,
+                name: "alpha",
+                value: format!("{alpha}"),
+                rule: "S·R/alpha (the scale of B·A) must be within the element type's normal \
+                       range, or B·A overflows or underflows",
             }
             .into());
         }
+        let root: Vec<T> = f.s.iter().map(|s| (*s / scale).sqrt()).collect();
         let mut b = f.u;
         for row in b.chunks_exact_mut(k.max(1)) {
             for (x, r) in row.iter_mut().zip(&root) {

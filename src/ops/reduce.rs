@@ -154,28 +154,100 @@ where
     (shape, out)
 }
 
+/// The larger of two, NaN if either is (NumPy's `maximum`, PyTorch's `max`).
+#[inline]
+fn max_nan<T: Float>(m: T, x: T) -> T {
+    if x > m || x.is_nan() {
+        x
+    } else {
+        m
+    }
+}
+
+/// The smaller of two, NaN if either is.
+#[inline]
+fn min_nan<T: Float>(m: T, x: T) -> T {
+    if x < m || x.is_nan() {
+        x
+    } else {
+        m
+    }
+}
+
 fn lane_max<T: Float>(l: Lane<'_, T>) -> T {
-    l.iter().fold(T::NEG_INFINITY, T::max)
+    l.iter().fold(T::NEG_INFINITY, max_nan)
 }
 
 fn lane_min<T: Float>(l: Lane<'_, T>) -> T {
-    l.iter().fold(T::INFINITY, T::min)
+    l.iter().fold(T::INFINITY, min_nan)
+}
+
+/// The mean of `n` values whose plain sum overflows though every one is finite (four values
+/// of 3e38 in f32 have the mean 3e38, not ∞): summed scaled by the power of two `2^-k ≤ 1/n`
+/// (exact), divided by `n`, scaled back.
+fn overflow_free_mean<T: Float>(xs: impl Iterator<Item = T>, n: usize) -> T {
+    let up = T::from_usize(n.next_power_of_two());
+    let down = T::ONE / up;
+    let s = xs.fold(T::ZERO, |a, x| a + x * down);
+    s / T::from_usize(n) * up
 }
 
 fn lane_mean<T: Float>(l: Lane<'_, T>) -> T {
-    l.sum() / T::from_usize(l.n)
+    let m = l.sum() / T::from_usize(l.n);
+    if !m.is_finite() && !m.is_nan() && l.iter().all(T::is_finite) {
+        return overflow_free_mean(l.iter(), l.n);
+    }
+    m
 }
 
 fn lane_var<T: Float>(l: Lane<'_, T>) -> T {
     let m = lane_mean(l);
-    l.iter()
+    let v = l
+        .iter()
         .map(|x| (x - m) * (x - m))
         .fold(T::ZERO, |a, x| a + x)
-        / T::from_usize(l.n)
+        / T::from_usize(l.n);
+    if v.is_finite() || !m.is_finite() {
+        return v;
+    }
+    // A square overflowed, though the mean of the squares may not: scale by the largest
+    // deviation first (as BLAS `nrm2` does).
+    let big = l.iter().fold(T::ZERO, |b, x| b.max((x - m).abs()));
+    let s = l
+        .iter()
+        .map(|x| ((x - m) / big) * ((x - m) / big))
+        .fold(T::ZERO, |a, x| a + x);
+    s / T::from_usize(l.n) * big * big
+}
+
+/// The smallest positive normal `T` divided by ε: below it, a sum of squares may have lost
+/// the low bits (or all) of its smallest terms to underflow.
+fn underflow_risk<T: Float>() -> T {
+    if T::NAME == "f32" {
+        T::from_f64(f64::from(f32::MIN_POSITIVE) / f64::from(f32::EPSILON))
+    } else {
+        T::from_f64(f64::MIN_POSITIVE / f64::EPSILON)
+    }
 }
 
 fn lane_norm<T: Float>(l: Lane<'_, T>) -> T {
-    l.iter().fold(T::ZERO, |a, x| a + x * x).sqrt()
+    let ss = l.iter().fold(T::ZERO, |a, x| a + x * x);
+    if ss.is_finite() && ss >= underflow_risk::<T>()
+        || ss == T::ZERO && l.iter().all(|x| x == T::ZERO)
+    {
+        return ss.sqrt();
+    }
+    if ss.is_nan() || l.iter().any(|x| !x.is_finite()) {
+        return ss.sqrt(); // NaN, or ∞ from an infinite entry: right as it is
+    }
+    // The squares overflowed or underflowed: scale by the largest magnitude first, as BLAS
+    // `nrm2` does ([3e20, 4e20] has the norm 5e20 in f32, [3e-30, 4e-30] has 5e-30).
+    let big = l.iter().fold(T::ZERO, |b, x| b.max(x.abs()));
+    let s = l
+        .iter()
+        .map(|x| (x / big) * (x / big))
+        .fold(T::ZERO, |a, x| a + x);
+    s.sqrt() * big
 }
 
 macro_rules! reduction {
@@ -208,13 +280,13 @@ macro_rules! reductions {
             max,
             max_keepdim,
             lane_max,
-            "Maximum (NaN ignored, −∞ for an empty axis)"
+            "Maximum (NaN if the lane holds one, as NumPy and PyTorch; −∞ for an empty axis)"
         );
         reduction!(
             min,
             min_keepdim,
             lane_min,
-            "Minimum (NaN ignored, +∞ for an empty axis)"
+            "Minimum (NaN if the lane holds one; +∞ for an empty axis)"
         );
         reduction!(
             var,
@@ -224,14 +296,29 @@ macro_rules! reductions {
         );
         reduction!(norm, norm_keepdim, lane_norm, "Euclidean (L2) norm");
 
-        /// Index of the largest element along axis `I` (the first, on ties; NaN never wins).
+        /// Index of the largest element along axis `I`: the first, on ties; the first NaN,
+        /// if the lane holds one (as NumPy and PyTorch).
+        ///
+        /// # Panics
+        ///
+        /// When axis `I` is empty (size 0) and the other axes are not: no index is right.
         pub fn argmax<const I: usize>(&self) -> Tensor<<S as HasAxis<I>>::Removed, usize>
         where
             S: HasAxis<I>,
         {
-            let (shape, data) = reduce::<I, S, T, usize>(&self.as_view(), |l| {
+            let view = self.as_view();
+            if view.dims()[I] == 0 && !view.shape().remove_axis().try_num_elements().is_ok_and(|n| n == 0) {
+                panic!(
+                    "argmax: axis {I} of a tensor of shape {:?} is empty, so it has no largest element",
+                    view.shape()
+                );
+            }
+            let (shape, data) = reduce::<I, S, T, usize>(&view, |l| {
                 let mut best = (0, T::NEG_INFINITY);
                 for (i, x) in l.iter().enumerate() {
+                    if x.is_nan() {
+                        return i;
+                    }
                     if x > best.1 {
                         best = (i, x);
                     }
@@ -250,20 +337,31 @@ macro_rules! reductions {
 
         /// Mean of all elements (NaN for an empty tensor).
         pub fn mean_all(&self) -> T {
-            self.sum_all() / T::from_usize(self.as_view().len())
-        }
-
-        /// Largest element (NaN ignored; −∞ for an empty tensor).
-        pub fn max_all(&self) -> T {
-            let mut m = T::NEG_INFINITY;
-            self.as_view().for_each(|x| m = m.max(x));
+            let v = self.as_view();
+            let m = self.sum_all() / T::from_usize(v.len());
+            if !m.is_finite() && !m.is_nan() {
+                let mut all_finite = true;
+                v.for_each(|x| all_finite &= x.is_finite());
+                if all_finite {
+                    let mut xs = Vec::with_capacity(v.len());
+                    v.for_each(|x| xs.push(x));
+                    return overflow_free_mean(xs.into_iter(), v.len());
+                }
+            }
             m
         }
 
-        /// Smallest element (NaN ignored; +∞ for an empty tensor).
+        /// Largest element (NaN if the tensor holds one; −∞ for an empty tensor).
+        pub fn max_all(&self) -> T {
+            let mut m = T::NEG_INFINITY;
+            self.as_view().for_each(|x| m = max_nan(m, x));
+            m
+        }
+
+        /// Smallest element (NaN if the tensor holds one; +∞ for an empty tensor).
         pub fn min_all(&self) -> T {
             let mut m = T::INFINITY;
-            self.as_view().for_each(|x| m = m.min(x));
+            self.as_view().for_each(|x| m = min_nan(m, x));
             m
         }
     };

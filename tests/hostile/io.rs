@@ -1,0 +1,1 @@
+//! Malformed weight files and hostile tokenizer input (filled in below).

@@ -1,0 +1,9 @@
+//! Hostile and extreme inputs for the public operations: sizes whose element count overflows,
+//! zero-sized dims, ±0, subnormals, 1e±30 / 1e±300, ±∞, NaN, all-equal rows, malformed files.
+//! Every case asserts the right value or an error (or the plain form's panic message), never
+//! "whatever it returns".
+
+mod io;
+mod linalg;
+mod ops;
+mod sizes;
