@@ -305,7 +305,7 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
         // Trailing bytes.
         3 => bytes.extend((0..1 + rng.below(9)).map(|_| rng.next() as u8)),
         // A number of the header (a dim, an offset) replaced; the length kept consistent.
-        4 | 5 | 6 => {
+        4..=6 => {
             let (head, data) = (bytes[8..header_end].to_vec(), bytes[header_end..].to_vec());
             let Ok(text) = String::from_utf8(head) else {
                 return;
@@ -455,7 +455,8 @@ fn random_text(rng: &mut Rng) -> String {
         }
         _ => {
             for _ in 0..rng.below(25) {
-                s.push_str(*rng.pick(&ALPHABET));
+                let piece = *rng.pick(&ALPHABET[..]);
+                s.push_str(piece);
             }
         }
     }
