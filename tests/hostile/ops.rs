@@ -192,3 +192,21 @@ fn subnormal_sums_are_exact() {
     let t = v32(&[1e-45, -1e-45, 1e-45]);
     assert_eq!(t.sum_all(), 1e-45);
 }
+
+#[test]
+fn relu_propagates_nan() {
+    // Before: relu(NaN) was 0 (f32::max drops a NaN).
+    let x = v32(&[
+        f32::NAN,
+        f32::NEG_INFINITY,
+        f32::INFINITY,
+        -1e-45,
+        1e-45,
+        -0.0,
+    ]);
+    let y = x.relu();
+    let y = y.as_slice();
+    assert!(y[0].is_nan());
+    assert_eq!(&y[1..5], &[0.0, f32::INFINITY, 0.0, f32::from_bits(1)]);
+    assert_eq!(y[5], 0.0);
+}
