@@ -7,7 +7,8 @@
 use core::fmt;
 
 /// A shape rule broken at run time: a runtime dim of the wrong size, a buffer of the wrong
-/// length. Static shapes never produce one; their rules are compile errors.
+/// length, a shape too large to count. Static shapes never produce one (their rules are
+/// compile errors); values never do (those are [`NumericError`]s).
 ///
 /// The message names the operation and both shapes as their dims print
 /// (`(Batch=3, DModel=384)`).

@@ -212,3 +212,15 @@ fn zero_sized_elementwise_and_broadcast() {
     let f = Tensor::<(Dyn,)>::zeros_with((Dyn::new(4),));
     assert!(z.try_add(&f).is_err());
 }
+
+#[test]
+fn a_matmul_whose_product_overflows_is_an_error() {
+    // (2^32, 1)·(1, 2^32) of stride-0 views: both operands fit, their product does not.
+    let buf = [1.0f32];
+    let col = TensorView::from_parts(&buf, 0, (Dyn::new(BIG), Dyn::new(1)), &[0, 0]).unwrap();
+    let row = TensorView::from_parts(&buf, 0, (Dyn::new(1), Dyn::new(BIG)), &[0, 0]).unwrap();
+    assert_eq!(
+        col.try_matmul(&row).map(|t| t.len()).unwrap_err(),
+        too_large("(Dyn=4294967296, Dyn=4294967296)")
+    );
+}
