@@ -30,7 +30,8 @@
 //! (operations), [`linalg`] (SVD, PCA), [`nn`] (layers, attention, RoPE, KV cache, LoRA),
 //! [`models`] (real models built from them: the MiniLM sentence encoder), [`io`]
 //! (safetensors weights), [`text`] (the BERT tokenizer) and [`Float`] (the element types).
-//! Shape errors that involve runtime dims are [`ShapeError`]s.
+//! Shape errors that involve runtime dims are [`ShapeError`]s; numerical failures are
+//! [`NumericError`]s, and [`Error`] holds either (its docs say which op returns which).
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 #![warn(clippy::missing_safety_doc, clippy::undocumented_unsafe_blocks)]
@@ -54,7 +55,7 @@ pub mod text;
 
 pub use dim::{Dyn, D};
 pub use element::Float;
-pub use error::ShapeError;
+pub use error::{Error, NumericError, ShapeError};
 pub use parallel::{max_threads, with_threads};
 pub use tensor::{AsView, Tensor, TensorView, TensorViewMut};
 
@@ -77,6 +78,8 @@ pub mod prelude {
     pub use crate::ops::{cosine_similarity, MatMul, Unit};
     pub use crate::ops::{Activations, Elementwise, Norms, Reductions};
     pub use crate::shape::{HasAxis, Shape, StaticShape, A0, A1, A2, A3, A4, A5};
-    pub use crate::{dim, AsView, Float, ShapeError, Tensor, TensorView, TensorViewMut};
+    pub use crate::{
+        dim, AsView, Float, NumericError, ShapeError, Tensor, TensorView, TensorViewMut,
+    };
     pub use crate::{einsum, rearrange, tensor, try_einsum};
 }

@@ -466,7 +466,7 @@ fn non_finite_input_is_an_error() {
             e.to_string(),
             "svd: the input of shape (Dyn=4, Dyn=3) holds a NaN or an infinity"
         );
-        assert!(matches!(e, ShapeError::NonFinite { .. }));
+        assert!(matches!(e, NumericError::NonFinite { .. }));
         assert!(a.try_svd_full().is_err());
         assert!(a.try_truncated_svd_with(Dyn::new(2)).is_err());
         assert!(a
@@ -620,4 +620,29 @@ proptest! {
         let t = a.try_truncated_svd_with(Dyn::new(r)).unwrap();
         prop_assert_eq!(t.s.as_slice(), &thin.s.as_slice()[..r]);
     }
+}
+
+/// Issue 12, item 5: before the drivers' scaling, a matrix holding values near `T::MAX` gave
+/// singular values [∞, NaN, …] and an all-subnormal one did not converge. A matrix built
+/// with a known spectrum at either end of the range must give that spectrum back.
+#[test]
+fn svd_recovers_known_spectra_at_the_ends_of_the_range() {
+    fn check<T: Float>(s: &[f64], tol: f64) {
+        for (m, n) in [(6, 3), (3, 6)] {
+            let a = with_spectrum::<T>(m, n, s, 40);
+            let got = a.try_svd().unwrap().s;
+            for (g, w) in got.as_slice().iter().zip(s) {
+                let err = (g.to_f64() - w).abs() / s[0];
+                assert!(err < tol, "{m}×{n}: σ {g:e} vs {w:e} ({err:e})");
+            }
+            let t = a.try_truncated_svd_with(Dyn::new(2)).unwrap();
+            assert!((t.s[[0]].to_f64() - s[0]).abs() / s[0] < tol);
+        }
+    }
+    check::<f64>(&[1e308, 4e307, 1e307], 1e-13);
+    check::<f64>(&[3e-300, 2e-300, 1e-300], 1e-13);
+    check::<f64>(&[3e-309, 2e-309, 1e-309], 1e-9); // subnormal entries
+    check::<f32>(&[3e38, 1e38, 5e37], 1e-5);
+    check::<f32>(&[3e-36, 2e-36, 1e-36], 1e-5);
+    check::<f32>(&[3e-39, 2e-39, 1e-39], 1e-3); // subnormal entries
 }

@@ -211,3 +211,33 @@ proptest! {
         prop_assert!(max_diff(y.as_slice(), y2.as_slice()) < 1e-10);
     }
 }
+
+/// Issue 12, item 7: an α of 0 or below (or not finite) used to give `Ok` with infinite or
+/// NaN factors; it is an error, and so is an α that puts `B·A` out of range.
+#[test]
+fn from_delta_rejects_an_alpha_without_finite_factors() {
+    let delta = mat(6, 10, 3);
+    for alpha in [0.0, -1.0, -16.0, f64::NAN, f64::INFINITY] {
+        let err = LoRA::<Dyn, Dyn, Dyn, f64>::try_from_delta_with(&delta, Dyn::new(2), alpha)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                shapecheck::Error::Numeric(NumericError::InvalidArgument { .. })
+            ),
+            "{alpha}: {err}"
+        );
+    }
+    let err =
+        LoRA::<Dyn, Dyn, Dyn, f64>::try_from_delta_with(&delta, Dyn::new(2), -1.0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "LoRA::from_delta: alpha = -1 is invalid for the input of shape (Dyn=6, Dyn=10): it \
+         must be finite and greater than 0"
+    );
+    // A positive α still factors, however small, while B·A stays in range.
+    let lora =
+        LoRA::<Dyn, Dyn, Dyn, f64>::try_from_delta_with(&delta, Dyn::new(6), 1e-200).unwrap();
+    assert!(max_diff(lora.delta().as_slice(), delta.as_slice()) < 1e-10);
+    assert!(LoRA::<Dyn, Dyn, Dyn, f64>::try_from_delta_with(&delta, Dyn::new(6), 1e-310).is_err());
+}

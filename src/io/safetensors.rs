@@ -36,8 +36,21 @@ pub struct TensorInfo {
 
 impl TensorInfo {
     /// Product of the sizes (1 for a scalar).
+    ///
+    /// # Panics
+    ///
+    /// When the product overflows `usize`, which no `TensorInfo` of an opened file does
+    /// (opening checks every shape) but one built by hand may.
+    #[track_caller]
     pub fn num_elements(&self) -> usize {
-        self.shape.iter().product()
+        match self.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+            Some(n) => n,
+            None if self.shape.contains(&0) => 0,
+            None => panic!(
+                "a tensor of shape {:?} has too many elements: their count overflows usize",
+                self.shape
+            ),
+        }
     }
 }
 

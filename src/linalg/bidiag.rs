@@ -33,6 +33,8 @@ pub(crate) enum Failure {
     NonFinite,
     /// The bidiagonal QR did not converge within its iteration budget.
     NoConvergence(usize),
+    /// A singular value of a finite input exceeds the element type's range (`scale.rs`).
+    Overflow,
 }
 
 /// `A = U·diag(s)·Vᵀ` for a tall `A` (`m ≥ n`): `u` is `m × ucols` (`ucols` = `n`, or `m`

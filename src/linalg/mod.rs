@@ -12,7 +12,8 @@
 //!
 //! **Shapes.** The rank of a truncation is a dim, and [`RankAtMost`] checks `R ≤ min(M, N)`
 //! in the type when the dims are static (`rank `D<5>` must be at most min(`D<3>`, `D<4>`)`);
-//! with a runtime dim the `try_…_with` forms check it and return a [`ShapeError`](crate::ShapeError).
+//! with a runtime dim the `try_…_with` forms check it and return an
+//! [`Error::Shape`](crate::Error::Shape).
 //! The thin SVD's inner dim `K = min(M, N)` cannot be written as a `D<…>` on stable Rust, so
 //! it is the dim [`MinOf<M, N>`], named after its parents: it prints as
 //! `min(Tokens, DModel)=64`, and the factors multiply back (`(M, K)·(K, N)`) by type.
@@ -23,10 +24,18 @@
 //! Löwner recomputation and multiplied back by GEMMs; QR iteration on leaves of at most 24
 //! rows), and the reflectors applied back in blocks as GEMMs (`bidiag.rs`, `dc.rs`,
 //! `householder.rs`). Measured on 768 × 768 f32: reconstruction 1.3e-6, largest entry of
-//! `UᵀU − I` 6e-7. Singular values are non-negative and sorted descending; a NaN or
-//! infinite input is an `Err` (or a panic in the plain forms), as is a (never observed)
-//! failure of the leaves' QR iteration to converge. The input is scaled by a power of two
-//! first, so no finite input overflows.
+//! `UᵀU − I` 6e-7. Singular values are non-negative and sorted descending.
+//!
+//! **Extreme values.** As LAPACK's drivers (`gesdd`, `gesvd`) do, a matrix whose largest
+//! magnitude is outside a safe range (about 1e-12 to 1e12 in `f32`, 1e-138 to 1e138 in
+//! `f64`) is multiplied by a power of two (exact) before it is factored, and the singular
+//! values are multiplied back (`scale.rs`); inside that range nothing is scaled. So every
+//! finite matrix, all-subnormal or holding `T::MAX`, gets its correct factors. What has no
+//! right answer is a [`NumericError`](crate::NumericError) (or a panic in the plain forms):
+//! a NaN or infinite input, a singular value (or an entry of `best_rank`, or a PCA
+//! variance) beyond `T`'s largest finite value, and a (never observed) failure of the
+//! leaves' QR iteration to converge. The `try_` forms that also check a runtime rank
+//! return [`Error`](crate::Error), which holds either kind.
 
 mod bidiag;
 mod dc;
@@ -35,6 +44,7 @@ mod householder;
 mod pca;
 mod randomized;
 mod rank;
+mod scale;
 mod svd;
 
 pub use pca::Pca;
@@ -65,7 +75,7 @@ impl<M: crate::dim::Dim, N: crate::dim::Dim, T: crate::Float> crate::TensorView<
     }
 
     /// [`Tensor::try_svd`](crate::Tensor::try_svd) of the viewed matrix.
-    pub fn try_svd(&self) -> Result<Svd<M, N, T>, crate::ShapeError> {
+    pub fn try_svd(&self) -> Result<Svd<M, N, T>, crate::NumericError> {
         self.to_tensor().try_svd()
     }
 }

@@ -7,10 +7,11 @@
 //! is positive, which makes the result deterministic.
 
 use super::rank::RankAtMost;
+use super::scale::{into_safe_range, unscale};
 use super::svd::{check_rank, factor, failure_error, truncate};
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
-use crate::error::ShapeError;
+use crate::error::{Error, NumericError, ShapeError};
 use crate::tensor::Tensor;
 
 /// A fitted PCA with `R` components over `F` features.
@@ -49,8 +50,8 @@ impl<F: Dim, R: Dim, T: Float> Pca<F, R, T> {
     ///
     /// # Panics
     ///
-    /// When `x` holds a NaN or an infinity, or has fewer samples than `R`; see
-    /// [`try_fit_with`](Self::try_fit_with).
+    /// When `x` holds a NaN or an infinity, has fewer samples than `R`, or has a variance
+    /// beyond `T`'s range; see [`try_fit_with`](Self::try_fit_with).
     #[track_caller]
     pub fn fit<S: Dim>(x: &Tensor<(S, F), T>) -> Self
     where
@@ -63,32 +64,40 @@ impl<F: Dim, R: Dim, T: Float> Pca<F, R, T> {
     }
 
     /// [`fit`](Self::fit) with the number of components given as a value, returning `Err`
-    /// when it exceeds `min(samples, features)` or the data is not finite.
-    pub fn try_fit_with<S: Dim>(x: &Tensor<(S, F), T>, r: R) -> Result<Self, ShapeError>
+    /// when it exceeds `min(samples, features)` ([`Error::Shape`]), or when the data is not
+    /// finite or a singular value or variance exceeds `T`'s range ([`Error::Numeric`]).
+    ///
+    /// Data whose largest magnitude is outside the SVD's safe range (see
+    /// [`linalg`](crate::linalg)) is scaled by a power of two before it is centred, so the
+    /// mean, the centring and the variances neither overflow nor lose their low bits; the
+    /// components and ratios do not depend on the scale, and the mean, singular values
+    /// and variances are scaled back.
+    pub fn try_fit_with<S: Dim>(x: &Tensor<(S, F), T>, r: R) -> Result<Self, Error>
     where
         R: RankAtMost<S, F>,
     {
         let (s, f) = (x.dims()[0], x.dims()[1]);
         check_rank("pca", x.shape(), (s, f), r)?;
+        let numeric = |e| failure_error::<T>(e, "pca", format!("{:?}", x.shape()));
+        let (data, k) = into_safe_range(x.as_slice()).map_err(numeric)?;
         let mut mean = vec![T::ZERO; f];
-        for row in x.as_slice().chunks_exact(f.max(1)) {
+        for row in data.chunks_exact(f.max(1)) {
             for (m, v) in mean.iter_mut().zip(row) {
                 *m += *v;
             }
         }
         let inv = T::ONE / T::from_usize(s.max(1));
         mean.iter_mut().for_each(|m| *m *= inv);
-        let mut centred = x.as_slice().to_vec();
+        let mut centred = data.into_owned();
         for row in centred.chunks_exact_mut(f.max(1)) {
             for (v, m) in row.iter_mut().zip(&mean) {
                 *v -= *m;
             }
         }
-        let fac = factor(&centred, s, f, false)
-            .map_err(|e| failure_error(e, "pca", format!("{:?}", x.shape())))?;
+        let fac = factor(&centred, s, f, false).map_err(numeric)?;
         let denom = T::from_usize(s.saturating_sub(1).max(1));
         let total: T = fac.s.iter().map(|v| *v * *v).sum();
-        let fac = truncate(fac, s, r.size());
+        let mut fac = truncate(fac, s, r.size());
         let mut comps = fac.vt;
         for row in comps.chunks_exact_mut(f.max(1)) {
             let big = row
@@ -99,7 +108,7 @@ impl<F: Dim, R: Dim, T: Float> Pca<F, R, T> {
                 row.iter_mut().for_each(|v| *v = -*v);
             }
         }
-        let var: Vec<T> = fac.s.iter().map(|v| *v * *v / denom).collect();
+        let mut var: Vec<T> = fac.s.iter().map(|v| *v * *v / denom).collect();
         let ratio: Vec<T> = fac
             .s
             .iter()
@@ -111,6 +120,19 @@ impl<F: Dim, R: Dim, T: Float> Pca<F, R, T> {
                 }
             })
             .collect();
+        // Back to the data's scale: the mean (never overflows: it is at most the largest
+        // entry), the singular values and the variances (which can).
+        unscale(&mut mean, k).map_err(numeric)?;
+        unscale(&mut fac.s, k).map_err(numeric)?;
+        if unscale(&mut var, 2 * k).is_err() {
+            return Err(NumericError::Overflow {
+                op: "pca",
+                shape: format!("{:?}", x.shape()),
+                what: "the explained variance",
+                elem: T::NAME,
+            }
+            .into());
+        }
         let fd = x.shape().1;
         Ok(Pca {
             components: Tensor::from_parts((r, fd), comps),

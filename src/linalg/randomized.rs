@@ -11,14 +11,15 @@
 //! Every product with `A` is a GEMM (`2·(2q + 2)·m·n·l` flops in all); the QRs and the SVD
 //! of `B` cost `O((m + n)·l²)`. Workspace: a few `m × l` and `n × l` matrices.
 
-use super::bidiag::{check_finite, Failure};
+use super::bidiag::Failure;
 use super::dense::{gemm, MatRef};
 use super::householder::thin_q;
 use super::rank::RankAtMost;
+use super::scale::factor_scaled;
 use super::svd::{check_rank, factor, failure_error, truncate, Factors, TruncatedSvd};
 use crate::dim::{Dim, Dyn, StaticDim};
 use crate::element::Float;
-use crate::error::ShapeError;
+use crate::error::Error;
 use crate::tensor::Tensor;
 
 /// The knobs of [`randomized_svd`](crate::Tensor::randomized_svd).
@@ -49,7 +50,9 @@ impl Default for RandomizedSvd {
     }
 }
 
-/// The randomized rank-`r` factors of the row-major `m × n` matrix `a`.
+/// The randomized rank-`r` factors of the row-major `m × n` matrix `a`, scaled into the
+/// safe range first as the exact SVD is (`scale.rs`): `A·Ω` of a matrix near `T::MAX` would
+/// overflow.
 pub(crate) fn randomized<T: Float>(
     a: &[T],
     m: usize,
@@ -57,7 +60,16 @@ pub(crate) fn randomized<T: Float>(
     r: usize,
     opts: &RandomizedSvd,
 ) -> Result<Factors<T>, Failure> {
-    check_finite(a)?;
+    factor_scaled(a, |a| randomized_in_range(a, m, n, r, opts))
+}
+
+fn randomized_in_range<T: Float>(
+    a: &[T],
+    m: usize,
+    n: usize,
+    r: usize,
+    opts: &RandomizedSvd,
+) -> Result<Factors<T>, Failure> {
     let k = m.min(n);
     let l = (r + opts.oversample).min(k);
     if l == 0 {
@@ -113,8 +125,8 @@ impl<M: Dim, N: Dim, T: Float> Tensor<(M, N), T> {
     ///
     /// # Panics
     ///
-    /// When the matrix holds a NaN or an infinity; see
-    /// [`try_randomized_svd_with`](Self::try_randomized_svd_with).
+    /// When the matrix holds a NaN or an infinity, or a singular value exceeds `T`'s range;
+    /// see [`try_randomized_svd_with`](Self::try_randomized_svd_with).
     #[track_caller]
     pub fn randomized_svd<R>(&self, opts: &RandomizedSvd) -> TruncatedSvd<M, N, R, T>
     where
@@ -127,19 +139,21 @@ impl<M: Dim, N: Dim, T: Float> Tensor<(M, N), T> {
     }
 
     /// [`randomized_svd`](Self::randomized_svd) for a rank given as a value, returning
-    /// `Err` when it exceeds `min(M, N)` or the input is not finite.
+    /// `Err` when it exceeds `min(M, N)` ([`Error::Shape`]), or when the input is not
+    /// finite or a singular value exceeds `T`'s range ([`Error::Numeric`]). Extreme finite
+    /// inputs are scaled as for [`try_svd`](Self::try_svd).
     pub fn try_randomized_svd_with<R>(
         &self,
         r: R,
         opts: &RandomizedSvd,
-    ) -> Result<TruncatedSvd<M, N, R, T>, ShapeError>
+    ) -> Result<TruncatedSvd<M, N, R, T>, Error>
     where
         R: RankAtMost<M, N>,
     {
         let (m, n) = (self.dims()[0], self.dims()[1]);
         check_rank("randomized_svd", self.shape(), (m, n), r)?;
         let f = randomized(self.as_slice(), m, n, r.size(), opts)
-            .map_err(|f| failure_error(f, "randomized_svd", format!("{:?}", self.shape())))?;
+            .map_err(|f| failure_error::<T>(f, "randomized_svd", format!("{:?}", self.shape())))?;
         let (sm, sn) = self.shape();
         Ok(TruncatedSvd {
             u: Tensor::from_parts((sm, r), f.u),

@@ -7,9 +7,10 @@
 use super::bidiag::{svd_tall, Failure};
 use super::dense::{gemm, transpose, MatRef};
 use super::rank::{MinOf, RankAtMost};
+use super::scale::factor_scaled;
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
-use crate::error::ShapeError;
+use crate::error::{Error, NumericError, ShapeError};
 use crate::tensor::Tensor;
 
 /// The thin SVD `A = U·diag(S)·Vt` of an `M × N` matrix, `K = min(M, N)` (the dim
@@ -143,8 +144,18 @@ pub(crate) struct Factors<T> {
 }
 
 /// The SVD of the row-major `m × n` matrix `a`: thin (`u: m × k`, `vt: k × n`) or full
-/// (`u: m × m`, `vt: n × n`).
+/// (`u: m × m`, `vt: n × n`). A matrix whose largest magnitude is outside the safe range
+/// is scaled first (`scale.rs`), so every finite matrix gets its factors.
 pub(crate) fn factor<T: Float>(
+    a: &[T],
+    m: usize,
+    n: usize,
+    full: bool,
+) -> Result<Factors<T>, Failure> {
+    factor_scaled(a, |a| factor_in_range(a, m, n, full))
+}
+
+fn factor_in_range<T: Float>(
     a: &[T],
     m: usize,
     n: usize,
@@ -187,13 +198,20 @@ pub(crate) fn truncate<T: Float>(f: Factors<T>, m: usize, r: usize) -> Factors<T
     }
 }
 
-pub(crate) fn failure_error(f: Failure, op: &'static str, shape: String) -> ShapeError {
+/// The [`NumericError`] of a failed factorisation of a `T` matrix.
+pub(crate) fn failure_error<T: Float>(f: Failure, op: &'static str, shape: String) -> NumericError {
     match f {
-        Failure::NonFinite => ShapeError::NonFinite { op, shape },
-        Failure::NoConvergence(iterations) => ShapeError::NoConvergence {
+        Failure::NonFinite => NumericError::NonFinite { op, shape },
+        Failure::NoConvergence(iterations) => NumericError::NoConvergence {
             op,
             shape,
             iterations,
+        },
+        Failure::Overflow => NumericError::Overflow {
+            op,
+            shape,
+            what: "the largest singular value",
+            elem: T::NAME,
         },
     }
 }
@@ -221,7 +239,7 @@ pub(crate) fn check_rank<S: core::fmt::Debug, R: Dim>(
 }
 
 #[track_caller]
-fn unwrap<X>(r: Result<X, ShapeError>) -> X {
+fn unwrap<X, E: core::fmt::Display>(r: Result<X, E>) -> X {
     match r {
         Ok(x) => x,
         Err(e) => panic!("{e}"),
@@ -240,8 +258,11 @@ impl<M: Dim, N: Dim, T: Float> Tensor<(M, N), T> {
         unwrap(self.try_svd())
     }
 
-    /// [`svd`](Self::svd) that returns `Err` on a NaN or infinite entry or when the
-    /// iteration does not converge.
+    /// [`svd`](Self::svd) that returns `Err` on a NaN or infinite entry, when the largest
+    /// singular value exceeds `T`'s range (only possible within a factor `√(m·n)` of
+    /// `T`'s largest value), or when the iteration does not converge. Any finite matrix,
+    /// subnormal entries and entries near `T::MAX` included, is scaled into a safe range
+    /// first and gets its correct factors.
     ///
     /// ```
     /// use shapecheck::prelude::*;
@@ -252,11 +273,11 @@ impl<M: Dim, N: Dim, T: Float> Tensor<(M, N), T> {
     ///     "svd: the input of shape (3, 2) holds a NaN or an infinity"
     /// );
     /// ```
-    pub fn try_svd(&self) -> Result<Svd<M, N, T>, ShapeError> {
+    pub fn try_svd(&self) -> Result<Svd<M, N, T>, NumericError> {
         let (m, n) = (self.dims()[0], self.dims()[1]);
         let (sm, sn) = self.shape();
         let f = factor(self.as_slice(), m, n, false)
-            .map_err(|f| failure_error(f, "svd", format!("{:?}", self.shape())))?;
+            .map_err(|f| failure_error::<T>(f, "svd", format!("{:?}", self.shape())))?;
         let k = MinOf::of(sm, sn);
         Ok(Svd {
             u: Tensor::from_parts((sm, k), f.u),
@@ -275,12 +296,13 @@ impl<M: Dim, N: Dim, T: Float> Tensor<(M, N), T> {
         unwrap(self.try_svd_full())
     }
 
-    /// [`svd_full`](Self::svd_full) that returns `Err` instead of panicking.
-    pub fn try_svd_full(&self) -> Result<FullSvd<M, N, T>, ShapeError> {
+    /// [`svd_full`](Self::svd_full) that returns `Err` instead of panicking, as
+    /// [`try_svd`](Self::try_svd) does.
+    pub fn try_svd_full(&self) -> Result<FullSvd<M, N, T>, NumericError> {
         let (m, n) = (self.dims()[0], self.dims()[1]);
         let (sm, sn) = self.shape();
         let f = factor(self.as_slice(), m, n, true)
-            .map_err(|f| failure_error(f, "svd_full", format!("{:?}", self.shape())))?;
+            .map_err(|f| failure_error::<T>(f, "svd_full", format!("{:?}", self.shape())))?;
         Ok(FullSvd {
             u: Tensor::from_parts((sm, sm), f.u),
             s: Tensor::from_parts((MinOf::of(sm, sn),), f.s),
@@ -303,7 +325,8 @@ impl<M: Dim, N: Dim, T: Float> Tensor<(M, N), T> {
     }
 
     /// [`truncated_svd`](Self::truncated_svd) for a rank given as a value (a runtime dim),
-    /// returning `Err` when it exceeds `min(M, N)` or the factorisation fails.
+    /// returning `Err` when it exceeds `min(M, N)` ([`Error::Shape`]) or the factorisation
+    /// fails as [`try_svd`](Self::try_svd) can ([`Error::Numeric`]).
     ///
     /// ```
     /// use shapecheck::prelude::*;
@@ -316,14 +339,14 @@ impl<M: Dim, N: Dim, T: Float> Tensor<(M, N), T> {
     ///      the rank (5) must be at most min(rows, columns) = 4"
     /// );
     /// ```
-    pub fn try_truncated_svd_with<R>(&self, r: R) -> Result<TruncatedSvd<M, N, R, T>, ShapeError>
+    pub fn try_truncated_svd_with<R>(&self, r: R) -> Result<TruncatedSvd<M, N, R, T>, Error>
     where
         R: RankAtMost<M, N>,
     {
         let (m, n) = (self.dims()[0], self.dims()[1]);
         check_rank("truncated_svd", self.shape(), (m, n), r)?;
         let f = factor(self.as_slice(), m, n, false)
-            .map_err(|f| failure_error(f, "truncated_svd", format!("{:?}", self.shape())))?;
+            .map_err(|f| failure_error::<T>(f, "truncated_svd", format!("{:?}", self.shape())))?;
         let f = truncate(f, m, r.size());
         let (sm, sn) = self.shape();
         Ok(TruncatedSvd {
@@ -347,12 +370,42 @@ impl<M: Dim, N: Dim, T: Float> Tensor<(M, N), T> {
     ///
     /// # Panics
     ///
-    /// As [`truncated_svd`](Self::truncated_svd).
+    /// As [`try_best_rank_with`](Self::try_best_rank_with) returns `Err`.
     #[track_caller]
     pub fn best_rank<R>(&self) -> Tensor<(M, N), T>
     where
         R: StaticDim + RankAtMost<M, N>,
     {
-        self.truncated_svd::<R>().reconstruct()
+        unwrap(self.try_best_rank_with(R::default()))
+    }
+
+    /// [`best_rank`](Self::best_rank) for a rank given as a value: `Err` when it exceeds
+    /// `min(M, N)`, when the factorisation fails as
+    /// [`try_truncated_svd_with`](Self::try_truncated_svd_with) can, or when an entry of
+    /// the approximation exceeds `T`'s range (possible only next to `T::MAX`).
+    ///
+    /// ```
+    /// use shapecheck::prelude::*;
+    /// dim!(pub Rank);
+    /// let a = Tensor::<(D<4>, D<3>), f64>::randn(0);
+    /// let a3 = a.try_best_rank_with(Rank::new(3)).unwrap();
+    /// assert!(a3.as_slice().iter().zip(a.as_slice()).all(|(x, y)| (x - y).abs() < 1e-12));
+    /// assert!(a.try_best_rank_with(Rank::new(4)).is_err());
+    /// ```
+    pub fn try_best_rank_with<R>(&self, r: R) -> Result<Tensor<(M, N), T>, Error>
+    where
+        R: RankAtMost<M, N>,
+    {
+        let out = self.try_truncated_svd_with(r)?.reconstruct();
+        if !out.as_slice().iter().all(|x| x.is_finite()) {
+            return Err(NumericError::Overflow {
+                op: "best_rank",
+                shape: format!("{:?}", self.shape()),
+                what: "an entry of the approximation",
+                elem: T::NAME,
+            }
+            .into());
+        }
+        Ok(out)
     }
 }

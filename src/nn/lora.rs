@@ -9,7 +9,7 @@
 
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
-use crate::error::ShapeError;
+use crate::error::{Error, NumericError, ShapeError};
 use crate::linalg::{check_rank, factor, failure_error, truncate, RankAtMost};
 use crate::ops::Elementwise;
 use crate::tensor::Tensor;
@@ -170,7 +170,8 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
     ///
     /// # Panics
     ///
-    /// When `ΔW` holds a NaN or an infinity; see [`try_from_delta_with`](Self::try_from_delta_with).
+    /// When `α` is not finite and positive, or `ΔW` holds a NaN or an infinity; see
+    /// [`try_from_delta_with`](Self::try_from_delta_with).
     #[track_caller]
     pub fn from_delta(delta: &Tensor<(DOut, DIn), T>, alpha: T) -> Self
     where
@@ -183,22 +184,68 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
     }
 
     /// [`from_delta`](Self::from_delta) with the rank given as a value, returning `Err` when
-    /// it exceeds `min(d_in, d_out)` or `ΔW` is not finite.
+    /// it exceeds `min(d_in, d_out)` ([`Error::Shape`]), or ([`Error::Numeric`]) when `α`
+    /// is 0, negative or not finite (the factors `√(S·R/α)` would be infinite or NaN), when
+    /// `ΔW` is not finite, or when `α` is so small (or large) against `ΔW` that `B·A`, whose
+    /// scale is `S·R/α`, would overflow (or underflow) `T`.
+    ///
+    /// ```
+    /// use shapecheck::prelude::*;
+    /// let delta = Tensor::<(D<3>, D<4>), f64>::randn(0);
+    /// let err = LoRA::<D<4>, D<3>, D<2>, f64>::try_from_delta_with(&delta, D, 0.0).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "LoRA::from_delta: alpha = 0 is invalid for the input of shape (3, 4): \
+    ///      it must be finite and greater than 0"
+    /// );
+    /// ```
     pub fn try_from_delta_with(
         delta: &Tensor<(DOut, DIn), T>,
         r: R,
         alpha: T,
-    ) -> Result<Self, ShapeError>
+    ) -> Result<Self, Error>
     where
         R: RankAtMost<DIn, DOut>,
     {
+        const OP: &str = "LoRA::from_delta";
         let (dout, din) = (delta.dims()[0], delta.dims()[1]);
-        check_rank("LoRA::from_delta", delta.shape(), (dout, din), r)?;
+        check_rank(OP, delta.shape(), (dout, din), r)?;
+        let shape = || format!("{:?}", delta.shape());
+        if !(alpha.is_finite() && alpha > T::ZERO) {
+            return Err(NumericError::InvalidArgument {
+                op: OP,
+                shape: shape(),
+                name: "alpha",
+                value: format!("{alpha}"),
+                rule: "it must be finite and greater than 0",
+            }
+            .into());
+        }
         let k = r.size();
         let f = factor(delta.as_slice(), dout, din, false)
-            .map_err(|e| failure_error(e, "LoRA::from_delta", format!("{:?}", delta.shape())))?;
+            .map_err(|e| failure_error::<T>(e, OP, shape()))?;
         let f = truncate(f, dout, k);
         let scale = scale_of(alpha, k);
+        // B·A = U·(S/scale)·Vt is formed by `delta`, `merge` and (as x·Aᵀ·Bᵀ) `forward`: its
+        // scale S/scale must be a normal T, or every use of the adapter over- or underflows.
+        let s0 = f.s.first().copied().unwrap_or(T::ZERO);
+        let top = s0 / scale;
+        let normal = if T::NAME == "f32" {
+            f64::from(f32::MIN_POSITIVE)
+        } else {
+            f64::MIN_POSITIVE
+        };
+        if !top.is_finite() || (s0 != T::ZERO && top.to_f64() < normal) {
+            return Err(NumericError::InvalidArgument {
+                op: OP,
+                shape: shape(),
+                name: "alpha",
+                value: format!("{alpha}"),
+                rule: "S·R/alpha (the scale of B·A) must be within the element type's normal \
+                       range, or B·A overflows or underflows",
+            }
+            .into());
+        }
         let root: Vec<T> = f.s.iter().map(|s| (*s / scale).sqrt()).collect();
         let mut b = f.u;
         for row in b.chunks_exact_mut(k.max(1)) {

@@ -68,10 +68,14 @@ fn along_axis<S: Shape, T: Float>(
     out
 }
 
-/// `max(x, 0)`.
+/// `max(x, 0)`; NaN stays NaN (as PyTorch), where `f32::max` would make it 0.
 #[inline(always)]
 pub fn relu<T: Float>(x: T) -> T {
-    x.max(T::ZERO)
+    if x < T::ZERO {
+        T::ZERO
+    } else {
+        x
+    }
 }
 
 /// `1 / (1 + e⁻ˣ)`.

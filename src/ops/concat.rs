@@ -149,7 +149,12 @@ where
             ad[k], bd[k]
         )));
     }
-    let n = ad[I] + bd[I];
+    let Some(n) = ad[I].checked_add(bd[I]) else {
+        return Err(error(format!(
+            "the result's axis {I} would have {} + {} indices, more than usize can count",
+            ad[I], bd[I]
+        )));
+    };
     let Some(c) = C::from_size(n) else {
         return Err(error(format!(
             "the result's axis {I} is {}, which cannot hold {} + {} = {n} indices",
@@ -160,7 +165,7 @@ where
     };
     let shape = a.shape().replace_axis(c);
     let (as_, bs) = (a.strides(), b.strides());
-    let mut out = Vec::with_capacity(shape.num_elements());
+    let mut out = Vec::with_capacity(shape.try_num_elements()?);
     let a_outer = block_offsets(a.offset(), &ad[..I], &as_[..I]);
     let b_outer = block_offsets(b.offset(), &bd[..I], &bs[..I]);
     let (a_data, b_data) = (a.as_base_slice(), b.as_base_slice());
@@ -355,6 +360,7 @@ impl<S: Shape, T: Float> Tensor<S, T> {
             });
         };
         let shape = first.shape().insert_axis(new);
+        let count = shape.try_num_elements()?;
         // Per part: its buffer, its strides, and the offset of each block below axis `I`.
         let blocks: Vec<_> = views
             .iter()
@@ -364,7 +370,7 @@ impl<S: Shape, T: Float> Tensor<S, T> {
                 (v.as_base_slice(), strides, outer)
             })
             .collect();
-        let mut out = Vec::with_capacity(shape.num_elements());
+        let mut out = Vec::with_capacity(count);
         for j in 0..dims[..I].iter().product() {
             for (data, strides, outer) in &blocks {
                 push_block(&mut out, data, outer[j], &dims[I..], &strides[I..]);

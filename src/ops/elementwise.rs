@@ -110,7 +110,7 @@ where
     broadcast_strides(&a.dims(), &a.strides(), &dims, &mut sa).ok_or_else(mismatch)?;
     broadcast_strides(&b.dims(), &b.strides(), &dims, &mut sb).ok_or_else(mismatch)?;
     let (da, db) = (a.as_base_slice(), b.as_base_slice());
-    let n = shape.num_elements();
+    let n = shape.try_num_elements()?;
     let mut out = Vec::with_capacity(n);
     if a.is_contiguous()
         && b.is_contiguous()

@@ -160,24 +160,70 @@ fn lane_sum<T: Float>(l: Lane<'_, T>) -> T {
     l.sum()
 }
 
+/// The larger of two, NaN if either is (NumPy's `maximum`, PyTorch's `max`).
+#[inline]
+fn max_nan<T: Float>(m: T, x: T) -> T {
+    if x > m || x.is_nan() {
+        x
+    } else {
+        m
+    }
+}
+
+/// The smaller of two, NaN if either is.
+#[inline]
+fn min_nan<T: Float>(m: T, x: T) -> T {
+    if x < m || x.is_nan() {
+        x
+    } else {
+        m
+    }
+}
+
 fn lane_max<T: Float>(l: Lane<'_, T>) -> T {
-    l.iter().fold(T::NEG_INFINITY, T::max)
+    l.iter().fold(T::NEG_INFINITY, max_nan)
 }
 
 fn lane_min<T: Float>(l: Lane<'_, T>) -> T {
-    l.iter().fold(T::INFINITY, T::min)
+    l.iter().fold(T::INFINITY, min_nan)
+}
+
+/// The mean of `n` values whose plain sum overflows though every one is finite (four values
+/// of 3e38 in f32 have the mean 3e38, not ∞): summed scaled by the power of two `2^-k ≤ 1/n`
+/// (exact), divided by `n`, scaled back.
+fn overflow_free_mean<T: Float>(xs: impl Iterator<Item = T>, n: usize) -> T {
+    let up = T::from_usize(n.next_power_of_two());
+    let down = T::ONE / up;
+    let s = xs.fold(T::ZERO, |a, x| a + x * down);
+    s / T::from_usize(n) * up
 }
 
 fn lane_mean<T: Float>(l: Lane<'_, T>) -> T {
-    l.sum() / T::from_usize(l.n)
+    let m = l.sum() / T::from_usize(l.n);
+    if !m.is_finite() && !m.is_nan() && l.iter().all(T::is_finite) {
+        return overflow_free_mean(l.iter(), l.n);
+    }
+    m
 }
 
 fn lane_var<T: Float>(l: Lane<'_, T>) -> T {
     let m = lane_mean(l);
-    l.iter()
+    let v = l
+        .iter()
         .map(|x| (x - m) * (x - m))
         .fold(T::ZERO, |a, x| a + x)
-        / T::from_usize(l.n)
+        / T::from_usize(l.n);
+    if v.is_finite() || !m.is_finite() {
+        return v;
+    }
+    // A square overflowed, though the mean of the squares may not: scale by the largest
+    // deviation first (as BLAS `nrm2` does).
+    let big = l.iter().fold(T::ZERO, |b, x| b.max((x - m).abs()));
+    let s = l
+        .iter()
+        .map(|x| ((x - m) / big) * ((x - m) / big))
+        .fold(T::ZERO, |a, x| a + x);
+    s / T::from_usize(l.n) * big * big
 }
 
 /// The norm, scaled against overflow and underflow when the plain sum of squares is not
@@ -190,10 +236,13 @@ fn lane_norm<T: Float>(l: Lane<'_, T>) -> T {
     norm_from_sum_of_squares(ss, l.iter())
 }
 
-/// Index of the first largest element (NaN never wins).
+/// Index of the first largest element; the first NaN, if the lane holds one.
 fn lane_argmax<T: Float>(l: Lane<'_, T>) -> usize {
     let mut best = (0, T::NEG_INFINITY);
     for (i, x) in l.iter().enumerate() {
+        if x.is_nan() {
+            return i;
+        }
         if x > best.1 {
             best = (i, x);
         }
@@ -310,8 +359,9 @@ pub trait Reductions: AsView {
     reductions! {
         sum, sum_keepdim, lane_sum, "Sum";
         mean, mean_keepdim, lane_mean, "Mean";
-        max, max_keepdim, lane_max, "Maximum (NaN ignored, −∞ for an empty axis)";
-        min, min_keepdim, lane_min, "Minimum (NaN ignored, +∞ for an empty axis)";
+        max, max_keepdim, lane_max,
+            "Maximum (NaN if the lane holds one, as NumPy and PyTorch; −∞ for an empty axis)";
+        min, min_keepdim, lane_min, "Minimum (NaN if the lane holds one; +∞ for an empty axis)";
         var, var_keepdim, lane_var, "Population variance (divisor n, NumPy's default)";
         norm, norm_keepdim, lane_norm,
             "Euclidean (L2) norm, scaled like BLAS `nrm2` so that it neither overflows nor \
@@ -328,12 +378,29 @@ pub trait Reductions: AsView {
         argmax_last, lane_argmax, usize, "[`argmax`](Self::argmax)";
     }
 
-    /// Index of the largest element along axis `I` (the first, on ties; NaN never wins).
+    /// Index of the largest element along axis `I`: the first, on ties; the first NaN,
+    /// if the lane holds one (as NumPy and PyTorch).
+    ///
+    /// # Panics
+    ///
+    /// When axis `I` is empty (size 0) and the other axes are not: no index is right.
     fn argmax<const I: usize>(&self) -> Tensor<<Self::Shape as HasAxis<I>>::Removed, usize>
     where
         Self::Shape: HasAxis<I>,
     {
         let v = self.as_view();
+        if v.dims()[I] == 0
+            && !v
+                .shape()
+                .remove_axis()
+                .try_num_elements()
+                .is_ok_and(|n| n == 0)
+        {
+            panic!(
+                "argmax: axis {I} of a tensor of shape {:?} is empty, so it has no largest element",
+                v.shape()
+            );
+        }
         Tensor::from_parts(v.shape().remove_axis(), reduce(&v, I, lane_argmax))
     }
 
@@ -352,20 +419,31 @@ pub trait Reductions: AsView {
 
     /// Mean of all elements (NaN for an empty tensor).
     fn mean_all(&self) -> Self::Elem {
-        self.sum_all() / Self::Elem::from_usize(self.as_view().len())
-    }
-
-    /// Largest element (NaN ignored; −∞ for an empty tensor).
-    fn max_all(&self) -> Self::Elem {
-        let mut m = Self::Elem::NEG_INFINITY;
-        self.as_view().for_each(|x| m = m.max(x));
+        let v = self.as_view();
+        let m = self.sum_all() / Self::Elem::from_usize(v.len());
+        if !m.is_finite() && !m.is_nan() {
+            let mut all_finite = true;
+            v.for_each(|x| all_finite &= x.is_finite());
+            if all_finite {
+                let mut xs = Vec::with_capacity(v.len());
+                v.for_each(|x| xs.push(x));
+                return overflow_free_mean(xs.into_iter(), v.len());
+            }
+        }
         m
     }
 
-    /// Smallest element (NaN ignored; +∞ for an empty tensor).
+    /// Largest element (NaN if the tensor holds one; −∞ for an empty tensor).
+    fn max_all(&self) -> Self::Elem {
+        let mut m = Self::Elem::NEG_INFINITY;
+        self.as_view().for_each(|x| m = max_nan(m, x));
+        m
+    }
+
+    /// Smallest element (NaN if the tensor holds one; +∞ for an empty tensor).
     fn min_all(&self) -> Self::Elem {
         let mut m = Self::Elem::INFINITY;
-        self.as_view().for_each(|x| m = m.min(x));
+        self.as_view().for_each(|x| m = min_nan(m, x));
         m
     }
 }

@@ -73,7 +73,7 @@ impl<S: Shape, T: Float> Tensor<S, T> {
     }
 
     /// Reshapes into a shape given as a value (runtime dims allowed); `Err` when the element
-    /// counts differ.
+    /// counts differ, or when the new shape's count overflows `usize`.
     ///
     /// ```
     /// use shapecheck::prelude::*;
@@ -82,16 +82,13 @@ impl<S: Shape, T: Float> Tensor<S, T> {
     /// assert!(x.try_reshape_with((Dyn::new(5), Dyn::new(2))).is_err());
     /// ```
     pub fn try_reshape_with<S2: Shape>(self, shape: S2) -> Result<Tensor<S2, T>, ShapeError> {
-        if shape.num_elements() != self.len() {
+        let count = shape.try_num_elements()?;
+        if count != self.len() {
             return Err(ShapeError::Incompatible {
                 op: "reshape",
                 lhs: format!("{:?}", self.shape()),
                 rhs: format!("{shape:?}"),
-                detail: format!(
-                    "the element counts differ ({} and {})",
-                    self.len(),
-                    shape.num_elements()
-                ),
+                detail: format!("the element counts differ ({} and {count})", self.len()),
             });
         }
         Ok(Tensor::from_parts(shape, self.into_vec()))

@@ -235,7 +235,9 @@ where
 {
     debug_assert!(start + dim.size() <= v.dims()[I]);
     let strides = v.strides();
-    let offset = if dim.size() == 0 {
+    // An empty result reaches no element, and its strides may be anything (an empty view
+    // is valid with any strides), so its offset stays put rather than risk an overflow.
+    let offset = if dim.size() == 0 || v.is_empty() {
         v.offset()
     } else {
         v.offset() + start * strides[I]
@@ -284,7 +286,12 @@ where
     T: Float,
 {
     let (dims, old) = (v.dims(), v.strides());
-    let new = if I < S::RANK { old[I] * dims[I] } else { 1 };
+    // Saturating: an empty view may carry any strides, and a size-1 axis never uses its own.
+    let new = if I < S::RANK {
+        old[I].saturating_mul(dims[I])
+    } else {
+        1
+    };
     let mut strides = [0usize; 7];
     strides[..I].copy_from_slice(&old[..I]);
     strides[I] = new;

@@ -33,6 +33,7 @@ use generic_array::{ArrayLength, GenericArray};
 use typenum::{U0, U1, U2, U3, U4, U5, U6};
 
 use crate::dim::{Dim, StaticDim};
+use crate::error::ShapeError;
 
 /// One `usize` per axis of `S`: its dims or its strides.
 pub type Dims<S> = GenericArray<usize, <S as Shape>::Rank>;
@@ -63,18 +64,70 @@ pub trait Shape: Copy + Debug + PartialEq + Send + Sync + 'static {
     fn from_dims(dims: &[usize]) -> Option<Self>;
 
     /// Product of the sizes (1 for rank 0).
+    ///
+    /// # Panics
+    ///
+    /// When the shape is too large to count (see
+    /// [`try_num_elements`](Shape::try_num_elements)); the shape of a tensor or a view
+    /// never is, because every constructor checks it.
+    #[inline]
+    #[track_caller]
     fn num_elements(&self) -> usize {
-        self.dims().iter().product()
+        match self.try_num_elements() {
+            Ok(n) => n,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Product of the sizes, or [`ShapeError::TooLarge`] when the product of the nonzero
+    /// sizes overflows `usize`. As in NumPy, a zero dim does not excuse the others: in a
+    /// valid shape every partial product of the dims fits, so its element count and its
+    /// row-major strides never overflow.
+    ///
+    /// ```
+    /// use shapecheck::prelude::*;
+    /// let big = Dyn::new(1 << 40);
+    /// assert_eq!((big, Dyn::new(3)).try_num_elements(), Ok(3 << 40));
+    /// assert!((big, big).try_num_elements().is_err());
+    /// assert!((Dyn::new(0), big, big).try_num_elements().is_err());
+    /// ```
+    #[inline]
+    fn try_num_elements(&self) -> Result<usize, ShapeError> {
+        let mut count = 1usize;
+        let mut empty = false;
+        for &d in self.dims().iter() {
+            if d == 0 {
+                empty = true;
+            } else {
+                count = count.checked_mul(d).ok_or_else(|| ShapeError::TooLarge {
+                    shape: format!("{self:?}"),
+                })?;
+            }
+        }
+        Ok(if empty { 0 } else { count })
     }
 
     /// Row-major strides of a contiguous tensor of this shape.
+    ///
+    /// # Panics
+    ///
+    /// As [`num_elements`](Shape::num_elements), when the shape is too large to count.
+    #[track_caller]
     fn contiguous_strides(&self) -> Dims<Self> {
         let dims = self.dims();
         let mut strides = dims.clone();
-        let mut acc = 1;
+        let mut acc = 1usize;
         for (s, d) in strides.iter_mut().zip(dims.iter()).rev() {
             *s = acc;
-            acc *= *d;
+            acc = match acc.checked_mul(*d) {
+                Some(a) => a,
+                None => panic!(
+                    "{}",
+                    ShapeError::TooLarge {
+                        shape: format!("{self:?}")
+                    }
+                ),
+            };
         }
         strides
     }

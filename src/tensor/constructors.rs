@@ -43,23 +43,51 @@ impl<S: StaticShape, T: Float> Tensor<S, T> {
     }
 }
 
+// The `_with` constructors that allocate cannot return `Result` (they are the plain forms);
+// a shape whose element count overflows `usize` makes them panic with the message of
+// `ShapeError::TooLarge`, and `from_vec_with` returns that error instead.
 impl<S: Shape, T: Float> Tensor<S, T> {
     /// All zeros, of a shape given as a value.
+    ///
+    /// # Panics
+    ///
+    /// When the shape's element count overflows `usize` ([`Shape::try_num_elements`]).
+    #[track_caller]
     pub fn zeros_with(shape: S) -> Self {
         Self::full_with(shape, T::ZERO)
     }
 
     /// All ones, of a shape given as a value.
+    ///
+    /// # Panics
+    ///
+    /// As [`zeros_with`](Self::zeros_with).
+    #[track_caller]
     pub fn ones_with(shape: S) -> Self {
         Self::full_with(shape, T::ONE)
     }
 
     /// Every element `value`, of a shape given as a value.
+    ///
+    /// # Panics
+    ///
+    /// As [`zeros_with`](Self::zeros_with):
+    ///
+    /// ```should_panic
+    /// use shapecheck::prelude::*;
+    /// let _ = Tensor::<(Dyn, Dyn)>::full_with((Dyn::new(1 << 32), Dyn::new(1 << 32)), 1.0);
+    /// ```
+    #[track_caller]
     pub fn full_with(shape: S, value: T) -> Self {
         Tensor::from_parts(shape, vec![value; shape.num_elements()])
     }
 
     /// Element `[i, j, …]` is `f([i, j, …])`, of a shape given as a value.
+    ///
+    /// # Panics
+    ///
+    /// As [`zeros_with`](Self::zeros_with).
+    #[track_caller]
     pub fn from_fn_with(shape: S, mut f: impl FnMut(S::Index) -> T) -> Self {
         let n = shape.num_elements();
         let dims = shape.dims();
@@ -74,7 +102,8 @@ impl<S: Shape, T: Float> Tensor<S, T> {
     }
 
     /// The elements of `data` in row-major order, of a shape given as a value; `Err` when
-    /// the length differs from the shape's element count.
+    /// the length differs from the shape's element count, or when that count overflows
+    /// `usize`.
     ///
     /// ```
     /// use shapecheck::prelude::*;
@@ -82,9 +111,15 @@ impl<S: Shape, T: Float> Tensor<S, T> {
     /// let x = Tensor::from_vec_with((Batch::new(2), D::<2>), vec![1.0f32, 2., 3., 4.]).unwrap();
     /// assert_eq!(x[[1, 0]], 3.0);
     /// assert!(Tensor::from_vec_with((Batch::new(3), D::<2>), vec![1.0f32; 4]).is_err());
+    /// let huge = Tensor::<(Batch, Batch)>::from_vec_with((Batch::new(1 << 32), Batch::new(1 << 32)), vec![]);
+    /// assert_eq!(
+    ///     huge.unwrap_err().to_string(),
+    ///     "a tensor of shape (Batch=4294967296, Batch=4294967296) has too many elements: \
+    ///      their count overflows usize"
+    /// );
     /// ```
     pub fn from_vec_with(shape: S, data: Vec<T>) -> Result<Self, ShapeError> {
-        let expected = shape.num_elements();
+        let expected = shape.try_num_elements()?;
         if data.len() != expected {
             return Err(ShapeError::LengthMismatch {
                 shape: format!("{shape:?}"),

@@ -87,7 +87,8 @@ impl<'a, S: Shape, T: Float> TensorView<'a, S, T> {
     }
 
     /// A view of `data` with explicit offset and strides; `Err` if some element would lie
-    /// outside `data`. Strides are in elements, and may be 0 (a broadcast axis).
+    /// outside `data`, or if the shape's element count overflows `usize`. Strides are in
+    /// elements, and may be 0 (a broadcast axis).
     ///
     /// ```
     /// use shapecheck::prelude::*;
@@ -359,13 +360,15 @@ fn check_parts<S: Shape>(
             to: format!("a view of shape {shape:?}"),
         });
     }
+    // A shape too large to count would make `len()` and every walk over the view wrong.
+    let count = shape.try_num_elements()?;
     let mut out = dims.clone();
     out.copy_from_slice(strides);
     let reach = dims.iter().zip(strides).try_fold(offset, |acc, (&d, &s)| {
         d.checked_sub(1)
             .map_or(Some(acc), |d1| d1.checked_mul(s)?.checked_add(acc))
     });
-    match (shape.num_elements(), reach) {
+    match (count, reach) {
         (0, _) => Ok(out),
         (_, Some(max)) if max < len => Ok(out),
         _ => Err(ShapeError::LengthMismatch {

@@ -183,6 +183,8 @@ where
             "the inner dims differ ({k} on the left, {k2} on the right)"
         )));
     }
+    // Operands that fit (stride-0 views, say) can make a product that does not.
+    lhs.shape().output_shape(&rhs.shape()).try_num_elements()?;
     let b_batch_strides = if L::FORM == Form::Batched {
         if ld[..nb] != rd[..nb] {
             return Err(mismatch(format!(
