@@ -30,6 +30,18 @@
 //! (operations), [`linalg`] (SVD, PCA), [`nn`] (layers, attention, RoPE, KV cache, LoRA),
 //! [`io`] (safetensors weights), [`text`] (the BERT tokenizer) and [`Float`] (the element
 //! types). Shape errors that involve runtime dims are [`ShapeError`]s.
+//!
+//! ## Errors and panics
+//!
+//! Where all dims are static, a shape mistake is a compile error. Where a rule involves a
+//! runtime dim, every op follows one rule: `try_op` returns `Result<_, ShapeError>`, and
+//! `op` returns the value or panics with the very same message (`try_matmul` / `matmul`,
+//! `try_concat` / `concat`, `try_slice_with` / `slice_with`,
+//! `Embedding::try_forward_with` / `forward_with`, …).
+//!
+//! Constructors and loaders that can fail for reasons other than a shape (a buffer of the
+//! wrong length, a file, a numeric failure) return `Result` under their plain names:
+//! [`Tensor::from_vec`], [`SafeTensors::open`](io::SafeTensors::open), [`Tensor::svd`].
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 #![warn(clippy::missing_safety_doc, clippy::undocumented_unsafe_blocks)]
@@ -68,11 +80,11 @@ pub use typenum;
 
 /// Everything needed to write shape-checked code: `use shapecheck::prelude::*;`.
 pub mod prelude {
-    pub use crate::dim::{Dim, Dyn, RuntimeDim, StaticDim, D};
-    pub use crate::linalg::{MinOf, Pca, RandomizedSvd, RankAtMost};
+    pub use crate::dim::{Dim, Dyn, MinOf, RuntimeDim, StaticDim, D};
+    pub use crate::linalg::{Pca, RandomizedSvd};
     pub use crate::nn::lora::LoRA;
     pub use crate::ops::{cosine_similarity, MatMul, Unit};
-    pub use crate::shape::{HasAxis, Shape, StaticShape, A0, A1, A2, A3, A4, A5};
+    pub use crate::shape::{HasAxis, RankAtMost, Shape, StaticShape, A0, A1, A2, A3, A4, A5};
     pub use crate::{dim, AsView, Float, ShapeError, Tensor, TensorView, TensorViewMut};
     pub use crate::{einsum, rearrange, tensor, try_einsum};
 }

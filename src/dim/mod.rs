@@ -15,12 +15,16 @@
 //! which covers 0..=1024 and a few larger sizes; `dim!` spells the number out itself, so it
 //! works for any size (MiniLM's 1536 and 30522 included).
 //!
+//! [`MinOf<M, N>`] is the dim of size `min(M, N)` that a thin SVD's factors share.
+//!
 //! Each dim also has a [`Kind`](Dim::Kind) ([`One`], [`Many`] or [`Runtime`]) which the
 //! broadcasting rules dispatch on.
 
 mod anon;
+mod min;
 
 pub use anon::{Dyn, D};
+pub use min::MinOf;
 
 use core::fmt::Debug;
 use core::hash::Hash;
@@ -117,4 +121,14 @@ impl KindOfBit for typenum::B1 {
 }
 impl KindOfBit for typenum::B0 {
     type Kind = Many;
+}
+
+/// How a dim *type* reads in a message, as the user wrote it: `D<8>`, `Seq`, `Batch`, `Dyn`.
+/// The one printer for a dim named by its type; a dim *value* prints through `Debug`, with
+/// its size (`Seq=8`, `8`, `Batch=3`), and so do the shapes in a [`ShapeError`](crate::ShapeError).
+pub(crate) fn label<X: Dim>() -> String {
+    match (X::NAME, X::STATIC_SIZE) {
+        ("D", Some(n)) => format!("D<{n}>"),
+        (name, _) => name.to_string(),
+    }
 }

@@ -28,7 +28,7 @@
 
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
-use crate::error::ShapeError;
+use crate::error::{OrPanic, ShapeError};
 use crate::ops::activations::{gelu, gelu_tanh, relu, silu};
 use crate::ops::matmul::kernel::{gemm_acc_threads, run_avx2_fma, Avx2FmaKernel, Operand};
 use crate::shape::Shape;
@@ -255,42 +255,92 @@ impl<Vocab: Dim, DModel: Dim, T: Float> Embedding<Vocab, DModel, T> {
         &self.table
     }
 
-    /// The rows of `ids`, as `(S, DModel)` for a static `S`. `Err` when `ids` does not hold
-    /// `S` ids or an id is out of range.
+    /// The rows of `ids`, as `(S, DModel)` for a static `S`.
+    ///
+    /// # Panics
+    ///
+    /// When `ids` does not hold `S` ids or an id is out of range, with the message of
+    /// [`try_forward`](Self::try_forward).
+    ///
+    /// ```
+    /// use shapecheck::prelude::*;
+    /// use shapecheck::nn::linear::Embedding;
+    /// dim!(pub Vocab = 4; pub DModel = 2; pub Seq = 3);
+    /// let e = Embedding::new(Tensor::<(Vocab, DModel)>::from_fn(|[i, j]| (10 * i + j) as f32));
+    /// let x: Tensor<(Seq, DModel)> = e.forward(&[3u32, 0, 1]);
+    /// assert_eq!(x.as_slice(), &[30., 31., 0., 1., 10., 11.]);
+    /// ```
+    #[track_caller]
     pub fn forward<S: StaticDim, I: Copy + TryInto<usize>>(
         &self,
         ids: &[I],
+    ) -> Tensor<(S, DModel), T> {
+        self.try_forward(ids).or_panic()
+    }
+
+    /// [`forward`](Self::forward), returning `Err` when `ids` does not hold `S` ids or an id
+    /// is out of range.
+    pub fn try_forward<S: StaticDim, I: Copy + TryInto<usize>>(
+        &self,
+        ids: &[I],
     ) -> Result<Tensor<(S, DModel), T>, ShapeError> {
-        self.forward_with(S::default(), ids)
+        self.try_forward_with(S::default(), ids)
     }
 
     /// The rows of `ids`, as `(S, DModel)`; `seq` gives the (runtime) sequence dim.
+    ///
+    /// # Panics
+    ///
+    /// When `ids` does not hold `seq.size()` ids or an id is out of range, with the message
+    /// of [`try_forward_with`](Self::try_forward_with).
     ///
     /// ```
     /// use shapecheck::prelude::*;
     /// use shapecheck::nn::linear::Embedding;
     /// dim!(pub Vocab = 4; pub DModel = 2; pub Seq);
     /// let e = Embedding::new(Tensor::<(Vocab, DModel)>::from_fn(|[i, j]| (10 * i + j) as f32));
-    /// let x = e.forward_with(Seq::new(2), &[3u32, 1]).unwrap();
+    /// let x = e.forward_with(Seq::new(2), &[3u32, 1]);
     /// assert_eq!(x.as_slice(), &[30., 31., 10., 11.]);
-    /// let err = e.forward_with(Seq::new(2), &[3u32, 4]).unwrap_err();
+    /// ```
+    #[track_caller]
+    pub fn forward_with<S: Dim, I: Copy + TryInto<usize>>(
+        &self,
+        seq: S,
+        ids: &[I],
+    ) -> Tensor<(S, DModel), T> {
+        self.try_forward_with(seq, ids).or_panic()
+    }
+
+    /// [`forward_with`](Self::forward_with), returning `Err` when `ids` does not hold
+    /// `seq.size()` ids or an id is out of range.
+    ///
+    /// ```
+    /// use shapecheck::prelude::*;
+    /// use shapecheck::nn::linear::Embedding;
+    /// dim!(pub Vocab = 4; pub DModel = 2; pub Seq);
+    /// let e = Embedding::new(Tensor::<(Vocab, DModel)>::from_fn(|[i, j]| (10 * i + j) as f32));
+    /// let x = e.try_forward_with(Seq::new(2), &[3u32, 1]).unwrap();
+    /// assert_eq!(x.as_slice(), &[30., 31., 10., 11.]);
+    /// let err = e.try_forward_with(Seq::new(2), &[3u32, 4]).unwrap_err();
     /// assert_eq!(
     ///     err.to_string(),
     ///     "Embedding::forward: cannot combine table (Vocab=4, DModel=2) with ids [3, 4]: \
     ///      id 4 at position 1 is out of range for a table of 4 rows"
     /// );
     /// ```
-    pub fn forward_with<S: Dim, I: Copy + TryInto<usize>>(
+    pub fn try_forward_with<S: Dim, I: Copy + TryInto<usize>>(
         &self,
         seq: S,
         ids: &[I],
     ) -> Result<Tensor<(S, DModel), T>, ShapeError> {
         let (vocab, width) = (self.table.dims()[0], self.table.dims()[1]);
-        let err = |detail: String| ShapeError::Incompatible {
-            op: "Embedding::forward",
-            lhs: format!("table {:?}", self.table.shape()),
-            rhs: format!("ids {}", ids_for_message(ids)),
-            detail,
+        let err = |detail: String| {
+            ShapeError::incompatible_described(
+                "Embedding::forward",
+                format!("table {:?}", self.table.shape()),
+                format!("ids {}", ids_for_message(ids)),
+                detail,
+            )
         };
         if ids.len() != seq.size() {
             return Err(err(format!(

@@ -13,8 +13,9 @@ pub mod reshape;
 pub mod slice;
 pub mod unit;
 
-pub use concat::{CanConcat, CountsParts};
 pub use matmul::MatMul;
-pub use reshape::{MergeLast, SplitLast};
-pub use slice::{InsertAxis, ReplaceAxis, SliceFits, Squeezable};
+// The shape rules these ops check live in `shape`; re-exported here where they used to be.
+pub use crate::shape::{
+    CanConcat, CountsParts, InsertAxis, MergeLast, ReplaceAxis, SliceFits, SplitLast, Squeezable,
+};
 pub use unit::{cosine_similarity, Unit, UnitVector};
