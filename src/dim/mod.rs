@@ -11,9 +11,9 @@
 //!
 //! A static dim also implements [`StaticDim`], which gives its size as a constant and as a
 //! typenum number ([`StaticDim::Size`]) for rules that need arithmetic (an element count, a
-//! product of heads and head width). `D<N>` takes its typenum number from typenum's table,
-//! which covers 0..=1024 and a few larger sizes; `dim!` spells the number out itself, so it
-//! works for any size (MiniLM's 1536 and 30522 included).
+//! product of heads and head width). `D<N>` takes its typenum number from a table of sizes
+//! (every size to 1024, multiples of 64 to 16 384, the widths and vocabularies of common
+//! checkpoints; see [`D`]); `dim!` spells the number out itself, so it works for any size.
 //!
 //! [`MinOf<M, N>`] is the dim of size `min(M, N)` that a thin SVD's factors share.
 //!
@@ -23,6 +23,8 @@
 mod anon;
 mod min;
 
+#[doc(hidden)]
+pub use anon::{DSizes, SizeTable};
 pub use anon::{Dyn, D};
 pub use min::MinOf;
 
@@ -109,18 +111,6 @@ mod private {
     impl Sealed for super::One {}
     impl Sealed for super::Many {}
     impl Sealed for super::Runtime {}
-}
-
-/// The kind of a static dim of size `N`, computed from typenum's `N == 1`.
-#[doc(hidden)]
-pub trait KindOfBit {
-    type Kind: DimKind;
-}
-impl KindOfBit for typenum::B1 {
-    type Kind = One;
-}
-impl KindOfBit for typenum::B0 {
-    type Kind = Many;
 }
 
 /// How a dim *type* reads in a message, as the user wrote it: `D<8>`, `Seq`, `Batch`, `Dyn`.

@@ -12,9 +12,9 @@
 
 use core::ops::{Add, Mul, Rem};
 
-use typenum::{Const, Mod, NonZero, Prod, Same, Sum, ToUInt, U, U0, U2};
+use typenum::{Mod, NonZero, Prod, Same, Sum, U0, U2};
 
-use crate::dim::StaticDim;
+use crate::dim::{DSizes, SizeTable, StaticDim};
 
 /// `Self` is `A × B`: a dim of this size can be split into `(A, B)`, and `(A, B)` merged into
 /// it.
@@ -145,7 +145,7 @@ pub trait CountsParts<const N: usize>: StaticDim {}
 impl<K, const N: usize> CountsParts<N> for K
 where
     K: StaticDim,
-    Const<N>: ToUInt,
-    U<N>: NonZero + Same<K::Size>,
+    DSizes: SizeTable<N>,
+    <DSizes as SizeTable<N>>::Size: NonZero + Same<K::Size>,
 {
 }

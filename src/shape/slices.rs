@@ -6,9 +6,9 @@
 
 use core::ops::Add;
 
-use typenum::{Const, IsLessOrEqual, LeEq, Same, Sum, ToUInt, B1, U};
+use typenum::{IsLessOrEqual, LeEq, Same, Sum, B1};
 
-use crate::dim::{One, StaticDim};
+use crate::dim::{DSizes, One, SizeTable, StaticDim};
 
 /// `K` indices starting at index `START` fit in the dim `Self`: `START + K ≤ Self`. The rule
 /// of a static slice.
@@ -36,15 +36,18 @@ use crate::dim::{One, StaticDim};
 )]
 pub trait SliceFits<const START: usize, K>: StaticDim {}
 
+/// The typenum number of a slice's start (from the table of sizes `D<N>` covers).
+type Start<const START: usize> = <DSizes as SizeTable<START>>::Size;
+
 #[diagnostic::do_not_recommend]
 impl<X, K, const START: usize> SliceFits<START, K> for X
 where
     X: StaticDim,
     K: StaticDim,
-    Const<START>: ToUInt,
-    U<START>: Add<K::Size>,
-    Sum<U<START>, K::Size>: IsLessOrEqual<X::Size>,
-    LeEq<Sum<U<START>, K::Size>, X::Size>: Same<B1>,
+    DSizes: SizeTable<START>,
+    Start<START>: Add<K::Size>,
+    Sum<Start<START>, K::Size>: IsLessOrEqual<X::Size>,
+    LeEq<Sum<Start<START>, K::Size>, X::Size>: Same<B1>,
 {
 }
 
