@@ -40,6 +40,21 @@ impl<const N: usize> fmt::Debug for D<N> {
 
 /// The sizes `D<N>` covers: `DSizes: SizeTable<N>` for each `N` of the table, with `N`'s
 /// typenum number and its broadcasting kind.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::dim::{DSizes, SizeTable};
+/// fn covered<const N: usize>() where DSizes: SizeTable<N> {}
+/// covered::<50257>();
+/// covered::<3072>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// use shapecheck::dim::{DSizes, SizeTable};
+/// fn covered<const N: usize>() where DSizes: SizeTable<N> {}
+/// covered::<1537>(); // declare `dim!(pub Width = 1537)` instead
+/// ```
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
     message = "`D<{N}>` is not one of the sizes `D<N>` covers: declare a named dim, `dim!(pub Name = {N});`",

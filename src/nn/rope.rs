@@ -83,6 +83,22 @@ pub enum RopeLayout {
 }
 
 /// The shape is `(…, Seq, H)`: rank 2 to 6, the head dim `H` last, the sequence before it.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::nn::rope::EndsWithHeadDim;
+/// dim!(pub Heads = 4; pub Seq = 16; pub HeadDim = 8);
+/// fn rotatable<S: EndsWithHeadDim<H>, H: Dim>() {}
+/// rotatable::<(Heads, Seq, HeadDim), HeadDim>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// use shapecheck::nn::rope::EndsWithHeadDim;
+/// dim!(pub Seq = 16; pub HeadDim = 8; pub DModel = 32);
+/// fn rotatable<S: EndsWithHeadDim<H>, H: Dim>() {}
+/// rotatable::<(Seq, DModel), HeadDim>(); // split the heads first
+/// ```
 #[diagnostic::on_unimplemented(
     message = "RoPE with head dim `{H}` needs a tensor of shape (…, Seq, `{H}`), found `{Self}`",
     label = "the last axis must be `{H}`, after a sequence axis"
@@ -91,6 +107,7 @@ pub trait EndsWithHeadDim<H: Dim>: Shape {}
 
 macro_rules! ends_with_head_dim {
     ($($P:ident),*) => {
+        #[diagnostic::do_not_recommend]
         impl<$($P: Dim,)* Sq: Dim, H: Dim> EndsWithHeadDim<H> for ($($P,)* Sq, H) {}
     };
 }

@@ -116,6 +116,20 @@ has_axis!(4; [A 0, B 1, C 2, E 3] F 4 [G 5]);
 has_axis!(5; [A 0, B 1, C 2, E 3, F 4] G 5 []);
 
 /// Two axes of a permutation are different axes.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::{Axis, DistinctAxis};
+/// fn distinct<X: DistinctAxis<Y>, Y>() {}
+/// distinct::<Axis<0>, Axis<2>>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::{Axis, DistinctAxis};
+/// fn distinct<X: DistinctAxis<Y>, Y>() {}
+/// distinct::<Axis<1>, Axis<1>>();
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` appears twice in the permutation",
     label = "each axis must appear exactly once"
@@ -138,6 +152,21 @@ distinct! {
 }
 
 /// A shape of rank 1 or more: its last dim, the one normalisations work along.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::LastAxis;
+/// dim!(pub Seq = 4; pub DModel = 8);
+/// fn last<S: LastAxis>(s: S) -> usize { s.last_dim().size() }
+/// assert_eq!(last((Seq, DModel)), 8);
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::LastAxis;
+/// fn last<S: LastAxis>(s: S) -> usize { s.last_dim().size() }
+/// last(()); // a scalar has no axis
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no last axis to work along",
     label = "needs a tensor of rank 1 or more"
@@ -151,6 +180,7 @@ pub trait LastAxis: Shape {
 
 macro_rules! last_axis {
     ($($P:ident),*; $L:ident $li:tt) => {
+        #[diagnostic::do_not_recommend]
         impl<$($P: Dim,)* $L: Dim> LastAxis for ($($P,)* $L,) {
             type Last = $L;
             #[inline(always)]
@@ -265,6 +295,7 @@ macro_rules! for_each_axis {
 // has the axis (replace) and the shape without it (insert).
 macro_rules! replace_insert {
     ($i:literal; [$($P:ident),*] $X:ident [$($Q:ident),*]) => {
+        #[diagnostic::do_not_recommend]
         impl<$($P: Dim,)* $X: Dim, $($Q: Dim,)* K: Dim> ReplaceAxis<$i, K>
             for ($($P,)* $X, $($Q,)*)
         {
@@ -277,6 +308,7 @@ macro_rules! replace_insert {
             }
         }
 
+        #[diagnostic::do_not_recommend]
         impl<$($P: Dim,)* $($Q: Dim,)* K: Dim> InsertAxis<$i, K> for ($($P,)* $($Q,)*) {
             type Output = ($($P,)* K, $($Q,)*);
             #[inline(always)]

@@ -102,6 +102,21 @@ pub trait Shape: Copy + Debug + PartialEq + Send + Sync + 'static {
 }
 
 /// A shape whose dims are all static: it has one value, `Default::default()`.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::StaticShape;
+/// dim!(pub Seq = 4; pub DModel = 8);
+/// assert_eq!(<(Seq, DModel) as StaticShape>::NUM_ELEMENTS, 32);
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::StaticShape;
+/// dim!(pub Batch; pub DModel = 8);
+/// fn count<S: StaticShape>() -> usize { S::NUM_ELEMENTS }
+/// count::<(Batch, DModel)>(); // `Batch` is a runtime dim
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has a runtime dim, so its size is not known at compile time",
     label = "this needs a shape made of static dims only",
@@ -113,6 +128,20 @@ pub trait StaticShape: Shape + Default {
 }
 
 /// A shape of exactly `R` axes.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::HasRank;
+/// fn rank_three<S: HasRank<3>>() {}
+/// rank_three::<(D<2>, Dyn, D<4>)>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::HasRank;
+/// fn rank_three<S: HasRank<3>>() {}
+/// rank_three::<(D<2>, D<4>)>();
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not have {R} axes",
     label = "expected a shape of rank {R}"
@@ -142,6 +171,7 @@ macro_rules! impl_shape {
             const NUM_ELEMENTS: usize = 1 $(* $D::SIZE)*;
         }
 
+        #[diagnostic::do_not_recommend]
         impl<$($D: Dim),*> HasRank<$rank> for ($($D,)*) {}
     };
 }

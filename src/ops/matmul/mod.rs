@@ -47,7 +47,7 @@ use crate::tensor::{AsView, Tensor, TensorView};
     message = "matmul needs matching inner dims: cannot multiply `{Self}` by `{Rhs}`",
     label = "`{Self}` · `{Rhs}` has no matmul rule",
     note = "matmul needs the left operand's last dim to be the very same dim as the right operand's first (or second-to-last) dim, and batched operands to have the same batch dims",
-    note = "if you meant q·kᵀ for q, k of the same shape, write `q.matmul(&k.t())`"
+    note = "if the right operand is stored the other way round (keys for q·kᵀ, a weight `(DOut, DIn)`), multiply by its transposed view, `.matmul(&rhs.t())`: no copy is made"
 )]
 pub trait MatMul<Rhs: Shape>: Shape {
     /// The shape of the product.
