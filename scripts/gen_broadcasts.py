@@ -54,6 +54,8 @@ for rs in range(MAX + 1):
         where = [f"S{i}: BroadcastsToDim<T{i + rt - rs}>" for i in range(rs)]
         w = ("\nwhere\n    " + ",\n    ".join(where) + ",") if where else ""
         g = f"<{generics}>" if generics else ""
-        out.append(f"impl{g} BroadcastsTo<{tup(T)}> for {tup(S)}{w}\n{{\n}}\n\n")
+        # Not recommended: a failed broadcast is then reported as the shape rule, naming
+        # both shapes, once, not as one error per dim with a list of these impls.
+        out.append(f"#[diagnostic::do_not_recommend]\nimpl{g} BroadcastsTo<{tup(T)}> for {tup(S)}{w}\n{{\n}}\n\n")
 
 print("".join(out).rstrip() + "\n")

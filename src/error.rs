@@ -221,6 +221,48 @@ impl fmt::Display for Error {
     }
 }
 
+impl ShapeError {
+    /// Two operands of `op` whose dims disagree, both shapes printed as their dims print
+    /// (`(Batch=3, DModel=384)`); `detail` says which dims.
+    pub(crate) fn incompatible(
+        op: &'static str,
+        lhs: &impl fmt::Debug,
+        rhs: &impl fmt::Debug,
+        detail: impl Into<String>,
+    ) -> Self {
+        ShapeError::Incompatible {
+            op,
+            lhs: format!("{lhs:?}"),
+            rhs: format!("{rhs:?}"),
+            detail: detail.into(),
+        }
+    }
+
+    /// [`incompatible`](Self::incompatible) where an operand is described in words ("no
+    /// tensor", "4 tensors of shape (Dyn=2,)") rather than by one shape.
+    pub(crate) fn incompatible_described(
+        op: &'static str,
+        lhs: impl Into<String>,
+        rhs: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        ShapeError::Incompatible {
+            op,
+            lhs: lhs.into(),
+            rhs: rhs.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// A tensor of shape `from` that cannot be viewed as `to` (a shape, a slice, …).
+    pub(crate) fn conversion(from: &impl fmt::Debug, to: impl Into<String>) -> Self {
+        ShapeError::Conversion {
+            from: format!("{from:?}"),
+            to: to.into(),
+        }
+    }
+}
+
 impl std::error::Error for Error {}
 
 impl From<ShapeError> for Error {
@@ -232,5 +274,23 @@ impl From<ShapeError> for Error {
 impl From<NumericError> for Error {
     fn from(e: NumericError) -> Self {
         Error::Numeric(e)
+    }
+}
+
+/// The plain form of a fallible op: the value of its `try_` form, or a panic with the very
+/// message of the `Err`, reported at the caller's line.
+pub(crate) trait OrPanic<T> {
+    /// The `Ok` value; panics with the error's `Display` message.
+    fn or_panic(self) -> T;
+}
+
+impl<T, E: fmt::Display> OrPanic<T> for Result<T, E> {
+    #[inline]
+    #[track_caller]
+    fn or_panic(self) -> T {
+        match self {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        }
     }
 }

@@ -32,6 +32,22 @@
 //! (safetensors weights), [`text`] (the BERT tokenizer) and [`Float`] (the element types).
 //! Shape errors that involve runtime dims are [`ShapeError`]s; numerical failures are
 //! [`NumericError`]s, and [`Error`] holds either (its docs say which op returns which).
+//!
+//! ## Errors and panics
+//!
+//! Where all dims are static, a shape mistake is a compile error. Where a rule involves a
+//! runtime dim, or the values can admit no right answer, every op follows one rule:
+//! `try_op` returns a `Result`, and `op` returns the value or panics with the very same
+//! message (`try_matmul` / `matmul`, `try_concat` / `concat`, `try_slice_with` /
+//! `slice_with`, `Embedding::try_forward_with` / `forward_with`, `try_svd` / `svd`, …). The
+//! error is the narrowest of [`ShapeError`], [`NumericError`] and [`Error`] that covers the
+//! op (see [`Error`]).
+//!
+//! Constructors and loaders whose input comes from outside the program (a buffer, a file, a
+//! checkpoint directory) return `Result` under their plain names, since there is no
+//! "plain form" that could be right: [`Tensor::from_vec`],
+//! [`SafeTensors::open`](io::SafeTensors::open), [`MiniLm::load`](models::minilm::MiniLm::load).
+//! Nothing panics on bad input from a file.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 #![warn(clippy::missing_safety_doc, clippy::undocumented_unsafe_blocks)]
@@ -72,12 +88,12 @@ pub use typenum;
 
 /// Everything needed to write shape-checked code: `use shapecheck::prelude::*;`.
 pub mod prelude {
-    pub use crate::dim::{Dim, Dyn, RuntimeDim, StaticDim, D};
-    pub use crate::linalg::{MinOf, Pca, RandomizedSvd, RankAtMost};
+    pub use crate::dim::{Dim, Dyn, MinOf, RuntimeDim, StaticDim, D};
+    pub use crate::linalg::{Pca, RandomizedSvd};
     pub use crate::nn::lora::LoRA;
     pub use crate::ops::{cosine_similarity, MatMul, Unit};
     pub use crate::ops::{Activations, Elementwise, Norms, Reductions};
-    pub use crate::shape::{HasAxis, Shape, StaticShape, A0, A1, A2, A3, A4, A5};
+    pub use crate::shape::{HasAxis, RankAtMost, Shape, StaticShape, A0, A1, A2, A3, A4, A5};
     pub use crate::{
         dim, AsView, Float, NumericError, ShapeError, Tensor, TensorView, TensorViewMut,
     };

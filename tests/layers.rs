@@ -138,30 +138,30 @@ fn embedding_gathers_rows_and_rejects_bad_ids() {
     let table = Tensor::<(Vocab, DOut)>::randn(7);
     let e = Embedding::new(table.clone());
     let ids = [3u32, 0, 10, 3];
-    let x = e.forward_with(Seq::new(4), &ids).unwrap();
+    let x = e.try_forward_with(Seq::new(4), &ids).unwrap();
     for (p, &id) in ids.iter().enumerate() {
         for j in 0..5 {
             assert_eq!(x[[p, j]], table[[id as usize, j]]);
         }
     }
-    let err = e.forward_with(Seq::new(2), &[1u32, 11]).unwrap_err();
+    let err = e.try_forward_with(Seq::new(2), &[1u32, 11]).unwrap_err();
     assert!(
         err.to_string()
             .ends_with("id 11 at position 1 is out of range for a table of 11 rows"),
         "{err}"
     );
-    let err = e.forward_with(Seq::new(1), &[-1i64]).unwrap_err();
+    let err = e.try_forward_with(Seq::new(1), &[-1i64]).unwrap_err();
     assert!(
         err.to_string()
             .contains("id (negative or too large) at position 0"),
         "{err}"
     );
-    let err = e.forward_with(Seq::new(3), &[1u32, 2]).unwrap_err();
+    let err = e.try_forward_with(Seq::new(3), &[1u32, 2]).unwrap_err();
     assert!(
         err.to_string().ends_with("2 ids for a sequence dim of 3"),
         "{err}"
     );
-    let s: Tensor<(D<2>, DOut)> = e.forward(&[1usize, 2]).unwrap();
+    let s: Tensor<(D<2>, DOut)> = e.try_forward(&[1usize, 2]).unwrap();
     assert_eq!(s[[1, 4]], table[[2, 4]]);
 }
 
@@ -249,4 +249,21 @@ fn kv_cache_append_panics_with_the_message_of_try_append() {
     cache.append(&k, &k);
     assert_eq!(cache.len(), 2);
     assert_eq!(cache.keys().to_vec(), k.as_slice());
+}
+
+#[test]
+fn embedding_plain_forms_panic_with_the_try_forms_message() {
+    let table = Tensor::<(Vocab, DOut)>::randn(8);
+    let e = Embedding::new(table.clone());
+    let s: Tensor<(D<2>, DOut)> = e.forward(&[4u32, 1]);
+    assert_eq!(s[[0, 3]], table[[4, 3]]);
+    let x = e.forward_with(Seq::new(1), &[10u8]);
+    assert_eq!(x[[0, 2]], table[[10, 2]]);
+
+    let err = e.try_forward_with(Seq::new(2), &[1u32, 11]).unwrap_err();
+    let caught = std::panic::catch_unwind(|| e.forward_with(Seq::new(2), &[1u32, 11])).unwrap_err();
+    assert_eq!(caught.downcast_ref::<String>(), Some(&err.to_string()));
+    let err = e.try_forward::<D<3>, _>(&[1u32]).unwrap_err();
+    let caught = std::panic::catch_unwind(|| e.forward::<D<3>, _>(&[1u32])).unwrap_err();
+    assert_eq!(caught.downcast_ref::<String>(), Some(&err.to_string()));
 }

@@ -2,6 +2,138 @@
 //! its `.stderr`; each `ui-tests/pass/*.rs` is its corrected twin, which must compile and run.
 //! Regenerate the snapshots with `TRYBUILD=overwrite cargo test --test ui`, then read the diff.
 
+/// Every shape rule (a trait with a message of its own) and the ui cases that show its
+/// message: the mistake in `ui-tests/<case>.rs`, its correction in `ui-tests/pass/<case>.rs`.
+/// A rule reported through another rule says which in a comment.
+const RULES: &[(&str, &[&str])] = &[
+    // dim/
+    ("StaticDim", &["static-forward-of-a-runtime-seq-dim"]),
+    (
+        "SizeTable (the sizes D<N> covers)",
+        &["anonymous-dim-size-not-in-table"],
+    ),
+    // shape/mod.rs
+    // (reported through its part, StaticDim: "`Batch` is a runtime dim")
+    ("StaticShape", &["reshape-into-a-shape-with-a-runtime-dim"]),
+    ("HasRank", &["permute-missing-an-axis"]),
+    // shape/axes.rs
+    (
+        "HasAxis",
+        &["reduce-over-missing-axis", "permute-axis-out-of-range"],
+    ),
+    ("DistinctAxis", &["permute-repeated-axis"]),
+    ("LastAxis", &["layer-norm-of-a-scalar"]),
+    ("ReplaceAxis", &["slice-with-axis-out-of-range"]),
+    ("InsertAxis", &["unsqueeze-past-the-last-axis"]),
+    ("CanConcat", &["concat-other-dims-differ"]),
+    // shape/arith.rs
+    (
+        "SplitsInto",
+        &[
+            "split-factors-do-not-multiply-out",
+            "rearrange-group-product-mismatch",
+        ],
+    ),
+    ("SumOf", &["concat-result-dim-not-the-sum"]),
+    ("IsEven", &["rope-odd-head-dim"]),
+    ("CountsParts", &["stack-count-differs-from-dim"]),
+    // shape/slices.rs
+    ("SliceFits", &["slice-past-the-end"]),
+    ("Squeezable", &["squeeze-axis-not-of-size-one"]),
+    // shape/reshapes.rs
+    ("KeepsElementCount", &["reshape-changes-element-count"]),
+    ("SplitLast", &["split-last-of-a-rank-6-tensor"]),
+    ("MergeLast", &["merge-last-two-of-a-vector"]),
+    // shape/low_rank.rs
+    (
+        "RankAtMost",
+        &["truncated-svd-rank-exceeds-min", "lora-rank-exceeds-min"],
+    ),
+    // shape/permutes.rs (a permutation's axes are checked by HasRank, HasAxis, DistinctAxis)
+    ("Permutation", &["permute-missing-an-axis"]),
+    ("Transpose, TransposesTo", &["transpose-of-a-vector"]),
+    // shape/broadcasts.rs (BroadcastsToDim is the per-dim half of BroadcastsTo, whose
+    // impls are not recommended, so a failed broadcast names both shapes once)
+    (
+        "BroadcastShapes, BroadcastDim",
+        &[
+            "broadcast-trailing-dim-mismatch",
+            "mask-does-not-broadcast-to-scores",
+        ],
+    ),
+    (
+        "BroadcastsTo, BroadcastsToDim",
+        &[
+            "add-assign-rhs-does-not-fit",
+            "attention-mask-does-not-broadcast",
+        ],
+    ),
+    // Rules that belong to one op, beside it.
+    (
+        "MatMul (ops/matmul)",
+        &[
+            "matmul-inner-dim-mismatch",
+            "matmul-forgotten-transpose",
+            "batched-matmul-batch-dims-differ",
+        ],
+    ),
+    (
+        "UnitVector (ops/unit)",
+        &["cosine-similarity-not-normalised"],
+    ),
+    (
+        "einsum operand rule (ops/einsum)",
+        &[
+            "einsum-letter-bound-to-two-dims",
+            "einsum-operand-rank-differs-from-letters",
+        ],
+    ),
+    (
+        "attention rules (nn/attention)",
+        &[
+            "attention-batch-dims-differ",
+            "attention-k-head-dim-differs",
+            "attention-v-seq-dim-differs",
+            "attention-mask-does-not-broadcast",
+        ],
+    ),
+    (
+        "SplitHeads, MergeHeads (nn/heads)",
+        &[
+            "split-heads-do-not-multiply-out",
+            "merge-heads-into-the-wrong-dim",
+        ],
+    ),
+    (
+        "Linear's input rule (nn/linear)",
+        &["linear-wrong-input-width"],
+    ),
+    (
+        "EndsWithHeadDim (nn/rope)",
+        &["rope-on-a-tensor-without-the-head-dim"],
+    ),
+];
+
+#[test]
+fn every_rule_has_a_case_and_a_passing_twin() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (rule, cases) in RULES {
+        assert!(!cases.is_empty(), "{rule} has no ui case");
+        for case in *cases {
+            for path in [
+                format!("{root}/ui-tests/{case}.rs"),
+                format!("{root}/ui-tests/{case}.stderr"),
+                format!("{root}/ui-tests/pass/{case}.rs"),
+            ] {
+                assert!(
+                    std::path::Path::new(&path).is_file(),
+                    "{rule}: {path} is missing"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn ui() {
     let t = trybuild::TestCases::new();

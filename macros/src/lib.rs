@@ -39,6 +39,17 @@ pub fn dim(input: TokenStream) -> TokenStream {
     }
 }
 
+/// The impls behind `D<N>`: one per size of the table the library lists in `src/dim/anon.rs`
+/// (see `dim/table.rs` for the syntax). Not for use outside `shapecheck`.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __anon_dim_table(input: TokenStream) -> TokenStream {
+    match syn::parse::<dim::table::Table>(input) {
+        Ok(table) => dim::table::expand(&table).into(),
+        Err(err) => err.into_compile_error().into(),
+    }
+}
+
 /// A tensor from a nested array literal, its shape inferred at compile time.
 ///
 /// ```text

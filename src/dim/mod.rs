@@ -11,16 +11,22 @@
 //!
 //! A static dim also implements [`StaticDim`], which gives its size as a constant and as a
 //! typenum number ([`StaticDim::Size`]) for rules that need arithmetic (an element count, a
-//! product of heads and head width). `D<N>` takes its typenum number from typenum's table,
-//! which covers 0..=1024 and a few larger sizes; `dim!` spells the number out itself, so it
-//! works for any size (MiniLM's 1536 and 30522 included).
+//! product of heads and head width). `D<N>` takes its typenum number from a table of sizes
+//! (every size to 1024, multiples of 64 to 16 384, the widths and vocabularies of common
+//! checkpoints; see [`D`]); `dim!` spells the number out itself, so it works for any size.
+//!
+//! [`MinOf<M, N>`] is the dim of size `min(M, N)` that a thin SVD's factors share.
 //!
 //! Each dim also has a [`Kind`](Dim::Kind) ([`One`], [`Many`] or [`Runtime`]) which the
 //! broadcasting rules dispatch on.
 
 mod anon;
+mod min;
 
+#[doc(hidden)]
+pub use anon::{DSizes, SizeTable};
 pub use anon::{Dyn, D};
+pub use min::MinOf;
 
 use core::fmt::Debug;
 use core::hash::Hash;
@@ -107,14 +113,12 @@ mod private {
     impl Sealed for super::Runtime {}
 }
 
-/// The kind of a static dim of size `N`, computed from typenum's `N == 1`.
-#[doc(hidden)]
-pub trait KindOfBit {
-    type Kind: DimKind;
-}
-impl KindOfBit for typenum::B1 {
-    type Kind = One;
-}
-impl KindOfBit for typenum::B0 {
-    type Kind = Many;
+/// How a dim *type* reads in a message, as the user wrote it: `D<8>`, `Seq`, `Batch`, `Dyn`.
+/// The one printer for a dim named by its type; a dim *value* prints through `Debug`, with
+/// its size (`Seq=8`, `8`, `Batch=3`), and so do the shapes in a [`ShapeError`](crate::ShapeError).
+pub(crate) fn label<X: Dim>() -> String {
+    match (X::NAME, X::STATIC_SIZE) {
+        ("D", Some(n)) => format!("D<{n}>"),
+        (name, _) => name.to_string(),
+    }
 }

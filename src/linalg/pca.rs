@@ -11,6 +11,7 @@ use super::scale::{into_safe_range, unscale};
 use super::svd::{check_rank, factor, failure_error, truncate};
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
+use crate::error::OrPanic;
 use crate::error::{Error, NumericError, ShapeError};
 use crate::tensor::Tensor;
 
@@ -57,10 +58,7 @@ impl<F: Dim, R: Dim, T: Float> Pca<F, R, T> {
     where
         R: StaticDim + RankAtMost<S, F>,
     {
-        match Self::try_fit_with(x, R::default()) {
-            Ok(p) => p,
-            Err(e) => panic!("{e}"),
-        }
+        Self::try_fit_with(x, R::default()).or_panic()
     }
 
     /// [`fit`](Self::fit) with the number of components given as a value, returning `Err`
@@ -176,10 +174,7 @@ impl<F: Dim, R: Dim, T: Float> Pca<F, R, T> {
     /// [`try_transform`](Self::try_transform).
     #[track_caller]
     pub fn transform<B: Dim>(&self, x: &Tensor<(B, F), T>) -> Tensor<(B, R), T> {
-        match self.try_transform(x) {
-            Ok(t) => t,
-            Err(e) => panic!("{e}"),
-        }
+        self.try_transform(x).or_panic()
     }
 
     /// [`transform`](Self::transform) that returns `Err` when a runtime `F` differs.
@@ -208,10 +203,7 @@ impl<F: Dim, R: Dim, T: Float> Pca<F, R, T> {
     /// [`try_inverse_transform`](Self::try_inverse_transform).
     #[track_caller]
     pub fn inverse_transform<B: Dim>(&self, z: &Tensor<(B, R), T>) -> Tensor<(B, F), T> {
-        match self.try_inverse_transform(z) {
-            Ok(t) => t,
-            Err(e) => panic!("{e}"),
-        }
+        self.try_inverse_transform(z).or_panic()
     }
 
     /// [`inverse_transform`](Self::inverse_transform) that returns `Err` when a runtime `R`

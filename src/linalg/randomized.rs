@@ -20,6 +20,7 @@ use super::svd::{check_rank, factor, failure_error, truncate, Factors, Truncated
 use crate::dim::{Dim, Dyn, StaticDim};
 use crate::element::Float;
 use crate::error::Error;
+use crate::error::OrPanic;
 use crate::tensor::Tensor;
 
 /// The knobs of [`randomized_svd`](crate::Tensor::randomized_svd).
@@ -132,10 +133,7 @@ impl<M: Dim, N: Dim, T: Float> Tensor<(M, N), T> {
     where
         R: StaticDim + RankAtMost<M, N>,
     {
-        match self.try_randomized_svd_with(R::default(), opts) {
-            Ok(t) => t,
-            Err(e) => panic!("{e}"),
-        }
+        self.try_randomized_svd_with(R::default(), opts).or_panic()
     }
 
     /// [`randomized_svd`](Self::randomized_svd) for a rank given as a value, returning

@@ -10,6 +10,7 @@ use super::rank::{MinOf, RankAtMost};
 use super::scale::factor_scaled;
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
+use crate::error::OrPanic;
 use crate::error::{Error, NumericError, ShapeError};
 use crate::tensor::Tensor;
 
@@ -225,25 +226,17 @@ pub(crate) fn check_rank<S: core::fmt::Debug, R: Dim>(
 ) -> Result<(), ShapeError> {
     let k = dims.0.min(dims.1);
     if r.size() > k {
-        return Err(ShapeError::Incompatible {
+        return Err(ShapeError::incompatible_described(
             op,
-            lhs: format!("{shape:?}"),
-            rhs: format!("rank {r:?}"),
-            detail: format!(
+            format!("{shape:?}"),
+            format!("rank {r:?}"),
+            format!(
                 "the rank ({}) must be at most min(rows, columns) = {k}",
                 r.size()
             ),
-        });
+        ));
     }
     Ok(())
-}
-
-#[track_caller]
-fn unwrap<X, E: core::fmt::Display>(r: Result<X, E>) -> X {
-    match r {
-        Ok(x) => x,
-        Err(e) => panic!("{e}"),
-    }
 }
 
 impl<M: Dim, N: Dim, T: Float> Tensor<(M, N), T> {
@@ -255,7 +248,7 @@ impl<M: Dim, N: Dim, T: Float> Tensor<(M, N), T> {
     /// [`try_svd`](Self::try_svd).
     #[track_caller]
     pub fn svd(&self) -> Svd<M, N, T> {
-        unwrap(self.try_svd())
+        self.try_svd().or_panic()
     }
 
     /// [`svd`](Self::svd) that returns `Err` on a NaN or infinite entry, when the largest
@@ -293,7 +286,7 @@ impl<M: Dim, N: Dim, T: Float> Tensor<(M, N), T> {
     /// As [`svd`](Self::svd); see [`try_svd_full`](Self::try_svd_full).
     #[track_caller]
     pub fn svd_full(&self) -> FullSvd<M, N, T> {
-        unwrap(self.try_svd_full())
+        self.try_svd_full().or_panic()
     }
 
     /// [`svd_full`](Self::svd_full) that returns `Err` instead of panicking, as
@@ -321,7 +314,7 @@ impl<M: Dim, N: Dim, T: Float> Tensor<(M, N), T> {
     where
         R: StaticDim + RankAtMost<M, N>,
     {
-        unwrap(self.try_truncated_svd_with(R::default()))
+        self.try_truncated_svd_with(R::default()).or_panic()
     }
 
     /// [`truncated_svd`](Self::truncated_svd) for a rank given as a value (a runtime dim),
@@ -376,7 +369,7 @@ impl<M: Dim, N: Dim, T: Float> Tensor<(M, N), T> {
     where
         R: StaticDim + RankAtMost<M, N>,
     {
-        unwrap(self.try_best_rank_with(R::default()))
+        self.try_best_rank_with(R::default()).or_panic()
     }
 
     /// [`best_rank`](Self::best_rank) for a rank given as a value: `Err` when it exceeds

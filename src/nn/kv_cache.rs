@@ -29,6 +29,7 @@ use core::marker::PhantomData;
 
 use crate::dim::{Dim, RuntimeDim, StaticDim};
 use crate::element::Float;
+use crate::error::OrPanic;
 use crate::error::ShapeError;
 use crate::nn::attention::{try_attention_masked, AttentionMask};
 use crate::tensor::{AsView, Tensor, TensorView};
@@ -161,9 +162,7 @@ where
         K: AsView<Shape = (H, N, Dk), Elem = T>,
         V: AsView<Shape = (H, N, Dv), Elem = T>,
     {
-        if let Err(e) = self.try_append(k, v) {
-            panic!("{e}");
-        }
+        self.try_append(k, v).or_panic();
     }
 
     /// [`append`](Self::append), returning `Err` when `k` and `v` hold different numbers of
@@ -177,12 +176,12 @@ where
         let (k, v) = (k.as_view(), v.as_view());
         let n = k.dims()[1];
         if v.dims()[1] != n {
-            return Err(ShapeError::Incompatible {
-                op: "KvCache::append",
-                lhs: format!("k {:?}", k.shape()),
-                rhs: format!("v {:?}", v.shape()),
-                detail: format!("k holds {n} positions and v holds {}", v.dims()[1]),
-            });
+            return Err(ShapeError::incompatible_described(
+                "KvCache::append",
+                format!("k {:?}", k.shape()),
+                format!("v {:?}", v.shape()),
+                format!("k holds {n} positions and v holds {}", v.dims()[1]),
+            ));
         }
         self.grow(self.len + n);
         let (cap, len) = (self.capacity, self.len);
@@ -209,12 +208,12 @@ where
     {
         let offset = self.len;
         if q.as_view().dims()[1] != k.as_view().dims()[1] {
-            return Err(ShapeError::Incompatible {
-                op: "KvCache::attend",
-                lhs: format!("q {:?}", q.as_view().shape()),
-                rhs: format!("k {:?}", k.as_view().shape()),
-                detail: "q and the new keys must hold the same number of positions".into(),
-            });
+            return Err(ShapeError::incompatible_described(
+                "KvCache::attend",
+                format!("q {:?}", q.as_view().shape()),
+                format!("k {:?}", k.as_view().shape()),
+                "q and the new keys must hold the same number of positions",
+            ));
         }
         self.try_append(k, v)?;
         try_attention_masked(

@@ -28,7 +28,7 @@
 
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
-use crate::error::ShapeError;
+use crate::error::{OrPanic, ShapeError};
 use crate::kernel::{run_avx2_fma, Avx2FmaKernel, Gemm, MatRef};
 use crate::ops::activations::{gelu, gelu_tanh, relu, silu};
 use crate::shape::Shape;
@@ -90,10 +90,7 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
     /// [`try_new`](Self::try_new).
     #[track_caller]
     pub fn new(weight: Tensor<(DOut, DIn), T>, bias: Option<Tensor<(DOut,), T>>) -> Self {
-        match Self::try_new(weight, bias) {
-            Ok(l) => l,
-            Err(e) => panic!("{e}"),
-        }
+        Self::try_new(weight, bias).or_panic()
     }
 
     /// [`new`](Self::new), returning `Err` when the bias's length differs from the weight's
@@ -104,12 +101,12 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
     ) -> Result<Self, ShapeError> {
         if let Some(b) = &bias {
             if b.dims()[0] != weight.dims()[0] {
-                return Err(ShapeError::Incompatible {
-                    op: "Linear::new",
-                    lhs: format!("weight {:?}", weight.shape()),
-                    rhs: format!("bias {:?}", b.shape()),
-                    detail: "the bias must have one element per output".into(),
-                });
+                return Err(ShapeError::incompatible_described(
+                    "Linear::new",
+                    format!("weight {:?}", weight.shape()),
+                    format!("bias {:?}", b.shape()),
+                    "the bias must have one element per output",
+                ));
             }
         }
         Ok(Linear { weight, bias })
@@ -165,10 +162,7 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
         X: AsView<Elem = T>,
         X::Shape: LinearInput<DIn, DOut>,
     {
-        match self.try_forward(x) {
-            Ok(y) => y,
-            Err(e) => panic!("{e}"),
-        }
+        self.try_forward(x).or_panic()
     }
 
     /// [`forward`](Self::forward), returning `Err` when the input's width differs from the
@@ -182,12 +176,12 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
         let (d, r) = (view.dims(), view.dims().len());
         let (dout, din) = (self.weight.dims()[0], self.weight.dims()[1]);
         if d[r - 1] != din {
-            return Err(ShapeError::Incompatible {
-                op: "Linear::forward",
-                lhs: format!("input {:?}", view.shape()),
-                rhs: format!("weight {:?}", self.weight.shape()),
-                detail: format!("the input has width {} and the weight {din}", d[r - 1]),
-            });
+            return Err(ShapeError::incompatible_described(
+                "Linear::forward",
+                format!("input {:?}", view.shape()),
+                format!("weight {:?}", self.weight.shape()),
+                format!("the input has width {} and the weight {din}", d[r - 1]),
+            ));
         }
         let shape = view.shape().output_shape(self.weight.shape().0);
         let rows: usize = d[..r - 1].iter().product();
@@ -237,42 +231,92 @@ impl<Vocab: Dim, DModel: Dim, T: Float> Embedding<Vocab, DModel, T> {
         &self.table
     }
 
-    /// The rows of `ids`, as `(S, DModel)` for a static `S`. `Err` when `ids` does not hold
-    /// `S` ids or an id is out of range.
+    /// The rows of `ids`, as `(S, DModel)` for a static `S`.
+    ///
+    /// # Panics
+    ///
+    /// When `ids` does not hold `S` ids or an id is out of range, with the message of
+    /// [`try_forward`](Self::try_forward).
+    ///
+    /// ```
+    /// use shapecheck::prelude::*;
+    /// use shapecheck::nn::linear::Embedding;
+    /// dim!(pub Vocab = 4; pub DModel = 2; pub Seq = 3);
+    /// let e = Embedding::new(Tensor::<(Vocab, DModel)>::from_fn(|[i, j]| (10 * i + j) as f32));
+    /// let x: Tensor<(Seq, DModel)> = e.forward(&[3u32, 0, 1]);
+    /// assert_eq!(x.as_slice(), &[30., 31., 0., 1., 10., 11.]);
+    /// ```
+    #[track_caller]
     pub fn forward<S: StaticDim, I: Copy + TryInto<usize>>(
         &self,
         ids: &[I],
+    ) -> Tensor<(S, DModel), T> {
+        self.try_forward(ids).or_panic()
+    }
+
+    /// [`forward`](Self::forward), returning `Err` when `ids` does not hold `S` ids or an id
+    /// is out of range.
+    pub fn try_forward<S: StaticDim, I: Copy + TryInto<usize>>(
+        &self,
+        ids: &[I],
     ) -> Result<Tensor<(S, DModel), T>, ShapeError> {
-        self.forward_with(S::default(), ids)
+        self.try_forward_with(S::default(), ids)
     }
 
     /// The rows of `ids`, as `(S, DModel)`; `seq` gives the (runtime) sequence dim.
+    ///
+    /// # Panics
+    ///
+    /// When `ids` does not hold `seq.size()` ids or an id is out of range, with the message
+    /// of [`try_forward_with`](Self::try_forward_with).
     ///
     /// ```
     /// use shapecheck::prelude::*;
     /// use shapecheck::nn::linear::Embedding;
     /// dim!(pub Vocab = 4; pub DModel = 2; pub Seq);
     /// let e = Embedding::new(Tensor::<(Vocab, DModel)>::from_fn(|[i, j]| (10 * i + j) as f32));
-    /// let x = e.forward_with(Seq::new(2), &[3u32, 1]).unwrap();
+    /// let x = e.forward_with(Seq::new(2), &[3u32, 1]);
     /// assert_eq!(x.as_slice(), &[30., 31., 10., 11.]);
-    /// let err = e.forward_with(Seq::new(2), &[3u32, 4]).unwrap_err();
+    /// ```
+    #[track_caller]
+    pub fn forward_with<S: Dim, I: Copy + TryInto<usize>>(
+        &self,
+        seq: S,
+        ids: &[I],
+    ) -> Tensor<(S, DModel), T> {
+        self.try_forward_with(seq, ids).or_panic()
+    }
+
+    /// [`forward_with`](Self::forward_with), returning `Err` when `ids` does not hold
+    /// `seq.size()` ids or an id is out of range.
+    ///
+    /// ```
+    /// use shapecheck::prelude::*;
+    /// use shapecheck::nn::linear::Embedding;
+    /// dim!(pub Vocab = 4; pub DModel = 2; pub Seq);
+    /// let e = Embedding::new(Tensor::<(Vocab, DModel)>::from_fn(|[i, j]| (10 * i + j) as f32));
+    /// let x = e.try_forward_with(Seq::new(2), &[3u32, 1]).unwrap();
+    /// assert_eq!(x.as_slice(), &[30., 31., 10., 11.]);
+    /// let err = e.try_forward_with(Seq::new(2), &[3u32, 4]).unwrap_err();
     /// assert_eq!(
     ///     err.to_string(),
     ///     "Embedding::forward: cannot combine table (Vocab=4, DModel=2) with ids [3, 4]: \
     ///      id 4 at position 1 is out of range for a table of 4 rows"
     /// );
     /// ```
-    pub fn forward_with<S: Dim, I: Copy + TryInto<usize>>(
+    pub fn try_forward_with<S: Dim, I: Copy + TryInto<usize>>(
         &self,
         seq: S,
         ids: &[I],
     ) -> Result<Tensor<(S, DModel), T>, ShapeError> {
         let (vocab, width) = (self.table.dims()[0], self.table.dims()[1]);
-        let err = |detail: String| ShapeError::Incompatible {
-            op: "Embedding::forward",
-            lhs: format!("table {:?}", self.table.shape()),
-            rhs: format!("ids {}", ids_for_message(ids)),
-            detail,
+        let err = |detail: String| {
+            ShapeError::incompatible_described(
+                "Embedding::forward",
+                format!("table {:?}", self.table.shape()),
+                format!("ids {}", ids_for_message(ids)),
+                detail,
+            )
         };
         if ids.len() != seq.size() {
             return Err(err(format!(

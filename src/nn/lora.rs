@@ -9,6 +9,7 @@
 
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
+use crate::error::OrPanic;
 use crate::error::{Error, NumericError, ShapeError};
 use crate::linalg::{check_rank, factor, failure_error, truncate, RankAtMost};
 use crate::ops::Elementwise;
@@ -63,10 +64,7 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
     where
         R: RankAtMost<DIn, DOut>,
     {
-        match Self::try_new(a, b, alpha) {
-            Ok(l) => l,
-            Err(e) => panic!("{e}"),
-        }
+        Self::try_new(a, b, alpha).or_panic()
     }
 
     /// [`new`](Self::new) returning `Err` when a runtime rank differs between `A` and `B`
@@ -80,12 +78,12 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
         R: RankAtMost<DIn, DOut>,
     {
         if a.dims()[0] != b.dims()[1] {
-            return Err(ShapeError::Incompatible {
-                op: "LoRA::new",
-                lhs: format!("A {:?}", a.shape()),
-                rhs: format!("B {:?}", b.shape()),
-                detail: format!("A has rank {} and B has rank {}", a.dims()[0], b.dims()[1]),
-            });
+            return Err(ShapeError::incompatible_described(
+                "LoRA::new",
+                format!("A {:?}", a.shape()),
+                format!("B {:?}", b.shape()),
+                format!("A has rank {} and B has rank {}", a.dims()[0], b.dims()[1]),
+            ));
         }
         let (din, dout) = (a.dims()[1], b.dims()[0]);
         check_rank(
@@ -119,10 +117,7 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
     where
         R: RankAtMost<DIn, DOut>,
     {
-        match Self::try_init_with(dims, alpha, seed) {
-            Ok(l) => l,
-            Err(e) => panic!("{e}"),
-        }
+        Self::try_init_with(dims, alpha, seed).or_panic()
     }
 
     /// [`init_with`](Self::init_with) returning `Err` when the rank exceeds
@@ -177,10 +172,7 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
     where
         R: StaticDim + RankAtMost<DIn, DOut>,
     {
-        match Self::try_from_delta_with(delta, R::default(), alpha) {
-            Ok(l) => l,
-            Err(e) => panic!("{e}"),
-        }
+        Self::try_from_delta_with(delta, R::default(), alpha).or_panic()
     }
 
     /// [`from_delta`](Self::from_delta) with the rank given as a value, returning `Err` when
@@ -321,10 +313,7 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
         x: &Tensor<(Bt, DIn), T>,
         w: &Tensor<(DOut, DIn), T>,
     ) -> Tensor<(Bt, DOut), T> {
-        match self.try_forward(x, w) {
-            Ok(y) => y,
-            Err(e) => panic!("{e}"),
-        }
+        self.try_forward(x, w).or_panic()
     }
 
     /// [`forward`](Self::forward) returning `Err` when runtime dims disagree.
@@ -336,12 +325,12 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
         let mut y = x.try_matmul(&w.t())?;
         let low = x.try_matmul(&self.a.t())?.try_matmul(&self.b.t())?;
         if low.dims() != y.dims() {
-            return Err(ShapeError::Incompatible {
-                op: "LoRA::forward",
-                lhs: format!("W {:?}", w.shape()),
-                rhs: format!("B {:?}", self.b.shape()),
-                detail: "W and B must have the same number of output rows".into(),
-            });
+            return Err(ShapeError::incompatible_described(
+                "LoRA::forward",
+                format!("W {:?}", w.shape()),
+                format!("B {:?}", self.b.shape()),
+                "W and B must have the same number of output rows",
+            ));
         }
         let scale = self.scale();
         for (y, l) in y.as_mut_slice().iter_mut().zip(low.as_slice()) {

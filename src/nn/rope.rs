@@ -64,15 +64,14 @@
 //! rope.apply(&mut x, 0);
 //! ```
 
-use core::ops::Rem;
-
-use typenum::{Mod, Same, U0, U2};
-
-use crate::dim::{Dim, StaticDim};
+use crate::dim::Dim;
 use crate::element::Float;
-use crate::error::ShapeError;
+use crate::error::{OrPanic, ShapeError};
 use crate::shape::Shape;
 use crate::tensor::{AsView, Tensor};
+
+/// RoPE's size rule, defined with the other size rules in [`shape`](crate::shape).
+pub use crate::shape::IsEven;
 
 /// Which features RoPE rotates together; see the [module docs](self).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -83,39 +82,23 @@ pub enum RopeLayout {
     Interleaved,
 }
 
-/// The dim has an even size, so its features split into pairs for RoPE.
-///
-/// ```
-/// use shapecheck::prelude::*;
-/// use shapecheck::nn::rope::IsEven;
-/// dim!(pub HeadDim = 64);
-/// fn check<H: IsEven>() {}
-/// check::<HeadDim>();
-/// ```
-///
-/// ```compile_fail
-/// use shapecheck::prelude::*;
-/// use shapecheck::nn::rope::IsEven;
-/// fn check<H: IsEven>() {}
-/// check::<D<63>>();
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "RoPE rotates pairs of features, so the head dim `{Self}` must have an even size",
-    label = "`{Self}` has an odd size",
-    note = "for a head dim known only at run time, `Rope::new_with` checks this and returns a Result"
-)]
-pub trait IsEven: StaticDim {}
-
-#[diagnostic::do_not_recommend]
-impl<H> IsEven for H
-where
-    H: StaticDim,
-    H::Size: Rem<U2>,
-    Mod<H::Size, U2>: Same<U0>,
-{
-}
-
 /// The shape is `(…, Seq, H)`: rank 2 to 6, the head dim `H` last, the sequence before it.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::nn::rope::EndsWithHeadDim;
+/// dim!(pub Heads = 4; pub Seq = 16; pub HeadDim = 8);
+/// fn rotatable<S: EndsWithHeadDim<H>, H: Dim>() {}
+/// rotatable::<(Heads, Seq, HeadDim), HeadDim>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// use shapecheck::nn::rope::EndsWithHeadDim;
+/// dim!(pub Seq = 16; pub HeadDim = 8; pub DModel = 32);
+/// fn rotatable<S: EndsWithHeadDim<H>, H: Dim>() {}
+/// rotatable::<(Seq, DModel), HeadDim>(); // split the heads first
+/// ```
 #[diagnostic::on_unimplemented(
     message = "RoPE with head dim `{H}` needs a tensor of shape (…, Seq, `{H}`), found `{Self}`",
     label = "the last axis must be `{H}`, after a sequence axis"
@@ -124,6 +107,7 @@ pub trait EndsWithHeadDim<H: Dim>: Shape {}
 
 macro_rules! ends_with_head_dim {
     ($($P:ident),*) => {
+        #[diagnostic::do_not_recommend]
         impl<$($P: Dim,)* Sq: Dim, H: Dim> EndsWithHeadDim<H> for ($($P,)* Sq, H) {}
     };
 }
@@ -192,14 +176,12 @@ impl<H: Dim> Rope<H> {
     pub fn new_with(head_dim: H, layout: RopeLayout) -> Result<Self, ShapeError> {
         let d = head_dim.size();
         if d % 2 != 0 {
-            return Err(ShapeError::Incompatible {
-                op: "rope",
-                lhs: format!("head dim {head_dim:?}"),
-                rhs: "pairs of features".to_owned(),
-                detail: format!(
-                    "the head dim must have an even size to be rotated in pairs, found {d}"
-                ),
-            });
+            return Err(ShapeError::incompatible_described(
+                "rope",
+                format!("head dim {head_dim:?}"),
+                "pairs of features",
+                format!("the head dim must have an even size to be rotated in pairs, found {d}"),
+            ));
         }
         Ok(Self::build(head_dim, layout))
     }
@@ -274,9 +256,7 @@ impl<H: Dim> Rope<H> {
         S: EndsWithHeadDim<H>,
         T: Float,
     {
-        if let Err(e) = self.try_apply(x, offset) {
-            panic!("{e}");
-        }
+        self.try_apply(x, offset).or_panic()
     }
 
     /// [`apply`](Self::apply), returning `Err` when the runtime head dim of `x` differs from
@@ -304,10 +284,7 @@ impl<H: Dim> Rope<H> {
         V: AsView,
         V::Shape: EndsWithHeadDim<H>,
     {
-        match self.try_rotate(x, offset) {
-            Ok(t) => t,
-            Err(e) => panic!("{e}"),
-        }
+        self.try_rotate(x, offset).or_panic()
     }
 
     /// [`rotate`](Self::rotate), returning `Err` when the runtime head dim of `x` differs
@@ -333,15 +310,15 @@ impl<H: Dim> Rope<H> {
         let dims = shape.dims();
         let (seq, d) = (dims[S::RANK - 2], dims[S::RANK - 1]);
         if d != self.head_dim.size() {
-            return Err(ShapeError::Incompatible {
-                op: "rope",
-                lhs: format!("{shape:?}"),
-                rhs: format!("head dim {:?}", self.head_dim),
-                detail: format!(
+            return Err(ShapeError::incompatible(
+                "rope",
+                shape,
+                &format_args!("head dim {:?}", self.head_dim),
+                format!(
                     "the last axis has size {d}, the rope was built for {}",
                     self.head_dim.size()
                 ),
-            });
+            ));
         }
         Ok(seq)
     }

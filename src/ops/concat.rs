@@ -9,93 +9,21 @@
 //! the other dims agree. The `try_` forms take any dims, runtime ones included, and check the
 //! sizes at run time.
 
-use typenum::{Const, NonZero, Same, ToUInt, U};
-
-use super::slice::{InsertAxis, ReplaceAxis};
-use crate::dim::{Dim, Dyn, StaticDim};
+use crate::dim::{label, Dim};
 use crate::element::Float;
-use crate::error::ShapeError;
-use crate::shape::{Axis, HasAxis, Shape, SumOf};
+use crate::error::{OrPanic, ShapeError};
+use crate::shape::{Axis, HasAxis, InsertAxis, ReplaceAxis, Shape, SumOf};
 use crate::tensor::layout;
 use crate::tensor::{AsView, Tensor, TensorView};
 
-/// `Self` and `Rhs` can be concatenated along axis `I`: they have the same rank and the same
-/// dims on every other axis (the dims at axis `I` may differ).
-///
-/// ```
-/// use shapecheck::prelude::*;
-/// use shapecheck::ops::CanConcat;
-/// dim!(pub Seq = 4; pub DModel = 8);
-/// fn check<L: CanConcat<I, R>, R, const I: usize>() {}
-/// check::<(Seq, DModel), (D<2>, DModel), 0>();
-/// ```
-///
-/// ```compile_fail,E0277
-/// use shapecheck::prelude::*;
-/// use shapecheck::ops::CanConcat;
-/// dim!(pub Seq = 4; pub DModel = 8);
-/// fn check<L: CanConcat<I, R>, R, const I: usize>() {}
-/// check::<(Seq, DModel), (D<2>, D<8>), 0>(); // `D<8>` is not `DModel`
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "cannot concatenate `{Self}` with `{Rhs}` along axis {I}",
-    label = "every dim other than axis {I} must be the same on both sides",
-    note = "concatenation joins two tensors of the same rank along one of their axes"
-)]
-pub trait CanConcat<const I: usize, Rhs>: HasAxis<I> {}
+pub use crate::shape::{CanConcat, CountsParts};
 
-// The other dims agree when replacing the dim at axis `I` by the same dim on both sides
-// gives one shape. A blanket impl rather than one per axis position: with a single impl whose
-// `Rhs` is a tuple pattern, rustc would infer the operand's shape from that pattern and report
-// a type mismatch instead of this rule.
-#[diagnostic::do_not_recommend]
-impl<L, R, const I: usize> CanConcat<I, R> for L
-where
-    L: ReplaceAxis<I, Dyn>,
-    R: ReplaceAxis<I, Dyn, Output = <L as ReplaceAxis<I, Dyn>>::Output>,
-{
-}
-
-/// The static dim `Self` has size `N`: the new axis of a `stack` of `N` tensors (`N` ≥ 1).
-///
-/// ```
-/// use shapecheck::prelude::*;
-/// use shapecheck::ops::CountsParts;
-/// dim!(pub Heads = 3);
-/// fn check<K: CountsParts<N>, const N: usize>() {}
-/// check::<Heads, 3>();
-/// check::<D<2>, 2>();
-/// ```
-///
-/// ```compile_fail,E0277
-/// use shapecheck::prelude::*;
-/// use shapecheck::ops::CountsParts;
-/// dim!(pub Heads = 4);
-/// fn check<K: CountsParts<N>, const N: usize>() {}
-/// check::<Heads, 3>();
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "stacking {N} tensors makes a new axis of size {N}, which `{Self}` is not",
-    label = "the new axis must be a static dim of size {N}",
-    note = "`stack` takes at least one tensor; for a count known at run time use `try_stack`"
-)]
-pub trait CountsParts<const N: usize>: StaticDim {}
-
-#[diagnostic::do_not_recommend]
-impl<K, const N: usize> CountsParts<N> for K
-where
-    K: StaticDim,
-    Const<N>: ToUInt,
-    U<N>: NonZero + Same<K::Size>,
-{
-}
-
-/// How a dim is written in a message: `D<8>`, `Seq=8`, or `Batch` for a runtime dim.
-fn dim_label<K: Dim>() -> String {
+/// A result dim in a message: [`label`], with the size of a named static dim, whose name
+/// alone does not say it (`Total (size 7)`; `D<7>` and runtime dims as they are).
+fn sized_label<K: Dim>() -> String {
     match K::STATIC_SIZE {
-        Some(n) if K::NAME == "D" => format!("D<{n}>"),
-        Some(n) => format!("{}={n}", K::NAME),
-        None => K::NAME.to_string(),
+        Some(n) if K::NAME != "D" => format!("{} (size {n})", label::<K>()),
+        _ => label::<K>(),
     }
 }
 
@@ -137,12 +65,7 @@ where
     T: Float,
 {
     let (ad, bd) = (a.dims(), b.dims());
-    let error = |detail: String| ShapeError::Incompatible {
-        op: "concat",
-        lhs: format!("{:?}", a.shape()),
-        rhs: format!("{:?}", b.shape()),
-        detail,
-    };
+    let error = |detail: String| ShapeError::incompatible("concat", &a.shape(), &b.shape(), detail);
     if let Some(k) = (0..S::RANK).find(|&k| k != I && ad[k] != bd[k]) {
         return Err(error(format!(
             "axis {k} differs ({} and {}), and only axis {I} may",
@@ -158,7 +81,7 @@ where
     let Some(c) = C::from_size(n) else {
         return Err(error(format!(
             "the result's axis {I} is {}, which cannot hold {} + {} = {n} indices",
-            dim_label::<C>(),
+            sized_label::<C>(),
             ad[I],
             bd[I]
         )));
@@ -221,10 +144,7 @@ macro_rules! concat_methods {
             S: CanConcat<I, V::Shape> + ReplaceAxis<I, C>,
             C: SumOf<<S as HasAxis<I>>::Dim, <V::Shape as HasAxis<I>>::Dim>,
         {
-            match self.try_concat(axis, other) {
-                Ok(t) => t,
-                Err(e) => panic!("{e}"),
-            }
+            self.try_concat(axis, other).or_panic()
         }
 
         /// [`concat`](Self::concat) for any dims, checked at run time: `Err` when a dim on
@@ -299,10 +219,7 @@ impl<S: Shape, T: Float> Tensor<S, T> {
         V::Shape: InsertAxis<I, K, Output = S>,
         K: CountsParts<N>,
     {
-        match Self::try_stack::<I, V, K>(axis, &parts) {
-            Ok(t) => t,
-            Err(e) => panic!("{e}"),
-        }
+        Self::try_stack::<I, V, K>(axis, &parts).or_panic()
     }
 
     /// [`stack`](Self::stack) of a count known at run time, for any dims: `Err` when the
@@ -334,30 +251,32 @@ impl<S: Shape, T: Float> Tensor<S, T> {
         let _ = axis;
         let views: Vec<TensorView<'_, V::Shape, T>> = parts.iter().map(|p| p.as_view()).collect();
         let Some(first) = views.first() else {
-            return Err(ShapeError::Incompatible {
-                op: "stack",
-                lhs: "no tensor".into(),
-                rhs: format!("a new axis {}", dim_label::<K>()),
-                detail: "stacking needs at least one tensor, to know the shape of the parts".into(),
-            });
+            return Err(ShapeError::incompatible_described(
+                "stack",
+                "no tensor",
+                format!("a new axis {}", sized_label::<K>()),
+                "stacking needs at least one tensor, to know the shape of the parts",
+            ));
         };
         let dims = first.dims();
         if let Some((k, v)) = views.iter().enumerate().find(|(_, v)| v.dims() != dims) {
-            return Err(ShapeError::Incompatible {
-                op: "stack",
-                lhs: format!("{:?}", first.shape()),
-                rhs: format!("{:?}", v.shape()),
-                detail: format!("tensor {k} differs from tensor 0, and stacked tensors must have the same shape"),
-            });
+            return Err(ShapeError::incompatible(
+                "stack",
+                &first.shape(),
+                &v.shape(),
+                format!(
+                    "tensor {k} differs from tensor 0, and stacked tensors must have the same shape"
+                ),
+            ));
         }
         let n = views.len();
         let Some(new) = K::from_size(n) else {
-            return Err(ShapeError::Incompatible {
-                op: "stack",
-                lhs: format!("{n} tensors of shape {:?}", first.shape()),
-                rhs: format!("a new axis {}", dim_label::<K>()),
-                detail: format!("stacking {n} tensors makes an axis of size {n}"),
-            });
+            return Err(ShapeError::incompatible_described(
+                "stack",
+                format!("{n} tensors of shape {:?}", first.shape()),
+                format!("a new axis {}", sized_label::<K>()),
+                format!("stacking {n} tensors makes an axis of size {n}"),
+            ));
         };
         let shape = first.shape().insert_axis(new);
         let count = shape.try_num_elements()?;

@@ -33,6 +33,7 @@
 use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
 use crate::element::Float;
+use crate::error::OrPanic;
 use crate::error::ShapeError;
 use crate::ops::Elementwise;
 use crate::shape::{broadcast_strides, BroadcastShapes, BroadcastsTo, Shape};
@@ -94,11 +95,13 @@ where
     T: Float,
     F: Fn(T, T) -> T,
 {
-    let mismatch = || ShapeError::Incompatible {
-        op,
-        lhs: format!("{:?}", a.shape()),
-        rhs: format!("{:?}", b.shape()),
-        detail: "aligned on the last axes, each pair of sizes must be equal or contain a 1".into(),
+    let mismatch = || {
+        ShapeError::incompatible(
+            op,
+            &a.shape(),
+            &b.shape(),
+            "aligned on the last axes, each pair of sizes must be equal or contain a 1",
+        )
     };
     let shape = a
         .shape()
@@ -201,7 +204,7 @@ macro_rules! operator {
             #[track_caller]
             fn $method(self, rhs: &'r R) -> Self::Output {
                 zip_views($op, &self.as_view(), &rhs.as_view(), |x, y| x $sym y)
-                    .unwrap_or_else(|e| panic!("{e}"))
+                    .or_panic()
             }
         }
         impl<$($g)*, S2: Shape> $Trait<Tensor<S2, T>> for $Lhs
@@ -212,7 +215,7 @@ macro_rules! operator {
             #[track_caller]
             fn $method(self, rhs: Tensor<S2, T>) -> Self::Output {
                 zip_views($op, &self.as_view(), &rhs.view(), |x, y| x $sym y)
-                    .unwrap_or_else(|e| panic!("{e}"))
+                    .or_panic()
             }
         }
         impl<'r, $($g)*, S2: Shape> $Trait<TensorView<'r, S2, T>> for $Lhs
@@ -223,7 +226,7 @@ macro_rules! operator {
             #[track_caller]
             fn $method(self, rhs: TensorView<'r, S2, T>) -> Self::Output {
                 zip_views($op, &self.as_view(), &rhs, |x, y| x $sym y)
-                    .unwrap_or_else(|e| panic!("{e}"))
+                    .or_panic()
             }
         }
     };

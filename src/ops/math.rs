@@ -13,6 +13,7 @@
 //! ```
 
 use crate::element::Float;
+use crate::error::OrPanic;
 use crate::error::ShapeError;
 use crate::ops::approx::{check_close, NotClose};
 use crate::ops::elementwise::zip_views;
@@ -66,7 +67,7 @@ pub trait Elementwise: AsView {
         R: AsView<Elem = Self::Elem>,
         Self::Shape: BroadcastShapes<R::Shape>,
     {
-        zip_views("zip_map", &self.as_view(), &rhs.as_view(), f).unwrap_or_else(|e| panic!("{e}"))
+        zip_views("zip_map", &self.as_view(), &rhs.as_view(), f).or_panic()
     }
 
     /// [`zip_map`](Self::zip_map) that returns `Err` when runtime dims do not broadcast.
@@ -241,12 +242,12 @@ pub trait Elementwise: AsView {
         if !v.shape().fits(&shape)
             || broadcast_strides(&v.dims(), &v.strides(), &dims, &mut strides).is_none()
         {
-            return Err(ShapeError::Incompatible {
-                op: "broadcast_to",
-                lhs: format!("{:?}", v.shape()),
-                rhs: format!("{shape:?}"),
-                detail: "each dim must equal the target's or be 1".into(),
-            });
+            return Err(ShapeError::incompatible(
+                "broadcast_to",
+                &v.shape(),
+                &shape,
+                "each dim must equal the target's or be 1",
+            ));
         }
         TensorView::from_parts(v.as_base_slice(), v.offset(), shape, &strides[..S2::RANK])
     }

@@ -51,11 +51,12 @@ pub mod unit;
 
 pub use activations::Activations;
 pub use approx::NotClose;
-pub use concat::{CanConcat, CountsParts};
 pub use math::Elementwise;
 pub use matmul::MatMul;
 pub use norms::Norms;
 pub use reduce::{HasLastAxis, Reductions};
-pub use reshape::{MergeLast, SplitLast};
-pub use slice::{InsertAxis, ReplaceAxis, SliceFits, Squeezable};
+// The shape rules these ops check live in `shape`; re-exported here where they used to be.
+pub use crate::shape::{
+    CanConcat, CountsParts, InsertAxis, MergeLast, ReplaceAxis, SliceFits, SplitLast, Squeezable,
+};
 pub use unit::{cosine_similarity, Unit, UnitVector};

@@ -30,6 +30,7 @@
 use std::borrow::Cow;
 
 use crate::element::Float;
+use crate::error::OrPanic;
 use crate::error::ShapeError;
 use crate::kernel::lanes::lane_sum;
 use crate::ops::scaled::{is_safe_sum_of_squares, max_abs, pow2_scale};
@@ -219,15 +220,15 @@ fn check_param<S: LastAxis, P: Shape, T: Float>(
     if p.len() == n {
         return Ok(());
     }
-    Err(ShapeError::Incompatible {
+    Err(ShapeError::incompatible_described(
         op,
-        lhs: format!("{:?}", x.shape()),
-        rhs: format!("the {what} {:?}", p.shape()),
-        detail: format!(
+        format!("{:?}", x.shape()),
+        format!("the {what} {:?}", p.shape()),
+        format!(
             "the {what} must have one element per index of the last axis ({n}), not {}",
             p.len()
         ),
-    })
+    ))
 }
 
 /// Normalisations over the last axis, of every tensor and view (anything [`AsView`]). In
@@ -253,8 +254,7 @@ pub trait Norms: AsView {
         W: AsView<Shape = (<Self::Shape as LastAxis>::Last,), Elem = Self::Elem>,
         B: AsView<Shape = (<Self::Shape as LastAxis>::Last,), Elem = Self::Elem>,
     {
-        self.try_layer_norm(weight, bias, eps)
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.try_layer_norm(weight, bias, eps).or_panic()
     }
 
     /// [`layer_norm`](Self::layer_norm) that returns `Err` when a runtime last dim and the
@@ -303,8 +303,7 @@ pub trait Norms: AsView {
         Self::Shape: LastAxis,
         W: AsView<Shape = (<Self::Shape as LastAxis>::Last,), Elem = Self::Elem>,
     {
-        self.try_rms_norm(weight, eps)
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.try_rms_norm(weight, eps).or_panic()
     }
 
     /// [`rms_norm`](Self::rms_norm) that returns `Err` when a runtime last dim and the

@@ -8,46 +8,10 @@
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::error::ShapeError;
-use crate::shape::{KeepsElementCount, Shape, SplitsInto, StaticShape};
+use crate::shape::{KeepsElementCount, Shape, StaticShape};
 use crate::tensor::Tensor;
 
-/// Shapes whose last dim can be split into `(A, B)`; `Output` is the split shape.
-#[diagnostic::on_unimplemented(
-    message = "cannot split the last dim of `{Self}` into (`{A}`, `{B}`)",
-    label = "splitting needs a tensor of rank 1 to 5 whose last dim is `{A}` × `{B}`"
-)]
-pub trait SplitLast<A: Dim, B: Dim>: Shape {
-    /// The shape with its last dim replaced by `A, B`.
-    type Output: Shape;
-}
-
-/// Shapes whose last two dims can be merged into `C`; `Output` is the merged shape.
-#[diagnostic::on_unimplemented(
-    message = "cannot merge the last two dims of `{Self}` into `{C}`",
-    label = "merging needs a tensor of rank 2 or more whose last two dims multiply out to `{C}`"
-)]
-pub trait MergeLast<C: Dim>: Shape {
-    /// The shape with its last two dims replaced by `C`.
-    type Output: Shape;
-}
-
-macro_rules! split_merge {
-    ($($P:ident),*) => {
-        impl<$($P: Dim,)* C: SplitsInto<A, B>, A: Dim, B: Dim> SplitLast<A, B> for ($($P,)* C,) {
-            type Output = ($($P,)* A, B);
-        }
-
-        impl<$($P: Dim,)* C: SplitsInto<A, B>, A: Dim, B: Dim> MergeLast<C> for ($($P,)* A, B) {
-            type Output = ($($P,)* C,);
-        }
-    };
-}
-
-split_merge!();
-split_merge!(P0);
-split_merge!(P0, P1);
-split_merge!(P0, P1, P2);
-split_merge!(P0, P1, P2, P3);
+pub use crate::shape::{MergeLast, SplitLast};
 
 impl<S: Shape, T: Float> Tensor<S, T> {
     /// The same elements as another static shape with the same element count (checked by
@@ -84,12 +48,12 @@ impl<S: Shape, T: Float> Tensor<S, T> {
     pub fn try_reshape_with<S2: Shape>(self, shape: S2) -> Result<Tensor<S2, T>, ShapeError> {
         let count = shape.try_num_elements()?;
         if count != self.len() {
-            return Err(ShapeError::Incompatible {
-                op: "reshape",
-                lhs: format!("{:?}", self.shape()),
-                rhs: format!("{shape:?}"),
-                detail: format!("the element counts differ ({} and {count})", self.len()),
-            });
+            return Err(ShapeError::incompatible(
+                "reshape",
+                &self.shape(),
+                &shape,
+                format!("the element counts differ ({} and {count})", self.len()),
+            ));
         }
         Ok(Tensor::from_parts(shape, self.into_vec()))
     }

@@ -5,207 +5,18 @@
 //! Static ranges and static dims are checked by the type checker ([`SliceFits`],
 //! [`Squeezable`]); the `try_` forms check runtime dims and ranges at run time. The shape
 //! arithmetic is [`ReplaceAxis`] (the dim at axis `I` becomes `K`) and [`InsertAxis`] (a new
-//! axis `I` of dim `K`), which `concat` and `stack` use as well.
+//! axis `I` of dim `K`), which `concat` and `stack` use as well. All four are defined in
+//! [`shape`](crate::shape) with the other shape rules.
 
-use core::ops::{Add, Bound, RangeBounds};
+use core::ops::{Bound, RangeBounds};
 
-use typenum::{Const, IsLessOrEqual, LeEq, Same, Sum, ToUInt, B1, U};
-
-use crate::dim::{Dim, Dyn, One, StaticDim, D};
+use crate::dim::{Dim, Dyn, StaticDim, D};
 use crate::element::Float;
-use crate::error::ShapeError;
+use crate::error::{OrPanic, ShapeError};
 use crate::shape::{Axis, HasAxis, Shape};
 use crate::tensor::{Tensor, TensorView};
 
-/// `Self` with the dim at axis `I` replaced by `K`: the shape of a slice, or of a
-/// concatenation.
-///
-/// ```
-/// use shapecheck::prelude::*;
-/// use shapecheck::ops::ReplaceAxis;
-/// dim!(pub Seq = 4);
-/// let s: (D<2>, Dyn) = ReplaceAxis::<1, Dyn>::replace_axis(&(D::<2>, Seq), Dyn::new(3));
-/// assert_eq!(s.dims().as_slice(), &[2, 3]);
-/// ```
-///
-/// ```compile_fail,E0277
-/// use shapecheck::prelude::*;
-/// use shapecheck::ops::ReplaceAxis;
-/// fn replace<S: ReplaceAxis<2, Dyn>>(s: S) {}
-/// replace((D::<2>, D::<3>)); // no axis 2
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "axis {I} is out of range for a tensor of shape `{Self}`",
-    label = "`{Self}` has no axis {I}",
-    note = "axes count from 0, so a tensor of rank r has axes 0 to r - 1"
-)]
-pub trait ReplaceAxis<const I: usize, K: Dim>: HasAxis<I> {
-    /// The shape with `K` at axis `I`.
-    type Output: Shape;
-    /// The shape with `dim` at axis `I`.
-    fn replace_axis(&self, dim: K) -> Self::Output;
-}
-
-/// `Self` with a new axis `I` of dim `K`, the axes from `I` on moving one place right: the
-/// shape of an `unsqueeze`, or of a `stack`.
-///
-/// ```
-/// use shapecheck::prelude::*;
-/// use shapecheck::ops::InsertAxis;
-/// dim!(pub Seq = 4);
-/// let s: (Seq, D<1>, D<2>) = InsertAxis::<1, D<1>>::insert_axis(&(Seq, D::<2>), D);
-/// assert_eq!(s.dims().as_slice(), &[4, 1, 2]);
-/// ```
-///
-/// A rank-2 shape takes a new axis at 0, 1 or 2, not at 3:
-///
-/// ```compile_fail,E0277
-/// use shapecheck::prelude::*;
-/// use shapecheck::ops::InsertAxis;
-/// fn insert<S: InsertAxis<3, D<1>>>(s: S) {}
-/// insert((D::<2>, D::<3>));
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "cannot insert a new axis {I} into a tensor of shape `{Self}`",
-    label = "a tensor of rank r takes a new axis at 0 to r",
-    note = "a tensor has at most 6 axes"
-)]
-pub trait InsertAxis<const I: usize, K: Dim>: Shape {
-    /// The shape with the new axis.
-    type Output: Shape;
-    /// The shape with `dim` inserted at axis `I`.
-    fn insert_axis(&self, dim: K) -> Self::Output;
-}
-
-/// Calls `$m!(i; [P…] X [Q…])` for every axis `i` of every rank 1 to 6: `X` is the dim at
-/// axis `i`, `P…` those before it and `Q…` those after it.
-macro_rules! for_each_axis {
-    ($m:ident) => {
-        $m!(0; [] A []);
-
-        $m!(0; [] A [B]);
-        $m!(1; [A] B []);
-
-        $m!(0; [] A [B, C]);
-        $m!(1; [A] B [C]);
-        $m!(2; [A, B] C []);
-
-        $m!(0; [] A [B, C, E]);
-        $m!(1; [A] B [C, E]);
-        $m!(2; [A, B] C [E]);
-        $m!(3; [A, B, C] E []);
-
-        $m!(0; [] A [B, C, E, F]);
-        $m!(1; [A] B [C, E, F]);
-        $m!(2; [A, B] C [E, F]);
-        $m!(3; [A, B, C] E [F]);
-        $m!(4; [A, B, C, E] F []);
-
-        $m!(0; [] A [B, C, E, F, G]);
-        $m!(1; [A] B [C, E, F, G]);
-        $m!(2; [A, B] C [E, F, G]);
-        $m!(3; [A, B, C] E [F, G]);
-        $m!(4; [A, B, C, E] F [G]);
-        $m!(5; [A, B, C, E, F] G []);
-    };
-}
-
-// Fields are read by destructuring, so one list of axis positions serves both a shape that
-// has the axis (replace) and the shape without it (insert).
-macro_rules! replace_insert {
-    ($i:literal; [$($P:ident),*] $X:ident [$($Q:ident),*]) => {
-        impl<$($P: Dim,)* $X: Dim, $($Q: Dim,)* K: Dim> ReplaceAxis<$i, K>
-            for ($($P,)* $X, $($Q,)*)
-        {
-            type Output = ($($P,)* K, $($Q,)*);
-            #[inline(always)]
-            #[allow(non_snake_case)]
-            fn replace_axis(&self, dim: K) -> Self::Output {
-                let ($($P,)* _, $($Q,)*) = *self;
-                ($($P,)* dim, $($Q,)*)
-            }
-        }
-
-        impl<$($P: Dim,)* $($Q: Dim,)* K: Dim> InsertAxis<$i, K> for ($($P,)* $($Q,)*) {
-            type Output = ($($P,)* K, $($Q,)*);
-            #[inline(always)]
-            #[allow(non_snake_case, clippy::let_unit_value)]
-            fn insert_axis(&self, dim: K) -> Self::Output {
-                let ($($P,)* $($Q,)*) = *self;
-                ($($P,)* dim, $($Q,)*)
-            }
-        }
-    };
-}
-
-for_each_axis!(replace_insert);
-
-/// `K` indices starting at index `START` fit in the dim `Self`: `START + K ≤ Self`. The rule
-/// of a static slice.
-///
-/// ```
-/// use shapecheck::prelude::*;
-/// use shapecheck::ops::SliceFits;
-/// dim!(pub Seq = 8);
-/// fn check<X: SliceFits<START, K>, const START: usize, K: Dim>() {}
-/// check::<Seq, 5, D<3>>(); // indices 5, 6, 7
-/// ```
-///
-/// ```compile_fail,E0277
-/// use shapecheck::prelude::*;
-/// use shapecheck::ops::SliceFits;
-/// dim!(pub Seq = 8);
-/// fn check<X: SliceFits<START, K>, const START: usize, K: Dim>() {}
-/// check::<Seq, 6, D<3>>(); // index 8 is past the end
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "a slice of `{K}` indices from index {START} does not fit in `{Self}`",
-    label = "`{Self}` is too short for this slice",
-    note = "a static slice takes the indices START to START + K - 1, which must all be less \
-            than the size of the axis"
-)]
-pub trait SliceFits<const START: usize, K>: StaticDim {}
-
-#[diagnostic::do_not_recommend]
-impl<X, K, const START: usize> SliceFits<START, K> for X
-where
-    X: StaticDim,
-    K: StaticDim,
-    Const<START>: ToUInt,
-    U<START>: Add<K::Size>,
-    Sum<U<START>, K::Size>: IsLessOrEqual<X::Size>,
-    LeEq<Sum<U<START>, K::Size>, X::Size>: Same<B1>,
-{
-}
-
-/// The dim `Self` has size 1, so `squeeze` may remove its axis: `D<1>` or a named static dim
-/// declared `= 1`.
-///
-/// ```
-/// use shapecheck::prelude::*;
-/// use shapecheck::ops::Squeezable;
-/// dim!(pub Single = 1);
-/// fn check<X: Squeezable>() {}
-/// check::<D<1>>();
-/// check::<Single>();
-/// ```
-///
-/// ```compile_fail,E0277
-/// use shapecheck::prelude::*;
-/// use shapecheck::ops::Squeezable;
-/// fn check<X: Squeezable>() {}
-/// check::<D<3>>();
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not of size 1, so `squeeze` cannot remove its axis",
-    label = "squeeze removes only an axis of size 1",
-    note = "an axis whose dim is a runtime dim is removed by `try_squeeze`, which checks its \
-            size at run time"
-)]
-pub trait Squeezable: StaticDim {}
-
-#[diagnostic::do_not_recommend]
-impl<X: StaticDim<Kind = One>> Squeezable for X {}
+pub use crate::shape::{InsertAxis, ReplaceAxis, SliceFits, Squeezable};
 
 /// A view of the same buffer with a new shape, offset and strides that stay inside the
 /// original view (each caller shows why).
@@ -322,10 +133,10 @@ fn resolve_range<S: Shape>(
         Bound::Unbounded => n,
     };
     if start > end || end > n {
-        return Err(ShapeError::Conversion {
-            from: format!("{shape:?}"),
-            to: format!("its slice {start}..{end} of axis {axis}, which has {n} indices"),
-        });
+        return Err(ShapeError::conversion(
+            shape,
+            format!("its slice {start}..{end} of axis {axis}, which has {n} indices"),
+        ));
     }
     Ok((start, end))
 }
@@ -448,10 +259,7 @@ macro_rules! slice_methods {
         where
             S: ReplaceAxis<I, Dyn>,
         {
-            match self.try_slice_with(axis, range) {
-                Ok(v) => v,
-                Err(e) => panic!("{e}"),
-            }
+            self.try_slice_with(axis, range).or_panic()
         }
 
         /// Removes axis `I`, whose dim must be static of size 1 ([`Squeezable`]), as a view:
@@ -503,13 +311,13 @@ macro_rules! slice_methods {
             let v = self.$view();
             let n = v.dims()[I];
             if n != 1 {
-                return Err(ShapeError::Conversion {
-                    from: format!("{:?}", v.shape()),
-                    to: format!(
+                return Err(ShapeError::conversion(
+                    &v.shape(),
+                    format!(
                         "{:?} by squeezing axis {I}, which has size {n}, not 1",
                         v.shape().remove_axis()
                     ),
-                });
+                ));
             }
             Ok(squeeze_view::<I, S, T>(&v))
         }

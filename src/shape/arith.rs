@@ -1,19 +1,20 @@
-//! Rules on static sizes that need arithmetic, checked by the type checker.
+//! Rules on the sizes of static dims that need arithmetic, checked by the type checker: a
+//! product ([`SplitsInto`]: heads × head dim), a sum ([`SumOf`]: concatenation), evenness
+//! ([`IsEven`]: RoPE's pairs) and a count ([`CountsParts`]: the new axis of a `stack`).
 //!
 //! Each rule is a named trait whose `on_unimplemented` text names the dims as the user
 //! wrote them. The impl that does the typenum arithmetic is marked
 //! `#[diagnostic::do_not_recommend]`, so when the arithmetic fails rustc reports the named
 //! rule (`Heads × HeadDim must equal DModel`), never a chain of `UInt<…>`.
 //!
-//! All three take static dims only; operations on runtime dims check the same rules at run
+//! All take static dims only; operations on runtime dims check the same rules at run
 //! time in their `try_…_with` forms.
 
-use core::ops::{Add, Mul};
+use core::ops::{Add, Mul, Rem};
 
-use typenum::{Prod, Same, Sum, U1};
+use typenum::{Mod, NonZero, Prod, Same, Sum, U0, U2};
 
-use super::StaticShape;
-use crate::dim::StaticDim;
+use crate::dim::{DSizes, SizeTable, StaticDim};
 
 /// `Self` is `A × B`: a dim of this size can be split into `(A, B)`, and `(A, B)` merged into
 /// it.
@@ -83,87 +84,68 @@ where
 {
 }
 
-/// A static shape with its element count as a typenum number.
-#[doc(hidden)]
-pub trait ElementCount: StaticShape {
-    type Count;
-}
-
-impl ElementCount for () {
-    type Count = U1;
-}
-
-impl<A: StaticDim> ElementCount for (A,) {
-    type Count = A::Size;
-}
-
-impl<A: StaticDim, B: StaticDim> ElementCount for (A, B)
-where
-    A::Size: Mul<B::Size>,
-{
-    type Count = Prod<A::Size, B::Size>;
-}
-
-impl<A: StaticDim, B: StaticDim, C: StaticDim> ElementCount for (A, B, C)
-where
-    A::Size: Mul<B::Size>,
-    Prod<A::Size, B::Size>: Mul<C::Size>,
-{
-    type Count = Prod<Prod<A::Size, B::Size>, C::Size>;
-}
-
-impl<A: StaticDim, B: StaticDim, C: StaticDim, E: StaticDim> ElementCount for (A, B, C, E)
-where
-    (A, B, C): ElementCount,
-    <(A, B, C) as ElementCount>::Count: Mul<E::Size>,
-{
-    type Count = Prod<<(A, B, C) as ElementCount>::Count, E::Size>;
-}
-
-impl<A: StaticDim, B: StaticDim, C: StaticDim, E: StaticDim, F: StaticDim> ElementCount
-    for (A, B, C, E, F)
-where
-    (A, B, C, E): ElementCount,
-    <(A, B, C, E) as ElementCount>::Count: Mul<F::Size>,
-{
-    type Count = Prod<<(A, B, C, E) as ElementCount>::Count, F::Size>;
-}
-
-impl<A: StaticDim, B: StaticDim, C: StaticDim, E: StaticDim, F: StaticDim, G: StaticDim>
-    ElementCount for (A, B, C, E, F, G)
-where
-    (A, B, C, E, F): ElementCount,
-    <(A, B, C, E, F) as ElementCount>::Count: Mul<G::Size>,
-{
-    type Count = Prod<<(A, B, C, E, F) as ElementCount>::Count, G::Size>;
-}
-
-/// `Self` and `S2` hold the same number of elements, so one can be reshaped into the other.
+/// The dim has an even size, so its features split into pairs for RoPE.
 ///
 /// ```
 /// use shapecheck::prelude::*;
-/// use shapecheck::shape::KeepsElementCount;
-/// fn check<S: KeepsElementCount<S2>, S2: Shape>() {}
-/// check::<(D<3>, D<4>), (D<2>, D<6>)>();
+/// use shapecheck::shape::IsEven;
+/// dim!(pub HeadDim = 64);
+/// fn check<H: IsEven>() {}
+/// check::<HeadDim>();
 /// ```
 ///
 /// ```compile_fail
 /// use shapecheck::prelude::*;
-/// use shapecheck::shape::KeepsElementCount;
-/// fn check<S: KeepsElementCount<S2>, S2: Shape>() {}
-/// check::<(D<3>, D<4>), (D<13>,)>();
+/// use shapecheck::shape::IsEven;
+/// fn check<H: IsEven>() {}
+/// check::<D<63>>();
 /// ```
 #[diagnostic::on_unimplemented(
-    message = "reshape must keep the element count: `{Self}` cannot become `{S2}`",
-    label = "`{Self}` and `{S2}` hold different numbers of elements"
+    message = "RoPE rotates pairs of features, so the head dim `{Self}` must have an even size",
+    label = "`{Self}` has an odd size",
+    note = "for a head dim known only at run time, `Rope::new_with` checks this and returns a Result"
 )]
-pub trait KeepsElementCount<S2>: StaticShape {}
+pub trait IsEven: StaticDim {}
 
 #[diagnostic::do_not_recommend]
-impl<S, S2> KeepsElementCount<S2> for S
+impl<H> IsEven for H
 where
-    S: ElementCount,
-    S2: ElementCount,
-    S::Count: Same<S2::Count>,
+    H: StaticDim,
+    H::Size: Rem<U2>,
+    Mod<H::Size, U2>: Same<U0>,
+{
+}
+
+/// The static dim `Self` has size `N`: the new axis of a `stack` of `N` tensors (`N` ≥ 1).
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::CountsParts;
+/// dim!(pub Heads = 3);
+/// fn check<K: CountsParts<N>, const N: usize>() {}
+/// check::<Heads, 3>();
+/// check::<D<2>, 2>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::CountsParts;
+/// dim!(pub Heads = 4);
+/// fn check<K: CountsParts<N>, const N: usize>() {}
+/// check::<Heads, 3>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "stacking {N} tensors makes a new axis of size {N}, which `{Self}` is not",
+    label = "the new axis must be a static dim of size {N}",
+    note = "`stack` takes at least one tensor; for a count known at run time use `try_stack`"
+)]
+pub trait CountsParts<const N: usize>: StaticDim {}
+
+#[diagnostic::do_not_recommend]
+impl<K, const N: usize> CountsParts<N> for K
+where
+    K: StaticDim,
+    DSizes: SizeTable<N>,
+    <DSizes as SizeTable<N>>::Size: NonZero + Same<K::Size>,
 {
 }

@@ -33,6 +33,23 @@ use crate::dim::{Dim, Many, One, Runtime};
 use super::Shape;
 
 /// Two dims that broadcast together; `Output` is the dim of the result.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::BroadcastDim;
+/// dim!(pub Seq = 8);
+/// fn out<A: BroadcastDim<B>, B: Dim>() -> Option<usize> { <A::Output as Dim>::STATIC_SIZE }
+/// assert_eq!(out::<D<1>, Seq>(), Some(8));
+/// assert_eq!(out::<Seq, Seq>(), Some(8));
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::BroadcastDim;
+/// dim!(pub Seq = 8; pub HeadDim = 8);
+/// fn out<A: BroadcastDim<B>, B: Dim>() {}
+/// out::<Seq, HeadDim>(); // two different dims, neither of size 1
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` and `{B}` do not broadcast",
     label = "`{Self}` and `{B}` are different dims, and neither has size 1",
@@ -111,6 +128,23 @@ impl<A: Dim> BroadcastByKind<Runtime, Runtime, A> for A {
 
 /// Two shapes that broadcast together (NumPy's rule, trailing alignment); `Output` is the
 /// shape of the result.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::BroadcastShapes;
+/// dim!(pub Seq = 8; pub DModel = 4);
+/// fn rank<A: BroadcastShapes<B>, B: Shape>() -> usize { <A::Output as Shape>::RANK }
+/// assert_eq!(rank::<(Seq, DModel), (DModel,)>(), 2);
+/// assert_eq!(rank::<(Seq, D<1>), (D<1>, DModel)>(), 2);
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::BroadcastShapes;
+/// dim!(pub Seq = 8; pub DModel = 4);
+/// fn rank<A: BroadcastShapes<B>, B: Shape>() {}
+/// rank::<(Seq, DModel), (Seq,)>(); // trailing dims `DModel` and `Seq` differ
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` and `{Rhs}` do not broadcast",
     label = "aligned on their last axes, each pair of dims must be equal or contain a 1"
@@ -122,7 +156,25 @@ pub trait BroadcastShapes<Rhs: Shape>: Shape {
     fn broadcast_shapes(&self, rhs: &Rhs) -> Option<Self::Output>;
 }
 
-/// A dim that can be stretched to `B`: it is `B`, or it has size 1.
+/// A dim that can be stretched to `B`: it is `B`, or it has size 1. The per-dim half of
+/// [`BroadcastsTo`], whose impls are not recommended, so users see that rule's message.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::BroadcastsToDim;
+/// dim!(pub Seq = 8);
+/// fn fits<A: BroadcastsToDim<B>, B: Dim>() {}
+/// fits::<D<1>, Seq>();
+/// fits::<Seq, Seq>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::BroadcastsToDim;
+/// dim!(pub Seq = 8);
+/// fn fits<A: BroadcastsToDim<B>, B: Dim>() {}
+/// fits::<Seq, D<1>>(); // only a dim of size 1 stretches
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not broadcast to `{B}`",
     label = "`{Self}` is neither `{B}` nor a dim of size 1",

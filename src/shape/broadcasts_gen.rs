@@ -570,70 +570,84 @@ where
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl BroadcastsTo<()> for ()
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<T0: Dim> BroadcastsTo<(T0, )> for ()
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<T0: Dim, T1: Dim> BroadcastsTo<(T0, T1, )> for ()
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<T0: Dim, T1: Dim, T2: Dim> BroadcastsTo<(T0, T1, T2, )> for ()
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<T0: Dim, T1: Dim, T2: Dim, T3: Dim> BroadcastsTo<(T0, T1, T2, T3, )> for ()
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<T0: Dim, T1: Dim, T2: Dim, T3: Dim, T4: Dim> BroadcastsTo<(T0, T1, T2, T3, T4, )> for ()
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<T0: Dim, T1: Dim, T2: Dim, T3: Dim, T4: Dim, T5: Dim> BroadcastsTo<(T0, T1, T2, T3, T4, T5, )> for ()
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, T0: Dim> BroadcastsTo<(T0, )> for (S0, )
 where
     S0: BroadcastsToDim<T0>,
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, T0: Dim, T1: Dim> BroadcastsTo<(T0, T1, )> for (S0, )
 where
     S0: BroadcastsToDim<T1>,
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, T0: Dim, T1: Dim, T2: Dim> BroadcastsTo<(T0, T1, T2, )> for (S0, )
 where
     S0: BroadcastsToDim<T2>,
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, T0: Dim, T1: Dim, T2: Dim, T3: Dim> BroadcastsTo<(T0, T1, T2, T3, )> for (S0, )
 where
     S0: BroadcastsToDim<T3>,
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, T0: Dim, T1: Dim, T2: Dim, T3: Dim, T4: Dim> BroadcastsTo<(T0, T1, T2, T3, T4, )> for (S0, )
 where
     S0: BroadcastsToDim<T4>,
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, T0: Dim, T1: Dim, T2: Dim, T3: Dim, T4: Dim, T5: Dim> BroadcastsTo<(T0, T1, T2, T3, T4, T5, )> for (S0, )
 where
     S0: BroadcastsToDim<T5>,
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, S1: Dim, T0: Dim, T1: Dim> BroadcastsTo<(T0, T1, )> for (S0, S1, )
 where
     S0: BroadcastsToDim<T0>,
@@ -641,6 +655,7 @@ where
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, S1: Dim, T0: Dim, T1: Dim, T2: Dim> BroadcastsTo<(T0, T1, T2, )> for (S0, S1, )
 where
     S0: BroadcastsToDim<T1>,
@@ -648,6 +663,7 @@ where
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, S1: Dim, T0: Dim, T1: Dim, T2: Dim, T3: Dim> BroadcastsTo<(T0, T1, T2, T3, )> for (S0, S1, )
 where
     S0: BroadcastsToDim<T2>,
@@ -655,6 +671,7 @@ where
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, S1: Dim, T0: Dim, T1: Dim, T2: Dim, T3: Dim, T4: Dim> BroadcastsTo<(T0, T1, T2, T3, T4, )> for (S0, S1, )
 where
     S0: BroadcastsToDim<T3>,
@@ -662,6 +679,7 @@ where
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, S1: Dim, T0: Dim, T1: Dim, T2: Dim, T3: Dim, T4: Dim, T5: Dim> BroadcastsTo<(T0, T1, T2, T3, T4, T5, )> for (S0, S1, )
 where
     S0: BroadcastsToDim<T4>,
@@ -669,6 +687,7 @@ where
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, S1: Dim, S2: Dim, T0: Dim, T1: Dim, T2: Dim> BroadcastsTo<(T0, T1, T2, )> for (S0, S1, S2, )
 where
     S0: BroadcastsToDim<T0>,
@@ -677,6 +696,7 @@ where
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, S1: Dim, S2: Dim, T0: Dim, T1: Dim, T2: Dim, T3: Dim> BroadcastsTo<(T0, T1, T2, T3, )> for (S0, S1, S2, )
 where
     S0: BroadcastsToDim<T1>,
@@ -685,6 +705,7 @@ where
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, S1: Dim, S2: Dim, T0: Dim, T1: Dim, T2: Dim, T3: Dim, T4: Dim> BroadcastsTo<(T0, T1, T2, T3, T4, )> for (S0, S1, S2, )
 where
     S0: BroadcastsToDim<T2>,
@@ -693,6 +714,7 @@ where
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, S1: Dim, S2: Dim, T0: Dim, T1: Dim, T2: Dim, T3: Dim, T4: Dim, T5: Dim> BroadcastsTo<(T0, T1, T2, T3, T4, T5, )> for (S0, S1, S2, )
 where
     S0: BroadcastsToDim<T3>,
@@ -701,6 +723,7 @@ where
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, S1: Dim, S2: Dim, S3: Dim, T0: Dim, T1: Dim, T2: Dim, T3: Dim> BroadcastsTo<(T0, T1, T2, T3, )> for (S0, S1, S2, S3, )
 where
     S0: BroadcastsToDim<T0>,
@@ -710,6 +733,7 @@ where
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, S1: Dim, S2: Dim, S3: Dim, T0: Dim, T1: Dim, T2: Dim, T3: Dim, T4: Dim> BroadcastsTo<(T0, T1, T2, T3, T4, )> for (S0, S1, S2, S3, )
 where
     S0: BroadcastsToDim<T1>,
@@ -719,6 +743,7 @@ where
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, S1: Dim, S2: Dim, S3: Dim, T0: Dim, T1: Dim, T2: Dim, T3: Dim, T4: Dim, T5: Dim> BroadcastsTo<(T0, T1, T2, T3, T4, T5, )> for (S0, S1, S2, S3, )
 where
     S0: BroadcastsToDim<T2>,
@@ -728,6 +753,7 @@ where
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, S1: Dim, S2: Dim, S3: Dim, S4: Dim, T0: Dim, T1: Dim, T2: Dim, T3: Dim, T4: Dim> BroadcastsTo<(T0, T1, T2, T3, T4, )> for (S0, S1, S2, S3, S4, )
 where
     S0: BroadcastsToDim<T0>,
@@ -738,6 +764,7 @@ where
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, S1: Dim, S2: Dim, S3: Dim, S4: Dim, T0: Dim, T1: Dim, T2: Dim, T3: Dim, T4: Dim, T5: Dim> BroadcastsTo<(T0, T1, T2, T3, T4, T5, )> for (S0, S1, S2, S3, S4, )
 where
     S0: BroadcastsToDim<T1>,
@@ -748,6 +775,7 @@ where
 {
 }
 
+#[diagnostic::do_not_recommend]
 impl<S0: Dim, S1: Dim, S2: Dim, S3: Dim, S4: Dim, S5: Dim, T0: Dim, T1: Dim, T2: Dim, T3: Dim, T4: Dim, T5: Dim> BroadcastsTo<(T0, T1, T2, T3, T4, T5, )> for (S0, S1, S2, S3, S4, S5, )
 where
     S0: BroadcastsToDim<T0>,

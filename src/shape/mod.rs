@@ -4,28 +4,49 @@
 //! (static dims are zero-sized), so a `Tensor<(Seq, DModel)>` stores no shape at all.
 //! The rules are named traits, one concern per file:
 //!
-//! - [`Shape`], [`StaticShape`] and [`HasRank`] here;
-//! - [`HasAxis`] and [`Axis`] (an axis a shape has) in `axes.rs`;
+//! - [`Shape`], [`StaticShape`] and [`HasRank`] (the number of axes) here;
+//! - [`HasAxis`], [`Axis`], [`DistinctAxis`], [`LastAxis`], [`ReplaceAxis`], [`InsertAxis`]
+//!   and [`CanConcat`] (which axes a shape has, and what replacing or inserting one gives)
+//!   in `axes.rs`;
+//! - [`SplitsInto`], [`SumOf`], [`IsEven`] and [`CountsParts`] (arithmetic on static sizes)
+//!   in `arith.rs`;
+//! - [`SliceFits`] and [`Squeezable`] (static slices and squeezes) in `slices.rs`;
+//! - [`KeepsElementCount`], [`SplitLast`] and [`MergeLast`] (reshapes) in `reshapes.rs`;
+//! - [`RankAtMost`] (the rank of a low-rank factorisation fits the matrix) in `low_rank.rs`;
 //! - [`Permutation`] and [`Transpose`] (zero-copy reorderings) in `permutes.rs`;
 //! - [`BroadcastShapes`], [`BroadcastDim`] and [`BroadcastsTo`] (NumPy broadcasting) in
-//!   `broadcasts.rs`, their per-rank impls generated into `broadcasts_gen.rs`;
-//! - [`SplitsInto`], [`SumOf`] and [`KeepsElementCount`] (arithmetic on static sizes) in
-//!   `arith.rs`.
+//!   `broadcasts.rs`, their per-rank impls generated into `broadcasts_gen.rs`.
+//!
+//! Dim arithmetic that makes a new dim ([`MinOf`](crate::dim::MinOf)) lives in
+//! [`dim`](crate::dim). Rules that belong to one op sit beside it: the matmul rule
+//! ([`MatMul`](crate::ops::MatMul)), attention's rules, the input rule of a linear layer,
+//! the head layout, RoPE's shape, the unit vectors of `cosine_similarity`, einsum's operands.
 
 mod arith;
 mod axes;
 mod broadcasts;
 #[rustfmt::skip]
 mod broadcasts_gen;
+mod low_rank;
 mod permutes;
+mod reshapes;
+mod slices;
 
-pub use arith::{ElementCount, KeepsElementCount, SplitsInto, SumOf};
-pub use axes::{Axis, DistinctAxis, HasAxis, LastAxis, A0, A1, A2, A3, A4, A5};
+pub use arith::{CountsParts, IsEven, SplitsInto, SumOf};
+pub use axes::{
+    Axis, CanConcat, DistinctAxis, HasAxis, InsertAxis, LastAxis, ReplaceAxis, A0, A1, A2, A3, A4,
+    A5,
+};
 pub(crate) use broadcasts::broadcast_strides;
 #[doc(hidden)]
 pub use broadcasts::{BroadcastByKind, BroadcastsToByKind};
 pub use broadcasts::{BroadcastDim, BroadcastShapes, BroadcastsTo, BroadcastsToDim};
+pub use low_rank::RankAtMost;
+#[doc(hidden)]
+pub use low_rank::{Chosen, Class, Fixed, RankAtMostBy, SizeClass};
 pub use permutes::{Permutation, Transpose, TransposesTo};
+pub use reshapes::{ElementCount, KeepsElementCount, MergeLast, SplitLast};
+pub use slices::{SliceFits, Squeezable};
 
 use core::fmt::Debug;
 
@@ -33,6 +54,7 @@ use generic_array::{ArrayLength, GenericArray};
 use typenum::{U0, U1, U2, U3, U4, U5, U6};
 
 use crate::dim::{Dim, StaticDim};
+use crate::error::OrPanic;
 use crate::error::ShapeError;
 
 /// One `usize` per axis of `S`: its dims or its strides.
@@ -73,10 +95,7 @@ pub trait Shape: Copy + Debug + PartialEq + Send + Sync + 'static {
     #[inline]
     #[track_caller]
     fn num_elements(&self) -> usize {
-        match self.try_num_elements() {
-            Ok(n) => n,
-            Err(e) => panic!("{e}"),
-        }
+        self.try_num_elements().or_panic()
     }
 
     /// Product of the sizes, or [`ShapeError::TooLarge`] when the product of the nonzero
@@ -134,6 +153,21 @@ pub trait Shape: Copy + Debug + PartialEq + Send + Sync + 'static {
 }
 
 /// A shape whose dims are all static: it has one value, `Default::default()`.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::StaticShape;
+/// dim!(pub Seq = 4; pub DModel = 8);
+/// assert_eq!(<(Seq, DModel) as StaticShape>::NUM_ELEMENTS, 32);
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::StaticShape;
+/// dim!(pub Batch; pub DModel = 8);
+/// fn count<S: StaticShape>() -> usize { S::NUM_ELEMENTS }
+/// count::<(Batch, DModel)>(); // `Batch` is a runtime dim
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has a runtime dim, so its size is not known at compile time",
     label = "this needs a shape made of static dims only",
@@ -145,6 +179,20 @@ pub trait StaticShape: Shape + Default {
 }
 
 /// A shape of exactly `R` axes.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::HasRank;
+/// fn rank_three<S: HasRank<3>>() {}
+/// rank_three::<(D<2>, Dyn, D<4>)>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::HasRank;
+/// fn rank_three<S: HasRank<3>>() {}
+/// rank_three::<(D<2>, D<4>)>();
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not have {R} axes",
     label = "expected a shape of rank {R}"
@@ -174,6 +222,7 @@ macro_rules! impl_shape {
             const NUM_ELEMENTS: usize = 1 $(* $D::SIZE)*;
         }
 
+        #[diagnostic::do_not_recommend]
         impl<$($D: Dim),*> HasRank<$rank> for ($($D,)*) {}
     };
 }

@@ -94,6 +94,21 @@ pub trait Transpose: Shape {
 /// [`Transpose`] shape. A bound on the method's own parameter `O` (rather than `S: Transpose`
 /// alone) makes rustc report `.t()` on a vector with the message below, instead of "the
 /// method `t` exists but its trait bounds were not satisfied".
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::TransposesTo;
+/// dim!(pub Seq = 4; pub DModel = 8);
+/// fn swapped<S: TransposesTo<O>, O: Shape>() {}
+/// swapped::<(Seq, DModel), (DModel, Seq)>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::TransposesTo;
+/// fn swapped<S: TransposesTo<O>, O: Shape>() {}
+/// swapped::<(D<3>,), (D<3>,)>(); // a vector has no two axes to swap
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`.t()` swaps the last two axes, and `{Self}` has fewer than two",
     label = "needs a tensor of rank 2 or more"

@@ -156,10 +156,7 @@ impl<S: Shape, T: Float> Tensor<S, T> {
     /// `x.into_shape((Batch::new(4), DModel))` turns a static dim into a runtime one.
     pub fn into_shape<S2: Shape>(self, shape: S2) -> Result<Tensor<S2, T>, ShapeError> {
         if shape.dims().as_slice() != self.dims().as_slice() {
-            return Err(ShapeError::Conversion {
-                from: format!("{:?}", self.shape),
-                to: format!("{shape:?}"),
-            });
+            return Err(ShapeError::conversion(&self.shape, format!("{shape:?}")));
         }
         Ok(Tensor::from_parts(shape, self.data))
     }

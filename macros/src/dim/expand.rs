@@ -122,20 +122,31 @@ fn expand_one(decl: &DimDecl) -> TokenStream {
     }
 }
 
-/// `UInt<…UInt<UTerm, B1>…, Bk>` for `n`, most significant bit innermost.
+/// `UInt<…UInt<UTerm, B1>…, Bk>` for `n`, most significant bit innermost, by absolute path.
 fn typenum_uint(n: usize) -> TokenStream {
-    let mut ty = quote!(::shapecheck::typenum::UTerm);
-    if n == 0 {
-        return ty;
-    }
+    typenum_uint_named(
+        n,
+        &quote!(::shapecheck::typenum::UInt),
+        &quote!(::shapecheck::typenum::UTerm),
+        &quote!(::shapecheck::typenum::B0),
+        &quote!(::shapecheck::typenum::B1),
+    )
+}
+
+/// [`typenum_uint`] with the four typenum names given (short names for a table of impls
+/// that imports them).
+pub(crate) fn typenum_uint_named(
+    n: usize,
+    uint: &TokenStream,
+    uterm: &TokenStream,
+    b0: &TokenStream,
+    b1: &TokenStream,
+) -> TokenStream {
+    let mut ty = uterm.clone();
     let bits = usize::BITS - n.leading_zeros();
     for i in (0..bits).rev() {
-        let bit = if (n >> i) & 1 == 1 {
-            quote!(::shapecheck::typenum::B1)
-        } else {
-            quote!(::shapecheck::typenum::B0)
-        };
-        ty = quote!(::shapecheck::typenum::UInt<#ty, #bit>);
+        let bit = if (n >> i) & 1 == 1 { b1 } else { b0 };
+        ty = quote!(#uint<#ty, #bit>);
     }
     ty
 }

@@ -2,4 +2,5 @@
 
 pub(crate) mod expand;
 pub(crate) mod parse;
+pub(crate) mod table;
 pub(crate) mod validate;

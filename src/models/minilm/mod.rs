@@ -172,7 +172,7 @@ impl MiniLm {
 
     /// Word + position + token-type (0) embeddings, then LayerNorm.
     fn embed(&self, batch: Batch, seq: Seq, ids: &[u32]) -> Result<States, ModelError> {
-        let words = self.words.forward_with(Tokens::new(ids.len()), ids)?;
+        let words = self.words.try_forward_with(Tokens::new(ids.len()), ids)?;
         let mut x = words.try_reshape_with((batch, seq, Hidden))?;
         // Position rows 0..seq (seq ≤ MaxPos was checked by `forward`) and token type 0.
         let h = Hidden::SIZE;

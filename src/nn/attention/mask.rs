@@ -2,6 +2,7 @@
 
 use crate::dim::Dim;
 use crate::element::Float;
+use crate::error::OrPanic;
 use crate::error::ShapeError;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -111,10 +112,7 @@ impl<B: Dim, Sk: Dim, T: Float> PaddingMask<B, Sk, T> {
     /// message is that of [`try_padding`](Self::try_padding).
     #[track_caller]
     pub fn padding(batch: B, seq: Sk, lengths: &[usize]) -> Self {
-        match Self::try_padding(batch, seq, lengths) {
-            Ok(m) => m,
-            Err(e) => panic!("{e}"),
-        }
+        Self::try_padding(batch, seq, lengths).or_panic()
     }
 
     /// [`padding`](Self::padding), returning `Err` when `lengths` does not hold one length
@@ -122,11 +120,13 @@ impl<B: Dim, Sk: Dim, T: Float> PaddingMask<B, Sk, T> {
     pub fn try_padding(batch: B, seq: Sk, lengths: &[usize]) -> Result<Self, ShapeError> {
         let one = crate::D::<1>;
         let shape = (batch, one, one, seq);
-        let err = |detail: String| ShapeError::Incompatible {
-            op: "AttentionMask::padding",
-            lhs: format!("{shape:?}"),
-            rhs: format!("lengths {lengths:?}"),
-            detail,
+        let err = |detail: String| {
+            ShapeError::incompatible_described(
+                "AttentionMask::padding",
+                format!("{shape:?}"),
+                format!("lengths {lengths:?}"),
+                detail,
+            )
         };
         if lengths.len() != batch.size() {
             return Err(err(format!(

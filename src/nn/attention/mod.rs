@@ -82,6 +82,7 @@ pub use mask::{AttentionMask, PaddingMask};
 
 use crate::dim::Dim;
 use crate::element::Float;
+use crate::error::OrPanic;
 use crate::error::ShapeError;
 use crate::kernel::MatRef;
 use crate::shape::{broadcast_strides, BroadcastsTo, Shape};
@@ -172,11 +173,13 @@ where
 {
     let (qd, kd, vd) = (q.dims(), k.dims(), v.dims());
     let r = qd.len();
-    let err = |detail: String| ShapeError::Incompatible {
-        op: "attention",
-        lhs: format!("q {:?}", q.shape()),
-        rhs: format!("k {:?}, v {:?}", k.shape(), v.shape()),
-        detail,
+    let err = |detail: String| {
+        ShapeError::incompatible_described(
+            "attention",
+            format!("q {:?}", q.shape()),
+            format!("k {:?}, v {:?}", k.shape(), v.shape()),
+            detail,
+        )
     };
     if qd[..r - 2] != kd[..r - 2] || kd[..r - 2] != vd[..r - 2] {
         return Err(err("the batch dims differ".into()));
@@ -211,12 +214,12 @@ where
         let scores = q.shape().scores_shape(&k.shape()).dims();
         let mut s = [0; 6];
         broadcast_strides(&b.dims(), &b.strides(), &scores, &mut s[..r]).ok_or_else(|| {
-            ShapeError::Incompatible {
-                op: "attention",
-                lhs: format!("the scores {:?}", q.shape().scores_shape(&k.shape())),
-                rhs: format!("the mask {:?}", b.shape()),
-                detail: "the mask does not broadcast to the scores".into(),
-            }
+            ShapeError::incompatible_described(
+                "attention",
+                format!("the scores {:?}", q.shape().scores_shape(&k.shape())),
+                format!("the mask {:?}", b.shape()),
+                "the mask does not broadcast to the scores",
+            )
         })?;
         strides[4 - r..].copy_from_slice(&s[..r]);
     }
@@ -308,10 +311,7 @@ where
     Q::Shape: AttentionShapes<K::Shape, V::Shape>,
     T: Float,
 {
-    match try_attention(q, k, v) {
-        Ok(o) => o,
-        Err(e) => panic!("{e}"),
-    }
+    try_attention(q, k, v).or_panic()
 }
 
 /// [`attention`], returning `Err` when runtime dims disagree.
@@ -356,10 +356,7 @@ where
     M: BroadcastsTo<Scores<Q::Shape, K::Shape, V::Shape>>,
     T: Float,
 {
-    match try_attention_masked(q, k, v, mask) {
-        Ok(o) => o,
-        Err(e) => panic!("{e}"),
-    }
+    try_attention_masked(q, k, v, mask).or_panic()
 }
 
 /// [`attention_masked`], returning `Err` when runtime dims disagree (including a mask whose
@@ -401,10 +398,7 @@ where
     M: BroadcastsTo<Scores<Q::Shape, K::Shape, K::Shape>>,
     T: Float,
 {
-    match try_attention_weights(q, k, mask) {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    }
+    try_attention_weights(q, k, mask).or_panic()
 }
 
 /// [`attention_weights`], returning `Err` when runtime dims disagree (including a mask whose

@@ -170,11 +170,11 @@ pub fn run<S: Shape, T: Float>(
             match sizes[letter] {
                 None => sizes[letter] = Some((size, i)),
                 Some((first, j)) if first != size => {
-                    return Err(ShapeError::Incompatible {
-                        op: "einsum",
-                        lhs: inputs[j].describe(),
-                        rhs: input.describe(),
-                        detail: format!(
+                    return Err(ShapeError::incompatible_described(
+                        "einsum",
+                        inputs[j].describe(),
+                        input.describe(),
+                        format!(
                             "letter `{}` of {:?} is {first} in operand {} and {size} in \
                              operand {}",
                             spec.letters[letter],
@@ -182,7 +182,7 @@ pub fn run<S: Shape, T: Float>(
                             j + 1,
                             i + 1
                         ),
-                    });
+                    ));
                 }
                 Some(_) => {}
             }

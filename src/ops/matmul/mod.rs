@@ -14,6 +14,7 @@
 
 use crate::dim::Dim;
 use crate::element::Float;
+use crate::error::OrPanic;
 use crate::error::ShapeError;
 use crate::kernel::{Gemm, MatRef};
 use crate::parallel;
@@ -47,7 +48,7 @@ use crate::tensor::{AsView, Tensor, TensorView};
     message = "matmul needs matching inner dims: cannot multiply `{Self}` by `{Rhs}`",
     label = "`{Self}` · `{Rhs}` has no matmul rule",
     note = "matmul needs the left operand's last dim to be the very same dim as the right operand's first (or second-to-last) dim, and batched operands to have the same batch dims",
-    note = "if you meant q·kᵀ for q, k of the same shape, write `q.matmul(&k.t())`"
+    note = "if the right operand is stored the other way round (keys for q·kᵀ, a weight `(DOut, DIn)`), multiply by its transposed view, `.matmul(&rhs.t())`: no copy is made"
 )]
 pub trait MatMul<Rhs: Shape>: Shape {
     /// The shape of the product.
@@ -172,12 +173,8 @@ where
             )
         }
     };
-    let mismatch = |detail: String| ShapeError::Incompatible {
-        op: "matmul",
-        lhs: format!("{:?}", lhs.shape()),
-        rhs: format!("{:?}", rhs.shape()),
-        detail,
-    };
+    let mismatch =
+        |detail: String| ShapeError::incompatible("matmul", &lhs.shape(), &rhs.shape(), detail);
     if k != k2 {
         return Err(mismatch(format!(
             "the inner dims differ ({k} on the left, {k2} on the right)"
@@ -250,12 +247,12 @@ where
 {
     let expected = lhs.shape().output_shape(&rhs.shape());
     if expected != out.shape() {
-        return Err(ShapeError::Incompatible {
-            op: "matmul_into",
-            lhs: format!("the product {expected:?}"),
-            rhs: format!("the output {:?}", out.shape()),
-            detail: "the output must have the product's shape".into(),
-        });
+        return Err(ShapeError::incompatible_described(
+            "matmul_into",
+            format!("the product {expected:?}"),
+            format!("the output {:?}", out.shape()),
+            "the output must have the product's shape",
+        ));
     }
     with_plan(lhs, rhs, |a, b, gemm| {
         let n = b.ncols();
@@ -286,10 +283,7 @@ macro_rules! matmul_methods {
             R: AsView<Elem = T>,
             S: MatMul<R::Shape>,
         {
-            match self.try_matmul(rhs) {
-                Ok(t) => t,
-                Err(e) => panic!("{e}"),
-            }
+            self.try_matmul(rhs).or_panic()
         }
 
         /// [`matmul`](Self::matmul) that returns `Err` instead of panicking when runtime dims
@@ -337,9 +331,7 @@ macro_rules! matmul_methods {
             R: AsView<Elem = T>,
             S: MatMul<R::Shape>,
         {
-            if let Err(e) = self.try_matmul_into(rhs, out) {
-                panic!("{e}");
-            }
+            self.try_matmul_into(rhs, out).or_panic();
         }
 
         /// [`matmul_into`](Self::matmul_into) that returns `Err` when runtime dims disagree,
@@ -372,12 +364,12 @@ fn dot_views<K: Dim, T: Float>(
 ) -> Result<T, ShapeError> {
     let (n, m) = (a.dims()[0], b.dims()[0]);
     if n != m {
-        return Err(ShapeError::Incompatible {
-            op: "dot",
-            lhs: format!("{:?}", a.shape()),
-            rhs: format!("{:?}", b.shape()),
-            detail: format!("the lengths differ ({n} and {m})"),
-        });
+        return Err(ShapeError::incompatible(
+            "dot",
+            &a.shape(),
+            &b.shape(),
+            format!("the lengths differ ({n} and {m})"),
+        ));
     }
     let (da, db) = (a.as_base_slice(), b.as_base_slice());
     let (sa, sb) = (a.strides()[0], b.strides()[0]);
@@ -418,10 +410,7 @@ macro_rules! vector_methods {
         /// ```
         #[track_caller]
         pub fn dot<R: AsView<Shape = (K,), Elem = T>>(&self, rhs: &R) -> T {
-            match self.try_dot(rhs) {
-                Ok(x) => x,
-                Err(e) => panic!("{e}"),
-            }
+            self.try_dot(rhs).or_panic()
         }
 
         /// [`dot`](Self::dot) that returns `Err` when runtime lengths differ.
