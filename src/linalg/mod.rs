@@ -42,9 +42,11 @@ mod dc;
 mod dense;
 mod householder;
 mod pca;
+mod qr;
 mod randomized;
 mod rank;
 mod scale;
+mod secular;
 mod svd;
 
 pub use pca::Pca;

@@ -67,6 +67,7 @@ fn expand_one(decl: &DimDecl) -> TokenStream {
                     }
                 }
 
+                #[diagnostic::do_not_recommend]
                 impl ::shapecheck::dim::StaticDim for #name {
                     const SIZE: usize = #size;
                     type Size = #typenum;
