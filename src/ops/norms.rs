@@ -108,18 +108,55 @@ fn non_negative<T: Float>(v: T) -> T {
 }
 
 /// One row of layer normalisation; `x` is not empty.
+/// One row of layer normalisation; `x` is not empty.
+#[inline]
 fn layer_norm_row<T: Float>(x: &[T], y: &mut [T], w: &[T], b: &[T], eps: T) {
     let n = T::from_usize(x.len());
-    let mean = shifted_mean(x, T::ONE);
-    let (sd, ss) = centred_sums(x, T::ONE, mean);
+    // Every sum is of `d = v − x0`: exact for a row with a large common offset (Sterbenz),
+    // so the mean `m` of the shifted row and the deviations `d − m` keep their digits.
+    // One pass gives `Σd` and `Σd²`, and `Σ(d − m)² = Σd² − n·m²`; that subtraction loses
+    // about log₂(Σd² / Σ(d − m)²) bits, so when more than two would go (`x0` far from the
+    // mean in units of the spread) the centred sum is taken in a second pass instead.
+    let x0 = x[0];
+    let (sd, sd2) = shifted_sums(x, x0);
+    let m = sd / n;
+    let mut ss = sd2 - m * sd;
+    if !(ss * T::from_f64(4.0) >= sd2) {
+        ss = lane_sum(x, |v| {
+            let d = (v - x0) - m;
+            d * d
+        });
+    }
     if !(is_safe_sum_of_squares(ss) || ss.is_nan()) {
         return layer_norm_row_scaled(x, y, w, b, eps);
     }
-    let c = sd / n; // what rounding left of the mean
-    let inv = T::ONE / (non_negative(ss / n - c * c) + eps).sqrt();
+    let inv = T::ONE / (ss / n + eps).sqrt();
     for (((o, &v), &wi), &bi) in y.iter_mut().zip(x).zip(w).zip(b) {
-        *o = ((v - mean) - c) * inv * wi + bi;
+        *o = ((v - x0) - m) * inv * wi + bi;
     }
+}
+
+/// `(Σ d, Σ d²)` with `d = v − x0`, over eight interleaved partial sums each.
+#[inline(always)]
+fn shifted_sums<T: Float>(x: &[T], x0: T) -> (T, T) {
+    let (mut s1, mut s2) = ([T::ZERO; 8], [T::ZERO; 8]);
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for ((a1, a2), &v) in s1.iter_mut().zip(s2.iter_mut()).zip(c) {
+            let d = v - x0;
+            *a1 += d;
+            *a2 += d * d;
+        }
+    }
+    let pair = |a: [T; 8]| ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+    let (mut sd, mut ss) = (pair(s1), pair(s2));
+    for &v in rest {
+        let d = v - x0;
+        sd += d;
+        ss += d * d;
+    }
+    (sd, ss)
 }
 
 /// [`layer_norm_row`] for a row whose sum of squares overflows or underflows: computed on
