@@ -2,10 +2,14 @@
 //!
 //! (Module documentation with the worked example: see below.)
 
+mod activations;
 mod elementwise;
 mod grads;
+mod losses;
 mod matmul;
+mod norms;
 mod param;
+mod reduce;
 mod strided;
 mod tape;
 mod var;
