@@ -84,7 +84,7 @@ fn rows_collapse(dims: &[usize], strides: &[usize]) -> bool {
 
 /// The forms whose left operand is read as one matrix of `rows × k` (the batch axes of a
 /// shared right operand folded into the rows): 2-D, matrix·vector, vector·matrix, shared.
-fn flat_backward<L: MatMul<R>, R: Shape, T: Float>(
+pub(crate) fn flat_backward<L: MatMul<R>, R: Shape, T: Float>(
     a: &Handle<L, T>,
     b: &Handle<R, T>,
     g: &[T],

@@ -5,6 +5,7 @@
 mod activations;
 mod elementwise;
 mod grads;
+pub mod linear;
 mod losses;
 mod matmul;
 mod norms;
