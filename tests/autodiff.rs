@@ -296,3 +296,155 @@ proptest! {
         }
     }
 }
+
+dim!(pub Batch = 2; pub Seq = 3; pub DModel = 4);
+
+/// The classic bug: the gradient of a bias `(D,)` added to `(B, S, D)` must be the output
+/// gradient summed over B and S, with the bias's own shape.
+#[test]
+fn broadcast_bias_gradient_is_summed_over_the_broadcast_axes() {
+    let bias = Param::new(Tensor::<(DModel,), f64>::randn(1));
+    let r = Tensor::<(Batch, Seq, DModel), f64>::randn(2);
+    let tape = Tape::new();
+    let x = tape.constant(Tensor::<(Batch, Seq, DModel), f64>::randn(3));
+    let loss = (&(&x + &tape.param(&bias)) * &tape.constant(r.clone())).sum_all();
+    let grads = loss.backward();
+    let g: TensorView<(DModel,), f64> = grads.of(&bias).unwrap();
+    let expected = r.sum::<0>().sum::<0>();
+    for d in 0..4 {
+        assert!((g[[d]] - expected[[d]]).abs() < 1e-12);
+    }
+    // A (B, 1, D) operand: summed over S only.
+    let mid = Param::new(Tensor::<(Batch, D<1>, DModel), f64>::randn(4));
+    let tape = Tape::new();
+    let x = tape.constant(Tensor::<(Batch, Seq, DModel), f64>::randn(3));
+    let loss = (&(&x * &tape.param(&mid)) * &tape.constant(r.clone())).sum_all();
+    let g = loss.backward();
+    let g = g.of(&mid).unwrap();
+    let expected = (&r * &x.value()).sum_keepdim::<1>();
+    for b in 0..2 {
+        for d in 0..4 {
+            assert!((g[[b, 0, d]] - expected[[b, 0, d]]).abs() < 1e-12);
+        }
+    }
+}
+
+#[test]
+fn gradients_accumulate_across_backward_calls_until_zeroed() {
+    let w = Param::new(Tensor::<(Seq, DModel), f64>::randn(5));
+    let x = Tensor::<(DModel,), f64>::randn(6);
+    fn loss_of<'t>(
+        tape: &'t Tape<f64>,
+        w: &Param<(Seq, DModel), f64>,
+        x: &Tensor<(DModel,), f64>,
+    ) -> Var<'t, (), f64> {
+        tape.param(w).matmul(&tape.constant(x.clone())).tanh().sum_all()
+    }
+    let once = {
+        let tape = Tape::new();
+        loss_of(&tape, &w, &x).backward().of(&w).unwrap().to_vec()
+    };
+    let mut grads = Gradients::new();
+    {
+        let tape = Tape::new();
+        let loss = loss_of(&tape, &w, &x);
+        loss.backward_into(&mut grads);
+        loss.backward_into(&mut grads); // the same tape walked twice
+    }
+    let twice = grads.of(&w).unwrap().to_vec();
+    for (a, b) in once.iter().zip(&twice) {
+        assert!((2.0 * a - b).abs() < 1e-12);
+    }
+    grads.zero();
+    assert!(grads.of(&w).unwrap().to_vec().iter().all(|&v| v == 0.0));
+    let tape = Tape::new();
+    loss_of(&tape, &w, &x).backward_into(&mut grads);
+    assert_eq!(grads.of(&w).unwrap().to_vec(), once);
+}
+
+#[test]
+fn a_frozen_parameter_gets_no_gradient_and_constants_record_nothing() {
+    let mut base = Param::new(Tensor::<(DModel, DModel), f64>::randn(7));
+    let adapter = Param::new(Tensor::<(DModel, DModel), f64>::randn(8));
+    base.freeze();
+    let tape = Tape::new();
+    let x = tape.constant(Tensor::<(Seq, DModel), f64>::randn(9));
+    assert!(!tape.param(&base).is_traced());
+    let y = &x.matmul(&tape.param(&base).t()) + &x.matmul(&tape.param(&adapter).t());
+    let grads = y.powi(2).mean_all().backward();
+    assert!(grads.of(&base).is_none());
+    assert!(grads.of(&adapter).is_some());
+    assert_eq!(grads.len(), 1);
+
+    // Constants only: the `no_grad` evaluation records no node at all.
+    let tape = Tape::new();
+    let x = tape.constant(Tensor::<(Seq, DModel), f64>::randn(9));
+    let y = x
+        .matmul(&tape.param(&base).t())
+        .relu()
+        .softmax::<1>()
+        .sum_all();
+    assert!(!y.is_traced());
+    assert_eq!(tape.len(), 0);
+    assert!(y.backward().is_empty());
+    // …and computes the same value as the tensor ops.
+    let t = x
+        .value()
+        .matmul(&base.value().t())
+        .relu()
+        .softmax::<1>()
+        .sum_all();
+    assert_eq!(y.item(), t);
+}
+
+#[test]
+fn cross_entropy_is_stable_at_large_logits() {
+    let logits = Param::new(
+        Tensor::<(D<2>, D<3>), f32>::from_vec(vec![1e4, -1e4, 0.0, -1e4, 1e4, 1e4]).unwrap(),
+    );
+    let tape = Tape::new();
+    let loss = tape.param(&logits).cross_entropy(&[1, 2]);
+    // Row 0: −log_softmax at −1e4 = 2e4; row 1: two equal maxima, ln 2.
+    assert!((loss.item() - (2e4 + std::f32::consts::LN_2) / 2.0).abs() < 1e-2);
+    let g = loss.backward();
+    let g = g.of(&logits).unwrap().to_vec();
+    assert!(g.iter().all(|v| v.is_finite()));
+    // (softmax − onehot) / rows.
+    let expected = [0.5, -0.5, 0.0, 0.0, 0.25, -0.25];
+    for (a, b) in g.iter().zip(expected) {
+        assert!((a - b).abs() < 1e-6, "{g:?}");
+    }
+    let err = tape.param(&logits).try_cross_entropy(&[0]).unwrap_err();
+    assert!(err.to_string().contains("one target per row"), "{err}");
+    let err = tape.param(&logits).try_cross_entropy(&[0, 3]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("class 3 is out of range for 3 classes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn nan_in_the_forward_reaches_the_gradient() {
+    let w = Param::new(Tensor::<(D<2>,), f64>::from_vec(vec![f64::NAN, 1.0]).unwrap());
+    let tape = Tape::new();
+    let grads = (&tape.param(&w) * &tape.param(&w)).sum_all().backward();
+    assert!(grads.of(&w).unwrap()[[0]].is_nan());
+}
+
+#[test]
+fn the_same_value_used_twice_gets_both_contributions() {
+    // y = x·xᵀ: both operands are the same node, read through different strides.
+    let x = Param::new(Tensor::<(Seq, DModel), f64>::randn(10));
+    let tape = Tape::new();
+    let xv = tape.param(&x);
+    let grads = xv.matmul(&xv.t()).sum_all().backward();
+    // d/dx Σ x·xᵀ = 2 · (Σ_rows x) broadcast to every row.
+    let col = x.value().sum::<0>();
+    let g = grads.of(&x).unwrap();
+    for i in 0..3 {
+        for j in 0..4 {
+            assert!((g[[i, j]] - 2.0 * col[[j]]).abs() < 1e-12);
+        }
+    }
+}
