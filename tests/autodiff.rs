@@ -338,7 +338,10 @@ fn gradients_accumulate_across_backward_calls_until_zeroed() {
         w: &Param<(Seq, DModel), f64>,
         x: &Tensor<(DModel,), f64>,
     ) -> Var<'t, (), f64> {
-        tape.param(w).matmul(&tape.constant(x.clone())).tanh().sum_all()
+        tape.param(w)
+            .matmul(&tape.constant(x.clone()))
+            .tanh()
+            .sum_all()
     }
     let once = {
         let tape = Tape::new();
