@@ -52,9 +52,9 @@ fn positive<S: Shape>(shape: S, seed: u64) -> P<S> {
 }
 
 /// `Σ out ⊙ R` with `R` random (seeded by the output's size), a scalar loss.
-fn weigh<'t, S: Shape>(out: &Var<'t, S, f64>) -> Var<'t, (), f64>
+fn weigh<'t, S>(out: &Var<'t, S, f64>) -> Var<'t, (), f64>
 where
-    S: BroadcastShapes<S, Output = S>,
+    S: Shape + BroadcastShapes<S, Output = S>,
 {
     let r = Tensor::<S, f64>::randn_with(out.shape(), 7 + out.value().len() as u64);
     (out * &out.tape().constant(r)).sum_all()
@@ -92,7 +92,7 @@ fn check_in<L, S: Shape>(
         .unwrap_or_else(|| vec![0.0; n]);
     assert_eq!(analytic.len(), n);
     let set = |i: usize, v: f64| get_mut(&mut cell.borrow_mut()).value_mut().as_mut_slice()[i] = v;
-    for i in 0..n {
+    for (i, &exact) in analytic.iter().enumerate() {
         let orig = get(&cell.borrow()).value().as_slice()[i];
         set(i, orig + H);
         let (lp, _) = eval(false);
@@ -101,9 +101,8 @@ fn check_in<L, S: Shape>(
         set(i, orig);
         let numeric = (lp - lm) / (2.0 * H);
         assert!(
-            (numeric - analytic[i]).abs() <= tol * (1.0 + numeric.abs()),
-            "{what}: element {i}: analytic {} vs numeric {numeric}",
-            analytic[i]
+            (numeric - exact).abs() <= tol * (1.0 + numeric.abs()),
+            "{what}: element {i}: analytic {exact} vs numeric {numeric}"
         );
     }
 }
