@@ -121,7 +121,7 @@ fn layer_norm_row<T: Float>(x: &[T], y: &mut [T], w: &[T], b: &[T], eps: T) {
     let (sd, sd2) = shifted_sums(x, x0);
     let m = sd / n;
     let mut ss = sd2 - m * sd;
-    if !(ss * T::from_f64(4.0) >= sd2) {
+    if ss * T::from_f64(4.0) < sd2 {
         ss = lane_sum(x, |v| {
             let d = (v - x0) - m;
             d * d

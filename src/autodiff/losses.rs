@@ -1,0 +1,126 @@
+//! Losses, each a scalar `Var` ready for `backward()`: mean squared error, and
+//! cross-entropy over logits.
+//!
+//! Cross-entropy is `log_softmax` (max-subtracted, so logits of ±1e4 give finite values
+//! and gradients) followed by the mean negative log-likelihood of the target classes:
+//! its gradient is `(softmax − onehot) / rows`, computed through the two ops' backwards.
+
+use super::var::{record, Var};
+use crate::dim::Dim;
+use crate::element::Float;
+use crate::error::ShapeError;
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+impl<'t, S: Shape, T: Float> Var<'t, S, T> {
+    /// Mean squared error `mean((self − target)²)` against a target of the same shape
+    /// (traced or constant).
+    ///
+    /// # Panics
+    ///
+    /// When runtime dims of the two differ.
+    ///
+    /// ```
+    /// use shapecheck::autodiff::{Param, Tape};
+    /// use shapecheck::prelude::*;
+    /// let p = Param::new(Tensor::<(D<2>,)>::from_vec(vec![1.0, 3.0]).unwrap());
+    /// let tape = Tape::new();
+    /// let target = tape.constant(Tensor::<(D<2>,)>::from_vec(vec![0.0, 1.0]).unwrap());
+    /// let loss = tape.param(&p).mse(&target);
+    /// assert_eq!(loss.item(), 2.5); // (1 + 4) / 2
+    /// assert_eq!(loss.backward().of(&p).unwrap().to_vec(), vec![1.0, 2.0]); // (p − t)
+    /// ```
+    pub fn mse(&self, target: &Var<'t, S, T>) -> Var<'t, (), T> {
+        assert!(
+            self.h.shape == target.h.shape,
+            "mse: the prediction {:?} and the target {:?} differ in shape",
+            self.h.shape,
+            target.h.shape
+        );
+        let (pv, tv) = (self.value().to_vec(), target.value().to_vec());
+        let diff: Vec<T> = pv.iter().zip(&tv).map(|(&p, &t)| p - t).collect();
+        let n = diff.len();
+        let value = diff.iter().map(|&d| d * d).sum::<T>() / T::from_usize(n);
+        let (p, t) = (self.h.clone(), target.h.clone());
+        let traced = p.is_traced() || t.is_traced();
+        let value = Tensor::from_parts((), vec![value]);
+        record(self.tape, value, traced, move |_| {
+            Box::new(move |g, sink| {
+                let scale = g[0] * T::from_f64(2.0) / T::from_usize(n);
+                let d: Vec<T> = diff.iter().map(|&v| v * scale).collect();
+                sink.add(&p, &d);
+                let neg: Vec<T> = d.iter().map(|&v| -v).collect();
+                sink.add(&t, &neg);
+            })
+        })
+    }
+}
+
+impl<'t, N: Dim, C: Dim, T: Float> Var<'t, (N, C), T> {
+    /// Cross-entropy of logits `(N, C)` against one target class per row: the mean over
+    /// rows of `−log_softmax(logits)[row, target]`.
+    ///
+    /// # Panics
+    ///
+    /// When `targets` does not hold one class per row or a class is out of range; see
+    /// [`try_cross_entropy`](Self::try_cross_entropy).
+    ///
+    /// ```
+    /// use shapecheck::autodiff::{Param, Tape};
+    /// use shapecheck::prelude::*;
+    /// let logits = Param::new(Tensor::<(D<1>, D<2>)>::from_vec(vec![1e4, -1e4]).unwrap());
+    /// let tape = Tape::new();
+    /// let loss = tape.param(&logits).cross_entropy(&[1]);
+    /// assert_eq!(loss.item(), 2e4); // finite, though e^(2e4) is not
+    /// let g = loss.backward();
+    /// assert_eq!(g.of(&logits).unwrap().to_vec(), vec![1.0, -1.0]); // softmax − onehot
+    /// ```
+    #[track_caller]
+    pub fn cross_entropy(&self, targets: &[usize]) -> Var<'t, (), T> {
+        self.try_cross_entropy(targets)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`cross_entropy`](Self::cross_entropy) that returns `Err` when `targets` does not
+    /// hold one class per row, or a class is not below `C`.
+    pub fn try_cross_entropy(&self, targets: &[usize]) -> Result<Var<'t, (), T>, ShapeError> {
+        let [n, c] = [self.h.shape.0.size(), self.h.shape.1.size()];
+        let bad = |detail: String| ShapeError::Incompatible {
+            op: "cross_entropy",
+            lhs: format!("logits {:?}", self.h.shape),
+            rhs: format!("{} targets", targets.len()),
+            detail,
+        };
+        if targets.len() != n {
+            return Err(bad(format!("there must be one target per row ({n})")));
+        }
+        if let Some(&t) = targets.iter().find(|&&t| t >= c) {
+            return Err(bad(format!("class {t} is out of range for {c} classes")));
+        }
+        Ok(self.log_softmax::<1>().nll(targets.to_vec()))
+    }
+
+    /// The mean over rows of `−self[row, targets[row]]` (checked by the caller).
+    fn nll(&self, targets: Vec<usize>) -> Var<'t, (), T> {
+        let v = self.value();
+        let (n, c) = (v.dims()[0], v.dims()[1]);
+        let mut total = T::ZERO;
+        for (i, &t) in targets.iter().enumerate() {
+            total += *v
+                .get([i, t])
+                .expect("targets were checked against the shape");
+        }
+        let value = Tensor::from_parts((), vec![-total / T::from_usize(n)]);
+        let x = self.h.clone();
+        record(self.tape, value, x.is_traced(), move |_| {
+            Box::new(move |g, sink| {
+                let d = -g[0] / T::from_usize(n);
+                let mut dx = vec![T::ZERO; n * c];
+                for (i, &t) in targets.iter().enumerate() {
+                    dx[i * c + t] = d;
+                }
+                sink.add(&x, &dx);
+            })
+        })
+    }
+}

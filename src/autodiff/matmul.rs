@@ -1,0 +1,190 @@
+//! Traced matrix products, every form of [`MatMul`]: `dA = dC·Bᵀ` and `dB = Aᵀ·dC`.
+//!
+//! Both products are GEMMs on the operands as the forward read them, through their
+//! strides: `Bᵀ` is `B` with its row and column strides swapped (`MatRef::t`), never a
+//! copy. When an operand is its node's whole buffer, row-major, its gradient is accumulated
+//! straight into the node's buffer (β = 1); when it is the transpose of one (the `w.t()` of
+//! a linear layer), `dBᵀ = dCᵀ·A` is accumulated there instead, again a GEMM with swapped
+//! strides. Any other view (a slice, a permutation) gets its gradient in a fresh buffer,
+//! added back through its strides.
+//!
+//! A right operand shared by a batch (`(B…, M, K)·(K, N)`) gets the gradient summed over
+//! the batch in one GEMM: the batch and row axes of `A` and `dC` collapse into one axis of
+//! `B·M` rows (when `A`'s layout allows it; otherwise `A` is first copied contiguous).
+
+use super::tape::GradSink;
+use super::var::{record, Handle, Var};
+use crate::element::Float;
+use crate::kernel::{Gemm, MatRef};
+use crate::ops::matmul::Form;
+use crate::ops::MatMul;
+use crate::parallel;
+use crate::shape::Shape;
+
+impl<'t, S: Shape, T: Float> Var<'t, S, T> {
+    /// The traced matrix product `self · rhs`, every form of [`MatMul`] (2-D, vector,
+    /// batched, a right operand shared by the batch). `rhs` may be a view such as `w.t()`.
+    ///
+    /// # Panics
+    ///
+    /// When a runtime dim disagrees, with the message of [`Tensor::try_matmul`](crate::Tensor::try_matmul).
+    ///
+    /// ```
+    /// use shapecheck::autodiff::{Param, Tape};
+    /// use shapecheck::prelude::*;
+    /// let w = Param::new(Tensor::<(D<2>, D<3>)>::from_vec(vec![1., 2., 3., 4., 5., 6.]).unwrap());
+    /// let tape = Tape::new();
+    /// let x = tape.constant(Tensor::<(D<1>, D<3>)>::ones());
+    /// let y = x.matmul(&tape.param(&w).t()); // x·wᵀ, wᵀ a strided view
+    /// assert_eq!(y.value().to_vec(), vec![6., 15.]);
+    /// let g = y.sum_all().backward();
+    /// assert_eq!(g.of(&w).unwrap().to_vec(), vec![1.; 6]);
+    /// ```
+    #[track_caller]
+    pub fn matmul<R: Shape>(&self, rhs: &Var<'t, R, T>) -> Var<'t, <S as MatMul<R>>::Output, T>
+    where
+        S: MatMul<R>,
+    {
+        let value = self.value().matmul(&rhs.value());
+        let (a, b) = (self.h.clone(), rhs.h.clone());
+        let traced = a.is_traced() || b.is_traced();
+        record(self.tape, value, traced, move |_| {
+            Box::new(move |g, sink| match S::FORM {
+                Form::Batched => batched_backward(&a, &b, g, sink),
+                _ => flat_backward::<S, R, T>(&a, &b, g, sink),
+            })
+        })
+    }
+}
+
+fn threads(batch: usize, macs: usize) -> usize {
+    if batch == 1 {
+        parallel::threads_for_product(macs)
+    } else {
+        parallel::threads_for(batch, macs)
+    }
+}
+
+/// Whether `h` is a 2-D view that is the transpose of its node's whole row-major buffer.
+fn is_transposed_whole<S: Shape, T: Float>(h: &Handle<S, T>) -> bool {
+    let (d, s) = (h.shape.dims(), &h.strides);
+    S::RANK == 2
+        && h.offset == 0
+        && h.data.slice().len() == d[0] * d[1]
+        && (d[0] <= 1 || s[0] == 1)
+        && (d[1] <= 1 || s[1] == d[0])
+}
+
+/// Whether the axes `..r-1` of a layout collapse into one axis of stride `strides[r - 2]`
+/// (each is laid out row-major over the next; size-1 axes do not matter).
+fn rows_collapse(dims: &[usize], strides: &[usize]) -> bool {
+    let r = dims.len();
+    (0..r.saturating_sub(2)).all(|j| dims[j] <= 1 || strides[j] == dims[j + 1] * strides[j + 1])
+}
+
+/// The forms whose left operand is read as one matrix of `rows × k` (the batch axes of a
+/// shared right operand folded into the rows): 2-D, matrix·vector, vector·matrix, shared.
+pub(crate) fn flat_backward<L: MatMul<R>, R: Shape, T: Float>(
+    a: &Handle<L, T>,
+    b: &Handle<R, T>,
+    g: &[T],
+    sink: &mut GradSink<'_, T>,
+) {
+    let (ad, asd) = (a.shape.dims(), a.strides.clone());
+    let (bd, bsd) = (b.shape.dims(), b.strides.clone());
+    let ra = ad.len();
+    let (k, n, (brs, bcs)) = match L::FORM {
+        Form::MatVec => (bd[0], 1, (bsd[0], 1)),
+        _ => (bd[0], bd[1], (bsd[0], bsd[1])),
+    };
+    let rows: usize = ad[..ra - 1].iter().product();
+    let copied;
+    let (adata, aoff, (ars, acs)) = match L::FORM {
+        Form::VecMat => (a.data.slice(), a.offset, (k * asd[0], asd[0])),
+        _ if rows_collapse(&ad, &asd) => (
+            a.data.slice(),
+            a.offset,
+            (if ra >= 2 { asd[ra - 2] } else { k }, asd[ra - 1]),
+        ),
+        _ => {
+            copied = a.view().to_vec();
+            (&copied[..], 0, (k, 1))
+        }
+    };
+    let am = MatRef::new(adata, aoff, (rows, k), (ars, acs));
+    let bm = MatRef::new(b.data.slice(), b.offset, (k, n), (brs, bcs));
+    let dc = MatRef::rows(g, rows, n);
+    let gemm = Gemm::new().threads(threads(1, rows * k * n));
+    if let Some(id) = a.id {
+        if a.is_whole_buffer() {
+            gemm.beta(T::ONE).to_slice(dc, bm.t(), sink.buf(id), k);
+        } else {
+            let da = gemm.to_vec(dc, bm.t());
+            sink.add(a, &da);
+        }
+    }
+    if let Some(id) = b.id {
+        if b.is_whole_buffer() {
+            gemm.beta(T::ONE).to_slice(am.t(), dc, sink.buf(id), n);
+        } else if is_transposed_whole(b) {
+            // dBᵀ = dCᵀ·A, row-major in the buffer B is the transpose of.
+            gemm.beta(T::ONE).to_slice(dc.t(), am, sink.buf(id), k);
+        } else {
+            let db = gemm.to_vec(am.t(), dc);
+            sink.add(b, &db);
+        }
+    }
+}
+
+/// `(B…, M, K)·(B…, K, N)`: one product per batch item, each gradient batched the same way.
+fn batched_backward<L: Shape, R: Shape, T: Float>(
+    a: &Handle<L, T>,
+    b: &Handle<R, T>,
+    g: &[T],
+    sink: &mut GradSink<'_, T>,
+) {
+    let (ad, asd) = (a.shape.dims(), a.strides.clone());
+    let (bd, bsd) = (b.shape.dims(), b.strides.clone());
+    let nb = ad.len() - 2;
+    let (m, k, n) = (ad[nb], ad[nb + 1], bd[nb + 1]);
+    let batch_dims = &ad[..nb];
+    let batch: usize = batch_dims.iter().product();
+    let mut cs = [0usize; 4];
+    let mut acc = m * n;
+    for j in (0..nb).rev() {
+        cs[j] = acc;
+        acc *= batch_dims[j];
+    }
+    let am = MatRef::batched(
+        a.data.slice(),
+        a.offset,
+        (batch_dims, &asd[..nb]),
+        (m, k),
+        (asd[nb], asd[nb + 1]),
+    );
+    let bm = MatRef::batched(
+        b.data.slice(),
+        b.offset,
+        (batch_dims, &bsd[..nb]),
+        (k, n),
+        (bsd[nb], bsd[nb + 1]),
+    );
+    let dc = MatRef::batched(g, 0, (batch_dims, &cs[..nb]), (m, n), (n, 1));
+    let gemm = Gemm::new().threads(threads(batch, batch * m * k * n));
+    if let Some(id) = a.id {
+        if a.is_whole_buffer() {
+            gemm.beta(T::ONE).to_slice(dc, bm.t(), sink.buf(id), k);
+        } else {
+            let da = gemm.to_vec(dc, bm.t());
+            sink.add(a, &da);
+        }
+    }
+    if let Some(id) = b.id {
+        if b.is_whole_buffer() {
+            gemm.beta(T::ONE).to_slice(am.t(), dc, sink.buf(id), n);
+        } else {
+            let db = gemm.to_vec(am.t(), dc);
+            sink.add(b, &db);
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Reverse-mode automatic differentiation, typed like the tensors it differentiates.
+//!
+//! - A [`Tape`] is a value you create and hold (no hidden global tape). Traced values,
+//!   [`Var`]s, borrow it; each op runs the tensor op's forward and, when an input is
+//!   traced, records its vector–Jacobian product on the tape.
+//! - A [`Param`] is a tensor with a unique [`ParamId`]; [`Tape::param`] makes the traced
+//!   leaf bound to it, [`Tape::constant`] an untraced value (data, targets). A frozen
+//!   parameter ([`Param::frozen`], [`Param::freeze`]) is read as a constant.
+//! - `backward()` exists only on a scalar, `Var<'_, ()>` ([`ScalarLoss`]), and returns
+//!   [`Gradients`], read back through the parameter with its shape type:
+//!   `grads.of(&layer.weight)` is a `TensorView<(DOut, DIn)>`. Gradients accumulate across
+//!   [`Var::backward_into`] calls until [`Gradients::zero`].
+//! - With only constants nothing is recorded (the `no_grad` mode); the plain tensor ops
+//!   are untouched by this module.
+//!
+//! One file per op family: `matmul.rs`, `elementwise.rs`, `reduce.rs`, `activations.rs`,
+//! `norms.rs`, `losses.rs`, and [`linear`] (a trainable `Linear`); `tape.rs`, `var.rs`,
+//! `param.rs` and `grads.rs` are the machinery.
+//!
+//! A two-layer MLP fitted to a toy regression with plain gradient descent:
+//!
+//! ```
+//! use shapecheck::autodiff::{linear::Linear, Tape};
+//! use shapecheck::prelude::*;
+//!
+//! dim!(pub Batch = 16; pub In = 2; pub Hidden = 8; pub Out = 1);
+//!
+//! let mut l1 = Linear::<In, Hidden, f64>::init(true, 1);
+//! let mut l2 = Linear::<Hidden, Out, f64>::init(true, 2);
+//! // y = x₀ − 2·x₁ + ½, on random inputs.
+//! let x = Tensor::<(Batch, In), f64>::randn(3);
+//! let y = Tensor::<(Batch, Out), f64>::from_fn(|[b, _]| x[[b, 0]] - 2.0 * x[[b, 1]] + 0.5);
+//!
+//! /// p ← p − lr·∂loss/∂p (the optimizers are another module's job).
+//! fn descend<S: Shape>(p: &mut Param<S, f64>, grads: &Gradients<f64>, lr: f64) {
+//!     let step = grads.of(p).expect("every parameter is used").to_tensor() * lr;
+//!     *p.value_mut() -= &step;
+//! }
+//!
+//! let lr = 0.05;
+//! let mut losses = Vec::new();
+//! for step in 0..30 {
+//!     let tape = Tape::new();
+//!     let h = l1.forward(&tape.constant(x.clone())).tanh();
+//!     let loss = l2.forward(&h).mse(&tape.constant(y.clone()));
+//!     let grads = loss.backward();
+//!     losses.push(loss.item());
+//!     if step % 10 == 0 {
+//!         println!("step {step}: loss {:.4}", loss.item());
+//!     }
+//!     drop(tape); // the parameters' values are no longer shared: updated in place
+//!     for p in [&mut l1.weight, &mut l2.weight] {
+//!         descend(p, &grads, lr);
+//!     }
+//!     for p in [l1.bias.as_mut().unwrap(), l2.bias.as_mut().unwrap()] {
+//!         descend(p, &grads, lr);
+//!     }
+//! }
+//! assert!(losses[29] < 0.5 * losses[0], "{losses:?}");
+//! assert!(losses.windows(2).all(|w| w[1] <= w[0]), "{losses:?}");
+//! ```
+
+mod activations;
+mod elementwise;
+mod grads;
+pub mod linear;
+mod losses;
+mod matmul;
+mod norms;
+mod param;
+mod reduce;
+mod strided;
+mod tape;
+mod var;
+
+pub use grads::Gradients;
+pub use param::{Param, ParamId};
+pub use tape::{ScalarLoss, Tape};
+pub use var::Var;
