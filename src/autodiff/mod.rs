@@ -33,8 +33,10 @@
 //!
 //! /// p ← p − lr·∂loss/∂p (the optimizers are another module's job).
 //! fn descend<S: Shape>(p: &mut Param<S, f64>, grads: &Gradients<f64>, lr: f64) {
-//!     let step = grads.of(p).expect("every parameter is used").to_tensor() * lr;
-//!     *p.value_mut() -= &step;
+//!     let g = grads.of(p).expect("every parameter is used").to_tensor();
+//!     for (w, g) in p.value_mut().as_mut_slice().iter_mut().zip(g.as_slice()) {
+//!         *w -= lr * g;
+//!     }
 //! }
 //!
 //! let lr = 0.05;
@@ -49,12 +51,10 @@
 //!         println!("step {step}: loss {:.4}", loss.item());
 //!     }
 //!     drop(tape); // the parameters' values are no longer shared: updated in place
-//!     for p in [&mut l1.weight, &mut l2.weight] {
-//!         descend(p, &grads, lr);
-//!     }
-//!     for p in [l1.bias.as_mut().unwrap(), l2.bias.as_mut().unwrap()] {
-//!         descend(p, &grads, lr);
-//!     }
+//!     descend(&mut l1.weight, &grads, lr);
+//!     descend(&mut l2.weight, &grads, lr);
+//!     descend(l1.bias.as_mut().unwrap(), &grads, lr);
+//!     descend(l2.bias.as_mut().unwrap(), &grads, lr);
 //! }
 //! assert!(losses[29] < 0.5 * losses[0], "{losses:?}");
 //! assert!(losses.windows(2).all(|w| w[1] <= w[0]), "{losses:?}");

@@ -117,10 +117,12 @@ impl<K: Dim, T: Float> UnitVector for Unit<(K,), T> {
 }
 
 /// The cosine of the angle between two unit vectors (0 when either is zero).
-pub fn cosine_similarity<A, B>(a: &A, b: &B) -> A::Elem
+pub fn cosine_similarity<A, B, K, T>(a: &A, b: &B) -> T
 where
-    A: UnitVector,
-    B: UnitVector<Dim = A::Dim, Elem = A::Elem>,
+    A: UnitVector<Dim = K, Elem = T>,
+    B: UnitVector<Dim = K, Elem = T>,
+    K: Dim,
+    T: Float,
 {
     a.unit().dot(b.unit())
 }
