@@ -116,18 +116,23 @@ fn layer_norm_row<T: Float>(x: &[T], y: &mut [T], w: &[T], b: &[T], eps: T) {
     // so the mean `m` of the shifted row and the deviations `d − m` keep their digits.
     // One pass gives `Σd` and `Σd²`, and `Σ(d − m)² = Σd² − n·m²`; that subtraction loses
     // about log₂(Σd² / Σ(d − m)²) bits, so when more than two would go (`x0` far from the
-    // mean in units of the spread) the centred sum is taken in a second pass instead.
+    // mean in units of the spread) the centred sum is taken in a second pass instead. Sums
+    // that overflow (`[1e20, −1e20]` in f32) or underflow send the row to the scaled path.
     let x0 = x[0];
     let (sd, sd2) = shifted_sums(x, x0);
     let m = sd / n;
     let mut ss = sd2 - m * sd;
+    if !ss.is_finite() {
+        // The one-pass sums overflowed, or the row holds a NaN or an infinity.
+        return layer_norm_row_scaled(x, y, w, b, eps);
+    }
     if ss * T::from_f64(4.0) < sd2 {
         ss = lane_sum(x, |v| {
             let d = (v - x0) - m;
             d * d
         });
     }
-    if !(is_safe_sum_of_squares(ss) || ss.is_nan()) {
+    if !is_safe_sum_of_squares(ss) {
         return layer_norm_row_scaled(x, y, w, b, eps);
     }
     let inv = T::ONE / (ss / n + eps).sqrt();

@@ -24,7 +24,10 @@ fn max_exp<T: Float>() -> i32 {
 /// f32 and 1e-292 in f64.
 #[inline]
 pub(crate) fn tiny_sum_of_squares<T: Float>() -> T {
-    T::from_f64(2f64.powi(1 - max_exp::<T>())) / T::EPSILON
+    // 2^(1 − max_exp) built from its bits, so that it folds to a constant (a `powi` here
+    // is a library call on every row).
+    let min_positive = f64::from_bits(((1 - max_exp::<T>() + 1023) as u64) << 52);
+    T::from_f64(min_positive) / T::EPSILON
 }
 
 /// Whether a sum of squares computed without scaling can be used as it is.
@@ -72,6 +75,18 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_untrusted_range_ends_at_min_positive_over_epsilon() {
+        assert_eq!(
+            tiny_sum_of_squares::<f32>(),
+            f32::MIN_POSITIVE / f32::EPSILON
+        );
+        assert_eq!(
+            tiny_sum_of_squares::<f64>(),
+            f64::MIN_POSITIVE / f64::EPSILON
+        );
+    }
 
     #[test]
     fn scales_are_exact_powers_of_two_in_range() {
