@@ -164,21 +164,29 @@ fn shifted_sums<T: Float>(x: &[T], x0: T) -> (T, T) {
     (sd, ss)
 }
 
+/// The power of two `s` (and `1/s`) that brings the row's largest magnitude near 1, for the
+/// scaled paths; `None` when the row holds an infinity (its output row is NaN). An all-zero
+/// row has `s = 1`.
+fn row_scale<T: Float>(x: &[T]) -> Option<(T, T)> {
+    let m = max_abs(x.iter().copied());
+    if !m.is_finite() {
+        None
+    } else if m > T::ZERO {
+        Some(pow2_scale(m))
+    } else {
+        Some((T::ONE, T::ONE))
+    }
+}
+
 /// [`layer_norm_row`] for a row whose sum of squares overflows or underflows: computed on
 /// `x·s` for a power of two `s` (exact), where `(x − μ)/√(σ² + eps)` is
 /// `(y − μ_y)/√(σ_y² + eps·s²)`.
 #[cold]
 #[inline(never)]
 fn layer_norm_row_scaled<T: Float>(x: &[T], y: &mut [T], w: &[T], b: &[T], eps: T) {
-    let m = max_abs(x.iter().copied());
-    if !m.is_finite() {
+    let Some((s, inv_s)) = row_scale(x) else {
         y.iter_mut().for_each(|o| *o = nan());
         return;
-    }
-    let (s, inv_s) = if m > T::ZERO {
-        pow2_scale(m)
-    } else {
-        (T::ONE, T::ONE)
     };
     let n = T::from_usize(x.len());
     let mean = shifted_mean(x, s);
@@ -223,15 +231,9 @@ fn rms_norm_row<T: Float>(x: &[T], y: &mut [T], w: &[T], eps: T) {
 #[cold]
 #[inline(never)]
 fn rms_norm_row_scaled<T: Float>(x: &[T], y: &mut [T], w: &[T], eps: T) {
-    let m = max_abs(x.iter().copied());
-    if !m.is_finite() {
+    let Some((s, inv_s)) = row_scale(x) else {
         y.iter_mut().for_each(|o| *o = nan());
         return;
-    }
-    let (s, inv_s) = if m > T::ZERO {
-        pow2_scale(m)
-    } else {
-        (T::ONE, T::ONE)
     };
     let ms = lane_sum(x, |v| (v * s) * (v * s)) / T::from_usize(x.len());
     let eps_s = eps * s * s;
