@@ -5,6 +5,8 @@
 //! A test file uses what it needs; the rest is dead code to it, hence the `allow`.
 #![allow(dead_code)]
 
+pub mod gradcheck;
+
 use std::path::{Path, PathBuf};
 
 use proptest::test_runner::TestCaseError;
