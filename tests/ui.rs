@@ -112,6 +112,16 @@ const RULES: &[(&str, &[&str])] = &[
         "EndsWithHeadDim (nn/rope)",
         &["rope-on-a-tensor-without-the-head-dim"],
     ),
+    // autodiff/
+    ("ScalarLoss (autodiff/tape)", &["backward-of-a-non-scalar"]),
+    (
+        "Gradients::of gives the parameter's own shape (autodiff/grads)",
+        &["gradient-of-the-other-parameter"],
+    ),
+    (
+        "Linear's input rule on a traced value (autodiff/linear)",
+        &["traced-linear-wrong-input-width"],
+    ),
 ];
 
 #[test]
