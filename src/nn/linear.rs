@@ -117,7 +117,7 @@ pub trait LinearArg<T: Float> {
     fn try_apply<DIn: Dim, DOut: Dim>(
         &self,
         layer: &Linear<DIn, DOut, T>,
-    ) -> Result<Self::Output<LinearOut<Self::Shape, DIn, DOut>>, ShapeError>
+    ) -> Result<Applied<Self, DIn, DOut, T>, ShapeError>
     where
         Self::Shape: LinearInput<DIn, DOut>;
 }
@@ -129,13 +129,17 @@ impl<X: AsView + ?Sized> LinearArg<X::Elem> for X {
     fn try_apply<DIn: Dim, DOut: Dim>(
         &self,
         layer: &Linear<DIn, DOut, X::Elem>,
-    ) -> Result<Self::Output<LinearOut<Self::Shape, DIn, DOut>>, ShapeError>
+    ) -> Result<Applied<Self, DIn, DOut, X::Elem>, ShapeError>
     where
         Self::Shape: LinearInput<DIn, DOut>,
     {
         layer.value(&self.as_view())
     }
 }
+
+/// What a `Linear<DIn, DOut, T>` gives for the input `X`: a tensor or a `Var` `(…, DOut)`.
+pub type Applied<X, DIn, DOut, T> =
+    <X as LinearArg<T>>::Output<LinearOut<<X as LinearArg<T>>::Shape, DIn, DOut>>;
 
 /// The output shape of a linear layer applied to `S`.
 pub type LinearOut<S, DIn, DOut> = <S as LinearInput<DIn, DOut>>::Output;
@@ -222,7 +226,7 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
     /// When a runtime `DIn` of `x` differs from the weight's; see
     /// [`try_forward`](Self::try_forward).
     #[track_caller]
-    pub fn forward<X>(&self, x: &X) -> X::Output<LinearOut<X::Shape, DIn, DOut>>
+    pub fn forward<X>(&self, x: &X) -> Applied<X, DIn, DOut, T>
     where
         X: LinearArg<T> + ?Sized,
         X::Shape: LinearInput<DIn, DOut>,
@@ -232,10 +236,7 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
 
     /// [`forward`](Self::forward), returning `Err` when the input's width differs from the
     /// weight's (runtime dims).
-    pub fn try_forward<X>(
-        &self,
-        x: &X,
-    ) -> Result<X::Output<LinearOut<X::Shape, DIn, DOut>>, ShapeError>
+    pub fn try_forward<X>(&self, x: &X) -> Result<Applied<X, DIn, DOut, T>, ShapeError>
     where
         X: LinearArg<T> + ?Sized,
         X::Shape: LinearInput<DIn, DOut>,
