@@ -14,7 +14,8 @@
 //!   are untouched by this module.
 //!
 //! One file per op family: `matmul.rs`, `elementwise.rs`, `reduce.rs`, `activations.rs`,
-//! `norms.rs`, `losses.rs`, and [`linear`] (a trainable `Linear`); `tape.rs`, `var.rs`,
+//! `norms.rs`, `losses.rs`, `rope.rs` (RoPE), [`embedding`] (lookup, and a trainable
+//! table) and [`linear`] (a trainable `Linear`); `tape.rs`, `var.rs`,
 //! `param.rs` and `grads.rs` are the machinery.
 //!
 //! A two-layer MLP fitted to a toy regression with plain gradient descent:
@@ -62,6 +63,7 @@
 
 mod activations;
 mod elementwise;
+pub mod embedding;
 mod grads;
 pub mod linear;
 mod losses;
@@ -69,6 +71,7 @@ mod matmul;
 mod norms;
 mod param;
 mod reduce;
+mod rope;
 mod strided;
 mod tape;
 mod var;
@@ -77,3 +80,6 @@ pub use grads::Gradients;
 pub use param::{Param, ParamId};
 pub use tape::{ScalarLoss, Tape};
 pub use var::Var;
+
+// For the small view and copy ops that models write on traced values (models::decoder).
+pub(crate) use var::{record, Handle};
