@@ -308,7 +308,11 @@ fn kv_cache_decoding_gives_the_logits_of_the_full_causal_forward() {
             cache.clear();
             let seq = &ids[row * 9..(row + 1) * 9];
             // A prefill of 3 tokens, then one token at a time.
-            let mut steps = vec![model.decode(&mut cache, &seq[..3]).unwrap().as_slice().to_vec()];
+            let mut steps = vec![model
+                .decode(&mut cache, &seq[..3])
+                .unwrap()
+                .as_slice()
+                .to_vec()];
             for &id in &seq[3..] {
                 steps.push(model.decode(&mut cache, &[id]).unwrap().as_slice().to_vec());
             }
@@ -479,4 +483,101 @@ fn decoder_matches_pytorch_in_f32() {
 fn decoder_matches_pytorch_in_f64() {
     golden::<f64>("untied/f64", 2, false, 1e-10);
     golden::<f64>("tied/f64", 1, true, 1e-10);
+}
+
+// ---------------------------------------------------------------------------------------
+// Save and load
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_saved_decoder_loads_back_with_the_same_weights_and_config() {
+    type M = Decoder<Vocab, DModel, Heads, HeadDim, Ffn>;
+    for tied in [false, true] {
+        let config = DecoderConfig {
+            layers: 2,
+            tied,
+            rope_layout: RopeLayout::Interleaved,
+            rope_base: 500.0,
+            norm_eps: 1e-6,
+            init_std: 0.3,
+        };
+        let model = M::init(config, 5);
+        let path = std::env::temp_dir().join(format!(
+            "shapecheck-decoder-{}-{tied}.safetensors",
+            std::process::id()
+        ));
+        model.save(&path).unwrap();
+        let back = M::load(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(back.config().layers, 2);
+        assert_eq!(back.config().tied, tied);
+        assert_eq!(back.config().rope_layout, RopeLayout::Interleaved);
+        assert_eq!(back.config().rope_base, 500.0);
+        assert_eq!(back.config().norm_eps, 1e-6);
+        assert_eq!(back.rope().base_frequency(), 500.0);
+        let ids: Vec<u32> = (0..6).map(|i| (i * 4 % 13) as u32).collect();
+        let shape = (Batch::new(1), Seq::new(6));
+        let (a, b) = (
+            model.logits(shape, &ids).unwrap(),
+            back.logits(shape, &ids).unwrap(),
+        );
+        assert_eq!(a.as_slice(), b.as_slice());
+        assert_eq!(back.num_parameters(), model.num_parameters());
+    }
+}
+
+#[test]
+fn loading_checks_the_sizes_the_config_and_the_tensors() {
+    type M = Decoder<Vocab, DModel, Heads, HeadDim, Ffn>;
+    let model = M::init(DecoderConfig::default(), 1);
+    let load = |edit: &dyn Fn(&mut shapecheck::io::SafetensorsWriter)| {
+        let mut w = model.to_safetensors().unwrap();
+        edit(&mut w);
+        let file = SafeTensors::from_bytes(w.to_bytes()).unwrap();
+        M::from_safetensors(&file, "model.safetensors")
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        load(&|w| {
+            w.metadata("vocab", "14");
+        }),
+        "model.safetensors: `vocab` is 14 in the file, but the model's type has 13"
+    );
+    let err = load(&|w| {
+        w.metadata("rope_layout", "sideways");
+    });
+    assert!(
+        err.contains("`rope_layout` is sideways in the file"),
+        "{err}"
+    );
+    let err = load(&|w| {
+        w.metadata("layers", "1000000000000");
+    });
+    assert!(
+        err.contains("`layers` is 1000000000000 in the file"),
+        "{err}"
+    );
+    let err = load(&|w| {
+        w.metadata("tied", "true");
+    });
+    assert!(
+        err.contains("tensor `lm_head.weight` is not a parameter"),
+        "{err}"
+    );
+    let err = load(&|w| {
+        w.metadata("layers", "1");
+    });
+    assert!(
+        err.contains("is not a parameter of a decoder of 1 blocks"),
+        "{err}"
+    );
+    // A tensor of another shape: a model with another FFN width saved under the same sizes.
+    let wide = Decoder::<Vocab, DModel, Heads, HeadDim, D<48>>::init(DecoderConfig::default(), 1);
+    let mut w = wide.to_safetensors().unwrap();
+    w.metadata("ffn", "32");
+    let file = SafeTensors::from_bytes(w.to_bytes()).unwrap();
+    let err = M::from_safetensors(&file, "wide").unwrap_err().to_string();
+    assert!(err.contains("layers.0.mlp.gate_proj.weight"), "{err}");
 }

@@ -15,6 +15,9 @@
 //! plain tensors with a KV cache, and gives the logits of the full causal forward, token by
 //! token.
 //!
+//! [`save`](Decoder::save) and [`load`](Decoder::load) write and read the weights with the
+//! configuration as safetensors (Hugging Face LLaMA's tensor names).
+//!
 //! Attention sits in one private function, `attend` in `block.rs`, marked for the fused
 //! attention op.
 //!
@@ -58,6 +61,7 @@
 mod block;
 mod config;
 mod decode;
+mod io;
 mod ops;
 
 use core::marker::PhantomData;
