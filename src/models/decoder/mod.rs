@@ -15,6 +15,15 @@
 //! plain tensors with a KV cache, and gives the logits of the full causal forward, token by
 //! token.
 //!
+//! The heads must tile the model width, a compile error otherwise:
+//!
+//! ```compile_fail
+//! use shapecheck::models::decoder::{Decoder, DecoderConfig};
+//! use shapecheck::prelude::*;
+//! dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 3; pub HeadDim = 8; pub Ffn = 32);
+//! let model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn>::init(DecoderConfig::default(), 0);
+//! ```
+//!
 //! [`save`](Decoder::save) and [`load`](Decoder::load) write and read the weights with the
 //! configuration as safetensors (Hugging Face LLaMA's tensor names).
 //!
