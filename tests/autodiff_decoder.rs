@@ -582,3 +582,16 @@ fn loading_checks_the_sizes_the_config_and_the_tensors() {
     let err = M::from_safetensors(&file, "wide").unwrap_err().to_string();
     assert!(err.contains("layers.0.mlp.gate_proj.weight"), "{err}");
 }
+
+#[test]
+fn an_empty_batch_gives_empty_logits() {
+    let model = tiny_decoder(false);
+    for (b, s) in [(1, 0), (0, 3)] {
+        let y = model
+            .logits((tiny::Batch::new(b), tiny::Seq::new(s)), &[])
+            .unwrap();
+        assert!(y.as_slice().is_empty());
+        let mut cache = model.cache();
+        assert_eq!(model.decode(&mut cache, &[]).unwrap().as_slice().len(), 0);
+    }
+}
