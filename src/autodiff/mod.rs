@@ -14,7 +14,8 @@
 //!   are untouched by this module.
 //!
 //! One file per op family: `matmul.rs`, `elementwise.rs`, `reduce.rs`, `activations.rs`,
-//! `norms.rs`, `losses.rs`, and [`linear`] (the traced forward of
+//! `norms.rs`, `losses.rs`, `rope.rs` (RoPE), [`embedding`] (lookup, and a trainable
+//! table) and [`linear`] (the traced forward of
 //! [`nn::linear::Linear`](crate::nn::linear::Linear): one layer serves inference and
 //! training); `tape.rs`, `var.rs`,
 //! `param.rs` and `grads.rs` are the machinery.
@@ -64,6 +65,7 @@
 
 mod activations;
 mod elementwise;
+pub mod embedding;
 mod grads;
 pub mod linear;
 mod losses;
@@ -71,6 +73,7 @@ mod matmul;
 mod norms;
 mod param;
 mod reduce;
+mod rope;
 mod strided;
 mod tape;
 mod var;
@@ -79,3 +82,6 @@ pub use grads::Gradients;
 pub use param::{Param, ParamId};
 pub use tape::{ScalarLoss, Tape};
 pub use var::Var;
+
+// For the small view and copy ops that models write on traced values (models::decoder).
+pub(crate) use var::{record, Handle};
