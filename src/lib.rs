@@ -65,6 +65,7 @@ pub mod linalg;
 pub mod models;
 pub mod nn;
 pub mod ops;
+pub mod optim;
 mod parallel;
 pub mod shape;
 pub mod tensor;
