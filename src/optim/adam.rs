@@ -16,7 +16,10 @@
 //!
 //! The scalars (`1 − β₁ᵗ`, `lr / (1 − β₁ᵗ)`, `√(1 − β₂ᵗ)`, `1 − lr·λ`) are computed in
 //! `f64`, as Python does, and rounded to the element type once; the element-wise
-//! operations run in the element type, in PyTorch's order.
+//! operations run in the element type, in PyTorch's order, with a fused multiply-add
+//! where PyTorch's CPU kernels use one (`add(…, alpha)`, `lerp`, `addcmul`). The one
+//! operation that cannot agree to the bit is the square root: PyTorch's vectorised `sqrt`
+//! is within an ulp, this one is correctly rounded.
 
 use super::state::{self, check_lr, gather, State};
 use super::{DynParam, OptimError, Optimizer};
@@ -147,7 +150,7 @@ fn update<T: Float>(
     // torch.lerp: two formulas, chosen by the weight, for accuracy at both ends.
     let w = T::from_f64(1.0 - b1);
     let small = w.abs() < T::from_f64(0.5);
-    let one_minus_w = T::ONE - w;
+    let w_minus_one = w - T::ONE;
 
     let (m, rest) = bufs.split_at_mut(1);
     let (v, vmax) = rest.split_at_mut(1);
@@ -158,16 +161,16 @@ fn update<T: Float>(
             if decoupled {
                 p[i] = p[i] * decay;
             } else {
-                gi = gi + wd * p[i];
+                gi = wd.mul_add(p[i], gi);
             }
         }
         m[i] = if small {
-            m[i] + w * (gi - m[i])
+            w.mul_add(gi - m[i], m[i])
         } else {
-            gi - (gi - m[i]) * one_minus_w
+            w_minus_one.mul_add(gi - m[i], gi)
         };
         v[i] = v[i] * beta2;
-        v[i] = v[i] + one_minus_b2 * gi * gi;
+        v[i] = (one_minus_b2 * gi).mul_add(gi, v[i]);
         let second = if c.amsgrad {
             let vm = &mut vmax[0][i];
             *vm = vm.max(v[i]);

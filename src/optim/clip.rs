@@ -9,10 +9,12 @@ use crate::element::Float;
 /// and returns the norm before clipping.
 ///
 /// As PyTorch: `total = ‖(‖g₁‖, ‖g₂‖, …)‖₂`, then every gradient is multiplied by
-/// `min(1, max_norm / (total + 1e-6))` (in the element type). Parameters without a
+/// `min(1, max_norm / (total + 1e-6))` (in the element type, the quotient as PyTorch
+/// computes it: `(1 / (total + 1e-6)) · max_norm`). Parameters without a
 /// gradient (frozen, or unused by the loss) are skipped, and a parameter listed twice is
-/// counted (and scaled) once. The norm is accumulated in `f64`, scaled by the largest
-/// magnitude so that it does not overflow, and rounded to the element type once.
+/// counted (and scaled) once. Each norm is accumulated in `f64`, scaled by the largest
+/// magnitude so that it does not overflow, and rounded to the element type as PyTorch
+/// rounds it (each gradient's norm, then the norm of those).
 ///
 /// A non-finite norm (a NaN or an infinity in a gradient) is an `Err`, and no gradient is
 /// changed (PyTorch's `error_if_nonfinite=True`).
@@ -46,30 +48,20 @@ pub fn clip_grad_norm<T: Float>(
             ids.push(p.id());
         }
     }
-    let all = || {
-        ids.iter()
-            .flat_map(|&id| grads.get(id).unwrap_or(&[]).iter())
-    };
-    // NaN is kept by `max` only if it comes first: look for it separately.
-    let scale = all().fold(0.0f64, |m, &x| m.max(x.to_f64().abs()));
-    let norm = if all().any(|x| x.is_nan()) {
-        f64::NAN
-    } else if scale == 0.0 || scale.is_infinite() {
-        scale
-    } else {
-        scale
-            * all()
-                .map(|&x| (x.to_f64() / scale).powi(2))
-                .sum::<f64>()
-                .sqrt()
-    };
+    // As PyTorch: each gradient's norm (rounded to T), then the norm of those norms.
+    let norms: Vec<T> = ids
+        .iter()
+        .map(|&id| T::from_f64(l2(grads.get(id).unwrap_or(&[]).iter().map(|x| x.to_f64()))))
+        .collect();
+    let norm = l2(norms.iter().map(|x| x.to_f64()));
     let total = T::from_f64(norm);
     if !total.is_finite() {
         return Err(OptimError::NonFiniteNorm {
             norm: total.to_f64(),
         });
     }
-    let coef = T::from_f64(max_norm) / (total + T::from_f64(1e-6));
+    // `max_norm / (total + 1e-6)` on a tensor is, in PyTorch, a reciprocal then a product.
+    let coef = T::ONE / (total + T::from_f64(1e-6)) * T::from_f64(max_norm);
     if coef < T::ONE {
         for &id in &ids {
             if let Some(g) = grads.get_mut(id) {
@@ -78,4 +70,18 @@ pub fn clip_grad_norm<T: Float>(
         }
     }
     Ok(total)
+}
+
+/// The L2 norm of `xs` in `f64`, scaled by the largest magnitude so that the squares
+/// neither overflow nor underflow; NaN if any element is NaN.
+fn l2(xs: impl Iterator<Item = f64> + Clone) -> f64 {
+    // NaN is kept by `max` only if it comes first: look for it separately.
+    if xs.clone().any(f64::is_nan) {
+        return f64::NAN;
+    }
+    let scale = xs.clone().fold(0.0f64, |m, x| m.max(x.abs()));
+    if scale == 0.0 || scale.is_infinite() {
+        return scale;
+    }
+    scale * xs.map(|x| (x / scale).powi(2)).sum::<f64>().sqrt()
 }

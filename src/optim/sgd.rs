@@ -10,6 +10,9 @@
 //! g ← g + μ·b  (Nesterov)   or   g ← b                     (if μ ≠ 0)
 //! p ← p − lr·g
 //! ```
+//!
+//! Each `x + α·y` is one fused multiply-add, as PyTorch's CPU kernel for `add(y, alpha=α)`
+//! computes it, so the trajectories agree with PyTorch's to the last bit.
 
 use super::state::{self, check_lr, gather, State};
 use super::{DynParam, OptimError, Optimizer};
@@ -143,13 +146,21 @@ fn update<T: Float>(c: &SgdConfig, p: &mut [T], g: &[T], buf: &mut Vec<T>) {
     for i in 0..p.len() {
         let mut gi = g[i];
         if c.weight_decay != 0.0 {
-            gi = gi + wd * p[i];
+            gi = wd.mul_add(p[i], gi);
         }
         if c.momentum != 0.0 {
-            buf[i] = if first { gi } else { buf[i] * mu + keep * gi };
-            gi = if c.nesterov { gi + mu * buf[i] } else { buf[i] };
+            buf[i] = if first {
+                gi
+            } else {
+                keep.mul_add(gi, buf[i] * mu)
+            };
+            gi = if c.nesterov {
+                mu.mul_add(buf[i], gi)
+            } else {
+                buf[i]
+            };
         }
-        p[i] = p[i] + neg_lr * gi;
+        p[i] = neg_lr.mul_add(gi, p[i]);
     }
 }
 
