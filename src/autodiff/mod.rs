@@ -64,6 +64,7 @@ mod activations;
 mod elementwise;
 mod grads;
 pub mod linear;
+pub mod lora;
 mod losses;
 mod matmul;
 mod norms;
