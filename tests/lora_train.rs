@@ -78,12 +78,15 @@ fn rslora_scale_and_bad_settings() {
     assert!(err.to_string().contains("rank"), "{err}");
 }
 
-/// A teacher: the base plus a fixed rank-2 update; the student must learn the update.
-fn teacher_data() -> (
+/// Inputs, the teacher's outputs, and the base the student starts from.
+type Data = (
     Tensor<(Batch, DIn), f64>,
     Tensor<(Batch, DOut), f64>,
     Linear<DIn, DOut, f64>,
-) {
+);
+
+/// A teacher: the base plus a fixed rank-2 update; the student must learn the update.
+fn teacher_data() -> Data {
     let base = Linear::<DIn, DOut, f64>::init(true, 3);
     let x = Tensor::<(Batch, DIn), f64>::randn(4);
     let u = Tensor::<(DOut, Rank), f64>::randn(5);

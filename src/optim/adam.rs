@@ -101,7 +101,7 @@ impl AdamConfig {
     fn check(&self) -> Result<(), OptimError> {
         check_lr(self.lr)?;
         let bad = |detail: String| Err(OptimError::Config { detail });
-        if !(self.eps >= 0.0) {
+        if self.eps.is_nan() || self.eps < 0.0 {
             return bad(format!("eps must be ≥ 0, got {}", self.eps));
         }
         for (i, b) in [self.betas.0, self.betas.1].into_iter().enumerate() {
@@ -159,7 +159,7 @@ fn update<T: Float>(
         let mut gi = g[i];
         if c.weight_decay != 0.0 {
             if decoupled {
-                p[i] = p[i] * decay;
+                p[i] *= decay;
             } else {
                 gi = wd.mul_add(p[i], gi);
             }
@@ -169,7 +169,7 @@ fn update<T: Float>(
         } else {
             w_minus_one.mul_add(gi - m[i], gi)
         };
-        v[i] = v[i] * beta2;
+        v[i] *= beta2;
         v[i] = (one_minus_b2 * gi).mul_add(gi, v[i]);
         let second = if c.amsgrad {
             let vm = &mut vmax[0][i];
@@ -179,7 +179,7 @@ fn update<T: Float>(
             v[i]
         };
         let denom = second.sqrt() / bc2_sqrt + eps;
-        p[i] = p[i] + neg_step * m[i] / denom;
+        p[i] += neg_step * m[i] / denom;
     }
 }
 

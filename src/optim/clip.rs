@@ -37,7 +37,7 @@ pub fn clip_grad_norm<T: Float>(
     params: &[&dyn DynParam<T>],
     max_norm: f64,
 ) -> Result<T, OptimError> {
-    if !(max_norm >= 0.0) {
+    if max_norm.is_nan() || max_norm < 0.0 {
         return Err(OptimError::Config {
             detail: format!("max_norm must be ≥ 0, got {max_norm}"),
         });
@@ -65,7 +65,7 @@ pub fn clip_grad_norm<T: Float>(
     if coef < T::ONE {
         for &id in &ids {
             if let Some(g) = grads.get_mut(id) {
-                g.iter_mut().for_each(|x| *x = *x * coef);
+                g.iter_mut().for_each(|x| *x *= coef);
             }
         }
     }
