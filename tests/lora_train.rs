@@ -41,8 +41,8 @@ fn starts_equal_to_the_base_with_peft_initialisation() {
     let tape = Tape::new();
     let y = layer.forward(&tape.constant(x.clone())).to_tensor();
     assert_eq!(bits(y.as_slice()), bits(plain.forward(&x).as_slice()));
-    // Nothing trainable was touched by a constant input and frozen base … except A and B,
-    // which are traced: the forward records nodes for them.
+    // The frozen base records nothing; A and B are traced, so the adapter path is on the
+    // tape (their gradients are what training needs).
     assert!(!tape.is_empty());
 }
 

@@ -82,6 +82,18 @@ impl Default for LoraConfig {
 
 /// A frozen `Linear<DIn, DOut>` with a trainable rank-`R` adapter; see the
 /// [module docs](self).
+///
+/// An input whose last dim is not `DIn` is a type error, as for the plain layer:
+///
+/// ```compile_fail
+/// use shapecheck::autodiff::{linear::Linear, lora::{LoraConfig, LoraLinear}, Tape};
+/// use shapecheck::prelude::*;
+/// dim!(pub DIn = 6; pub DOut = 4);
+/// let layer = LoraLinear::<DIn, DOut, D<2>>::new(Linear::init(false, 0), LoraConfig::default(), 1)
+///     .unwrap();
+/// let tape = Tape::new();
+/// let y = layer.forward(&tape.constant(Tensor::<(D<3>, DOut)>::zeros()));
+/// ```
 #[derive(Debug)]
 pub struct LoraLinear<DIn: Dim, DOut: Dim, R: Dim, T: Float = f32> {
     /// The adapted layer, frozen (its weight and bias are frozen [`Param`]s).
