@@ -86,6 +86,17 @@ impl<T: Float> Gradients<T> {
         self.map.is_empty()
     }
 
+    /// The flat gradient of parameter `id` (for the optimizers, which see parameters
+    /// through their ids).
+    pub(crate) fn get(&self, id: ParamId) -> Option<&[T]> {
+        self.map.get(&id).map(Vec::as_slice)
+    }
+
+    /// [`get`](Self::get), mutably (gradient clipping scales in place).
+    pub(crate) fn get_mut(&mut self, id: ParamId) -> Option<&mut [T]> {
+        self.map.get_mut(&id).map(Vec::as_mut_slice)
+    }
+
     /// Adds `g` into the gradient of `id`; the first gradient of a parameter is moved in,
     /// not copied.
     pub(crate) fn accumulate(&mut self, id: ParamId, g: Vec<T>) {

@@ -68,6 +68,7 @@ mod elementwise;
 pub mod embedding;
 mod grads;
 pub mod linear;
+pub mod lora;
 mod losses;
 mod matmul;
 mod norms;
