@@ -14,8 +14,10 @@
 //!   are untouched by this module.
 //!
 //! One file per op family: `matmul.rs`, `elementwise.rs`, `reduce.rs`, `activations.rs`,
-//! `norms.rs`, `losses.rs`, and [`linear`] (a trainable `Linear`); `tape.rs`, `var.rs`,
-//! `param.rs` and `grads.rs` are the machinery.
+//! `norms.rs`, `losses.rs`, `shape_ops.rs` (reshape, split/merge, slice, squeeze),
+//! `concat.rs` (concat, stack), `unit.rs` ([`UnitVar`], the traced cosine similarity),
+//! and [`linear`] (a trainable `Linear`); `tape.rs`, `var.rs`, `param.rs` and `grads.rs`
+//! are the machinery.
 //!
 //! A two-layer MLP fitted to a toy regression with plain gradient descent:
 //!
@@ -61,6 +63,7 @@
 //! ```
 
 mod activations;
+mod concat;
 mod elementwise;
 mod grads;
 pub mod linear;
@@ -69,11 +72,14 @@ mod matmul;
 mod norms;
 mod param;
 mod reduce;
+mod shape_ops;
 mod strided;
 mod tape;
+mod unit;
 mod var;
 
 pub use grads::Gradients;
 pub use param::{Param, ParamId};
 pub use tape::{ScalarLoss, Tape};
+pub use unit::{cosine_similarity, TracedUnitVector, UnitVar};
 pub use var::Var;
