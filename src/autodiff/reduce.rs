@@ -150,6 +150,9 @@ fn add_per_lane<S: Shape, T: Float>(
     });
 }
 
+/// A tensor reduction of a flattened value to a scalar.
+type FlatReduction<T> = fn(&Tensor<(Dyn,), T>) -> Tensor<(), T>;
+
 /// `dx = g·2(x − mean)/n`, the gradient of the population variance of `xs`.
 fn var_grad<T: Float>(xs: &[T], g: T, _out: T, dx: &mut [T]) {
     let n = T::from_usize(xs.len());
@@ -246,7 +249,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     }
 
     /// The tensor op `op` along the one axis of the flattened value (a row-major copy).
-    fn over_flat(&self, op: fn(&Tensor<(Dyn,), T>) -> Tensor<(), T>) -> T {
+    fn over_flat(&self, op: FlatReduction<T>) -> T {
         let flat = Tensor::from_parts(
             (Dyn::new(self.h.shape.num_elements()),),
             self.value().to_vec(),

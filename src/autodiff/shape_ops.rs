@@ -61,7 +61,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     }
 
     /// The same node seen through a view that a tensor op made of this value's view.
-    fn from_view<S2: Shape>(&self, v: TensorView<'_, S2, T>) -> Var<'t, S2, T> {
+    fn through_view<S2: Shape>(&self, v: TensorView<'_, S2, T>) -> Var<'t, S2, T> {
         let (offset, shape, strides) = (v.offset(), v.shape(), v.strides());
         self.relaid(offset, shape, strides)
     }
@@ -303,7 +303,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
         S: ReplaceAxis<I, D<LEN>>,
         <S as HasAxis<I>>::Dim: SliceFits<START, D<LEN>>,
     {
-        self.from_view(self.value().slice::<I, START, LEN>())
+        self.through_view(self.value().slice::<I, START, LEN>())
     }
 
     /// Indices `START..START + K` of axis `I`, as a view with the static dim `K` there:
@@ -326,7 +326,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
         S: ReplaceAxis<I, K>,
         <S as HasAxis<I>>::Dim: SliceFits<START, K>,
     {
-        self.from_view(self.value().slice_as::<I, START, K>())
+        self.through_view(self.value().slice_as::<I, START, K>())
     }
 
     /// A range of axis `I` chosen at run time (PyTorch's `narrow`), as a view with a
@@ -349,7 +349,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     where
         S: ReplaceAxis<I, Dyn>,
     {
-        Ok(self.from_view(self.value().try_slice_with(axis, range)?))
+        Ok(self.through_view(self.value().try_slice_with(axis, range)?))
     }
 
     /// [`try_slice_with`](Self::try_slice_with) that panics when the range is not inside
@@ -403,7 +403,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
         S: HasAxis<I>,
         <S as HasAxis<I>>::Dim: Squeezable,
     {
-        self.from_view(self.value().squeeze::<I>())
+        self.through_view(self.value().squeeze::<I>())
     }
 
     /// Removes axis `I` if its size is 1, checked at run time ([`Tensor::try_squeeze`]):
@@ -422,7 +422,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     where
         S: HasAxis<I>,
     {
-        Ok(self.from_view(self.value().try_squeeze::<I>()?))
+        Ok(self.through_view(self.value().try_squeeze::<I>()?))
     }
 
     /// Inserts a new axis `I` of dim `D<1>` ([`Tensor::unsqueeze`]), as a view.
@@ -447,6 +447,6 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     where
         S: InsertAxis<I, D<1>>,
     {
-        self.from_view(self.value().unsqueeze::<I>())
+        self.through_view(self.value().unsqueeze::<I>())
     }
 }
