@@ -112,6 +112,15 @@ const RULES: &[(&str, &[&str])] = &[
         "EndsWithHeadDim (nn/rope)",
         &["rope-on-a-tensor-without-the-head-dim"],
     ),
+    // autodiff/: traced ops keep the tensor ops' rules and messages.
+    (
+        "TracedUnitVector (autodiff/unit), UnitVector's message",
+        &["traced-cosine-similarity-not-normalised"],
+    ),
+    (
+        "KeepsElementCount, traced (autodiff/shape_ops)",
+        &["traced-reshape-changes-element-count"],
+    ),
 ];
 
 #[test]

@@ -95,6 +95,17 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
 
     /// [`concat`](Self::concat) for any dims, checked at run time: the `Err` of
     /// [`Tensor::try_concat`].
+    ///
+    /// ```
+    /// use shapecheck::autodiff::Tape;
+    /// use shapecheck::prelude::*;
+    /// let tape = Tape::new();
+    /// let a = tape.constant(Tensor::<(Dyn, D<2>)>::ones_with((Dyn::new(1), D)));
+    /// let b = tape.constant(Tensor::<(Dyn, D<2>)>::zeros_with((Dyn::new(2), D)));
+    /// let c: Var<(Dyn, D<2>)> = a.try_concat(A0, &b).unwrap();
+    /// assert_eq!(c.value().to_vec(), [1., 1., 0., 0., 0., 0.]);
+    /// assert!(a.try_concat::<1, _, Dyn>(A1, &b).is_err()); // 1 row and 2 rows
+    /// ```
     pub fn try_concat<const I: usize, R, C>(
         &self,
         axis: Axis<I>,
@@ -162,6 +173,16 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     /// [`stack`](Self::stack) of a count known at run time, for any dims: the `Err` of
     /// [`Tensor::try_stack`] (parts of different sizes, no part, or a new dim that cannot
     /// have the count as its size).
+    ///
+    /// ```
+    /// use shapecheck::autodiff::Tape;
+    /// use shapecheck::prelude::*;
+    /// let tape = Tape::new();
+    /// let rows: Vec<Var<(D<2>,)>> = (0..3).map(|k| tape.constant(Tensor::full(k as f32))).collect();
+    /// let parts: Vec<&Var<(D<2>,)>> = rows.iter().collect();
+    /// let m: Var<(Dyn, D<2>)> = Var::try_stack(A0, &parts).unwrap();
+    /// assert_eq!(m.value().to_vec(), [0., 0., 1., 1., 2., 2.]);
+    /// ```
     pub fn try_stack<const I: usize, P, K>(
         axis: Axis<I>,
         parts: &[&Var<'t, P, T>],

@@ -163,6 +163,17 @@ impl<'t, B: Dim, E: Dim, T: Float> UnitVar<'t, (B, E), T> {
     /// [`info_nce`](Self::info_nce), returning `Err` when τ is not finite and positive
     /// ([`NumericError::InvalidArgument`]) or when the two batches have different runtime
     /// sizes ([`ShapeError`]).
+    ///
+    /// ```
+    /// use shapecheck::autodiff::Tape;
+    /// use shapecheck::prelude::*;
+    /// let tape = Tape::<f64>::new();
+    /// let a = tape.constant(Tensor::<(Dyn, D<2>), f64>::randn_with((Dyn::new(3), D), 0)).normalize();
+    /// let b = tape.constant(Tensor::<(Dyn, D<2>), f64>::randn_with((Dyn::new(4), D), 1)).normalize();
+    /// assert!(a.try_info_nce(&a, 0.05).is_ok());
+    /// assert!(a.try_info_nce(&a, 0.0).is_err()); // τ must be > 0
+    /// assert!(a.try_info_nce(&b, 0.05).is_err()); // 3 anchors, 4 positives
+    /// ```
     pub fn try_info_nce(
         &self,
         positives: &UnitVar<'t, (B, E), T>,
@@ -180,6 +191,17 @@ impl<'t, B: Dim, E: Dim, T: Float> UnitVar<'t, (B, E), T> {
     /// # Panics
     ///
     /// As [`info_nce`](Self::info_nce).
+    ///
+    /// ```
+    /// use shapecheck::autodiff::{Param, Tape};
+    /// use shapecheck::prelude::*;
+    /// let (a, p) = (Param::new(Tensor::<(D<3>, D<4>), f64>::randn(0)), Param::new(Tensor::randn(1)));
+    /// let tape = Tape::new();
+    /// let (ua, up) = (tape.param(&a).normalize(), tape.param(&p).normalize());
+    /// let both = ua.info_nce_symmetric(&up, 0.1).item();
+    /// let halves = 0.5 * (ua.info_nce(&up, 0.1).item() + up.info_nce(&ua, 0.1).item());
+    /// assert!((both - halves).abs() < 1e-12);
+    /// ```
     #[track_caller]
     pub fn info_nce_symmetric(&self, positives: &UnitVar<'t, (B, E), T>, tau: T) -> Var<'t, (), T> {
         self.try_info_nce_symmetric(positives, tau)

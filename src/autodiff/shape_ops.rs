@@ -174,6 +174,15 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     }
 
     /// The same value with static dims, checked at run time ([`Tensor::to_static`]).
+    ///
+    /// ```
+    /// use shapecheck::autodiff::Tape;
+    /// use shapecheck::prelude::*;
+    /// let tape = Tape::new();
+    /// let x = tape.constant(Tensor::<(Dyn,)>::zeros_with((Dyn::new(3),)));
+    /// let y: Var<(D<3>,)> = x.to_static().unwrap();
+    /// assert!(x.to_static::<(D<4>,)>().is_err());
+    /// ```
     pub fn to_static<S2: StaticShape>(&self) -> Result<Var<'t, S2, T>, ShapeError> {
         self.into_shape(S2::default())
     }

@@ -213,6 +213,18 @@ impl<'t, K: Dim, T: Float> TracedUnitVector<'t> for UnitVar<'t, (K,), T> {
 /// # Panics
 ///
 /// When the runtime sizes of the two vectors differ.
+///
+/// ```
+/// use shapecheck::autodiff::{cosine_similarity, Param, Tape};
+/// use shapecheck::prelude::*;
+/// let w = Param::new(Tensor::<(D<2>,), f64>::from_vec(vec![1.0, 1.0]).unwrap());
+/// let tape = Tape::new();
+/// let u = tape.param(&w).normalize();
+/// let cos = cosine_similarity(&u, &u);
+/// assert!((cos.item() - 1.0).abs() < 1e-15);
+/// let g = cos.backward(); // cos(w, w) is 1 for every w: no gradient
+/// assert!(g.of(&w).unwrap().to_vec().iter().all(|v| v.abs() < 1e-15));
+/// ```
 #[track_caller]
 pub fn cosine_similarity<'t, A, B, K, T>(a: &A, b: &B) -> Var<'t, (), T>
 where
