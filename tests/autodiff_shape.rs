@@ -83,7 +83,11 @@ proptest! {
                 h.merge::<D<6>>()
             };
             let hm = h.sigmoid();
-            &(&weigh(&r) + &weigh(&h)) + &(&weigh(&m) + &weigh(&hm.merge::<D<6>>()))
+            // Static slices of the strided value, and of a slice.
+            let s: Var<(D<2>, D<3>), f64> = v.slice::<1, 2, 3>();
+            let s1: Var<(D<1>, D<3>), f64> = s.slice_as::<0, 1, D<1>>();
+            let sl = &weigh(&s.exp()) + &weigh(&s1.squeeze::<0>());
+            &(&(&weigh(&r) + &weigh(&h)) + &(&weigh(&m) + &weigh(&hm.merge::<D<6>>()))) + &sl
         });
         if t { check("split/merge of vᵀ", &xt, &eval, 1e-6) } else { check("split/merge", &x2, &eval, 1e-6) }
     }

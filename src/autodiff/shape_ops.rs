@@ -217,7 +217,8 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
         let shape = S::Output::default();
         let mut strides = self.h.strides.to_vec();
         let last = strides.pop().expect("a split shape has a last axis");
-        strides.push(last * B::default().size());
+        // Saturating: an empty view may carry any strides, and then none is used.
+        strides.push(last.saturating_mul(B::default().size()));
         strides.push(last);
         self.relaid(self.h.offset, shape, dims_of::<S::Output>(&strides))
     }
