@@ -12,6 +12,7 @@
 //! | concat, stack (traced, constant and transposed parts) | 1e-6 |
 //! | slice, slice_as, slice_with / try_slice_with, squeeze / try_squeeze, unsqueeze | 1e-6 |
 //! | var, norm along an axis; var_all, norm_all, max_all | 1e-6 |
+//! | sum / mean / max / var / norm `_keepdim::<I>()` and `_last()` | 1e-6 |
 //! | normalize, similarity, cosine_similarity | 1e-6 |
 //! | info_nce, info_nce_symmetric (τ ∈ {0.05, 0.3, 1}) | 1e-5 |
 //!
@@ -167,6 +168,16 @@ proptest! {
             &(&axes + &norms) + &whole
         });
         check("var/norm", &x, &eval, 1e-6);
+        let eval = run(|tape| {
+            let v = tape.param(&x.borrow());
+            let v: V3 = if perm { v.permute((A1, A2, A0)) } else { v };
+            let kept = &(&weigh(&v.sum_keepdim::<0>()) + &weigh(&v.mean_keepdim::<1>()))
+                + &(&weigh(&v.max_keepdim::<2>()) + &(&weigh(&v.var_keepdim::<1>()) + &weigh(&v.norm_keepdim::<0>())));
+            let last = &(&weigh(&v.sum_last()) + &weigh(&v.mean_last()))
+                + &(&weigh(&v.max_last()) + &(&weigh(&v.var_last()) + &weigh(&v.norm_last())));
+            &kept + &last
+        });
+        check("keepdim/last reductions", &x, &eval, 1e-6);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Traced reductions: sum, mean, max, var and norm along an axis, and the whole-tensor
-//! sum, mean, max, var and norm (rank-0 results, the shape a loss has).
+//! Traced reductions: sum, mean, max, var and norm along an axis (`op::<I>()`, and as on
+//! tensors `op_keepdim::<I>()`, which keeps the axis as `D<1>`, and `op_last()`), and the
+//! whole-tensor sum, mean, max, var and norm (rank-0 results, the shape a loss has).
 //!
 //! The gradient of a sum is the output gradient read back over the reduced axis (stride
 //! 0); of a mean, that divided by the axis length; of a max, the output gradient routed to
@@ -13,7 +14,7 @@ use super::tape::GradSink;
 use super::var::{record, Handle, Var};
 use crate::dim::Dyn;
 use crate::element::Float;
-use crate::ops::reduce::for_each_lane_offset;
+use crate::ops::reduce::{for_each_lane_offset, HasLastAxis};
 use crate::ops::Reductions;
 use crate::shape::{HasAxis, Shape};
 use crate::tensor::Tensor;
@@ -174,19 +175,32 @@ fn norm_grad<T: Float>(xs: &[T], g: T, norm: T, dx: &mut [T]) {
     }
 }
 
+/// `dx = g`, the gradient of a sum.
+fn sum_grad<T: Float>(_xs: &[T], g: T, _out: T, dx: &mut [T]) {
+    dx.fill(g);
+}
+
+/// `dx = g/n`, the gradient of a mean.
+fn mean_grad<T: Float>(xs: &[T], g: T, _out: T, dx: &mut [T]) {
+    dx.fill(g / T::from_usize(xs.len()));
+}
+
+/// The gradient of a lane reduction: lane values, output gradient, output, lane gradient.
+type LaneGrad<T> = fn(&[T], T, T, &mut [T]);
+
 impl<'t, S: Shape, T: Float> Var<'t, S, T> {
-    fn lane_reduction<const I: usize>(
+    /// A reduction along `axis` whose value (any shape whose row-major order is that of
+    /// the lanes: the axis removed, or kept as `D<1>`) the tensor op computed.
+    fn lane_reduction<S2: Shape>(
         &self,
-        value: Tensor<<S as HasAxis<I>>::Removed, T>,
-        f: fn(&[T], T, T, &mut [T]),
-    ) -> Var<'t, <S as HasAxis<I>>::Removed, T>
-    where
-        S: HasAxis<I>,
-    {
+        value: Tensor<S2, T>,
+        axis: usize,
+        f: LaneGrad<T>,
+    ) -> Var<'t, S2, T> {
         let x = self.h.clone();
         record(self.tape, value, x.is_traced(), move |out| {
             let out = out.clone();
-            Box::new(move |g, sink| add_per_lane(&x, I, g, out.data.slice(), sink, f))
+            Box::new(move |g, sink| add_per_lane(&x, axis, g, out.data.slice(), sink, f))
         })
     }
 
@@ -206,7 +220,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     where
         S: HasAxis<I>,
     {
-        self.lane_reduction::<I>(self.value().var::<I>(), var_grad)
+        self.lane_reduction(self.value().var::<I>(), I, var_grad)
     }
 
     /// Euclidean (L2) norm along axis `I` (the tensor op [`Reductions::norm`], scaled
@@ -226,12 +240,12 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     where
         S: HasAxis<I>,
     {
-        self.lane_reduction::<I>(self.value().norm::<I>(), norm_grad)
+        self.lane_reduction(self.value().norm::<I>(), I, norm_grad)
     }
 
     /// A reduction of all elements, `value`, whose gradient `f` takes the elements in
     /// row-major order as one lane.
-    fn whole_reduction(&self, value: T, f: fn(&[T], T, T, &mut [T])) -> Var<'t, (), T> {
+    fn whole_reduction(&self, value: T, f: LaneGrad<T>) -> Var<'t, (), T> {
         let x = self.h.clone();
         record(
             self.tape,
@@ -313,4 +327,58 @@ fn max_grad<T: Float>(xs: &[T], g: T, max: T, dx: &mut [T]) {
     if let Some(i) = won {
         dx[i] = g;
     }
+}
+
+// The `op_keepdim::<I>()` and `op_last()` forms of each reduction, as on tensors: the same
+// lanes as `op::<I>()` (so the same backward), with the axis kept as `D<1>` or chosen as the
+// last whatever the rank.
+macro_rules! keepdim_and_last {
+    ($($name:ident, $keep:ident, $last:ident, $grad:ident;)*) => {
+        impl<'t, S: Shape, T: Float> Var<'t, S, T> {$(
+            #[doc = concat!("[`", stringify!($name), "`](Self::", stringify!($name), ") along axis `I`, kept as `D<1>` so that the result broadcasts against `self` (the tensor op [`Reductions::", stringify!($keep), "`]).")]
+            ///
+            /// ```
+            /// use shapecheck::autodiff::{Param, Tape};
+            /// use shapecheck::prelude::*;
+            /// let x = Param::new(Tensor::<(D<2>, D<3>), f64>::randn(0));
+            /// let tape = Tape::new();
+            #[doc = concat!("let k: Var<(D<2>, D<1>), f64> = tape.param(&x).", stringify!($keep), "::<1>();")]
+            #[doc = concat!("assert_eq!(k.value().to_vec(), x.value().", stringify!($keep), "::<1>().as_slice());")]
+            #[doc = concat!("let plain = tape.param(&x).", stringify!($name), "::<1>().sum_all().backward();")]
+            /// let kept = k.sum_all().backward();
+            /// assert_eq!(kept.of(&x).unwrap().to_vec(), plain.of(&x).unwrap().to_vec());
+            /// ```
+            pub fn $keep<const I: usize>(&self) -> Var<'t, <S as HasAxis<I>>::Kept, T>
+            where
+                S: HasAxis<I>,
+            {
+                self.lane_reduction(self.value().$keep::<I>(), I, $grad)
+            }
+
+            #[doc = concat!("[`", stringify!($name), "`](Self::", stringify!($name), ") along the last axis, whatever the rank (the tensor op [`Reductions::", stringify!($last), "`]).")]
+            ///
+            /// ```
+            /// use shapecheck::autodiff::Tape;
+            /// use shapecheck::prelude::*;
+            /// let tape = Tape::new();
+            /// let x = tape.constant(Tensor::<(D<2>, D<2>, D<3>), f64>::randn(0));
+            #[doc = concat!("let l: Var<(D<2>, D<2>), f64> = x.", stringify!($last), "();")]
+            #[doc = concat!("assert_eq!(l.value().to_vec(), x.", stringify!($name), "::<2>().value().to_vec());")]
+            /// ```
+            pub fn $last(&self) -> Var<'t, <S as HasLastAxis>::Removed, T>
+            where
+                S: HasLastAxis,
+            {
+                self.lane_reduction(self.value().$last(), S::RANK - 1, $grad)
+            }
+        )*}
+    };
+}
+
+keepdim_and_last! {
+    sum, sum_keepdim, sum_last, sum_grad;
+    mean, mean_keepdim, mean_last, mean_grad;
+    max, max_keepdim, max_last, max_grad;
+    var, var_keepdim, var_last, var_grad;
+    norm, norm_keepdim, norm_last, norm_grad;
 }
