@@ -406,3 +406,40 @@ fn info_nce_is_stable_at_small_temperatures_and_checks_its_arguments() {
     let err = x.try_info_nce_symmetric(&y, 0.1).unwrap_err().to_string();
     assert!(err.contains("same size"), "{err}");
 }
+
+#[test]
+fn normalize_gradients_are_finite_at_both_ends_of_the_range() {
+    // x = s·[3, 4], g = [1, 0]: dx = ([1, 0] − 0.6·[0.6, 0.8]) / (5s) = [0.128, −0.096] / s.
+    for s in [1e19f32, 1e-30] {
+        let x = Param::new(Tensor::<(D<2>,), f32>::from_vec(vec![3.0 * s, 4.0 * s]).unwrap());
+        let tape = Tape::new();
+        let u = tape.param(&x).normalize();
+        let e = tape.constant_unit(
+            Tensor::<(D<2>,), f32>::from_vec(vec![1.0, 0.0])
+                .unwrap()
+                .normalize(),
+        );
+        let cos = cosine_similarity(&u, &e);
+        assert!((cos.item() - 0.6).abs() < 1e-6, "s = {s:e}: {}", cos.item());
+        let g = cos.backward();
+        let g = g.of(&x).unwrap().to_vec();
+        for (got, want) in g.iter().zip([0.128 / s, -0.096 / s]) {
+            assert!(
+                got.is_finite() && ((got - want) / want).abs() < 1e-5,
+                "s = {s:e}: {g:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn info_nce_against_constant_unit_positives() {
+    // Traced anchors against fixed (untraced) document embeddings.
+    let a = param(d2(3, 4), 70);
+    let docs = Tensor::<(Dyn, Dyn), f64>::randn_with(d2(3, 4), 71).normalize();
+    let eval = run(|tape| {
+        let anchors = tape.param(&a.borrow()).normalize();
+        anchors.info_nce(&tape.constant_unit(docs.clone()), 0.1)
+    });
+    check("info_nce vs constant units", &a, &eval, 1e-5);
+}
