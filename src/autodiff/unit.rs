@@ -110,7 +110,8 @@ impl<T: Float> Tape<T> {
 impl<'t, S: LastAxis, T: Float> Var<'t, S, T> {
     /// Every row (lane of the last axis) divided by its norm, as a [`UnitVar`]: the tensor
     /// op [`Norms::normalize`] (scaled against overflow; a zero row stays zero, a row with
-    /// a NaN becomes NaN), traced. See the [module docs](self) for the gradient.
+    /// a NaN becomes NaN), traced. Per row, with `y = x/‖x‖`, the gradient is
+    /// `dx = (g − y·(y·g))/‖x‖`; a zero row gets 0, a row with a NaN stays NaN.
     ///
     /// ```
     /// use shapecheck::autodiff::{Param, Tape};
