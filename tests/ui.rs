@@ -122,6 +122,14 @@ const RULES: &[(&str, &[&str])] = &[
         "Linear's input rule on a traced value (autodiff/linear)",
         &["traced-linear-wrong-input-width"],
     ),
+    (
+        "TracedUnitVector (autodiff/unit), UnitVector's message",
+        &["traced-cosine-similarity-not-normalised"],
+    ),
+    (
+        "KeepsElementCount, traced (autodiff/shape_ops)",
+        &["traced-reshape-changes-element-count"],
+    ),
 ];
 
 #[test]

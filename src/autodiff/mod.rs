@@ -14,11 +14,12 @@
 //!   are untouched by this module.
 //!
 //! One file per op family: `matmul.rs`, `elementwise.rs`, `reduce.rs`, `activations.rs`,
-//! `norms.rs`, `losses.rs`, `rope.rs` (RoPE), [`embedding`] (lookup, and a trainable
-//! table) and [`linear`] (the traced forward of
+//! `norms.rs`, `losses.rs`, `shape_ops.rs` (reshape, split/merge, slice, squeeze),
+//! `concat.rs` (concat, stack), `unit.rs` ([`UnitVar`], the traced cosine similarity),
+//! `rope.rs` (RoPE), [`embedding`] (lookup, and a trainable table), [`lora`] (a trainable
+//! LoRA adapter) and [`linear`] (the traced forward of
 //! [`nn::linear::Linear`](crate::nn::linear::Linear): one layer serves inference and
-//! training); `tape.rs`, `var.rs`,
-//! `param.rs` and `grads.rs` are the machinery.
+//! training); `tape.rs`, `var.rs`, `param.rs` and `grads.rs` are the machinery.
 //!
 //! A two-layer MLP fitted to a toy regression with plain gradient descent:
 //!
@@ -64,6 +65,7 @@
 //! ```
 
 mod activations;
+mod concat;
 mod elementwise;
 pub mod embedding;
 mod grads;
@@ -75,13 +77,16 @@ mod norms;
 mod param;
 mod reduce;
 mod rope;
+mod shape_ops;
 mod strided;
 mod tape;
+mod unit;
 mod var;
 
 pub use grads::Gradients;
 pub use param::{Param, ParamId};
 pub use tape::{ScalarLoss, Tape};
+pub use unit::{cosine_similarity, TracedUnitVector, UnitVar};
 pub use var::Var;
 
 // For the small view and copy ops that models write on traced values (models::decoder).
