@@ -1,9 +1,10 @@
 //! A short printed tour of shapecheck: dims, tensors, a matmul, a transposed matmul that
 //! copies nothing, the DSL, transformer blocks (Linear, attention, KV cache, RoPE), runtime
-//! dims with `Result`s, and the compile errors the checks produce.
+//! dims with `Result`s, gradients through the same layers, and the compile errors the checks produce.
 //!
 //! `cargo run --release --example tour`
 
+use shapecheck::autodiff::Tape;
 use shapecheck::nn::attention::{attention_masked, AttentionMask};
 use shapecheck::nn::kv_cache::KvCache;
 use shapecheck::nn::linear::Linear;
@@ -125,6 +126,38 @@ fn main() {
         q.slice_with(A0, 3..4).matmul(&k.slice_with(A0, 3..4).t())[[0, 0]],
     );
 
+    section("gradients: the same Linear, traced on a tape");
+    // One layer serves inference and training: its weight is a Param, and forward takes a
+    // tensor (giving a tensor) or a traced Var (giving a Var, recorded on the tape).
+    let layer = Linear::<DModel, HeadDim>::init(true, 7);
+    let x = Tensor::<(Seq, DModel)>::randn(8);
+    let target = Tensor::<(Seq, HeadDim)>::zeros();
+    let tape = Tape::new();
+    let y = layer.forward(&tape.constant(x.clone()));
+    let loss = y.mse(&tape.constant(target));
+    let grads = loss.backward(); // only a scalar has backward(): see the errors below
+    // The gradient has the weight's own shape type, found through the parameter.
+    let dw: TensorView<(HeadDim, DModel)> = grads.of(&layer.weight).expect("traced");
+    println!(
+        "loss {:.4}; dL/dW is {:?}; traced forward == plain forward: {}",
+        loss.item(),
+        dw.shape(),
+        y.to_tensor() == layer.forward(&x)
+    );
+    // Finite-difference check of one weight: (L(w + h) − L(w − h)) / 2h.
+    let h = 1e-2;
+    let at = |delta: f32| {
+        let mut l = layer.clone();
+        l.weight.value_mut()[[1, 2]] += delta;
+        let y = l.forward(&x);
+        (&y * &y).mean_all()
+    };
+    println!(
+        "dL/dW[1, 2]: backward {:.4}, central difference {:.4}",
+        dw[[1, 2]],
+        (at(h) - at(-h)) / (2.0 * h)
+    );
+
     section("runtime dims give Results");
     let a = Tensor::<(Batch, Seq, DModel)>::zeros_with((Batch::new(2), Seq, DModel));
     let b = Tensor::<(Batch, DModel, HeadDim)>::zeros_with((Batch::new(3), DModel, HeadDim));
@@ -143,6 +176,7 @@ fn main() {
         for l in stderr.lines().take_while(|l| {
             !l.starts_with("note: required by a bound")
                 && !l.starts_with("help: the following other types")
+                && !l.starts_with("help: the trait")
         }) {
             if !l.trim_start().starts_with("= help: the trait") {
                 println!("    {l}");
@@ -152,7 +186,7 @@ fn main() {
 }
 
 /// The mistake (the line that fails) and the compiler's words, as the ui-tests pin them.
-const COMPILE_ERRORS: [(&str, &str); 9] = [
+const COMPILE_ERRORS: [(&str, &str); 10] = [
     (
         "q.matmul(&k) with q, k: (Seq, HeadDim) and Seq = HeadDim = 64",
         include_str!("../ui-tests/matmul-forgotten-transpose.stderr"),
@@ -188,5 +222,9 @@ const COMPILE_ERRORS: [(&str, &str); 9] = [
     (
         "cosine_similarity(&a, &b) on tensors that were never normalised",
         include_str!("../ui-tests/cosine-similarity-not-normalised.stderr"),
+    ),
+    (
+        "per_token.backward() on a (Batch, Seq) value instead of its mean",
+        include_str!("../ui-tests/backward-of-a-non-scalar.stderr"),
     ),
 ];
