@@ -28,8 +28,9 @@
 //! The pieces: [`dim`](mod@dim) (the kinds of dimension), [`shape`] (tuples of dims and the
 //! rules on them), [`tensor`](mod@tensor) (owned tensors and strided views), [`ops`]
 //! (operations), [`linalg`] (SVD, PCA), [`nn`] (layers, attention, RoPE, KV cache, LoRA),
-//! [`models`] (real models built from them: the MiniLM sentence encoder), [`io`]
-//! (safetensors weights), [`text`] (the BERT tokenizer) and [`Float`] (the element types).
+//! [`autodiff`] (reverse-mode gradients, typed like their parameters), [`optim`] (SGD,
+//! Adam, AdamW, schedules, clipping), [`models`] (real models built from them: the MiniLM
+//! sentence encoder, a LLaMA-style decoder), [`io`] (safetensors weights, read and written), [`text`] (the BERT tokenizer) and [`Float`] (the element types).
 //! Shape errors that involve runtime dims are [`ShapeError`]s; numerical failures are
 //! [`NumericError`]s, and [`Error`] holds either (its docs say which op returns which).
 //!
