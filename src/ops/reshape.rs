@@ -1,7 +1,7 @@
 //! Reshaping: `reshape`, `split` of the last dim into two, `merge` of the last two into one.
 //!
 //! A `Tensor` is contiguous, so each of these only relabels its buffer: no element moves.
-//! Static shapes are checked by the type checker ([`KeepsElementCount`], [`SplitsInto`]);
+//! Static shapes are checked by the type checker ([`KeepsElementCount`], [`SplitsInto`](crate::shape::SplitsInto));
 //! shapes with runtime dims use the `try_…_with` forms, which take the new shape as a value
 //! and check it at run time.
 

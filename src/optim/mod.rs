@@ -4,7 +4,7 @@
 //!
 //! - A step takes the parameters as `&mut [&mut dyn DynParam<T>]`, so parameters of
 //!   different shape types (a `(DOut, DIn)` weight and a `(DOut,)` bias) are updated in one
-//!   call, and the [`Gradients`](crate::autodiff::Gradients) of the backward pass; each
+//!   call, and the [`Gradients`] of the backward pass; each
 //!   parameter's gradient is found through its id, frozen parameters and parameters
 //!   without a gradient are skipped (as PyTorch skips `grad is None`).
 //! - The state of a parameter is kept under its [`ParamId`](crate::autodiff::ParamId) and

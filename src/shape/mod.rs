@@ -18,7 +18,7 @@
 //!   `broadcasts.rs`, their per-rank impls generated into `broadcasts_gen.rs`.
 //!
 //! Dim arithmetic that makes a new dim ([`MinOf`](crate::dim::MinOf)) lives in
-//! [`dim`](crate::dim). Rules that belong to one op sit beside it: the matmul rule
+//! [`dim`](mod@crate::dim). Rules that belong to one op sit beside it: the matmul rule
 //! ([`MatMul`](crate::ops::MatMul)), attention's rules, the input rule of a linear layer,
 //! the head layout, RoPE's shape, the unit vectors of `cosine_similarity`, einsum's operands.
 
