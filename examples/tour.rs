@@ -136,7 +136,7 @@ fn main() {
     let y = layer.forward(&tape.constant(x.clone()));
     let loss = y.mse(&tape.constant(target));
     let grads = loss.backward(); // only a scalar has backward(): see the errors below
-    // The gradient has the weight's own shape type, found through the parameter.
+                                 // The gradient has the weight's own shape type, found through the parameter.
     let dw: TensorView<(HeadDim, DModel)> = grads.of(&layer.weight).expect("traced");
     println!(
         "loss {:.4}; dL/dW is {:?}; traced forward == plain forward: {}",
