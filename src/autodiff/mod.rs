@@ -61,8 +61,11 @@
 //! ```
 
 mod activations;
+pub mod attention;
+mod attention_backward;
 mod elementwise;
 mod grads;
+mod heads;
 pub mod linear;
 mod losses;
 mod matmul;
