@@ -38,7 +38,7 @@
 //! let o = attention_masked(&qv, &k, &k, &mask);
 //! // The value is the tensor op's.
 //! let want = plain::attention_masked(q.value(), &kv, &kv, &mask);
-//! assert_eq!(o.value().to_vec(), want.to_vec());
+//! assert_eq!(o.value().to_vec(), want.as_slice());
 //! let grads = o.sum_all().backward();
 //! // The first query sees only the first key: its output does not depend on it.
 //! let g = grads.of(&q).unwrap();
