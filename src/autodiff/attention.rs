@@ -307,9 +307,9 @@ where
                     dbias,
                 },
             );
-            sink.add(&qh, &dq);
-            sink.add(&kh, &dk);
-            sink.add(&vh, &dv);
+            sink.add_owned(&qh, dq);
+            sink.add_owned(&kh, dk);
+            sink.add_owned(&vh, dv);
             if let (Some(b), Some(db)) = (&bias, &db) {
                 sink.add(b, db);
             }
