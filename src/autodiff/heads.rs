@@ -78,10 +78,10 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     /// let x = Param::new(Tensor::<(Seq, DModel)>::from_fn(|[s, c]| (10 * s + c) as f32));
     /// let tape = Tape::new();
     /// let back = tape.param(&x).split_heads::<Heads, HeadDim>().merge_heads::<DModel>();
-    /// assert_eq!(back.value().to_vec(), x.value().to_vec());
+    /// assert_eq!(back.value().to_vec(), x.value().as_slice());
     /// let w = Tensor::<(Seq, DModel)>::from_fn(|[s, c]| (s * 6 + c) as f32);
     /// let grads = (&back * &tape.constant(w.clone())).sum_all().backward();
-    /// assert_eq!(grads.of(&x).unwrap().to_vec(), w.to_vec()); // the identity's gradient
+    /// assert_eq!(grads.of(&x).unwrap().to_vec(), w.as_slice()); // the identity's gradient
     /// ```
     pub fn merge_heads<C: StaticDim>(&self) -> Var<'t, S::Output, T>
     where
