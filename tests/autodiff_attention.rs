@@ -453,3 +453,79 @@ fn matches_pytorch_autograd_f32() {
         golden_case::<f32>(&f, case, 1e-5, 5e-7);
     }
 }
+
+#[test]
+fn empty_extents_give_empty_or_zero_gradients() {
+    // (sq, sk, dk, dv): no query, no key (every row fully masked), no head dim, no value dim.
+    for (sq, sk, dk, dv) in [(0, 3, 2, 2), (3, 0, 2, 2), (3, 4, 0, 2), (3, 4, 2, 0)] {
+        let q = Param::new(Tensor::<D3, f64>::randn_with(d3(2, sq, dk), 1));
+        let k = Param::new(Tensor::<D3, f64>::randn_with(d3(2, sk, dk), 2));
+        let v = Param::new(Tensor::<D3, f64>::randn_with(d3(2, sk, dv), 3));
+        let tape = Tape::new();
+        let o = attention(&tape.param(&q), &tape.param(&k), &tape.param(&v));
+        let g = (&o * &tape.constant(Tensor::randn_with(o.shape(), 4)))
+            .sum_all()
+            .backward();
+        let want: Vec<f64> = attention_ref_f64(&q, &k, &v);
+        assert_eq!(o.value().to_vec(), want, "({sq}, {sk}, {dk}, {dv})");
+        for p in [&q, &k, &v] {
+            let gv = g.of(p).map(|t| t.to_vec()).unwrap_or_default();
+            assert!(
+                gv.iter().all(|x| x.is_finite()),
+                "({sq}, {sk}, {dk}, {dv}): {gv:?}"
+            );
+        }
+        if sk == 0 || dv == 0 {
+            // Nothing reaches the output: every gradient is zero.
+            let gq = g.of(&q).map(|t| t.to_vec()).unwrap_or_default();
+            assert!(gq.iter().all(|&x| x == 0.0));
+        }
+    }
+}
+
+/// The tensor op's value, for the empty cases.
+fn attention_ref_f64(q: &Param<D3, f64>, k: &Param<D3, f64>, v: &Param<D3, f64>) -> Vec<f64> {
+    plain::attention(q.value(), k.value(), v.value())
+        .as_slice()
+        .to_vec()
+}
+
+#[test]
+fn a_causal_offset_past_every_key_is_no_mask() {
+    let shape = d3(2, 150, 4);
+    let q = Param::new(Tensor::<D3, f64>::randn_with(shape, 1));
+    let kv = Param::new(Tensor::<D3, f64>::randn_with(shape, 2));
+    let grads = |mask: Option<AttentionMask<(), f64>>| {
+        let tape = Tape::new();
+        let (qv, kvv) = (tape.param(&q), tape.param(&kv));
+        let o = match &mask {
+            Some(m) => attention_masked(&qv, &kvv, &kvv, m),
+            None => attention(&qv, &kvv, &kvv),
+        };
+        let g = weigh(&o).backward();
+        (g.of(&q).unwrap().to_vec(), g.of(&kv).unwrap().to_vec())
+    };
+    assert_eq!(grads(Some(AttentionMask::causal(usize::MAX))), grads(None));
+}
+
+#[test]
+fn gradcheck_bias_broadcast_over_queries() {
+    // A traced `(H, 1, Sk)` bias: one row per head, broadcast over the queries.
+    let (h, sq, sk, d) = (2, 3, 4, 2);
+    let q = param(d3(h, sq, d), 70);
+    let k = param(d3(h, sk, d), 71);
+    let bias = param(d3(h, 1, sk), 72);
+    let eval = run(|tape| {
+        let kv = tape.param(&k.borrow());
+        weigh(&attention_biased(
+            &tape.param(&q.borrow()),
+            &kv,
+            &kv,
+            &tape.param(&bias.borrow()),
+            Some(1),
+        ))
+    });
+    check("(H, 1, Sk) bias", &bias, &eval, 1e-6);
+    check("q under a broadcast bias", &q, &eval, 1e-6);
+    check("k = v under a broadcast bias", &k, &eval, 1e-6);
+}

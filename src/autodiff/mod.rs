@@ -14,7 +14,9 @@
 //!   are untouched by this module.
 //!
 //! One file per op family: `matmul.rs`, `elementwise.rs`, `reduce.rs`, `activations.rs`,
-//! `norms.rs`, `losses.rs`, and [`linear`] (a trainable `Linear`); `tape.rs`, `var.rs`,
+//! `norms.rs`, `losses.rs`, `heads.rs` (split/merge heads), [`attention`] (traced scaled
+//! dot-product attention; its blocked backward in `attention_backward.rs`), and [`linear`]
+//! (a trainable `Linear`); `tape.rs`, `var.rs`,
 //! `param.rs` and `grads.rs` are the machinery.
 //!
 //! A two-layer MLP fitted to a toy regression with plain gradient descent:
