@@ -529,3 +529,32 @@ fn gradcheck_bias_broadcast_over_queries() {
     check("q under a broadcast bias", &q, &eval, 1e-6);
     check("k = v under a broadcast bias", &k, &eval, 1e-6);
 }
+
+#[test]
+fn gradcheck_a_causal_multi_head_self_attention_layer() {
+    // x → q, k, v projections → split_heads (views) → causal attention → merge_heads → out
+    // projection: every weight's gradient against finite differences.
+    use shapecheck::autodiff::linear::Linear;
+    use std::cell::RefCell;
+    let lin = |seed| {
+        RefCell::new(Linear::<DModel, DModel, f64>::new(
+            Tensor::randn_with((DModel, DModel), seed),
+            None,
+        ))
+    };
+    let (wq, wk, wv, wo) = (lin(80), lin(81), lin(82), lin(83));
+    let x = param((Dyn::new(2), Dyn::new(3), DModel), 84);
+    let eval = run(|tape| {
+        let xv = tape.param(&x.borrow());
+        let heads = |l: &RefCell<Linear<DModel, DModel, f64>>| {
+            l.borrow().forward(&xv).split_heads::<Heads, HeadDim>()
+        };
+        let (q, k, v) = (heads(&wq), heads(&wk), heads(&wv));
+        let o = attention_masked(&q, &k, &v, &AttentionMask::causal(0)).merge_heads::<DModel>();
+        weigh(&wo.borrow().forward(&o))
+    });
+    check("layer x", &x, &eval, 1e-6);
+    for (name, l) in [("wq", &wq), ("wk", &wk), ("wv", &wv), ("wo", &wo)] {
+        check_in(name, l, |l| &l.weight, |l| &mut l.weight, &eval, 1e-6);
+    }
+}
