@@ -475,6 +475,21 @@ fn empty_extents_give_empty_or_zero_gradients() {
                 "({sq}, {sk}, {dk}, {dv}): {gv:?}"
             );
         }
+        if dk == 0 {
+            // Every score is 0: uniform weights 1/Sk, so dV_j = Σ_i dO_i / Sk per head.
+            let r = Tensor::<D3, f64>::randn_with(o.shape(), 4);
+            let gv = g.of(&v).unwrap().to_vec();
+            for (h, j, c) in
+                (0..2).flat_map(|h| (0..sk).flat_map(move |j| (0..dv).map(move |c| (h, j, c))))
+            {
+                let want: f64 = (0..sq).map(|i| r[[h, i, c]]).sum::<f64>() / sk as f64;
+                let got = gv[(h * sk + j) * dv + c];
+                assert!(
+                    (got - want).abs() < 1e-12,
+                    "dv[{h}, {j}, {c}]: {got} vs {want}"
+                );
+            }
+        }
         if sk == 0 || dv == 0 {
             // Nothing reaches the output: every gradient is zero.
             let gq = g.of(&q).map(|t| t.to_vec()).unwrap_or_default();

@@ -95,23 +95,21 @@ pub(crate) fn backward<T: Float>(
     let groups = p.sk.div_ceil(per_group);
     let mut partials = vec![T::ZERO; items * (groups - 1) * p.sq * p.dk];
     let mut units = Vec::with_capacity(items * groups);
-    let mut extra = partials.chunks_mut((p.sq * p.dk).max(1));
-    let dk_items = grads.dk.chunks_mut((p.sk * p.dk).max(1));
-    let dv_items = grads.dv.chunks_mut(p.sk * p.dv);
-    let mut dq_items = grads.dq.chunks_mut((p.sq * p.dk).max(1));
-    for (item, (dk, dv)) in dk_items.zip(dv_items).enumerate() {
+    let (mut dq, mut dk, mut dv) = (&mut *grads.dq, &mut *grads.dk, &mut *grads.dv);
+    let mut extra = &mut partials[..];
+    for item in 0..items {
         let b = [item / p.batch[1], item % p.batch[1]];
-        let mut dk_rows = dk.chunks_mut((per_group * p.dk).max(1));
-        let mut dq_own = dq_items.next();
-        for (gi, dv) in dv.chunks_mut(per_group * p.dv).enumerate() {
+        for gi in 0..groups {
             let k0 = gi * per_group;
-            let dq = dq_own.take().or_else(|| extra.next()).unwrap_or(&mut []);
+            let k1 = (k0 + per_group).min(p.sk);
+            // The first group writes the item's rows of dQ, the others a partial each.
+            let dq = take(if gi == 0 { &mut dq } else { &mut extra }, p.sq * p.dk);
             units.push(Unit {
                 b,
-                keys: (k0, (k0 + per_group).min(p.sk)),
+                keys: (k0, k1),
                 dq,
-                dk: dk_rows.next().unwrap_or(&mut []),
-                dv,
+                dk: take(&mut dk, (k1 - k0) * p.dk),
+                dv: take(&mut dv, (k1 - k0) * p.dv),
             });
         }
     }
@@ -146,6 +144,13 @@ pub(crate) fn backward<T: Float>(
             }
         }
     }
+}
+
+/// The first `n` elements of `*s`, leaving the rest in `*s`.
+fn take<'a, T>(s: &mut &'a mut [T], n: usize) -> &'a mut [T] {
+    let (head, rest) = core::mem::take(s).split_at_mut(n);
+    *s = rest;
+    head
 }
 
 /// The bias gradient shared by the units, and its strides over the padded scores.
