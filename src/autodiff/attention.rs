@@ -67,6 +67,8 @@
 //! let o = attention(&q, &k, &q);
 //! ```
 
+use std::borrow::Cow;
+
 use super::attention_backward::{self as kernel, Grads, Saved};
 use super::var::{record, Handle, Var};
 use crate::element::Float;
@@ -115,7 +117,7 @@ where
     V: Shape,
     T: Float,
 {
-    forward(q, k, v, AttentionMask::<(), T>::none(), None)
+    forward(q, k, v, Cow::Owned(AttentionMask::<(), T>::none()), None)
 }
 
 /// Traced attention under a constant mask: `softmax(q·kᵀ/√Dk + bias, causal)·v`; see
@@ -172,7 +174,7 @@ where
     M: BroadcastsTo<Scores<Q, K, V>>,
     T: Float,
 {
-    forward(q, k, v, mask.clone(), None)
+    forward(q, k, v, Cow::Borrowed(mask), None)
 }
 
 /// Traced attention with a traced additive bias, `softmax(q·kᵀ/√Dk + bias, causal)·v`, the
@@ -238,7 +240,7 @@ where
     if let Some(off) = causal {
         mask = mask.and_causal(off);
     }
-    forward(q, k, v, mask, Some(bias.h.clone()))
+    forward(q, k, v, Cow::Owned(mask), Some(bias.h.clone()))
 }
 
 /// The forward (the tensor op's kernel, keeping the log-sum-exps when an input is traced)
@@ -247,7 +249,7 @@ fn forward<'t, Q, K, V, M, T>(
     q: &Var<'t, Q, T>,
     k: &Var<'t, K, T>,
     v: &Var<'t, V, T>,
-    mask: AttentionMask<M, T>,
+    mask: Cow<'_, AttentionMask<M, T>>,
     bias: Option<Handle<M, T>>,
 ) -> Result<Var<'t, Out<Q, K, V>, T>, ShapeError>
 where
@@ -283,6 +285,9 @@ where
     let (qh, kh, vh) = (q.h.clone(), k.h.clone(), v.h.clone());
     Ok(record(q.tape, value, traced, move |o| {
         let o = o.clone();
+        // Only a recorded backward keeps the mask (a copy of a borrowed bias): the
+        // untraced path copies nothing.
+        let mask = mask.into_owned();
         let bias = bias.filter(Handle::is_traced);
         Box::new(move |g, sink| {
             let (qv, kv, vv) = (qh.view(), kh.view(), vh.view());
