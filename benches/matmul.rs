@@ -135,11 +135,43 @@ fn few_rows(c: &mut Criterion) {
     });
 }
 
+/// A traced matmul's forward + backward (`Σ A·B`, both gradients) against the three
+/// products by hand (`C = A·B`, `dA = dC·Bᵀ`, `dB = Aᵀ·dC`).
+fn backward(c: &mut Criterion) {
+    use shapecheck::autodiff::{Param, Tape};
+    for n in cases::MATMUL_BACKWARD {
+        let shape = (Dyn::new(n), Dyn::new(n));
+        let a = Param::new(Tensor::<_, f32>::randn_with(shape, 1));
+        let b = Param::new(Tensor::<_, f32>::randn_with(shape, 2));
+        let mut bufs = raw::ForwardBackward::new(n, n, n);
+        let mut g = c.benchmark_group(cases::matmul_backward_group(n));
+        g.throughput(Throughput::Elements((3 * 2 * n * n * n) as u64));
+        g.bench_function("shapecheck", |bch| {
+            bch.iter(|| {
+                let tape = Tape::new();
+                let loss = tape.param(&a).matmul(&tape.param(&b)).sum_all();
+                black_box(loss.backward())
+            })
+        });
+        g.bench_function("raw", |bch| {
+            bch.iter(|| {
+                raw::matmul_forward_backward(
+                    (n, n, n),
+                    a.value().as_slice(),
+                    b.value().as_slice(),
+                    &mut bufs,
+                )
+            })
+        });
+        g.finish();
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = square, batched, few_rows
+    targets = square, batched, few_rows, backward
 }
 criterion_main!(benches);

@@ -65,6 +65,7 @@ pub mod linalg;
 pub mod models;
 pub mod nn;
 pub mod ops;
+pub mod optim;
 mod parallel;
 pub mod shape;
 pub mod tensor;
@@ -95,6 +96,7 @@ pub mod prelude {
     pub use crate::nn::lora::LoRA;
     pub use crate::ops::{cosine_similarity, MatMul, Unit};
     pub use crate::ops::{Activations, Elementwise, Norms, Reductions};
+    pub use crate::optim::Optimizer;
     pub use crate::shape::{HasAxis, RankAtMost, Shape, StaticShape, A0, A1, A2, A3, A4, A5};
     pub use crate::{
         dim, AsView, Float, NumericError, ShapeError, Tensor, TensorView, TensorViewMut,

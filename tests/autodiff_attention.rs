@@ -549,7 +549,7 @@ fn gradcheck_bias_broadcast_over_queries() {
 fn gradcheck_a_causal_multi_head_self_attention_layer() {
     // x → q, k, v projections → split_heads (views) → causal attention → merge_heads → out
     // projection: every weight's gradient against finite differences.
-    use shapecheck::autodiff::linear::Linear;
+    use shapecheck::nn::linear::Linear;
     use std::cell::RefCell;
     let lin = |seed| {
         RefCell::new(Linear::<DModel, DModel, f64>::new(

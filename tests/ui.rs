@@ -114,6 +114,24 @@ const RULES: &[(&str, &[&str])] = &[
         "EndsWithHeadDim (nn/rope)",
         &["rope-on-a-tensor-without-the-head-dim"],
     ),
+    // autodiff/
+    ("ScalarLoss (autodiff/tape)", &["backward-of-a-non-scalar"]),
+    (
+        "Gradients::of gives the parameter's own shape (autodiff/grads)",
+        &["gradient-of-the-other-parameter"],
+    ),
+    (
+        "Linear's input rule on a traced value (autodiff/linear)",
+        &["traced-linear-wrong-input-width"],
+    ),
+    (
+        "TracedUnitVector (autodiff/unit), UnitVector's message",
+        &["traced-cosine-similarity-not-normalised"],
+    ),
+    (
+        "KeepsElementCount, traced (autodiff/shape_ops)",
+        &["traced-reshape-changes-element-count"],
+    ),
 ];
 
 #[test]

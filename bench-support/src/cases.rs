@@ -6,6 +6,14 @@
 /// Square matmul sizes `n` (n×n·n×n), f32 and f64.
 pub const MATMUL_SQUARE: [usize; 5] = [64, 128, 256, 512, 1024];
 
+/// Square sizes `n` of the traced matmul's forward + backward (`Σ A·B`, both gradients).
+pub const MATMUL_BACKWARD: [usize; 3] = [128, 256, 512];
+
+/// `autodiff/matmul_fwd_bwd/<n>`.
+pub fn matmul_backward_group(n: usize) -> String {
+    format!("autodiff/matmul_fwd_bwd/{n}")
+}
+
 /// `matmul/<ty>/<n>`.
 pub fn matmul_group(ty: &str, n: usize) -> String {
     format!("matmul/{ty}/{n}")

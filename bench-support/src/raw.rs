@@ -70,3 +70,84 @@ pub fn sgemm_batched(
         sgemm(m, k, n, a, b, bt, std::hint::black_box(c));
     }
 }
+
+/// `c = a·b` for `a: m×k`, `b: k×n` read through the given (row, column) strides, `c`
+/// row-major: how a user writes a product with a transposed operand by hand.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_strided(
+    (m, k, n): (usize, usize, usize),
+    a: &[f32],
+    (rsa, csa): (usize, usize),
+    b: &[f32],
+    (rsb, csb): (usize, usize),
+    c: &mut [f32],
+) {
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| {
+        (rows > 0 && cols > 0).then(|| (rows - 1) * rs + (cols - 1) * cs)
+    };
+    assert!(last(m, k, rsa, csa).is_none_or(|l| l < a.len()));
+    assert!(last(k, n, rsb, csb).is_none_or(|l| l < b.len()));
+    assert!(c.len() >= m * n);
+    // SAFETY: the asserts bound the largest offset each operand is read at under its
+    // strides (every index is at most the last one); `c` is a unique borrow, row-major.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa as isize,
+            csa as isize,
+            b.as_ptr(),
+            rsb as isize,
+            csb as isize,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        )
+    }
+}
+
+/// The buffers of [`matmul_forward_backward`]: `C`, `dC` and the two gradients.
+pub struct ForwardBackward {
+    c: Vec<f32>,
+    dc: Vec<f32>,
+    da: Vec<f32>,
+    db: Vec<f32>,
+}
+
+impl ForwardBackward {
+    /// Buffers for `m×k · k×n`.
+    pub fn new(m: usize, k: usize, n: usize) -> Self {
+        ForwardBackward {
+            c: vec![0.0; m * n],
+            dc: vec![0.0; m * n],
+            da: vec![0.0; m * k],
+            db: vec![0.0; k * n],
+        }
+    }
+
+    /// The gradients `(dA, dB)` of the last call.
+    pub fn grads(&self) -> (&[f32], &[f32]) {
+        (&self.da, &self.db)
+    }
+}
+
+/// One training step of `loss = Σ A·B` written by hand: `C = A·B`, the seed `dC = 1`, then
+/// `dA = dC·Bᵀ` and `dB = Aᵀ·dC` (the transposes read through strides), into reused
+/// buffers. Returns the loss.
+pub fn matmul_forward_backward(
+    (m, k, n): (usize, usize, usize),
+    a: &[f32],
+    b: &[f32],
+    bufs: &mut ForwardBackward,
+) -> f32 {
+    sgemm_strided((m, k, n), a, (k, 1), b, (n, 1), &mut bufs.c);
+    let loss = bufs.c.iter().sum();
+    bufs.dc.fill(1.0);
+    sgemm_strided((m, n, k), &bufs.dc, (n, 1), b, (1, n), &mut bufs.da);
+    sgemm_strided((k, m, n), a, (1, k), &bufs.dc, (n, 1), &mut bufs.db);
+    loss
+}

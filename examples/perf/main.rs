@@ -10,6 +10,7 @@
 //! crate; the MiniLM line runs the library's model (`shapecheck::models::minilm`).
 
 mod attention;
+mod autodiff;
 mod einsum;
 mod elementwise;
 mod harness;
@@ -29,5 +30,6 @@ fn main() {
     einsum::run(&filter);
     linalg::run(&filter);
     attention::run(&filter);
+    autodiff::run(&filter);
     minilm::run(&filter);
 }

@@ -1,6 +1,7 @@
 //! [`Gradients`]: the gradients of the parameters, keyed by [`ParamId`] and read back
 //! through the [`Param`] with its shape type.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use super::param::{Param, ParamId};
@@ -85,13 +86,33 @@ impl<T: Float> Gradients<T> {
         self.map.is_empty()
     }
 
-    pub(crate) fn accumulate(&mut self, id: ParamId, g: &[T]) {
-        let buf = self.map.entry(id).or_insert_with(|| vec![T::ZERO; g.len()]);
-        assert_eq!(
-            buf.len(),
-            g.len(),
-            "parameter {id:?} changed its number of elements between two backward passes"
-        );
-        buf.iter_mut().zip(g).for_each(|(b, &v)| *b += v);
+    /// The flat gradient of parameter `id` (for the optimizers, which see parameters
+    /// through their ids).
+    pub(crate) fn get(&self, id: ParamId) -> Option<&[T]> {
+        self.map.get(&id).map(Vec::as_slice)
+    }
+
+    /// [`get`](Self::get), mutably (gradient clipping scales in place).
+    pub(crate) fn get_mut(&mut self, id: ParamId) -> Option<&mut [T]> {
+        self.map.get_mut(&id).map(Vec::as_mut_slice)
+    }
+
+    /// Adds `g` into the gradient of `id`; the first gradient of a parameter is moved in,
+    /// not copied.
+    pub(crate) fn accumulate(&mut self, id: ParamId, g: Vec<T>) {
+        match self.map.entry(id) {
+            Entry::Vacant(e) => {
+                e.insert(g);
+            }
+            Entry::Occupied(mut e) => {
+                let buf = e.get_mut();
+                assert_eq!(
+                    buf.len(),
+                    g.len(),
+                    "parameter {id:?} changed its number of elements between two backward passes"
+                );
+                buf.iter_mut().zip(&g).for_each(|(b, &v)| *b += v);
+            }
+        }
     }
 }

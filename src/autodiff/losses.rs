@@ -1,14 +1,15 @@
-//! Losses, each a scalar `Var` ready for `backward()`: mean squared error, and
-//! cross-entropy over logits.
+//! Losses, each a scalar `Var` ready for `backward()`: mean squared error, cross-entropy
+//! over logits, and the contrastive InfoNCE loss over [`UnitVar`] embeddings.
 //!
 //! Cross-entropy is `log_softmax` (max-subtracted, so logits of ±1e4 give finite values
 //! and gradients) followed by the mean negative log-likelihood of the target classes:
 //! its gradient is `(softmax − onehot) / rows`, computed through the two ops' backwards.
 
+use super::unit::UnitVar;
 use super::var::{record, Var};
 use crate::dim::Dim;
 use crate::element::Float;
-use crate::error::ShapeError;
+use crate::error::{Error, NumericError, ShapeError};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -123,4 +124,133 @@ impl<'t, N: Dim, C: Dim, T: Float> Var<'t, (N, C), T> {
             })
         })
     }
+}
+
+impl<'t, B: Dim, E: Dim, T: Float> UnitVar<'t, (B, E), T> {
+    /// The one-directional InfoNCE loss of anchors `self` against their positives (row
+    /// `i` of `positives` is the positive of row `i` of `self`; every other row of the
+    /// batch is a negative): the cross-entropy of the scaled cosine similarities
+    /// `self·positivesᵀ / τ` with the diagonal as the targets, i.e. the mean over anchors of
+    /// `−log(e^{cos(aᵢ, pᵢ)/τ} / Σⱼ e^{cos(aᵢ, pⱼ)/τ})`. This is sentence-transformers'
+    /// `MultipleNegativesRankingLoss` (whose `scale` is `1/τ`, 20 by default: τ = 0.05).
+    ///
+    /// It is built from traced ops (similarity, scale, `log_softmax`, the mean NLL), so it
+    /// is as stable as `log_softmax` at small τ: logits of `±1/τ` are max-subtracted, and τ
+    /// = 1e-4 gives a finite loss and gradients.
+    ///
+    /// # Panics
+    ///
+    /// When τ is not finite and positive, or the two batches' runtime sizes differ; see
+    /// [`try_info_nce`](Self::try_info_nce).
+    ///
+    /// ```
+    /// use shapecheck::autodiff::{Param, Tape};
+    /// use shapecheck::prelude::*;
+    /// dim!(pub Batch = 2; pub Emb = 2);
+    /// let a = Param::new(Tensor::<(Batch, Emb), f64>::from_vec(vec![1., 0., 0., 1.]).unwrap());
+    /// let tape = Tape::new();
+    /// let anchors = tape.param(&a).normalize();
+    /// let loss = anchors.info_nce(&anchors, 0.5); // cos 1 on the diagonal, 0 off it
+    /// let expected = (1.0f64 + (-2.0f64).exp()).ln(); // −log(e² / (e² + e⁰))
+    /// assert!((loss.item() - expected).abs() < 1e-12);
+    /// ```
+    #[track_caller]
+    pub fn info_nce(&self, positives: &UnitVar<'t, (B, E), T>, tau: T) -> Var<'t, (), T> {
+        self.try_info_nce(positives, tau)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`info_nce`](Self::info_nce), returning `Err` when τ is not finite and positive
+    /// ([`NumericError::InvalidArgument`]) or when the two batches have different runtime
+    /// sizes ([`ShapeError`]).
+    ///
+    /// ```
+    /// use shapecheck::autodiff::Tape;
+    /// use shapecheck::prelude::*;
+    /// let tape = Tape::<f64>::new();
+    /// let a = tape.constant(Tensor::<(Dyn, D<2>), f64>::randn_with((Dyn::new(3), D), 0)).normalize();
+    /// let b = tape.constant(Tensor::<(Dyn, D<2>), f64>::randn_with((Dyn::new(4), D), 1)).normalize();
+    /// assert!(a.try_info_nce(&a, 0.05).is_ok());
+    /// assert!(a.try_info_nce(&a, 0.0).is_err()); // τ must be > 0
+    /// assert!(a.try_info_nce(&b, 0.05).is_err()); // 3 anchors, 4 positives
+    /// ```
+    pub fn try_info_nce(
+        &self,
+        positives: &UnitVar<'t, (B, E), T>,
+        tau: T,
+    ) -> Result<Var<'t, (), T>, Error> {
+        let logits = self.contrastive_logits(positives, tau)?;
+        Ok(logits.cross_entropy(&diagonal(logits.shape().0.size())))
+    }
+
+    /// The symmetric InfoNCE loss (CLIP's, and sentence-transformers'
+    /// `MultipleNegativesSymmetricRankingLoss`): the mean of
+    /// [`info_nce`](Self::info_nce) from `self` to `positives` and from `positives` to
+    /// `self`, the second read from the same similarity matrix transposed (a view).
+    ///
+    /// # Panics
+    ///
+    /// As [`info_nce`](Self::info_nce).
+    ///
+    /// ```
+    /// use shapecheck::autodiff::{Param, Tape};
+    /// use shapecheck::prelude::*;
+    /// let (a, p) = (Param::new(Tensor::<(D<3>, D<4>), f64>::randn(0)), Param::new(Tensor::randn(1)));
+    /// let tape = Tape::new();
+    /// let (ua, up) = (tape.param(&a).normalize(), tape.param(&p).normalize());
+    /// let both = ua.info_nce_symmetric(&up, 0.1).item();
+    /// let halves = 0.5 * (ua.info_nce(&up, 0.1).item() + up.info_nce(&ua, 0.1).item());
+    /// assert!((both - halves).abs() < 1e-12);
+    /// ```
+    #[track_caller]
+    pub fn info_nce_symmetric(&self, positives: &UnitVar<'t, (B, E), T>, tau: T) -> Var<'t, (), T> {
+        self.try_info_nce_symmetric(positives, tau)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`info_nce_symmetric`](Self::info_nce_symmetric), returning the `Err`s of
+    /// [`try_info_nce`](Self::try_info_nce).
+    pub fn try_info_nce_symmetric(
+        &self,
+        positives: &UnitVar<'t, (B, E), T>,
+        tau: T,
+    ) -> Result<Var<'t, (), T>, Error> {
+        let logits = self.contrastive_logits(positives, tau)?;
+        let targets = diagonal(logits.shape().0.size());
+        let forward = logits.cross_entropy(&targets);
+        let backward = logits.t().cross_entropy(&targets);
+        Ok((&forward + &backward).scale(T::from_f64(0.5)))
+    }
+
+    /// `self·positivesᵀ / τ`, after checking τ and the batch sizes.
+    fn contrastive_logits(
+        &self,
+        positives: &UnitVar<'t, (B, E), T>,
+        tau: T,
+    ) -> Result<Var<'t, (B, B), T>, Error> {
+        let (sa, sp) = (self.as_var().shape(), positives.as_var().shape());
+        if !(tau.is_finite() && tau > T::ZERO) {
+            return Err(Error::Numeric(NumericError::InvalidArgument {
+                op: "info_nce",
+                shape: format!("{sa:?}"),
+                name: "tau",
+                value: format!("{tau:?}"),
+                rule: "it must be finite and greater than 0",
+            }));
+        }
+        if sa.0.size() != sp.0.size() {
+            return Err(Error::Shape(ShapeError::incompatible(
+                "info_nce",
+                &sa,
+                &sp,
+                "the anchors and the positives must be batches of the same size, row i the positive of row i".to_owned(),
+            )));
+        }
+        Ok(self.similarity(positives).scale(T::ONE / tau))
+    }
+}
+
+/// The targets `0, 1, …, n − 1`: row `i`'s positive is column `i`.
+fn diagonal(n: usize) -> Vec<usize> {
+    (0..n).collect()
 }

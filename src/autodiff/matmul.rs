@@ -51,7 +51,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
         record(self.tape, value, traced, move |_| {
             Box::new(move |g, sink| match S::FORM {
                 Form::Batched => batched_backward(&a, &b, g, sink),
-                _ => flat_backward::<S, R, T>(&a, &b, g, sink),
+                form => flat_backward(form, &a, &b, g, sink),
             })
         })
     }
@@ -84,7 +84,8 @@ fn rows_collapse(dims: &[usize], strides: &[usize]) -> bool {
 
 /// The forms whose left operand is read as one matrix of `rows × k` (the batch axes of a
 /// shared right operand folded into the rows): 2-D, matrix·vector, vector·matrix, shared.
-pub(crate) fn flat_backward<L: MatMul<R>, R: Shape, T: Float>(
+pub(crate) fn flat_backward<L: Shape, R: Shape, T: Float>(
+    form: Form,
     a: &Handle<L, T>,
     b: &Handle<R, T>,
     g: &[T],
@@ -93,13 +94,13 @@ pub(crate) fn flat_backward<L: MatMul<R>, R: Shape, T: Float>(
     let (ad, asd) = (a.shape.dims(), a.strides.clone());
     let (bd, bsd) = (b.shape.dims(), b.strides.clone());
     let ra = ad.len();
-    let (k, n, (brs, bcs)) = match L::FORM {
+    let (k, n, (brs, bcs)) = match form {
         Form::MatVec => (bd[0], 1, (bsd[0], 1)),
         _ => (bd[0], bd[1], (bsd[0], bsd[1])),
     };
     let rows: usize = ad[..ra - 1].iter().product();
     let copied;
-    let (adata, aoff, (ars, acs)) = match L::FORM {
+    let (adata, aoff, (ars, acs)) = match form {
         Form::VecMat => (a.data.slice(), a.offset, (k * asd[0], asd[0])),
         _ if rows_collapse(&ad, &asd) => (
             a.data.slice(),

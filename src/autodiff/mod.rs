@@ -14,10 +14,14 @@
 //!   are untouched by this module.
 //!
 //! One file per op family: `matmul.rs`, `elementwise.rs`, `reduce.rs`, `activations.rs`,
-//! `norms.rs`, `losses.rs`, `heads.rs` (split/merge heads), [`attention`] (traced scaled
-//! dot-product attention; its blocked backward in `attention_backward.rs`), and [`linear`]
-//! (a trainable `Linear`); `tape.rs`, `var.rs`,
-//! `param.rs` and `grads.rs` are the machinery.
+//! `norms.rs`, `losses.rs`, `shape_ops.rs` (reshape, split/merge, slice, squeeze),
+//! `concat.rs` (concat, stack), `unit.rs` ([`UnitVar`], the traced cosine similarity),
+//! `rope.rs` (RoPE), `heads.rs` (split/merge heads), [`attention`] (traced scaled
+//! dot-product attention; its blocked backward in `attention_backward.rs`), [`embedding`]
+//! (lookup, and a trainable table), [`lora`] (a trainable LoRA adapter) and [`linear`] (the
+//! traced forward of [`nn::linear::Linear`](crate::nn::linear::Linear): one layer serves
+//! inference and training); `tape.rs`, `var.rs`, `param.rs` and `grads.rs` are the
+//! machinery.
 //!
 //! A two-layer MLP fitted to a toy regression with plain gradient descent:
 //!
@@ -65,20 +69,30 @@
 mod activations;
 pub mod attention;
 mod attention_backward;
+mod concat;
 mod elementwise;
+pub mod embedding;
 mod grads;
 mod heads;
 pub mod linear;
+pub mod lora;
 mod losses;
 mod matmul;
 mod norms;
 mod param;
 mod reduce;
+mod rope;
+mod shape_ops;
 mod strided;
 mod tape;
+mod unit;
 mod var;
 
 pub use grads::Gradients;
 pub use param::{Param, ParamId};
 pub use tape::{ScalarLoss, Tape};
+pub use unit::{cosine_similarity, TracedUnitVector, UnitVar};
 pub use var::Var;
+
+// For the small view and copy ops that models write on traced values (models::decoder).
+pub(crate) use var::{record, Handle};

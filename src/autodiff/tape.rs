@@ -106,9 +106,18 @@ impl<T: Float> Tape<T> {
             // Taking the buffer frees it as soon as its node has passed it on.
             let Some(g) = bufs[i].take() else { continue };
             let node = &nodes[i];
-            if let Some(id) = node.param {
-                grads.accumulate(id, &g);
-            }
+            let g = match (node.param, &node.backward) {
+                // A parameter's leaf passes nothing on: its buffer moves into `grads`.
+                (Some(id), None) => {
+                    grads.accumulate(id, g);
+                    continue;
+                }
+                (Some(id), Some(_)) => {
+                    grads.accumulate(id, g.clone());
+                    g
+                }
+                (None, _) => g,
+            };
             if let Some(backward) = &node.backward {
                 let mut sink = GradSink {
                     bufs: &mut bufs[..i],

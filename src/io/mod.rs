@@ -1,4 +1,4 @@
-//! Loading weights (safetensors) into typed tensors.
+//! Loading weights (safetensors) into typed tensors, and saving them ([`SafetensorsWriter`]).
 //!
 //! A weights file has no types, so its shapes are checked at run time, once, at the
 //! boundary: [`SafeTensors::open`] reads a file and validates its whole header (any defect
@@ -57,7 +57,9 @@
 mod dtype;
 mod error;
 mod safetensors;
+mod writer;
 
 pub use dtype::{bf16_bits_to_f32, f16_bits_to_f32, Dtype};
 pub use error::LoadError;
 pub use safetensors::{SafeTensors, TensorInfo};
+pub use writer::{SafetensorsWriter, SaveError};

@@ -26,13 +26,14 @@
 //! let y = lin.forward(&x);
 //! ```
 
+use crate::autodiff::Param;
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
 use crate::error::{OrPanic, ShapeError};
 use crate::kernel::{run_avx2_fma, Avx2FmaKernel, Gemm, MatRef};
 use crate::ops::activations::{gelu, gelu_tanh, relu, silu};
 use crate::shape::Shape;
-use crate::tensor::{AsView, Tensor};
+use crate::tensor::{AsView, Tensor, TensorView};
 
 /// Inputs of a [`Linear<DIn, DOut>`](Linear): shapes `(…, DIn)` of rank 1 to 6; `Output` is
 /// `(…, DOut)`.
@@ -70,16 +71,78 @@ linear_input!(P0 0, P1 1, P2 2, P3 3, P4 4);
 
 /// `y = x·Wᵀ + b` with `W: (DOut, DIn)` (PyTorch's layout) and an optional bias `b: (DOut,)`.
 /// The product reads `W` through its strides as `Wᵀ`; it is never transposed by a copy.
-#[derive(Clone, Debug)]
+///
+/// One layer for inference and training: the weight and bias are [`Param`]s, and
+/// [`forward`](Self::forward) takes a tensor or a view (and returns a tensor) or a traced
+/// [`Var`](crate::autodiff::Var) (and returns one, recording the product's backward when
+/// the input or a parameter is traced). Both run the same product, [`LinearArg`]'s one
+/// implementation of `x·Wᵀ + b`; the tensor path records nothing and allocates only its
+/// output. Gradients are found through the fields: `grads.of(&layer.weight)` is a
+/// `TensorView<(DOut, DIn)>`.
+#[derive(Debug)]
 pub struct Linear<DIn: Dim, DOut: Dim, T: Float = f32> {
-    weight: Tensor<(DOut, DIn), T>,
-    bias: Option<Tensor<(DOut,), T>>,
+    /// The weight, `(DOut, DIn)`; freeze it with [`Param::freeze`].
+    pub weight: Param<(DOut, DIn), T>,
+    /// The bias, `(DOut,)`, if any.
+    pub bias: Option<Param<(DOut,), T>>,
 }
+
+/// A copy with the same values and frozen flags, and fresh parameter ids: the copy is
+/// another layer, whose gradients are its own.
+impl<DIn: Dim, DOut: Dim, T: Float> Clone for Linear<DIn, DOut, T> {
+    fn clone(&self) -> Self {
+        fn copy<S: Shape, T: Float>(p: &Param<S, T>) -> Param<S, T> {
+            let mut c = Param::new(p.value().clone());
+            if p.is_frozen() {
+                c.freeze();
+            }
+            c
+        }
+        Linear {
+            weight: copy(&self.weight),
+            bias: self.bias.as_ref().map(copy),
+        }
+    }
+}
+
+/// What [`Linear::forward`] takes: a tensor or a view (giving a tensor), or a traced
+/// [`Var`](crate::autodiff::Var) (giving a `Var`), whose shape is `(…, DIn)`; a shape whose
+/// last dim is not `DIn` is rejected by [`LinearInput`], with its message.
+pub trait LinearArg<T: Float> {
+    /// The input's shape.
+    type Shape: Shape;
+    /// What a layer makes of it, for the output shape `S`: `Tensor<S, T>` or `Var<'t, S, T>`.
+    type Output<S: Shape>;
+    #[doc(hidden)]
+    fn try_apply<DIn: Dim, DOut: Dim>(
+        &self,
+        layer: &Linear<DIn, DOut, T>,
+    ) -> Result<Applied<Self, DIn, DOut, T>, ShapeError>
+    where
+        Self::Shape: LinearInput<DIn, DOut>;
+}
+
+impl<X: AsView + ?Sized> LinearArg<X::Elem> for X {
+    type Shape = X::Shape;
+    type Output<S: Shape> = Tensor<S, X::Elem>;
+    #[inline]
+    fn try_apply<DIn: Dim, DOut: Dim>(
+        &self,
+        layer: &Linear<DIn, DOut, X::Elem>,
+    ) -> Result<Applied<Self, DIn, DOut, X::Elem>, ShapeError>
+    where
+        Self::Shape: LinearInput<DIn, DOut>,
+    {
+        layer.value(&self.as_view())
+    }
+}
+
+/// What a `Linear<DIn, DOut, T>` gives for the input `X`: a tensor or a `Var` `(…, DOut)`.
+pub type Applied<X, DIn, DOut, T> =
+    <X as LinearArg<T>>::Output<LinearOut<<X as LinearArg<T>>::Shape, DIn, DOut>>;
 
 /// The output shape of a linear layer applied to `S`.
 pub type LinearOut<S, DIn, DOut> = <S as LinearInput<DIn, DOut>>::Output;
-
-type LinearOutOf<X, DIn, DOut> = LinearOut<<X as AsView>::Shape, DIn, DOut>;
 
 impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
     /// A layer from its weight `(DOut, DIn)` and optional bias `(DOut,)`.
@@ -109,7 +172,10 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
                 ));
             }
         }
-        Ok(Linear { weight, bias })
+        Ok(Linear {
+            weight: Param::new(weight),
+            bias: bias.map(Param::new),
+        })
     }
 
     /// PyTorch's default initialisation for static dims: weight and bias uniform in
@@ -127,17 +193,20 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
         let bound = T::ONE / T::from_usize(din.size().max(1)).sqrt();
         let weight = Tensor::uniform_with((dout, din), -bound, bound, seed);
         let bias = bias.then(|| Tensor::uniform_with((dout,), -bound, bound, seed.wrapping_add(1)));
-        Linear { weight, bias }
+        Linear {
+            weight: Param::new(weight),
+            bias: bias.map(Param::new),
+        }
     }
 
     /// The weight, `(DOut, DIn)`.
     pub fn weight(&self) -> &Tensor<(DOut, DIn), T> {
-        &self.weight
+        self.weight.value()
     }
 
     /// The bias, if any.
     pub fn bias(&self) -> Option<&Tensor<(DOut,), T>> {
-        self.bias.as_ref()
+        self.bias.as_ref().map(Param::value)
     }
 
     /// `x·Wᵀ + b` for `x: (…, DIn)`.
@@ -157,36 +226,47 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
     /// When a runtime `DIn` of `x` differs from the weight's; see
     /// [`try_forward`](Self::try_forward).
     #[track_caller]
-    pub fn forward<X>(&self, x: &X) -> Tensor<LinearOut<X::Shape, DIn, DOut>, T>
+    pub fn forward<X>(&self, x: &X) -> Applied<X, DIn, DOut, T>
     where
-        X: AsView<Elem = T>,
+        X: LinearArg<T> + ?Sized,
         X::Shape: LinearInput<DIn, DOut>,
     {
-        self.try_forward(x).or_panic()
+        x.try_apply(self).or_panic()
     }
 
     /// [`forward`](Self::forward), returning `Err` when the input's width differs from the
     /// weight's (runtime dims).
-    pub fn try_forward<X>(&self, x: &X) -> Result<Tensor<LinearOutOf<X, DIn, DOut>, T>, ShapeError>
+    pub fn try_forward<X>(&self, x: &X) -> Result<Applied<X, DIn, DOut, T>, ShapeError>
     where
-        X: AsView<Elem = T>,
+        X: LinearArg<T> + ?Sized,
         X::Shape: LinearInput<DIn, DOut>,
     {
-        let view = x.as_view();
+        x.try_apply(self)
+    }
+
+    /// `x·Wᵀ + b`: the one implementation of the product, for tensors and traced values.
+    pub(crate) fn value<S>(
+        &self,
+        view: &TensorView<'_, S, T>,
+    ) -> Result<Tensor<LinearOut<S, DIn, DOut>, T>, ShapeError>
+    where
+        S: LinearInput<DIn, DOut>,
+    {
+        let weight = self.weight.value();
         let (d, r) = (view.dims(), view.dims().len());
-        let (dout, din) = (self.weight.dims()[0], self.weight.dims()[1]);
+        let (dout, din) = (weight.dims()[0], weight.dims()[1]);
         if d[r - 1] != din {
             return Err(ShapeError::incompatible_described(
                 "Linear::forward",
                 format!("input {:?}", view.shape()),
-                format!("weight {:?}", self.weight.shape()),
+                format!("weight {:?}", weight.shape()),
                 format!("the input has width {} and the weight {din}", d[r - 1]),
             ));
         }
-        let shape = view.shape().output_shape(self.weight.shape().0);
+        let shape = view.shape().output_shape(weight.shape().0);
         let rows: usize = d[..r - 1].iter().product();
         let mut out = Vec::with_capacity(rows * dout);
-        match &self.bias {
+        match self.bias() {
             Some(b) => (0..rows).for_each(|_| out.extend_from_slice(b.as_slice())),
             None => out.resize(rows * dout, T::ZERO),
         }
@@ -205,7 +285,7 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
         let beta = if self.bias.is_some() { T::ONE } else { T::ZERO };
         let x = MatRef::new(data, offset, (rows, din), (rs, cs));
         // Wᵀ: element (i, j) is W[j, i].
-        let wt = MatRef::rows(self.weight.as_slice(), dout, din).t();
+        let wt = MatRef::rows(weight.as_slice(), dout, din).t();
         Gemm::new()
             .beta(beta)
             .threads(crate::parallel::threads_for_product(rows * din * dout))

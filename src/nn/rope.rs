@@ -326,6 +326,19 @@ impl<H: Dim> Rope<H> {
     /// Rotates a row-major buffer of `(lead…, seq, d)` in place. Positions are the outer
     /// loop, so each sine and cosine is computed once and used for every leading index.
     fn rotate_rows<T: Float>(&self, data: &mut [T], seq: usize, offset: usize) {
+        self.turn_rows(data, seq, offset, false);
+    }
+
+    /// [`rotate_rows`](Self::rotate_rows), or with `inverse` the rotation by `−m·θ_j` (the
+    /// transpose of each 2×2 rotation): the vector–Jacobian product of the forward, with
+    /// the same angles bit for bit.
+    pub(crate) fn turn_rows<T: Float>(
+        &self,
+        data: &mut [T],
+        seq: usize,
+        offset: usize,
+        inverse: bool,
+    ) {
         let d = self.head_dim.size();
         let half = d / 2;
         if half == 0 || seq == 0 || data.is_empty() {
@@ -339,7 +352,7 @@ impl<H: Dim> Rope<H> {
             for ((c, s), &theta) in cos.iter_mut().zip(sin.iter_mut()).zip(&self.freqs) {
                 let (sn, cs) = (pos * theta).sin_cos();
                 *c = T::from_f64(cs);
-                *s = T::from_f64(sn);
+                *s = T::from_f64(if inverse { -sn } else { sn });
             }
             for row in data.chunks_exact_mut(block) {
                 let row = &mut row[i * d..(i + 1) * d];

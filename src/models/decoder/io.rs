@@ -1,0 +1,212 @@
+//! Saving a [`Decoder`] as safetensors and loading it back.
+//!
+//! Every parameter is one tensor under its Hugging Face LLaMA name
+//! ([`Decoder::visit`]), in the element type of the model. The sizes the type fixes
+//! (`vocab`, `d_model`, `heads`, `head_dim`, `ffn`) and the [`DecoderConfig`] (`layers`,
+//! `norm_eps`, `rope_base`, `rope_layout`, `tied`) are the file's metadata: loading checks
+//! the first against the type (a mismatch is a [`ModelError::Config`] naming the field) and
+//! rebuilds the second, then loads every tensor with its shape checked.
+
+use std::path::{Path, PathBuf};
+
+use super::{Decoder, DecoderConfig, ParamVisitor, ParamVisitorMut};
+use crate::autodiff::Param;
+use crate::dim::{Many, StaticDim};
+use crate::element::Float;
+use crate::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
+use crate::models::ModelError;
+use crate::nn::rope::{IsEven, RopeLayout};
+use crate::shape::{Shape, SplitsInto};
+
+fn layout_name(l: RopeLayout) -> &'static str {
+    match l {
+        RopeLayout::HalfSplit => "half_split",
+        RopeLayout::Interleaved => "interleaved",
+    }
+}
+
+impl<Vocab, DModel, Heads, HeadDim, Ffn, T> Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
+where
+    Vocab: StaticDim<Kind = Many>,
+    DModel: StaticDim<Kind = Many> + SplitsInto<Heads, HeadDim>,
+    Heads: StaticDim,
+    HeadDim: StaticDim + IsEven,
+    Ffn: StaticDim<Kind = Many>,
+    T: Float,
+{
+    fn sizes() -> [(&'static str, usize); 5] {
+        [
+            ("vocab", Vocab::SIZE),
+            ("d_model", DModel::SIZE),
+            ("heads", Heads::SIZE),
+            ("head_dim", HeadDim::SIZE),
+            ("ffn", Ffn::SIZE),
+        ]
+    }
+
+    /// The weights and the configuration as a safetensors file in memory (write it with
+    /// [`SafetensorsWriter::write`] or [`to_bytes`](SafetensorsWriter::to_bytes)).
+    pub fn to_safetensors(&self) -> Result<SafetensorsWriter, SaveError> {
+        struct Add<'a> {
+            file: &'a mut SafetensorsWriter,
+            err: Option<SaveError>,
+        }
+        impl<T: Float> ParamVisitor<T> for Add<'_> {
+            fn visit<S: Shape>(&mut self, name: &str, p: &Param<S, T>) {
+                if self.err.is_none() {
+                    if let Err(e) = self.file.add(name, p.value()) {
+                        self.err = Some(e);
+                    }
+                }
+            }
+        }
+        let mut file = SafetensorsWriter::new();
+        let mut add = Add {
+            file: &mut file,
+            err: None,
+        };
+        self.visit(&mut add);
+        if let Some(e) = add.err {
+            return Err(e);
+        }
+        let c = &self.config;
+        for (key, size) in Self::sizes() {
+            file.metadata(key, &size.to_string());
+        }
+        file.metadata("layers", &c.layers.to_string())
+            .metadata("norm_eps", &c.norm_eps.to_string())
+            .metadata("rope_base", &c.rope_base.to_string())
+            .metadata("rope_layout", layout_name(c.rope_layout))
+            .metadata("tied", &c.tied.to_string());
+        Ok(file)
+    }
+
+    /// Writes [`to_safetensors`](Self::to_safetensors) to `path`.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SaveError> {
+        self.to_safetensors()?.write(path)
+    }
+
+    /// A decoder read from the safetensors file at `path` (as written by
+    /// [`save`](Self::save)).
+    ///
+    /// `Err` when the file cannot be read or is malformed, when its sizes disagree with the
+    /// type or its configuration is missing or invalid ([`ModelError::Config`] naming the
+    /// field), or when a tensor is missing, has another shape, or is not a parameter.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ModelError> {
+        let path = path.as_ref();
+        let file = SafeTensors::open(path).map_err(ModelError::Weights)?;
+        Self::from_safetensors(&file, path)
+    }
+
+    /// [`load`](Self::load) from a file already read; `path` names it in messages.
+    pub fn from_safetensors(
+        file: &SafeTensors,
+        path: impl AsRef<Path>,
+    ) -> Result<Self, ModelError> {
+        let path: PathBuf = path.as_ref().to_owned();
+        let meta = file.metadata();
+        let field = |key: &'static str| meta.get(key).map(String::as_str);
+        let bad = |key: &'static str, expected: String| ModelError::Config {
+            path: path.clone(),
+            field: key,
+            expected,
+            found: field(key).unwrap_or("missing").to_owned(),
+        };
+        for (key, size) in Self::sizes() {
+            if field(key).and_then(|v| v.parse::<usize>().ok()) != Some(size) {
+                return Err(bad(key, size.to_string()));
+            }
+        }
+        let number = |key: &'static str| {
+            field(key)
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| bad(key, "a finite number greater than 0".into()))
+        };
+        let config = DecoderConfig {
+            layers: field("layers")
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| bad("layers", "a number of blocks".into()))?,
+            norm_eps: field("norm_eps")
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| bad("norm_eps", "a finite number ≥ 0".into()))?,
+            rope_base: number("rope_base")?,
+            rope_layout: match field("rope_layout") {
+                Some("half_split") => RopeLayout::HalfSplit,
+                Some("interleaved") => RopeLayout::Interleaved,
+                _ => return Err(bad("rope_layout", "`half_split` or `interleaved`".into())),
+            },
+            tied: field("tied")
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| bad("tied", "`true` or `false`".into()))?,
+            ..DecoderConfig::default()
+        };
+        // Each block holds 9 tensors: a count the file cannot back is refused before any
+        // allocation.
+        if config.layers > file.names().len() / 9 {
+            return Err(bad(
+                "layers",
+                format!(
+                    "at most {} for the {} tensors of the file",
+                    file.names().len() / 9,
+                    file.names().len()
+                ),
+            ));
+        }
+        let mut model = Self::init(config, 0);
+        struct Load<'a> {
+            file: &'a SafeTensors,
+            count: usize,
+            err: Option<LoadError>,
+        }
+        impl<T: Float> ParamVisitorMut<T> for Load<'_> {
+            fn visit<S: Shape>(&mut self, name: &str, p: &mut Param<S, T>) {
+                if self.err.is_some() {
+                    return;
+                }
+                match self.file.load_with(name, p.value().shape()) {
+                    Ok(t) => {
+                        *p.value_mut() = t;
+                        self.count += 1;
+                    }
+                    Err(e) => self.err = Some(e),
+                }
+            }
+        }
+        let mut load = Load {
+            file,
+            count: 0,
+            err: None,
+        };
+        model.visit_mut(&mut load);
+        if let Some(e) = load.err {
+            return Err(ModelError::Weights(e));
+        }
+        if load.count != file.names().len() {
+            let mut known = Vec::new();
+            struct Names<'a>(&'a mut Vec<String>);
+            impl<T: Float> ParamVisitor<T> for Names<'_> {
+                fn visit<S: Shape>(&mut self, name: &str, _: &Param<S, T>) {
+                    self.0.push(name.to_owned());
+                }
+            }
+            model.visit(&mut Names(&mut known));
+            let extra = file
+                .names()
+                .into_iter()
+                .find(|n| !known.iter().any(|k| k == n))
+                .unwrap_or("?")
+                .to_owned();
+            return Err(ModelError::Weights(LoadError::Malformed {
+                path: Some(path),
+                detail: format!(
+                    "tensor `{extra}` is not a parameter of a decoder of {} blocks{}",
+                    config.layers,
+                    if config.tied { " with a tied head" } else { "" }
+                ),
+            }));
+        }
+        Ok(model)
+    }
+}

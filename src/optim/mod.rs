@@ -1,0 +1,130 @@
+//! Optimizers as PyTorch defines them — [`Sgd`], [`Adam`], [`AdamW`] — with gradient
+//! clipping by global norm ([`clip_grad_norm`]), learning-rate [`Schedule`]s, and state
+//! that is typed per parameter and saves to (and restores from) safetensors.
+//!
+//! - A step takes the parameters as `&mut [&mut dyn DynParam<T>]`, so parameters of
+//!   different shape types (a `(DOut, DIn)` weight and a `(DOut,)` bias) are updated in one
+//!   call, and the [`Gradients`](crate::autodiff::Gradients) of the backward pass; each
+//!   parameter's gradient is found through its id, frozen parameters and parameters
+//!   without a gradient are skipped (as PyTorch skips `grad is None`).
+//! - The state of a parameter is kept under its [`ParamId`](crate::autodiff::ParamId) and
+//!   read back through the parameter with its shape type: `opt.exp_avg(&layer.weight)` is
+//!   a `TensorView<(DOut, DIn)>`.
+//! - A step first checks every gradient (and [`Optimizer::step_with_loss`] the loss): a NaN
+//!   or an infinity is an [`OptimError`] naming the step and the parameter, and nothing —
+//!   parameters, state, step count — has changed.
+//! - [`Optimizer::save_state`] writes the state under the names you give the parameters
+//!   (`{name}.exp_avg`, …, each with the parameter's shape) and
+//!   [`Optimizer::load_state`] reads it back, checked against the parameters' shapes:
+//!   save → load → continue is bit for bit the uninterrupted run.
+//!
+//! The equations, operation by operation, are in each optimizer's module (they follow
+//! `torch/optim/{sgd,adam}.py`, single-tensor path); `tests/optim.rs` compares their
+//! trajectories with PyTorch's.
+//!
+//! A few AdamW steps on a linear regression, with warmup + cosine and clipping:
+//!
+//! ```
+//! use shapecheck::autodiff::{linear::Linear, Tape};
+//! use shapecheck::optim::{clip_grad_norm, AdamW, AdamWConfig, Optimizer, Schedule};
+//! use shapecheck::prelude::*;
+//!
+//! dim!(pub Batch = 32; pub In = 3; pub Out = 1);
+//! let mut layer = Linear::<In, Out>::init(true, 0);
+//! let x = Tensor::<(Batch, In)>::randn(1);
+//! let y = Tensor::<(Batch, Out)>::from_fn(|[b, _]| 2.0 * x[[b, 0]] - x[[b, 2]] + 0.5);
+//!
+//! let mut opt = AdamW::new(AdamWConfig { lr: 0.05, ..Default::default() })?;
+//! let schedule = Schedule::warmup_cosine(0.05, 5, 100, 0.1)?;
+//! let mut losses = Vec::new();
+//! for _ in 0..100 {
+//!     let tape = Tape::new();
+//!     let loss = layer.forward(&tape.constant(x.clone())).mse(&tape.constant(y.clone()));
+//!     let mut grads = loss.backward();
+//!     let loss = loss.item();
+//!     drop(tape); // the parameters are no longer shared with the tape: updated in place
+//!     losses.push(loss);
+//!
+//!     clip_grad_norm(&mut grads, &[&layer.weight, layer.bias.as_ref().unwrap()], 1.0)?;
+//!     opt.set_lr(schedule.lr(opt.steps()))?;
+//!     let bias = layer.bias.as_mut().unwrap();
+//!     opt.step_with_loss(loss, &mut [&mut layer.weight, bias], &grads)?;
+//! }
+//! assert!(losses[99] < 1e-3 * losses[0], "{} → {}", losses[0], losses[99]);
+//! // The state is typed like the parameter it belongs to.
+//! let m: TensorView<(Out, In)> = opt.exp_avg(&layer.weight).unwrap();
+//! assert_eq!(m.dims().as_slice(), &[1, 3]);
+//! assert_eq!(opt.steps(), 100);
+//! # Ok::<(), shapecheck::optim::OptimError>(())
+//! ```
+
+mod adam;
+mod clip;
+mod error;
+mod param;
+mod schedule;
+mod sgd;
+mod state;
+
+pub use adam::{Adam, AdamConfig, AdamW, AdamWConfig};
+pub use clip::clip_grad_norm;
+pub use error::OptimError;
+pub use param::DynParam;
+pub use schedule::Schedule;
+pub use sgd::{Sgd, SgdConfig};
+
+use crate::autodiff::Gradients;
+use crate::element::Float;
+use crate::io::{SafeTensors, SafetensorsWriter};
+
+/// What every optimizer does: steps, a learning rate, and state that saves and loads.
+pub trait Optimizer<T: Float> {
+    /// Updates every parameter of `params` that has a gradient in `grads` and is not
+    /// frozen. `Err` (nothing changed) when a gradient holds a NaN or an infinity, or has
+    /// another size than its parameter.
+    fn step(
+        &mut self,
+        params: &mut [&mut dyn DynParam<T>],
+        grads: &Gradients<T>,
+    ) -> Result<(), OptimError>;
+
+    /// [`step`](Self::step), refused (nothing changed) when the step's `loss` is a NaN or
+    /// an infinity.
+    fn step_with_loss(
+        &mut self,
+        loss: T,
+        params: &mut [&mut dyn DynParam<T>],
+        grads: &Gradients<T>,
+    ) -> Result<(), OptimError> {
+        state::check_loss(self.steps() + 1, loss)?;
+        self.step(params, grads)
+    }
+
+    /// The number of steps taken (refused steps do not count).
+    fn steps(&self) -> u64;
+
+    /// The learning rate of the next step.
+    fn lr(&self) -> f64;
+
+    /// Sets the learning rate (a [`Schedule`] gives one per step); `Err` unless finite and
+    /// ≥ 0.
+    fn set_lr(&mut self, lr: f64) -> Result<(), OptimError>;
+
+    /// The state as a safetensors file, each parameter's under the name given with it.
+    /// `Err` when a parameter that has state is not among `params` (its state would be
+    /// lost), or a name is given twice.
+    fn save_state(
+        &self,
+        params: &[(&str, &dyn DynParam<T>)],
+    ) -> Result<SafetensorsWriter, OptimError>;
+
+    /// Replaces the state (and the step count and learning rate) with the one saved in
+    /// `file` for these parameters, by name. `Err`, leaving the state as it was, when the
+    /// file holds another optimizer's state, a tensor is missing or has another shape than
+    /// its parameter, or a tensor belongs to no parameter given.
+    fn load_state(
+        &mut self,
+        file: &SafeTensors,
+        params: &[(&str, &dyn DynParam<T>)],
+    ) -> Result<(), OptimError>;
+}
