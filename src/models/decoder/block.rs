@@ -4,7 +4,7 @@
 //! `x + W2·(silu(W1·n₂(x)) ⊙ W3·n₂(x))`, with `n₁`, `n₂` RMS norms: LLaMA's block. Written
 //! once, on [`Var`]s: traced for training, on constants for inference.
 
-use super::ops::{merge_heads, read, split_heads, Read};
+use super::ops::{read, Read};
 use super::ParamVisitor;
 use crate::autodiff::attention::attention_masked;
 use crate::autodiff::linear::Linear;
@@ -180,11 +180,11 @@ where
     {
         let tape = x.tape();
         let h = x.rms_norm(&read(tape, &self.attn_norm, mode), eps);
-        let q = split_heads::<H, Hd, _, _>(&proj(&h, &self.wq, mode));
-        let k = split_heads::<H, Hd, _, _>(&proj(&h, &self.wk, mode));
-        let v = split_heads::<H, Hd, _, _>(&proj(&h, &self.wv, mode));
+        let q = proj(&h, &self.wq, mode).split_heads::<H, Hd>();
+        let k = proj(&h, &self.wk, mode).split_heads::<H, Hd>();
+        let v = proj(&h, &self.wv, mode).split_heads::<H, Hd>();
         let o = attend(&q.rope(rope, 0), &k.rope(rope, 0), &v, true);
-        let x = x + &proj(&merge_heads::<_, _, _, _, DModel, _>(&o), &self.wo, mode);
+        let x = x + &proj(&o.merge_heads::<DModel>(), &self.wo, mode);
         let h = x.rms_norm(&read(tape, &self.ffn_norm, mode), eps);
         let gate = proj(&h, &self.w1, mode).silu();
         let up = proj(&h, &self.w3, mode);
