@@ -55,5 +55,57 @@ fn attention_cases(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, attention_cases);
+/// Traced attention (`shapecheck::autodiff::attention`): the forward alone against a
+/// forward + backward (the blocked FlashAttention-2 backward, recomputing the scores), at 4
+/// heads of 64 dims, causal and not. Cases:
+/// `autodiff/attention/f32/4xSx64/{forward,forward+backward}[/causal]`.
+fn autodiff_attention_cases(c: &mut Criterion) {
+    use shapecheck::autodiff::attention::{attention, attention_masked};
+    use shapecheck::autodiff::{Param, Tape};
+    shapecheck::dim!(pub Heads4 = 4);
+    for s in [128, 512] {
+        let shape = (Heads4, Dyn::new(s), HeadDim);
+        let q = Param::new(Tensor::<_>::randn_with(shape, 1));
+        let k = Param::new(Tensor::<_>::randn_with(shape, 2));
+        let v = Param::new(Tensor::<_>::randn_with(shape, 3));
+        let causal = AttentionMask::causal(0);
+        let mut g = c.benchmark_group(format!("autodiff/attention/f32/4x{s}x64"));
+        g.throughput(Throughput::Elements((4 * 4 * s * s * 64) as u64));
+        g.bench_function("forward", |b| {
+            b.iter(|| {
+                let tape = Tape::new();
+                let o = attention(&tape.param(&q), &tape.param(&k), &tape.param(&v));
+                black_box(o.value().len())
+            })
+        });
+        g.bench_function("forward+backward", |b| {
+            b.iter(|| {
+                let tape = Tape::new();
+                let o = attention(&tape.param(&q), &tape.param(&k), &tape.param(&v));
+                black_box(o.sum_all().backward())
+            })
+        });
+        g.bench_function("forward/causal", |b| {
+            b.iter(|| {
+                let tape = Tape::new();
+                let (qv, kv, vv) = (tape.param(&q), tape.param(&k), tape.param(&v));
+                black_box(attention_masked(&qv, &kv, &vv, &causal).value().len())
+            })
+        });
+        g.bench_function("forward+backward/causal", |b| {
+            b.iter(|| {
+                let tape = Tape::new();
+                let (qv, kv, vv) = (tape.param(&q), tape.param(&k), tape.param(&v));
+                black_box(
+                    attention_masked(&qv, &kv, &vv, &causal)
+                        .sum_all()
+                        .backward(),
+                )
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, attention_cases, autodiff_attention_cases);
 criterion_main!(benches);

@@ -66,6 +66,8 @@ const RULES: &[(&str, &[&str])] = &[
         &[
             "add-assign-rhs-does-not-fit",
             "attention-mask-does-not-broadcast",
+            // the same rule on traced values (autodiff/attention.rs)
+            "traced-attention-k-head-dim-differs",
         ],
     ),
     // Rules that belong to one op, beside it.

@@ -16,10 +16,12 @@
 //! One file per op family: `matmul.rs`, `elementwise.rs`, `reduce.rs`, `activations.rs`,
 //! `norms.rs`, `losses.rs`, `shape_ops.rs` (reshape, split/merge, slice, squeeze),
 //! `concat.rs` (concat, stack), `unit.rs` ([`UnitVar`], the traced cosine similarity),
-//! `rope.rs` (RoPE), [`embedding`] (lookup, and a trainable table), [`lora`] (a trainable
-//! LoRA adapter) and [`linear`] (the traced forward of
-//! [`nn::linear::Linear`](crate::nn::linear::Linear): one layer serves inference and
-//! training); `tape.rs`, `var.rs`, `param.rs` and `grads.rs` are the machinery.
+//! `rope.rs` (RoPE), `heads.rs` (split/merge heads), [`attention`] (traced scaled
+//! dot-product attention; its blocked backward in `attention_backward.rs`), [`embedding`]
+//! (lookup, and a trainable table), [`lora`] (a trainable LoRA adapter) and [`linear`] (the
+//! traced forward of [`nn::linear::Linear`](crate::nn::linear::Linear): one layer serves
+//! inference and training); `tape.rs`, `var.rs`, `param.rs` and `grads.rs` are the
+//! machinery.
 //!
 //! A two-layer MLP fitted to a toy regression with plain gradient descent:
 //!
@@ -65,10 +67,13 @@
 //! ```
 
 mod activations;
+pub mod attention;
+mod attention_backward;
 mod concat;
 mod elementwise;
 pub mod embedding;
 mod grads;
+mod heads;
 pub mod linear;
 pub mod lora;
 mod losses;

@@ -161,6 +161,19 @@ impl<T: Float> GradSink<'_, T> {
         }
     }
 
+    /// [`add`](Self::add) for a gradient the caller owns: when `x` is its node's whole
+    /// buffer and that node has no gradient yet, `g` becomes the buffer (no zeroed copy
+    /// beside it); otherwise it is added as by `add`.
+    pub(crate) fn add_owned<S: Shape>(&mut self, x: &Handle<S, T>, g: Vec<T>) {
+        let Some(id) = x.id else { return };
+        if x.is_whole_buffer() && self.bufs[id].is_none() {
+            debug_assert_eq!(g.len(), self.nodes[id].len);
+            self.bufs[id] = Some(g);
+        } else {
+            self.add(x, &g);
+        }
+    }
+
     /// Adds `f(k, o)` to element `o` of `x`'s gradient buffer, for every element `k` (in
     /// row-major order) of a tensor of dims `dims` read from `x` with offset `x.offset` and
     /// the strides `strides` (zero on broadcast axes, so those terms sum). Nothing for a

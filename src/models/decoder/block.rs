@@ -4,12 +4,14 @@
 //! `x + W2·(silu(W1·n₂(x)) ⊙ W3·n₂(x))`, with `n₁`, `n₂` RMS norms: LLaMA's block. Written
 //! once, on [`Var`]s: traced for training, on constants for inference.
 
-use super::ops::{merge_heads, read, split_heads, Read};
+use super::ops::{read, Read};
 use super::ParamVisitor;
+use crate::autodiff::attention::attention_masked;
 use crate::autodiff::linear::Linear;
 use crate::autodiff::{Param, Var};
 use crate::dim::{Dim, Many, Runtime, StaticDim};
 use crate::element::Float;
+use crate::nn::attention::AttentionMask;
 use crate::nn::rope::Rope;
 use crate::shape::SplitsInto;
 use crate::tensor::Tensor;
@@ -178,11 +180,11 @@ where
     {
         let tape = x.tape();
         let h = x.rms_norm(&read(tape, &self.attn_norm, mode), eps);
-        let q = split_heads::<H, Hd, _, _>(&proj(&h, &self.wq, mode));
-        let k = split_heads::<H, Hd, _, _>(&proj(&h, &self.wk, mode));
-        let v = split_heads::<H, Hd, _, _>(&proj(&h, &self.wv, mode));
+        let q = proj(&h, &self.wq, mode).split_heads::<H, Hd>();
+        let k = proj(&h, &self.wk, mode).split_heads::<H, Hd>();
+        let v = proj(&h, &self.wv, mode).split_heads::<H, Hd>();
         let o = attend(&q.rope(rope, 0), &k.rope(rope, 0), &v, true);
-        let x = x + &proj(&merge_heads::<_, _, _, _, DModel, _>(&o), &self.wo, mode);
+        let x = x + &proj(&o.merge_heads::<DModel>(), &self.wo, mode);
         let h = x.rms_norm(&read(tape, &self.ffn_norm, mode), eps);
         let gate = proj(&h, &self.w1, mode).silu();
         let up = proj(&h, &self.w3, mode);
@@ -191,14 +193,12 @@ where
 }
 
 // ======================================================================================
-// ATTENTION — the one place the decoder computes attention. Composed from existing traced
-// ops (batched matmul, scale, a constant additive causal mask, softmax); to be swapped for
-// the fused blocked attention op (same inputs and output) at merge.
+// ATTENTION — the one place the decoder computes attention: the traced blocked attention
+// op (autodiff::attention), whose backward recomputes the scores block by block.
 // ======================================================================================
 
 /// Scaled dot-product attention over batched heads: `softmax(q·kᵀ/√Hd + mask)·v` for
-/// `q, k, v: (B, H, S, Hd)`; with `causal`, position `i` attends to positions `≤ i` (the
-/// mask is `−∞` above the diagonal, a constant of the tape).
+/// `q, k, v: (B, H, S, Hd)`; with `causal`, position `i` attends to positions `≤ i`.
 fn attend<'t, B, H, S, Hd, T>(
     q: &Var<'t, (B, H, S, Hd), T>,
     k: &Var<'t, (B, H, S, Hd), T>,
@@ -212,20 +212,10 @@ where
     Hd: StaticDim,
     T: Float,
 {
-    let scale = T::from_f64(1.0 / (Hd::SIZE as f64).sqrt());
-    let scores = q.matmul(&k.t::<(B, H, Hd, S)>()).scale(scale);
-    let scores = if causal {
-        let seq = q.shape().2;
-        let mask = Tensor::<(S, S), T>::from_fn_with((seq, seq), |[i, j]| {
-            if j > i {
-                T::NEG_INFINITY
-            } else {
-                T::ZERO
-            }
-        });
-        &scores + &q.tape().constant(mask)
+    let mask = if causal {
+        AttentionMask::causal(0)
     } else {
-        scores
+        AttentionMask::none()
     };
-    scores.softmax::<3>().matmul(v)
+    attention_masked(q, k, v, &mask)
 }

@@ -27,8 +27,8 @@
 //! [`save`](Decoder::save) and [`load`](Decoder::load) write and read the weights with the
 //! configuration as safetensors (Hugging Face LLaMA's tensor names).
 //!
-//! Attention sits in one private function, `attend` in `block.rs`, marked for the fused
-//! attention op.
+//! Attention sits in one private function, `attend` in `block.rs`: the traced blocked
+//! attention op of [`autodiff::attention`](crate::autodiff::attention).
 //!
 //! ```
 //! use shapecheck::models::decoder::{Decoder, DecoderConfig};

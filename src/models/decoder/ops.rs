@@ -1,19 +1,15 @@
 //! The small ops on traced values that the decoder needs and the op families do not have
-//! yet: reading a parameter as a constant, splitting and merging heads, and flattening the
-//! batch and sequence axes for the loss. Each is a view (no copy, the gradient flowing back
-//! through the same strides) or one copy with its vector–Jacobian product.
-//!
-//! (When the shape-op family grows traced `split_heads` / `merge_heads` / `reshape`, these
-//! can give way to them.)
+//! yet: reading a parameter as a constant, and flattening the batch and sequence axes for
+//! the loss. Each is a view (no copy, the gradient flowing back through the same strides)
+//! or one copy with its vector–Jacobian product. (Heads are split and merged with
+//! `Var::split_heads` / `Var::merge_heads`, autodiff/heads.rs.)
 
 use std::sync::Arc;
 
 use crate::autodiff::{record, Handle, Param, Tape, Var};
-use crate::dim::{Dim, Dyn, StaticDim};
+use crate::dim::{Dim, Dyn};
 use crate::element::Float;
-use crate::nn::heads::{MergeHeads, SplitHeads};
 use crate::shape::Shape;
-use crate::tensor::TensorView;
 
 /// How a forward reads the parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,55 +44,6 @@ pub(crate) fn read<'t, S: Shape, T: Float>(
             }
         }
     }
-}
-
-/// `(B, S, C)` → `(B, H, S, Hd)`, a strided view of the same buffer (head `h` is columns
-/// `h·Hd..(h + 1)·Hd` of each row), like [`TensorView::split_heads`].
-pub(crate) fn split_heads<'t, H, Hd, X, T>(x: &Var<'t, X, T>) -> Var<'t, X::Output, T>
-where
-    H: StaticDim,
-    Hd: StaticDim,
-    X: SplitHeads<H, Hd>,
-    T: Float,
-{
-    let v = x.h.view().split_heads::<H, Hd>();
-    Var {
-        tape: x.tape,
-        h: Handle {
-            id: x.h.id,
-            data: Arc::clone(&x.h.data),
-            offset: v.offset(),
-            shape: v.shape(),
-            strides: v.strides(),
-        },
-    }
-}
-
-/// `(B, H, S, Hd)` → `(B, S, C)`, the heads copied side by side; the gradient is the
-/// output's read back through the split-heads strides.
-pub(crate) fn merge_heads<'t, B, H, S, Hd, C, T>(
-    x: &Var<'t, (B, H, S, Hd), T>,
-) -> Var<'t, (B, S, C), T>
-where
-    B: Dim,
-    H: StaticDim,
-    S: Dim,
-    Hd: StaticDim,
-    C: StaticDim,
-    (B, H, S, Hd): MergeHeads<C, Output = (B, S, C)>,
-    T: Float,
-{
-    let value = x.value().merge_heads::<C>();
-    let xh = x.h.clone();
-    record(x.tape, value, xh.is_traced(), move |_| {
-        Box::new(move |g, sink| {
-            let [_, h, s, hd] = <[usize; 4]>::try_from(&xh.shape.dims()[..]).expect("rank 4");
-            let c = h * hd;
-            let split = TensorView::from_parts(g, 0, xh.shape, &[s * c, hd, c, 1])
-                .expect("the output gradient holds every element of the heads");
-            sink.add(&xh, &split.to_vec());
-        })
-    })
 }
 
 /// `(B, S, X)` → `(B·S, X)`: a view when the value is row-major (the fresh output of an

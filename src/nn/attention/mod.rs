@@ -76,7 +76,7 @@
 //! in `online.rs`.
 
 mod mask;
-mod online;
+pub(crate) mod online;
 
 pub use mask::{AttentionMask, PaddingMask};
 
@@ -158,7 +158,7 @@ attention_rule!(B0 K0 V0 0, B1 K1 V1 1; 2, 3);
 
 /// Checks the runtime sizes (static ones are guaranteed by the types) and returns the plan
 /// and the bias's strides over the padded `(b0, b1, Sq, Sk)` scores.
-fn plan<Q, K, V, M, T>(
+pub(crate) fn plan<Q, K, V, M, T>(
     q: &TensorView<'_, Q, T>,
     k: &TensorView<'_, K, T>,
     v: &TensorView<'_, V, T>,
@@ -228,7 +228,7 @@ where
 
 /// `v: (…, S, D)` as a GEMM operand over the batch axes of `p` (padded to two: a missing
 /// leading one has size 1 and stride 0), with its batch strides stored in `strides`.
-fn operand<'a, S: Shape, T: Float>(
+pub(crate) fn operand<'a, S: Shape, T: Float>(
     v: &TensorView<'a, S, T>,
     p: &'a Plan,
     strides: &'a mut [usize; 2],
@@ -249,7 +249,7 @@ fn operand<'a, S: Shape, T: Float>(
 }
 
 /// The mask's parts the kernel reads: the bias with its strides over the scores `st`.
-fn masking<'a, M: Shape, T: Float>(
+pub(crate) fn masking<'a, M: Shape, T: Float>(
     mask: &'a AttentionMask<M, T>,
     st: [usize; 4],
 ) -> Masking<'a, T> {
@@ -292,7 +292,7 @@ where
         k: operand(k, &p, ks),
         v: operand(v, &p, vs),
     };
-    online::attend(ops, masking(mask, st), &p, &mut out);
+    online::attend(ops, masking(mask, st), &p, &mut out, None);
     Ok(Tensor::from_parts(shape, out))
 }
 

@@ -19,17 +19,17 @@ const BLOCK_K: usize = 256;
 
 /// The extents of one attention, batch dims padded to two.
 #[derive(Clone, Copy)]
-pub(super) struct Plan {
-    pub(super) batch: [usize; 2],
-    pub(super) sq: usize,
-    pub(super) sk: usize,
-    pub(super) dk: usize,
-    pub(super) dv: usize,
+pub(crate) struct Plan {
+    pub(crate) batch: [usize; 2],
+    pub(crate) sq: usize,
+    pub(crate) sk: usize,
+    pub(crate) dk: usize,
+    pub(crate) dv: usize,
 }
 
 impl Plan {
     /// `1/√Dk` (1 for an empty head dim, whose scores are all 0).
-    fn scale<T: Float>(&self) -> T {
+    pub(crate) fn scale<T: Float>(&self) -> T {
         if self.dk == 0 {
             T::ONE
         } else {
@@ -41,25 +41,25 @@ impl Plan {
 /// q `(b0, b1, Sq, Dk)`, k `(b0, b1, Sk, Dk)` and v `(b0, b1, Sk, Dv)` as GEMM operands over
 /// the two padded batch axes (a missing leading one has size 1, stride 0).
 #[derive(Clone, Copy)]
-pub(super) struct Operands<'a, T> {
-    pub(super) q: MatRef<'a, T>,
-    pub(super) k: MatRef<'a, T>,
-    pub(super) v: MatRef<'a, T>,
+pub(crate) struct Operands<'a, T> {
+    pub(crate) q: MatRef<'a, T>,
+    pub(crate) k: MatRef<'a, T>,
+    pub(crate) v: MatRef<'a, T>,
 }
 
 /// The additive bias of a mask, read through its broadcast strides over the padded
 /// `(b0, b1, Sq, Sk)` scores.
 #[derive(Clone, Copy)]
-pub(super) struct Bias<'a, T> {
-    pub(super) data: &'a [T],
-    pub(super) strides: [usize; 4],
+pub(crate) struct Bias<'a, T> {
+    pub(crate) data: &'a [T],
+    pub(crate) strides: [usize; 4],
 }
 
 /// What hides scores: the bias, and the causal offset.
 #[derive(Clone, Copy)]
-pub(super) struct Masking<'a, T> {
-    pub(super) bias: Option<Bias<'a, T>>,
-    pub(super) causal: Option<usize>,
+pub(crate) struct Masking<'a, T> {
+    pub(crate) bias: Option<Bias<'a, T>>,
+    pub(crate) causal: Option<usize>,
 }
 
 /// Per-thread scratch: one block of scores, and each row's running maximum and sum.
@@ -73,7 +73,11 @@ struct Scratch<T> {
 /// `kb..kb + row.len()`: adds the bias and hides the keys the causal rule forbids (−∞).
 /// The causal sum `i + off + 1` saturates, so a huge offset shows every key.
 #[inline(always)]
-fn mask_row<T: Float>(row: &mut [T], (b, i, kb): ([usize; 2], usize, usize), m: Masking<'_, T>) {
+pub(crate) fn mask_row<T: Float>(
+    row: &mut [T],
+    (b, i, kb): ([usize; 2], usize, usize),
+    m: Masking<'_, T>,
+) {
     let kn = row.len();
     if let Some(Bias { data, strides: st }) = m.bias {
         let base = b[0] * st[0] + b[1] * st[1] + i * st[2] + kb * st[3];
@@ -139,13 +143,15 @@ fn softmax_rows<T: Float>(
 }
 
 /// The attention of query rows `i0..i0 + out.len()/dv` of batch item `b`, written to `out`
-/// (those rows of the result, row-major).
+/// (those rows of the result, row-major), and when asked each row's log-sum-exp of the
+/// masked scores, `max + ln Σ e^(s − max)`, into `lse` (−∞ for a row that sees no key, NaN
+/// for a NaN row): what the backward pass of autodiff recomputes the weights from.
 fn attend_block<T: Float>(
     ops: Operands<'_, T>,
     masking: Masking<'_, T>,
     p: &Plan,
     (b, i0): ([usize; 2], usize),
-    out: &mut [T],
+    (out, lse): (&mut [T], Option<&mut [T]>),
     s: &mut Scratch<T>,
 ) {
     let rows = out.len() / p.dv;
@@ -195,24 +201,48 @@ fn attend_block<T: Float>(
             row.iter_mut().for_each(|x| *x *= inv);
         }
     }
+    if let Some(lse) = lse {
+        for ((l, &sum), &max) in lse.iter_mut().zip(&s.sum).zip(&s.max) {
+            *l = if sum == T::ZERO {
+                T::NEG_INFINITY
+            } else {
+                max + sum.ln()
+            };
+        }
+    }
 }
 
-/// Runs the whole attention into `out`, `(items, Sq, Dv)` row-major.
-pub(super) fn attend<T: Float>(
+/// Runs the whole attention into `out`, `(items, Sq, Dv)` row-major, and each row's
+/// log-sum-exp into `lse`, `(items, Sq)`, when given (see `attend_block`).
+pub(crate) fn attend<T: Float>(
     ops: Operands<'_, T>,
     masking: Masking<'_, T>,
     p: &Plan,
     out: &mut [T],
+    mut lse: Option<&mut [T]>,
 ) {
     if out.is_empty() {
+        // No output element (with Dv = 0 the rows exist but every gradient is zero, so the
+        // backward pass does not read `lse`).
         return;
     }
     let per_item = p.sq * p.dv;
     let mut chunks = Vec::new();
     for (item, c) in out.chunks_exact_mut(per_item).enumerate() {
         let b = [item / p.batch[1], item % p.batch[1]];
+        let mut lse_item = lse.take().map(|l| {
+            let (head, rest) = l.split_at_mut(p.sq);
+            lse = Some(rest);
+            head
+        });
         for (blk, rows) in c.chunks_mut(BLOCK_Q * p.dv).enumerate() {
-            chunks.push((b, blk * BLOCK_Q, rows));
+            let n = rows.len() / p.dv;
+            let l = lse_item.take().map(|l| {
+                let (head, rest) = l.split_at_mut(n);
+                lse_item = Some(rest);
+                head
+            });
+            chunks.push((b, blk * BLOCK_Q, (rows, l)));
         }
     }
     let items = p.batch[0] * p.batch[1];
