@@ -24,7 +24,7 @@ use super::var::{record, Handle, Var};
 use crate::element::Float;
 use crate::ops::{Activations, Elementwise};
 use crate::shape::{BroadcastShapes, Shape};
-use crate::tensor::Tensor;
+use crate::tensor::{layout, Tensor};
 
 /// Which binary op: the partial derivatives differ.
 #[derive(Clone, Copy)]
@@ -49,6 +49,11 @@ fn binary_grad<SX: Shape, SY: Shape, T: Float>(
     if !x.is_traced() {
         return;
     }
+    if x.shape.dims().as_slice() == out_dims
+        && same_shape_grad(op, x, y, x_is_lhs, out_dims, g, sink)
+    {
+        return;
+    }
     let sx = broadcast(&x.shape.dims(), &x.strides, out_dims);
     match (op, x_is_lhs) {
         (Bin::Add, _) | (Bin::Sub, true) => sink.add_with(x, out_dims, &sx, |k, _| g[k]),
@@ -70,6 +75,55 @@ fn binary_grad<SX: Shape, SY: Shape, T: Float>(
             sink.add_with(x, out_dims, &sx, |k, _| d[k]);
         }
     }
+}
+
+/// [`binary_grad`] without broadcasting: `x` has the output's shape, and the other operand
+/// (when its values are needed) the same shape, laid out contiguously. The gradient is one
+/// pass over slices, added through `x`'s strides (moved in when `x` is its whole node).
+/// `false` when the other operand's layout does not allow it (the general path runs).
+fn same_shape_grad<SX: Shape, SY: Shape, T: Float>(
+    op: Bin,
+    x: &Handle<SX, T>,
+    y: &Handle<SY, T>,
+    x_is_lhs: bool,
+    out_dims: &[usize],
+    g: &[T],
+    sink: &mut GradSink<'_, T>,
+) -> bool {
+    let d: Vec<T> = match (op, x_is_lhs) {
+        (Bin::Add, _) | (Bin::Sub, true) => {
+            sink.add(x, g);
+            return true;
+        }
+        (Bin::Sub, false) => g.iter().map(|&v| -v).collect(),
+        _ => {
+            let yv = y.view();
+            let Some(ys) = yv
+                .as_contiguous_slice()
+                .filter(|_| yv.dims().as_slice() == out_dims)
+            else {
+                return false;
+            };
+            match (op, x_is_lhs) {
+                (Bin::Mul, _) => g.iter().zip(ys).map(|(&gv, &yv)| gv * yv).collect(),
+                (Bin::Div, true) => g.iter().zip(ys).map(|(&gv, &yv)| gv / yv).collect(),
+                // out = y / x: ∂/∂x = −y / x².
+                _ => {
+                    let xv = x.view();
+                    let mut d = Vec::with_capacity(g.len());
+                    let mut k = 0;
+                    layout::for_each_offset(xv.offset(), &xv.dims(), &xv.strides(), |o| {
+                        let xo = xv.as_base_slice()[o];
+                        d.push(-g[k] * ys[k] / (xo * xo));
+                        k += 1;
+                    });
+                    d
+                }
+            }
+        }
+    };
+    sink.add_owned(x, d);
+    true
 }
 
 fn binary<'t, L, R, T>(
