@@ -458,7 +458,9 @@ fn lr_sweep() -> Result<(), Error> {
         let (best_lr, _) = best(name);
         let outcome = match diverged {
             Some(step) => format!("diverged: non-finite at step {step}, refused by the optimizer"),
-            None if !(last < 10.0 * first) => "diverged: the loss blew up".to_owned(),
+            None if last.is_nan() || last >= 10.0 * first => {
+                "diverged: the loss blew up".to_owned()
+            }
             None if last < 0.5 => "learned".to_owned(),
             None if lr < best_lr && last > 0.9 * first => "too small: barely moved".to_owned(),
             None if lr < best_lr => "too small: slow".to_owned(),
