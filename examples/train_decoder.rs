@@ -12,7 +12,7 @@
 //!
 //! Every check asserts: the example exits non-zero on a failure.
 //!
-//! `cargo run --release --example train_decoder` (about 1–3 minutes on 2 cores).
+//! `cargo run --release --example train_decoder` (about 30 s on 2 cores).
 //!
 //! `cargo run --release --example train_decoder -- --lr-sweep`: the learning-rate lesson.
 //! AdamW and plain SGD from the same initialisation on the same batches for the same
