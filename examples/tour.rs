@@ -1,6 +1,6 @@
 //! A short printed tour of shapecheck: dims, tensors, a matmul, a transposed matmul that
 //! copies nothing, the DSL, transformer blocks (Linear, attention, KV cache, RoPE), runtime
-//! dims with `Result`s, one optimizer step, and the compile errors the checks produce.
+//! dims with `Result`s, and the compile errors the checks produce.
 //!
 //! `cargo run --release --example tour`
 
@@ -126,6 +126,18 @@ fn main() {
         q.slice_with(A0, 3..4).matmul(&k.slice_with(A0, 3..4).t())[[0, 0]],
     );
 
+    section("runtime dims give Results");
+    let a = Tensor::<(Batch, Seq, DModel)>::zeros_with((Batch::new(2), Seq, DModel));
+    let b = Tensor::<(Batch, DModel, HeadDim)>::zeros_with((Batch::new(3), DModel, HeadDim));
+    match a.try_matmul(&b) {
+        Ok(_) => println!("unexpectedly fine"),
+        Err(e) => println!("Err: {e}"),
+    }
+    match Tensor::<(Seq, DModel)>::from_vec(vec![0.0; 23]) {
+        Ok(_) => println!("unexpectedly fine"),
+        Err(e) => println!("Err: {e}"),
+    }
+
     section("training: one AdamW step on a Linear, through autodiff");
     let mut layer = Linear::<DModel, HeadDim>::init(true, 3);
     let (input, target) = (
@@ -161,18 +173,6 @@ fn main() {
         opt.steps(),
         mse(&layer)
     );
-
-    section("runtime dims give Results");
-    let a = Tensor::<(Batch, Seq, DModel)>::zeros_with((Batch::new(2), Seq, DModel));
-    let b = Tensor::<(Batch, DModel, HeadDim)>::zeros_with((Batch::new(3), DModel, HeadDim));
-    match a.try_matmul(&b) {
-        Ok(_) => println!("unexpectedly fine"),
-        Err(e) => println!("Err: {e}"),
-    }
-    match Tensor::<(Seq, DModel)>::from_vec(vec![0.0; 23]) {
-        Ok(_) => println!("unexpectedly fine"),
-        Err(e) => println!("Err: {e}"),
-    }
 
     section("and what does not compile (from ui-tests/, pinned by trybuild)");
     for (code, stderr) in COMPILE_ERRORS {
