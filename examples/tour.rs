@@ -9,6 +9,7 @@ use shapecheck::nn::attention::{attention_masked, AttentionMask};
 use shapecheck::nn::kv_cache::KvCache;
 use shapecheck::nn::linear::Linear;
 use shapecheck::nn::rope::{Rope, RopeLayout};
+use shapecheck::optim::{AdamW, AdamWConfig, Optimizer};
 use shapecheck::prelude::*;
 
 // Named static dims: each is its own type, whatever its size.
@@ -169,6 +170,42 @@ fn main() {
         Ok(_) => println!("unexpectedly fine"),
         Err(e) => println!("Err: {e}"),
     }
+
+    section("training: one AdamW step on a Linear, through autodiff");
+    let mut layer = Linear::<DModel, HeadDim>::init(true, 3);
+    let (input, target) = (
+        Tensor::<(Seq, DModel)>::randn(4),
+        Tensor::<(Seq, HeadDim)>::randn(5),
+    );
+    let mse = |layer: &Linear<DModel, HeadDim>| {
+        let tape = Tape::new();
+        let out = layer.forward(&tape.constant(input.clone()));
+        out.mse(&tape.constant(target.clone())).item()
+    };
+    let tape = Tape::new();
+    let loss = layer
+        .forward(&tape.constant(input.clone()))
+        .mse(&tape.constant(target.clone()));
+    let grads = loss.backward(); // typed like the parameters: grads.of(&layer.weight)
+    let before = loss.item();
+    drop(tape); // the parameters are no longer shared with the tape: updated in place
+    println!(
+        "grads.of(&layer.weight): {:?}, the weight's own shape",
+        grads.of(&layer.weight).unwrap().shape()
+    );
+    let mut opt = AdamW::new(AdamWConfig {
+        lr: 0.05,
+        ..AdamWConfig::default()
+    })
+    .unwrap();
+    let bias = layer.bias.as_mut().unwrap();
+    opt.step_with_loss(before, &mut [&mut layer.weight, bias], &grads)
+        .unwrap(); // a NaN loss or gradient would be an Err naming the step
+    println!(
+        "AdamW step {}: mse {before:.4} -> {:.4}",
+        opt.steps(),
+        mse(&layer)
+    );
 
     section("and what does not compile (from ui-tests/, pinned by trybuild)");
     for (code, stderr) in COMPILE_ERRORS {

@@ -17,6 +17,7 @@ mod harness;
 mod linalg;
 mod matmul;
 mod minilm;
+mod train;
 
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
@@ -32,4 +33,5 @@ fn main() {
     attention::run(&filter);
     autodiff::run(&filter);
     minilm::run(&filter);
+    train::run(&filter);
 }

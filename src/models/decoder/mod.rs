@@ -72,6 +72,7 @@ mod config;
 mod decode;
 mod io;
 mod ops;
+mod params;
 
 use core::marker::PhantomData;
 
