@@ -304,7 +304,7 @@ fn run(a: &Args) -> Result<(), String> {
         );
     }
     eprintln!(
-        "embedded {} sentences ({} tokens) in {secs:.3} s: {:.1} sentences/s",
+        "embedded {} sentences ({} tokens) in {secs:.4} s: {:.1} sentences/s",
         c.sentences,
         c.tokens,
         c.sentences as f64 / secs.max(1e-9)
