@@ -180,3 +180,15 @@ fn an_npy_file_reads_back_with_its_shape_and_values() {
         .unwrap();
     assert_eq!(read_npy(&empty.into_inner()), ((0, 3), vec![]));
 }
+
+/// With two threads a batch is cut into runs of sentences, one per thread; with one it is a
+/// single packed batch. The embeddings agree.
+#[test]
+fn the_thread_count_does_not_change_the_embeddings() {
+    let Some(m) = model() else { return };
+    let corpus = corpus();
+    let one = shapecheck::with_threads(1, || m.embed(&corpus[..8]).unwrap());
+    let two = shapecheck::with_threads(2, || m.embed(&corpus[..8]).unwrap());
+    let d = max_abs_diff(one.as_tensor().as_slice(), two.as_tensor().as_slice());
+    assert!(d <= 1e-6, "1 vs 2 threads differ by {d}");
+}

@@ -42,11 +42,12 @@ mod packed;
 
 use std::path::Path;
 
-use crate::dim::StaticDim;
+use crate::dim::{Dim, StaticDim};
 use crate::io::SafeTensors;
 use crate::models::ModelError;
 use crate::nn::linear::Embedding;
 use crate::ops::Unit;
+use crate::parallel::{for_each_chunk, threads_for, with_threads};
 use crate::tensor::Tensor;
 use crate::text::WordPiece;
 
@@ -191,11 +192,77 @@ impl MiniLm {
             });
         }
         let spans = Spans::from_lengths(input_ids.iter().map(Vec::len));
-        let mut x = self.embeddings(input_ids, &spans)?;
-        for layer in &self.layers {
-            x = layer.forward(&x, &spans);
-        }
+        // Multiply-adds per token of the layers' products (Q, K, V, output, FFN).
+        let per_token = Layers::SIZE * Hidden::SIZE * (4 * Hidden::SIZE + 2 * Ffn::SIZE);
+        let threads = threads_for(input_ids.len(), spans.tokens().size() * per_token);
+        let x = if threads > 1 {
+            self.forward_split(input_ids, &spans, threads)?
+        } else {
+            self.forward_packed(input_ids, &spans)?
+        };
         Ok(Packed::try_new(x, spans)?)
+    }
+
+    /// The encoder over one packed batch (each product spread over the threads by itself).
+    /// The residual stream `x` passes from the embeddings through each layer in turn.
+    fn forward_packed(
+        &self,
+        input_ids: &[Vec<u32>],
+        spans: &Spans,
+    ) -> Result<Tensor<(Tokens, Hidden)>, ModelError> {
+        let mut x = self.embeddings(input_ids, spans)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, spans);
+        }
+        Ok(x)
+    }
+
+    /// The encoder over a batch cut into `threads` runs of consecutive sentences with about
+    /// as many tokens each, one run per thread, each run one packed batch on one thread:
+    /// everything between the products (LayerNorms, GELU, attention, residual adds) then
+    /// runs in parallel too, which one packed batch with threaded products would not do.
+    /// Every sentence's rows are computed as in one packed batch (each row of a product by
+    /// the same kernel), so the result does not depend on the thread count.
+    fn forward_split(
+        &self,
+        input_ids: &[Vec<u32>],
+        spans: &Spans,
+        threads: usize,
+    ) -> Result<Tensor<(Tokens, Hidden)>, ModelError> {
+        let total = spans.tokens().size();
+        let mut cuts = vec![0];
+        for (i, r) in spans.iter().enumerate() {
+            let part = cuts.len();
+            if part < threads && r.end * threads >= total * part && i + 1 < input_ids.len() {
+                cuts.push(i + 1);
+            }
+        }
+        cuts.push(input_ids.len());
+        if cuts.len() == 2 {
+            // One sentence holds most of the tokens: its products are split instead.
+            return self.forward_packed(input_ids, spans);
+        }
+        let mut results: Vec<Option<Result<Tensor<(Tokens, Hidden)>, ModelError>>> =
+            (1..cuts.len()).map(|_| None).collect();
+        let runs: Vec<_> = cuts
+            .windows(2)
+            .map(|w| &input_ids[w[0]..w[1]])
+            .zip(results.iter_mut())
+            .collect();
+        for_each_chunk(
+            runs,
+            threads,
+            || (),
+            |_, _, (ids, slot)| {
+                let spans = Spans::from_lengths(ids.iter().map(Vec::len));
+                *slot = Some(with_threads(1, || self.forward_packed(ids, &spans)));
+            },
+        );
+        let mut rows = Vec::with_capacity(total * Hidden::SIZE);
+        for r in results {
+            rows.extend_from_slice(r.expect("every run ran")?.as_slice());
+        }
+        Ok(Tensor::from_vec_with((spans.tokens(), Hidden), rows)?)
     }
 
     /// Word + position + token-type (0) embeddings of the packed tokens, then LayerNorm:
