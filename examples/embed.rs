@@ -280,7 +280,6 @@ fn run(a: &Args) -> Result<(), String> {
         }
     }
     flush(&mut pending, &mut c, bytes)?;
-    drop(flush);
     sink.finish()?;
     let secs = start.elapsed().as_secs_f64();
     progress.clear();

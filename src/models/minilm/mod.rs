@@ -81,6 +81,9 @@ crate::dim!(
     pub Tokens
 );
 
+/// Packed rows: one per token of a batch.
+type Rows = Tensor<(Tokens, Hidden)>;
+
 /// sentence-transformers truncates this model's inputs at 256 tokens.
 pub const MAX_SEQ_LEN: usize = 256;
 /// The `layer_norm_eps` of the checkpoint.
@@ -242,7 +245,7 @@ impl MiniLm {
             // One sentence holds most of the tokens: its products are split instead.
             return self.forward_packed(input_ids, spans);
         }
-        let mut results: Vec<Option<Result<Tensor<(Tokens, Hidden)>, ModelError>>> =
+        let mut results: Vec<Option<Result<Rows, ModelError>>> =
             (1..cuts.len()).map(|_| None).collect();
         let runs: Vec<_> = cuts
             .windows(2)
