@@ -41,6 +41,7 @@ impl Spans {
     ///
     /// ```
     /// use shapecheck::models::minilm::Spans;
+    /// use shapecheck::prelude::*;
     /// let s = Spans::from_lengths([3, 5, 2]);
     /// assert_eq!((s.len(), s.tokens().size()), (3, 10));
     /// assert_eq!(s.range(1), 3..8);
