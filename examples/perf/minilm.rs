@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use std::path::{Path, PathBuf};
 
-use shapecheck::models::minilm::{MiniLm, MAX_SEQ_LEN};
+use shapecheck::models::minilm::MiniLm;
 use shapecheck::with_threads;
 
 /// 21 tokens with [CLS] and [SEP].
@@ -25,6 +25,9 @@ fn default_dir() -> PathBuf {
 
 pub fn run(filter: &str) {
     let case = "minilm/encode";
+    if "minilm/embed/corpus".contains(filter) {
+        corpus();
+    }
     if !case.contains(filter) {
         return;
     }
@@ -36,7 +39,7 @@ pub fn run(filter: &str) {
             return;
         }
     };
-    let tokens = model.tokenizer().encode(SENTENCE, MAX_SEQ_LEN).len();
+    let tokens = model.tokenize(SENTENCE).0.len();
     let pytorch = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm/reference.json"),
     )
@@ -69,6 +72,50 @@ pub fn run(filter: &str) {
             median * 1e3,
             times[times.len() / 10] * 1e3,
             median * 1e6 / tokens as f64,
+        );
+    }
+}
+
+/// `minilm/embed/corpus/<n>-sentences/<t>-thread median=<ms> sentences/s=<x>`: the 40
+/// sentences of tests/fixtures/minilm/corpus.txt embedded in packed batches of 32, median of
+/// 11 runs; scripts/bench_embed.py puts sentence-transformers beside it.
+fn corpus() {
+    let case = "minilm/embed/corpus";
+    let dir = default_dir();
+    let Ok(model) = MiniLm::load(&dir) else {
+        println!("{case} skipped: no model at {}", dir.display());
+        return;
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm/corpus.txt");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        println!("{case} skipped: no corpus at {}", path.display());
+        return;
+    };
+    let sentences: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut counts = vec![1];
+    if shapecheck::max_threads() > 1 {
+        counts.push(shapecheck::max_threads());
+    }
+    for threads in counts {
+        let mut times: Vec<f64> = with_threads(threads, || {
+            (0..12)
+                .map(|_| {
+                    let t = Instant::now();
+                    for batch in sentences.chunks(32) {
+                        std::hint::black_box(model.embed(batch).expect("embeds"));
+                    }
+                    t.elapsed().as_secs_f64()
+                })
+                .skip(1) // warm-up
+                .collect()
+        });
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        println!(
+            "{case}/{}-sentences/{threads}-thread median={:.1}ms sentences/s={:.1}",
+            sentences.len(),
+            median * 1e3,
+            sentences.len() as f64 / median
         );
     }
 }
