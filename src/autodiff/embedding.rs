@@ -14,14 +14,13 @@
 //! dim!(pub Vocab = 4; pub DModel = 2; pub Seq = 3);
 //! let emb = Embedding::new(Tensor::<(Vocab, DModel), f64>::from_fn(|[i, j]| (10 * i + j) as f64));
 //! let tape = Tape::new();
-//! let x = emb.forward(&tape, Seq, &[3u32, 0, 3]); // (Seq, DModel)
+//! let x = emb.forward_traced(&tape, Seq, &[3u32, 0, 3]); // (Seq, DModel)
 //! assert_eq!(x.value().to_vec(), vec![30., 31., 0., 1., 30., 31.]);
 //! let grads = x.sum_all().backward();
 //! // Row 3 was used twice, row 0 once, rows 1 and 2 not at all.
 //! assert_eq!(grads.of(&emb.table).unwrap().to_vec(), vec![1., 1., 0., 0., 0., 0., 2., 2.]);
 //! ```
 
-use super::param::Param;
 use super::tape::Tape;
 use super::var::{record, Var};
 use crate::dim::Dim;
@@ -196,32 +195,11 @@ fn ids_for_message<I: Copy + TryInto<usize>>(ids: &[I]) -> String {
     format!("[{}]", s.join(", "))
 }
 
-/// A trainable embedding table `(Vocab, DModel)`, held as a [`Param`]; see the
-/// [module docs](self).
-#[derive(Debug)]
-pub struct Embedding<Vocab: Dim, DModel: Dim, T: Float = f32> {
-    /// The table, `(Vocab, DModel)`: row `i` is the vector of token `i`.
-    pub table: Param<(Vocab, DModel), T>,
-}
+/// The embedding layer is [`nn::linear::Embedding`](crate::nn::linear::Embedding) itself,
+/// whose table is a [`Param`]: one layer for inference and training.
+pub use crate::nn::linear::Embedding;
 
 impl<Vocab: Dim, DModel: Dim, T: Float> Embedding<Vocab, DModel, T> {
-    /// A trainable embedding from its table.
-    pub fn new(table: Tensor<(Vocab, DModel), T>) -> Self {
-        Embedding {
-            table: Param::new(table),
-        }
-    }
-
-    /// A trainable copy of an inference embedding's table.
-    pub fn from_layer(layer: &crate::nn::linear::Embedding<Vocab, DModel, T>) -> Self {
-        Self::new(layer.table().clone())
-    }
-
-    /// The inference embedding with the current table (copied).
-    pub fn to_layer(&self) -> crate::nn::linear::Embedding<Vocab, DModel, T> {
-        crate::nn::linear::Embedding::new(self.table.value().clone())
-    }
-
     /// The rows of `ids` as `(S, DModel)`, traced on `tape` (a frozen table records
     /// nothing).
     ///
@@ -230,7 +208,7 @@ impl<Vocab: Dim, DModel: Dim, T: Float> Embedding<Vocab, DModel, T> {
     /// When `ids` does not hold `seq.size()` ids or an id is out of range; see
     /// [`Var::try_embed`].
     #[track_caller]
-    pub fn forward<'t, S: Dim, I: Copy + TryInto<usize>>(
+    pub fn forward_traced<'t, S: Dim, I: Copy + TryInto<usize>>(
         &self,
         tape: &'t Tape<T>,
         seq: S,

@@ -295,20 +295,39 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
 }
 
 /// A table of `Vocab` rows of width `DModel`: ids → rows.
-#[derive(Clone, Debug)]
+///
+/// One layer for inference and training, as [`Linear`]: the table is a [`Param`], the
+/// `forward` forms below gather rows into a tensor, and
+/// [`forward_traced`](Self::forward_traced) (in `autodiff::embedding`) gathers them on a
+/// tape, with a scatter-add backward into the rows used.
+#[derive(Debug)]
 pub struct Embedding<Vocab: Dim, DModel: Dim, T: Float = f32> {
-    table: Tensor<(Vocab, DModel), T>,
+    /// The table, `(Vocab, DModel)`: row `i` is the vector of token `i`.
+    pub table: Param<(Vocab, DModel), T>,
+}
+
+/// A copy with the same values and frozen flag, and a fresh parameter id.
+impl<Vocab: Dim, DModel: Dim, T: Float> Clone for Embedding<Vocab, DModel, T> {
+    fn clone(&self) -> Self {
+        let mut table = Param::new(self.table.value().clone());
+        if self.table.is_frozen() {
+            table.freeze();
+        }
+        Embedding { table }
+    }
 }
 
 impl<Vocab: Dim, DModel: Dim, T: Float> Embedding<Vocab, DModel, T> {
-    /// An embedding from its table.
+    /// An embedding from its table (trainable; freeze it with [`Param::freeze`]).
     pub fn new(table: Tensor<(Vocab, DModel), T>) -> Self {
-        Embedding { table }
+        Embedding {
+            table: Param::new(table),
+        }
     }
 
     /// The table, `(Vocab, DModel)`.
     pub fn table(&self) -> &Tensor<(Vocab, DModel), T> {
-        &self.table
+        self.table.value()
     }
 
     /// The rows of `ids`, as `(S, DModel)` for a static `S`.
@@ -389,11 +408,11 @@ impl<Vocab: Dim, DModel: Dim, T: Float> Embedding<Vocab, DModel, T> {
         seq: S,
         ids: &[I],
     ) -> Result<Tensor<(S, DModel), T>, ShapeError> {
-        let (vocab, width) = (self.table.dims()[0], self.table.dims()[1]);
+        let (vocab, width) = (self.table().dims()[0], self.table().dims()[1]);
         let err = |detail: String| {
             ShapeError::incompatible_described(
                 "Embedding::forward",
-                format!("table {:?}", self.table.shape()),
+                format!("table {:?}", self.table().shape()),
                 format!("ids {}", ids_for_message(ids)),
                 detail,
             )
@@ -409,7 +428,7 @@ impl<Vocab: Dim, DModel: Dim, T: Float> Embedding<Vocab, DModel, T> {
         for (pos, &id) in ids.iter().enumerate() {
             match id.try_into() {
                 Ok(i) if i < vocab => {
-                    out.extend_from_slice(&self.table.as_slice()[i * width..(i + 1) * width])
+                    out.extend_from_slice(&self.table().as_slice()[i * width..(i + 1) * width])
                 }
                 _ => {
                     return Err(err(format!(
@@ -419,7 +438,7 @@ impl<Vocab: Dim, DModel: Dim, T: Float> Embedding<Vocab, DModel, T> {
                 }
             }
         }
-        Ok(Tensor::from_parts((seq, self.table.shape().1), out))
+        Ok(Tensor::from_parts((seq, self.table().shape().1), out))
     }
 }
 
