@@ -59,6 +59,7 @@ pub mod autodiff;
 pub mod dim;
 mod element;
 mod error;
+pub mod inspect;
 pub mod io;
 mod kernel;
 pub mod linalg;

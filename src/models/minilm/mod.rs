@@ -22,6 +22,7 @@
 //! (token ids to the last hidden state) and [`mean_pool`].
 
 mod config;
+mod inspect;
 mod layer;
 
 use std::path::Path;
