@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use shapecheck::models::minilm::MiniLm;
+use shapecheck::models::minilm::{Hidden, MiniLm};
 use shapecheck::prelude::*;
 
 /// `$SHAPECHECK_MINILM_DIR`, else `models/all-MiniLM-L6-v2` in the repository (where
@@ -79,16 +79,10 @@ fn main() -> ExitCode {
             .collect();
         let emb = out
             .embeddings
-            .iter()
-            .map(|e| {
-                rows(
-                    e.as_tensor()
-                        .as_slice()
-                        .iter()
-                        .map(|x| format!("{x:e}"))
-                        .collect(),
-                )
-            })
+            .as_tensor()
+            .as_slice()
+            .chunks_exact(Hidden::SIZE)
+            .map(|e| rows(e.iter().map(|x| format!("{x:e}")).collect()))
             .collect();
         println!(
             "{{\"input_ids\": {}, \"embeddings\": {}}}",
@@ -106,10 +100,11 @@ fn main() -> ExitCode {
         print!("{:>7}", format!("[{j}]"));
     }
     println!();
-    for (i, a) in out.embeddings.iter().enumerate() {
+    let sims = out.embeddings.similarity(&out.embeddings);
+    for i in 0..sentences.len() {
         print!("{:>5}", format!("[{i}]"));
-        for b in &out.embeddings {
-            print!("{:>7.3}", cosine_similarity(a, b));
+        for j in 0..sentences.len() {
+            print!("{:>7.3}", sims[[i, j]]);
         }
         println!();
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use std::path::{Path, PathBuf};
 
-use shapecheck::models::minilm::{MiniLm, MAX_SEQ_LEN};
+use shapecheck::models::minilm::MiniLm;
 use shapecheck::with_threads;
 
 /// 21 tokens with [CLS] and [SEP].
@@ -36,7 +36,7 @@ pub fn run(filter: &str) {
             return;
         }
     };
-    let tokens = model.tokenizer().encode(SENTENCE, MAX_SEQ_LEN).len();
+    let tokens = model.tokenize(SENTENCE).0.len();
     let pytorch = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm/reference.json"),
     )

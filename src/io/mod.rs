@@ -1,4 +1,5 @@
-//! Loading weights (safetensors) into typed tensors, and saving them ([`SafetensorsWriter`]).
+//! Loading weights (safetensors) into typed tensors, and saving them ([`SafetensorsWriter`];
+//! a float32 matrix also as NumPy's `.npy`, streamed: [`NpyWriter`]).
 //!
 //! A weights file has no types, so its shapes are checked at run time, once, at the
 //! boundary: [`SafeTensors::open`] reads a file and validates its whole header (any defect
@@ -56,10 +57,12 @@
 
 mod dtype;
 mod error;
+mod npy;
 mod safetensors;
 mod writer;
 
 pub use dtype::{bf16_bits_to_f32, f16_bits_to_f32, Dtype};
 pub use error::LoadError;
+pub use npy::NpyWriter;
 pub use safetensors::{SafeTensors, TensorInfo};
 pub use writer::{SafetensorsWriter, SaveError};

@@ -134,6 +134,25 @@ impl<N: Dim, K: Dim, T: Float> Unit<(N, K), T> {
         self.0.matmul(&other.0.t())
     }
 
+    /// Row `i`, a unit vector.
+    ///
+    /// ```
+    /// use shapecheck::prelude::*;
+    /// let m = Tensor::<(D<2>, D<2>)>::from_vec(vec![3., 4., 0., 2.]).unwrap().normalize();
+    /// assert_eq!(m.row(0).as_tensor().as_slice(), &[0.6, 0.8]);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `i` is not a row.
+    pub fn row(&self, i: usize) -> Unit<(K,), T> {
+        let k = self.0.dims()[1];
+        let n = self.0.dims()[0];
+        assert!(i < n, "row {i} of a Unit with {n} rows");
+        let data = self.0.as_slice()[i * k..(i + 1) * k].to_vec();
+        Unit(Tensor::from_parts((self.0.shape().1,), data))
+    }
+
     /// The `k` rows most similar to `query`, as `(row, cosine)` pairs, most similar first
     /// (ties keep row order).
     pub fn top_k(&self, query: &Unit<(K,), T>, k: usize) -> Vec<(usize, T)> {

@@ -1,10 +1,11 @@
 //! One post-LayerNorm BERT layer (self-attention, then the GELU feed-forward, each added to
-//! its input and normalised), and the loaders of its weights from safetensors names.
+//! its input and normalised) over a packed batch, and the loaders of its weights from
+//! safetensors names.
 
-use super::{Batch, Ffn, HeadDim, Heads, Hidden, Seq, LN_EPS};
+use super::packed::{attend, Spans};
+use super::{Ffn, Hidden, Tokens, LN_EPS};
 use crate::dim::StaticDim;
 use crate::io::{LoadError, SafeTensors};
-use crate::nn::attention::{attention_masked, PaddingMask};
 use crate::nn::linear::{Activation, FeedForward, Linear};
 use crate::ops::Norms;
 use crate::tensor::Tensor;
@@ -46,7 +47,7 @@ impl Norm {
     }
 
     /// The normalised rows of `x`.
-    pub(super) fn apply(&self, x: &Tensor<(Batch, Seq, Hidden)>) -> Tensor<(Batch, Seq, Hidden)> {
+    pub(super) fn apply(&self, x: &Tensor<(Tokens, Hidden)>) -> Tensor<(Tokens, Hidden)> {
         x.layer_norm(&self.weight, &self.bias, LN_EPS)
     }
 }
@@ -70,25 +71,21 @@ impl Layer {
         })
     }
 
-    /// The layer over a padded batch.
+    /// The layer over the packed rows `x` of the sentences `spans`: the residual stream in,
+    /// the residual stream out. Every product runs on all tokens at once; attention runs per
+    /// sentence on its own rows.
     pub(super) fn forward(
         &self,
-        x: &Tensor<(Batch, Seq, Hidden)>,
-        mask: &PaddingMask<Batch, Seq>,
-    ) -> Tensor<(Batch, Seq, Hidden)> {
+        x: &Tensor<(Tokens, Hidden)>,
+        spans: &Spans,
+    ) -> Tensor<(Tokens, Hidden)> {
         let (q, k, v) = (
             self.query.forward(x),
             self.key.forward(x),
             self.value.forward(x),
         );
-        // (Batch, Seq, Hidden) → (Batch, Heads, Seq, HeadDim): strided views, no copy.
-        let context = attention_masked(
-            &q.split_heads::<Heads, HeadDim>(),
-            &k.split_heads::<Heads, HeadDim>(),
-            &v.split_heads::<Heads, HeadDim>(),
-            mask,
-        );
-        let attended = self.output.forward(&context.merge_heads::<Hidden>());
+        let context = attend(&q, &k, &v, spans);
+        let attended = self.output.forward(&context);
         let x = self.attention_norm.apply(&(x + &attended));
         let h = self.ffn.forward(&x);
         self.output_norm.apply(&(&x + &h))

@@ -2,41 +2,57 @@
 //! 384, 12 heads of 32, FFN 1536, GELU, post-LayerNorm), mean pooling over each sentence's
 //! own tokens and L2 normalisation. Every tensor is typed with named dims; the weights'
 //! shapes are checked once, when the safetensors file is loaded, and `config.json` (when the
-//! directory has one) is checked against the dims first.
+//! directory has one) is checked against the dims first. The same code serves any checkpoint
+//! of this architecture whose dims match the type.
 //!
 //! ```no_run
-//! use shapecheck::models::minilm::MiniLm;
+//! use shapecheck::models::minilm::{Batch, Hidden, MiniLm};
 //! use shapecheck::prelude::*;
 //!
 //! // model.safetensors, vocab.txt and config.json (scripts/fetch-minilm.sh fetches them).
 //! let model = MiniLm::load("models/all-MiniLM-L6-v2")?;
-//! let out = model.encode(&["A cat sat on the mat.", "A dog lay on the rug."])?;
-//! // Unit vectors: cosine similarity takes them and nothing else.
-//! let cos = cosine_similarity(&out.embeddings[0], &out.embeddings[1]);
-//! println!("{cos:.3}; the first sentence has {} tokens", out.input_ids[0].len());
+//! let emb: Unit<(Batch, Hidden)> = model.embed(&["A cat sat on the mat.", "A dog lay on the rug."])?;
+//! // Unit rows: cosine similarity takes them and nothing else.
+//! let sims: Tensor<(Batch, Batch)> = emb.similarity(&emb);
+//! println!("{:.3}", sims[[0, 1]]);
+//! // Token-level states, packed: sentence 0's rows are a (Seq, Hidden) view.
+//! let out = model.encode(&["A cat sat on the mat."])?;
+//! println!("{} tokens, first state {:?}", out.input_ids[0].len(), out.hidden.sentence(0).shape());
 //! # Ok::<(), shapecheck::models::ModelError>(())
 //! ```
 //!
+//! # Packed batches
+//!
+//! A batch is never padded: the tokens of all its sentences are stacked into one
+//! `(Tokens, Hidden)` matrix ([`Packed`], with the [`Spans`] of its sentences), every
+//! Linear and feed-forward GEMM runs on all of them at once, and attention runs per sentence
+//! on its own rows. A batch therefore costs the FLOPs of its real tokens, and is never
+//! slower than its sentences one at a time.
+//!
 //! The pieces: [`MiniLm::load`] (the weights, the [`WordPiece`] vocab, the config check),
-//! [`MiniLm::encode`] (tokenise, pad to the longest sentence, run, pool), [`MiniLm::forward`]
-//! (token ids to the last hidden state) and [`mean_pool`].
+//! [`MiniLm::embed`] (sentences to unit embeddings), [`MiniLm::encode`] (the same with the
+//! ids and the token states), [`MiniLm::forward`] (token ids to the packed last hidden
+//! state: the embeddings, then each layer in turn on the residual stream) and
+//! [`mean_pool`]. One layer is `layer.rs`; packing and per-sentence attention are
+//! `packed.rs`.
 
 mod config;
 mod inspect;
 mod layer;
+mod packed;
 
 use std::path::Path;
 
-use crate::dim::{Dim, StaticDim};
+use crate::dim::StaticDim;
 use crate::io::SafeTensors;
 use crate::models::ModelError;
-use crate::nn::attention::AttentionMask;
 use crate::nn::linear::Embedding;
-use crate::ops::{Norms, Unit};
+use crate::ops::Unit;
 use crate::tensor::Tensor;
 use crate::text::WordPiece;
 
 use layer::{Layer, Norm};
+pub use packed::{mean_pool, Packed, Spans};
 
 crate::dim!(
     /// The word-piece vocabulary: 30522 ids.
@@ -59,9 +75,9 @@ crate::dim!(
 crate::dim!(
     /// The sentences of a batch (runtime).
     pub Batch;
-    /// The tokens of each sentence of a padded batch: the longest sentence's (runtime).
+    /// The tokens of one sentence (runtime).
     pub Seq;
-    /// Every token of a batch, flattened (runtime).
+    /// Every token of a packed batch, the sentences one after another (runtime).
     pub Tokens
 );
 
@@ -69,9 +85,6 @@ crate::dim!(
 pub const MAX_SEQ_LEN: usize = 256;
 /// The `layer_norm_eps` of the checkpoint.
 const LN_EPS: f32 = 1e-12;
-
-/// Hidden states of a padded batch.
-pub type States = Tensor<(Batch, Seq, Hidden)>;
 
 /// The model and its tokenizer.
 pub struct MiniLm {
@@ -88,10 +101,11 @@ pub struct MiniLm {
 pub struct Encoded {
     /// The token ids of each sentence, `[CLS] … [SEP]`.
     pub input_ids: Vec<Vec<u32>>,
-    /// The last hidden state, padded to the longest sentence: `(Batch, Seq, Hidden)`.
-    pub last_hidden: States,
-    /// The sentence embeddings (mean-pooled, L2-normalised), one per sentence.
-    pub embeddings: Vec<Unit<(Hidden,)>>,
+    /// The last hidden state of every token, packed: [`Packed::sentence`] gives one
+    /// sentence's `(Seq, Hidden)` rows.
+    pub hidden: Packed,
+    /// The sentence embeddings (mean-pooled, L2-normalised), one unit row per sentence.
+    pub embeddings: Unit<(Batch, Hidden)>,
 }
 
 impl MiniLm {
@@ -124,83 +138,90 @@ impl MiniLm {
         &self.tokenizer
     }
 
-    /// Tokenises (truncating at [`MAX_SEQ_LEN`]), pads to the longest sentence, runs the
-    /// encoder and pools.
-    pub fn encode(&self, sentences: &[&str]) -> Result<Encoded, ModelError> {
+    /// The ids of `sentence`, `[CLS] … [SEP]`, truncated at [`MAX_SEQ_LEN`] as
+    /// sentence-transformers truncates, and whether anything was cut off.
+    pub fn tokenize(&self, sentence: &str) -> (Vec<u32>, bool) {
+        let mut ids = self.tokenizer.encode(sentence, MAX_SEQ_LEN + 1);
+        let truncated = ids.len() > MAX_SEQ_LEN;
+        if truncated {
+            ids.truncate(MAX_SEQ_LEN - 1);
+            ids.push(self.tokenizer.sep_id());
+        }
+        (ids, truncated)
+    }
+
+    /// The unit embedding of each sentence, one row per sentence: tokenised (truncated at
+    /// [`MAX_SEQ_LEN`]), run as one packed batch, mean-pooled and L2-normalised.
+    pub fn embed<S: AsRef<str>>(
+        &self,
+        sentences: &[S],
+    ) -> Result<Unit<(Batch, Hidden)>, ModelError> {
+        let ids: Vec<Vec<u32>> = sentences
+            .iter()
+            .map(|s| self.tokenize(s.as_ref()).0)
+            .collect();
+        Ok(mean_pool(&self.forward(&ids)?))
+    }
+
+    /// [`embed`](Self::embed), keeping the token ids and the packed last hidden state.
+    pub fn encode<S: AsRef<str>>(&self, sentences: &[S]) -> Result<Encoded, ModelError> {
         let input_ids: Vec<Vec<u32>> = sentences
             .iter()
-            .map(|s| self.tokenizer.encode(s, MAX_SEQ_LEN))
+            .map(|s| self.tokenize(s.as_ref()).0)
             .collect();
-        let last_hidden = self.forward(&input_ids)?;
-        let embeddings = mean_pool(&last_hidden, &input_ids);
+        let hidden = self.forward(&input_ids)?;
+        let embeddings = mean_pool(&hidden);
         Ok(Encoded {
             input_ids,
-            last_hidden,
+            hidden,
             embeddings,
         })
     }
 
-    /// The last hidden state of a batch of token-id sequences, padded to the longest (the
-    /// padding masked out of attention). A sequence longer than [`MaxPos`] is
-    /// [`ModelError::TooLong`]; an id outside the vocab is [`ModelError::Shape`].
-    pub fn forward(&self, input_ids: &[Vec<u32>]) -> Result<States, ModelError> {
-        let lengths: Vec<usize> = input_ids.iter().map(Vec::len).collect();
-        let longest = lengths.iter().copied().max().unwrap_or(0);
-        if longest > MaxPos::SIZE {
+    /// The last hidden state of a batch of token-id sequences, packed (no padding). A
+    /// sequence longer than [`MaxPos`] is [`ModelError::TooLong`]; an id outside the vocab is
+    /// [`ModelError::Shape`].
+    ///
+    /// The residual stream is the `(Tokens, Hidden)` matrix `x`: the embeddings make it,
+    /// each layer's forward takes it and returns the next.
+    pub fn forward(&self, input_ids: &[Vec<u32>]) -> Result<Packed, ModelError> {
+        if let Some(longest) = input_ids.iter().map(Vec::len).find(|&n| n > MaxPos::SIZE) {
             return Err(ModelError::TooLong {
                 tokens: longest,
                 positions: MaxPos::SIZE,
             });
         }
-        let (batch, seq) = (Batch::new(input_ids.len()), Seq::new(longest));
-        let pad = self.tokenizer.pad_id();
-        let padded: Vec<u32> = input_ids
-            .iter()
-            .flat_map(|ids| {
-                ids.iter()
-                    .copied()
-                    .chain(std::iter::repeat(pad))
-                    .take(longest)
-            })
-            .collect();
-        let x = self.embed(batch, seq, &padded)?;
-        let mask = AttentionMask::try_padding(batch, seq, &lengths)?;
-        Ok(self
-            .layers
-            .iter()
-            .fold(x, |x, layer| layer.forward(&x, &mask)))
+        let spans = Spans::from_lengths(input_ids.iter().map(Vec::len));
+        let mut x = self.embeddings(input_ids, &spans)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, &spans);
+        }
+        Ok(Packed::try_new(x, spans)?)
     }
 
-    /// Word + position + token-type (0) embeddings, then LayerNorm.
-    fn embed(&self, batch: Batch, seq: Seq, ids: &[u32]) -> Result<States, ModelError> {
-        let words = self.words.try_forward_with(Tokens::new(ids.len()), ids)?;
-        let mut x = words.try_reshape_with((batch, seq, Hidden))?;
-        // Position rows 0..seq (seq ≤ MaxPos was checked by `forward`) and token type 0.
+    /// Word + position + token-type (0) embeddings of the packed tokens, then LayerNorm:
+    /// the residual stream before the first layer.
+    fn embeddings(
+        &self,
+        input_ids: &[Vec<u32>],
+        spans: &Spans,
+    ) -> Result<Tensor<(Tokens, Hidden)>, ModelError> {
+        let ids: Vec<u32> = input_ids.iter().flatten().copied().collect();
+        let mut x = self.words.try_forward_with(spans.tokens(), &ids)?;
+        // Each sentence's positions count from 0 (every length ≤ MaxPos was checked by
+        // `forward`); the token type is 0.
         let h = Hidden::SIZE;
-        let positions = &self.positions.as_slice()[..seq.size() * h];
-        let token_type = &self.token_types.as_slice()[..h];
-        for (t, row) in x.as_mut_slice().chunks_exact_mut(h).enumerate() {
-            let position = &positions[(t % seq.size()) * h..][..h];
-            for ((v, &pe), &te) in row.iter_mut().zip(position).zip(token_type) {
-                *v += pe + te;
+        let (positions, token_type) =
+            (self.positions.as_slice(), &self.token_types.as_slice()[..h]);
+        let rows = x.as_mut_slice();
+        for r in spans.iter() {
+            let sentence = rows[r.start * h..r.end * h].chunks_exact_mut(h);
+            for (row, position) in sentence.zip(positions.chunks_exact(h)) {
+                for ((v, &pe), &te) in row.iter_mut().zip(position).zip(token_type) {
+                    *v += pe + te;
+                }
             }
         }
         Ok(self.embedding_norm.apply(&x))
     }
-}
-
-/// The mean of each sentence's hidden states over its own tokens (not the padding), L2
-/// normalised: `input_ids[b].len()` says how many rows of sentence `b` are its own.
-pub fn mean_pool(hidden: &States, input_ids: &[Vec<u32>]) -> Vec<Unit<(Hidden,)>> {
-    input_ids
-        .iter()
-        .enumerate()
-        .map(|(b, ids)| {
-            let n = ids.len().max(1) as f32;
-            let mean = Tensor::<(Hidden,)>::from_fn(|[j]| {
-                (0..ids.len()).map(|t| hidden[[b, t, j]]).sum::<f32>() / n
-            });
-            mean.normalize()
-        })
-        .collect()
 }
