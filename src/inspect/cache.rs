@@ -3,9 +3,10 @@
 //!
 //! The sites take TransformerLens's names, as typed values instead of strings
 //! (`blocks.{L}.hook_resid_pre` is `(Site::ResidPre, L)`): the residual stream entering a
-//! block, after its attention (and that sublayer's norm), and leaving it; the queries and
-//! keys `(Batch, Heads, Seq, HeadDim)`; the attention pattern `(Batch, Heads, Seq, Seq)`;
-//! the FFN's activations after the nonlinearity `(Batch, Seq, Ffn)`. Only the sites asked
+//! block, after its attention (and that sublayer's norm), and leaving it, packed
+//! `(Tokens, Hidden)`; each sentence's queries and keys `(Heads, Seq, HeadDim)` and
+//! attention pattern `(Heads, Seq, Seq)`; the FFN's activations after the nonlinearity
+//! `(Tokens, Ffn)`. Only the sites asked
 //! for are computed and kept; an empty selection records nothing.
 //!
 //! ```
@@ -17,6 +18,8 @@
 //! assert!(sel.contains(Site::ResidPost, 5) && !sel.contains(Site::Ffn, 0));
 //! assert!(Selection::new().is_empty());
 //! ```
+
+use core::ops::Range;
 
 use crate::dim::Dim;
 use crate::tensor::Tensor;
@@ -42,6 +45,19 @@ pub enum Site {
 }
 
 const SITES: usize = 7;
+
+impl Site {
+    /// Every site, in the order of the forward.
+    pub const ALL: [Site; SITES] = [
+        Site::ResidPre,
+        Site::Queries,
+        Site::Keys,
+        Site::Attention,
+        Site::ResidMid,
+        Site::Ffn,
+        Site::ResidPost,
+    ];
+}
 
 /// Which sites of which layers to record: a set of `(Site, layer)` pairs (layers below 64).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -80,11 +96,12 @@ impl Selection {
     }
 }
 
-/// The dims a model's cache is typed by (implemented by each model type).
+/// The dims a model's cache is typed by (implemented by each model type). The residual
+/// stream is packed: one `(Tokens, Hidden)` matrix, the sentences' rows one after another.
 pub trait CacheDims {
-    /// The sequences of a batch.
-    type Batch: Dim;
-    /// The positions of a (padded) sequence.
+    /// Every token of a packed batch.
+    type Tokens: Dim;
+    /// The tokens of one sentence.
     type Seq: Dim;
     /// The width of the residual stream.
     type Hidden: Dim;
@@ -96,41 +113,32 @@ pub trait CacheDims {
     type Ffn: Dim;
 }
 
-/// A residual-stream state `(Batch, Seq, Hidden)` of model `M`.
-pub type Resid<M> = Tensor<(
-    <M as CacheDims>::Batch,
-    <M as CacheDims>::Seq,
-    <M as CacheDims>::Hidden,
-)>;
-/// Queries or keys `(Batch, Heads, Seq, HeadDim)` of model `M`.
+/// A residual-stream state `(Tokens, Hidden)` of model `M`, packed.
+pub type Resid<M> = Tensor<(<M as CacheDims>::Tokens, <M as CacheDims>::Hidden)>;
+/// One sentence's queries or keys `(Heads, Seq, HeadDim)` of model `M`.
 pub type HeadStates<M> = Tensor<(
-    <M as CacheDims>::Batch,
     <M as CacheDims>::Heads,
     <M as CacheDims>::Seq,
     <M as CacheDims>::HeadDim,
 )>;
-/// Attention patterns `(Batch, Heads, Seq, Seq)` of model `M` (query rows, key columns).
+/// One sentence's attention pattern `(Heads, Seq, Seq)` of model `M` (query rows, key
+/// columns).
 pub type Pattern<M> = Tensor<(
-    <M as CacheDims>::Batch,
     <M as CacheDims>::Heads,
     <M as CacheDims>::Seq,
     <M as CacheDims>::Seq,
 )>;
-/// FFN activations `(Batch, Seq, Ffn)` of model `M`.
-pub type FfnStates<M> = Tensor<(
-    <M as CacheDims>::Batch,
-    <M as CacheDims>::Seq,
-    <M as CacheDims>::Ffn,
-)>;
+/// FFN activations `(Tokens, Ffn)` of model `M`, packed.
+pub type FfnStates<M> = Tensor<(<M as CacheDims>::Tokens, <M as CacheDims>::Ffn)>;
 
 /// One layer's recorded activations.
 struct LayerCache<M: CacheDims> {
     resid_pre: Option<Resid<M>>,
     resid_mid: Option<Resid<M>>,
     resid_post: Option<Resid<M>>,
-    queries: Option<HeadStates<M>>,
-    keys: Option<HeadStates<M>>,
-    attention: Option<Pattern<M>>,
+    queries: Vec<HeadStates<M>>,
+    keys: Vec<HeadStates<M>>,
+    attention: Vec<Pattern<M>>,
     ffn: Option<FfnStates<M>>,
 }
 
@@ -140,9 +148,9 @@ impl<M: CacheDims> Default for LayerCache<M> {
             resid_pre: None,
             resid_mid: None,
             resid_post: None,
-            queries: None,
-            keys: None,
-            attention: None,
+            queries: Vec::new(),
+            keys: Vec::new(),
+            attention: Vec::new(),
             ffn: None,
         }
     }
@@ -150,22 +158,29 @@ impl<M: CacheDims> Default for LayerCache<M> {
 
 /// The activations a forward recorded, per layer, typed by the model's dims: each getter
 /// returns `None` for a site or layer that was not selected (or that the model does not
-/// have).
+/// have). Packed states hold every sentence's rows; [`rows`](Self::rows) says whose.
 pub struct ActivationCache<M: CacheDims> {
     layers: Vec<LayerCache<M>>,
+    rows: Vec<Range<usize>>,
 }
 
 impl<M: CacheDims> ActivationCache<M> {
-    /// An empty cache for a model of `layers` layers.
-    pub(crate) fn new(layers: usize) -> Self {
+    /// An empty cache for a model of `layers` layers over sentences at `rows`.
+    pub(crate) fn new(layers: usize, rows: Vec<Range<usize>>) -> Self {
         ActivationCache {
             layers: (0..layers).map(|_| LayerCache::default()).collect(),
+            rows,
         }
     }
 
     /// The number of layers of the model that filled it.
     pub fn layers(&self) -> usize {
         self.layers.len()
+    }
+
+    /// The rows of sentence `i` in the packed states, or `None` past the last sentence.
+    pub fn rows(&self, i: usize) -> Option<Range<usize>> {
+        self.rows.get(i).cloned()
     }
 
     /// The residual stream entering layer `l`.
@@ -183,19 +198,19 @@ impl<M: CacheDims> ActivationCache<M> {
         self.layers.get(l)?.resid_post.as_ref()
     }
 
-    /// Layer `l`'s queries, split into heads.
-    pub fn queries(&self, l: usize) -> Option<&HeadStates<M>> {
-        self.layers.get(l)?.queries.as_ref()
+    /// Layer `l`'s queries for sentence `i`, split into heads.
+    pub fn queries(&self, l: usize, i: usize) -> Option<&HeadStates<M>> {
+        self.layers.get(l)?.queries.get(i)
     }
 
-    /// Layer `l`'s keys, split into heads.
-    pub fn keys(&self, l: usize) -> Option<&HeadStates<M>> {
-        self.layers.get(l)?.keys.as_ref()
+    /// Layer `l`'s keys for sentence `i`, split into heads.
+    pub fn keys(&self, l: usize, i: usize) -> Option<&HeadStates<M>> {
+        self.layers.get(l)?.keys.get(i)
     }
 
-    /// Layer `l`'s attention pattern: each query row sums to 1 over the keys it may see.
-    pub fn attention(&self, l: usize) -> Option<&Pattern<M>> {
-        self.layers.get(l)?.attention.as_ref()
+    /// Layer `l`'s attention pattern over sentence `i`: each query row sums to 1.
+    pub fn attention(&self, l: usize, i: usize) -> Option<&Pattern<M>> {
+        self.layers.get(l)?.attention.get(i)
     }
 
     /// Layer `l`'s FFN activations after the nonlinearity.
@@ -213,16 +228,18 @@ impl<M: CacheDims> ActivationCache<M> {
         }
     }
 
-    /// Records queries and keys (each only if given).
-    pub(crate) fn put_qk(&mut self, l: usize, q: Option<HeadStates<M>>, k: Option<HeadStates<M>>) {
+    /// Records one sentence's queries, keys or pattern (the next sentence's, in order).
+    pub(crate) fn push_heads(
+        &mut self,
+        l: usize,
+        q: Option<HeadStates<M>>,
+        k: Option<HeadStates<M>>,
+        p: Option<Pattern<M>>,
+    ) {
         let layer = &mut self.layers[l];
-        layer.queries = q.or(layer.queries.take());
-        layer.keys = k.or(layer.keys.take());
-    }
-
-    /// Records an attention pattern.
-    pub(crate) fn put_attention(&mut self, l: usize, p: Pattern<M>) {
-        self.layers[l].attention = Some(p);
+        layer.queries.extend(q);
+        layer.keys.extend(k);
+        layer.attention.extend(p);
     }
 
     /// Records FFN activations.

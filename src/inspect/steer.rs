@@ -23,6 +23,8 @@
 //! assert!(top[[0]] > 2.9 && top[[2]].abs() < 1e-5); // mostly along the first axis
 //! ```
 
+use core::ops::Range;
+
 use super::InspectError;
 use crate::dim::Dim;
 use crate::linalg::{Pca, RankAtMost};
@@ -112,13 +114,15 @@ impl<D: Dim> Intervention<D> {
         self.from
     }
 
-    /// Applies it to `x: (Batch, Seq, D)`: positions `from..` of every sequence. An error
-    /// when a runtime `D` differs from the vector's width.
-    pub(crate) fn apply<B: Dim, S: Dim>(
+    /// Applies it to the packed rows `x: (Tokens, D)` of the sentences at `sentences`:
+    /// rows `from..` of every sentence. An error when a runtime `D` differs from the
+    /// vector's width.
+    pub(crate) fn apply<T: Dim>(
         &self,
-        x: &mut Tensor<(B, S, D)>,
+        x: &mut Tensor<(T, D)>,
+        sentences: impl Iterator<Item = Range<usize>>,
     ) -> Result<(), InspectError> {
-        let [_, seq, width] = [x.dims()[0], x.dims()[1], x.dims()[2]];
+        let width = x.dims()[1];
         if let Action::Add { vector: v, .. } | Action::Replace(v) = &self.action {
             if v.dims()[0] != width {
                 return Err(crate::ShapeError::Incompatible {
@@ -130,24 +134,25 @@ impl<D: Dim> Intervention<D> {
                 .into());
             }
         }
-        if width == 0 || self.from >= seq {
-            return Ok(());
-        }
-        for (t, row) in x.as_mut_slice().chunks_exact_mut(width).enumerate() {
-            if t % seq < self.from {
+        let data = x.as_mut_slice();
+        for r in sentences {
+            let first = (r.start + self.from).min(r.end);
+            let Some(rows) = data.get_mut(first * width..r.end * width) else {
                 continue;
-            }
-            match &self.action {
-                Action::Add {
-                    vector,
-                    coefficient,
-                } => {
-                    for (x, v) in row.iter_mut().zip(vector.as_slice()) {
-                        *x += coefficient * v;
+            };
+            for row in rows.chunks_exact_mut(width.max(1)) {
+                match &self.action {
+                    Action::Add {
+                        vector,
+                        coefficient,
+                    } => {
+                        for (x, v) in row.iter_mut().zip(vector.as_slice()) {
+                            *x += coefficient * v;
+                        }
                     }
+                    Action::Replace(v) => row.copy_from_slice(v.as_slice()),
+                    Action::Ablate => row.fill(0.0),
                 }
-                Action::Replace(v) => row.copy_from_slice(v.as_slice()),
-                Action::Ablate => row.fill(0.0),
             }
         }
         Ok(())
@@ -254,34 +259,36 @@ where
 mod tests {
     use super::*;
 
-    crate::dim!(pub B; pub S; pub W);
+    crate::dim!(pub B; pub W);
 
     #[test]
     fn add_replace_and_ablate_act_from_the_position_on() {
-        let mk = || Tensor::<(B, S, W)>::ones_with((B::new(2), S::new(3), W::new(2)));
+        // Two sentences of 3 and 2 tokens, packed.
+        let mk = || Tensor::<(B, W)>::ones_with((B::new(5), W::new(2)));
+        let spans = || [0..3, 3..5].into_iter();
         let v = Tensor::<(W,)>::from_vec_with((W::new(2),), vec![1.0, -2.0]).unwrap();
         let mut x = mk();
         Intervention::add(0, v.clone(), 0.5)
             .from_position(1)
-            .apply(&mut x)
+            .apply(&mut x, spans())
             .unwrap();
-        assert_eq!(
-            x.as_slice(),
-            &[1., 1., 1.5, 0., 1.5, 0., 1., 1., 1.5, 0., 1.5, 0.]
-        );
+        assert_eq!(x.as_slice(), &[1., 1., 1.5, 0., 1.5, 0., 1., 1., 1.5, 0.]);
         let mut x = mk();
         Intervention::replace(0, v.clone())
             .from_position(2)
-            .apply(&mut x)
+            .apply(&mut x, spans())
             .unwrap();
-        assert_eq!(x[[1, 2, 1]], -2.0);
-        assert_eq!(x[[1, 1, 1]], 1.0);
+        assert_eq!(x[[2, 1]], -2.0);
+        assert!(x.as_slice()[..4]
+            .iter()
+            .chain(&x.as_slice()[6..])
+            .all(|&v| v == 1.0));
         let mut x = mk();
-        Intervention::<W>::ablate(0).apply(&mut x).unwrap();
+        Intervention::<W>::ablate(0).apply(&mut x, spans()).unwrap();
         assert!(x.as_slice().iter().all(|&v| v == 0.0));
         let wrong = Tensor::<(W,)>::ones_with((W::new(3),));
         let e = Intervention::add(0, wrong, 1.0)
-            .apply(&mut mk())
+            .apply(&mut mk(), spans())
             .unwrap_err();
         assert!(e.to_string().contains("the vector's width"), "{e}");
     }

@@ -1,21 +1,23 @@
 //! The MiniLM forward with an activation cache and interventions
 //! ([`inspect`](crate::inspect)): the plain layers run unchanged, interventions act on the
-//! residual stream between them, and a site of a layer's inside (queries, keys, attention
-//! pattern, the stream after attention, the FFN activations) is recomputed from that layer's
-//! input only when it is selected, so the states that flow on are those of
-//! [`MiniLm::forward`].
+//! packed residual stream between them, and a site of a layer's inside (queries, keys,
+//! attention patterns, the stream after attention, the FFN activations) is recomputed from
+//! that layer's input only when it is selected, so the states that flow on are those of
+//! [`MiniLm::forward`], bit for bit.
 
-use super::{mean_pool, Batch, Encoded, Ffn, HeadDim, Heads, Hidden, MiniLm, Seq, States};
-use super::{MaxPos, MAX_SEQ_LEN};
+use super::packed::{attend, Packed, Spans};
+use super::MaxPos;
+use super::{mean_pool, Encoded, Ffn, HeadDim, Heads, Hidden, MiniLm, Seq, Tokens};
 use crate::dim::StaticDim;
 use crate::inspect::cache::CacheDims;
 use crate::inspect::{ActivationCache, InspectError, Intervention, Selection, Site};
 use crate::models::ModelError;
-use crate::nn::attention::{attention_masked, attention_weights, AttentionMask, PaddingMask};
+use crate::nn::attention::{attention_weights, AttentionMask};
 use crate::ops::Activations;
+use crate::tensor::{Tensor, TensorView};
 
 impl CacheDims for MiniLm {
-    type Batch = Batch;
+    type Tokens = Tokens;
     type Seq = Seq;
     type Hidden = Hidden;
     type Heads = Heads;
@@ -23,19 +25,13 @@ impl CacheDims for MiniLm {
     type Ffn = Ffn;
 }
 
-/// The sites inside a layer (recomputed from its input when selected).
-const INNER: [Site; 5] = [
-    Site::ResidMid,
-    Site::Queries,
-    Site::Keys,
-    Site::Attention,
-    Site::Ffn,
-];
+/// Sites inside a layer that need its queries and keys, per sentence.
+const HEADS: [Site; 3] = [Site::Queries, Site::Keys, Site::Attention];
 
 impl MiniLm {
     /// [`forward`](Self::forward) that records the `selection`'s sites and applies the
     /// `interventions` (each to the residual stream entering its layer; layer 6 is the
-    /// output). Returns the last hidden state and the cache.
+    /// output). Returns the packed last hidden state and the cache.
     ///
     /// An intervention at a layer beyond 6 is [`InspectError::OutOfRange`]; the errors of
     /// [`forward`](Self::forward) are [`InspectError::Model`].
@@ -45,12 +41,12 @@ impl MiniLm {
     /// use shapecheck::models::minilm::{Hidden, MiniLm};
     /// use shapecheck::prelude::*;
     /// let model = MiniLm::load("models/all-MiniLM-L6-v2")?;
-    /// let ids = vec![model.tokenizer().encode("A cat sat on the mat.", 256)];
+    /// let ids = vec![model.tokenize("A cat sat on the mat.").0];
     /// let sel = Selection::new().with(Site::Attention, [0]).with(Site::ResidPost, 0..6);
     /// let steer = Intervention::add(3, Tensor::<(Hidden,)>::ones(), 0.5).from_position(1);
     /// let (last, cache) = model.run_with_cache(&ids, &sel, &[steer])?;
-    /// let pattern = cache.attention(0).unwrap(); // (Batch, Heads, Seq, Seq)
-    /// assert_eq!(pattern.dims()[1], 12);
+    /// let pattern = cache.attention(0, 0).unwrap(); // sentence 0: (Heads, Seq, Seq)
+    /// assert_eq!(pattern.dims()[0], 12);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
@@ -70,7 +66,7 @@ impl MiniLm {
         input_ids: &[Vec<u32>],
         selection: &Selection,
         interventions: &[Intervention<Hidden>],
-    ) -> Result<(States, ActivationCache<MiniLm>), InspectError> {
+    ) -> Result<(Packed, ActivationCache<MiniLm>), InspectError> {
         let layers = self.layers.len();
         if let Some(bad) = interventions.iter().find(|i| i.layer() > layers) {
             return Err(InspectError::OutOfRange {
@@ -79,108 +75,104 @@ impl MiniLm {
                 len: layers + 1,
             });
         }
-        let (mut x, mask) = self.prepare(input_ids).map_err(InspectError::Model)?;
-        let mut cache = ActivationCache::new(layers);
-        let intervene = |x: &mut States, l: usize| {
+        if let Some(longest) = input_ids.iter().map(Vec::len).find(|&n| n > MaxPos::SIZE) {
+            return Err(ModelError::TooLong {
+                tokens: longest,
+                positions: MaxPos::SIZE,
+            }
+            .into());
+        }
+        let spans = Spans::from_lengths(input_ids.iter().map(Vec::len));
+        let mut x = self.embeddings(input_ids, &spans)?;
+        let mut cache = ActivationCache::new(layers, spans.iter().collect());
+        let intervene = |x: &mut Tensor<(Tokens, Hidden)>, l: usize| {
             interventions
                 .iter()
                 .filter(|i| i.layer() == l)
-                .try_for_each(|i| i.apply(x))
+                .try_for_each(|i| i.apply(x, spans.iter()))
         };
         for (l, layer) in self.layers.iter().enumerate() {
             intervene(&mut x, l)?;
-            if selection.contains(Site::ResidPre, l) {
+            let keep = |site| selection.contains(site, l);
+            if keep(Site::ResidPre) {
                 cache.put_resid(Site::ResidPre, l, x.clone());
             }
-            if selection.any(&INNER, l) {
+            if selection.any(&HEADS, l) {
                 let (q, k) = (layer.query.forward(&x), layer.key.forward(&x));
-                let (qh, kh) = (
-                    q.split_heads::<Heads, HeadDim>(),
-                    k.split_heads::<Heads, HeadDim>(),
-                );
-                if selection.contains(Site::Attention, l) {
-                    cache.put_attention(l, attention_weights(&qh, &kh, &mask));
-                }
-                let keep = |site| selection.contains(site, l);
-                cache.put_qk(
-                    l,
-                    keep(Site::Queries).then(|| qh.to_tensor()),
-                    keep(Site::Keys).then(|| kh.to_tensor()),
-                );
-                if keep(Site::ResidMid) || keep(Site::Ffn) {
-                    // The attention sublayer as `Layer::forward` computes it.
-                    let v = layer.value.forward(&x);
-                    let vh = v.split_heads::<Heads, HeadDim>();
-                    let context = attention_masked(&qh, &kh, &vh, &mask);
-                    let attended = layer.output.forward(&context.merge_heads::<Hidden>());
-                    let mid = layer.attention_norm.apply(&(&x + &attended));
-                    if keep(Site::Ffn) {
-                        cache.put_ffn(l, layer.ffn.up().forward(&mid).gelu());
-                    }
-                    if keep(Site::ResidMid) {
-                        cache.put_resid(Site::ResidMid, l, mid);
-                    }
+                for r in spans.iter() {
+                    let (qs, ks) = (sentence(&q, r.clone())?, sentence(&k, r)?);
+                    let (qh, kh) = (
+                        qs.split_heads::<Heads, HeadDim>(),
+                        ks.split_heads::<Heads, HeadDim>(),
+                    );
+                    cache.push_heads(
+                        l,
+                        keep(Site::Queries).then(|| qh.to_tensor()),
+                        keep(Site::Keys).then(|| kh.to_tensor()),
+                        keep(Site::Attention)
+                            .then(|| attention_weights(&qh, &kh, &AttentionMask::none())),
+                    );
                 }
             }
-            x = layer.forward(&x, &mask);
-            if selection.contains(Site::ResidPost, l) {
+            if keep(Site::ResidMid) || keep(Site::Ffn) {
+                // The attention sublayer as `Layer::forward` computes it.
+                let (q, k, v) = (
+                    layer.query.forward(&x),
+                    layer.key.forward(&x),
+                    layer.value.forward(&x),
+                );
+                let attended = layer.output.forward(&attend(&q, &k, &v, &spans));
+                let mid = layer.attention_norm.apply(&(&x + &attended));
+                if keep(Site::Ffn) {
+                    cache.put_ffn(l, layer.ffn.up().forward(&mid).gelu());
+                }
+                if keep(Site::ResidMid) {
+                    cache.put_resid(Site::ResidMid, l, mid);
+                }
+            }
+            x = layer.forward(&x, &spans);
+            if keep(Site::ResidPost) {
                 cache.put_resid(Site::ResidPost, l, x.clone());
             }
         }
         intervene(&mut x, layers)?;
-        Ok((x, cache))
+        Ok((Packed::try_new(x, spans)?, cache))
     }
 
     /// [`encode`](Self::encode) under `interventions` (see
     /// [`run_with_cache`](Self::run_with_cache)): the embeddings of steered (or ablated)
     /// forwards. With no interventions, the same bits as `encode`.
-    pub fn encode_with(
+    pub fn encode_with<S: AsRef<str>>(
         &self,
-        sentences: &[&str],
+        sentences: &[S],
         interventions: &[Intervention<Hidden>],
     ) -> Result<Encoded, InspectError> {
         let input_ids: Vec<Vec<u32>> = sentences
             .iter()
-            .map(|s| self.tokenizer.encode(s, MAX_SEQ_LEN))
+            .map(|s| self.tokenize(s.as_ref()).0)
             .collect();
-        let (last_hidden, _) = self.run_with_cache(&input_ids, &Selection::new(), interventions)?;
-        let embeddings = mean_pool(&last_hidden, &input_ids);
+        let (hidden, _) = self.run_with_cache(&input_ids, &Selection::new(), interventions)?;
+        let embeddings = mean_pool(&hidden);
         Ok(Encoded {
             input_ids,
-            last_hidden,
+            hidden,
             embeddings,
         })
     }
+}
 
-    /// The embedded, padded batch and its padding mask, as [`forward`](Self::forward)
-    /// builds them.
-    fn prepare(
-        &self,
-        input_ids: &[Vec<u32>],
-    ) -> Result<(States, PaddingMask<Batch, Seq>), ModelError> {
-        let lengths: Vec<usize> = input_ids.iter().map(Vec::len).collect();
-        let longest = lengths.iter().copied().max().unwrap_or(0);
-        if longest > MaxPos::SIZE {
-            return Err(ModelError::TooLong {
-                tokens: longest,
-                positions: MaxPos::SIZE,
-            });
-        }
-        let (batch, seq) = (Batch::new(input_ids.len()), Seq::new(longest));
-        let pad = self.tokenizer.pad_id();
-        let padded: Vec<u32> = input_ids
-            .iter()
-            .flat_map(|ids| {
-                ids.iter()
-                    .copied()
-                    .chain(std::iter::repeat(pad))
-                    .take(longest)
-            })
-            .collect();
-        let x = self.embed(batch, seq, &padded)?;
-        let mask = AttentionMask::try_padding(batch, seq, &lengths)?;
-        Ok((x, mask))
-    }
+/// Rows `r` of packed states as one sentence's `(Seq, Hidden)` view.
+fn sentence(
+    x: &Tensor<(Tokens, Hidden)>,
+    r: core::ops::Range<usize>,
+) -> Result<TensorView<'_, (Seq, Hidden)>, InspectError> {
+    let h = Hidden::SIZE;
+    Ok(TensorView::from_parts(
+        x.as_slice(),
+        r.start * h,
+        (Seq::new(r.len()), Hidden),
+        &[h, 1],
+    )?)
 }
 
 #[cfg(test)]
@@ -205,8 +197,8 @@ mod tests {
     fn resid_mid_and_ffn_rebuild_the_layer_output() {
         let Some(m) = model() else { return };
         let ids = vec![
-            m.tokenizer.encode("The reactor core was cooled.", 256),
-            m.tokenizer.encode("Bake it.", 256),
+            m.tokenize("The reactor core was cooled.").0,
+            m.tokenize("Bake it.").0,
         ];
         let sel = Selection::new()
             .with(Site::ResidMid, [1])
