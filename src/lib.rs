@@ -68,6 +68,8 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 mod parallel;
+#[cfg(feature = "plots")]
+pub mod plot;
 pub mod shape;
 pub mod tensor;
 pub mod text;
