@@ -9,6 +9,9 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{draw_err, Area, Picture, PlotError};
 
+/// A named series of `(x, y)` points.
+pub type Series = (String, Vec<(f64, f64)>);
+
 /// Colours for groups and series, distinct on white.
 const COLOURS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
@@ -292,7 +295,7 @@ impl Picture for Curves {
 /// The series of a loss CSV with a header naming `step` and `loss` columns (the training
 /// example's `losses.csv`: `optimizer,lr,step,loss`): one series per distinct value of the
 /// other columns, named by them (`adamw lr=1e-3`), in order of first appearance.
-pub fn read_loss_csv(path: &Path) -> Result<Vec<(String, Vec<(f64, f64)>)>, PlotError> {
+pub fn read_loss_csv(path: &Path) -> Result<Vec<Series>, PlotError> {
     let text = std::fs::read_to_string(path)?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let bad = |m: String| PlotError::Data(format!("{}: {m}", path.display()));
@@ -309,7 +312,7 @@ pub fn read_loss_csv(path: &Path) -> Result<Vec<(String, Vec<(f64, f64)>)>, Plot
             .ok_or_else(|| bad(format!("no `{name}` column in the header {header:?}")))
     };
     let (step, loss) = (col("step")?, col("loss")?);
-    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let mut series: Vec<Series> = Vec::new();
     for (n, line) in lines.enumerate() {
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         if fields.len() != header.len() {

@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 
 use plotters::prelude::*;
 
-pub use charts::{read_loss_csv, Curves, Heatmap, Scatter};
+pub use charts::{read_loss_csv, Curves, Heatmap, Scatter, Series};
 
 /// Why a picture could not be drawn or written.
 #[derive(Debug)]
