@@ -60,6 +60,7 @@ pub mod autodiff;
 pub mod dim;
 mod element;
 mod error;
+pub mod inspect;
 pub mod io;
 mod kernel;
 pub mod linalg;
@@ -68,6 +69,8 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 mod parallel;
+#[cfg(feature = "plots")]
+pub mod plot;
 pub mod shape;
 pub mod tensor;
 pub mod text;

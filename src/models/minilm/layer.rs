@@ -18,13 +18,13 @@ pub(super) struct Norm {
 
 /// The weights of one encoder layer.
 pub(super) struct Layer {
-    query: Linear<Hidden, Hidden>,
-    key: Linear<Hidden, Hidden>,
-    value: Linear<Hidden, Hidden>,
-    output: Linear<Hidden, Hidden>,
-    attention_norm: Norm,
-    ffn: FeedForward<Hidden, Ffn>,
-    output_norm: Norm,
+    pub(super) query: Linear<Hidden, Hidden>,
+    pub(super) key: Linear<Hidden, Hidden>,
+    pub(super) value: Linear<Hidden, Hidden>,
+    pub(super) output: Linear<Hidden, Hidden>,
+    pub(super) attention_norm: Norm,
+    pub(super) ffn: FeedForward<Hidden, Ffn>,
+    pub(super) output_norm: Norm,
 }
 
 /// `{prefix}.weight` (stored `(DOut, DIn)`, as PyTorch stores it) and `{prefix}.bias`.

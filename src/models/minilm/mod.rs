@@ -37,6 +37,7 @@
 //! `packed.rs`.
 
 mod config;
+mod inspect;
 mod layer;
 mod packed;
 

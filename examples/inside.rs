@@ -1,0 +1,437 @@
+//! Inside the model: concentration of measure, PCA of MiniLM's residual stream layer by
+//! layer, and steering vectors — with pictures when built with `--features plots`.
+//!
+//! ```text
+//! scripts/fetch-minilm.sh                                   # once: the model
+//! cargo run --release --example inside
+//! cargo run --release --features plots --example inside -- --plots docs/inside
+//! cargo run --release --features plots --example inside -- --plots out --losses runs/losses.csv
+//! ```
+//!
+//! Prints (1) the max/min pairwise-distance ratio and the cosine statistics of random
+//! Gaussian points for d = 2 … 4096 beside MiniLM's embeddings of 36 sentences in three
+//! topics (tests/fixtures/inside/topics.tsv); (2) the seed's warning: a 2-D PCA of points
+//! with no cluster structure (and of the same points rotated) against their real distance
+//! statistics; (3) per layer, the explained-variance ratios of the top components of the
+//! sentences' mean residual states and how well the topics separate along the top two;
+//! (4) steering: held-out football sentences moved toward the space topic by adding the
+//! difference of the topics' mean states at layer 3, coefficient by coefficient. With
+//! `--plots DIR` it writes PNGs there (PCA scatters, an attention heatmap, the concentration
+//! curves, explained variance per layer, and the losses of `--losses CSV` if given).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use shapecheck::inspect::{
+    cosine_stats, distance_stats, mean_difference, pca_summary, predicted_ratio, separation,
+    top_difference_component, Intervention, PcaSummary, Selection, Site,
+};
+use shapecheck::models::minilm::{Batch, Hidden, MiniLm, Tokens};
+use shapecheck::prelude::*;
+
+dim!(pub Points; pub Width);
+
+const TOPICS: &str = include_str!("../tests/fixtures/inside/topics.tsv");
+const STEER_LAYER: usize = 3;
+
+/// A curve's `(x, y)` points.
+type Curve<'a> = &'a [(f64, f64)];
+
+struct Args {
+    model: PathBuf,
+    plots: Option<PathBuf>,
+    losses: Option<PathBuf>,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args {
+        model: std::env::var_os("SHAPECHECK_MINILM_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2")
+            }),
+        plots: None,
+        losses: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .map(PathBuf::from)
+                .ok_or(format!("{flag} needs a path"))
+        };
+        match flag.as_str() {
+            "--model" => a.model = value()?,
+            "--plots" => a.plots = Some(value()?),
+            "--losses" => a.losses = Some(value()?),
+            _ => return Err(format!("unknown argument {flag}")),
+        }
+    }
+    Ok(a)
+}
+
+/// The mean residual state of each sentence: `(Batch, Hidden)`.
+fn sentence_means(
+    x: &Tensor<(Tokens, Hidden)>,
+    rows: &[std::ops::Range<usize>],
+) -> Tensor<(Batch, Hidden)> {
+    let h = Hidden::SIZE;
+    let s = x.as_slice();
+    let data = rows
+        .iter()
+        .flat_map(|r| {
+            (0..h).map(move |j| r.clone().map(|t| s[t * h + j]).sum::<f32>() / r.len() as f32)
+        })
+        .collect();
+    Tensor::from_vec_with((Batch::new(rows.len()), Hidden), data).expect("one row per sentence")
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args = args()?;
+    let rows: Vec<(&str, &str)> = TOPICS.lines().filter_map(|l| l.split_once('\t')).collect();
+    let mut names: Vec<&str> = Vec::new();
+    for (t, _) in &rows {
+        if !names.contains(t) {
+            names.push(t);
+        }
+    }
+    let labels: Vec<usize> = rows
+        .iter()
+        .map(|(t, _)| names.iter().position(|n| n == t).unwrap())
+        .collect();
+    let sentences: Vec<&str> = rows.iter().map(|(_, s)| *s).collect();
+    let model = MiniLm::load(&args.model).map_err(|e| {
+        format!(
+            "cannot load the model from {}: {e}\nrun scripts/fetch-minilm.sh first",
+            args.model.display()
+        )
+    })?;
+    let emb = model.embed(&sentences)?;
+
+    // 1. Concentration of measure.
+    println!("# 1. Concentration of measure: n = 100 standard Gaussian points in d dims\n");
+    println!(
+        "{:>6} {:>9} {:>10} {:>10} {:>11} {:>10}",
+        "d", "max/min", "1+2√(ln m/d)", "mean cos", "d·mean cos²", "sd cos·√d"
+    );
+    let dims = [2usize, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
+    let mut ratio_curve = Vec::new();
+    let mut predicted_curve = Vec::new();
+    for (k, &d) in dims.iter().enumerate() {
+        let x =
+            Tensor::<(Points, Width), f64>::randn_with((Points::new(100), Width::new(d)), k as u64);
+        let dist = distance_stats(&x)?;
+        let cos = cosine_stats(&x.normalize())?;
+        println!(
+            "{d:>6} {:>9.3} {:>10.3} {:>10.4} {:>11.3} {:>10.3}",
+            dist.ratio,
+            predicted_ratio(100, d),
+            cos.mean,
+            d as f64 * cos.mean_sq,
+            (cos.variance * d as f64).sqrt()
+        );
+        ratio_curve.push(((d as f64).log2(), dist.ratio.ln()));
+        predicted_curve.push(((d as f64).log2(), predicted_ratio(100, d).ln()));
+    }
+    let real_dist = distance_stats(emb.as_tensor())?;
+    let real_cos = cosine_stats(&emb)?;
+    let random = Tensor::<(Points, Width), f64>::randn_with(
+        (Points::new(sentences.len()), Width::new(384)),
+        99,
+    );
+    let (rand_dist, rand_cos) = (distance_stats(&random)?, cosine_stats(&random.normalize())?);
+    println!(
+        "\nMiniLM embeddings of the {} sentences (d = 384) beside as many random directions:",
+        sentences.len()
+    );
+    println!(
+        "  {:<22} {:>9} {:>10} {:>9} {:>9} {:>9}",
+        "", "max/min", "mean cos", "sd cos", "min cos", "max cos"
+    );
+    for (name, d, c) in [
+        ("MiniLM embeddings", &real_dist, &real_cos),
+        ("random unit vectors", &rand_dist, &rand_cos),
+    ] {
+        println!(
+            "  {name:<22} {:>9.3} {:>10.4} {:>9.4} {:>9.4} {:>9.4}",
+            d.ratio,
+            c.mean,
+            c.variance.sqrt(),
+            c.min,
+            c.max
+        );
+    }
+
+    // 2. The warning: structureless points through a 2-D PCA.
+    println!("\n# 2. A 2-D PCA of 200 Gaussian points in 256 dims (no clusters at all)\n");
+    let (n, d) = (200, 256);
+    let x = Tensor::<(Points, Width)>::randn_with((Points::new(n), Width::new(d)), 7);
+    let g = Tensor::<(Width, Width)>::randn_with((Width::new(d), Width::new(d)), 8).svd();
+    let rotation = g.u.matmul(&g.vt); // orthogonal: a random rotation (or reflection)
+    let rotated = x.matmul(&rotation);
+    let mut warning_scatters = Vec::new();
+    for (name, pts) in [("original", &x), ("rotated", &rotated)] {
+        let p = pca_summary(pts, 2)?;
+        let flat: Vec<f64> = p.coords.iter().flatten().copied().collect();
+        let plane =
+            Tensor::<(Points, Width), f64>::from_vec_with((Points::new(n), Width::new(2)), flat)?;
+        println!(
+            "  {name:<9} top-2 explained variance {:.3} + {:.3}; distance max/min in 2-D {:>8.1}, in {d}-D {:.3}",
+            p.ratios[0],
+            p.ratios[1],
+            distance_stats(&plane)?.ratio,
+            distance_stats(pts)?.ratio
+        );
+        warning_scatters.push((name, p));
+    }
+    println!("  The 2-D pictures show clumps and gaps; the points they come from are all nearly equidistant.");
+
+    // 3. PCA of the residual stream, layer by layer.
+    println!(
+        "\n# 3. PCA of the sentences' mean residual states, layer by layer ({} topics)\n",
+        names.len()
+    );
+    let ids: Vec<Vec<u32>> = sentences.iter().map(|s| model.tokenize(s).0).collect();
+    let sel = Selection::new()
+        .with(Site::ResidPre, [0])
+        .with(Site::ResidPost, 0..6)
+        .with(Site::Attention, [2]);
+    let (_, cache) = model.run_with_cache(&ids, &sel, &[])?;
+    let spans: Vec<_> = (0..ids.len()).map(|i| cache.rows(i).unwrap()).collect();
+    println!(
+        "{:<10} {:>40} {:>9} {:>9}",
+        "state", "explained variance of PC1..PC5", "Fisher", "centroid"
+    );
+    let mut layer_pcas: Vec<(String, PcaSummary)> = Vec::new();
+    let states = std::iter::once(("embeddings".to_string(), cache.resid_pre(0).unwrap()))
+        .chain((0..6).map(|l| (format!("layer {l}"), cache.resid_post(l).unwrap())));
+    for (name, x) in states {
+        let p = pca_summary(&sentence_means(x, &spans), 5)?;
+        let s = separation(&p.coords, &labels)?;
+        let r: Vec<String> = p.ratios.iter().map(|v| format!("{v:.3}")).collect();
+        println!(
+            "{name:<10} {:>40} {:>9.2} {:>8.0}%",
+            r.join(" "),
+            s.fisher,
+            100.0 * s.centroid_accuracy
+        );
+        layer_pcas.push((name, p));
+    }
+    let final_pca = pca_summary(emb.as_tensor(), 5)?;
+    let s = separation(&final_pca.coords, &labels)?;
+    let r: Vec<String> = final_pca.ratios.iter().map(|v| format!("{v:.3}")).collect();
+    println!(
+        "{:<10} {:>40} {:>9.2} {:>8.0}%",
+        "embedding",
+        r.join(" "),
+        s.fisher,
+        100.0 * s.centroid_accuracy
+    );
+    println!("(Fisher: between-topic over within-topic variance along PC1-PC2; centroid: share of sentences nearest their own topic's centroid there)");
+
+    // 4. Steering.
+    println!("\n# 4. Steering held-out football sentences toward space at layer {STEER_LAYER}\n");
+    let pick =
+        |topic: &str| -> Vec<usize> { (0..rows.len()).filter(|&i| rows[i].0 == topic).collect() };
+    let (space, football) = (pick("space"), pick("football"));
+    let sel = Selection::new().with(Site::ResidPre, [STEER_LAYER]);
+    let means_of = |idx: &[usize]| -> Result<Tensor<(Batch, Hidden)>, Box<dyn std::error::Error>> {
+        let ids: Vec<Vec<u32>> = idx
+            .iter()
+            .map(|&i| model.tokenize(sentences[i]).0)
+            .collect();
+        let (_, c) = model.run_with_cache(&ids, &sel, &[])?;
+        let spans: Vec<_> = (0..ids.len()).map(|i| c.rows(i).unwrap()).collect();
+        Ok(sentence_means(c.resid_pre(STEER_LAYER).unwrap(), &spans))
+    };
+    let (a, b) = (means_of(&space[..8])?, means_of(&football[..8])?);
+    let held_out: Vec<&str> = football[8..].iter().map(|&i| sentences[i]).collect();
+    let centroid = Tensor::<(Hidden,)>::from_fn(|[j]| {
+        space[..8].iter().map(|&i| emb.as_tensor()[[i, j]]).sum()
+    })
+    .normalize();
+    let football_centroid = Tensor::<(Hidden,)>::from_fn(|[j]| {
+        football[..8].iter().map(|&i| emb.as_tensor()[[i, j]]).sum()
+    })
+    .normalize();
+    println!(
+        "{:<16} {:>6} {:>14} {:>17}",
+        "direction", "coef", "cos to space", "cos to football"
+    );
+    for (name, dir) in [
+        ("mean difference", mean_difference(&a, &b)?),
+        ("top component", top_difference_component(&a, &b)?),
+    ] {
+        for c in [0.0f32, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0] {
+            let e = model
+                .encode_with(&held_out, &[Intervention::add(STEER_LAYER, dir.clone(), c)])?
+                .embeddings;
+            let mean = |to: &Unit<(Hidden,)>| {
+                (0..held_out.len())
+                    .map(|i| cosine_similarity(&e.row(i), to))
+                    .sum::<f32>()
+                    / held_out.len() as f32
+            };
+            println!(
+                "{name:<16} {c:>6.2} {:>14.3} {:>17.3}",
+                mean(&centroid),
+                mean(&football_centroid)
+            );
+        }
+    }
+
+    if let Some(dir) = &args.plots {
+        pictures(
+            dir,
+            &args,
+            &names,
+            &labels,
+            &layer_pcas,
+            &final_pca,
+            &warning_scatters,
+            &cache_pattern(&model, sentences[0])?,
+            (&ratio_curve, &predicted_curve),
+        )?;
+    }
+    Ok(())
+}
+
+/// One head's attention over the first sentence at layer 2: the tokens and the weights.
+fn cache_pattern(
+    model: &MiniLm,
+    sentence: &str,
+) -> Result<(Vec<String>, Vec<f64>), Box<dyn std::error::Error>> {
+    let ids = vec![model.tokenize(sentence).0];
+    let (_, cache) =
+        model.run_with_cache(&ids, &Selection::new().with(Site::Attention, [2]), &[])?;
+    let p = cache.attention(2, 0).unwrap();
+    let n = ids[0].len();
+    let tokens = ids[0]
+        .iter()
+        .map(|&id| model.tokenizer().id_token(id).unwrap_or("?").to_string())
+        .collect();
+    Ok((
+        tokens,
+        p.as_slice()[..n * n]
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect(),
+    ))
+}
+
+#[cfg(not(feature = "plots"))]
+#[allow(clippy::too_many_arguments)]
+fn pictures(
+    _: &std::path::Path,
+    _: &Args,
+    _: &[&str],
+    _: &[usize],
+    _: &[(String, PcaSummary)],
+    _: &PcaSummary,
+    _: &[(&str, PcaSummary)],
+    _: &(Vec<String>, Vec<f64>),
+    _: (Curve<'_>, Curve<'_>),
+) -> Result<(), Box<dyn std::error::Error>> {
+    Err("--plots needs the `plots` feature: cargo run --release --features plots --example inside -- --plots DIR".into())
+}
+
+#[cfg(feature = "plots")]
+#[allow(clippy::too_many_arguments)]
+fn pictures(
+    dir: &std::path::Path,
+    args: &Args,
+    names: &[&str],
+    labels: &[usize],
+    layers: &[(String, PcaSummary)],
+    final_pca: &PcaSummary,
+    warning: &[(&str, PcaSummary)],
+    (tokens, pattern): &(Vec<String>, Vec<f64>),
+    (ratio, predicted): (Curve<'_>, Curve<'_>),
+) -> Result<(), Box<dyn std::error::Error>> {
+    use shapecheck::plot::{read_loss_csv, Curves, Heatmap, Picture, Scatter};
+    std::fs::create_dir_all(dir)?;
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let (w, h) = (640, 480);
+    Scatter::new(
+        "MiniLM sentence embeddings: PC1 vs PC2",
+        final_pca.coords.clone(),
+        labels.to_vec(),
+        names.clone(),
+    )
+    .save_png(&dir.join("pca_sentence_embeddings.png"), w, h)?;
+    for (name, p) in layers {
+        let file = format!("pca_{}.png", name.replace(' ', "_"));
+        Scatter::new(
+            format!("{name}: mean residual state, PC1 vs PC2"),
+            p.coords.clone(),
+            labels.to_vec(),
+            names.clone(),
+        )
+        .save_png(&dir.join(file), w, h)?;
+    }
+    for (name, p) in warning {
+        Scatter::new(
+            format!("Gaussian points ({name}): PC1 vs PC2"),
+            p.coords.clone(),
+            vec![0; p.coords.len()],
+            vec!["no clusters".into()],
+        )
+        .save_png(&dir.join(format!("pca_gaussian_{name}.png")), w, h)?;
+    }
+    let head = 0;
+    let n = tokens.len();
+    Heatmap::new(
+        format!("layer 2, head {head}: attention (query rows, key columns)"),
+        pattern[head * n * n..(head + 1) * n * n].to_vec(),
+        tokens.clone(),
+        tokens.clone(),
+    )
+    .save_png(&dir.join("attention_layer2_head0.png"), w, h)?;
+    Curves::new(
+        "Gaussian points, n = 100: ln(max/min distance)",
+        "log2 d",
+        "ln ratio",
+    )
+    .series("measured", ratio.to_vec())
+    .series("1 + 2√(ln m / d)", predicted.to_vec())
+    .save_png(&dir.join("concentration.png"), w, h)?;
+    let mut ev = Curves::new(
+        "Cumulative explained variance by layer",
+        "components",
+        "share of variance",
+    );
+    for (name, p) in layers {
+        let mut acc = 0.0;
+        ev = ev.series(
+            name.clone(),
+            p.ratios
+                .iter()
+                .enumerate()
+                .map(|(k, r)| {
+                    acc += r;
+                    ((k + 1) as f64, acc)
+                })
+                .collect(),
+        );
+    }
+    ev.save_png(&dir.join("explained_variance.png"), w, h)?;
+    if let Some(csv) = &args.losses {
+        let mut c = Curves::new("training loss", "step", "loss");
+        for (name, pts) in read_loss_csv(csv)? {
+            c = c.series(name, pts);
+        }
+        c.save_png(&dir.join("losses.png"), w, h)?;
+    }
+    println!("\npictures written to {}", dir.display());
+    Ok(())
+}

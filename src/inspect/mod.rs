@@ -1,0 +1,123 @@
+//! Looking inside models: concentration of measure (how far apart points in many dims
+//! really are), PCA of activations, and, for the models of [`models`](crate::models), a
+//! typed activation cache and interventions (steering vectors, ablation).
+//!
+//! - [`concentration`]: [`distance_stats`] (the max/min pairwise distance ratio),
+//!   [`cosine_stats`] (the distribution of pairwise cosines), [`predicted_ratio`];
+//! - [`pca`](mod@pca): [`pca_summary`] (explained-variance ratios and 2-D coordinates of a set
+//!   of states) and [`separation`] (do labelled groups separate along them);
+//! - [`cache`]: [`Selection`] (which sites to record) and [`ActivationCache`] (what was
+//!   recorded, typed by the model's dims);
+//! - [`steer`]: [`Intervention`] (add a vector from a position onward, replace or ablate
+//!   the residual stream at a layer) and the steering directions ([`mean_difference`],
+//!   [`top_difference_component`]).
+//!
+//! The models run these through their own forwards (see
+//! [`MiniLm::run_with_cache`](crate::models::minilm::MiniLm::run_with_cache)); a plain
+//! forward records nothing and pays nothing.
+
+pub mod cache;
+pub mod concentration;
+pub mod pca;
+pub mod steer;
+
+use core::fmt;
+
+pub use cache::{ActivationCache, Selection, Site};
+pub use concentration::{
+    cosine_stats, distance_stats, histogram, predicted_ratio, CosineStats, DistanceStats,
+};
+pub use pca::{pca_summary, separation, Components, PcaSummary, Separation};
+pub use steer::{mean_difference, top_difference_component, Intervention};
+
+use crate::error::{Error, NumericError, ShapeError};
+use crate::models::ModelError;
+
+/// Why an inspection could not be computed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum InspectError {
+    /// Too few points (or groups) for the statistic.
+    TooFewPoints {
+        /// The function.
+        op: &'static str,
+        /// How many were given.
+        points: usize,
+        /// How many it needs.
+        needed: usize,
+    },
+    /// Labels that are not one per point.
+    Labels {
+        /// The points.
+        points: usize,
+        /// The labels.
+        labels: usize,
+    },
+    /// A layer or position outside the model or the input.
+    OutOfRange {
+        /// What was out of range (`"layer"`, `"position"`).
+        what: &'static str,
+        /// The value given.
+        index: usize,
+        /// The number there are.
+        len: usize,
+    },
+    /// A runtime shape disagreed.
+    Shape(ShapeError),
+    /// The values admit no answer (a NaN or an infinity into a PCA).
+    Numeric(NumericError),
+    /// The model could not run on the input.
+    Model(ModelError),
+}
+
+impl fmt::Display for InspectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InspectError::TooFewPoints { op, points, needed } => {
+                write!(
+                    f,
+                    "{op} needs at least {needed} points, and was given {points}"
+                )
+            }
+            InspectError::Labels { points, labels } => write!(
+                f,
+                "{points} points but {labels} labels: give one label per point"
+            ),
+            InspectError::OutOfRange { what, index, len } => {
+                write!(f, "{what} {index} is out of range: there are {len}")
+            }
+            InspectError::Shape(e) => e.fmt(f),
+            InspectError::Numeric(e) => e.fmt(f),
+            InspectError::Model(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for InspectError {}
+
+impl From<ShapeError> for InspectError {
+    fn from(e: ShapeError) -> Self {
+        InspectError::Shape(e)
+    }
+}
+
+impl From<NumericError> for InspectError {
+    fn from(e: NumericError) -> Self {
+        InspectError::Numeric(e)
+    }
+}
+
+impl From<Error> for InspectError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Shape(e) => InspectError::Shape(e),
+            Error::Numeric(e) => InspectError::Numeric(e),
+        }
+    }
+}
+
+impl From<ModelError> for InspectError {
+    fn from(e: ModelError) -> Self {
+        InspectError::Model(e)
+    }
+}

@@ -1,0 +1,225 @@
+//! The MiniLM forward with an activation cache and interventions
+//! ([`inspect`](crate::inspect)): the plain layers run unchanged, interventions act on the
+//! packed residual stream between them, and a site of a layer's inside (queries, keys,
+//! attention patterns, the stream after attention, the FFN activations) is recomputed from
+//! that layer's input only when it is selected, so the states that flow on are those of
+//! [`MiniLm::forward`], bit for bit.
+
+use super::packed::{attend, Packed, Spans};
+use super::MaxPos;
+use super::{mean_pool, Encoded, Ffn, HeadDim, Heads, Hidden, MiniLm, Seq, Tokens};
+use crate::dim::StaticDim;
+use crate::inspect::cache::CacheDims;
+use crate::inspect::{ActivationCache, InspectError, Intervention, Selection, Site};
+use crate::models::ModelError;
+use crate::nn::attention::{attention_weights, AttentionMask};
+use crate::ops::Activations;
+use crate::tensor::{Tensor, TensorView};
+
+impl CacheDims for MiniLm {
+    type Tokens = Tokens;
+    type Seq = Seq;
+    type Hidden = Hidden;
+    type Heads = Heads;
+    type HeadDim = HeadDim;
+    type Ffn = Ffn;
+}
+
+/// Sites inside a layer that need its queries and keys, per sentence.
+const HEADS: [Site; 3] = [Site::Queries, Site::Keys, Site::Attention];
+
+impl MiniLm {
+    /// [`forward`](Self::forward) that records the `selection`'s sites and applies the
+    /// `interventions` (each to the residual stream entering its layer; layer 6 is the
+    /// output). Returns the packed last hidden state and the cache.
+    ///
+    /// An intervention at a layer beyond 6 is [`InspectError::OutOfRange`]; the errors of
+    /// [`forward`](Self::forward) are [`InspectError::Model`].
+    ///
+    /// ```no_run
+    /// use shapecheck::inspect::{Intervention, Selection, Site};
+    /// use shapecheck::models::minilm::{Hidden, MiniLm};
+    /// use shapecheck::prelude::*;
+    /// let model = MiniLm::load("models/all-MiniLM-L6-v2")?;
+    /// let ids = vec![model.tokenize("A cat sat on the mat.").0];
+    /// let sel = Selection::new().with(Site::Attention, [0]).with(Site::ResidPost, 0..6);
+    /// let steer = Intervention::add(3, Tensor::<(Hidden,)>::ones(), 0.5).from_position(1);
+    /// let (last, cache) = model.run_with_cache(&ids, &sel, &[steer])?;
+    /// let pattern = cache.attention(0, 0).unwrap(); // sentence 0: (Heads, Seq, Seq)
+    /// assert_eq!(pattern.dims()[0], 12);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// A steering vector must have the model's hidden width, by type:
+    ///
+    /// ```compile_fail
+    /// use shapecheck::inspect::{Intervention, Selection};
+    /// use shapecheck::models::minilm::MiniLm;
+    /// use shapecheck::prelude::*;
+    /// let model = MiniLm::load("models/all-MiniLM-L6-v2").unwrap();
+    /// let ids = vec![vec![101u32, 102]];
+    /// let wrong = Intervention::add(3, Tensor::<(D<128>,)>::ones(), 0.5); // not (Hidden,)
+    /// let (last, cache) = model.run_with_cache(&ids, &Selection::new(), &[wrong]).unwrap();
+    /// ```
+    pub fn run_with_cache(
+        &self,
+        input_ids: &[Vec<u32>],
+        selection: &Selection,
+        interventions: &[Intervention<Hidden>],
+    ) -> Result<(Packed, ActivationCache<MiniLm>), InspectError> {
+        let layers = self.layers.len();
+        if let Some(bad) = interventions.iter().find(|i| i.layer() > layers) {
+            return Err(InspectError::OutOfRange {
+                what: "layer",
+                index: bad.layer(),
+                len: layers + 1,
+            });
+        }
+        if let Some(longest) = input_ids.iter().map(Vec::len).find(|&n| n > MaxPos::SIZE) {
+            return Err(ModelError::TooLong {
+                tokens: longest,
+                positions: MaxPos::SIZE,
+            }
+            .into());
+        }
+        let spans = Spans::from_lengths(input_ids.iter().map(Vec::len));
+        let mut x = self.embeddings(input_ids, &spans)?;
+        let mut cache = ActivationCache::new(layers, spans.iter().collect());
+        let intervene = |x: &mut Tensor<(Tokens, Hidden)>, l: usize| {
+            interventions
+                .iter()
+                .filter(|i| i.layer() == l)
+                .try_for_each(|i| i.apply(x, spans.iter()))
+        };
+        for (l, layer) in self.layers.iter().enumerate() {
+            intervene(&mut x, l)?;
+            let keep = |site| selection.contains(site, l);
+            if keep(Site::ResidPre) {
+                cache.put_resid(Site::ResidPre, l, x.clone());
+            }
+            if selection.any(&HEADS, l) {
+                let (q, k) = (layer.query.forward(&x), layer.key.forward(&x));
+                for r in spans.iter() {
+                    let (qs, ks) = (sentence(&q, r.clone())?, sentence(&k, r)?);
+                    let (qh, kh) = (
+                        qs.split_heads::<Heads, HeadDim>(),
+                        ks.split_heads::<Heads, HeadDim>(),
+                    );
+                    cache.push_heads(
+                        l,
+                        keep(Site::Queries).then(|| qh.to_tensor()),
+                        keep(Site::Keys).then(|| kh.to_tensor()),
+                        keep(Site::Attention)
+                            .then(|| attention_weights(&qh, &kh, &AttentionMask::none())),
+                    );
+                }
+            }
+            if keep(Site::ResidMid) || keep(Site::Ffn) {
+                // The attention sublayer as `Layer::forward` computes it.
+                let (q, k, v) = (
+                    layer.query.forward(&x),
+                    layer.key.forward(&x),
+                    layer.value.forward(&x),
+                );
+                let attended = layer.output.forward(&attend(&q, &k, &v, &spans));
+                let mid = layer.attention_norm.apply(&(&x + &attended));
+                if keep(Site::Ffn) {
+                    cache.put_ffn(l, layer.ffn.up().forward(&mid).gelu());
+                }
+                if keep(Site::ResidMid) {
+                    cache.put_resid(Site::ResidMid, l, mid);
+                }
+            }
+            x = layer.forward(&x, &spans);
+            if keep(Site::ResidPost) {
+                cache.put_resid(Site::ResidPost, l, x.clone());
+            }
+        }
+        intervene(&mut x, layers)?;
+        Ok((Packed::try_new(x, spans)?, cache))
+    }
+
+    /// [`encode`](Self::encode) under `interventions` (see
+    /// [`run_with_cache`](Self::run_with_cache)): the embeddings of steered (or ablated)
+    /// forwards. With no interventions, the same bits as `encode`.
+    pub fn encode_with<S: AsRef<str>>(
+        &self,
+        sentences: &[S],
+        interventions: &[Intervention<Hidden>],
+    ) -> Result<Encoded, InspectError> {
+        let input_ids: Vec<Vec<u32>> = sentences
+            .iter()
+            .map(|s| self.tokenize(s.as_ref()).0)
+            .collect();
+        let (hidden, _) = self.run_with_cache(&input_ids, &Selection::new(), interventions)?;
+        let embeddings = mean_pool(&hidden);
+        Ok(Encoded {
+            input_ids,
+            hidden,
+            embeddings,
+        })
+    }
+}
+
+/// Rows `r` of packed states as one sentence's `(Seq, Hidden)` view.
+fn sentence(
+    x: &Tensor<(Tokens, Hidden)>,
+    r: core::ops::Range<usize>,
+) -> Result<TensorView<'_, (Seq, Hidden)>, InspectError> {
+    let h = Hidden::SIZE;
+    Ok(TensorView::from_parts(
+        x.as_slice(),
+        r.start * h,
+        (Seq::new(r.len()), Hidden),
+        &[h, 1],
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> Option<MiniLm> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
+        if !dir.join("model.safetensors").is_file() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "the model is missing under CI: {}",
+                dir.display()
+            );
+            eprintln!("note: skipped, no model at {}", dir.display());
+            return None;
+        }
+        Some(MiniLm::load(&dir).expect("the model loads"))
+    }
+
+    #[test]
+    fn resid_mid_and_ffn_rebuild_the_layer_output() {
+        let Some(m) = model() else { return };
+        let ids = vec![
+            m.tokenize("The reactor core was cooled.").0,
+            m.tokenize("Bake it.").0,
+        ];
+        let sel = Selection::new()
+            .with(Site::ResidMid, [1])
+            .with(Site::Ffn, [1])
+            .with(Site::ResidPost, [1]);
+        let (_, cache) = m.run_with_cache(&ids, &sel, &[]).unwrap();
+        let layer = &m.layers[1];
+        let (mid, ffn) = (cache.resid_mid(1).unwrap(), cache.ffn(1).unwrap());
+        let rebuilt = layer
+            .output_norm
+            .apply(&(mid + &layer.ffn.down().forward(ffn)));
+        let post = cache.resid_post(1).unwrap();
+        let worst = rebuilt
+            .as_slice()
+            .iter()
+            .zip(post.as_slice())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "{worst}");
+        assert!(cache.resid_mid(0).is_none() && cache.ffn(2).is_none());
+        // The FFN activations are GELU outputs: never below GELU's minimum, about −0.17.
+        assert!(ffn.as_slice().iter().all(|&v| v > -0.1701));
+    }
+}

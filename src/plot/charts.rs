@@ -1,0 +1,347 @@
+//! The three kinds of picture: [`Scatter`], [`Heatmap`] and [`Curves`], and the reader of
+//! the training example's loss CSV.
+
+use std::path::Path;
+
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{draw_err, Area, Picture, PlotError};
+
+/// A named series of `(x, y)` points.
+pub type Series = (String, Vec<(f64, f64)>);
+
+/// Colours for groups and series, distinct on white.
+const COLOURS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+fn colour(i: usize) -> RGBColor {
+    COLOURS[i % COLOURS.len()]
+}
+
+/// `[lo, hi]` of finite values, widened by 5 % (and to a unit interval when flat).
+fn span(values: impl Iterator<Item = f64>) -> Result<(f64, f64), PlotError> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values {
+        if !v.is_finite() {
+            return Err(PlotError::Data(format!("a value is not finite: {v}")));
+        }
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if lo > hi {
+        return Err(PlotError::Data("nothing to draw".into()));
+    }
+    let pad = if hi > lo { (hi - lo) * 0.05 } else { 0.5 };
+    Ok((lo - pad, hi + pad))
+}
+
+/// Labelled 2-D points, one colour per group, with a legend of the group names.
+#[derive(Clone, Debug)]
+pub struct Scatter {
+    title: String,
+    points: Vec<[f64; 2]>,
+    labels: Vec<usize>,
+    names: Vec<String>,
+}
+
+impl Scatter {
+    /// Points `points[i]` of group `labels[i]`, whose name is `names[labels[i]]`.
+    pub fn new(
+        title: impl Into<String>,
+        points: Vec<[f64; 2]>,
+        labels: Vec<usize>,
+        names: Vec<String>,
+    ) -> Self {
+        Scatter {
+            title: title.into(),
+            points,
+            labels,
+            names,
+        }
+    }
+}
+
+impl Picture for Scatter {
+    fn draw(&self, area: &Area<'_>) -> Result<(), PlotError> {
+        if self.points.len() != self.labels.len() {
+            return Err(PlotError::Data(format!(
+                "{} points but {} labels",
+                self.points.len(),
+                self.labels.len()
+            )));
+        }
+        let (x0, x1) = span(self.points.iter().map(|p| p[0]))?;
+        let (y0, y1) = span(self.points.iter().map(|p| p[1]))?;
+        area.fill(&WHITE).map_err(draw_err)?;
+        let mut chart = ChartBuilder::on(area)
+            .caption(&self.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(45)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("PC 1")
+            .y_desc("PC 2")
+            .draw()
+            .map_err(draw_err)?;
+        let groups = self.labels.iter().max().map_or(0, |m| m + 1);
+        for g in 0..groups {
+            let c = colour(g);
+            let name = self.names.get(g).cloned().unwrap_or_else(|| format!("{g}"));
+            chart
+                .draw_series(
+                    self.points
+                        .iter()
+                        .zip(&self.labels)
+                        .filter(|(_, &l)| l == g)
+                        .map(|(p, _)| Circle::new((p[0], p[1]), 4, c.filled())),
+                )
+                .map_err(draw_err)?
+                .label(name)
+                .legend(move |(x, y)| Circle::new((x, y), 4, c.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(draw_err)
+    }
+}
+
+/// A matrix drawn as cells shaded from white (0, or the smallest value) to dark blue (the
+/// largest), with a label per row and per column (e.g. tokens: query rows, key columns).
+#[derive(Clone, Debug)]
+pub struct Heatmap {
+    title: String,
+    values: Vec<f64>,
+    rows: Vec<String>,
+    cols: Vec<String>,
+}
+
+impl Heatmap {
+    /// `values` row by row, `rows.len() × cols.len()` of them.
+    pub fn new(
+        title: impl Into<String>,
+        values: Vec<f64>,
+        rows: Vec<String>,
+        cols: Vec<String>,
+    ) -> Self {
+        Heatmap {
+            title: title.into(),
+            values,
+            rows,
+            cols,
+        }
+    }
+}
+
+impl Picture for Heatmap {
+    fn draw(&self, area: &Area<'_>) -> Result<(), PlotError> {
+        let (n, m) = (self.rows.len(), self.cols.len());
+        if n == 0 || m == 0 || self.values.len() != n * m {
+            return Err(PlotError::Data(format!(
+                "{} values for {n} rows × {m} columns",
+                self.values.len()
+            )));
+        }
+        let (lo, hi) = span(self.values.iter().copied())?;
+        let (lo, hi) = (lo.max(0.0).min(hi), hi);
+        area.fill(&WHITE).map_err(draw_err)?;
+        let mut chart = ChartBuilder::on(area)
+            .caption(&self.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(70)
+            .y_label_area_size(90)
+            .build_cartesian_2d(
+                (0..m as i32).into_segmented(),
+                (0..n as i32).into_segmented(),
+            )
+            .map_err(draw_err)?;
+        let (rows, cols) = (&self.rows, &self.cols);
+        let label = |names: &Vec<String>, v: &SegmentValue<i32>, flip: bool| match v {
+            SegmentValue::CenterOf(i) if *i >= 0 && (*i as usize) < names.len() => {
+                let i = *i as usize;
+                names[if flip { names.len() - 1 - i } else { i }].clone()
+            }
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(m)
+            .y_labels(n)
+            .x_label_formatter(&|v| label(cols, v, false))
+            .y_label_formatter(&|v| label(rows, v, true))
+            .x_label_style(
+                ("sans-serif", 12)
+                    .into_font()
+                    .transform(FontTransform::Rotate90)
+                    .into_text_style(area)
+                    .pos(Pos::new(HPos::Right, VPos::Center)),
+            )
+            .y_label_style(("sans-serif", 12))
+            .draw()
+            .map_err(draw_err)?;
+        let shade = |v: f64| {
+            let t = if hi > lo {
+                ((v - lo) / (hi - lo)).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let mix = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
+            RGBColor(mix(255.0, 8.0), mix(255.0, 48.0), mix(255.0, 107.0))
+        };
+        chart
+            .draw_series((0..n).flat_map(|i| {
+                (0..m).map(move |j| {
+                    // Row 0 at the top.
+                    let y = (n - 1 - i) as i32;
+                    let x = j as i32;
+                    Rectangle::new(
+                        [
+                            (SegmentValue::Exact(x), SegmentValue::Exact(y)),
+                            (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1)),
+                        ],
+                        shade(self.values[i * m + j]).filled(),
+                    )
+                })
+            }))
+            .map_err(draw_err)?;
+        Ok(())
+    }
+}
+
+/// Named line series on shared axes, with a legend.
+#[derive(Clone, Debug)]
+pub struct Curves {
+    title: String,
+    x_desc: String,
+    y_desc: String,
+    series: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+impl Curves {
+    /// No series yet.
+    pub fn new(title: impl Into<String>, x: impl Into<String>, y: impl Into<String>) -> Self {
+        Curves {
+            title: title.into(),
+            x_desc: x.into(),
+            y_desc: y.into(),
+            series: Vec::new(),
+        }
+    }
+
+    /// Adds a series of `(x, y)` points, drawn in order.
+    pub fn series(mut self, name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        self.series.push((name.into(), points));
+        self
+    }
+}
+
+impl Picture for Curves {
+    fn draw(&self, area: &Area<'_>) -> Result<(), PlotError> {
+        let all = || self.series.iter().flat_map(|(_, p)| p.iter());
+        let (x0, x1) = span(all().map(|p| p.0))?;
+        let (y0, y1) = span(all().map(|p| p.1))?;
+        area.fill(&WHITE).map_err(draw_err)?;
+        let mut chart = ChartBuilder::on(area)
+            .caption(&self.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(35)
+            .y_label_area_size(55)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_desc)
+            .y_desc(&self.y_desc)
+            .draw()
+            .map_err(draw_err)?;
+        for (i, (name, points)) in self.series.iter().enumerate() {
+            let c = colour(i);
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
+                .map_err(draw_err)?
+                .label(name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
+                });
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 2, c.filled())))
+                .map_err(draw_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(draw_err)
+    }
+}
+
+/// The series of a loss CSV with a header naming `step` and `loss` columns (the training
+/// example's `losses.csv`: `optimizer,lr,step,loss`): one series per distinct value of the
+/// other columns, named by them (`adamw lr=1e-3`), in order of first appearance.
+pub fn read_loss_csv(path: &Path) -> Result<Vec<Series>, PlotError> {
+    let text = std::fs::read_to_string(path)?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let bad = |m: String| PlotError::Data(format!("{}: {m}", path.display()));
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or_else(|| bad("empty file".into()))?
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| bad(format!("no `{name}` column in the header {header:?}")))
+    };
+    let (step, loss) = (col("step")?, col("loss")?);
+    let mut series: Vec<Series> = Vec::new();
+    for (n, line) in lines.enumerate() {
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() != header.len() {
+            return Err(bad(format!("line {} has {} fields", n + 2, fields.len())));
+        }
+        let num = |i: usize| {
+            fields[i]
+                .parse::<f64>()
+                .map_err(|_| bad(format!("line {}: `{}` is not a number", n + 2, fields[i])))
+        };
+        let (s, l) = (num(step)?, num(loss)?);
+        let name = header
+            .iter()
+            .zip(&fields)
+            .enumerate()
+            .filter(|(i, _)| *i != step && *i != loss)
+            .map(|(i, (h, v))| {
+                if i == 0 {
+                    v.to_string()
+                } else {
+                    format!("{h}={v}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        match series.iter_mut().find(|(k, _)| *k == name) {
+            Some((_, pts)) => pts.push((s, l)),
+            None => series.push((name, vec![(s, l)])),
+        }
+    }
+    Ok(series)
+}
