@@ -262,6 +262,6 @@ const COMPILE_ERRORS: [(&str, &str); 10] = [
     ),
     (
         "per_token.backward() on a (Batch, Seq) value instead of its mean",
-        include_str!("../ui-tests/backward-of-a-non-scalar.stderr"),
+        include_str!("../ui-tests/backward-on-non-scalar.stderr"),
     ),
 ];

@@ -115,10 +115,10 @@ const RULES: &[(&str, &[&str])] = &[
         &["rope-on-a-tensor-without-the-head-dim"],
     ),
     // autodiff/
-    ("ScalarLoss (autodiff/tape)", &["backward-of-a-non-scalar"]),
+    ("ScalarLoss (autodiff/tape)", &["backward-on-non-scalar"]),
     (
         "Gradients::of gives the parameter's own shape (autodiff/grads)",
-        &["gradient-of-the-other-parameter"],
+        &["gradient-of-wrong-parameter-shape"],
     ),
     (
         "Linear's input rule on a traced value (autodiff/linear)",
