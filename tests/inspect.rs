@@ -222,7 +222,9 @@ fn steering_toward_a_topic_raises_similarity_to_it_monotonically() {
         })
         .normalize()
     };
-    let coefs = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5];
+    // Steps of 0.5 (the example prints a finer sweep): each point is a debug-build forward
+    // of the held-out sentences, the bulk of this file's run time.
+    let coefs = [0.0, 0.5, 1.0, 1.5];
     for (name, direction) in [
         ("mean difference", mean_difference(&a, &b).unwrap()),
         ("top component", top_difference_component(&a, &b).unwrap()),
@@ -230,6 +232,6 @@ fn steering_toward_a_topic_raises_similarity_to_it_monotonically() {
         let sims = steered_similarity(&m, layer, &direction, &coefs, held_out, &centroid);
         eprintln!("{name}: cosine to the space centroid at {coefs:?}: {sims:?}");
         assert!(sims.windows(2).all(|w| w[1] > w[0]), "{name}: {sims:?}");
-        assert!(sims[6] - sims[0] > 0.2, "{name}: {sims:?}");
+        assert!(sims[3] - sims[0] > 0.2, "{name}: {sims:?}");
     }
 }
