@@ -1,6 +1,10 @@
 //! Compile-fail cases: each `ui-tests/*.rs` is one mistake whose error message is pinned in
 //! its `.stderr`; each `ui-tests/pass/*.rs` is its corrected twin, which must compile and run.
-//! Regenerate the snapshots with `TRYBUILD=overwrite cargo test --test ui`, then read the diff.
+//! Regenerate the snapshots with `TRYBUILD=overwrite cargo test -p shapecheck-ui-tests`, then
+//! read the diff.
+//!
+//! This is a crate of its own (`ui-tests/Cargo.toml`): trybuild's project takes every
+//! dev-dependency of the crate that runs it, and the root crate's include the benchmark peers.
 
 /// Every shape rule (a trait with a message of its own) and the ui cases that show its
 /// message: the mistake in `ui-tests/<case>.rs`, its correction in `ui-tests/pass/<case>.rs`.
@@ -141,9 +145,9 @@ fn every_rule_has_a_case_and_a_passing_twin() {
         assert!(!cases.is_empty(), "{rule} has no ui case");
         for case in *cases {
             for path in [
-                format!("{root}/ui-tests/{case}.rs"),
-                format!("{root}/ui-tests/{case}.stderr"),
-                format!("{root}/ui-tests/pass/{case}.rs"),
+                format!("{root}/{case}.rs"),
+                format!("{root}/{case}.stderr"),
+                format!("{root}/pass/{case}.rs"),
             ] {
                 assert!(
                     std::path::Path::new(&path).is_file(),
@@ -157,6 +161,6 @@ fn every_rule_has_a_case_and_a_passing_twin() {
 #[test]
 fn ui() {
     let t = trybuild::TestCases::new();
-    t.compile_fail("ui-tests/*.rs");
-    t.pass("ui-tests/pass/*.rs");
+    t.compile_fail("*.rs");
+    t.pass("pass/*.rs");
 }
