@@ -443,3 +443,28 @@ fn info_nce_against_constant_unit_positives() {
     });
     check("info_nce vs constant units", &a, &eval, 1e-5);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+
+    /// `rearrange!` on a `Var`: the tensor form's value, and gradients through a split
+    /// group, a permutation, a merge and a runtime-dim transpose, on stored and `.t()` inputs.
+    #[test]
+    fn traced_rearrange(a in small(), b in small(), t in any::<bool>()) {
+        let xt = param((D::<6>, D::<2>), 11);
+        let x2 = param((D::<2>, D::<6>), 11);
+        let y = p2((a, b), t, 12);
+        let eval = run(|tape| {
+            let v: Var<(D<2>, D<6>), f64> = if t { tape.param(&xt.borrow()).t() } else { tape.param(&x2.borrow()) };
+            let h: Var<(D<3>, D<2>, D<2>), f64> = rearrange!(v, "s (h d) -> h d s", h = D<3>);
+            let want: Tensor<(D<3>, D<2>, D<2>), f64> = rearrange!(v.value(), "s (h d) -> h d s", h = D<3>);
+            assert_eq!(h.value().to_vec(), want.into_vec());
+            let m: Var<(D<2>, D<6>), f64> = rearrange!(&h, "h d s -> s (d h)");
+            let w = read2(tape, &y, t);
+            let wt: V2 = rearrange!(w, "a b -> b a");
+            &(&weigh(&h.exp()) + &weigh(&m)) + &weigh(&wt.tanh())
+        });
+        if t { check("rearrange of vᵀ", &xt, &eval, 1e-6) } else { check("rearrange", &x2, &eval, 1e-6) }
+        check("rearrange of a runtime-dim transpose", &y, &eval, 1e-6);
+    }
+}

@@ -15,7 +15,7 @@
 //!
 //! One file per op family: `matmul.rs`, `elementwise.rs`, `reduce.rs`, `activations.rs`,
 //! `norms.rs`, `losses.rs`, `shape_ops.rs` (reshape, split/merge, slice, squeeze),
-//! `concat.rs` (concat, stack), `unit.rs` ([`UnitVar`], the traced cosine similarity),
+//! `concat.rs` (concat, stack), `rearrange.rs` (`rearrange!` on a `Var`), `unit.rs` ([`UnitVar`], the traced cosine similarity),
 //! `rope.rs` (RoPE), `heads.rs` (split/merge heads), [`attention`] (traced scaled
 //! dot-product attention; its blocked backward in `attention_backward.rs`), [`embedding`]
 //! (lookup, and a trainable table), [`lora`] (a trainable LoRA adapter) and [`linear`] (the
@@ -80,6 +80,7 @@ mod losses;
 mod matmul;
 mod norms;
 mod param;
+mod rearrange;
 mod reduce;
 mod rope;
 mod shape_ops;

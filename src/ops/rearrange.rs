@@ -8,6 +8,8 @@
 //! axes of the input's strided view (splitting an axis only splits its stride), permutes
 //! the elementary axes into the order of the right side (a permutation of strides), and
 //! copies once into the new tensor, whose row-major layout merges the right side's groups.
+//! A traced [`Var`](crate::autodiff::Var) is rearranged the same way, under the same rules,
+//! into a `Var` whose gradient flows back (`autodiff/rearrange.rs`).
 //!
 //! Which type a name gets: a name that is an axis of the input on its own takes that
 //! axis's dim; a name inside a left group has no axis of its own, so its dim is either
@@ -46,7 +48,7 @@ use super::einsum::strided::gather;
 use super::einsum::Input;
 use crate::element::Float;
 use crate::shape::Shape;
-use crate::tensor::Tensor;
+use crate::tensor::{AsView, Tensor, TensorView};
 
 /// A pattern as the macro compiled it.
 #[doc(hidden)]
@@ -59,15 +61,65 @@ pub struct Plan {
     pub order: &'static [usize],
 }
 
-/// Rearranges `input`: `sizes` are the sizes of the elementary axes in left order, `out`
-/// the output shape. The types have already checked that the sizes multiply out.
+/// What [`rearrange!`](crate::rearrange!) takes, through [`Source`]: a tensor or view
+/// (read as a [`TensorView`], the result a [`Tensor`]) or a traced
+/// [`Var`](crate::autodiff::Var) (the result a `Var` whose gradient flows back through the
+/// same strides).
 #[doc(hidden)]
-pub fn run<S: Shape, T: Float>(
+pub trait Rearrange<S: Shape, T: Float> {
+    /// The result for an output shape `S2`.
+    type Output<S2: Shape>;
+    /// The input's shape.
+    fn shape_of(&self) -> S;
+    /// Runs the plan.
+    fn rearrange<S2: Shape>(self, plan: &Plan, sizes: &[usize], out: S2) -> Self::Output<S2>;
+}
+
+/// The macro's argument as a [`Rearrange`]: anything [`AsView`] as its view, a `Var` by
+/// reference.
+#[doc(hidden)]
+pub trait Source {
+    /// What is rearranged.
+    type Arg<'a>
+    where
+        Self: 'a;
+    /// The argument.
+    fn rearrange_source(&self) -> Self::Arg<'_>;
+}
+
+impl<A: AsView> Source for A {
+    type Arg<'a>
+        = TensorView<'a, A::Shape, A::Elem>
+    where
+        A: 'a;
+    #[inline]
+    fn rearrange_source(&self) -> Self::Arg<'_> {
+        self.as_view()
+    }
+}
+
+impl<S: Shape, T: Float> Rearrange<S, T> for TensorView<'_, S, T> {
+    type Output<S2: Shape> = Tensor<S2, T>;
+    #[inline]
+    fn shape_of(&self) -> S {
+        self.shape()
+    }
+    fn rearrange<S2: Shape>(self, plan: &Plan, sizes: &[usize], out: S2) -> Tensor<S2, T> {
+        run(plan, Input::new(&self), sizes, out).0
+    }
+}
+
+/// Rearranges `input`: `sizes` are the sizes of the elementary axes in left order, `out`
+/// the output shape. The types have already checked that the sizes multiply out. Also
+/// returns the dims and strides (into `input`'s buffer, from its offset) that read the
+/// input in the output's order: the backward of a traced rearrange adds the gradient back
+/// through them.
+pub(crate) fn run<S: Shape, T: Float>(
     plan: &Plan,
     input: Input<'_, T>,
     sizes: &[usize],
     out: S,
-) -> Tensor<S, T> {
+) -> (Tensor<S, T>, Vec<usize>, Vec<usize>) {
     let (data, offset, dims, strides) = input.parts();
     let mut elem_strides = Vec::with_capacity(sizes.len());
     let mut first = 0;
@@ -96,5 +148,5 @@ pub fn run<S: Shape, T: Float>(
         .unzip();
     let data = gather(data, offset, &pd, &ps);
     debug_assert_eq!(data.len(), out.num_elements());
-    Tensor::from_parts(out, data)
+    (Tensor::from_parts(out, data), pd, ps)
 }

@@ -136,6 +136,10 @@ const RULES: &[(&str, &[&str])] = &[
         "KeepsElementCount, traced (autodiff/shape_ops)",
         &["traced-reshape-changes-element-count"],
     ),
+    (
+        "SplitsInto, traced rearrange! (autodiff/rearrange)",
+        &["traced-rearrange-group-product-mismatch"],
+    ),
 ];
 
 #[test]

@@ -4,8 +4,8 @@
 //! names (`Group0: SplitsInto<h, d>`, the rule whose message reads "`h` × `d` must equal
 //! `Group0`" with the user's dims in place of the names). Names given as `name = Dim` are
 //! passed in the turbofish; the others are inferred from the input or the result type. The
-//! body hands a strided view and the sizes of the elementary axes to
-//! `shapecheck::ops::rearrange::run`.
+//! body hands the input (a tensor's strided view, or a traced `Var`) and the sizes of the
+//! elementary axes to `shapecheck::ops::rearrange::Rearrange`.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -123,13 +123,13 @@ pub(crate) fn expand(input: &RearrangeInput, pattern: &Pattern) -> TokenStream {
             None => quote!(_),
         })
         .chain(groups.iter().map(|_| quote!(_)))
-        .chain([quote!(_), quote!(_)]);
+        .chain([quote!(_), quote!(_), quote!(_)]);
     let text = input.pattern.value();
     let tensor = &input.tensor;
-    let arg = quote_spanned!(tensor.span()=> (#tensor).as_view());
+    let arg = quote_spanned!(tensor.span()=> (#tensor).rearrange_source());
     quote! {{
         #[allow(unused_imports)]
-        use ::shapecheck::AsView as _;
+        use ::shapecheck::ops::rearrange::Source as _;
         #[allow(non_camel_case_types, unused_variables, clippy::all, clippy::pedantic)]
         #[inline]
         fn rearrange<
@@ -137,28 +137,29 @@ pub(crate) fn expand(input: &RearrangeInput, pattern: &Pattern) -> TokenStream {
             #(#group_bounds,)*
             Elem: ::shapecheck::Float,
             Input: ::shapecheck::shape::Shape,
+            Arg: ::shapecheck::ops::rearrange::Rearrange<Input, Elem>,
         >(
-            x: ::shapecheck::TensorView<'_, Input, Elem>,
-        ) -> ::shapecheck::Tensor<(#(#right_tys,)*), Elem>
+            x: Arg,
+        ) -> Arg::Output<(#(#right_tys,)*)>
         where
             Input: ::shapecheck::ops::einsum::FitsLetters<(#(#left_tys,)*)>,
             #(#bounds,)*
         {
             let __d: (#(#left_tys,)*) =
-                ::shapecheck::ops::einsum::FitsLetters::into_letters(x.shape());
+                ::shapecheck::ops::einsum::FitsLetters::into_letters(x.shape_of());
             const PLAN: ::shapecheck::ops::rearrange::Plan = ::shapecheck::ops::rearrange::Plan {
                 text: #text,
                 factors: &[#(#factors),*],
                 order: &[#(#order),*],
             };
-            ::shapecheck::ops::rearrange::run(
+            ::shapecheck::ops::rearrange::Rearrange::rearrange(
+                x,
                 &PLAN,
-                ::shapecheck::ops::einsum::Input::new(&x),
                 &[#(#sizes),*],
                 (#(#out_val,)*),
             )
         }
-        // `&x` as the input is fine: `as_view` reads through references. The view is
+        // `&x` as the input is fine: `rearrange_source` reads through references. The view is
         // made in a `match` scrutinee so that a temporary input lives through the call.
         #[allow(clippy::needless_borrow)]
         let __result = match #arg {
