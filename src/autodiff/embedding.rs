@@ -196,7 +196,7 @@ fn ids_for_message<I: Copy + TryInto<usize>>(ids: &[I]) -> String {
 }
 
 /// The embedding layer is [`nn::linear::Embedding`](crate::nn::linear::Embedding) itself,
-/// whose table is a [`Param`]: one layer for inference and training.
+/// whose table is a [`Param`](crate::autodiff::Param): one layer for inference and training.
 pub use crate::nn::linear::Embedding;
 
 impl<Vocab: Dim, DModel: Dim, T: Float> Embedding<Vocab, DModel, T> {

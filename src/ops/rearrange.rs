@@ -4,7 +4,7 @@
 //! binds the input's axes to the names on the left (through
 //! [`FitsLetters`](crate::ops::einsum::FitsLetters)) and states each group as a
 //! [`SplitsInto`](crate::shape::SplitsInto): `Group: SplitsInto<h, d>` reads, when it
-//! fails, "`Heads` × `HeadDim` must equal `DModel`". At run time [`run`] splits the grouped
+//! fails, "`Heads` × `HeadDim` must equal `DModel`". At run time `run` splits the grouped
 //! axes of the input's strided view (splitting an axis only splits its stride), permutes
 //! the elementary axes into the order of the right side (a permutation of strides), and
 //! copies once into the new tensor, whose row-major layout merges the right side's groups.
