@@ -54,6 +54,20 @@ pub(crate) fn threads_for(items: usize, macs: usize) -> usize {
     threads_for_product(macs).min(items)
 }
 
+/// Below this many elements per thread an element-wise pass (an optimizer's update) stays on
+/// fewer threads: waking a pool thread costs more than updating this many elements.
+const MIN_ELEMENTS_PER_THREAD: usize = 1 << 16;
+
+/// Threads for an element-wise pass over `n` elements (each computed on its own, so the
+/// split changes no result).
+pub(crate) fn threads_for_elementwise(n: usize) -> usize {
+    let by_work = n / MIN_ELEMENTS_PER_THREAD;
+    if by_work <= 1 {
+        return 1;
+    }
+    max_threads().min(by_work)
+}
+
 /// Threads for one product of `macs` multiply-adds, split into blocks of rows or columns.
 pub(crate) fn threads_for_product(macs: usize) -> usize {
     let by_work = macs / MIN_MACS_PER_THREAD;

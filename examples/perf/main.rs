@@ -13,6 +13,7 @@ mod attention;
 mod autodiff;
 mod einsum;
 mod elementwise;
+mod gemm;
 mod harness;
 mod linalg;
 mod matmul;
@@ -34,4 +35,5 @@ fn main() {
     autodiff::run(&filter);
     minilm::run(&filter);
     train::run(&filter);
+    gemm::run(&filter);
 }

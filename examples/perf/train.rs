@@ -4,6 +4,10 @@
 //! over rounds, on 1 thread and on 2:
 //! `train/f32/2x256x4h/b8s128/step/<n>-thread(s) steps/s=<…> tokens/s=<…> ms=<…> peak_step_mib=<…>`.
 //!
+//! A second line per thread count times the AdamW update alone (over every parameter, with
+//! one step's gradients), the part of the step outside the traced graph:
+//! `train/f32/2x256x4h/b8s128/adamw/<n>-thread(s) ms=<…>`.
+//!
 //! `peak_step_mib` (on the 1-thread line) is how far the resident set's high-water mark
 //! rises above the initialised model during its first step — activations, gradients and
 //! AdamW's state — measured by resetting the mark (Linux's `/proc/self/clear_refs`; `n/a`
@@ -83,7 +87,7 @@ pub fn run(filter: &str) {
             ..AdamWConfig::default()
         })
         .expect("valid config");
-        let (times, peak) = shapecheck::with_threads(threads, || {
+        let (times, peak, update) = shapecheck::with_threads(threads, || {
             // The first step allocates the optimizer's state too: its peak above the
             // model's resident size is the memory a step needs.
             let peak = match (threads == 1 && reset_peak(), rss_kib()) {
@@ -104,7 +108,20 @@ pub fn run(filter: &str) {
                 })
                 .collect();
             times.sort_by(f64::total_cmp);
-            (times, peak)
+            let tape = Tape::new();
+            let shape = (Batch::new(BATCH), Seq::new(SEQ));
+            let loss = model.loss(&tape, shape, &ids, &targets).expect("valid ids");
+            let grads = loss.backward();
+            drop(tape);
+            let mut update: Vec<f64> = (0..ROUNDS)
+                .map(|_| {
+                    let t = Instant::now();
+                    opt.step(&mut model.params_mut(), &grads).expect("finite");
+                    t.elapsed().as_secs_f64()
+                })
+                .collect();
+            update.sort_by(f64::total_cmp);
+            (times, peak, update[ROUNDS / 2])
         });
         let median = times[times.len() / 2];
         let label = if threads == 1 { "thread" } else { "threads" };
@@ -116,6 +133,10 @@ pub fn run(filter: &str) {
             1.0 / median,
             (BATCH * SEQ) as f64 / median,
             median * 1e3,
+        );
+        println!(
+            "train/f32/2x256x4h/b{BATCH}s{SEQ}/adamw/{threads}-{label} ms={:.2}",
+            update * 1e3
         );
     }
 }

@@ -26,6 +26,7 @@ use super::{DynParam, OptimError, Optimizer};
 use crate::autodiff::{Gradients, Param};
 use crate::element::Float;
 use crate::io::{SafeTensors, SafetensorsWriter};
+use crate::kernel::{run_avx2_fma, Avx2FmaKernel};
 use crate::shape::Shape;
 use crate::tensor::TensorView;
 
@@ -135,51 +136,152 @@ fn update<T: Float>(
             *buf = vec![T::ZERO; n];
         }
     }
-    let (b1, b2) = c.betas;
-    let t = step as f64;
-    let bias_correction1 = 1.0 - b1.powf(t);
-    let bias_correction2 = 1.0 - b2.powf(t);
-    let step_size = c.lr / bias_correction1;
-    let bc2_sqrt = T::from_f64(bias_correction2.sqrt());
-    let neg_step = T::from_f64(-step_size);
-    let eps = T::from_f64(c.eps);
-    let beta2 = T::from_f64(b2);
-    let one_minus_b2 = T::from_f64(1.0 - b2);
-    let decay = T::from_f64(1.0 - c.lr * c.weight_decay);
-    let wd = T::from_f64(c.weight_decay);
-    // torch.lerp: two formulas, chosen by the weight, for accuracy at both ends.
-    let w = T::from_f64(1.0 - b1);
-    let small = w.abs() < T::from_f64(0.5);
-    let w_minus_one = w - T::ONE;
-
+    let k = Coeffs::new(c, decoupled, step);
     let (m, rest) = bufs.split_at_mut(1);
     let (v, vmax) = rest.split_at_mut(1);
-    let (m, v) = (&mut m[0], &mut v[0]);
-    for i in 0..n {
-        let mut gi = g[i];
-        if c.weight_decay != 0.0 {
-            if decoupled {
-                p[i] *= decay;
+    let (m, v) = (&mut m[0][..], &mut v[0][..]);
+    let vmax: &mut [T] = if c.amsgrad { &mut vmax[0] } else { &mut [] };
+    // Every element is updated on its own, so splitting the buffers into chunks over
+    // threads changes nothing in the results.
+    let threads = crate::parallel::threads_for_elementwise(n);
+    if threads == 1 {
+        run_avx2_fma(AdamPass {
+            k,
+            p,
+            g,
+            m,
+            v,
+            vmax,
+        });
+        return;
+    }
+    let chunk = n.div_ceil(threads * 4).max(1);
+    let mut vmaxes = vmax.chunks_mut(chunk);
+    let pieces: Vec<AdamPass<'_, T>> = p
+        .chunks_mut(chunk)
+        .zip(g.chunks(chunk))
+        .zip(m.chunks_mut(chunk).zip(v.chunks_mut(chunk)))
+        .map(|((p, g), (m, v))| AdamPass {
+            k,
+            p,
+            g,
+            m,
+            v,
+            vmax: vmaxes.next().unwrap_or_default(),
+        })
+        .collect();
+    crate::parallel::for_each_chunk(pieces, threads, || (), |_, _, piece| run_avx2_fma(piece));
+}
+
+/// The scalars of one parameter's update at its step `t`, computed in `f64` and rounded to
+/// the element type once.
+#[derive(Clone, Copy)]
+struct Coeffs<T> {
+    neg_step: T,
+    bc2_sqrt: T,
+    eps: T,
+    beta2: T,
+    one_minus_b2: T,
+    decay: T,
+    wd: T,
+    w: T,
+    w_minus_one: T,
+    small: bool,
+    weight_decay: bool,
+    decoupled: bool,
+}
+
+impl<T: Float> Coeffs<T> {
+    fn new(c: &AdamConfig, decoupled: bool, step: u64) -> Self {
+        let (b1, b2) = c.betas;
+        let t = step as f64;
+        let bias_correction1 = 1.0 - b1.powf(t);
+        let bias_correction2 = 1.0 - b2.powf(t);
+        let step_size = c.lr / bias_correction1;
+        // torch.lerp: two formulas, chosen by the weight, for accuracy at both ends.
+        let w = T::from_f64(1.0 - b1);
+        Coeffs {
+            neg_step: T::from_f64(-step_size),
+            bc2_sqrt: T::from_f64(bias_correction2.sqrt()),
+            eps: T::from_f64(c.eps),
+            beta2: T::from_f64(b2),
+            one_minus_b2: T::from_f64(1.0 - b2),
+            decay: T::from_f64(1.0 - c.lr * c.weight_decay),
+            wd: T::from_f64(c.weight_decay),
+            w,
+            w_minus_one: w - T::ONE,
+            small: w.abs() < T::from_f64(0.5),
+            weight_decay: c.weight_decay != 0.0,
+            decoupled,
+        }
+    }
+
+    /// One element's update; `vmax` is its AMSGrad maximum, if any.
+    #[inline(always)]
+    fn apply(&self, p: &mut T, g: T, m: &mut T, v: &mut T, vmax: Option<&mut T>) {
+        let k = self;
+        let mut gi = g;
+        if k.weight_decay {
+            if k.decoupled {
+                *p *= k.decay;
             } else {
-                gi = wd.mul_add(p[i], gi);
+                gi = k.wd.mul_add(*p, gi);
             }
         }
-        m[i] = if small {
-            w.mul_add(gi - m[i], m[i])
+        *m = if k.small {
+            k.w.mul_add(gi - *m, *m)
         } else {
-            w_minus_one.mul_add(gi - m[i], gi)
+            k.w_minus_one.mul_add(gi - *m, gi)
         };
-        v[i] *= beta2;
-        v[i] = (one_minus_b2 * gi).mul_add(gi, v[i]);
-        let second = if c.amsgrad {
-            let vm = &mut vmax[0][i];
-            *vm = vm.max(v[i]);
-            *vm
+        *v *= k.beta2;
+        *v = (k.one_minus_b2 * gi).mul_add(gi, *v);
+        let second = match vmax {
+            Some(vm) => {
+                *vm = vm.max(*v);
+                *vm
+            }
+            None => *v,
+        };
+        let denom = second.sqrt() / k.bc2_sqrt + k.eps;
+        *p += k.neg_step * *m / denom;
+    }
+}
+
+/// The update over (a chunk of) one parameter's buffers, for [`run_avx2_fma`]: compiled
+/// for AVX2/FMA, each `mul_add` is one `vfmadd` (the same bits as the scalar fused
+/// multiply-add, without a call to libm's `fma`), eight lanes at a time; `vmax` is empty
+/// without AMSGrad.
+struct AdamPass<'a, T> {
+    k: Coeffs<T>,
+    p: &'a mut [T],
+    g: &'a [T],
+    m: &'a mut [T],
+    v: &'a mut [T],
+    vmax: &'a mut [T],
+}
+
+impl<T: Float> Avx2FmaKernel for AdamPass<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let AdamPass {
+            k,
+            p,
+            g,
+            m,
+            v,
+            vmax,
+        } = self;
+        let each = p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut()));
+        if vmax.is_empty() {
+            for ((p, &g), (m, v)) in each {
+                k.apply(p, g, m, v, None);
+            }
         } else {
-            v[i]
-        };
-        let denom = second.sqrt() / bc2_sqrt + eps;
-        p[i] += neg_step * m[i] / denom;
+            for (((p, &g), (m, v)), vm) in each.zip(vmax) {
+                k.apply(p, g, m, v, Some(vm));
+            }
+        }
     }
 }
 

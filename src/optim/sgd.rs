@@ -19,6 +19,7 @@ use super::{DynParam, OptimError, Optimizer};
 use crate::autodiff::{Gradients, Param};
 use crate::element::Float;
 use crate::io::{SafeTensors, SafetensorsWriter};
+use crate::kernel::{run_avx2_fma, Avx2FmaKernel};
 use crate::shape::Shape;
 use crate::tensor::TensorView;
 
@@ -135,32 +136,101 @@ impl<T: Float> Sgd<T> {
 
 /// One parameter's update; `buf` is its momentum buffer, empty before its first step.
 fn update<T: Float>(c: &SgdConfig, p: &mut [T], g: &[T], buf: &mut Vec<T>) {
-    let wd = T::from_f64(c.weight_decay);
-    let mu = T::from_f64(c.momentum);
-    let keep = T::from_f64(1.0 - c.dampening);
-    let neg_lr = T::from_f64(-c.lr);
-    let first = buf.len() != p.len();
-    if c.momentum != 0.0 && first {
+    let k = SgdCoeffs {
+        wd: T::from_f64(c.weight_decay),
+        mu: T::from_f64(c.momentum),
+        keep: T::from_f64(1.0 - c.dampening),
+        neg_lr: T::from_f64(-c.lr),
+        weight_decay: c.weight_decay != 0.0,
+        nesterov: c.nesterov,
+        first: buf.len() != p.len(),
+    };
+    if c.momentum != 0.0 && k.first {
         *buf = vec![T::ZERO; p.len()];
     }
-    for i in 0..p.len() {
-        let mut gi = g[i];
-        if c.weight_decay != 0.0 {
-            gi = wd.mul_add(p[i], gi);
+    // Without momentum there is no buffer: `buf` is then empty and ignored.
+    let buf: &mut [T] = if c.momentum != 0.0 { buf } else { &mut [] };
+    // Every element is updated on its own, so splitting the buffers into chunks over
+    // threads changes nothing in the results.
+    let threads = crate::parallel::threads_for_elementwise(p.len());
+    if threads == 1 {
+        run_avx2_fma(SgdPass { k, p, g, buf });
+        return;
+    }
+    let chunk = p.len().div_ceil(threads * 4).max(1);
+    let mut bufs = buf.chunks_mut(chunk);
+    let pieces: Vec<SgdPass<'_, T>> = p
+        .chunks_mut(chunk)
+        .zip(g.chunks(chunk))
+        .map(|(p, g)| SgdPass {
+            k,
+            p,
+            g,
+            buf: bufs.next().unwrap_or_default(),
+        })
+        .collect();
+    crate::parallel::for_each_chunk(pieces, threads, || (), |_, _, piece| run_avx2_fma(piece));
+}
+
+/// The scalars of one parameter's update, rounded to the element type once.
+#[derive(Clone, Copy)]
+struct SgdCoeffs<T> {
+    wd: T,
+    mu: T,
+    keep: T,
+    neg_lr: T,
+    weight_decay: bool,
+    nesterov: bool,
+    /// The parameter's first step: the momentum buffer starts as the gradient.
+    first: bool,
+}
+
+impl<T: Float> SgdCoeffs<T> {
+    /// One element's update; `buf` is its momentum buffer, if momentum is on.
+    #[inline(always)]
+    fn apply(&self, p: &mut T, g: T, buf: Option<&mut T>) {
+        let k = self;
+        let mut gi = g;
+        if k.weight_decay {
+            gi = k.wd.mul_add(*p, gi);
         }
-        if c.momentum != 0.0 {
-            buf[i] = if first {
+        if let Some(b) = buf {
+            *b = if k.first {
                 gi
             } else {
-                keep.mul_add(gi, buf[i] * mu)
+                k.keep.mul_add(gi, *b * k.mu)
             };
-            gi = if c.nesterov {
-                mu.mul_add(buf[i], gi)
-            } else {
-                buf[i]
-            };
+            gi = if k.nesterov { k.mu.mul_add(*b, gi) } else { *b };
         }
-        p[i] = neg_lr.mul_add(gi, p[i]);
+        *p = k.neg_lr.mul_add(gi, *p);
+    }
+}
+
+/// The update over (a chunk of) one parameter, for [`run_avx2_fma`]: compiled for
+/// AVX2/FMA, each `mul_add` is one `vfmadd` (the same bits as the scalar fused
+/// multiply-add, without a call to libm's `fma`); `buf` is empty without momentum.
+struct SgdPass<'a, T> {
+    k: SgdCoeffs<T>,
+    p: &'a mut [T],
+    g: &'a [T],
+    buf: &'a mut [T],
+}
+
+impl<T: Float> Avx2FmaKernel for SgdPass<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let SgdPass { k, p, g, buf } = self;
+        let each = p.iter_mut().zip(g);
+        if buf.is_empty() {
+            for (p, &g) in each {
+                k.apply(p, g, None);
+            }
+        } else {
+            for ((p, &g), b) in each.zip(buf) {
+                k.apply(p, g, Some(b));
+            }
+        }
     }
 }
 
