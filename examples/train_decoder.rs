@@ -627,11 +627,12 @@ fn lora(mut model: Model, base_path: &std::path::Path, spec: &str) -> Result<(),
     let base_params = model.num_parameters();
     model.freeze();
     let config = LoraConfig::default();
+    let n_blocks = model.blocks.len();
     for (i, &(layer, t)) in targets.iter().enumerate() {
         let block = model
             .blocks
             .get_mut(layer)
-            .ok_or_else(|| format!("no block {layer}: the decoder has {}", config().layers))?;
+            .ok_or_else(|| format!("no block {layer}: the decoder has {}", n_blocks))?;
         block.add_adapters(t, LORA_RANK, config, 100 + 4 * i as u64)?;
     }
     let trained = model.num_adapter_params();
