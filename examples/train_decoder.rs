@@ -555,7 +555,7 @@ fn lr_sweep() -> Result<(), Error> {
 
 /// The LoRA stage's rank, step budget and peak rate.
 const LORA_RANK: usize = 4;
-const LORA_STEPS: u64 = 600;
+const LORA_STEPS: u64 = 400;
 const LORA_WARMUP: u64 = 50;
 const LORA_LR: f64 = 1e-2;
 

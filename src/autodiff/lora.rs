@@ -13,6 +13,10 @@
 //!   they get no gradient, no optimizer state, and stay bit for bit as they were.
 //! - The adapter saves and loads on its own, under PEFT's names
 //!   (`{prefix}lora_A.weight`, `{prefix}lora_B.weight`).
+//! - [`LoraAdapter`] is the update without the layer (`A`, `B`, the scale, the same
+//!   initialisation, checks, save and load): for a model that keeps its weights in place
+//!   and adapts some of them, as the decoder's attention projections
+//!   ([`Decoder::add_adapters`](crate::models::decoder::Decoder::add_adapters)).
 //!
 //! ```
 //! use shapecheck::autodiff::{linear::Linear, lora::{LoraConfig, LoraLinear}, Tape};
@@ -409,6 +413,9 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoraAdapter<DIn, DOut, R, T> {
     }
 }
 
+/// `A: (R, DIn)` and `B: (DOut, R)`.
+type Factors<DIn, DOut, R, T> = (Tensor<(R, DIn), T>, Tensor<(DOut, R), T>);
+
 /// The checked settings and PEFT's initial factors for a weight of shape `(DOut, DIn)`.
 fn init_factors<DIn: Dim, DOut: Dim, R: Dim, T: Float>(
     op: &'static str,
@@ -416,7 +423,7 @@ fn init_factors<DIn: Dim, DOut: Dim, R: Dim, T: Float>(
     rank: R,
     config: &LoraConfig,
     seed: u64,
-) -> Result<(Tensor<(R, DIn), T>, Tensor<(DOut, R), T>), Error> {
+) -> Result<Factors<DIn, DOut, R, T>, Error> {
     let (dout, din) = shape;
     check_rank(op, shape, (dout.size(), din.size()), rank)?;
     let invalid = |name, value: f64, rule| {
