@@ -14,6 +14,20 @@
 //!
 //! `cargo run --release --example train_decoder` (about 30 s on 2 cores).
 //!
+//! `cargo run --release --example train_decoder -- --lora`: then LoRA on the trained
+//! decoder. The decoder is frozen and rank-4 adapters are put on some attention
+//! projections (`--lora-targets 0:v,1:v,1:o` by default: `wv` of both blocks and `wo` of
+//! the last, 1.8% of the parameters); AdamW trains them alone on a second task, the prompt
+//! reversed with each digit `d` mapped to `(d + 1) mod 10`. The attention already finds
+//! the right digit; the new task changes only what is carried from it, which is what the
+//! value and output projections do. It prints the accuracy on the second task before and
+//! after and on the first task after (forgetting), the parameters trained, and checks:
+//! gradients and optimizer state for the adapters only, the frozen weights bit-identical,
+//! KV-cache decoding with the adapters equal to the full forward, the adapters saved alone
+//! and loaded onto a freshly loaded base (bit-identical logits), and the adapters merged
+//! into plain projections (max |Δ logit| ≤ 1e-4). `--base PATH` adapts a decoder saved by
+//! an earlier run instead of training one.
+//!
 //! `cargo run --release --example train_decoder -- --lr-sweep`: the learning-rate lesson.
 //! AdamW and plain SGD from the same initialisation on the same batches for the same
 //! number of steps, at constant rates from 1e-5 to 10 (no clipping, so that nothing hides
@@ -25,7 +39,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use shapecheck::models::decoder::{Decoder, DecoderConfig};
+use shapecheck::autodiff::lora::LoraConfig;
+use shapecheck::models::decoder::{Decoder, DecoderConfig, LoraTargets};
 use shapecheck::optim::{
     clip_grad_norm, AdamW, AdamWConfig, DynParam, OptimError, Optimizer, Schedule, Sgd, SgdConfig,
 };
@@ -74,24 +89,37 @@ fn held_out(prompt: &[u32; N]) -> bool {
     (h >> 32) % 8 == 0
 }
 
-/// `prompt SEP reversed`, 2N + 1 tokens.
-fn sequence(prompt: &[u32; N]) -> Vec<u32> {
+/// A task: the answer to a prompt.
+type Task = fn(&[u32; N]) -> [u32; N];
+
+/// The first task: the prompt reversed.
+fn reverse(p: &[u32; N]) -> [u32; N] {
+    std::array::from_fn(|j| p[N - 1 - j])
+}
+
+/// The second task (LoRA): the prompt reversed, each digit `d` mapped to `(d + 1) mod 10`.
+fn reverse_shift(p: &[u32; N]) -> [u32; N] {
+    reverse(p).map(|d| (d + 1) % 10)
+}
+
+/// `prompt SEP answer`, 2N + 1 tokens.
+fn sequence(task: Task, prompt: &[u32; N]) -> Vec<u32> {
     let mut s = prompt.to_vec();
     s.push(SEP);
-    s.extend(prompt.iter().rev());
+    s.extend(task(prompt));
     s
 }
 
 /// A batch of model inputs (`BATCH × LEN`) and the answer digits (`BATCH × N`), from the
 /// training sequences only.
-fn train_batch(rng: &mut Rng, batch: usize) -> (Vec<u32>, Vec<usize>) {
+fn train_batch(task: Task, rng: &mut Rng, batch: usize) -> (Vec<u32>, Vec<usize>) {
     let (mut ids, mut targets) = (Vec::new(), Vec::new());
     while targets.len() < batch * N {
         let p = rng.digits();
         if held_out(&p) {
             continue;
         }
-        let s = sequence(&p);
+        let s = sequence(task, &p);
         ids.extend_from_slice(&s[..LEN]);
         targets.extend(s[N + 1..].iter().map(|&t| t as usize));
     }
@@ -139,19 +167,20 @@ fn argmax(row: &[f32]) -> u32 {
 /// Exact-match accuracy with teacher forcing, batched: every answer digit is the argmax
 /// given the true digits before it. (All digits right under teacher forcing is the same
 /// event as greedy generation getting the whole answer right.)
-fn accuracy_batched(model: &Model, prompts: &[[u32; N]]) -> Result<f64, Error> {
+fn accuracy_batched(model: &Model, task: Task, prompts: &[[u32; N]]) -> Result<f64, Error> {
     let mut correct = 0;
     for chunk in prompts.chunks(256) {
         let ids: Vec<u32> = chunk
             .iter()
-            .flat_map(|p| sequence(p)[..LEN].to_vec())
+            .flat_map(|p| sequence(task, p)[..LEN].to_vec())
             .collect();
         let logits = model.logits((Batch::new(chunk.len()), Seq::new(LEN)), &ids)?;
         let v = Vocab::SIZE;
         for (b, p) in chunk.iter().enumerate() {
+            let answer = task(p);
             let ok = (0..N).all(|j| {
                 let row = &logits.as_slice()[(b * LEN + N + j) * v..][..v];
-                argmax(row) == p[N - 1 - j]
+                argmax(row) == answer[j]
             });
             correct += usize::from(ok);
         }
@@ -183,11 +212,11 @@ fn generate(model: &Model, prompts: &[[u32; N]]) -> Result<Vec<Vec<u32>>, Error>
         .collect()
 }
 
-fn exact_match(prompts: &[[u32; N]], answers: &[Vec<u32>]) -> f64 {
+fn exact_match(task: Task, prompts: &[[u32; N]], answers: &[Vec<u32>]) -> f64 {
     let ok = prompts
         .iter()
         .zip(answers)
-        .filter(|(p, a)| p.iter().rev().eq(a.iter()))
+        .filter(|(p, a)| task(p)[..] == a[..])
         .count();
     ok as f64 / prompts.len() as f64
 }
@@ -224,7 +253,8 @@ fn check(ok: bool, what: String) -> Result<(), Error> {
     }
 }
 
-fn train() -> Result<(), Error> {
+/// Trains the decoder on the first task and checks it; returns it and where it was saved.
+fn train() -> Result<(Model, PathBuf), Error> {
     let start = Instant::now();
     let mut model = Model::init(config(), 0);
     println!(
@@ -254,7 +284,7 @@ fn train() -> Result<(), Error> {
     let mut tick = Instant::now();
     let mut solved_at = None;
     for step in 0..STEPS {
-        let (ids, targets) = train_batch(&mut rng, BATCH);
+        let (ids, targets) = train_batch(reverse, &mut rng, BATCH);
         let tape = Tape::new();
         let loss = answer_loss(&model, &tape, BATCH, &ids, &targets)?;
         let mut grads = loss.backward();
@@ -273,7 +303,7 @@ fn train() -> Result<(), Error> {
         if (step + 1) % 100 == 0 {
             let secs = tick.elapsed().as_secs_f64();
             let tokens = (interval_steps as usize * BATCH * LEN) as f64;
-            let acc = accuracy_batched(&model, &probe)?;
+            let acc = accuracy_batched(&model, reverse, &probe)?;
             println!(
                 "step {:>5}  loss {:.4}  lr {lr:.2e}  {:>7.0} tokens/s  held-out exact match {:>5.1}%  ({:.0} s)",
                 step + 1,
@@ -300,7 +330,7 @@ fn train() -> Result<(), Error> {
     let test = held_out_prompts(HELD_OUT, 11);
     let t = Instant::now();
     let answers = generate(&model, &test)?;
-    let acc = exact_match(&test, &answers);
+    let acc = exact_match(reverse, &test, &answers);
     println!(
         "held-out: {:.2}% exact match on {HELD_OUT} sequences, generated with the KV cache in {:.1} s",
         100.0 * acc,
@@ -321,14 +351,14 @@ fn train() -> Result<(), Error> {
         format!("held-out exact match {:.2}% ≥ 99%", 100.0 * acc),
     )?;
     check(
-        (accuracy_batched(&model, &test)? - acc).abs() < 1e-12,
+        (accuracy_batched(&model, reverse, &test)? - acc).abs() < 1e-12,
         "teacher-forced and generated exact match agree".into(),
     )?;
 
     // The KV cache against the full causal forward, over whole sequences.
     let mut dev = 0.0f32;
     for p in &test[..20] {
-        dev = dev.max(kv_deviation(&model, &sequence(p))?);
+        dev = dev.max(kv_deviation(&model, &sequence(reverse, p))?);
     }
     println!(
         "KV-cache decoding vs the full causal forward: max |Δ logit| = {dev:.2e} (20 sequences)"
@@ -351,12 +381,12 @@ fn train() -> Result<(), Error> {
     let loaded = Model::load(&path)?;
     let ids: Vec<u32> = test[..64]
         .iter()
-        .flat_map(|p| sequence(p)[..LEN].to_vec())
+        .flat_map(|p| sequence(reverse, p)[..LEN].to_vec())
         .collect();
     let shape = (Batch::new(64), Seq::new(LEN));
     let same = model.logits(shape, &ids)?.as_slice() == loaded.logits(shape, &ids)?.as_slice();
     check(same, "the loaded model's logits are bit-identical".into())?;
-    let loaded_acc = exact_match(&test, &generate(&loaded, &test)?);
+    let loaded_acc = exact_match(reverse, &test, &generate(&loaded, &test)?);
     check(
         loaded_acc == acc,
         format!(
@@ -368,7 +398,7 @@ fn train() -> Result<(), Error> {
         "training took {train_secs:.0} s; total {:.0} s",
         start.elapsed().as_secs_f64()
     );
-    Ok(())
+    Ok((model, path))
 }
 
 /// One run of the sweep: `steps` steps at a constant rate; the losses, and the step at
@@ -382,7 +412,7 @@ fn sweep_run(
     let mut rng = Rng(1);
     let mut losses = Vec::new();
     for _ in 0..steps {
-        let (ids, targets) = train_batch(&mut rng, batch);
+        let (ids, targets) = train_batch(reverse, &mut rng, batch);
         let tape = Tape::new();
         let loss = answer_loss(&model, &tape, batch, &ids, &targets)?;
         let grads = loss.backward();
@@ -523,9 +553,269 @@ fn lr_sweep() -> Result<(), Error> {
     Ok(())
 }
 
+/// The LoRA stage's rank, step budget and peak rate.
+const LORA_RANK: usize = 4;
+const LORA_STEPS: u64 = 400;
+const LORA_WARMUP: u64 = 50;
+const LORA_LR: f64 = 1e-2;
+
+/// The adapted projections, as `layer:projections` pairs (`0:v,1:vo`).
+const LORA_TARGETS: &str = "0:v,1:v,1:o";
+
+fn parse_targets(spec: &str) -> Result<Vec<(usize, LoraTargets)>, Error> {
+    spec.split(',')
+        .map(|item| {
+            let (layer, projs) = item
+                .split_once(':')
+                .ok_or_else(|| format!("bad LoRA target `{item}`: expected layer:projections"))?;
+            let mut t = LoraTargets::NONE;
+            for c in projs.chars() {
+                match c {
+                    'q' => t.q = true,
+                    'k' => t.k = true,
+                    'v' => t.v = true,
+                    'o' => t.o = true,
+                    _ => {
+                        return Err(
+                            format!("bad projection `{c}` in `{item}`: one of q k v o").into()
+                        )
+                    }
+                }
+            }
+            Ok((layer.parse()?, t))
+        })
+        .collect()
+}
+
+fn bits(model: &Model) -> Vec<u32> {
+    model
+        .named_params()
+        .iter()
+        .flat_map(|(_, p)| p.values().iter().map(|x| x.to_bits()))
+        .collect()
+}
+
+/// The largest |difference| of two logit tensors.
+fn max_delta(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// LoRA on the trained decoder: freeze it, put rank-4 adapters on some attention
+/// projections, train them alone on the second task, then check the merge, the frozen
+/// weights, the KV cache and the adapters saved on their own.
+fn lora(mut model: Model, base_path: &std::path::Path, spec: &str) -> Result<(), Error> {
+    let start = Instant::now();
+    let targets = parse_targets(spec)?;
+    let test = held_out_prompts(HELD_OUT, 11);
+    let probe = held_out_prompts(512, 7);
+    println!();
+    println!(
+        "LoRA: second task: reverse and map each digit d → (d + 1) mod 10 \
+         (3 1 4 1 5 9 2 6 | 7 3 0 6 2 5 2 4)"
+    );
+    let before2 = accuracy_batched(&model, reverse_shift, &test)?;
+    let before1 = accuracy_batched(&model, reverse, &test)?;
+    println!(
+        "  before: second task {:.2}%, first task {:.2}% held-out exact match",
+        100.0 * before2,
+        100.0 * before1
+    );
+    let frozen = bits(&model);
+    let base_params = model.num_parameters();
+    model.freeze();
+    let config = LoraConfig::default();
+    let n_blocks = model.blocks.len();
+    for (i, &(layer, t)) in targets.iter().enumerate() {
+        let block = model
+            .blocks
+            .get_mut(layer)
+            .ok_or_else(|| format!("no block {layer}: the decoder has {}", n_blocks))?;
+        block.add_adapters(t, LORA_RANK, config, 100 + 4 * i as u64)?;
+    }
+    let trained = model.num_adapter_params();
+    let fraction = trained as f64 / (base_params + trained) as f64;
+    println!(
+        "  adapters: rank {LORA_RANK}, α = {}, on {spec} (layer:projections); {trained} trained \
+         parameters of {} ({:.2}%), the {base_params} of the decoder frozen",
+        config.alpha,
+        base_params + trained,
+        100.0 * fraction
+    );
+    check(
+        fraction <= 0.02,
+        format!("{:.2}% of the parameters trained ≤ 2%", 100.0 * fraction),
+    )?;
+    let mut opt = AdamW::new(AdamWConfig {
+        lr: LORA_LR,
+        weight_decay: 0.0,
+        ..AdamWConfig::default()
+    })?;
+    let schedule = Schedule::warmup_cosine(LORA_LR, LORA_WARMUP, LORA_STEPS, 0.05)?;
+    let mut rng = Rng(2);
+    let (mut interval_loss, mut interval_steps) = (0.0f64, 0u32);
+    let mut tick = Instant::now();
+    for step in 0..LORA_STEPS {
+        let (ids, targets) = train_batch(reverse_shift, &mut rng, BATCH);
+        let tape = Tape::new();
+        let loss = answer_loss(&model, &tape, BATCH, &ids, &targets)?;
+        let mut grads = loss.backward();
+        let loss = loss.item();
+        drop(tape);
+        if step == 0 {
+            check(
+                grads.len() == model.named_adapter_params().len()
+                    && grads.of(&model.blocks[0].wv.weight).is_none(),
+                format!(
+                    "gradients for the {} adapter tensors only",
+                    model.named_adapter_params().len()
+                ),
+            )?;
+        }
+        {
+            let params: Vec<&dyn DynParam<f32>> = model
+                .named_adapter_params()
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect();
+            clip_grad_norm(&mut grads, &params, 1.0)?;
+        }
+        let lr = schedule.lr(opt.steps());
+        opt.set_lr(lr)?;
+        opt.step_with_loss(loss, &mut model.adapter_params_mut(), &grads)?;
+        interval_loss += f64::from(loss);
+        interval_steps += 1;
+        if (step + 1) % 100 == 0 {
+            let secs = tick.elapsed().as_secs_f64();
+            let tokens = (interval_steps as usize * BATCH * LEN) as f64;
+            println!(
+                "  step {:>4}  loss {:.4}  lr {lr:.2e}  {:>7.0} tokens/s  held-out exact match {:>5.1}%  ({:.0} s)",
+                step + 1,
+                interval_loss / f64::from(interval_steps),
+                tokens / secs,
+                100.0 * accuracy_batched(&model, reverse_shift, &probe)?,
+                start.elapsed().as_secs_f64(),
+            );
+            (interval_loss, interval_steps) = (0.0, 0);
+            tick = Instant::now();
+        }
+    }
+    let lora_secs = start.elapsed().as_secs_f64();
+
+    // Accuracy after, on both tasks; the second one generated through the KV cache, which
+    // applies the (unmerged) adapters.
+    let answers = generate(&model, &test)?;
+    let after2 = exact_match(reverse_shift, &test, &answers);
+    let after1 = accuracy_batched(&model, reverse, &test)?;
+    println!(
+        "  after {LORA_STEPS} steps ({lora_secs:.0} s): second task {:.2}% held-out exact match \
+         (generated with the KV cache), first task {:.2}% (forgetting: the adapters replace the \
+         old answer)",
+        100.0 * after2,
+        100.0 * after1
+    );
+    check(
+        after2 >= 0.95,
+        format!(
+            "second task held-out exact match {:.2}% ≥ 95%",
+            100.0 * after2
+        ),
+    )?;
+    check(
+        (accuracy_batched(&model, reverse_shift, &test)? - after2).abs() < 1e-12,
+        "teacher-forced and generated exact match agree with the adapters".into(),
+    )?;
+    check(
+        bits(&model) == frozen,
+        "the frozen decoder's weights are bit-identical to before".into(),
+    )?;
+    check(
+        opt.exp_avg(&model.blocks[0].wv.weight).is_none()
+            && opt.exp_avg(&model.embedding).is_none()
+            && model.blocks[1]
+                .lora
+                .iter()
+                .all(|(_, a)| opt.exp_avg(&a.lora_a).is_some()),
+        "optimizer state for the adapters only".into(),
+    )?;
+    let mut dev = 0.0f32;
+    for p in &test[..20] {
+        dev = dev.max(kv_deviation(&model, &sequence(reverse_shift, p))?);
+    }
+    check(
+        dev < 1e-4,
+        format!("KV-cache decoding with adapters matches the full forward ({dev:.1e} < 1e-4)"),
+    )?;
+
+    // The adapters alone, saved, and loaded onto a freshly loaded base.
+    let ids: Vec<u32> = test[..64]
+        .iter()
+        .flat_map(|p| sequence(reverse_shift, p)[..LEN].to_vec())
+        .collect();
+    let shape = (Batch::new(64), Seq::new(LEN));
+    let adapted = model.logits(shape, &ids)?;
+    let path = base_path.with_file_name("adapters.safetensors");
+    model.save_adapters(&path)?;
+    println!(
+        "  saved the adapters alone to {} ({} bytes)",
+        path.display(),
+        fs::metadata(&path)?.len()
+    );
+    let mut fresh = Model::load(base_path)?;
+    fresh.freeze();
+    for &(layer, t) in &targets {
+        fresh.blocks[layer].add_adapters(t, LORA_RANK, config, 7)?;
+    }
+    fresh.load_adapters(&path)?;
+    check(
+        fresh.logits(shape, &ids)?.as_slice() == adapted.as_slice(),
+        "the base loaded afresh with the adapters loaded gives bit-identical logits".into(),
+    )?;
+
+    // Merged into plain projections: the same logits, to rounding.
+    model.merge_adapters();
+    let merged = model.logits(shape, &ids)?;
+    let d = max_delta(merged.as_slice(), adapted.as_slice());
+    println!("  merged into wq/wk/wv/wo: max |Δ logit| against the adapted model = {d:.2e}");
+    check(
+        !model.has_adapters() && d <= 1e-4,
+        format!("the merged model's logits equal the adapted model's ({d:.1e} ≤ 1e-4)"),
+    )?;
+    let merged_acc = accuracy_batched(&model, reverse_shift, &test)?;
+    println!(
+        "  the merged model: second task {:.2}%; LoRA stage {:.0} s",
+        100.0 * merged_acc,
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn arg_value(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
 fn main() -> ExitCode {
     let sweep = std::env::args().any(|a| a == "--lr-sweep");
-    let result = if sweep { lr_sweep() } else { train() };
+    let with_lora = std::env::args().any(|a| a == "--lora");
+    let result = if sweep {
+        lr_sweep()
+    } else if with_lora {
+        let spec = arg_value("--lora-targets").unwrap_or_else(|| LORA_TARGETS.to_owned());
+        // `--base PATH` adapts a decoder saved by an earlier run instead of training one.
+        match arg_value("--base") {
+            Some(path) => Model::load(&path)
+                .map_err(Error::from)
+                .and_then(|m| lora(m, std::path::Path::new(&path), &spec)),
+            None => train().and_then(|(m, path)| lora(m, &path, &spec)),
+        }
+    } else {
+        train().map(|_| ())
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -4,6 +4,7 @@
 //! `x + W2·(silu(W1·n₂(x)) ⊙ W3·n₂(x))`, with `n₁`, `n₂` RMS norms: LLaMA's block. Written
 //! once, on [`Var`]s: traced for training, on constants for inference.
 
+use super::lora::{adapted, AttnAdapters};
 use super::ops::{read, Read};
 use super::ParamVisitor;
 use crate::autodiff::attention::attention_masked;
@@ -19,7 +20,7 @@ use crate::tensor::Tensor;
 /// The parameters of one pre-norm block: RMS norm → causal multi-head attention with RoPE
 /// → residual → RMS norm → SwiGLU FFN → residual. Every projection is a
 /// [`Linear`] in PyTorch's layout (`weight: (DOut, DIn)`), without bias as in LLaMA (a bias
-/// set by hand is added).
+/// set by hand is added), each attention projection optionally adapted by LoRA.
 #[derive(Debug)]
 pub struct Block<DModel: Dim, Ffn: Dim, T: Float = f32> {
     /// The RMS norm before attention (`input_layernorm`).
@@ -40,6 +41,9 @@ pub struct Block<DModel: Dim, Ffn: Dim, T: Float = f32> {
     pub w3: Linear<DModel, Ffn, T>,
     /// The down projection `W2` (`down_proj`), `Ffn → DModel`.
     pub w2: Linear<Ffn, DModel, T>,
+    /// LoRA adapters of the attention projections, none by default: each one present adds
+    /// `s·(x·Aᵀ)·Bᵀ` to its projection (see [`Block::add_adapters`]).
+    pub lora: AttnAdapters<DModel, T>,
 }
 
 /// A `(rows, cols)` matrix of normal entries with standard deviation `std`.
@@ -71,6 +75,7 @@ impl<DModel: StaticDim, Ffn: StaticDim, T: Float> Block<DModel, Ffn, T> {
             w1: linear(std, seed + 4),
             w3: linear(std, seed + 5),
             w2: linear(std, seed + 6),
+            lora: AttnAdapters::none(),
         }
     }
 }
@@ -180,11 +185,13 @@ where
     {
         let tape = x.tape();
         let h = x.rms_norm(&read(tape, &self.attn_norm, mode), eps);
-        let q = proj(&h, &self.wq, mode).split_heads::<H, Hd>();
-        let k = proj(&h, &self.wk, mode).split_heads::<H, Hd>();
-        let v = proj(&h, &self.wv, mode).split_heads::<H, Hd>();
+        let ad = &self.lora;
+        let q = adapted(&h, &self.wq, ad.q.as_ref(), mode).split_heads::<H, Hd>();
+        let k = adapted(&h, &self.wk, ad.k.as_ref(), mode).split_heads::<H, Hd>();
+        let v = adapted(&h, &self.wv, ad.v.as_ref(), mode).split_heads::<H, Hd>();
         let o = attend(&q.rope(rope, 0), &k.rope(rope, 0), &v, true);
-        let x = x + &proj(&o.merge_heads::<DModel>(), &self.wo, mode);
+        let o = o.merge_heads::<DModel>();
+        let x = x + &adapted(&o, &self.wo, ad.o.as_ref(), mode);
         let h = x.rms_norm(&read(tape, &self.ffn_norm, mode), eps);
         let gate = proj(&h, &self.w1, mode).silu();
         let up = proj(&h, &self.w3, mode);

@@ -1,7 +1,9 @@
 //! Incremental decoding with a KV cache, on plain tensors (no tape): each call appends the
 //! keys and values of the new tokens to every block's cache and attends from the new
-//! queries over everything cached, so token-by-token logits equal the full causal forward.
+//! queries over everything cached, so token-by-token logits equal the full causal forward
+//! (LoRA adapters included, as the forward applies them).
 
+use super::lora::adapt_rows;
 use super::ops::{read, Read};
 use super::Decoder;
 use crate::dim::{Dim, Dyn, Many, StaticDim};
@@ -96,15 +98,18 @@ where
         };
         for (block, kv) in self.blocks.iter().zip(&mut cache.layers) {
             let h = x.rms_norm(block.attn_norm.value(), eps);
+            // The adapters, if any, as the full forward applies them.
+            let ad = &block.lora;
             let (q, k, v) = (
-                project(&h, &block.wq),
-                project(&h, &block.wk),
-                project(&h, &block.wv),
+                adapt_rows(&h, project(&h, &block.wq), ad.q.as_ref()),
+                adapt_rows(&h, project(&h, &block.wk), ad.k.as_ref()),
+                adapt_rows(&h, project(&h, &block.wv), ad.v.as_ref()),
             );
             let q = self.rope.rotate(&q.split_heads::<Heads, HeadDim>(), offset);
             let k = self.rope.rotate(&k.split_heads::<Heads, HeadDim>(), offset);
             let o = kv.attend(&q, &k, &v.split_heads::<Heads, HeadDim>())?;
-            x = &x + &project(&o.merge_heads::<DModel>(), &block.wo);
+            let o = o.merge_heads::<DModel>();
+            x = &x + &adapt_rows(&o, project(&o, &block.wo), ad.o.as_ref());
             let h = x.rms_norm(block.ffn_norm.value(), eps);
             let gate = project(&h, &block.w1).silu();
             let up = project(&h, &block.w3);

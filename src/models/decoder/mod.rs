@@ -27,6 +27,12 @@
 //! [`save`](Decoder::save) and [`load`](Decoder::load) write and read the weights with the
 //! configuration as safetensors (Hugging Face LLaMA's tensor names).
 //!
+//! LoRA: [`add_adapters`](Decoder::add_adapters) freezes the decoder and puts adapters on
+//! chosen attention projections, [`adapter_params_mut`](Decoder::adapter_params_mut) is
+//! what an optimizer trains, [`merge_adapters`](Decoder::merge_adapters) folds them into
+//! the projections, [`save_adapters`](Decoder::save_adapters) writes them alone; see the
+//! `lora` module's docs (in `models/decoder/lora.rs`).
+//!
 //! Attention sits in one private function, `attend` in `block.rs`: the traced blocked
 //! attention op of [`autodiff::attention`](crate::autodiff::attention).
 //!
@@ -71,6 +77,7 @@ mod block;
 mod config;
 mod decode;
 mod io;
+mod lora;
 mod ops;
 mod params;
 
@@ -79,6 +86,7 @@ use core::marker::PhantomData;
 pub use block::Block;
 pub use config::DecoderConfig;
 pub use decode::DecoderCache;
+pub use lora::{Adapter, AttnAdapters, LoraTargets};
 
 use self::block::{normal, proj, visit_linear, visit_linear_mut};
 use self::ops::{flatten_rows, read, Read};

@@ -1,0 +1,404 @@
+//! LoRA on a decoder's attention projections: optional [`LoraAdapter`]s beside `wq`, `wk`,
+//! `wv` and `wo` of each [`Block`] ([`AttnAdapters`]), trained while the decoder is frozen,
+//! then folded into the projections ([`Decoder::merge_adapters`]).
+//!
+//! - The forward stays the one forward of `block.rs`: each adapted projection computes
+//!   `x·Wᵀ + s·(x·Aᵀ)·Bᵀ` (two thin GEMMs, `B·A` never formed) where the plain one computes
+//!   `x·Wᵀ`; a block without adapters checks four `None`s and computes nothing more.
+//! - [`Decoder::add_adapters`] freezes every parameter of the decoder (as PEFT's
+//!   `get_peft_model` does), so a tape reads the base as constants: only `A` and `B` get
+//!   gradients. [`Decoder::adapter_params_mut`] is what the optimizer steps, so only they
+//!   get optimizer state. [`Decoder::visit`], [`Decoder::named_params`],
+//!   [`Decoder::params_mut`], [`Decoder::save`] and [`Decoder::num_parameters`] cover the
+//!   base only: the adapters save and load on their own
+//!   ([`save_adapters`](Decoder::save_adapters), [`load_adapters`](Decoder::load_adapters)),
+//!   under PEFT's names (`layers.0.self_attn.q_proj.lora_A.weight`).
+//! - [`Decoder::decode`] (the KV cache) applies the adapters too, so incremental decoding
+//!   of an adapted decoder equals its full forward, merged or not.
+//!
+//! ```
+//! use shapecheck::autodiff::lora::LoraConfig;
+//! use shapecheck::models::decoder::{Decoder, DecoderConfig, LoraTargets};
+//! use shapecheck::prelude::*;
+//!
+//! dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 32);
+//! dim!(pub Batch; pub Seq);
+//! let mut model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn, f64>::init(DecoderConfig::default(), 0);
+//! let ids: Vec<u32> = (0..6).collect();
+//! let shape = (Batch::new(1), Seq::new(6));
+//! let base = model.logits(shape, &ids)?;
+//! model.add_adapters(LoraTargets { q: true, v: true, ..LoraTargets::NONE }, 2, LoraConfig::default(), 1)?;
+//! assert_eq!(model.num_adapter_params(), 2 * 2 * 2 * (16 + 16));
+//! // B starts at zero: the adapted decoder starts equal to the base.
+//! assert_eq!(model.logits(shape, &ids)?, base);
+//! # Ok::<(), shapecheck::Error>(())
+//! ```
+
+use std::path::Path;
+
+use super::block::proj;
+use super::ops::{read, Read};
+use super::{Block, Decoder, ParamVisitorMut};
+use crate::autodiff::linear::Linear;
+use crate::autodiff::lora::{LoraAdapter, LoraConfig};
+use crate::autodiff::{Param, Var};
+use crate::dim::{Dim, Dyn, Many, Runtime, StaticDim};
+use crate::element::Float;
+use crate::error::Error;
+use crate::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
+use crate::optim::DynParam;
+use crate::shape::{Shape, SplitsInto};
+use crate::tensor::Tensor;
+
+/// An adapter of a `DModel → DModel` projection, of runtime rank.
+pub type Adapter<DModel, T> = LoraAdapter<DModel, DModel, Dyn, T>;
+
+/// Which attention projections of a block get an adapter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoraTargets {
+    /// The query projection `wq` (`q_proj`).
+    pub q: bool,
+    /// The key projection `wk` (`k_proj`).
+    pub k: bool,
+    /// The value projection `wv` (`v_proj`).
+    pub v: bool,
+    /// The output projection `wo` (`o_proj`).
+    pub o: bool,
+}
+
+impl LoraTargets {
+    /// No projection.
+    pub const NONE: LoraTargets = LoraTargets {
+        q: false,
+        k: false,
+        v: false,
+        o: false,
+    };
+    /// All four projections.
+    pub const ALL: LoraTargets = LoraTargets {
+        q: true,
+        k: true,
+        v: true,
+        o: true,
+    };
+}
+
+/// The optional adapters of one block's attention projections (`None`: not adapted).
+#[derive(Debug)]
+pub struct AttnAdapters<DModel: Dim, T: Float = f32> {
+    /// The adapter of `wq`.
+    pub q: Option<Adapter<DModel, T>>,
+    /// The adapter of `wk`.
+    pub k: Option<Adapter<DModel, T>>,
+    /// The adapter of `wv`.
+    pub v: Option<Adapter<DModel, T>>,
+    /// The adapter of `wo`.
+    pub o: Option<Adapter<DModel, T>>,
+}
+
+impl<DModel: Dim, T: Float> AttnAdapters<DModel, T> {
+    /// No adapter.
+    pub fn none() -> Self {
+        AttnAdapters {
+            q: None,
+            k: None,
+            v: None,
+            o: None,
+        }
+    }
+
+    /// The adapters present, with their projection's name (`q_proj`, …).
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Adapter<DModel, T>)> {
+        [
+            ("q_proj", &self.q),
+            ("k_proj", &self.k),
+            ("v_proj", &self.v),
+            ("o_proj", &self.o),
+        ]
+        .into_iter()
+        .filter_map(|(n, a)| a.as_ref().map(|a| (n, a)))
+    }
+
+    /// The adapters present, mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&'static str, &mut Adapter<DModel, T>)> {
+        [
+            ("q_proj", &mut self.q),
+            ("k_proj", &mut self.k),
+            ("v_proj", &mut self.v),
+            ("o_proj", &mut self.o),
+        ]
+        .into_iter()
+        .filter_map(|(n, a)| a.as_mut().map(|a| (n, a)))
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+}
+
+/// `x·Wᵀ (+ b)`, plus `s·(x·Aᵀ)·Bᵀ` when the projection has an adapter: what every
+/// attention projection of the block forward computes.
+pub(crate) fn adapted<'t, B, S, D, T>(
+    x: &Var<'t, (B, S, D), T>,
+    l: &Linear<D, D, T>,
+    adapter: Option<&Adapter<D, T>>,
+    mode: Read,
+) -> Var<'t, (B, S, D), T>
+where
+    B: Dim<Kind = Runtime>,
+    S: Dim<Kind = Runtime>,
+    D: StaticDim<Kind = Many>,
+    T: Float,
+{
+    let y = proj(x, l, mode);
+    let Some(ad) = adapter else {
+        return y;
+    };
+    let tape = x.tape();
+    let a = read(tape, &ad.lora_a, mode).t::<(D, Dyn)>();
+    let b = read(tape, &ad.lora_b, mode).t::<(Dyn, D)>();
+    let low = x.matmul(&a).matmul(&b).scale(T::from_f64(ad.scale()));
+    &y + &low
+}
+
+/// [`adapted`] on plain tensors, for the KV-cache path: `y` is `x·Wᵀ (+ b)`, to which
+/// `s·(x·Aᵀ)·Bᵀ` is added in place.
+pub(crate) fn adapt_rows<D: Dim, T: Float>(
+    x: &Tensor<(Dyn, D), T>,
+    mut y: Tensor<(Dyn, D), T>,
+    adapter: Option<&Adapter<D, T>>,
+) -> Tensor<(Dyn, D), T> {
+    if let Some(ad) = adapter {
+        let low = x
+            .matmul(&ad.lora_a.value().t::<(D, Dyn)>())
+            .matmul(&ad.lora_b.value().t::<(Dyn, D)>());
+        let s = T::from_f64(ad.scale());
+        y.as_mut_slice()
+            .iter_mut()
+            .zip(low.as_slice())
+            .for_each(|(y, &l)| *y += s * l);
+    }
+    y
+}
+
+impl<DModel: Dim, Ffn: Dim, T: Float> Block<DModel, Ffn, T> {
+    /// Gives each projection named by `targets` a fresh adapter of rank `rank` (`A`
+    /// Kaiming-uniform from `seed`, `seed + 1`, … in the order q, k, v, o; `B` zero),
+    /// replacing any it had. The block's own parameters are left as they are: freeze them
+    /// (or use [`Decoder::add_adapters`], which does).
+    ///
+    /// `Err` when `rank` exceeds the model width, or `config` is invalid (see
+    /// [`LoraAdapter::new_with`]); the block is then unchanged.
+    pub fn add_adapters(
+        &mut self,
+        targets: LoraTargets,
+        rank: usize,
+        config: LoraConfig,
+        seed: u64,
+    ) -> Result<(), Error>
+    where
+        Dyn: crate::shape::RankAtMost<DModel, DModel>,
+    {
+        let dims = self.wq.weight.value().shape();
+        let (d_in, d_out) = (dims.1, dims.0);
+        let make = |on: bool, i: u64| {
+            on.then(|| Adapter::new_with((d_in, d_out), Dyn::new(rank), config, seed + i))
+                .transpose()
+        };
+        let (q, k, v, o) = (
+            make(targets.q, 0)?,
+            make(targets.k, 1)?,
+            make(targets.v, 2)?,
+            make(targets.o, 3)?,
+        );
+        for (slot, new) in [
+            (&mut self.lora.q, q),
+            (&mut self.lora.k, k),
+            (&mut self.lora.v, v),
+            (&mut self.lora.o, o),
+        ] {
+            if new.is_some() {
+                *slot = new;
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds every adapter into its projection (`W += s·B·A`) and removes it: the block is
+    /// plain again, and computes what it computed adapted (to rounding).
+    pub fn merge_adapters(&mut self) {
+        for (slot, l) in [
+            (&mut self.lora.q, &mut self.wq),
+            (&mut self.lora.k, &mut self.wk),
+            (&mut self.lora.v, &mut self.wv),
+            (&mut self.lora.o, &mut self.wo),
+        ] {
+            if let Some(ad) = slot.take() {
+                ad.add_to(l.weight.value_mut());
+            }
+        }
+    }
+}
+
+impl<Vocab, DModel, Heads, HeadDim, Ffn, T> Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
+where
+    Vocab: StaticDim<Kind = Many>,
+    DModel: StaticDim<Kind = Many> + SplitsInto<Heads, HeadDim>,
+    Heads: StaticDim,
+    HeadDim: StaticDim,
+    Ffn: StaticDim<Kind = Many>,
+    T: Float,
+{
+    /// Freezes every parameter of the decoder (not its adapters): a tape then reads them
+    /// as constants, and they get no gradient.
+    pub fn freeze(&mut self) {
+        struct Freeze;
+        impl<T: Float> ParamVisitorMut<T> for Freeze {
+            fn visit<S: Shape>(&mut self, _: &str, p: &mut Param<S, T>) {
+                p.freeze();
+            }
+        }
+        self.visit_mut(&mut Freeze);
+    }
+
+    /// Freezes the decoder ([`freeze`](Self::freeze)) and gives the projections named by
+    /// `targets` in every block a fresh rank-`rank` adapter (see [`Block::add_adapters`];
+    /// block `i` draws from `seed + 4·i`). For other targets per block, call
+    /// [`freeze`](Self::freeze) and [`Block::add_adapters`] yourself.
+    ///
+    /// `Err` when `rank` exceeds the model width or `config` is invalid; nothing is then
+    /// added (the decoder is frozen all the same).
+    pub fn add_adapters(
+        &mut self,
+        targets: LoraTargets,
+        rank: usize,
+        config: LoraConfig,
+        seed: u64,
+    ) -> Result<(), Error> {
+        self.freeze();
+        // Checked once up front, so that an error leaves every block as it was.
+        Adapter::<DModel, T>::new_with(
+            (DModel::default(), DModel::default()),
+            Dyn::new(rank),
+            config,
+            0,
+        )?;
+        for (i, b) in self.blocks.iter_mut().enumerate() {
+            b.add_adapters(targets, rank, config, seed + 4 * i as u64)?;
+        }
+        Ok(())
+    }
+
+    /// Whether any block has an adapter.
+    pub fn has_adapters(&self) -> bool {
+        self.blocks.iter().any(|b| !b.lora.is_empty())
+    }
+
+    /// The number of scalar parameters of the adapters (`R·(DModel + DModel)` each).
+    pub fn num_adapter_params(&self) -> usize {
+        self.blocks
+            .iter()
+            .flat_map(|b| b.lora.iter())
+            .map(|(_, a)| a.num_params())
+            .sum()
+    }
+
+    /// The adapters' parameters with PEFT's names
+    /// (`layers.{i}.self_attn.{q,k,v,o}_proj.lora_{A,B}.weight`), for
+    /// [`clip_grad_norm`](crate::optim::clip_grad_norm) and
+    /// [`Optimizer::save_state`](crate::optim::Optimizer::save_state).
+    pub fn named_adapter_params(&self) -> Vec<(String, &dyn DynParam<T>)> {
+        let mut out = Vec::new();
+        for (i, b) in self.blocks.iter().enumerate() {
+            for (name, a) in b.lora.iter() {
+                out.extend(a.named_trainable(&format!("layers.{i}.self_attn.{name}.")));
+            }
+        }
+        out
+    }
+
+    /// The adapters' parameters, mutably, in
+    /// [`named_adapter_params`](Self::named_adapter_params)' order: what
+    /// [`Optimizer::step`](crate::optim::Optimizer::step) takes to train the adapters
+    /// only.
+    pub fn adapter_params_mut(&mut self) -> Vec<&mut dyn DynParam<T>> {
+        let mut out = Vec::new();
+        for b in &mut self.blocks {
+            for (_, a) in b.lora.iter_mut() {
+                out.extend(a.trainable());
+            }
+        }
+        out
+    }
+
+    /// Folds every adapter into its projection and removes it
+    /// ([`Block::merge_adapters`]): a plain decoder again, which computes what the adapted
+    /// one computed (to rounding), and saves as any decoder does.
+    pub fn merge_adapters(&mut self) {
+        self.blocks.iter_mut().for_each(Block::merge_adapters);
+    }
+
+    /// The adapters alone as a safetensors file in memory, under
+    /// [`named_adapter_params`](Self::named_adapter_params)' names.
+    pub fn adapters_to_safetensors(&self) -> Result<SafetensorsWriter, SaveError> {
+        let mut file = SafetensorsWriter::new();
+        for (i, b) in self.blocks.iter().enumerate() {
+            for (name, a) in b.lora.iter() {
+                a.save(&mut file, &format!("layers.{i}.self_attn.{name}."))?;
+            }
+        }
+        Ok(file)
+    }
+
+    /// Writes [`adapters_to_safetensors`](Self::adapters_to_safetensors) to `path`.
+    pub fn save_adapters(&self, path: impl AsRef<Path>) -> Result<(), SaveError> {
+        self.adapters_to_safetensors()?.write(path)
+    }
+
+    /// Reads the adapters saved by [`save_adapters`](Self::save_adapters) at `path` into
+    /// this decoder's adapters, which must already be there with the same targets and
+    /// ranks ([`add_adapters`](Self::add_adapters)).
+    ///
+    /// `Err` when the file cannot be read, holds a tensor that is not one of the adapters
+    /// (nothing is then replaced), or an adapter's tensor is missing or has another shape
+    /// (the adapters before it in [`named_adapter_params`](Self::named_adapter_params)'
+    /// order are then already replaced, that one and the rest are not).
+    pub fn load_adapters(&mut self, path: impl AsRef<Path>) -> Result<(), LoadError> {
+        let path = path.as_ref();
+        let file = SafeTensors::open(path)?;
+        self.load_adapters_from(&file).map_err(|e| match e {
+            LoadError::Malformed { path: None, detail } => LoadError::Malformed {
+                path: Some(path.to_owned()),
+                detail,
+            },
+            e => e,
+        })
+    }
+
+    /// [`load_adapters`](Self::load_adapters) from a file already read.
+    pub fn load_adapters_from(&mut self, file: &SafeTensors) -> Result<(), LoadError> {
+        // A stray tensor is refused before anything is replaced.
+        let known: Vec<String> = self
+            .named_adapter_params()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        if let Some(extra) = file
+            .names()
+            .into_iter()
+            .find(|n| !known.iter().any(|k| k == n))
+        {
+            return Err(LoadError::Malformed {
+                path: None,
+                detail: format!("tensor `{extra}` is not one of the decoder's adapters"),
+            });
+        }
+        for (i, b) in self.blocks.iter_mut().enumerate() {
+            for (name, a) in b.lora.iter_mut() {
+                a.load(file, &format!("layers.{i}.self_attn.{name}."))?;
+            }
+        }
+        Ok(())
+    }
+}
