@@ -27,10 +27,16 @@ fn starts_equal_to_the_base_with_peft_initialisation() {
     assert!(layer.base.weight.is_frozen() && layer.base.bias.as_ref().unwrap().is_frozen());
     // A: uniform in ±1/√DIn (kaiming_uniform_ with a = √5); B: zero.
     let bound = 1.0 / 6f32.sqrt();
-    let a = layer.lora_a.value().as_slice();
+    let a = layer.adapter.lora_a.value().as_slice();
     assert!(a.iter().all(|x| x.abs() <= bound), "{a:?}");
     assert!(a.iter().any(|x| x.abs() > bound / 2.0), "{a:?}");
-    assert!(layer.lora_b.value().as_slice().iter().all(|&x| x == 0.0));
+    assert!(layer
+        .adapter
+        .lora_b
+        .value()
+        .as_slice()
+        .iter()
+        .all(|&x| x == 0.0));
     assert_eq!(layer.scale(), 4.0); // α/r = 8/2
     assert_eq!(
         (layer.num_trainable(), layer.num_frozen()),
@@ -142,8 +148,17 @@ fn training_moves_only_a_and_b_and_merge_equals_the_adapted_layer() {
         frozen_b
     );
     assert!(opt.exp_avg(&layer.base.weight).is_none());
-    assert!(opt.exp_avg(&layer.lora_a).is_some() && opt.exp_avg(&layer.lora_b).is_some());
-    assert!(layer.lora_b.value().as_slice().iter().any(|&v| v != 0.0));
+    assert!(
+        opt.exp_avg(&layer.adapter.lora_a).is_some()
+            && opt.exp_avg(&layer.adapter.lora_b).is_some()
+    );
+    assert!(layer
+        .adapter
+        .lora_b
+        .value()
+        .as_slice()
+        .iter()
+        .any(|&v| v != 0.0));
 
     // Merged equals unmerged (evaluation: no dropout).
     let merged = layer.merge();
@@ -173,7 +188,7 @@ fn dropout_is_seeded_and_off_in_evaluation() {
         ..Default::default()
     };
     let mut layer = LoraLinear::<DIn, DOut, Rank>::new(Linear::init(true, 0), config, 1).unwrap();
-    *layer.lora_b.value_mut() = Tensor::randn(2);
+    *layer.adapter.lora_b.value_mut() = Tensor::randn(2);
     let x = Tensor::<(Batch, DIn)>::randn(3);
     let tape = Tape::new();
     let xv = tape.constant(x.clone());
@@ -202,7 +217,7 @@ fn adapters_save_and_load_on_their_own() {
     let base_b = base.bias.as_ref().unwrap().value().clone();
     let mut layer =
         LoraLinear::<DIn, DOut, Rank, f64>::new(base, LoraConfig::default(), 8).unwrap();
-    *layer.lora_b.value_mut() = Tensor::randn(9);
+    *layer.adapter.lora_b.value_mut() = Tensor::randn(9);
     let mut w = SafetensorsWriter::new();
     layer
         .save_adapter(&mut w, "base_model.model.q_proj.")
@@ -226,11 +241,11 @@ fn adapters_save_and_load_on_their_own() {
     let base2 = Linear::new(base_w, Some(base_b));
     let mut other =
         LoraLinear::<DIn, DOut, Rank, f64>::new(base2, LoraConfig::default(), 99).unwrap();
-    let id = other.lora_a.id();
+    let id = other.adapter.lora_a.id();
     other
         .load_adapter(&file, "base_model.model.q_proj.")
         .unwrap();
-    assert_eq!(other.lora_a.id(), id);
+    assert_eq!(other.adapter.lora_a.id(), id);
     let tape = Tape::new();
     let xv = tape.constant(x);
     assert_eq!(
@@ -242,12 +257,12 @@ fn adapters_save_and_load_on_their_own() {
     let mut rank3 =
         LoraLinear::<DIn, DOut, D<3>, f64>::new(Linear::init(true, 0), LoraConfig::default(), 1)
             .unwrap();
-    let before = rank3.lora_a.value().clone();
+    let before = rank3.adapter.lora_a.value().clone();
     let err = rank3
         .load_adapter(&file, "base_model.model.q_proj.")
         .unwrap_err();
     assert!(matches!(err, LoadError::Shape { .. }), "{err}");
-    assert_eq!(rank3.lora_a.value(), &before);
+    assert_eq!(rank3.adapter.lora_a.value(), &before);
     assert!(matches!(
         rank3.load_adapter(&file, "k_proj."),
         Err(LoadError::Missing { .. })
@@ -264,7 +279,7 @@ fn gradcheck_a_and_b() {
             rslora: false,
         };
         let mut layer = L::new(Linear::init(true, 0), config, 1).unwrap();
-        *layer.lora_b.value_mut() = Tensor::randn(2); // B = 0 would make A's gradient 0
+        *layer.adapter.lora_b.value_mut() = Tensor::randn(2); // B = 0 would make A's gradient 0
         let cell = RefCell::new(layer);
         let x = Tensor::<(Batch, DIn), f64>::randn(3);
         let eval = run(|tape| {
@@ -274,16 +289,16 @@ fn gradcheck_a_and_b() {
         check_in(
             "lora A",
             &cell,
-            |l: &L| &l.lora_a,
-            |l: &mut L| &mut l.lora_a,
+            |l: &L| &l.adapter.lora_a,
+            |l: &mut L| &mut l.adapter.lora_a,
             &*eval,
             1e-6,
         );
         check_in(
             "lora B",
             &cell,
-            |l: &L| &l.lora_b,
-            |l: &mut L| &mut l.lora_b,
+            |l: &L| &l.adapter.lora_b,
+            |l: &mut L| &mut l.adapter.lora_b,
             &*eval,
             1e-6,
         );

@@ -9,13 +9,13 @@
 //!   `B·A` never formed (only by [`LoraLinear::merge`]); `drop` is inverted dropout on the
 //!   adapter's input, applied only by [`LoraLinear::forward_train`] with a seed you pass,
 //!   never by [`LoraLinear::forward`] (evaluation).
-//! - The base's weight and bias are frozen [`Param`]s: a tape reads them as constants, so
+//! - The base's weight and bias are frozen [`Param`](super::Param)s: a tape reads them as constants, so
 //!   they get no gradient, no optimizer state, and stay bit for bit as they were.
 //! - The adapter saves and loads on its own, under PEFT's names
 //!   (`{prefix}lora_A.weight`, `{prefix}lora_B.weight`).
-//! - [`LoraAdapter`] is the update without the layer (`A`, `B`, the scale, the same
-//!   initialisation, checks, save and load): for a model that keeps its weights in place
-//!   and adapts some of them, as the decoder's attention projections
+//! - The adapter is a [`LoRA`] (the one adapter type, `layer.adapter`): the update without
+//!   the layer, which a model that keeps its weights in place uses on its own, as the
+//!   decoder's attention projections
 //!   ([`Decoder::add_adapters`](crate::models::decoder::Decoder::add_adapters)).
 //!
 //! ```
@@ -49,40 +49,19 @@
 //! ```
 
 use super::linear::Linear;
-use super::param::Param;
 use super::var::Var;
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
-use crate::error::{Error, NumericError};
+use crate::error::Error;
 use crate::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
-use crate::linalg::{check_rank, RankAtMost};
+use crate::linalg::RankAtMost;
 use crate::nn::linear::{LinearInput, LinearOut};
 use crate::ops::{Elementwise, MatMul};
 use crate::optim::DynParam;
 use crate::shape::{BroadcastShapes, Shape};
 use crate::tensor::Tensor;
 
-/// The settings of a [`LoraLinear`]; `Default` is PEFT's `LoraConfig`: α = 8, no dropout,
-/// no rsLoRA.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LoraConfig {
-    /// α: the update is scaled by `α/R` (or `α/√R` with rsLoRA).
-    pub alpha: f64,
-    /// The dropout probability on the adapter's input, in `[0, 1)`.
-    pub dropout: f64,
-    /// rsLoRA: scale by `α/√R` instead of `α/R`.
-    pub rslora: bool,
-}
-
-impl Default for LoraConfig {
-    fn default() -> Self {
-        LoraConfig {
-            alpha: 8.0,
-            dropout: 0.0,
-            rslora: false,
-        }
-    }
-}
+pub use crate::nn::lora::{LoRA, LoraConfig};
 
 /// A frozen `Linear<DIn, DOut>` with a trainable rank-`R` adapter; see the
 /// [module docs](self).
@@ -100,13 +79,11 @@ impl Default for LoraConfig {
 /// ```
 #[derive(Debug)]
 pub struct LoraLinear<DIn: Dim, DOut: Dim, R: Dim, T: Float = f32> {
-    /// The adapted layer, frozen (its weight and bias are frozen [`Param`]s).
+    /// The adapted layer, frozen (its weight and bias are frozen
+    /// [`Param`](super::Param)s).
     pub base: Linear<DIn, DOut, T>,
-    /// `A: (R, DIn)` (PEFT's `lora_A.weight`).
-    pub lora_a: Param<(R, DIn), T>,
-    /// `B: (DOut, R)` (PEFT's `lora_B.weight`).
-    pub lora_b: Param<(DOut, R), T>,
-    config: LoraConfig,
+    /// The update: `adapter.lora_a: (R, DIn)`, `adapter.lora_b: (DOut, R)`, the scale.
+    pub adapter: LoRA<DIn, DOut, R, T>,
 }
 
 /// An input a [`LoraLinear`] accepts: `(…, DIn)` of rank 1 to 6, whose output is
@@ -141,7 +118,7 @@ where
     ) -> Var<'t, Self::Out, T> {
         let tape = x.tape();
         let base = layer.base.forward(x);
-        let p = layer.config.dropout;
+        let p = layer.adapter.config().dropout;
         let input = match dropout_seed {
             Some(seed) if p > 0.0 => {
                 // Inverted dropout: keep with probability 1 − p, scaled by 1/(1 − p).
@@ -152,12 +129,9 @@ where
             }
             _ => x.clone(),
         };
-        let a = tape.param(&layer.lora_a).t::<(DIn, R)>();
-        let b = tape.param(&layer.lora_b).t::<(R, DOut)>();
-        let delta = input
-            .matmul(&a)
-            .matmul(&b)
-            .scale(T::from_f64(layer.scale()));
+        let a = tape.param(&layer.adapter.lora_a).t::<(DIn, R)>();
+        let b = tape.param(&layer.adapter.lora_b).t::<(R, DOut)>();
+        let delta = input.matmul(&a).matmul(&b).scale(layer.adapter.scale());
         &base + &delta
     }
 }
@@ -183,43 +157,33 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoraLinear<DIn, DOut, R, T> {
     where
         R: RankAtMost<DIn, DOut>,
     {
-        let (a, b) = init_factors(
-            "LoraLinear::new",
-            base.weight.value().shape(),
-            rank,
-            &config,
-            seed,
-        )?;
+        let (dout, din) = base.weight.value().shape();
+        let adapter = LoRA::peft("LoraLinear::new", (din, dout), rank, config, seed)?;
         base.weight.freeze();
         if let Some(b) = &mut base.bias {
             b.freeze();
         }
-        Ok(LoraLinear {
-            base,
-            lora_a: Param::new(a),
-            lora_b: Param::new(b),
-            config,
-        })
+        Ok(LoraLinear { base, adapter })
     }
 
     /// The settings.
     pub fn config(&self) -> &LoraConfig {
-        &self.config
+        self.adapter.config()
     }
 
     /// The rank `R`.
     pub fn rank(&self) -> usize {
-        self.lora_a.value().dims()[0]
+        self.adapter.rank()
     }
 
     /// The scale `s` of the update: `α/R`, or `α/√R` with rsLoRA.
-    pub fn scale(&self) -> f64 {
-        scale_of(&self.config, self.rank())
+    pub fn scale(&self) -> T {
+        self.adapter.scale()
     }
 
     /// The number of trainable parameters, `R·(DIn + DOut)`.
     pub fn num_trainable(&self) -> usize {
-        self.lora_a.value().len() + self.lora_b.value().len()
+        self.adapter.num_params()
     }
 
     /// The number of frozen parameters (the base's weight and bias).
@@ -229,16 +193,13 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoraLinear<DIn, DOut, R, T> {
 
     /// The trainable parameters, `[A, B]`, for an optimizer step.
     pub fn trainable(&mut self) -> [&mut dyn DynParam<T>; 2] {
-        [&mut self.lora_a, &mut self.lora_b]
+        self.adapter.trainable()
     }
 
     /// The trainable parameters with PEFT's names under `prefix`, for saving and loading
     /// optimizer state: `{prefix}lora_A.weight`, `{prefix}lora_B.weight`.
     pub fn named_trainable(&self, prefix: &str) -> [(String, &dyn DynParam<T>); 2] {
-        [
-            (format!("{prefix}lora_A.weight"), &self.lora_a),
-            (format!("{prefix}lora_B.weight"), &self.lora_b),
-        ]
+        self.adapter.named_trainable(prefix)
     }
 
     /// The evaluation forward, `base(x) + s·(x·Aᵀ)·Bᵀ` (no dropout), traced on `x`'s tape.
@@ -265,14 +226,14 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoraLinear<DIn, DOut, R, T> {
 
     /// `ΔW = s·B·A`, `(DOut, DIn)`.
     pub fn delta(&self) -> Tensor<(DOut, DIn), T> {
-        delta_of(&self.lora_a, &self.lora_b, self.scale())
+        self.adapter.delta()
     }
 
     /// A plain layer with `W + s·B·A` and the base's bias, whose outputs equal the
     /// adapted layer's (in evaluation).
     pub fn merge(&self) -> crate::nn::linear::Linear<DIn, DOut, T> {
         let mut w = self.base.weight.value().clone();
-        add_into(&mut w, &self.delta());
+        self.adapter.merge(&mut w);
         crate::nn::linear::Linear::new(w, self.base.bias.as_ref().map(|b| b.value().clone()))
     }
 
@@ -282,224 +243,13 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoraLinear<DIn, DOut, R, T> {
         writer: &mut SafetensorsWriter,
         prefix: &str,
     ) -> Result<(), SaveError> {
-        save_factors(writer, prefix, &self.lora_a, &self.lora_b)
+        self.adapter.save(writer, prefix)
     }
 
     /// Replaces the adapter's values with those saved under `prefix`, checked against the
     /// adapter's shapes (both are read before either is replaced). The parameters keep
     /// their ids, so an optimizer's state still belongs to them.
     pub fn load_adapter(&mut self, file: &SafeTensors, prefix: &str) -> Result<(), LoadError> {
-        load_factors(file, prefix, &mut self.lora_a, &mut self.lora_b)
+        self.adapter.load(file, prefix)
     }
-}
-
-/// The update of a LoRA layer without the layer: `A: (R, DIn)` and `B: (DOut, R)`, both
-/// trainable, and the scale `α/R` (or `α/√R` with rsLoRA), initialised as
-/// [`LoraLinear`]'s (`A` Kaiming-uniform, `B` zero).
-///
-/// For a model that keeps its weights where they are and adapts some of them, such as the
-/// attention projections of a [`Decoder`](crate::models::decoder::Decoder): the model adds
-/// `s·(x·Aᵀ)·Bᵀ` to the frozen projection's output, and [`add_to`](Self::add_to) folds the
-/// update into the weight.
-///
-/// ```
-/// use shapecheck::autodiff::lora::{LoraAdapter, LoraConfig};
-/// use shapecheck::prelude::*;
-/// dim!(pub DModel = 8; pub Rank);
-/// let mut ad = LoraAdapter::<DModel, DModel, Rank, f64>::new_with(
-///     (DModel, DModel), Rank::new(2), LoraConfig::default(), 0)?;
-/// assert_eq!((ad.rank(), ad.scale(), ad.num_params()), (2, 4.0, 2 * (8 + 8)));
-/// *ad.lora_b.value_mut() = Tensor::randn_with((DModel, Rank::new(2)), 1);
-/// let mut w = Tensor::<(DModel, DModel), f64>::zeros();
-/// ad.add_to(&mut w);
-/// assert_eq!(w, ad.delta());
-/// # Ok::<(), shapecheck::Error>(())
-/// ```
-#[derive(Debug)]
-pub struct LoraAdapter<DIn: Dim, DOut: Dim, R: Dim, T: Float = f32> {
-    /// `A: (R, DIn)` (PEFT's `lora_A.weight`).
-    pub lora_a: Param<(R, DIn), T>,
-    /// `B: (DOut, R)` (PEFT's `lora_B.weight`).
-    pub lora_b: Param<(DOut, R), T>,
-    config: LoraConfig,
-}
-
-impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoraAdapter<DIn, DOut, R, T> {
-    /// A fresh adapter for a weight `(DOut, DIn)`, of rank `rank`: `A` Kaiming-uniform
-    /// (seeded), `B` zero. `Err` as [`LoraLinear::new`]'s: α not finite and positive, the
-    /// dropout not in `[0, 1)`, or a rank above `min(DIn, DOut)`.
-    pub fn new_with(
-        (din, dout): (DIn, DOut),
-        rank: R,
-        config: LoraConfig,
-        seed: u64,
-    ) -> Result<Self, Error>
-    where
-        R: RankAtMost<DIn, DOut>,
-    {
-        let (a, b) = init_factors("LoraAdapter::new", (dout, din), rank, &config, seed)?;
-        Ok(LoraAdapter {
-            lora_a: Param::new(a),
-            lora_b: Param::new(b),
-            config,
-        })
-    }
-
-    /// The settings.
-    pub fn config(&self) -> &LoraConfig {
-        &self.config
-    }
-
-    /// The rank.
-    pub fn rank(&self) -> usize {
-        self.lora_a.value().dims()[0]
-    }
-
-    /// The scale `s` of the update: `α/R`, or `α/√R` with rsLoRA.
-    pub fn scale(&self) -> f64 {
-        scale_of(&self.config, self.rank())
-    }
-
-    /// The number of trainable parameters, `R·(DIn + DOut)`.
-    pub fn num_params(&self) -> usize {
-        self.lora_a.value().len() + self.lora_b.value().len()
-    }
-
-    /// `ΔW = s·B·A`, `(DOut, DIn)`.
-    pub fn delta(&self) -> Tensor<(DOut, DIn), T> {
-        delta_of(&self.lora_a, &self.lora_b, self.scale())
-    }
-
-    /// `W += s·B·A`: folds the update into the weight it adapts.
-    ///
-    /// # Panics
-    ///
-    /// When runtime dims of `w` differ from the adapter's.
-    #[track_caller]
-    pub fn add_to(&self, w: &mut Tensor<(DOut, DIn), T>) {
-        let d = self.delta();
-        assert!(
-            d.dims() == w.dims(),
-            "LoraAdapter::add_to: cannot combine W {:?} with the update {:?}: the shapes differ",
-            w.shape(),
-            d.shape()
-        );
-        add_into(w, &d);
-    }
-
-    /// The trainable parameters, `[A, B]`, for an optimizer step.
-    pub fn trainable(&mut self) -> [&mut dyn DynParam<T>; 2] {
-        [&mut self.lora_a, &mut self.lora_b]
-    }
-
-    /// The trainable parameters with PEFT's names under `prefix`: `{prefix}lora_A.weight`,
-    /// `{prefix}lora_B.weight`.
-    pub fn named_trainable(&self, prefix: &str) -> [(String, &dyn DynParam<T>); 2] {
-        [
-            (format!("{prefix}lora_A.weight"), &self.lora_a),
-            (format!("{prefix}lora_B.weight"), &self.lora_b),
-        ]
-    }
-
-    /// Adds `A` and `B` to `writer` under `{prefix}lora_A.weight`, `{prefix}lora_B.weight`.
-    pub fn save(&self, writer: &mut SafetensorsWriter, prefix: &str) -> Result<(), SaveError> {
-        save_factors(writer, prefix, &self.lora_a, &self.lora_b)
-    }
-
-    /// Replaces `A` and `B` with those saved under `prefix`, checked against their shapes
-    /// (both read before either is replaced); the parameters keep their ids.
-    pub fn load(&mut self, file: &SafeTensors, prefix: &str) -> Result<(), LoadError> {
-        load_factors(file, prefix, &mut self.lora_a, &mut self.lora_b)
-    }
-}
-
-/// `A: (R, DIn)` and `B: (DOut, R)`.
-type Factors<DIn, DOut, R, T> = (Tensor<(R, DIn), T>, Tensor<(DOut, R), T>);
-
-/// The checked settings and PEFT's initial factors for a weight of shape `(DOut, DIn)`.
-fn init_factors<DIn: Dim, DOut: Dim, R: Dim, T: Float>(
-    op: &'static str,
-    shape: (DOut, DIn),
-    rank: R,
-    config: &LoraConfig,
-    seed: u64,
-) -> Result<Factors<DIn, DOut, R, T>, Error> {
-    let (dout, din) = shape;
-    check_rank(op, shape, (dout.size(), din.size()), rank)?;
-    let invalid = |name, value: f64, rule| {
-        Error::Numeric(NumericError::InvalidArgument {
-            op,
-            shape: format!("{shape:?}"),
-            name,
-            value: value.to_string(),
-            rule,
-        })
-    };
-    if !(config.alpha > 0.0 && config.alpha.is_finite()) {
-        return Err(invalid(
-            "alpha",
-            config.alpha,
-            "it must be finite and greater than 0",
-        ));
-    }
-    if !(0.0..1.0).contains(&config.dropout) {
-        return Err(invalid("dropout", config.dropout, "it must be in [0, 1)"));
-    }
-    // kaiming_uniform_(a = √5) on a (R, DIn) weight: gain √(2/(1 + 5)), bound
-    // gain·√(3/fan_in) = 1/√DIn.
-    let bound = T::from_f64(1.0 / (din.size().max(1) as f64).sqrt());
-    let a = Tensor::uniform_with((rank, din), -bound, bound, seed);
-    let b = Tensor::zeros_with((dout, rank));
-    Ok((a, b))
-}
-
-fn scale_of(config: &LoraConfig, rank: usize) -> f64 {
-    let r = rank as f64;
-    if config.rslora {
-        config.alpha / r.sqrt()
-    } else {
-        config.alpha / r
-    }
-}
-
-fn delta_of<DIn: Dim, DOut: Dim, R: Dim, T: Float>(
-    a: &Param<(R, DIn), T>,
-    b: &Param<(DOut, R), T>,
-    scale: f64,
-) -> Tensor<(DOut, DIn), T> {
-    let s = T::from_f64(scale);
-    b.value().matmul(a.value()).map(|x| x * s)
-}
-
-/// `w += d`, element by element: the same shape type on both sides, so the same layout.
-fn add_into<S: Shape, T: Float>(w: &mut Tensor<S, T>, d: &Tensor<S, T>) {
-    w.as_mut_slice()
-        .iter_mut()
-        .zip(d.as_slice())
-        .for_each(|(w, &d)| *w += d);
-}
-
-fn save_factors<DIn: Dim, DOut: Dim, R: Dim, T: Float>(
-    writer: &mut SafetensorsWriter,
-    prefix: &str,
-    a: &Param<(R, DIn), T>,
-    b: &Param<(DOut, R), T>,
-) -> Result<(), SaveError> {
-    writer
-        .add(&format!("{prefix}lora_A.weight"), a.value())?
-        .add(&format!("{prefix}lora_B.weight"), b.value())?;
-    Ok(())
-}
-
-fn load_factors<DIn: Dim, DOut: Dim, R: Dim, T: Float>(
-    file: &SafeTensors,
-    prefix: &str,
-    a: &mut Param<(R, DIn), T>,
-    b: &mut Param<(DOut, R), T>,
-) -> Result<(), LoadError> {
-    let va = file.load_with(&format!("{prefix}lora_A.weight"), a.value().shape())?;
-    let vb = file.load_with(&format!("{prefix}lora_B.weight"), b.value().shape())?;
-    *a.value_mut() = va;
-    *b.value_mut() = vb;
-    Ok(())
 }

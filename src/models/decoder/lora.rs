@@ -1,4 +1,4 @@
-//! LoRA on a decoder's attention projections: optional [`LoraAdapter`]s beside `wq`, `wk`,
+//! LoRA on a decoder's attention projections: optional [`LoRA`] adapters beside `wq`, `wk`,
 //! `wv` and `wo` of each [`Block`] ([`AttnAdapters`]), trained while the decoder is frozen,
 //! then folded into the projections ([`Decoder::merge_adapters`]).
 //!
@@ -40,18 +40,18 @@ use super::block::proj;
 use super::ops::{read, Read};
 use super::{Block, Decoder, ParamVisitorMut};
 use crate::autodiff::linear::Linear;
-use crate::autodiff::lora::{LoraAdapter, LoraConfig};
 use crate::autodiff::{Param, Var};
 use crate::dim::{Dim, Dyn, Many, Runtime, StaticDim};
 use crate::element::Float;
 use crate::error::Error;
 use crate::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
+use crate::nn::lora::{LoRA, LoraConfig};
 use crate::optim::DynParam;
 use crate::shape::{Shape, SplitsInto};
 use crate::tensor::Tensor;
 
 /// An adapter of a `DModel → DModel` projection, of runtime rank.
-pub type Adapter<DModel, T> = LoraAdapter<DModel, DModel, Dyn, T>;
+pub type Adapter<DModel, T> = LoRA<DModel, DModel, Dyn, T>;
 
 /// Which attention projections of a block get an adapter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -158,7 +158,7 @@ where
     let tape = x.tape();
     let a = read(tape, &ad.lora_a, mode).t::<(D, Dyn)>();
     let b = read(tape, &ad.lora_b, mode).t::<(Dyn, D)>();
-    let low = x.matmul(&a).matmul(&b).scale(T::from_f64(ad.scale()));
+    let low = x.matmul(&a).matmul(&b).scale(ad.scale());
     &y + &low
 }
 
@@ -173,7 +173,7 @@ pub(crate) fn adapt_rows<D: Dim, T: Float>(
         let low = x
             .matmul(&ad.lora_a.value().t::<(D, Dyn)>())
             .matmul(&ad.lora_b.value().t::<(Dyn, D)>());
-        let s = T::from_f64(ad.scale());
+        let s = ad.scale();
         y.as_mut_slice()
             .iter_mut()
             .zip(low.as_slice())
@@ -189,7 +189,7 @@ impl<DModel: Dim, Ffn: Dim, T: Float> Block<DModel, Ffn, T> {
     /// (or use [`Decoder::add_adapters`], which does).
     ///
     /// `Err` when `rank` exceeds the model width, or `config` is invalid (see
-    /// [`LoraAdapter::new_with`]); the block is then unchanged.
+    /// [`LoRA::new_with`]); the block is then unchanged.
     pub fn add_adapters(
         &mut self,
         targets: LoraTargets,
@@ -235,7 +235,7 @@ impl<DModel: Dim, Ffn: Dim, T: Float> Block<DModel, Ffn, T> {
             (&mut self.lora.o, &mut self.wo),
         ] {
             if let Some(ad) = slot.take() {
-                ad.add_to(l.weight.value_mut());
+                ad.merge(l.weight.value_mut());
             }
         }
     }

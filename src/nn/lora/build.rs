@@ -1,12 +1,8 @@
-//! LoRA (Hu et al., 2021): a frozen weight `W: (DOut, DIn)` adapted by a low-rank update
-//! `ΔW = (α/R)·B·A`, with `A: (R, DIn)` and `B: (DOut, R)`.
-//!
-//! The types carry the rule that makes it work: `A` and `B` share the rank dim `R` (so an
-//! adapter whose factors disagree on the rank does not type-check), an input must have
-//! width `DIn`, and [`RankAtMost`] keeps `R ≤ min(DIn, DOut)` (a larger rank saves nothing
-//! and is not a low-rank update). The forward pass is `x·Wᵀ + (α/R)·(x·Aᵀ)·Bᵀ`, three GEMMs
-//! of which two are thin; `B·A` is never formed there (only by [`LoRA::merge`]).
+//! Making a [`LoRA`]: from its factors, PEFT's initialisation, the paper's, or the best
+//! rank-`R` approximation of a given update; and the checks they share.
 
+use super::{LoRA, LoraConfig};
+use crate::autodiff::Param;
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
 use crate::error::OrPanic;
@@ -15,46 +11,53 @@ use crate::linalg::{check_rank, factor, failure_error, truncate, RankAtMost};
 use crate::ops::Elementwise;
 use crate::tensor::Tensor;
 
-/// A LoRA adapter for a weight `W: (DOut, DIn)`, of rank `R`: `A: (R, DIn)`,
-/// `B: (DOut, R)`, scale `α/R`.
-///
-/// ```
-/// use shapecheck::prelude::*;
-/// dim!(pub DIn = 16);
-/// dim!(pub DOut = 12);
-/// dim!(pub Rank = 4);
-/// dim!(pub Batch);
-/// let w = Tensor::<(DOut, DIn)>::randn(0);
-/// let lora = LoRA::<DIn, DOut, Rank>::init(8.0, 1); // A random, B zero
-/// assert_eq!(lora.scale(), 2.0);
-/// assert_eq!((lora.num_params(), lora.dense_params()), (4 * (16 + 12), 16 * 12));
-/// let x = Tensor::<(Batch, DIn)>::randn_with((Batch::new(3), DIn), 2);
-/// let y: Tensor<(Batch, DOut)> = lora.forward(&x, &w);
-/// // With B = 0 the adapter starts as the identity update.
-/// assert_eq!(y.as_slice(), x.matmul(&w.t()).as_slice());
-/// ```
-///
-/// An input of the wrong width is a type error:
-///
-/// ```compile_fail
-/// use shapecheck::prelude::*;
-/// dim!(pub DIn = 16);
-/// dim!(pub DOut = 12);
-/// let w = Tensor::<(DOut, DIn)>::randn(0);
-/// let lora = LoRA::<DIn, DOut, D<4>>::init(8.0, 1);
-/// let x = Tensor::<(D<3>, DOut)>::randn(2);
-/// let y = lora.forward(&x, &w);
-/// ```
-#[derive(Clone, Debug)]
-pub struct LoRA<DIn: Dim, DOut: Dim, R: Dim, T: Float = f32> {
-    a: Tensor<(R, DIn), T>,
-    b: Tensor<(DOut, R), T>,
-    alpha: T,
+/// The scale of `B·A`: `α/R`, or `α/√R` with rsLoRA; 0 at rank 0.
+pub(super) fn scale_of(config: &LoraConfig, rank: usize) -> f64 {
+    let r = rank as f64;
+    if rank == 0 {
+        0.0
+    } else if config.rslora {
+        config.alpha / r.sqrt()
+    } else {
+        config.alpha / r
+    }
+}
+
+/// `Err` unless α is finite and positive and the dropout is in `[0, 1)`.
+fn check_config(op: &'static str, shape: String, config: &LoraConfig) -> Result<(), Error> {
+    let invalid = |name, value: f64, rule| {
+        Error::Numeric(NumericError::InvalidArgument {
+            op,
+            shape: shape.clone(),
+            name,
+            value: value.to_string(),
+            rule,
+        })
+    };
+    if !(config.alpha > 0.0 && config.alpha.is_finite()) {
+        return Err(invalid(
+            "alpha",
+            config.alpha,
+            "it must be finite and greater than 0",
+        ));
+    }
+    if !(0.0..1.0).contains(&config.dropout) {
+        return Err(invalid("dropout", config.dropout, "it must be in [0, 1)"));
+    }
+    Ok(())
 }
 
 impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
+    fn from_factors(a: Tensor<(R, DIn), T>, b: Tensor<(DOut, R), T>, config: LoraConfig) -> Self {
+        LoRA {
+            lora_a: Param::new(a),
+            lora_b: Param::new(b),
+            config,
+        }
+    }
+
     /// An adapter from its factors; `A` and `B` must have the same rank dim `R`, and
-    /// `R ≤ min(DIn, DOut)`.
+    /// `R ≤ min(DIn, DOut)`. The scale is `α/R`.
     ///
     /// # Panics
     ///
@@ -92,7 +95,57 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
             (din, dout),
             a.shape().0,
         )?;
-        Ok(LoRA { a, b, alpha })
+        Ok(Self::from_factors(a, b, LoraConfig::alpha(alpha.to_f64())))
+    }
+
+    /// PEFT's initialisation for a weight `(DOut, DIn)`, of rank `rank`: `A`
+    /// Kaiming-uniform as `kaiming_uniform_(a=√5)` draws it (uniform in `±1/√DIn`,
+    /// seeded), `B` zero, so the adapted layer starts equal to the frozen one. `Err` when
+    /// α is not finite and positive, the dropout not in `[0, 1)`, or the rank above
+    /// `min(DIn, DOut)`.
+    ///
+    /// ```
+    /// use shapecheck::nn::lora::{LoRA, LoraConfig};
+    /// use shapecheck::prelude::*;
+    /// dim!(pub DModel = 8; pub Rank);
+    /// let mut ad = LoRA::<DModel, DModel, Rank, f64>::new_with(
+    ///     (DModel, DModel), Rank::new(2), LoraConfig::default(), 0)?;
+    /// assert_eq!((ad.rank(), ad.scale(), ad.num_params()), (2, 4.0, 2 * (8 + 8)));
+    /// *ad.b_mut() = Tensor::randn_with((DModel, Rank::new(2)), 1);
+    /// let mut w = Tensor::<(DModel, DModel), f64>::zeros();
+    /// ad.merge(&mut w);
+    /// assert_eq!(w, ad.delta());
+    /// # Ok::<(), shapecheck::Error>(())
+    /// ```
+    pub fn new_with(
+        (din, dout): (DIn, DOut),
+        rank: R,
+        config: LoraConfig,
+        seed: u64,
+    ) -> Result<Self, Error>
+    where
+        R: RankAtMost<DIn, DOut>,
+    {
+        Self::peft("LoRA::new", (din, dout), rank, config, seed)
+    }
+
+    /// [`new_with`](Self::new_with) under the name of the caller's op, for its messages.
+    pub(crate) fn peft(
+        op: &'static str,
+        (din, dout): (DIn, DOut),
+        rank: R,
+        config: LoraConfig,
+        seed: u64,
+    ) -> Result<Self, Error> {
+        let shape = (dout, din);
+        check_rank(op, shape, (dout.size(), din.size()), rank)?;
+        check_config(op, format!("{shape:?}"), &config)?;
+        // kaiming_uniform_(a = √5) on a (R, DIn) weight: gain √(2/(1 + 5)), bound
+        // gain·√(3/fan_in) = 1/√DIn.
+        let bound = T::from_f64(1.0 / (din.size().max(1) as f64).sqrt());
+        let a = Tensor::uniform_with((rank, din), -bound, bound, seed);
+        let b = Tensor::zeros_with((dout, rank));
+        Ok(Self::from_factors(a, b, config))
     }
 
     /// The paper's initialisation for static dims: `A` Gaussian with standard deviation
@@ -145,7 +198,7 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
         let std = T::ONE / T::from_usize(din.size().max(1)).sqrt();
         let a = Tensor::<(R, DIn), T>::randn_with((r, din), seed).map(|v| v * std);
         let b = Tensor::zeros_with((dout, r));
-        Ok(LoRA { a, b, alpha })
+        Ok(Self::from_factors(a, b, LoraConfig::alpha(alpha.to_f64())))
     }
 
     /// The best rank-`R` adapter for a weight update `ΔW`: from its truncated SVD
@@ -217,7 +270,8 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
         let f = factor(delta.as_slice(), dout, din, false)
             .map_err(|e| failure_error::<T>(e, OP, shape()))?;
         let f = truncate(f, dout, k);
-        let scale = scale_of(alpha, k);
+        let config = LoraConfig::alpha(alpha.to_f64());
+        let scale = T::from_f64(scale_of(&config, k));
         // B·A = U·(S/scale)·Vt is formed by `delta`, `merge` and (as x·Aᵀ·Bᵀ) `forward`: its
         // scale S/scale must be a normal T, or every use of the adapter over- or underflows.
         let s0 = f.s.first().copied().unwrap_or(T::ZERO);
@@ -250,158 +304,10 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
             row.iter_mut().for_each(|x| *x *= *r);
         }
         let (so, si) = delta.shape();
-        Ok(LoRA {
-            a: Tensor::from_parts((r, si), a),
-            b: Tensor::from_parts((so, r), b),
-            alpha,
-        })
-    }
-
-    /// `A: (R, DIn)`.
-    pub fn a(&self) -> &Tensor<(R, DIn), T> {
-        &self.a
-    }
-
-    /// `B: (DOut, R)`.
-    pub fn b(&self) -> &Tensor<(DOut, R), T> {
-        &self.b
-    }
-
-    /// `A`, mutably (for training).
-    pub fn a_mut(&mut self) -> &mut Tensor<(R, DIn), T> {
-        &mut self.a
-    }
-
-    /// `B`, mutably (for training).
-    pub fn b_mut(&mut self) -> &mut Tensor<(DOut, R), T> {
-        &mut self.b
-    }
-
-    /// `α`.
-    pub fn alpha(&self) -> T {
-        self.alpha
-    }
-
-    /// The rank.
-    pub fn rank(&self) -> usize {
-        self.a.dims()[0]
-    }
-
-    /// `α/R`, the factor of `B·A` in the update.
-    pub fn scale(&self) -> T {
-        scale_of(self.alpha, self.rank())
-    }
-
-    /// Trainable parameters: `R·(DIn + DOut)`.
-    pub fn num_params(&self) -> usize {
-        self.a.len() + self.b.len()
-    }
-
-    /// Parameters of the dense update it stands for: `DIn·DOut`.
-    pub fn dense_params(&self) -> usize {
-        self.a.dims()[1] * self.b.dims()[0]
-    }
-
-    /// `x·Wᵀ + scale·(x·Aᵀ)·Bᵀ` for a batch of rows `x: (Batch, DIn)`, without forming `B·A`.
-    ///
-    /// # Panics
-    ///
-    /// When runtime dims disagree; see [`try_forward`](Self::try_forward).
-    #[track_caller]
-    pub fn forward<Bt: Dim>(
-        &self,
-        x: &Tensor<(Bt, DIn), T>,
-        w: &Tensor<(DOut, DIn), T>,
-    ) -> Tensor<(Bt, DOut), T> {
-        self.try_forward(x, w).or_panic()
-    }
-
-    /// [`forward`](Self::forward) returning `Err` when runtime dims disagree.
-    pub fn try_forward<Bt: Dim>(
-        &self,
-        x: &Tensor<(Bt, DIn), T>,
-        w: &Tensor<(DOut, DIn), T>,
-    ) -> Result<Tensor<(Bt, DOut), T>, ShapeError> {
-        let mut y = x.try_matmul(&w.t())?;
-        let low = x.try_matmul(&self.a.t())?.try_matmul(&self.b.t())?;
-        if low.dims() != y.dims() {
-            return Err(ShapeError::incompatible_described(
-                "LoRA::forward",
-                format!("W {:?}", w.shape()),
-                format!("B {:?}", self.b.shape()),
-                "W and B must have the same number of output rows",
-            ));
-        }
-        let scale = self.scale();
-        for (y, l) in y.as_mut_slice().iter_mut().zip(low.as_slice()) {
-            *y += scale * *l;
-        }
-        Ok(y)
-    }
-
-    /// `scale·B·A: (DOut, DIn)`, the update as a dense matrix.
-    pub fn delta(&self) -> Tensor<(DOut, DIn), T> {
-        let mut d = self.b.matmul(&self.a);
-        let scale = self.scale();
-        d.as_mut_slice().iter_mut().for_each(|x| *x *= scale);
-        d
-    }
-
-    /// `W += scale·B·A`: after merging, `x·Wᵀ` alone is the adapted layer.
-    ///
-    /// ```
-    /// use shapecheck::prelude::*;
-    /// let w0 = Tensor::<(D<6>, D<5>), f64>::randn(0);
-    /// let mut lora = LoRA::<D<5>, D<6>, D<2>, f64>::init(4.0, 1);
-    /// *lora.b_mut() = Tensor::randn(2);
-    /// let x = Tensor::<(D<3>, D<5>), f64>::randn(3);
-    /// let y = lora.forward(&x, &w0);
-    /// let mut w = w0.clone();
-    /// lora.merge(&mut w);
-    /// let merged = x.matmul(&w.t());
-    /// assert!(y.as_slice().iter().zip(merged.as_slice()).all(|(a, b)| (a - b).abs() < 1e-12));
-    /// lora.unmerge(&mut w);
-    /// assert!(w.as_slice().iter().zip(w0.as_slice()).all(|(a, b)| (a - b).abs() < 1e-12));
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// When runtime dims of `W` differ from the adapter's.
-    #[track_caller]
-    pub fn merge(&self, w: &mut Tensor<(DOut, DIn), T>) {
-        self.add_delta(w, T::ONE);
-    }
-
-    /// `W −= scale·B·A`: undoes [`merge`](Self::merge) (to rounding).
-    ///
-    /// # Panics
-    ///
-    /// When runtime dims of `W` differ from the adapter's.
-    #[track_caller]
-    pub fn unmerge(&self, w: &mut Tensor<(DOut, DIn), T>) {
-        self.add_delta(w, -T::ONE);
-    }
-
-    #[track_caller]
-    fn add_delta(&self, w: &mut Tensor<(DOut, DIn), T>, sign: T) {
-        let d = self.delta();
-        if d.dims() != w.dims() {
-            panic!(
-                "LoRA::merge: cannot combine W {:?} with the update {:?}: the shapes differ",
-                w.shape(),
-                d.shape()
-            );
-        }
-        for (w, d) in w.as_mut_slice().iter_mut().zip(d.as_slice()) {
-            *w += sign * *d;
-        }
-    }
-}
-
-fn scale_of<T: Float>(alpha: T, r: usize) -> T {
-    if r == 0 {
-        T::ZERO
-    } else {
-        alpha / T::from_usize(r)
+        Ok(Self::from_factors(
+            Tensor::from_parts((r, si), a),
+            Tensor::from_parts((so, r), b),
+            config,
+        ))
     }
 }

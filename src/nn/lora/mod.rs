@@ -1,0 +1,307 @@
+//! LoRA (Hu et al., 2021): a frozen weight `W: (DOut, DIn)` adapted by a low-rank update
+//! `ΔW = s·B·A`, with `A: (R, DIn)`, `B: (DOut, R)` and the scale `s = α/R` (or `α/√R`
+//! with rsLoRA).
+//!
+//! One adapter type, [`LoRA`], for inference and training: `A` and `B` are
+//! [`Param`]s (PEFT's `lora_A.weight`, `lora_B.weight`), so a tape traces them and
+//! `grads.of(&lora.lora_a)` is typed `(R, DIn)`; the same value runs the plain forward
+//! [`forward`](LoRA::forward), folds into a weight ([`merge`](LoRA::merge) /
+//! [`unmerge`](LoRA::unmerge)), saves and loads on its own. The trainable layer that wraps a
+//! frozen [`Linear`](crate::nn::linear::Linear) with one is
+//! [`LoraLinear`](crate::autodiff::lora::LoraLinear); a model that keeps its weights in
+//! place adapts them with bare `LoRA`s (the decoder's attention projections).
+//!
+//! The types carry the rule that makes it work: `A` and `B` share the rank dim `R` (so an
+//! adapter whose factors disagree on the rank does not type-check), an input must have
+//! width `DIn`, and [`RankAtMost`](crate::linalg::RankAtMost) keeps `R ≤ min(DIn, DOut)` (a larger rank saves nothing
+//! and is not a low-rank update). The forward pass is `x·Wᵀ + s·(x·Aᵀ)·Bᵀ`, three GEMMs of
+//! which two are thin; `B·A` is never formed there (only by [`LoRA::delta`] and
+//! [`LoRA::merge`]).
+//!
+//! Three ways to make one (`build.rs`): [`new_with`](LoRA::new_with) is PEFT's (`A`
+//! Kaiming-uniform, `B` zero, a [`LoraConfig`]); [`init`](LoRA::init) the paper's (`A`
+//! Gaussian of standard deviation `1/√DIn`, `B` zero); [`from_delta`](LoRA::from_delta) the
+//! best rank-`R` adapter for a given update (truncated SVD).
+
+mod build;
+
+use crate::autodiff::Param;
+use crate::dim::Dim;
+use crate::element::Float;
+use crate::error::OrPanic;
+use crate::error::ShapeError;
+use crate::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
+use crate::ops::Elementwise;
+use crate::optim::DynParam;
+use crate::tensor::Tensor;
+
+/// The settings of a LoRA adapter; `Default` is PEFT's `LoraConfig`: α = 8, no dropout,
+/// no rsLoRA.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LoraConfig {
+    /// α: the update is scaled by `α/R` (or `α/√R` with rsLoRA).
+    pub alpha: f64,
+    /// The dropout probability on the adapter's input, in `[0, 1)` (applied by
+    /// [`LoraLinear::forward_train`](crate::autodiff::lora::LoraLinear::forward_train)).
+    pub dropout: f64,
+    /// rsLoRA: scale by `α/√R` instead of `α/R`.
+    pub rslora: bool,
+}
+
+impl Default for LoraConfig {
+    fn default() -> Self {
+        LoraConfig {
+            alpha: 8.0,
+            dropout: 0.0,
+            rslora: false,
+        }
+    }
+}
+
+impl LoraConfig {
+    /// The paper's settings for a given α: no dropout, the scale `α/R`.
+    pub fn alpha(alpha: f64) -> Self {
+        LoraConfig {
+            alpha,
+            ..Default::default()
+        }
+    }
+}
+
+/// A LoRA adapter for a weight `W: (DOut, DIn)`, of rank `R`: `A: (R, DIn)`,
+/// `B: (DOut, R)`, scale `α/R`; see the [module docs](self).
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// dim!(pub DIn = 16);
+/// dim!(pub DOut = 12);
+/// dim!(pub Rank = 4);
+/// dim!(pub Batch);
+/// let w = Tensor::<(DOut, DIn)>::randn(0);
+/// let lora = LoRA::<DIn, DOut, Rank>::init(8.0, 1); // A random, B zero
+/// assert_eq!(lora.scale(), 2.0);
+/// assert_eq!((lora.num_params(), lora.dense_params()), (4 * (16 + 12), 16 * 12));
+/// let x = Tensor::<(Batch, DIn)>::randn_with((Batch::new(3), DIn), 2);
+/// let y: Tensor<(Batch, DOut)> = lora.forward(&x, &w);
+/// // With B = 0 the adapter starts as the identity update.
+/// assert_eq!(y.as_slice(), x.matmul(&w.t()).as_slice());
+/// ```
+///
+/// An input of the wrong width is a type error:
+///
+/// ```compile_fail
+/// use shapecheck::prelude::*;
+/// dim!(pub DIn = 16);
+/// dim!(pub DOut = 12);
+/// let w = Tensor::<(DOut, DIn)>::randn(0);
+/// let lora = LoRA::<DIn, DOut, D<4>>::init(8.0, 1);
+/// let x = Tensor::<(D<3>, DOut)>::randn(2);
+/// let y = lora.forward(&x, &w);
+/// ```
+///
+/// `Clone` gives another adapter: the same values under fresh parameter ids.
+#[derive(Debug)]
+pub struct LoRA<DIn: Dim, DOut: Dim, R: Dim, T: Float = f32> {
+    /// `A: (R, DIn)` (PEFT's `lora_A.weight`).
+    pub lora_a: Param<(R, DIn), T>,
+    /// `B: (DOut, R)` (PEFT's `lora_B.weight`).
+    pub lora_b: Param<(DOut, R), T>,
+    config: LoraConfig,
+}
+
+impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> Clone for LoRA<DIn, DOut, R, T> {
+    fn clone(&self) -> Self {
+        fn copy<S: crate::shape::Shape, T: Float>(p: &Param<S, T>) -> Param<S, T> {
+            let mut c = Param::new(p.value().clone());
+            if p.is_frozen() {
+                c.freeze();
+            }
+            c
+        }
+        LoRA {
+            lora_a: copy(&self.lora_a),
+            lora_b: copy(&self.lora_b),
+            config: self.config,
+        }
+    }
+}
+
+impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
+    /// `A: (R, DIn)`.
+    pub fn a(&self) -> &Tensor<(R, DIn), T> {
+        self.lora_a.value()
+    }
+
+    /// `B: (DOut, R)`.
+    pub fn b(&self) -> &Tensor<(DOut, R), T> {
+        self.lora_b.value()
+    }
+
+    /// `A`, mutably (the parameter keeps its id).
+    pub fn a_mut(&mut self) -> &mut Tensor<(R, DIn), T> {
+        self.lora_a.value_mut()
+    }
+
+    /// `B`, mutably (the parameter keeps its id).
+    pub fn b_mut(&mut self) -> &mut Tensor<(DOut, R), T> {
+        self.lora_b.value_mut()
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &LoraConfig {
+        &self.config
+    }
+
+    /// `α`.
+    pub fn alpha(&self) -> T {
+        T::from_f64(self.config.alpha)
+    }
+
+    /// The rank.
+    pub fn rank(&self) -> usize {
+        self.a().dims()[0]
+    }
+
+    /// The scale `s` of `B·A` in the update: `α/R`, or `α/√R` with rsLoRA (0 at rank 0).
+    /// Computed in f64 and rounded once, which for `α/R` is the correctly rounded quotient
+    /// in `T` as well.
+    pub fn scale(&self) -> T {
+        T::from_f64(build::scale_of(&self.config, self.rank()))
+    }
+
+    /// Trainable parameters: `R·(DIn + DOut)`.
+    pub fn num_params(&self) -> usize {
+        self.a().len() + self.b().len()
+    }
+
+    /// Parameters of the dense update it stands for: `DIn·DOut`.
+    pub fn dense_params(&self) -> usize {
+        self.a().dims()[1] * self.b().dims()[0]
+    }
+
+    /// `x·Wᵀ + s·(x·Aᵀ)·Bᵀ` for a batch of rows `x: (Batch, DIn)`, without forming `B·A`.
+    ///
+    /// # Panics
+    ///
+    /// When runtime dims disagree; see [`try_forward`](Self::try_forward).
+    #[track_caller]
+    pub fn forward<Bt: Dim>(
+        &self,
+        x: &Tensor<(Bt, DIn), T>,
+        w: &Tensor<(DOut, DIn), T>,
+    ) -> Tensor<(Bt, DOut), T> {
+        self.try_forward(x, w).or_panic()
+    }
+
+    /// [`forward`](Self::forward) returning `Err` when runtime dims disagree.
+    pub fn try_forward<Bt: Dim>(
+        &self,
+        x: &Tensor<(Bt, DIn), T>,
+        w: &Tensor<(DOut, DIn), T>,
+    ) -> Result<Tensor<(Bt, DOut), T>, ShapeError> {
+        let mut y = x.try_matmul(&w.t())?;
+        let low = x.try_matmul(&self.a().t())?.try_matmul(&self.b().t())?;
+        if low.dims() != y.dims() {
+            return Err(ShapeError::incompatible_described(
+                "LoRA::forward",
+                format!("W {:?}", w.shape()),
+                format!("B {:?}", self.b().shape()),
+                "W and B must have the same number of output rows",
+            ));
+        }
+        let scale = self.scale();
+        for (y, l) in y.as_mut_slice().iter_mut().zip(low.as_slice()) {
+            *y += scale * *l;
+        }
+        Ok(y)
+    }
+
+    /// `s·B·A: (DOut, DIn)`, the update as a dense matrix.
+    pub fn delta(&self) -> Tensor<(DOut, DIn), T> {
+        let scale = self.scale();
+        self.b().matmul(self.a()).map(|x| x * scale)
+    }
+
+    /// `W += s·B·A`: after merging, `x·Wᵀ` alone is the adapted layer.
+    ///
+    /// ```
+    /// use shapecheck::prelude::*;
+    /// let w0 = Tensor::<(D<6>, D<5>), f64>::randn(0);
+    /// let mut lora = LoRA::<D<5>, D<6>, D<2>, f64>::init(4.0, 1);
+    /// *lora.b_mut() = Tensor::randn(2);
+    /// let x = Tensor::<(D<3>, D<5>), f64>::randn(3);
+    /// let y = lora.forward(&x, &w0);
+    /// let mut w = w0.clone();
+    /// lora.merge(&mut w);
+    /// let merged = x.matmul(&w.t());
+    /// assert!(y.as_slice().iter().zip(merged.as_slice()).all(|(a, b)| (a - b).abs() < 1e-12));
+    /// lora.unmerge(&mut w);
+    /// assert!(w.as_slice().iter().zip(w0.as_slice()).all(|(a, b)| (a - b).abs() < 1e-12));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When runtime dims of `W` differ from the adapter's.
+    #[track_caller]
+    pub fn merge(&self, w: &mut Tensor<(DOut, DIn), T>) {
+        self.add_delta(w, T::ONE);
+    }
+
+    /// `W −= s·B·A`: undoes [`merge`](Self::merge) (to rounding).
+    ///
+    /// # Panics
+    ///
+    /// When runtime dims of `W` differ from the adapter's.
+    #[track_caller]
+    pub fn unmerge(&self, w: &mut Tensor<(DOut, DIn), T>) {
+        self.add_delta(w, -T::ONE);
+    }
+
+    #[track_caller]
+    fn add_delta(&self, w: &mut Tensor<(DOut, DIn), T>, sign: T) {
+        let d = self.delta();
+        if d.dims() != w.dims() {
+            panic!(
+                "LoRA::merge: cannot combine W {:?} with the update {:?}: the shapes differ",
+                w.shape(),
+                d.shape()
+            );
+        }
+        for (w, d) in w.as_mut_slice().iter_mut().zip(d.as_slice()) {
+            *w += sign * *d;
+        }
+    }
+
+    /// The trainable parameters, `[A, B]`, for an optimizer step.
+    pub fn trainable(&mut self) -> [&mut dyn DynParam<T>; 2] {
+        [&mut self.lora_a, &mut self.lora_b]
+    }
+
+    /// The trainable parameters with PEFT's names under `prefix` (for saving optimizer
+    /// state): `{prefix}lora_A.weight`, `{prefix}lora_B.weight`.
+    pub fn named_trainable(&self, prefix: &str) -> [(String, &dyn DynParam<T>); 2] {
+        [
+            (format!("{prefix}lora_A.weight"), &self.lora_a),
+            (format!("{prefix}lora_B.weight"), &self.lora_b),
+        ]
+    }
+
+    /// Adds `A` and `B` to `writer` under `{prefix}lora_A.weight`, `{prefix}lora_B.weight`.
+    pub fn save(&self, writer: &mut SafetensorsWriter, prefix: &str) -> Result<(), SaveError> {
+        writer
+            .add(&format!("{prefix}lora_A.weight"), self.a())?
+            .add(&format!("{prefix}lora_B.weight"), self.b())?;
+        Ok(())
+    }
+
+    /// Replaces `A` and `B` with those saved under `prefix`, checked against their shapes
+    /// (both read before either is replaced); the parameters keep their ids, so an
+    /// optimizer's state still belongs to them.
+    pub fn load(&mut self, file: &SafeTensors, prefix: &str) -> Result<(), LoadError> {
+        let a = file.load_with(&format!("{prefix}lora_A.weight"), self.a().shape())?;
+        let b = file.load_with(&format!("{prefix}lora_B.weight"), self.b().shape())?;
+        *self.a_mut() = a;
+        *self.b_mut() = b;
+        Ok(())
+    }
+}
