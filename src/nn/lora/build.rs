@@ -148,17 +148,6 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
         Ok(Self::from_factors(a, b, config))
     }
 
-    /// The paper's initialisation for static dims: `A` Gaussian with standard deviation
-    /// `1/√DIn` (seeded), `B` zero, so the adapted layer starts equal to the frozen one.
-    pub fn init(alpha: T, seed: u64) -> Self
-    where
-        DIn: StaticDim,
-        DOut: StaticDim,
-        R: StaticDim + RankAtMost<DIn, DOut>,
-    {
-        Self::init_with((DIn::default(), DOut::default(), R::default()), alpha, seed)
-    }
-
     /// [`init`](Self::init) with the dims given as values (for runtime dims).
     ///
     /// # Panics

@@ -26,11 +26,12 @@
 mod build;
 
 use crate::autodiff::Param;
-use crate::dim::Dim;
+use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
 use crate::error::OrPanic;
 use crate::error::ShapeError;
 use crate::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
+use crate::linalg::RankAtMost;
 use crate::ops::Elementwise;
 use crate::optim::DynParam;
 use crate::tensor::Tensor;
@@ -127,6 +128,17 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> Clone for LoRA<DIn, DOut, R, T> {
 }
 
 impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
+    /// The paper's initialisation for static dims: `A` Gaussian with standard deviation
+    /// `1/√DIn` (seeded), `B` zero, so the adapted layer starts equal to the frozen one.
+    pub fn init(alpha: T, seed: u64) -> Self
+    where
+        DIn: StaticDim,
+        DOut: StaticDim,
+        R: StaticDim + RankAtMost<DIn, DOut>,
+    {
+        Self::init_with((DIn::default(), DOut::default(), R::default()), alpha, seed)
+    }
+
     /// `A: (R, DIn)`.
     pub fn a(&self) -> &Tensor<(R, DIn), T> {
         self.lora_a.value()
