@@ -22,6 +22,7 @@
 use core::ops::Range;
 
 use crate::dim::Dim;
+use crate::element::Float;
 use crate::tensor::Tensor;
 
 /// A place in a block's forward whose activation can be recorded.
@@ -111,25 +112,35 @@ pub trait CacheDims {
     type HeadDim: Dim;
     /// The FFN's inner width.
     type Ffn: Dim;
+    /// The element type of the states (`f32` for MiniLM; the decoder's own).
+    type Elem: Float;
 }
 
 /// A residual-stream state `(Tokens, Hidden)` of model `M`, packed.
-pub type Resid<M> = Tensor<(<M as CacheDims>::Tokens, <M as CacheDims>::Hidden)>;
+pub type Resid<M> =
+    Tensor<(<M as CacheDims>::Tokens, <M as CacheDims>::Hidden), <M as CacheDims>::Elem>;
 /// One sentence's queries or keys `(Heads, Seq, HeadDim)` of model `M`.
-pub type HeadStates<M> = Tensor<(
-    <M as CacheDims>::Heads,
-    <M as CacheDims>::Seq,
-    <M as CacheDims>::HeadDim,
-)>;
+pub type HeadStates<M> = Tensor<
+    (
+        <M as CacheDims>::Heads,
+        <M as CacheDims>::Seq,
+        <M as CacheDims>::HeadDim,
+    ),
+    <M as CacheDims>::Elem,
+>;
 /// One sentence's attention pattern `(Heads, Seq, Seq)` of model `M` (query rows, key
 /// columns).
-pub type Pattern<M> = Tensor<(
-    <M as CacheDims>::Heads,
-    <M as CacheDims>::Seq,
-    <M as CacheDims>::Seq,
-)>;
+pub type Pattern<M> = Tensor<
+    (
+        <M as CacheDims>::Heads,
+        <M as CacheDims>::Seq,
+        <M as CacheDims>::Seq,
+    ),
+    <M as CacheDims>::Elem,
+>;
 /// FFN activations `(Tokens, Ffn)` of model `M`, packed.
-pub type FfnStates<M> = Tensor<(<M as CacheDims>::Tokens, <M as CacheDims>::Ffn)>;
+pub type FfnStates<M> =
+    Tensor<(<M as CacheDims>::Tokens, <M as CacheDims>::Ffn), <M as CacheDims>::Elem>;
 
 /// One layer's recorded activations.
 struct LayerCache<M: CacheDims> {
