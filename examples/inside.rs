@@ -149,7 +149,7 @@ fn loss_curves(
         panels[i].1 = c;
     }
     let file = dir.join("losses.png");
-    Row::new(panels.into_iter().map(|(_, c)| c).collect()).save_png(&file, 1100, 480)?;
+    Row::new(panels.into_iter().map(|(_, c)| c).collect()).save_png(&file, 900, 400)?;
     println!("loss curves written to {}", file.display());
     Ok(())
 }
@@ -356,7 +356,6 @@ fn minilm(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(dir) = &args.plots {
         pictures(
             dir,
-            args,
             &names,
             &labels,
             &layer_pcas,
@@ -396,7 +395,6 @@ fn cache_pattern(
 #[allow(clippy::too_many_arguments)]
 fn pictures(
     _: &std::path::Path,
-    _: &Args,
     _: &[&str],
     _: &[usize],
     _: &[(String, PcaSummary)],
@@ -412,7 +410,6 @@ fn pictures(
 #[allow(clippy::too_many_arguments)]
 fn pictures(
     dir: &std::path::Path,
-    args: &Args,
     names: &[&str],
     labels: &[usize],
     layers: &[(String, PcaSummary)],
@@ -592,7 +589,6 @@ mod reversal {
             return Ok(());
         }
         let model = Model::load(&args.decoder)?;
-        let layers = model.blocks.len();
         let prompts = held_out_prompts(512, 11);
         let (base_acc, base_loss) = score(&model, &prompts, &[])?;
         println!(
@@ -601,25 +597,78 @@ mod reversal {
             100.0 * base_acc,
             base_loss
         );
+        let mirror = mirror_weights(&model, &prompts[..64])?;
         println!(
-            "{:<7} {:<6} {:>12} {:>12}",
-            "layer", "head", "exact match", "answer loss"
+            "{:<7} {:<6} {:>12} {:>12} {:>16}",
+            "layer", "head", "exact match", "answer loss", "mirrored weight"
         );
-        let mut worst = (0, 0, f64::NEG_INFINITY);
-        for layer in 0..layers {
-            for head in 0..Heads::SIZE {
+        let (mut worst, mut mirroring) = ((0, 0, f64::NEG_INFINITY), (0, 0, f64::NEG_INFINITY));
+        for (layer, row) in mirror.iter().enumerate() {
+            for (head, &m) in row.iter().enumerate() {
                 let (acc, loss) = score(&model, &prompts, &[HeadAblation::zero(layer, head)])?;
-                println!("{layer:<7} {head:<6} {:>11.1}% {loss:>12.4}", 100.0 * acc);
+                println!(
+                    "{layer:<7} {head:<6} {:>11.1}% {loss:>12.4} {m:>16.2}",
+                    100.0 * acc
+                );
                 if loss > worst.2 {
                     worst = (layer, head, loss);
                 }
+                if m > mirroring.2 {
+                    mirroring = (layer, head, m);
+                }
             }
         }
-        let (layer, head, _) = worst;
-        println!("(each row: that one head's output zeroed before the output projection)");
+        println!(
+            "(each row: that one head's output zeroed before the output projection; mirrored \
+             weight: the attention an answer position pays to the prompt digit it must copy, \
+             mean over 64 prompts)"
+        );
+        let mut shown = vec![(worst.0, worst.1, "the largest loss when ablated")];
+        if (mirroring.0, mirroring.1) != (worst.0, worst.1) {
+            shown.push((
+                mirroring.0,
+                mirroring.1,
+                "the most weight on the mirrored digit",
+            ));
+        }
+        for (layer, head, why) in shown {
+            pattern_of(&model, args, &prompts[0], layer, head, why)?;
+        }
+        Ok(())
+    }
 
-        // The pattern of the head the answer needs most, over one held-out sequence.
-        let p = &prompts[0];
+    /// Per layer and head, the mean weight an answer position puts on the prompt digit it
+    /// must output (position `q` predicts the prompt's digit at `2N − 1 − q`).
+    fn mirror_weights(model: &Model, prompts: &[[u32; N]]) -> Result<Vec<Vec<f64>>, Error> {
+        let layers = model.blocks.len();
+        let ids: Vec<u32> = prompts.iter().flat_map(input).collect();
+        let sel = Selection::new().with(Site::Attention, 0..layers);
+        let shape = (Batch::new(prompts.len()), Len::new(LEN));
+        let (_, cache) = model.run_with_cache(shape, &ids, &sel, &[])?;
+        let mut out = vec![vec![0.0; Heads::SIZE]; layers];
+        for (l, row) in out.iter_mut().enumerate() {
+            for (h, m) in row.iter_mut().enumerate() {
+                for b in 0..prompts.len() {
+                    let p = cache.attention(l, b).expect("selected");
+                    *m += (N..LEN)
+                        .map(|q| f64::from(p[[h, q, 2 * N - 1 - q]]))
+                        .sum::<f64>();
+                }
+                *m /= (prompts.len() * N) as f64;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Prints (and with `--plots`, draws) head `head` of layer `layer` over prompt `p`.
+    fn pattern_of(
+        model: &Model,
+        args: &Args,
+        p: &[u32; N],
+        layer: usize,
+        head: usize,
+        why: &str,
+    ) -> Result<(), Error> {
         let ids = input(p);
         let sel = Selection::new().with(Site::Attention, [layer]);
         let (_, cache) = model.run_with_cache((Batch::new(1), Len::new(LEN)), &ids, &sel, &[])?;
@@ -635,7 +684,7 @@ mod reversal {
             })
             .collect();
         println!(
-            "\nlayer {layer}, head {head} (the largest loss when ablated) over `{}`:",
+            "\nlayer {layer}, head {head} ({why}) over `{}`:",
             tokens.join(" ")
         );
         println!("query → the key it weighs most (weight); answer rows should point at the mirrored digit");

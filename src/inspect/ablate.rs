@@ -123,7 +123,7 @@ impl<H: Dim> HeadAblation<H> {
                     .for_each(|(m, &v)| *m += v);
             }
             let n = T::from_f64(rows as f64);
-            fill.iter_mut().for_each(|m| *m = *m / n);
+            fill.iter_mut().for_each(|m| *m /= n);
         }
         for row in z.chunks_exact_mut(width) {
             row[cols.clone()].copy_from_slice(&fill);

@@ -344,11 +344,42 @@ impl Picture for Curves {
         }
         chart
             .configure_series_labels()
+            .position(emptiest_corner(&series, (x0, x1), (y0, y1)))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()
             .map_err(draw_err)
     }
+}
+
+/// The corner of the chart that the fewest points fall in (a box of 40 % of each axis),
+/// where the legend hides the least.
+fn emptiest_corner(
+    series: &[(&String, Vec<(f64, f64)>)],
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> SeriesLabelPosition {
+    let (fx, fy) = (|x: f64| (x - x0) / (x1 - x0), |y: f64| (y - y0) / (y1 - y0));
+    let corners = [
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::LowerLeft, false, false),
+    ];
+    let count = |right: bool, upper: bool| {
+        series
+            .iter()
+            .flat_map(|(_, p)| p.iter())
+            .filter(|&&(x, y)| {
+                let (u, v) = (fx(x), fy(y));
+                (if right { u > 0.6 } else { u < 0.4 }) && (if upper { v > 0.6 } else { v < 0.4 })
+            })
+            .count()
+    };
+    corners
+        .into_iter()
+        .min_by_key(|&(_, r, u)| count(r, u))
+        .map_or(SeriesLabelPosition::UpperRight, |c| c.0)
 }
 
 /// Pictures side by side in equal columns (say, the losses of two optimizers).

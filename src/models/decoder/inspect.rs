@@ -93,6 +93,22 @@ where
     type Elem = T;
 }
 
+/// Queries or keys of a batch, `(B, Heads, S, HeadDim)`, as the block has them.
+type BatchHeads<'v, M, B, S> = TensorView<
+    'v,
+    (B, <M as CacheDims>::Heads, S, <M as CacheDims>::HeadDim),
+    <M as CacheDims>::Elem,
+>;
+/// One sequence's of them, `(Heads, Seq, HeadDim)`, as the cache holds them.
+type SequenceHeads<'v, M> = TensorView<
+    'v,
+    (<M as CacheDims>::Heads, Seq, <M as CacheDims>::HeadDim),
+    <M as CacheDims>::Elem,
+>;
+/// What an inspected run returns: the logits and the cache.
+type Inspected<B, S, Vocab, T, M> =
+    Result<(Tensor<(B, S, Vocab), T>, ActivationCache<M>), InspectError>;
+
 /// Sites inside a block that need its queries and keys, per sequence.
 const HEADS: [Site; 3] = [Site::Queries, Site::Keys, Site::Attention];
 
@@ -121,9 +137,9 @@ impl<M: CacheDims<Tokens = Tokens, Seq = Seq>> Inspector<'_, M> {
 
     /// Sequence `b`'s `(Heads, Seq, HeadDim)` slice of `x: (B, Heads, S, HeadDim)`.
     fn sequence<'v, B: Dim, S: Dim>(
-        x: &TensorView<'v, (B, M::Heads, S, M::HeadDim), M::Elem>,
+        x: &BatchHeads<'v, M, B, S>,
         b: usize,
-    ) -> Result<TensorView<'v, (M::Heads, Seq, M::HeadDim), M::Elem>, InspectError> {
+    ) -> Result<SequenceHeads<'v, M>, InspectError> {
         let (shape, st) = (x.shape(), x.strides());
         Ok(TensorView::from_parts(
             x.as_base_slice(),
@@ -287,7 +303,7 @@ where
         ids: &[u32],
         selection: &Selection,
         interventions: &[Intervention<DModel, T>],
-    ) -> Result<(Tensor<(B, S, Vocab), T>, ActivationCache<Self>), InspectError>
+    ) -> Inspected<B, S, Vocab, T, Self>
     where
         B: Dim<Kind = Runtime>,
         S: Dim<Kind = Runtime>,
@@ -306,7 +322,7 @@ where
         selection: &Selection,
         interventions: &[Intervention<DModel, T>],
         ablations: &[HeadAblation<Heads>],
-    ) -> Result<(Tensor<(B, S, Vocab), T>, ActivationCache<Self>), InspectError>
+    ) -> Inspected<B, S, Vocab, T, Self>
     where
         B: Dim<Kind = Runtime>,
         S: Dim<Kind = Runtime>,
