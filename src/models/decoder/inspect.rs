@@ -35,6 +35,7 @@
 //! // A head the model does not have is an error, not a panic.
 //! let e = model
 //!     .run_with_hooks(shape, &ids, &Selection::new(), &[], &[HeadAblation::<Heads>::zero(0, 2)])
+//!     .map(|_| ())
 //!     .unwrap_err();
 //! assert_eq!(e.to_string(), "head 2 is out of range: there are 2");
 //! ```

@@ -27,6 +27,10 @@
 //! [`save`](Decoder::save) and [`load`](Decoder::load) write and read the weights with the
 //! configuration as safetensors (Hugging Face LLaMA's tensor names).
 //!
+//! [`run_with_cache`](Decoder::run_with_cache) and [`run_with_hooks`](Decoder::run_with_hooks)
+//! ([`inspect`](mod@inspect)) run the same forward with an activation cache, steering vectors
+//! and head ablations at the blocks' hook points.
+//!
 //! Attention sits in one private function, `attend` in `block.rs`: the traced blocked
 //! attention op of [`autodiff::attention`](crate::autodiff::attention).
 //!
@@ -70,7 +74,7 @@
 mod block;
 mod config;
 mod decode;
-mod inspect;
+pub mod inspect;
 mod io;
 mod ops;
 mod params;
