@@ -1,11 +1,14 @@
 //! Inside the model: concentration of measure, PCA of MiniLM's residual stream layer by
-//! layer, and steering vectors — with pictures when built with `--features plots`.
+//! layer, steering vectors, and which heads of the trained decoder reverse the digits —
+//! with pictures when built with `--features plots`.
 //!
 //! ```text
 //! scripts/fetch-minilm.sh                                   # once: the model
+//! cargo run --release --example train_decoder               # once: the decoder (section 5)
 //! cargo run --release --example inside
 //! cargo run --release --features plots --example inside -- --plots docs/inside
-//! cargo run --release --features plots --example inside -- --plots out --losses runs/losses.csv
+//! cargo run --release --features plots --example inside -- --plots out --losses target/lr-sweep/losses.csv
+//! cargo run --release --example inside -- --decoder-only    # section 5 alone
 //! ```
 //!
 //! Prints (1) the max/min pairwise-distance ratio and the cosine statistics of random
@@ -15,9 +18,12 @@
 //! statistics; (3) per layer, the explained-variance ratios of the top components of the
 //! sentences' mean residual states and how well the topics separate along the top two;
 //! (4) steering: held-out football sentences moved toward the space topic by adding the
-//! difference of the topics' mean states at layer 3, coefficient by coefficient. With
-//! `--plots DIR` it writes PNGs there (PCA scatters, an attention heatmap, the concentration
-//! curves, explained variance per layer, and the losses of `--losses CSV` if given).
+//! difference of the topics' mean states at layer 3, coefficient by coefficient; (5) if
+//! `train_decoder` has saved its model (`--decoder PATH`, by default in the temp dir), the
+//! held-out exact match and answer loss with each head ablated in turn, and the attention
+//! pattern of the head the reversal needs most. With `--plots DIR` it writes PNGs there (PCA
+//! scatters, attention heatmaps, the concentration curves, explained variance per layer,
+//! and the losses of `--losses CSV` on a log scale if given).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +45,8 @@ type Curve<'a> = &'a [(f64, f64)];
 
 struct Args {
     model: PathBuf,
+    decoder: PathBuf,
+    decoder_only: bool,
     plots: Option<PathBuf>,
     losses: Option<PathBuf>,
 }
@@ -50,11 +58,19 @@ fn args() -> Result<Args, String> {
             .unwrap_or_else(|| {
                 PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2")
             }),
+        decoder: std::env::temp_dir()
+            .join("shapecheck-train-decoder")
+            .join("decoder.safetensors"),
+        decoder_only: false,
         plots: None,
         losses: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--decoder-only" {
+            a.decoder_only = true;
+            continue;
+        }
         let mut value = || {
             it.next()
                 .map(PathBuf::from)
@@ -62,6 +78,7 @@ fn args() -> Result<Args, String> {
         };
         match flag.as_str() {
             "--model" => a.model = value()?,
+            "--decoder" => a.decoder = value()?,
             "--plots" => a.plots = Some(value()?),
             "--losses" => a.losses = Some(value()?),
             _ => return Err(format!("unknown argument {flag}")),
@@ -98,6 +115,52 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = args()?;
+    if !args.decoder_only {
+        minilm(&args)?;
+    }
+    reversal::section(&args)?;
+    if let (Some(dir), Some(csv)) = (&args.plots, &args.losses) {
+        loss_curves(dir, csv)?;
+    }
+    Ok(())
+}
+
+/// The training losses of a CSV such as `train_decoder --lr-sweep`'s, on a log scale.
+#[cfg(feature = "plots")]
+fn loss_curves(
+    dir: &std::path::Path,
+    csv: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use shapecheck::plot::{read_loss_csv, Curves, Picture, Row};
+    std::fs::create_dir_all(dir)?;
+    // One panel per optimizer (the first column of the CSV), one colour per rate.
+    let mut panels: Vec<(String, Curves)> = Vec::new();
+    for (name, pts) in read_loss_csv(csv)? {
+        let (opt, rest) = name.split_once(' ').unwrap_or((&name, ""));
+        let i = match panels.iter().position(|(o, _)| o == opt) {
+            Some(i) => i,
+            None => {
+                let title = format!("{opt}: training loss");
+                panels.push((opt.to_string(), Curves::new(title, "step", "loss").log_y()));
+                panels.len() - 1
+            }
+        };
+        let c = panels[i].1.clone().series(rest, pts);
+        panels[i].1 = c;
+    }
+    let file = dir.join("losses.png");
+    Row::new(panels.into_iter().map(|(_, c)| c).collect()).save_png(&file, 900, 400)?;
+    println!("loss curves written to {}", file.display());
+    Ok(())
+}
+
+#[cfg(not(feature = "plots"))]
+fn loss_curves(_: &std::path::Path, _: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    Err("--plots needs the `plots` feature".into())
+}
+
+/// Sections 1 to 4 (MiniLM and random points), and their pictures.
+fn minilm(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let rows: Vec<(&str, &str)> = TOPICS.lines().filter_map(|l| l.split_once('\t')).collect();
     let mut names: Vec<&str> = Vec::new();
     for (t, _) in &rows {
@@ -293,7 +356,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(dir) = &args.plots {
         pictures(
             dir,
-            &args,
             &names,
             &labels,
             &layer_pcas,
@@ -333,7 +395,6 @@ fn cache_pattern(
 #[allow(clippy::too_many_arguments)]
 fn pictures(
     _: &std::path::Path,
-    _: &Args,
     _: &[&str],
     _: &[usize],
     _: &[(String, PcaSummary)],
@@ -349,7 +410,6 @@ fn pictures(
 #[allow(clippy::too_many_arguments)]
 fn pictures(
     dir: &std::path::Path,
-    args: &Args,
     names: &[&str],
     labels: &[usize],
     layers: &[(String, PcaSummary)],
@@ -358,7 +418,7 @@ fn pictures(
     (tokens, pattern): &(Vec<String>, Vec<f64>),
     (ratio, predicted): (Curve<'_>, Curve<'_>),
 ) -> Result<(), Box<dyn std::error::Error>> {
-    use shapecheck::plot::{read_loss_csv, Curves, Heatmap, Picture, Scatter};
+    use shapecheck::plot::{Curves, Heatmap, Picture, Scatter};
     std::fs::create_dir_all(dir)?;
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     let (w, h) = (640, 480);
@@ -425,13 +485,270 @@ fn pictures(
         );
     }
     ev.save_png(&dir.join("explained_variance.png"), w, h)?;
-    if let Some(csv) = &args.losses {
-        let mut c = Curves::new("training loss", "step", "loss");
-        for (name, pts) in read_loss_csv(csv)? {
-            c = c.series(name, pts);
-        }
-        c.save_png(&dir.join("losses.png"), w, h)?;
-    }
     println!("\npictures written to {}", dir.display());
     Ok(())
+}
+
+/// Section 5: the decoder `train_decoder` trained to reverse 8 digits, head by head.
+mod reversal {
+    use super::Args;
+    use shapecheck::inspect::{HeadAblation, Selection, Site};
+    use shapecheck::models::decoder::Decoder;
+    use shapecheck::prelude::*;
+
+    // The sizes of examples/train_decoder.rs (its model file is checked against them).
+    dim!(pub Vocab = 11; pub DModel = 64; pub Heads = 4; pub HeadDim = 16; pub Ffn = 128);
+    dim!(pub Batch; pub Len);
+
+    type Model = Decoder<Vocab, DModel, Heads, HeadDim, Ffn>;
+    type Error = Box<dyn std::error::Error>;
+
+    /// Digits per sequence, the separator, and the model input length: as in train_decoder.
+    const N: usize = 8;
+    const SEP: u32 = 10;
+    const LEN: usize = 2 * N;
+
+    /// train_decoder's held-out eighth of all prompts (the same FNV hash), drawn with its
+    /// SplitMix64 generator from `seed`.
+    fn held_out_prompts(count: usize, seed: u64) -> Vec<[u32; N]> {
+        let mut state = seed;
+        let mut next = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let held_out = |p: &[u32; N]| {
+            let h = p.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &d| {
+                (h ^ u64::from(d)).wrapping_mul(0x0100_0000_01b3)
+            });
+            (h >> 32) % 8 == 0
+        };
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            let p: [u32; N] = std::array::from_fn(|_| (next() % 10) as u32);
+            if held_out(&p) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// The model input of a prompt: the digits, the separator, the answer but its last.
+    fn input(p: &[u32; N]) -> Vec<u32> {
+        let mut s = p.to_vec();
+        s.push(SEP);
+        s.extend(p.iter().rev().take(N - 1));
+        s
+    }
+
+    /// Teacher-forced exact match and mean answer cross-entropy over `prompts`, with
+    /// `ablations` applied.
+    fn score(
+        model: &Model,
+        prompts: &[[u32; N]],
+        ablations: &[HeadAblation<Heads>],
+    ) -> Result<(f64, f64), Error> {
+        let ids: Vec<u32> = prompts.iter().flat_map(input).collect();
+        let shape = (Batch::new(prompts.len()), Len::new(LEN));
+        let (logits, _) = model.run_with_hooks(shape, &ids, &Selection::new(), &[], ablations)?;
+        let v = Vocab::SIZE;
+        let (mut exact, mut loss) = (0usize, 0.0f64);
+        for (b, p) in prompts.iter().enumerate() {
+            let mut all = true;
+            for j in 0..N {
+                let row = &logits.as_slice()[(b * LEN + N + j) * v..][..v];
+                let target = p[N - 1 - j] as usize;
+                let top = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let lse = row
+                    .iter()
+                    .map(|&x| f64::from(x - top).exp())
+                    .sum::<f64>()
+                    .ln();
+                loss += lse - f64::from(row[target] - top);
+                let best = (0..v).fold(0, |b, i| if row[i] > row[b] { i } else { b });
+                all &= best == target;
+            }
+            exact += usize::from(all);
+        }
+        Ok((
+            exact as f64 / prompts.len() as f64,
+            loss / (prompts.len() * N) as f64,
+        ))
+    }
+
+    pub(super) fn section(args: &Args) -> Result<(), Error> {
+        println!("\n# 5. The trained decoder: which heads reverse the digits\n");
+        if !args.decoder.is_file() {
+            println!(
+                "no model at {}: run `cargo run --release --example train_decoder` first (it saves \
+                 its model there), or pass --decoder PATH; skipped",
+                args.decoder.display()
+            );
+            return Ok(());
+        }
+        let model = Model::load(&args.decoder)?;
+        let prompts = held_out_prompts(512, 11);
+        let (base_acc, base_loss) = score(&model, &prompts, &[])?;
+        println!(
+            "{} held-out prompts, teacher-forced; nothing ablated: exact match {:.1}%, answer loss {:.4}\n",
+            prompts.len(),
+            100.0 * base_acc,
+            base_loss
+        );
+        let mirror = mirror_weights(&model, &prompts[..64])?;
+        println!(
+            "{:<7} {:<6} {:>12} {:>12} {:>16}",
+            "layer", "head", "exact match", "answer loss", "mirrored weight"
+        );
+        let (mut worst, mut mirroring) = ((0, 0, f64::NEG_INFINITY), (0, 0, f64::NEG_INFINITY));
+        for (layer, row) in mirror.iter().enumerate() {
+            for (head, &m) in row.iter().enumerate() {
+                let (acc, loss) = score(&model, &prompts, &[HeadAblation::zero(layer, head)])?;
+                println!(
+                    "{layer:<7} {head:<6} {:>11.1}% {loss:>12.4} {m:>16.2}",
+                    100.0 * acc
+                );
+                if loss > worst.2 {
+                    worst = (layer, head, loss);
+                }
+                if m > mirroring.2 {
+                    mirroring = (layer, head, m);
+                }
+            }
+        }
+        println!(
+            "(each row: that one head's output zeroed before the output projection; mirrored \
+             weight: the attention an answer position pays to the prompt digit it must copy, \
+             mean over 64 prompts)"
+        );
+        let mut shown = vec![(worst.0, worst.1, "the largest loss when ablated")];
+        if (mirroring.0, mirroring.1) != (worst.0, worst.1) {
+            shown.push((
+                mirroring.0,
+                mirroring.1,
+                "the most weight on the mirrored digit",
+            ));
+        }
+        for (layer, head, why) in shown {
+            pattern_of(&model, args, &prompts[0], layer, head, why)?;
+        }
+        Ok(())
+    }
+
+    /// Per layer and head, the mean weight an answer position puts on the prompt digit it
+    /// must output (position `q` predicts the prompt's digit at `2N − 1 − q`).
+    fn mirror_weights(model: &Model, prompts: &[[u32; N]]) -> Result<Vec<Vec<f64>>, Error> {
+        let layers = model.blocks.len();
+        let ids: Vec<u32> = prompts.iter().flat_map(input).collect();
+        let sel = Selection::new().with(Site::Attention, 0..layers);
+        let shape = (Batch::new(prompts.len()), Len::new(LEN));
+        let (_, cache) = model.run_with_cache(shape, &ids, &sel, &[])?;
+        let mut out = vec![vec![0.0; Heads::SIZE]; layers];
+        for (l, row) in out.iter_mut().enumerate() {
+            for (h, m) in row.iter_mut().enumerate() {
+                for b in 0..prompts.len() {
+                    let p = cache.attention(l, b).expect("selected");
+                    *m += (N..LEN)
+                        .map(|q| f64::from(p[[h, q, 2 * N - 1 - q]]))
+                        .sum::<f64>();
+                }
+                *m /= (prompts.len() * N) as f64;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Prints (and with `--plots`, draws) head `head` of layer `layer` over prompt `p`.
+    fn pattern_of(
+        model: &Model,
+        args: &Args,
+        p: &[u32; N],
+        layer: usize,
+        head: usize,
+        why: &str,
+    ) -> Result<(), Error> {
+        let ids = input(p);
+        let sel = Selection::new().with(Site::Attention, [layer]);
+        let (_, cache) = model.run_with_cache((Batch::new(1), Len::new(LEN)), &ids, &sel, &[])?;
+        let pattern = cache.attention(layer, 0).expect("selected");
+        let tokens: Vec<String> = ids
+            .iter()
+            .map(|&t| {
+                if t == SEP {
+                    "|".to_string()
+                } else {
+                    t.to_string()
+                }
+            })
+            .collect();
+        println!(
+            "\nlayer {layer}, head {head} ({why}) over `{}`:",
+            tokens.join(" ")
+        );
+        println!("query → the key it weighs most (weight); answer rows should point at the mirrored digit");
+        let mut mirrored = 0.0;
+        for q in N..LEN {
+            let row: Vec<f32> = (0..LEN).map(|k| pattern[[head, q, k]]).collect();
+            let best = (0..=q).fold(0, |b, k| if row[k] > row[b] { k } else { b });
+            // Position q predicts answer digit q − N, the prompt's digit at 2N − 1 − q.
+            let want = 2 * N - 1 - q;
+            mirrored += f64::from(row[want]);
+            println!(
+                "  position {q:>2} ({:>1}) → position {best:>2} ({:>1}) weight {:.2}{}",
+                tokens[q],
+                tokens[best],
+                row[best],
+                if best == want { "  mirrored" } else { "" }
+            );
+        }
+        println!(
+            "mean weight on the mirrored position {:.2} (uniform over the causal prefix would give about {:.2})",
+            mirrored / N as f64,
+            (N..LEN).map(|q| 1.0 / (q + 1) as f64).sum::<f64>() / N as f64
+        );
+        if let Some(dir) = &args.plots {
+            let n = LEN;
+            let values: Vec<f64> = pattern.as_slice()[head * n * n..(head + 1) * n * n]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
+            heatmap(dir, layer, head, values, tokens)?;
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "plots")]
+    fn heatmap(
+        dir: &std::path::Path,
+        layer: usize,
+        head: usize,
+        values: Vec<f64>,
+        tokens: Vec<String>,
+    ) -> Result<(), Error> {
+        use shapecheck::plot::{Heatmap, Picture};
+        std::fs::create_dir_all(dir)?;
+        let file = dir.join(format!("decoder_attention_layer{layer}_head{head}.png"));
+        Heatmap::new(
+            format!("reversal decoder, layer {layer}, head {head}: attention"),
+            values,
+            tokens.clone(),
+            tokens,
+        )
+        .save_png(&file, 560, 560)?;
+        println!("heatmap written to {}", file.display());
+        Ok(())
+    }
+
+    #[cfg(not(feature = "plots"))]
+    fn heatmap(
+        _: &std::path::Path,
+        _: usize,
+        _: usize,
+        _: Vec<f64>,
+        _: Vec<String>,
+    ) -> Result<(), Error> {
+        Err("--plots needs the `plots` feature".into())
+    }
 }

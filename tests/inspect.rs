@@ -235,3 +235,45 @@ fn steering_toward_a_topic_raises_similarity_to_it_monotonically() {
         assert!(sims[3] - sims[0] > 0.2, "{name}: {sims:?}");
     }
 }
+
+#[test]
+fn ablating_one_head_changes_its_layer_onward_and_a_bad_head_is_an_error() {
+    let Some(m) = model() else { return };
+    use shapecheck::inspect::HeadAblation;
+    use shapecheck::models::minilm::Heads;
+    let ids = vec![m.tokenize("A cat sat.").0];
+    let sel = Selection::new().with(Site::ResidPre, [5]);
+    let (plain, before) = m.run_with_cache(&ids, &sel, &[]).unwrap();
+    let run = |a: HeadAblation<Heads>| m.run_with_hooks(&ids, &sel, &[], &[a]).unwrap();
+    let (zeroed, cache) = run(HeadAblation::zero(5, 3));
+    // The layers before are untouched, bit for bit; the output is not.
+    let same = |a: &Tensor<_>, b: &Tensor<_>| a.as_slice() == b.as_slice();
+    assert!(same(
+        before.resid_pre(5).unwrap(),
+        cache.resid_pre(5).unwrap()
+    ));
+    let moved = |x: &Packed| {
+        x.states()
+            .as_slice()
+            .iter()
+            .zip(plain.states().as_slice())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max)
+    };
+    assert!(moved(&zeroed) > 1e-4, "{}", moved(&zeroed));
+    let (meaned, _) = run(HeadAblation::mean(5, 3));
+    assert!(moved(&meaned) > 1e-4 && bits(&meaned) != bits(&zeroed));
+    for (bad, what) in [
+        (HeadAblation::zero(0, 12), "head 12"),
+        (HeadAblation::zero(6, 0), "layer 6"),
+    ] {
+        let e = m
+            .run_with_hooks(&ids, &sel, &[], &[bad])
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            matches!(e, InspectError::OutOfRange { .. }) && e.to_string().contains(what),
+            "{e}"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //! good share of pixels is not white, and the group / series colours are there. Run with
 //! `cargo test --features plots --test plots`.
 
-use shapecheck::plot::{read_loss_csv, Curves, Heatmap, Picture, Scatter};
+use shapecheck::plot::{read_loss_csv, Curves, Heatmap, Picture, Row, Scatter};
 
 const W: u32 = 400;
 const H: u32 = 300;
@@ -126,4 +126,92 @@ fn loss_csv_series_and_a_png_file() {
         .to_string()
         .contains("no `loss` column"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The rows (from the top) of a `W`-wide RGB buffer that hold a pixel for which `pick` holds.
+fn rows_with(buf: &[u8], width: u32, pick: impl Fn(&[u8]) -> bool) -> Vec<usize> {
+    buf.chunks_exact(width as usize * 3)
+        .enumerate()
+        .filter(|(_, row)| row.chunks_exact(3).any(&pick))
+        .map(|(y, _)| y)
+        .collect()
+}
+
+#[test]
+fn a_heatmaps_column_labels_sit_below_its_cells_whole() {
+    let n = 4;
+    let toks: Vec<String> = (0..n).map(|i| format!("[token-{i}]")).collect();
+    let buf = Heatmap::new("labels", vec![1.0; n * n], toks.clone(), toks)
+        .render(W, H)
+        .unwrap();
+    // The cells are blue; the labels grey to black.
+    let cells = rows_with(&buf, W, |p| i32::from(p[2]) > i32::from(p[0]) + 30);
+    let text = rows_with(&buf, W, |p| p[0] == p[1] && p[1] == p[2] && p[0] < 100);
+    let bottom = *cells.last().expect("cells drawn");
+    // A turned label of 11 characters is about 55 px long: all of it below the cells
+    // (a label centred on the axis, as plotters anchors them, would end half as far down).
+    let lowest = *text.last().unwrap();
+    assert!(
+        lowest > bottom + 45,
+        "labels end at row {lowest}, cells at {bottom}"
+    );
+    assert!(
+        text.iter().any(|&y| y > bottom && y < bottom + 20),
+        "the labels start just below the cells"
+    );
+    assert!(
+        (lowest as u32) < H - 4,
+        "clipped at the bottom edge: {lowest}"
+    );
+}
+
+#[test]
+fn a_log_axis_spans_orders_of_magnitude_and_stops_a_series_at_its_first_non_finite_value() {
+    let learned: Vec<(f64, f64)> = (0..100)
+        .map(|s| (s as f64, 2.3 * 0.95f64.powi(s)))
+        .collect();
+    let mut blown: Vec<(f64, f64)> = (0..40).map(|s| (s as f64, 2.3 * 2f64.powi(s))).collect();
+    blown.push((40.0, f64::INFINITY));
+    blown.push((41.0, f64::NAN));
+    let c = Curves::new("loss", "step", "loss")
+        .log_y()
+        .series("learned", learned)
+        .series("diverged", blown.clone());
+    let buf = c.render(W, H).unwrap();
+    assert!(ink(&buf, [31, 119, 180]).1 && ink(&buf, [214, 39, 40]).1);
+    // On a linear axis the same non-finite values are an error, as before.
+    assert!(Curves::new("l", "s", "l")
+        .series("d", blown)
+        .render(W, H)
+        .is_err());
+    // Nothing finite and positive to draw is an error on a log axis too.
+    let none = Curves::new("l", "s", "l")
+        .log_y()
+        .series("z", vec![(0.0, 0.0)]);
+    assert!(none.render(W, H).is_err());
+}
+
+#[test]
+fn a_row_draws_each_panel_in_its_own_half() {
+    let panel =
+        |t: &str| Curves::new(t, "x", "y").series("s", vec![(0.0, 1.0), (1.0, 2.0), (2.0, 1.5)]);
+    let (w, h) = (2 * W, H);
+    let buf = Row::new(vec![panel("left"), panel("right")])
+        .render(w, h)
+        .unwrap();
+    assert_eq!(buf.len(), (w * h * 3) as usize);
+    let half = |right: bool| -> Vec<u8> {
+        buf.chunks_exact(w as usize * 3)
+            .flat_map(|row| {
+                let (l, r) = row.split_at(W as usize * 3);
+                if right {
+                    r.to_vec()
+                } else {
+                    l.to_vec()
+                }
+            })
+            .collect()
+    };
+    assert!(ink(&half(false), [31, 119, 180]).1 && ink(&half(true), [31, 119, 180]).1);
+    assert!(Row::<Curves>::new(vec![]).render(W, H).is_err());
 }

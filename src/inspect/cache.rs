@@ -7,7 +7,11 @@
 //! `(Tokens, Hidden)`; each sentence's queries and keys `(Heads, Seq, HeadDim)` and
 //! attention pattern `(Heads, Seq, Seq)`; the FFN's activations after the nonlinearity
 //! `(Tokens, Ffn)`. Only the sites asked
-//! for are computed and kept; an empty selection records nothing.
+//! for are computed and kept; an empty selection records nothing. The same types serve
+//! MiniLM ([`MiniLm::run_with_cache`](crate::models::minilm::MiniLm::run_with_cache), `f32`)
+//! and the decoder ([`Decoder::run_with_cache`](crate::models::decoder::Decoder::run_with_cache),
+//! its own float; its rows are the `B × S` positions of the batch, row-major), each typed
+//! by the model's dims through [`CacheDims`].
 //!
 //! ```
 //! use shapecheck::inspect::{Selection, Site};
@@ -22,6 +26,7 @@
 use core::ops::Range;
 
 use crate::dim::Dim;
+use crate::element::Float;
 use crate::tensor::Tensor;
 
 /// A place in a block's forward whose activation can be recorded.
@@ -111,25 +116,35 @@ pub trait CacheDims {
     type HeadDim: Dim;
     /// The FFN's inner width.
     type Ffn: Dim;
+    /// The element type of the states (`f32` for MiniLM; the decoder's own).
+    type Elem: Float;
 }
 
 /// A residual-stream state `(Tokens, Hidden)` of model `M`, packed.
-pub type Resid<M> = Tensor<(<M as CacheDims>::Tokens, <M as CacheDims>::Hidden)>;
+pub type Resid<M> =
+    Tensor<(<M as CacheDims>::Tokens, <M as CacheDims>::Hidden), <M as CacheDims>::Elem>;
 /// One sentence's queries or keys `(Heads, Seq, HeadDim)` of model `M`.
-pub type HeadStates<M> = Tensor<(
-    <M as CacheDims>::Heads,
-    <M as CacheDims>::Seq,
-    <M as CacheDims>::HeadDim,
-)>;
+pub type HeadStates<M> = Tensor<
+    (
+        <M as CacheDims>::Heads,
+        <M as CacheDims>::Seq,
+        <M as CacheDims>::HeadDim,
+    ),
+    <M as CacheDims>::Elem,
+>;
 /// One sentence's attention pattern `(Heads, Seq, Seq)` of model `M` (query rows, key
 /// columns).
-pub type Pattern<M> = Tensor<(
-    <M as CacheDims>::Heads,
-    <M as CacheDims>::Seq,
-    <M as CacheDims>::Seq,
-)>;
+pub type Pattern<M> = Tensor<
+    (
+        <M as CacheDims>::Heads,
+        <M as CacheDims>::Seq,
+        <M as CacheDims>::Seq,
+    ),
+    <M as CacheDims>::Elem,
+>;
 /// FFN activations `(Tokens, Ffn)` of model `M`, packed.
-pub type FfnStates<M> = Tensor<(<M as CacheDims>::Tokens, <M as CacheDims>::Ffn)>;
+pub type FfnStates<M> =
+    Tensor<(<M as CacheDims>::Tokens, <M as CacheDims>::Ffn), <M as CacheDims>::Elem>;
 
 /// One layer's recorded activations.
 struct LayerCache<M: CacheDims> {

@@ -10,12 +10,16 @@
 //!   recorded, typed by the model's dims);
 //! - [`steer`]: [`Intervention`] (add a vector from a position onward, replace or ablate
 //!   the residual stream at a layer) and the steering directions ([`mean_difference`],
-//!   [`top_difference_component`]).
+//!   [`top_difference_component`]);
+//! - [`ablate`]: [`HeadAblation`] (zero or mean-ablate one attention head's output at a
+//!   layer, typed by the model's heads dim).
 //!
 //! The models run these through their own forwards (see
-//! [`MiniLm::run_with_cache`](crate::models::minilm::MiniLm::run_with_cache)); a plain
+//! [`MiniLm::run_with_hooks`](crate::models::minilm::MiniLm::run_with_hooks) and
+//! [`Decoder::run_with_hooks`](crate::models::decoder::Decoder::run_with_hooks)); a plain
 //! forward records nothing and pays nothing.
 
+pub mod ablate;
 pub mod cache;
 pub mod concentration;
 pub mod pca;
@@ -23,6 +27,7 @@ pub mod steer;
 
 use core::fmt;
 
+pub use ablate::HeadAblation;
 pub use cache::{ActivationCache, Selection, Site};
 pub use concentration::{
     cosine_stats, distance_stats, histogram, predicted_ratio, CosineStats, DistanceStats,
@@ -53,9 +58,9 @@ pub enum InspectError {
         /// The labels.
         labels: usize,
     },
-    /// A layer or position outside the model or the input.
+    /// A layer, head or position outside the model or the input.
     OutOfRange {
-        /// What was out of range (`"layer"`, `"position"`).
+        /// What was out of range (`"layer"`, `"head"`, `"position"`).
         what: &'static str,
         /// The value given.
         index: usize,

@@ -27,6 +27,7 @@ use core::ops::Range;
 
 use super::InspectError;
 use crate::dim::Dim;
+use crate::element::Float;
 use crate::linalg::{Pca, RankAtMost};
 use crate::tensor::Tensor;
 
@@ -39,16 +40,17 @@ crate::dim!(
 
 /// What an [`Intervention`] does to the positions it covers.
 #[derive(Clone, Debug)]
-enum Action<D: Dim> {
+enum Action<D: Dim, T: Float> {
     Add {
-        vector: Tensor<(D,)>,
-        coefficient: f32,
+        vector: Tensor<(D,), T>,
+        coefficient: T,
     },
-    Replace(Tensor<(D,)>),
+    Replace(Tensor<(D,), T>),
     Ablate,
 }
 
-/// A change to the residual stream (of width `D`) entering a layer, during a forward.
+/// A change to the residual stream (of width `D`, elements `T`: `f32` unless the model
+/// runs in another float) entering a layer, during a forward.
 ///
 /// ```
 /// use shapecheck::prelude::*;
@@ -61,15 +63,15 @@ enum Action<D: Dim> {
 /// assert_eq!(ablate.from(), 0);
 /// ```
 #[derive(Clone, Debug)]
-pub struct Intervention<D: Dim> {
+pub struct Intervention<D: Dim, T: Float = f32> {
     layer: usize,
     from: usize,
-    action: Action<D>,
+    action: Action<D, T>,
 }
 
-impl<D: Dim> Intervention<D> {
+impl<D: Dim, T: Float> Intervention<D, T> {
     /// Adds `coefficient · vector` at every position (of every sequence) entering `layer`.
-    pub fn add(layer: usize, vector: Tensor<(D,)>, coefficient: f32) -> Self {
+    pub fn add(layer: usize, vector: Tensor<(D,), T>, coefficient: T) -> Self {
         Intervention {
             layer,
             from: 0,
@@ -81,7 +83,7 @@ impl<D: Dim> Intervention<D> {
     }
 
     /// Replaces the residual stream entering `layer` with `vector` at every position.
-    pub fn replace(layer: usize, vector: Tensor<(D,)>) -> Self {
+    pub fn replace(layer: usize, vector: Tensor<(D,), T>) -> Self {
         Intervention {
             layer,
             from: 0,
@@ -117,9 +119,9 @@ impl<D: Dim> Intervention<D> {
     /// Applies it to the packed rows `x: (Tokens, D)` of the sentences at `sentences`:
     /// rows `from..` of every sentence. An error when a runtime `D` differs from the
     /// vector's width.
-    pub(crate) fn apply<T: Dim>(
+    pub(crate) fn apply<R: Dim>(
         &self,
-        x: &mut Tensor<(T, D)>,
+        x: &mut Tensor<(R, D), T>,
         sentences: impl Iterator<Item = Range<usize>>,
     ) -> Result<(), InspectError> {
         let width = x.dims()[1];
@@ -147,11 +149,11 @@ impl<D: Dim> Intervention<D> {
                         coefficient,
                     } => {
                         for (x, v) in row.iter_mut().zip(vector.as_slice()) {
-                            *x += coefficient * v;
+                            *x += *coefficient * *v;
                         }
                     }
                     Action::Replace(v) => row.copy_from_slice(v.as_slice()),
-                    Action::Ablate => row.fill(0.0),
+                    Action::Ablate => row.fill(T::ZERO),
                 }
             }
         }

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -160,39 +159,30 @@ impl Picture for Heatmap {
         let (lo, hi) = span(self.values.iter().copied())?;
         let (lo, hi) = (lo.max(0.0).min(hi), hi);
         area.fill(&WHITE).map_err(draw_err)?;
+        // The label areas are as wide as the longest label needs: the column labels are
+        // drawn turned a quarter, reading downward, so their length is their height.
+        let font = ("sans-serif", 12).into_font();
+        let style = TextStyle::from(font.clone());
+        let longest = |names: &[String]| -> Result<u32, PlotError> {
+            names.iter().try_fold(0, |m, t| {
+                let (w, _) = area.estimate_text_size(t, &style).map_err(draw_err)?;
+                Ok(m.max(w))
+            })
+        };
+        let (col_room, row_room) = (longest(&self.cols)? + 14, longest(&self.rows)? + 14);
+        // Cell (i, j) is the unit square at column j, row i counted from the top.
         let mut chart = ChartBuilder::on(area)
             .caption(&self.title, ("sans-serif", 18))
             .margin(12)
-            .x_label_area_size(70)
-            .y_label_area_size(90)
-            .build_cartesian_2d(
-                (0..m as i32).into_segmented(),
-                (0..n as i32).into_segmented(),
-            )
+            .x_label_area_size(col_room)
+            .y_label_area_size(row_room)
+            .build_cartesian_2d(0.0..m as f64, 0.0..n as f64)
             .map_err(draw_err)?;
-        let (rows, cols) = (&self.rows, &self.cols);
-        let label = |names: &Vec<String>, v: &SegmentValue<i32>, flip: bool| match v {
-            SegmentValue::CenterOf(i) if *i >= 0 && (*i as usize) < names.len() => {
-                let i = *i as usize;
-                names[if flip { names.len() - 1 - i } else { i }].clone()
-            }
-            _ => String::new(),
-        };
         chart
             .configure_mesh()
             .disable_mesh()
-            .x_labels(m)
-            .y_labels(n)
-            .x_label_formatter(&|v| label(cols, v, false))
-            .y_label_formatter(&|v| label(rows, v, true))
-            .x_label_style(
-                ("sans-serif", 12)
-                    .into_font()
-                    .transform(FontTransform::Rotate90)
-                    .into_text_style(area)
-                    .pos(Pos::new(HPos::Right, VPos::Center)),
-            )
-            .y_label_style(("sans-serif", 12))
+            .x_labels(0)
+            .y_labels(0)
             .draw()
             .map_err(draw_err)?;
         let shade = |v: f64| {
@@ -207,30 +197,49 @@ impl Picture for Heatmap {
         chart
             .draw_series((0..n).flat_map(|i| {
                 (0..m).map(move |j| {
-                    // Row 0 at the top.
-                    let y = (n - 1 - i) as i32;
-                    let x = j as i32;
+                    let (x, y) = (j as f64, (n - 1 - i) as f64);
                     Rectangle::new(
-                        [
-                            (SegmentValue::Exact(x), SegmentValue::Exact(y)),
-                            (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1)),
-                        ],
+                        [(x, y), (x + 1.0, y + 1.0)],
                         shade(self.values[i * m + j]).filled(),
                     )
                 })
             }))
             .map_err(draw_err)?;
+        // The labels by hand, at the cells' centres: plotters' mesh anchors a label at its
+        // middle, so a turned column label would reach up into the cells and be painted
+        // over. Anchored at its start and turned, each reads downward from below its
+        // column; the row labels end just left of their rows.
+        let (base_x, base_y) = area.get_base_pixel();
+        let (xs, ys) = chart.plotting_area().get_pixel_range();
+        let turned = font
+            .clone()
+            .transform(FontTransform::Rotate90)
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        for (j, name) in self.cols.iter().enumerate() {
+            let (x, _) = chart.backend_coord(&(j as f64 + 0.5, 0.0));
+            area.draw_text(name, &turned, (x - base_x, ys.end - base_y + 6))
+                .map_err(draw_err)?;
+        }
+        let beside = font.color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center));
+        for (i, name) in self.rows.iter().enumerate() {
+            let (_, y) = chart.backend_coord(&(0.0, (n - 1 - i) as f64 + 0.5));
+            area.draw_text(name, &beside, (xs.start - base_x - 6, y - base_y))
+                .map_err(draw_err)?;
+        }
         Ok(())
     }
 }
 
-/// Named line series on shared axes, with a legend.
+/// Named line series on shared axes, with a legend; the y axis linear or, with
+/// [`log_y`](Self::log_y), logarithmic.
 #[derive(Clone, Debug)]
 pub struct Curves {
     title: String,
     x_desc: String,
     y_desc: String,
     series: Vec<(String, Vec<(f64, f64)>)>,
+    log_y: bool,
 }
 
 impl Curves {
@@ -241,7 +250,29 @@ impl Curves {
             x_desc: x.into(),
             y_desc: y.into(),
             series: Vec::new(),
+            log_y: false,
         }
+    }
+
+    /// A logarithmic y axis (ticks at powers of ten), for values that span orders of
+    /// magnitude, such as the losses of runs that diverge. A series is drawn up to its last
+    /// finite positive value: a run that ends in `inf` or NaN stops where it left the chart.
+    pub fn log_y(mut self) -> Self {
+        self.log_y = true;
+        self
+    }
+
+    /// The points drawn of a series: `(x, log10 y)` on a log axis, while they are finite
+    /// and positive.
+    fn drawn(&self, points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+        if !self.log_y {
+            return points.to_vec();
+        }
+        points
+            .iter()
+            .take_while(|p| p.0.is_finite() && p.1.is_finite() && p.1 > 0.0)
+            .map(|&(x, y)| (x, y.log10()))
+            .collect()
     }
 
     /// Adds a series of `(x, y)` points, drawn in order.
@@ -253,7 +284,12 @@ impl Curves {
 
 impl Picture for Curves {
     fn draw(&self, area: &Area<'_>) -> Result<(), PlotError> {
-        let all = || self.series.iter().flat_map(|(_, p)| p.iter());
+        let series: Vec<(&String, Vec<(f64, f64)>)> = self
+            .series
+            .iter()
+            .map(|(name, p)| (name, self.drawn(p)))
+            .collect();
+        let all = || series.iter().flat_map(|(_, p)| p.iter());
         let (x0, x1) = span(all().map(|p| p.0))?;
         let (y0, y1) = span(all().map(|p| p.1))?;
         area.fill(&WHITE).map_err(draw_err)?;
@@ -261,34 +297,118 @@ impl Picture for Curves {
             .caption(&self.title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(35)
-            .y_label_area_size(55)
+            .y_label_area_size(60)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(draw_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(&self.x_desc)
-            .y_desc(&self.y_desc)
-            .draw()
-            .map_err(draw_err)?;
-        for (i, (name, points)) in self.series.iter().enumerate() {
+        let log = self.log_y;
+        let y_label = move |v: &f64| {
+            if !log {
+                return format!("{v}");
+            }
+            let r = v.round();
+            if (v - r).abs() < 1e-9 {
+                format!("1e{}", r as i64)
+            } else {
+                format!("{:.1e}", 10f64.powf(*v))
+            }
+        };
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(&self.x_desc).y_desc(&self.y_desc);
+        if log {
+            mesh.y_label_formatter(&y_label);
+        }
+        mesh.draw().map_err(draw_err)?;
+        for (i, (name, points)) in series.iter().enumerate() {
             let c = colour(i);
+            let name = (*name).clone();
             chart
                 .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
                 .map_err(draw_err)?
-                .label(name.clone())
+                .label(name)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
                 });
-            chart
-                .draw_series(points.iter().map(|&p| Circle::new(p, 2, c.filled())))
-                .map_err(draw_err)?;
+            // Dots only where there are few enough points to tell apart.
+            if points.len() <= 60 {
+                chart
+                    .draw_series(points.iter().map(|&p| Circle::new(p, 2, c.filled())))
+                    .map_err(draw_err)?;
+            }
+            // A cross where a series stops short of its points (it left the log axis).
+            let all = self.series[i].1.len();
+            if let (true, Some(&last)) = (points.len() < all, points.last()) {
+                chart
+                    .draw_series(std::iter::once(Cross::new(last, 6, c.stroke_width(2))))
+                    .map_err(draw_err)?;
+            }
         }
         chart
             .configure_series_labels()
+            .position(emptiest_corner(&series, (x0, x1), (y0, y1)))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()
             .map_err(draw_err)
+    }
+}
+
+/// The corner of the chart that the fewest points fall in (a box of 40 % of each axis),
+/// where the legend hides the least.
+fn emptiest_corner(
+    series: &[(&String, Vec<(f64, f64)>)],
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> SeriesLabelPosition {
+    let (fx, fy) = (|x: f64| (x - x0) / (x1 - x0), |y: f64| (y - y0) / (y1 - y0));
+    let corners = [
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::LowerLeft, false, false),
+    ];
+    let count = |right: bool, upper: bool| {
+        series
+            .iter()
+            .flat_map(|(_, p)| p.iter())
+            .filter(|&&(x, y)| {
+                let (u, v) = (fx(x), fy(y));
+                (if right { u > 0.6 } else { u < 0.4 }) && (if upper { v > 0.6 } else { v < 0.4 })
+            })
+            .count()
+    };
+    corners
+        .into_iter()
+        .min_by_key(|&(_, r, u)| count(r, u))
+        .map_or(SeriesLabelPosition::UpperRight, |c| c.0)
+}
+
+/// Pictures side by side in equal columns (say, the losses of two optimizers).
+#[derive(Clone, Debug)]
+pub struct Row<P> {
+    panels: Vec<P>,
+}
+
+impl<P: Picture> Row<P> {
+    /// `panels`, left to right.
+    pub fn new(panels: Vec<P>) -> Self {
+        Row { panels }
+    }
+}
+
+impl<P: Picture> Picture for Row<P> {
+    fn draw(&self, area: &Area<'_>) -> Result<(), PlotError> {
+        if self.panels.is_empty() {
+            return Err(PlotError::Data("a row of no pictures".into()));
+        }
+        area.fill(&WHITE).map_err(draw_err)?;
+        for (p, a) in self
+            .panels
+            .iter()
+            .zip(area.split_evenly((1, self.panels.len())))
+        {
+            p.draw(&a)?;
+        }
+        Ok(())
     }
 }
 

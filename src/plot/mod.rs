@@ -2,7 +2,8 @@
 //! labelled 2-D points ([`Scatter`], e.g. a PCA of sentence embeddings coloured by topic), a
 //! heatmap with row and column labels ([`Heatmap`], e.g. one head's attention pattern over
 //! the tokens), and line charts ([`Curves`]: concentration curves, explained variance per
-//! layer, training losses read by [`read_loss_csv`]).
+//! layer, training losses read by [`read_loss_csv`], on a log axis with [`Curves::log_y`]),
+//! and pictures side by side ([`Row`]).
 //!
 //! Each picture renders into an RGB buffer ([`Picture::render`]) or a PNG file
 //! ([`Picture::save_png`]) through plotters' bitmap backend. Text is drawn with the Hack font
@@ -24,7 +25,7 @@ use std::sync::OnceLock;
 
 use plotters::prelude::*;
 
-pub use charts::{read_loss_csv, Curves, Heatmap, Scatter, Series};
+pub use charts::{read_loss_csv, Curves, Heatmap, Row, Scatter, Series};
 
 /// Why a picture could not be drawn or written.
 #[derive(Debug)]

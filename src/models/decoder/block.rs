@@ -12,6 +12,7 @@ use crate::autodiff::linear::Linear;
 use crate::autodiff::{Param, Var};
 use crate::dim::{Dim, Many, Runtime, StaticDim};
 use crate::element::Float;
+use crate::inspect::Site;
 use crate::nn::attention::AttentionMask;
 use crate::nn::rope::Rope;
 use crate::shape::SplitsInto;
@@ -168,13 +169,15 @@ where
     Ffn: StaticDim<Kind = Many>,
     T: Float,
 {
-    /// The block on `x: (B, S, DModel)`, position `i` of each sequence at `i`.
+    /// The block on `x: (B, S, DModel)`, position `i` of each sequence at `i`, passing its
+    /// hook points to `hooks` ([`NoHooks`] for a plain forward).
     pub(crate) fn forward<'t, B, S, H, Hd>(
         &self,
         x: &Var<'t, (B, S, DModel), T>,
         rope: &Rope<Hd>,
         eps: T,
         mode: Read,
+        hooks: &mut impl BlockHooks<DModel, H, Hd, Ffn, T>,
     ) -> Var<'t, (B, S, DModel), T>
     where
         B: Dim<Kind = Runtime>,
@@ -184,19 +187,72 @@ where
         DModel: SplitsInto<H, Hd>,
     {
         let tape = x.tape();
+        let x = &hooks.resid(Site::ResidPre, x.clone());
         let h = x.rms_norm(&read(tape, &self.attn_norm, mode), eps);
         let ad = &self.lora;
         let q = adapted(&h, &self.wq, ad.q.as_ref(), mode).split_heads::<H, Hd>();
         let k = adapted(&h, &self.wk, ad.k.as_ref(), mode).split_heads::<H, Hd>();
         let v = adapted(&h, &self.wv, ad.v.as_ref(), mode).split_heads::<H, Hd>();
-        let o = attend(&q.rope(rope, 0), &k.rope(rope, 0), &v, true);
-        let o = o.merge_heads::<DModel>();
-        let x = x + &adapted(&o, &self.wo, ad.o.as_ref(), mode);
+        let (q, k) = (q.rope(rope, 0), k.rope(rope, 0));
+        hooks.heads(&q, &k);
+        let o = attend(&q, &k, &v, true);
+        let z = hooks.z(o.merge_heads::<DModel>());
+        let x = hooks.resid(
+            Site::ResidMid,
+            x + &adapted(&z, &self.wo, ad.o.as_ref(), mode),
+        );
         let h = x.rms_norm(&read(tape, &self.ffn_norm, mode), eps);
         let gate = proj(&h, &self.w1, mode).silu();
         let up = proj(&h, &self.w3, mode);
-        &x + &proj(&(&gate * &up), &self.w2, mode)
+        let act = &gate * &up;
+        hooks.ffn(&act);
+        hooks.resid(Site::ResidPost, &x + &proj(&act, &self.w2, mode))
     }
+}
+
+/// The hook points of [`Block::forward`] (TransformerLens's names in [`Site`]): each gets
+/// the value the block computed there and, where it returns one, the block goes on with
+/// what it returns. Every method defaults to doing nothing, and [`NoHooks`] keeps the
+/// defaults, so a plain forward is the same code with nothing added.
+pub(crate) trait BlockHooks<DModel: Dim, H: Dim, Hd: Dim, Ffn: Dim, T: Float> {
+    /// The forward is entering block `layer` (or, with the block count, leaving the last).
+    fn block(&mut self, _layer: usize) {}
+
+    /// The residual stream at `site` (`ResidPre`, `ResidMid` or `ResidPost`).
+    fn resid<'t, B: Dim, S: Dim>(
+        &mut self,
+        _site: Site,
+        x: Var<'t, (B, S, DModel), T>,
+    ) -> Var<'t, (B, S, DModel), T> {
+        x
+    }
+
+    /// The queries and keys, split into heads, after RoPE: what the scores are made of.
+    fn heads<'t, B: Dim, S: Dim>(
+        &mut self,
+        _q: &Var<'t, (B, H, S, Hd), T>,
+        _k: &Var<'t, (B, H, S, Hd), T>,
+    ) {
+    }
+
+    /// The heads' outputs, merged, before the output projection (`hook_z`).
+    fn z<'t, B: Dim, S: Dim>(
+        &mut self,
+        z: Var<'t, (B, S, DModel), T>,
+    ) -> Var<'t, (B, S, DModel), T> {
+        z
+    }
+
+    /// The FFN's activations `silu(W1·h) ⊙ W3·h`, the input of `W2` (`mlp.hook_post`).
+    fn ffn<'t, B: Dim, S: Dim>(&mut self, _act: &Var<'t, (B, S, Ffn), T>) {}
+}
+
+/// The hooks of a plain forward: none.
+pub(crate) struct NoHooks;
+
+impl<DModel: Dim, H: Dim, Hd: Dim, Ffn: Dim, T: Float> BlockHooks<DModel, H, Hd, Ffn, T>
+    for NoHooks
+{
 }
 
 // ======================================================================================

@@ -32,6 +32,9 @@
 //! what an optimizer trains, [`merge_adapters`](Decoder::merge_adapters) folds them into
 //! the projections, [`save_adapters`](Decoder::save_adapters) writes them alone; see the
 //! `lora` module's docs (in `models/decoder/lora.rs`).
+//! [`run_with_cache`](Decoder::run_with_cache) and [`run_with_hooks`](Decoder::run_with_hooks)
+//! ([`inspect`](mod@inspect)) run the same forward with an activation cache, steering vectors
+//! and head ablations at the blocks' hook points.
 //!
 //! Attention sits in one private function, `attend` in `block.rs`: the traced blocked
 //! attention op of [`autodiff::attention`](crate::autodiff::attention).
@@ -76,6 +79,7 @@
 mod block;
 mod config;
 mod decode;
+pub mod inspect;
 mod io;
 mod lora;
 mod ops;
@@ -86,9 +90,10 @@ use core::marker::PhantomData;
 pub use block::Block;
 pub use config::DecoderConfig;
 pub use decode::DecoderCache;
+pub use inspect::{Seq, Tokens};
 pub use lora::{Adapter, AttnAdapters, LoraTargets};
 
-use self::block::{normal, proj, visit_linear, visit_linear_mut};
+use self::block::{normal, proj, visit_linear, visit_linear_mut, BlockHooks, NoHooks};
 use self::ops::{flatten_rows, read, Read};
 use crate::autodiff::linear::Linear;
 use crate::autodiff::{Param, Tape, Var};
@@ -230,13 +235,15 @@ where
     }
 
     /// The one forward: logits `(B, S, Vocab)` for `ids` (row-major, `B × S` of them),
-    /// parameters read as `mode` says.
+    /// parameters read as `mode` says, the blocks' hook points passed to `hooks` (and, as
+    /// block `layers`'s `ResidPre`, the stream leaving the last block).
     fn run<'t, B, S>(
         &self,
         tape: &'t Tape<T>,
         shape: (B, S),
         ids: &[u32],
         mode: Read,
+        hooks: &mut impl BlockHooks<DModel, Heads, HeadDim, Ffn, T>,
     ) -> Result<Var<'t, (B, S, Vocab), T>, ShapeError>
     where
         B: Dim<Kind = Runtime>,
@@ -245,9 +252,12 @@ where
         let eps = T::from_f64(self.config.norm_eps);
         let table = read(tape, &self.embedding, mode);
         let mut x = table.try_embed_batch(shape, ids)?;
-        for block in &self.blocks {
-            x = block.forward::<B, S, Heads, HeadDim>(&x, &self.rope, eps, mode);
+        for (l, block) in self.blocks.iter().enumerate() {
+            hooks.block(l);
+            x = block.forward::<B, S, Heads, HeadDim>(&x, &self.rope, eps, mode, hooks);
         }
+        hooks.block(self.blocks.len());
+        let x = hooks.resid(crate::inspect::Site::ResidPre, x);
         let x = x.rms_norm(&read(tape, &self.norm, mode), eps);
         Ok(match &self.head {
             Some(head) => proj(&x, head, mode),
@@ -269,7 +279,7 @@ where
         B: Dim<Kind = Runtime>,
         S: Dim<Kind = Runtime>,
     {
-        self.run(tape, shape, ids, Read::Traced)
+        self.run(tape, shape, ids, Read::Traced, &mut NoHooks)
     }
 
     /// The mean cross-entropy of next-token prediction, traced on `tape`: `targets[p]` is
@@ -304,7 +314,7 @@ where
         S: Dim<Kind = Runtime>,
     {
         let tape = Tape::new();
-        let logits = self.run(&tape, shape, ids, Read::Constant)?;
+        let logits = self.run(&tape, shape, ids, Read::Constant, &mut NoHooks)?;
         debug_assert!(tape.is_empty(), "inference recorded {} nodes", tape.len());
         Ok(logits.to_tensor())
     }

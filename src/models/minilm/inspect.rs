@@ -1,6 +1,7 @@
 //! The MiniLM forward with an activation cache and interventions
 //! ([`inspect`](crate::inspect)): the plain layers run unchanged, interventions act on the
-//! packed residual stream between them, and a site of a layer's inside (queries, keys,
+//! packed residual stream between them, head ablations on a layer's attention context
+//! through the layer's one hook (`Layer::forward_with`), and a site of a layer's inside (queries, keys,
 //! attention patterns, the stream after attention, the FFN activations) is recomputed from
 //! that layer's input only when it is selected, so the states that flow on are those of
 //! [`MiniLm::forward`], bit for bit.
@@ -10,7 +11,7 @@ use super::MaxPos;
 use super::{mean_pool, Encoded, Ffn, HeadDim, Heads, Hidden, MiniLm, Seq, Tokens};
 use crate::dim::StaticDim;
 use crate::inspect::cache::CacheDims;
-use crate::inspect::{ActivationCache, InspectError, Intervention, Selection, Site};
+use crate::inspect::{ActivationCache, HeadAblation, InspectError, Intervention, Selection, Site};
 use crate::models::ModelError;
 use crate::nn::attention::{attention_weights, AttentionMask};
 use crate::ops::Activations;
@@ -23,6 +24,7 @@ impl CacheDims for MiniLm {
     type Heads = Heads;
     type HeadDim = HeadDim;
     type Ffn = Ffn;
+    type Elem = f32;
 }
 
 /// Sites inside a layer that need its queries and keys, per sentence.
@@ -67,6 +69,30 @@ impl MiniLm {
         selection: &Selection,
         interventions: &[Intervention<Hidden>],
     ) -> Result<(Packed, ActivationCache<MiniLm>), InspectError> {
+        self.run_with_hooks(input_ids, selection, interventions, &[])
+    }
+
+    /// [`run_with_cache`](Self::run_with_cache) that also ablates heads: each
+    /// [`HeadAblation`] zeroes (or mean-ablates over the batch's tokens) one head's slice
+    /// of the attention context at its layer, before the output projection. A head not
+    /// below 12 or a layer not below 6 is [`InspectError::OutOfRange`].
+    ///
+    /// ```no_run
+    /// use shapecheck::inspect::{HeadAblation, Selection};
+    /// use shapecheck::models::minilm::{Heads, MiniLm};
+    /// let model = MiniLm::load("models/all-MiniLM-L6-v2")?;
+    /// let ids = vec![model.tokenize("A cat sat on the mat.").0];
+    /// let knock_out = HeadAblation::<Heads>::zero(0, 5);
+    /// let (last, _) = model.run_with_hooks(&ids, &Selection::new(), &[], &[knock_out])?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run_with_hooks(
+        &self,
+        input_ids: &[Vec<u32>],
+        selection: &Selection,
+        interventions: &[Intervention<Hidden>],
+        ablations: &[HeadAblation<Heads>],
+    ) -> Result<(Packed, ActivationCache<MiniLm>), InspectError> {
         let layers = self.layers.len();
         if let Some(bad) = interventions.iter().find(|i| i.layer() > layers) {
             return Err(InspectError::OutOfRange {
@@ -74,6 +100,9 @@ impl MiniLm {
                 index: bad.layer(),
                 len: layers + 1,
             });
+        }
+        for a in ablations {
+            a.check(layers, Heads::SIZE)?;
         }
         if let Some(longest) = input_ids.iter().map(Vec::len).find(|&n| n > MaxPos::SIZE) {
             return Err(ModelError::TooLong {
@@ -114,14 +143,21 @@ impl MiniLm {
                     );
                 }
             }
+            let ablate = |context: &mut Tensor<(Tokens, Hidden)>| {
+                for a in ablations.iter().filter(|a| a.layer() == l) {
+                    a.apply(context.as_mut_slice(), Hidden::SIZE, HeadDim::SIZE);
+                }
+            };
             if keep(Site::ResidMid) || keep(Site::Ffn) {
-                // The attention sublayer as `Layer::forward` computes it.
+                // The attention sublayer as `Layer::forward_with` computes it.
                 let (q, k, v) = (
                     layer.query.forward(&x),
                     layer.key.forward(&x),
                     layer.value.forward(&x),
                 );
-                let attended = layer.output.forward(&attend(&q, &k, &v, &spans));
+                let mut context = attend(&q, &k, &v, &spans);
+                ablate(&mut context);
+                let attended = layer.output.forward(&context);
                 let mid = layer.attention_norm.apply(&(&x + &attended));
                 if keep(Site::Ffn) {
                     cache.put_ffn(l, layer.ffn.up().forward(&mid).gelu());
@@ -130,7 +166,7 @@ impl MiniLm {
                     cache.put_resid(Site::ResidMid, l, mid);
                 }
             }
-            x = layer.forward(&x, &spans);
+            x = layer.forward_with(&x, &spans, ablate);
             if keep(Site::ResidPost) {
                 cache.put_resid(Site::ResidPost, l, x.clone());
             }

@@ -79,12 +79,24 @@ impl Layer {
         x: &Tensor<(Tokens, Hidden)>,
         spans: &Spans,
     ) -> Tensor<(Tokens, Hidden)> {
+        self.forward_with(x, spans, |_| {})
+    }
+
+    /// [`forward`](Self::forward) with a hook on the heads' merged outputs before the
+    /// output projection (`hook_z`): `edit` may change them (an ablation) in place.
+    pub(super) fn forward_with(
+        &self,
+        x: &Tensor<(Tokens, Hidden)>,
+        spans: &Spans,
+        edit: impl FnOnce(&mut Tensor<(Tokens, Hidden)>),
+    ) -> Tensor<(Tokens, Hidden)> {
         let (q, k, v) = (
             self.query.forward(x),
             self.key.forward(x),
             self.value.forward(x),
         );
-        let context = attend(&q, &k, &v, spans);
+        let mut context = attend(&q, &k, &v, spans);
+        edit(&mut context);
         let attended = self.output.forward(&context);
         let x = self.attention_norm.apply(&(x + &attended));
         let h = self.ffn.forward(&x);

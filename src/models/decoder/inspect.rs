@@ -1,0 +1,360 @@
+//! The decoder's forward with an activation cache and interventions
+//! ([`inspect`](crate::inspect)): [`Decoder::run_with_cache`] and
+//! [`Decoder::run_with_hooks`] run the one forward of `block.rs` (the code behind
+//! [`Decoder::logits`] and the training forward) with an inspector at its hook points, so
+//! the states that flow on are those of `logits`, bit for bit, wherever nothing is changed.
+//!
+//! The residual stream and the FFN activations are recorded `(Tokens, …)`: the `B × S`
+//! positions of the batch row-major, sequence `b`'s rows at `b·S..(b + 1)·S`
+//! ([`ActivationCache::rows`]); queries, keys (after RoPE, as the scores see them) and
+//! attention patterns per sequence, `(Heads, Seq, …)`.
+//!
+//! ```
+//! use shapecheck::inspect::{HeadAblation, Intervention, Selection, Site};
+//! use shapecheck::models::decoder::{Decoder, DecoderConfig};
+//! use shapecheck::prelude::*;
+//!
+//! dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 32);
+//! dim!(pub Batch; pub Len);
+//! let model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn, f64>::init(DecoderConfig::default(), 0);
+//! let (shape, ids) = ((Batch::new(2), Len::new(4)), [1, 2, 3, 4, 5, 6, 7, 8]);
+//! let sel = Selection::new().with(Site::ResidPost, 0..2).with(Site::Attention, [1]);
+//! let (logits, cache) = model.run_with_cache(shape, &ids, &sel, &[]).unwrap();
+//! assert_eq!(logits.as_slice(), model.logits(shape, &ids).unwrap().as_slice());
+//! let pattern = cache.attention(1, 0).unwrap(); // layer 1, sequence 0: (Heads, Seq, Seq)
+//! assert_eq!(pattern[[0, 0, 1]], 0.0); // causal: position 0 does not see position 1
+//! assert_eq!(cache.resid_post(1).unwrap().dims()[..], [8, 16]); // (Tokens, DModel)
+//!
+//! // Steer from position 2 on at layer 1, and zero head 1 of layer 0.
+//! let steer = Intervention::add(1, Tensor::<(DModel,), f64>::ones(), 0.5).from_position(2);
+//! let ablate = HeadAblation::<Heads>::zero(0, 1);
+//! let (changed, _) = model
+//!     .run_with_hooks(shape, &ids, &Selection::new(), &[steer], &[ablate])
+//!     .unwrap();
+//! assert_ne!(changed.as_slice(), logits.as_slice());
+//! // A head the model does not have is an error, not a panic.
+//! let e = model
+//!     .run_with_hooks(shape, &ids, &Selection::new(), &[], &[HeadAblation::<Heads>::zero(0, 2)])
+//!     .map(|_| ())
+//!     .unwrap_err();
+//! assert_eq!(e.to_string(), "head 2 is out of range: there are 2");
+//! ```
+//!
+//! A steering vector must have the model's width, by type:
+//!
+//! ```compile_fail
+//! use shapecheck::inspect::{Intervention, Selection};
+//! use shapecheck::models::decoder::{Decoder, DecoderConfig};
+//! use shapecheck::prelude::*;
+//! dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 32);
+//! dim!(pub Batch; pub Len);
+//! let model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn, f64>::init(DecoderConfig::default(), 0);
+//! let wrong = Intervention::add(1, Tensor::<(Ffn,), f64>::ones(), 0.5); // not (DModel,)
+//! let shape = (Batch::new(1), Len::new(2));
+//! let _ = model.run_with_cache(shape, &[1, 2], &Selection::new(), &[wrong]);
+//! ```
+
+use super::block::BlockHooks;
+use super::ops::Read;
+use super::Decoder;
+use crate::autodiff::{Tape, Var};
+use crate::dim::{Dim, Many, Runtime, StaticDim};
+use crate::element::Float;
+use crate::inspect::cache::CacheDims;
+use crate::inspect::{ActivationCache, HeadAblation, InspectError, Intervention, Selection, Site};
+use crate::nn::attention::{try_attention_weights, AttentionMask};
+use crate::shape::SplitsInto;
+use crate::tensor::{Tensor, TensorView};
+
+crate::dim!(
+    /// Every position of a batch run through [`Decoder::run_with_cache`], row-major
+    /// (runtime): the rows of the cached residual stream and FFN activations.
+    pub Tokens;
+    /// The positions of one sequence (runtime): the cached queries', keys' and attention
+    /// patterns' sequence dim.
+    pub Seq
+);
+
+impl<Vocab, DModel, Heads, HeadDim, Ffn, T> CacheDims
+    for Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
+where
+    Vocab: Dim,
+    DModel: Dim,
+    Heads: Dim,
+    HeadDim: Dim,
+    Ffn: Dim,
+    T: Float,
+{
+    type Tokens = Tokens;
+    type Seq = Seq;
+    type Hidden = DModel;
+    type Heads = Heads;
+    type HeadDim = HeadDim;
+    type Ffn = Ffn;
+    type Elem = T;
+}
+
+/// Queries or keys of a batch, `(B, Heads, S, HeadDim)`, as the block has them.
+type BatchHeads<'v, M, B, S> = TensorView<
+    'v,
+    (B, <M as CacheDims>::Heads, S, <M as CacheDims>::HeadDim),
+    <M as CacheDims>::Elem,
+>;
+/// One sequence's of them, `(Heads, Seq, HeadDim)`, as the cache holds them.
+type SequenceHeads<'v, M> = TensorView<
+    'v,
+    (<M as CacheDims>::Heads, Seq, <M as CacheDims>::HeadDim),
+    <M as CacheDims>::Elem,
+>;
+/// What an inspected run returns: the logits and the cache.
+type Inspected<B, S, Vocab, T, M> =
+    Result<(Tensor<(B, S, Vocab), T>, ActivationCache<M>), InspectError>;
+
+/// Sites inside a block that need its queries and keys, per sequence.
+const HEADS: [Site; 3] = [Site::Queries, Site::Keys, Site::Attention];
+
+/// What sits at the hook points of an inspected forward: records the selected sites and
+/// applies the interventions and ablations of the block it is in. It reads values and
+/// puts constants back, so it serves the inference path (every parameter a constant),
+/// where nothing is traced.
+struct Inspector<'a, M: CacheDims> {
+    selection: &'a Selection,
+    interventions: &'a [Intervention<M::Hidden, M::Elem>],
+    ablations: &'a [HeadAblation<M::Heads>],
+    cache: ActivationCache<M>,
+    layer: usize,
+    /// The first error met (a hook cannot return one; the run does).
+    error: Option<InspectError>,
+}
+
+impl<M: CacheDims<Tokens = Tokens, Seq = Seq>> Inspector<'_, M> {
+    fn keep(&self, site: Site) -> bool {
+        self.layer < self.cache.layers() && self.selection.contains(site, self.layer)
+    }
+
+    fn fail(&mut self, e: impl Into<InspectError>) {
+        self.error.get_or_insert(e.into());
+    }
+
+    /// Sequence `b`'s `(Heads, Seq, HeadDim)` slice of `x: (B, Heads, S, HeadDim)`.
+    fn sequence<'v, B: Dim, S: Dim>(
+        x: &BatchHeads<'v, M, B, S>,
+        b: usize,
+    ) -> Result<SequenceHeads<'v, M>, InspectError> {
+        let (shape, st) = (x.shape(), x.strides());
+        Ok(TensorView::from_parts(
+            x.as_base_slice(),
+            x.offset() + b * st[0],
+            (shape.1, Seq::new(shape.2.size()), shape.3),
+            &[st[1], st[2], st[3]],
+        )?)
+    }
+}
+
+impl<M> BlockHooks<M::Hidden, M::Heads, M::HeadDim, M::Ffn, M::Elem> for Inspector<'_, M>
+where
+    M: CacheDims<Tokens = Tokens, Seq = Seq>,
+{
+    fn block(&mut self, layer: usize) {
+        self.layer = layer;
+    }
+
+    fn resid<'t, B: Dim, S: Dim>(
+        &mut self,
+        site: Site,
+        x: Var<'t, (B, S, M::Hidden), M::Elem>,
+    ) -> Var<'t, (B, S, M::Hidden), M::Elem> {
+        let layer = self.layer;
+        let here = site == Site::ResidPre && self.interventions.iter().any(|i| i.layer() == layer);
+        if !here && !self.keep(site) {
+            return x;
+        }
+        let (shape, s) = (x.shape(), x.shape().1.size());
+        let rows = Tokens::new(shape.0.size() * s);
+        let mut flat = match Tensor::from_vec_with((rows, shape.2), x.value().to_vec()) {
+            Ok(t) => t,
+            Err(e) => {
+                self.fail(e);
+                return x;
+            }
+        };
+        let sequences = || (0..shape.0.size()).map(|b| b * s..(b + 1) * s);
+        for i in self.interventions.iter().filter(|i| i.layer() == layer) {
+            if let Err(e) = i.apply(&mut flat, sequences()) {
+                self.fail(e);
+            }
+        }
+        let out = if here {
+            match Tensor::from_vec_with(shape, flat.as_slice().to_vec()) {
+                Ok(t) => x.tape().constant(t),
+                Err(e) => {
+                    self.fail(e);
+                    x
+                }
+            }
+        } else {
+            x
+        };
+        if self.keep(site) {
+            self.cache.put_resid(site, layer, flat);
+        }
+        out
+    }
+
+    fn heads<'t, B: Dim, S: Dim>(
+        &mut self,
+        q: &Var<'t, (B, M::Heads, S, M::HeadDim), M::Elem>,
+        k: &Var<'t, (B, M::Heads, S, M::HeadDim), M::Elem>,
+    ) {
+        if self.layer >= self.cache.layers() || !self.selection.any(&HEADS, self.layer) {
+            return;
+        }
+        let (qv, kv) = (q.value(), k.value());
+        for b in 0..q.shape().0.size() {
+            let one = Self::sequence(&qv, b).and_then(|qb| Ok((qb, Self::sequence(&kv, b)?)));
+            let (qb, kb) = match one {
+                Ok(p) => p,
+                Err(e) => return self.fail(e),
+            };
+            let pattern = if self.keep(Site::Attention) {
+                match try_attention_weights(&qb, &kb, &AttentionMask::causal(0)) {
+                    Ok(p) => Some(p),
+                    Err(e) => return self.fail(e),
+                }
+            } else {
+                None
+            };
+            let (kq, kk) = (self.keep(Site::Queries), self.keep(Site::Keys));
+            self.cache.push_heads(
+                self.layer,
+                kq.then(|| qb.to_tensor()),
+                kk.then(|| kb.to_tensor()),
+                pattern,
+            );
+        }
+    }
+
+    fn z<'t, B: Dim, S: Dim>(
+        &mut self,
+        z: Var<'t, (B, S, M::Hidden), M::Elem>,
+    ) -> Var<'t, (B, S, M::Hidden), M::Elem> {
+        let layer = self.layer;
+        let mut here = self
+            .ablations
+            .iter()
+            .filter(|a| a.layer() == layer)
+            .peekable();
+        if here.peek().is_none() {
+            return z;
+        }
+        let width = z.shape().2.size();
+        let head_dim = width / heads_of::<M>().max(1);
+        let mut data = z.value().to_vec();
+        for a in here {
+            a.apply(&mut data, width, head_dim);
+        }
+        match Tensor::from_vec_with(z.shape(), data) {
+            Ok(t) => z.tape().constant(t),
+            Err(e) => {
+                self.fail(e);
+                z
+            }
+        }
+    }
+
+    fn ffn<'t, B: Dim, S: Dim>(&mut self, act: &Var<'t, (B, S, M::Ffn), M::Elem>) {
+        if !self.keep(Site::Ffn) {
+            return;
+        }
+        let shape = act.shape();
+        let rows = Tokens::new(shape.0.size() * shape.1.size());
+        match Tensor::from_vec_with((rows, shape.2), act.value().to_vec()) {
+            Ok(t) => self.cache.put_ffn(self.layer, t),
+            Err(e) => self.fail(e),
+        }
+    }
+}
+
+/// The number of heads of model `M` (its heads dim is static for every model here; a
+/// runtime one would have no size to read, and counts as one head).
+fn heads_of<M: CacheDims>() -> usize {
+    <M::Heads as Dim>::STATIC_SIZE.unwrap_or(1)
+}
+
+impl<Vocab, DModel, Heads, HeadDim, Ffn, T> Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
+where
+    Vocab: StaticDim<Kind = Many>,
+    DModel: StaticDim<Kind = Many> + SplitsInto<Heads, HeadDim>,
+    Heads: StaticDim,
+    HeadDim: StaticDim,
+    Ffn: StaticDim<Kind = Many>,
+    T: Float,
+{
+    /// [`logits`](Self::logits) that records the `selection`'s sites and applies the
+    /// `interventions` (each to the residual stream entering its block; the block count
+    /// means the stream leaving the last block, before the final norm). Returns the
+    /// logits and the cache.
+    ///
+    /// An intervention past the block count is [`InspectError::OutOfRange`]; the errors of
+    /// [`logits`](Self::logits) are [`InspectError::Shape`]. See the
+    /// [module docs](self) for an example.
+    pub fn run_with_cache<B, S>(
+        &self,
+        shape: (B, S),
+        ids: &[u32],
+        selection: &Selection,
+        interventions: &[Intervention<DModel, T>],
+    ) -> Inspected<B, S, Vocab, T, Self>
+    where
+        B: Dim<Kind = Runtime>,
+        S: Dim<Kind = Runtime>,
+    {
+        self.run_with_hooks(shape, ids, selection, interventions, &[])
+    }
+
+    /// [`run_with_cache`](Self::run_with_cache) that also ablates heads: each
+    /// [`HeadAblation`] zeroes (or mean-ablates) one head's output at its block, before
+    /// the output projection. A head not below `Heads`, or a block not below the block
+    /// count, is [`InspectError::OutOfRange`].
+    pub fn run_with_hooks<B, S>(
+        &self,
+        shape: (B, S),
+        ids: &[u32],
+        selection: &Selection,
+        interventions: &[Intervention<DModel, T>],
+        ablations: &[HeadAblation<Heads>],
+    ) -> Inspected<B, S, Vocab, T, Self>
+    where
+        B: Dim<Kind = Runtime>,
+        S: Dim<Kind = Runtime>,
+    {
+        let layers = self.blocks.len();
+        if let Some(bad) = interventions.iter().find(|i| i.layer() > layers) {
+            return Err(InspectError::OutOfRange {
+                what: "layer",
+                index: bad.layer(),
+                len: layers + 1,
+            });
+        }
+        for a in ablations {
+            a.check(layers, Heads::SIZE)?;
+        }
+        let (b, s) = (shape.0.size(), shape.1.size());
+        let rows = (0..b).map(|i| i * s..(i + 1) * s).collect();
+        let mut inspector = Inspector::<Self> {
+            selection,
+            interventions,
+            ablations,
+            cache: ActivationCache::new(layers, rows),
+            layer: 0,
+            error: None,
+        };
+        let tape = Tape::new();
+        let logits = self.run(&tape, shape, ids, Read::Constant, &mut inspector)?;
+        debug_assert!(tape.is_empty(), "inspection recorded {} nodes", tape.len());
+        match inspector.error {
+            Some(e) => Err(e),
+            None => Ok((logits.to_tensor(), inspector.cache)),
+        }
+    }
+}
