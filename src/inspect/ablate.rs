@@ -23,7 +23,7 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use super::InspectError;
+use super::{InspectError, Intervention};
 use crate::dim::Dim;
 use crate::element::Float;
 
@@ -108,6 +108,27 @@ impl<H: Dim> HeadAblation<H> {
             });
         }
         Ok(())
+    }
+
+    /// `Err` when an intervention's layer is above `layers` (the block count itself
+    /// means the stream leaving the last block) or an ablation is out of range: the
+    /// checks of a model's hooked run, before it computes anything.
+    pub(crate) fn check_all<D: Dim, T: Float>(
+        layers: usize,
+        interventions: &[Intervention<D, T>],
+        ablations: &[HeadAblation<H>],
+    ) -> Result<(), InspectError>
+    where
+        H: crate::dim::StaticDim,
+    {
+        if let Some(bad) = interventions.iter().find(|i| i.layer() > layers) {
+            return Err(InspectError::OutOfRange {
+                what: "layer",
+                index: bad.layer(),
+                len: layers + 1,
+            });
+        }
+        ablations.iter().try_for_each(|a| a.check(layers, H::SIZE))
     }
 
     /// Applies it to `z`, rows of `width = heads × head_dim` merged head outputs (checked

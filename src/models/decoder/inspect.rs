@@ -329,16 +329,7 @@ where
         S: Dim<Kind = Runtime>,
     {
         let layers = self.blocks.len();
-        if let Some(bad) = interventions.iter().find(|i| i.layer() > layers) {
-            return Err(InspectError::OutOfRange {
-                what: "layer",
-                index: bad.layer(),
-                len: layers + 1,
-            });
-        }
-        for a in ablations {
-            a.check(layers, Heads::SIZE)?;
-        }
+        HeadAblation::check_all(layers, interventions, ablations)?;
         let (b, s) = (shape.0.size(), shape.1.size());
         let rows = (0..b).map(|i| i * s..(i + 1) * s).collect();
         let mut inspector = Inspector::<Self> {

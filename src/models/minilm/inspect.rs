@@ -94,16 +94,7 @@ impl MiniLm {
         ablations: &[HeadAblation<Heads>],
     ) -> Result<(Packed, ActivationCache<MiniLm>), InspectError> {
         let layers = self.layers.len();
-        if let Some(bad) = interventions.iter().find(|i| i.layer() > layers) {
-            return Err(InspectError::OutOfRange {
-                what: "layer",
-                index: bad.layer(),
-                len: layers + 1,
-            });
-        }
-        for a in ablations {
-            a.check(layers, Heads::SIZE)?;
-        }
+        HeadAblation::check_all(layers, interventions, ablations)?;
         if let Some(longest) = input_ids.iter().map(Vec::len).find(|&n| n > MaxPos::SIZE) {
             return Err(ModelError::TooLong {
                 tokens: longest,
