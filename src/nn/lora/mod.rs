@@ -13,7 +13,7 @@
 //!
 //! The types carry the rule that makes it work: `A` and `B` share the rank dim `R` (so an
 //! adapter whose factors disagree on the rank does not type-check), an input must have
-//! width `DIn`, and [`RankAtMost`](crate::linalg::RankAtMost) keeps `R ≤ min(DIn, DOut)` (a larger rank saves nothing
+//! width `DIn`, and [`RankAtMost`] keeps `R ≤ min(DIn, DOut)` (a larger rank saves nothing
 //! and is not a low-rank update). The forward pass is `x·Wᵀ + s·(x·Aᵀ)·Bᵀ`, three GEMMs of
 //! which two are thin; `B·A` is never formed there (only by [`LoRA::delta`] and
 //! [`LoRA::merge`]).
