@@ -39,7 +39,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use shapecheck::autodiff::lora::LoraConfig;
+use shapecheck::nn::lora::LoraConfig;
 use shapecheck::models::decoder::{Decoder, DecoderConfig, LoraTargets};
 use shapecheck::optim::{
     clip_grad_norm, AdamW, AdamWConfig, DynParam, OptimError, Optimizer, Schedule, Sgd, SgdConfig,
@@ -733,7 +733,7 @@ fn lora(mut model: Model, base_path: &std::path::Path, spec: &str) -> Result<(),
     )?;
     check(
         opt.exp_avg(&model.blocks[0].wv.weight).is_none()
-            && opt.exp_avg(&model.embedding).is_none()
+            && opt.exp_avg(&model.embedding.table).is_none()
             && model.blocks[1]
                 .lora
                 .iter()

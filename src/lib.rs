@@ -94,7 +94,7 @@ pub use typenum;
 
 /// Everything needed to write shape-checked code: `use shapecheck::prelude::*;`.
 pub mod prelude {
-    pub use crate::autodiff::{Gradients, Param, Tape, Var};
+    pub use crate::autodiff::{Gradients, Param, Params, Tape, Var};
     pub use crate::dim::{Dim, Dyn, MinOf, RuntimeDim, StaticDim, D};
     pub use crate::linalg::{Pca, RandomizedSvd};
     pub use crate::nn::lora::LoRA;

@@ -22,7 +22,7 @@
 use std::cell::RefCell;
 
 use proptest::prelude::*;
-use shapecheck::autodiff::linear::Linear;
+use shapecheck::nn::linear::Linear;
 use shapecheck::prelude::*;
 
 mod common;

@@ -146,7 +146,7 @@ fn tiny_decoder(tied: bool) -> Tiny {
         ..DecoderConfig::default()
     };
     let mut d = Tiny::init(config, 3);
-    let w = d.norm.value_mut().as_mut_slice();
+    let w = d.norm.weight.value_mut().as_mut_slice();
     w.iter_mut()
         .enumerate()
         .for_each(|(i, x)| *x += 0.1 * i as f64);
@@ -165,12 +165,12 @@ fn decoder_gradients_match_finite_differences() {
         check_in(
             "embedding",
             &model,
-            |m| &m.embedding,
-            |m| &mut m.embedding,
+            |m| &m.embedding.table,
+            |m| &mut m.embedding.table,
             &eval,
             tol,
         );
-        check_in("norm", &model, |m| &m.norm, |m| &mut m.norm, &eval, tol);
+        check_in("norm", &model, |m| &m.norm.weight, |m| &mut m.norm.weight, &eval, tol);
         for l in 0..2 {
             macro_rules! field {
                 ($name:literal, $($f:tt)+) => {
@@ -180,15 +180,15 @@ fn decoder_gradients_match_finite_differences() {
                     }
                 };
             }
-            field!("attn_norm", attn_norm);
+            field!("attn_norm", attn_norm.weight);
             field!("wq", wq.weight);
             field!("wk", wk.weight);
             field!("wv", wv.weight);
             field!("wo", wo.weight);
-            field!("ffn_norm", ffn_norm);
-            field!("w1", w1.weight);
-            field!("w2", w2.weight);
-            field!("w3", w3.weight);
+            field!("ffn_norm", ffn_norm.weight);
+            field!("w1", ffn.gate.weight);
+            field!("w2", ffn.down.weight);
+            field!("w3", ffn.up.weight);
         }
         if !tied {
             check_in(
@@ -208,13 +208,13 @@ fn decoder_gradients_match_finite_differences() {
 /// The number of parameter tensors, through the visitor.
 fn count_params(model: &Tiny) -> usize {
     struct N(usize);
-    impl ParamVisitor<f64> for N {
-        fn visit<S: Shape>(&mut self, _: &str, _: &Param<S, f64>) {
+    impl<'a> ParamVisitor<'a, f64> for N {
+        fn visit<S: Shape>(&mut self, _: &str, _: &'a Param<S, f64>) {
             self.0 += 1;
         }
     }
     let mut n = N(0);
-    model.visit(&mut n);
+    model.visit_params("", &mut n);
     n.0
 }
 
@@ -237,12 +237,12 @@ fn inference_records_nothing_and_equals_the_traced_forward() {
     assert_eq!(traced.as_slice(), inferred.as_slice());
     // Every parameter frozen: the traced forward records nothing either.
     struct Freeze;
-    impl ParamVisitorMut<f64> for Freeze {
-        fn visit<S: Shape>(&mut self, _: &str, p: &mut Param<S, f64>) {
+    impl<'a> ParamVisitorMut<'a, f64> for Freeze {
+        fn visit<S: Shape>(&mut self, _: &str, p: &'a mut Param<S, f64>) {
             p.freeze();
         }
     }
-    model.visit_mut(&mut Freeze);
+    model.visit_params_mut("", &mut Freeze);
     let tape = Tape::new();
     let frozen = model.forward(&tape, (b, s), &ids).unwrap();
     assert!(tape.is_empty(), "{} nodes recorded", tape.len());
@@ -267,7 +267,7 @@ fn decoder_inputs_are_checked_and_nan_propagates() {
     let tape = Tape::new();
     let err = model.loss(&tape, (b, s), &[1, 2], &[0, 9]).unwrap_err();
     assert!(err.to_string().contains("class 9 is out of range"), "{err}");
-    model.blocks[1].w2.weight.value_mut().as_mut_slice()[3] = f64::NAN;
+    model.blocks[1].ffn.down.weight.value_mut().as_mut_slice()[3] = f64::NAN;
     let y = model.logits((b, s), &[1u32, 2]).unwrap();
     assert!(
         y.as_slice().iter().all(|v| v.is_nan()),
@@ -362,8 +362,8 @@ struct Load<'a> {
     count: usize,
 }
 
-impl<T: Float> ParamVisitorMut<T> for Load<'_> {
-    fn visit<S: Shape>(&mut self, name: &str, p: &mut Param<S, T>) {
+impl<'a, T: Float> ParamVisitorMut<'a, T> for Load<'_> {
+    fn visit<S: Shape>(&mut self, name: &str, p: &'a mut Param<S, T>) {
         let key = format!("{}/param/{name}", self.prefix);
         *p.value_mut() = self.file.load_with(&key, p.value().shape()).unwrap();
         self.count += 1;
@@ -381,8 +381,8 @@ struct Compare<'a, T: Float> {
     count: usize,
 }
 
-impl<T: Float> ParamVisitor<T> for Compare<'_, T> {
-    fn visit<S: Shape>(&mut self, name: &str, p: &Param<S, T>) {
+impl<'a, T: Float> ParamVisitor<'a, T> for Compare<'_, T> {
+    fn visit<S: Shape>(&mut self, name: &str, p: &'a Param<S, T>) {
         let key = format!("{}/grad/{name}", self.prefix);
         let expected: Tensor<S, f64> = self.file.load_with(&key, p.value().shape()).unwrap();
         let actual = self
@@ -426,7 +426,7 @@ fn golden<T: Float>(case: &str, layers: usize, tied: bool, rtol: f64) {
         prefix: case,
         count: 0,
     };
-    model.visit_mut(&mut load);
+    model.visit_params_mut("", &mut load);
     let in_file = file
         .names()
         .iter()
@@ -461,7 +461,7 @@ fn golden<T: Float>(case: &str, layers: usize, tied: bool, rtol: f64) {
         worst: 0.0,
         count: 0,
     };
-    model.visit(&mut cmp);
+    model.visit_params("", &mut cmp);
     assert_eq!(cmp.count, in_file);
     assert_eq!(grads.len(), in_file, "{case}: one gradient per parameter");
     println!(

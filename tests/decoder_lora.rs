@@ -2,7 +2,7 @@
 //! the adapters trained (the base bit for bit as it was), merged equal to unmerged, the
 //! adapters saved and loaded on their own, and the KV-cache path applying them.
 
-use shapecheck::autodiff::lora::LoraConfig;
+use shapecheck::nn::lora::LoraConfig;
 use shapecheck::io::{LoadError, SafeTensors};
 use shapecheck::models::decoder::{Decoder, DecoderConfig, LoraTargets};
 use shapecheck::optim::{AdamW, AdamWConfig, Optimizer};
@@ -64,7 +64,7 @@ fn trained(targets: LoraTargets, steps: usize) -> (Model, Vec<f64>) {
         // Gradients for the adapters only: the frozen base is read as constants.
         assert!(model.named_params().iter().all(|(_, p)| p.is_frozen()));
         assert!(grads.of(&model.blocks[0].wq.weight).is_none());
-        assert!(grads.of(&model.embedding).is_none());
+        assert!(grads.of(&model.embedding.table).is_none());
         assert_eq!(grads.len(), model.named_adapter_params().len());
         losses.push(loss.item());
         drop(tape);
@@ -96,7 +96,7 @@ fn adapters_start_equal_to_the_base() {
         "layers.0.self_attn.q_proj.lora_A.weight"
     );
     // The base is frozen; its parameter list and count are unchanged.
-    assert!(model.blocks[0].wq.weight.is_frozen() && model.embedding.is_frozen());
+    assert!(model.blocks[0].wq.weight.is_frozen() && model.embedding.table.is_frozen());
     assert_eq!(model.named_params().len(), 3 + 9 * 2); // embedding, norm, head
     assert_eq!(model.logits(shape(), &ids).unwrap(), base);
     // A rank above the width is refused, naming it.

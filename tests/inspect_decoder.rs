@@ -75,7 +75,7 @@ fn z_from_cache(
     let eps = m.config().norm_eps;
     let block = &m.blocks[l];
     let x = cache.resid_pre(l).unwrap().as_slice();
-    let h = rms_rows(x, block.attn_norm.value().as_slice(), eps);
+    let h = rms_rows(x, block.attn_norm.weight.value().as_slice(), eps);
     let v = matmul_t(&h, block.wv.weight.value().as_slice(), W);
     let mut z = vec![0.0; B * S * W];
     for b in 0..B {
@@ -109,7 +109,7 @@ fn the_cached_final_residual_through_the_final_norm_and_head_is_the_logits() {
     assert_eq!(last.dims()[..], [B * S, W]);
     let n = rms_rows(
         last.as_slice(),
-        m.norm.value().as_slice(),
+        m.norm.weight.value().as_slice(),
         m.config().norm_eps,
     );
     let w = m.head.as_ref().expect("an untied head").weight.value();
@@ -122,7 +122,7 @@ fn the_cached_final_residual_through_the_final_norm_and_head_is_the_logits() {
         cache.resid_post(0).unwrap().as_slice(),
         cache.resid_pre(1).unwrap().as_slice()
     );
-    let table = m.embedding.value().as_slice();
+    let table = m.embedding.table.value().as_slice();
     let emb: Vec<f64> = ids()
         .iter()
         .flat_map(|&t| table[t as usize * W..][..W].to_vec())
@@ -200,18 +200,18 @@ fn the_ffn_activations_rebuild_the_ffn() {
     assert_eq!(act.dims()[..], [B * S, 24]);
     let h = rms_rows(
         mid.as_slice(),
-        block.ffn_norm.value().as_slice(),
+        block.ffn_norm.weight.value().as_slice(),
         m.config().norm_eps,
     );
-    let gate = matmul_t(&h, block.w1.weight.value().as_slice(), W);
-    let up = matmul_t(&h, block.w3.weight.value().as_slice(), W);
+    let gate = matmul_t(&h, block.ffn.gate.weight.value().as_slice(), W);
+    let up = matmul_t(&h, block.ffn.up.weight.value().as_slice(), W);
     let want: Vec<f64> = gate
         .iter()
         .zip(&up)
         .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
         .collect();
     assert!(max_diff(&want, act.as_slice()) < 1e-12);
-    let down = matmul_t(act.as_slice(), block.w2.weight.value().as_slice(), 24);
+    let down = matmul_t(act.as_slice(), block.ffn.down.weight.value().as_slice(), 24);
     let post: Vec<f64> = mid
         .as_slice()
         .iter()
@@ -295,7 +295,7 @@ fn replacing_and_ablating_the_stream_act_as_stated() {
             ],
         )
         .unwrap();
-    let n = rms_rows(v.as_slice(), m.norm.value().as_slice(), m.config().norm_eps);
+    let n = rms_rows(v.as_slice(), m.norm.weight.value().as_slice(), m.config().norm_eps);
     let want = matmul_t(&n, m.head.as_ref().unwrap().weight.value().as_slice(), W);
     for row in logits.as_slice().chunks_exact(13) {
         assert!(max_diff(row, &want) < 1e-12);

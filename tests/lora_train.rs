@@ -1,4 +1,4 @@
-//! Trainable LoRA (`autodiff::lora::LoraLinear`): PEFT's initialisation, only A and B
+//! Trainable LoRA (`nn::lora::LoraLinear`): PEFT's initialisation, only A and B
 //! trained, merge, adapters saved on their own, and finite-difference gradients.
 
 mod common;
@@ -6,8 +6,8 @@ mod common;
 use std::cell::RefCell;
 
 use common::gradcheck::{check_in, run, weigh};
-use shapecheck::autodiff::linear::Linear;
-use shapecheck::autodiff::lora::{LoraConfig, LoraLinear};
+use shapecheck::nn::linear::Linear;
+use shapecheck::nn::lora::{LoraConfig, LoraLinear};
 use shapecheck::autodiff::Tape;
 use shapecheck::io::{LoadError, SafeTensors, SafetensorsWriter};
 use shapecheck::optim::{AdamW, AdamWConfig, DynParam, Optimizer};

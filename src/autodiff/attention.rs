@@ -1,4 +1,4 @@
-//! Traced scaled dot-product attention: the functions of [`nn::attention`](crate::nn::attention)
+//! Traced scaled dot-product attention: the functions of [`nn::attention`](crate::ops::attention)
 //! on [`Var`]s, with the same names, the same shape rules ([`AttentionShapes`], a mask that
 //! [`BroadcastsTo`] the scores) and so the same compile errors, and a forward whose value
 //! is the tensor op's, bit for bit (it is the same blocked online softmax).
@@ -73,8 +73,8 @@ use super::attention_backward::{self as kernel, Grads, Saved};
 use super::var::{record, Handle, Var};
 use crate::element::Float;
 use crate::error::{OrPanic, ShapeError};
-use crate::nn::attention::online::{self, Operands};
-use crate::nn::attention::{masking, operand, plan, AttentionMask, AttentionShapes};
+use crate::ops::attention::online::{self, Operands};
+use crate::ops::attention::{masking, operand, plan, AttentionMask, AttentionShapes};
 use crate::shape::{BroadcastsTo, Shape};
 use crate::tensor::Tensor;
 
@@ -84,7 +84,7 @@ pub type Out<Q, K, V> = <Q as AttentionShapes<K, V>>::Output;
 pub type Scores<Q, K, V> = <Q as AttentionShapes<K, V>>::Scores;
 
 /// Traced scaled dot-product attention `softmax(q·kᵀ/√Dk)·v`; see
-/// [`nn::attention::attention`](crate::nn::attention::attention) for the shapes and the
+/// [`nn::attention::attention`](crate::ops::attention::attention) for the shapes and the
 /// [module](self) documentation for the gradients.
 ///
 /// # Panics
@@ -121,7 +121,7 @@ where
 }
 
 /// Traced attention under a constant mask: `softmax(q·kᵀ/√Dk + bias, causal)·v`; see
-/// [`nn::attention::attention_masked`](crate::nn::attention::attention_masked). No gradient
+/// [`nn::attention::attention_masked`](crate::ops::attention::attention_masked). No gradient
 /// flows into the mask's bias (use [`attention_biased`] for a traced one).
 ///
 /// ```

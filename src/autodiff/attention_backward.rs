@@ -27,7 +27,7 @@ use std::sync::Mutex;
 
 use crate::element::Float;
 use crate::kernel::{with_avx2_fma, Gemm, MatRef};
-use crate::nn::attention::online::{mask_row, Masking, Operands, Plan};
+use crate::ops::attention::online::{mask_row, Masking, Operands, Plan};
 use crate::parallel;
 
 /// Query rows per block of the backward pass.

@@ -1,33 +1,33 @@
 //! Traced embedding lookup: the rows of a table `(Vocab, DModel)` picked by token ids
-//! ([`Var::embed`], [`Var::embed_batch`]), and [`Embedding`], a trainable table.
+//! ([`Var::embed`], [`Var::embed_batch`]); the embedding layer (`nn::embedding`) runs it on
+//! its table.
 //!
 //! The backward is a scatter-add: the gradient of output row `p` is added into table row
 //! `ids[p]`, so an id used twice gets both contributions, and rows no id used get nothing
 //! (when the table is its node's whole buffer, which a parameter's leaf is, the rows are
 //! added in place; no dense `Vocab × DModel` temporary). An id out of range is an `Err` in
-//! the `try_` forms and a panic in the plain ones, with the message of
-//! [`nn::linear::Embedding`](crate::nn::linear::Embedding).
+//! the `try_` forms and a panic in the plain ones; the lookup itself (checks, messages,
+//! the copy of the rows) is the tensor op's, [`ops::gather`](crate::ops::gather).
 //!
 //! ```
-//! use shapecheck::autodiff::{embedding::Embedding, Tape};
+//! use shapecheck::autodiff::{Param, Tape};
 //! use shapecheck::prelude::*;
 //! dim!(pub Vocab = 4; pub DModel = 2; pub Seq = 3);
-//! let emb = Embedding::new(Tensor::<(Vocab, DModel), f64>::from_fn(|[i, j]| (10 * i + j) as f64));
+//! let table = Param::new(Tensor::<(Vocab, DModel), f64>::from_fn(|[i, j]| (10 * i + j) as f64));
 //! let tape = Tape::new();
-//! let x = emb.forward_traced(&tape, Seq, &[3u32, 0, 3]); // (Seq, DModel)
+//! let x = tape.param(&table).embed(Seq, &[3u32, 0, 3]); // (Seq, DModel)
 //! assert_eq!(x.value().to_vec(), vec![30., 31., 0., 1., 30., 31.]);
 //! let grads = x.sum_all().backward();
 //! // Row 3 was used twice, row 0 once, rows 1 and 2 not at all.
-//! assert_eq!(grads.of(&emb.table).unwrap().to_vec(), vec![1., 1., 0., 0., 0., 0., 2., 2.]);
+//! assert_eq!(grads.of(&table).unwrap().to_vec(), vec![1., 1., 0., 0., 0., 0., 2., 2.]);
 //! ```
 
-use super::tape::Tape;
 use super::var::{record, Var};
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::error::{OrPanic, ShapeError};
+use crate::ops::gather::gather_rows;
 use crate::shape::Shape;
-use crate::tensor::Tensor;
 
 impl<'t, V: Dim, C: Dim, T: Float> Var<'t, (V, C), T> {
     /// The rows of this table `(V, C)` picked by `ids`, as `(S, C)`, traced; `seq` gives
@@ -110,46 +110,8 @@ impl<'t, V: Dim, C: Dim, T: Float> Var<'t, (V, C), T> {
         n: usize,
         ids: &[I],
     ) -> Result<Var<'t, O, T>, ShapeError> {
-        let table = self.value();
-        let [vocab, width] = [table.dims()[0], table.dims()[1]];
-        let err = |detail: String| {
-            ShapeError::incompatible_described(
-                "Embedding::forward",
-                format!("table {:?}", self.h.shape),
-                format!("ids {}", ids_for_message(ids)),
-                detail,
-            )
-        };
-        if ids.len() != n {
-            return Err(err(format!(
-                "{} ids for a shape of {n} positions {shape:?}",
-                ids.len()
-            )));
-        }
-        let mut rows = Vec::with_capacity(n);
-        for (pos, &id) in ids.iter().enumerate() {
-            match id.try_into() {
-                Ok(i) if i < vocab => rows.push(i),
-                _ => {
-                    return Err(err(format!(
-                        "id {} at position {pos} is out of range for a table of {vocab} rows",
-                        id_for_message(id)
-                    )))
-                }
-            }
-        }
-        let mut out = Vec::with_capacity(n * width);
-        match table.as_contiguous_slice() {
-            Some(t) => rows
-                .iter()
-                .for_each(|&i| out.extend_from_slice(&t[i * width..(i + 1) * width])),
-            None => {
-                let t = table.to_vec();
-                rows.iter()
-                    .for_each(|&i| out.extend_from_slice(&t[i * width..(i + 1) * width]));
-            }
-        }
-        let value = Tensor::from_parts(shape, out);
+        let (value, rows) = gather_rows(&self.value(), shape, n, ids)?;
+        let [vocab, width] = [self.h.shape.0.size(), self.h.shape.1.size()];
         let x = self.h.clone();
         Ok(record(self.tape, value, x.is_traced(), move |_| {
             Box::new(move |g, sink| {
@@ -178,42 +140,3 @@ impl<'t, V: Dim, C: Dim, T: Float> Var<'t, (V, C), T> {
     }
 }
 
-/// One id as a message prints it (ids that are no index, e.g. negative, print as such).
-fn id_for_message<I: Copy + TryInto<usize>>(id: I) -> String {
-    match id.try_into() {
-        Ok(u) => u.to_string(),
-        Err(_) => "(negative or too large)".to_string(),
-    }
-}
-
-/// Ids as a message prints them: `[3, 4]`, the first 16 then `…`.
-fn ids_for_message<I: Copy + TryInto<usize>>(ids: &[I]) -> String {
-    let mut s: Vec<String> = ids.iter().take(16).map(|&i| id_for_message(i)).collect();
-    if ids.len() > 16 {
-        s.push("…".into());
-    }
-    format!("[{}]", s.join(", "))
-}
-
-/// The embedding layer is [`nn::linear::Embedding`](crate::nn::linear::Embedding) itself,
-/// whose table is a [`Param`](crate::autodiff::Param): one layer for inference and training.
-pub use crate::nn::linear::Embedding;
-
-impl<Vocab: Dim, DModel: Dim, T: Float> Embedding<Vocab, DModel, T> {
-    /// The rows of `ids` as `(S, DModel)`, traced on `tape` (a frozen table records
-    /// nothing).
-    ///
-    /// # Panics
-    ///
-    /// When `ids` does not hold `seq.size()` ids or an id is out of range; see
-    /// [`Var::try_embed`].
-    #[track_caller]
-    pub fn forward_traced<'t, S: Dim, I: Copy + TryInto<usize>>(
-        &self,
-        tape: &'t Tape<T>,
-        seq: S,
-        ids: &[I],
-    ) -> Var<'t, (S, DModel), T> {
-        tape.param(&self.table).embed(seq, ids)
-    }
-}

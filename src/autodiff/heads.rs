@@ -1,5 +1,5 @@
 //! Traced multi-head layout: [`Var::split_heads`] and [`Var::merge_heads`], with the rules
-//! and semantics of [`nn::heads`](crate::nn::heads).
+//! and semantics of [`nn::heads`](crate::ops::heads).
 //!
 //! `split_heads` is a strided view, as for tensors: the traced value shares its node, and
 //! the gradient of each head lands in the columns of the model dim it was read from,
@@ -13,7 +13,7 @@ use super::strided::for_each_pair;
 use super::var::{record, Handle, Var};
 use crate::dim::StaticDim;
 use crate::element::Float;
-use crate::nn::heads::{MergeHeads, SplitHeads};
+use crate::ops::heads::{MergeHeads, SplitHeads};
 use crate::shape::Shape;
 
 impl<'t, S: Shape, T: Float> Var<'t, S, T> {

@@ -1,30 +1,27 @@
-//! Training a [`Linear`]: the layer is [`nn::linear::Linear`](crate::nn::linear::Linear)
-//! itself (re-exported here), whose weight and bias are [`Param`](super::Param)s; this file
-//! is its [`LinearArg`] implementation for traced inputs.
+//! The traced affine product `x·Wᵀ + b` ([`Var::try_linear`]): what a linear layer
+//! ([`ops::linear`](crate::ops::linear) is its rule and its one implementation) computes on
+//! traced values.
 //!
-//! The forward is the layer's one product `x·Wᵀ + b` (`Wᵀ` read through swapped strides,
-//! the bias the GEMM's initial value), the same code the tensor path runs. Its backward is
-//! that of the product (`dx = g·W`, and `dW = gᵀ·x` written straight into the weight's
-//! gradient as a GEMM with swapped strides) plus `db = Σ_rows g`. A frozen weight or bias
-//! is read as a constant and gets no gradient; with a constant input and frozen parameters
-//! nothing is recorded.
+//! The value is [`ops::linear::try_linear`](crate::ops::linear::try_linear), the same code the
+//! tensor path runs. The backward is that of the product (`dx = g·W`, and `dW = gᵀ·x`
+//! written straight into the weight's gradient as a GEMM with swapped strides) plus
+//! `db = Σ_rows g`. A constant weight or bias (a frozen parameter, or any parameter on an
+//! inference tape) gets no gradient; with a constant input too, nothing is recorded.
 //!
 //! ```
-//! use shapecheck::autodiff::{linear::Linear, Tape};
+//! use shapecheck::autodiff::{Param, Tape};
 //! use shapecheck::prelude::*;
 //! dim!(pub Batch = 4; pub DIn = 3; pub DOut = 2);
-//! let layer = Linear::<DIn, DOut, f64>::init(true, 0);
+//! let w = Param::new(Tensor::<(DOut, DIn), f64>::randn(0));
+//! let b = Param::new(Tensor::<(DOut,), f64>::randn(1));
 //! let tape = Tape::new();
-//! let x = tape.constant(Tensor::<(Batch, DIn), f64>::randn(1));
-//! let y = layer.forward(&x); // a Var (Batch, DOut): the same layer takes tensors too
-//! assert_eq!(y.to_tensor(), layer.forward(&x.to_tensor()));
+//! let x = tape.constant(Tensor::<(Batch, DIn), f64>::randn(2));
+//! let y = x.try_linear(&tape.param(&w), Some(&tape.param(&b))).unwrap(); // (Batch, DOut)
 //! let grads = y.sum_all().backward();
-//! let dw: TensorView<(DOut, DIn), f64> = grads.of(&layer.weight).unwrap();
-//! let db = grads.of(layer.bias.as_ref().unwrap()).unwrap();
-//! assert_eq!(db.to_vec(), vec![4.0, 4.0]); // one per row of the batch
+//! assert_eq!(grads.of(&b).unwrap().to_vec(), vec![4.0, 4.0]); // one per row of the batch
 //! // dW[o, i] = Σ_rows x[row, i]
 //! let xs = x.value().sum::<0>();
-//! assert!((dw[[1, 2]] - xs[[2]]).abs() < 1e-12);
+//! assert!((grads.of(&w).unwrap()[[1, 2]] - xs[[2]]).abs() < 1e-12);
 //! ```
 
 use super::matmul::flat_backward;
@@ -32,32 +29,40 @@ use super::var::{record, Var};
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::error::ShapeError;
-pub use crate::nn::linear::Linear;
-use crate::nn::linear::{LinearArg, LinearInput, LinearOut};
+use crate::ops::linear::{try_linear, LinearInput, LinearOut};
 use crate::ops::matmul::Form;
 use crate::shape::Shape;
 
-impl<'t, S: Shape, T: Float> LinearArg<T> for Var<'t, S, T> {
-    type Shape = S;
-    type Output<O: Shape> = Var<'t, O, T>;
-
-    fn try_apply<DIn: Dim, DOut: Dim>(
+impl<'t, S: Shape, T: Float> Var<'t, S, T> {
+    /// `x·Wᵀ + b` for `x: (…, DIn)`, `weight: (DOut, DIn)` and an optional `bias: (DOut,)`,
+    /// traced: the product of [`ops::linear::try_linear`](crate::ops::linear::try_linear)
+    /// with its vector–Jacobian product.
+    ///
+    /// `Err` when the width of `x` or the length of `bias` differs from the weight's
+    /// (runtime dims).
+    pub fn try_linear<DIn: Dim, DOut: Dim>(
         &self,
-        layer: &Linear<DIn, DOut, T>,
+        weight: &Var<'t, (DOut, DIn), T>,
+        bias: Option<&Var<'t, (DOut,), T>>,
     ) -> Result<Var<'t, LinearOut<S, DIn, DOut>, T>, ShapeError>
     where
         S: LinearInput<DIn, DOut>,
     {
-        let value = layer.value(&self.value())?;
-        let tape = self.tape();
-        let w = tape.param(&layer.weight).t::<(DIn, DOut)>();
-        let b = layer.bias.as_ref().map(|b| tape.param(b));
-        let (xh, wh, bh) = (self.h.clone(), w.h, b.map(|b| b.h));
+        let value = try_linear(
+            &self.value(),
+            &weight.value(),
+            bias.map(|b| b.value()).as_ref(),
+        )?;
+        let (xh, wh, bh) = (
+            self.h.clone(),
+            weight.t::<(DIn, DOut)>().h,
+            bias.map(|b| b.h.clone()),
+        );
         let traced = xh.is_traced() || wh.is_traced() || bh.as_ref().is_some_and(|b| b.is_traced());
-        Ok(record(tape, value, traced, move |_| {
+        Ok(record(self.tape, value, traced, move |_| {
             Box::new(move |g, sink| {
                 // `(…, DIn)·(DIn, DOut)`: a vector times a matrix for rank 1, else one matrix
-                // of every leading index's rows (what `value` computed).
+                // of every leading index's rows (what the value computed).
                 let form = if S::RANK == 1 {
                     Form::VecMat
                 } else {

@@ -17,16 +17,20 @@
 //! `norms.rs`, `losses.rs`, `shape_ops.rs` (reshape, split/merge, slice, squeeze),
 //! `concat.rs` (concat, stack), `rearrange.rs` (`rearrange!` on a `Var`), `unit.rs` ([`UnitVar`], the traced cosine similarity),
 //! `rope.rs` (RoPE), `heads.rs` (split/merge heads), [`attention`] (traced scaled
-//! dot-product attention; its blocked backward in `attention_backward.rs`), [`embedding`]
-//! (lookup, and a trainable table), [`lora`] (a trainable LoRA adapter) and [`linear`] (the
-//! traced forward of [`nn::linear::Linear`](crate::nn::linear::Linear): one layer serves
-//! inference and training); `tape.rs`, `var.rs`, `param.rs` and `grads.rs` are the
-//! machinery.
+//! dot-product attention; its blocked backward in `attention_backward.rs`), `embedding.rs`
+//! (the lookup of rows of a table) and `linear.rs` (the affine product `x·Wᵀ + b`,
+//! [`Var::try_linear`]); `tape.rs`, `var.rs`, `param.rs` and `grads.rs` are the machinery,
+//! and `params.rs` the one parameter walk ([`Params`], [`DynParam`]).
+//!
+//! This module sits below the layers (`nn`): it knows tensors, ops and parameters, and the
+//! layers are written once over it. [`Tape::inference`] reads every parameter as a
+//! constant, so a layer's or model's traced forward serves inference too.
 //!
 //! A two-layer MLP fitted to a toy regression with plain gradient descent:
 //!
 //! ```
-//! use shapecheck::autodiff::{linear::Linear, Tape};
+//! use shapecheck::autodiff::Tape;
+//! use shapecheck::nn::linear::Linear;
 //! use shapecheck::prelude::*;
 //!
 //! dim!(pub Batch = 16; pub In = 2; pub Hidden = 8; pub Out = 1);
@@ -71,15 +75,15 @@ pub mod attention;
 mod attention_backward;
 mod concat;
 mod elementwise;
-pub mod embedding;
+mod embedding;
 mod grads;
 mod heads;
-pub mod linear;
-pub mod lora;
+mod linear;
 mod losses;
 mod matmul;
 mod norms;
 mod param;
+mod params;
 mod rearrange;
 mod reduce;
 mod rope;
@@ -91,9 +95,7 @@ mod var;
 
 pub use grads::Gradients;
 pub use param::{Param, ParamId};
+pub use params::{DynParam, NamedParams, ParamVisitor, ParamVisitorMut, Params, ParamsMut};
 pub use tape::{ScalarLoss, Tape};
 pub use unit::{cosine_similarity, TracedUnitVector, UnitVar};
 pub use var::Var;
-
-// For the small view and copy ops that models write on traced values (models::decoder).
-pub(crate) use var::{record, Handle};

@@ -4,7 +4,7 @@
 //! by the 2×2 rotation `R(m·θ_j)`, an orthogonal map, so the vector–Jacobian product is the
 //! transpose `R(m·θ_j)ᵀ = R(−m·θ_j)`: the output gradient turned back by the same angles
 //! (computed the same way, in `f64`, from the same position offset and interpolation
-//! scale), for either [`RopeLayout`](crate::nn::rope::RopeLayout).
+//! scale), for either [`RopeLayout`](crate::ops::rope::RopeLayout).
 //!
 //! ```
 //! use shapecheck::autodiff::{Param, Tape};
@@ -27,7 +27,7 @@ use super::var::{record, Var};
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::error::{OrPanic, ShapeError};
-use crate::nn::rope::{EndsWithHeadDim, Rope};
+use crate::ops::rope::{EndsWithHeadDim, Rope};
 use crate::shape::Shape;
 
 impl<'t, S: Shape, T: Float> Var<'t, S, T> {

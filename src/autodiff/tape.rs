@@ -45,8 +45,13 @@ struct Node<T> {
 /// assert_eq!(grads.of(&w).unwrap().to_vec(), vec![2.0, -4.0]); // 2w
 /// assert_eq!(tape.len(), 3); // the leaf, powi, sum_all
 /// ```
+///
+/// A tape made by [`Tape::inference`] reads every parameter as a constant (shared with the
+/// parameter, never copied): a forward written once on `Var`s then records nothing and
+/// costs nothing beyond its values, which is how models run inference.
 pub struct Tape<T: Float = f32> {
     nodes: RefCell<Vec<Node<T>>>,
+    inference: bool,
 }
 
 impl<T: Float> Default for Tape<T> {
@@ -66,7 +71,32 @@ impl<T: Float> Tape<T> {
     pub fn new() -> Self {
         Tape {
             nodes: RefCell::new(Vec::new()),
+            inference: false,
         }
+    }
+
+    /// An empty tape for inference: [`param`](Tape::param) reads every parameter, frozen
+    /// or not, as a constant, so a forward on it records nothing (PyTorch's `no_grad`).
+    ///
+    /// ```
+    /// use shapecheck::autodiff::{Param, Tape};
+    /// use shapecheck::prelude::*;
+    /// let w = Param::new(Tensor::<(D<2>,)>::ones());
+    /// let tape = Tape::inference();
+    /// let y = tape.param(&w).powi(2).sum_all();
+    /// assert!(!y.is_traced());
+    /// assert!(tape.is_empty());
+    /// ```
+    pub fn inference() -> Self {
+        Tape {
+            nodes: RefCell::new(Vec::new()),
+            inference: true,
+        }
+    }
+
+    /// Whether it is an inference tape ([`Tape::inference`]).
+    pub fn is_inference(&self) -> bool {
+        self.inference
     }
 
     /// The number of recorded nodes (leaves and ops).

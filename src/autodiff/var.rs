@@ -19,12 +19,18 @@ use crate::tensor::{layout, Tensor, TensorView};
 /// A buffer of elements behind an `Arc`, whatever the shape type of the tensor owning it.
 pub(crate) trait Buffer<T>: 'static {
     fn slice(&self) -> &[T];
+    /// The elements, moved out when this is the last reference, else copied.
+    fn into_vec(self: Arc<Self>) -> Vec<T>;
 }
 
 impl<S: Shape, T: Float> Buffer<T> for Tensor<S, T> {
     #[inline]
     fn slice(&self) -> &[T] {
         self.as_slice()
+    }
+
+    fn into_vec(self: Arc<Self>) -> Vec<T> {
+        Arc::try_unwrap(self).map_or_else(|shared| shared.as_slice().to_vec(), Tensor::into_vec)
     }
 }
 
@@ -116,11 +122,13 @@ impl<S: Shape, T: Float> core::fmt::Debug for Var<'_, S, T> {
 impl<T: Float> Tape<T> {
     /// The traced leaf of a parameter, bound to its id so that its gradient is found with
     /// [`Gradients::of`]. The value is shared with the parameter, not copied. A frozen
-    /// parameter gives a constant.
+    /// parameter, or any parameter on an inference tape ([`Tape::inference`]), gives a
+    /// constant.
     pub fn param<S: Shape>(&self, p: &Param<S, T>) -> Var<'_, S, T> {
         let t = Arc::clone(p.shared());
         let shape = t.shape();
-        let id = (!p.is_frozen()).then(|| self.push(t.len(), Some(p.id()), None));
+        let traced = !p.is_frozen() && !self.is_inference();
+        let id = traced.then(|| self.push(t.len(), Some(p.id()), None));
         Var {
             tape: self,
             h: Handle::whole(id, t, shape),
@@ -147,6 +155,18 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     /// The value, copied into a contiguous tensor.
     pub fn to_tensor(&self) -> Tensor<S, T> {
         self.h.view().to_tensor()
+    }
+
+    /// The value as a contiguous tensor: moved out of the buffer, without a copy, when
+    /// this `Var` is the whole buffer and nothing else (no tape node, no other `Var`)
+    /// holds it, as for the fresh result of an op on an inference tape; copied otherwise.
+    pub fn into_tensor(self) -> Tensor<S, T> {
+        if self.h.is_whole_buffer() {
+            let shape = self.h.shape;
+            Tensor::from_parts(shape, self.h.data.into_vec())
+        } else {
+            self.to_tensor()
+        }
     }
 
     /// The shape.

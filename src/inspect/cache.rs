@@ -8,8 +8,7 @@
 //! attention pattern `(Heads, Seq, Seq)`; the FFN's activations after the nonlinearity
 //! `(Tokens, Ffn)`. Only the sites asked
 //! for are computed and kept; an empty selection records nothing. The same types serve
-//! MiniLM ([`MiniLm::run_with_cache`](crate::models::minilm::MiniLm::run_with_cache), `f32`)
-//! and the decoder ([`Decoder::run_with_cache`](crate::models::decoder::Decoder::run_with_cache),
+//! MiniLM (`MiniLm::run_with_cache`, `f32`) and the decoder (`Decoder::run_with_cache`,
 //! its own float; its rows are the `B × S` positions of the batch, row-major), each typed
 //! by the model's dims through [`CacheDims`].
 //!

@@ -1,6 +1,7 @@
 //! Looking inside models: concentration of measure (how far apart points in many dims
-//! really are), PCA of activations, and, for the models of [`models`](crate::models), a
-//! typed activation cache and interventions (steering vectors, ablation).
+//! really are), PCA of activations, and the model-independent vocabulary of looking inside
+//! a model: a typed activation cache and interventions (steering vectors, ablation), which
+//! the models of the `models` module implement (this module is a floor below them).
 //!
 //! - [`concentration`]: [`distance_stats`] (the max/min pairwise distance ratio),
 //!   [`cosine_stats`] (the distribution of pairwise cosines), [`predicted_ratio`];
@@ -14,10 +15,9 @@
 //! - [`ablate`]: [`HeadAblation`] (zero or mean-ablate one attention head's output at a
 //!   layer, typed by the model's heads dim).
 //!
-//! The models run these through their own forwards (see
-//! [`MiniLm::run_with_hooks`](crate::models::minilm::MiniLm::run_with_hooks) and
-//! [`Decoder::run_with_hooks`](crate::models::decoder::Decoder::run_with_hooks)); a plain
-//! forward records nothing and pays nothing.
+//! The models run these through their own forwards (`MiniLm::run_with_hooks` and
+//! `Decoder::run_with_hooks` in `models`); a plain forward records nothing and pays
+//! nothing.
 
 pub mod ablate;
 pub mod cache;
@@ -36,7 +36,6 @@ pub use pca::{pca_summary, separation, Components, PcaSummary, Separation};
 pub use steer::{mean_difference, top_difference_component, Intervention};
 
 use crate::error::{Error, NumericError, ShapeError};
-use crate::models::ModelError;
 
 /// Why an inspection could not be computed.
 #[derive(Debug)]
@@ -71,8 +70,9 @@ pub enum InspectError {
     Shape(ShapeError),
     /// The values admit no answer (a NaN or an infinity into a PCA).
     Numeric(NumericError),
-    /// The model could not run on the input.
-    Model(ModelError),
+    /// The model could not run on the input (the model's own error, e.g. a `ModelError`
+    /// of the `models` module, as the source).
+    Model(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl fmt::Display for InspectError {
@@ -98,7 +98,16 @@ impl fmt::Display for InspectError {
     }
 }
 
-impl std::error::Error for InspectError {}
+impl std::error::Error for InspectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InspectError::Shape(e) => Some(e),
+            InspectError::Numeric(e) => Some(e),
+            InspectError::Model(e) => e.source(),
+            _ => None,
+        }
+    }
+}
 
 impl From<ShapeError> for InspectError {
     fn from(e: ShapeError) -> Self {
@@ -121,8 +130,4 @@ impl From<Error> for InspectError {
     }
 }
 
-impl From<ModelError> for InspectError {
-    fn from(e: ModelError) -> Self {
-        InspectError::Model(e)
-    }
-}
+

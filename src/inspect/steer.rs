@@ -4,8 +4,7 @@
 //! layer count means the stream leaving the last layer): add `coefficient · vector` at every
 //! position from a given one onward, replace those positions with a vector, or zero them
 //! (ablate). Its vector is a `Tensor<(D,)>` of the model's hidden dim, so a vector of the
-//! wrong width is a compile error (see
-//! [`MiniLm::run_with_cache`](crate::models::minilm::MiniLm::run_with_cache)).
+//! wrong width is a compile error (see `MiniLm::run_with_cache` in `models`).
 //!
 //! Directions: [`mean_difference`] (the mean of one set of activations minus the mean of
 //! another) and [`top_difference_component`] (the top principal component of paired

@@ -100,3 +100,10 @@ impl From<ShapeError> for ModelError {
         ModelError::Shape(e)
     }
 }
+
+/// A model's error met during an inspected run, kept whole as the inspection's source.
+impl From<ModelError> for crate::inspect::InspectError {
+    fn from(e: ModelError) -> Self {
+        crate::inspect::InspectError::Model(Box::new(e))
+    }
+}

@@ -31,7 +31,7 @@ use crate::dim::{Dim, RuntimeDim, StaticDim};
 use crate::element::Float;
 use crate::error::OrPanic;
 use crate::error::ShapeError;
-use crate::nn::attention::{try_attention_masked, AttentionMask};
+use crate::ops::attention::{try_attention_masked, AttentionMask};
 use crate::tensor::{AsView, Tensor, TensorView};
 
 /// Cached keys `(H, S, Dk)` and values `(H, S, Dv)` of one sequence; `S` is a runtime dim

@@ -36,15 +36,20 @@
 
 pub mod activations;
 pub mod approx;
+pub mod attention;
 pub mod concat;
 pub mod einsum;
 pub mod elementwise;
+pub mod gather;
+pub mod heads;
+pub mod linear;
 pub mod math;
 pub mod matmul;
 pub mod norms;
 pub mod rearrange;
 pub mod reduce;
 pub mod reshape;
+pub mod rope;
 mod scaled;
 pub mod slice;
 pub mod unit;

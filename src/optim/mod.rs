@@ -25,7 +25,8 @@
 //! A few AdamW steps on a linear regression, with warmup + cosine and clipping:
 //!
 //! ```
-//! use shapecheck::autodiff::{linear::Linear, Tape};
+//! use shapecheck::autodiff::Tape;
+//! use shapecheck::nn::linear::Linear;
 //! use shapecheck::optim::{clip_grad_norm, AdamW, AdamWConfig, Optimizer, Schedule};
 //! use shapecheck::prelude::*;
 //!
@@ -61,7 +62,6 @@
 mod adam;
 mod clip;
 mod error;
-mod param;
 mod schedule;
 mod sgd;
 mod state;
@@ -69,7 +69,7 @@ mod state;
 pub use adam::{Adam, AdamConfig, AdamW, AdamWConfig};
 pub use clip::clip_grad_norm;
 pub use error::OptimError;
-pub use param::DynParam;
+pub use crate::autodiff::DynParam;
 pub use schedule::Schedule;
 pub use sgd::{Sgd, SgdConfig};
 

@@ -1,31 +1,36 @@
-//! One pre-norm decoder block ([`Block`]) and the attention it runs ([`attend`]).
+//! One pre-norm decoder block ([`Block`]), built from `nn` layers, and the one forward it
+//! has for training, inference and KV-cache decoding.
 //!
-//! `x + Wo·attn(rope(Wq·n₁(x)), rope(Wk·n₁(x)), Wv·n₁(x))`, then
-//! `x + W2·(silu(W1·n₂(x)) ⊙ W3·n₂(x))`, with `n₁`, `n₂` RMS norms: LLaMA's block. Written
-//! once, on [`Var`]s: traced for training, on constants for inference.
+//! `x + Wo·attn(rope(Wq·n₁(x)), rope(Wk·n₁(x)), Wv·n₁(x))`, then `x + ffn(n₂(x))`, with
+//! `n₁`, `n₂` RMS norms and `ffn` SwiGLU: LLaMA's block. Written once, on [`Var`]s: traced
+//! for training, on an inference tape (parameters read as constants) for inference. The
+//! only thing that differs when decoding with a KV cache is how attention reads its keys
+//! and values ([`Attend`]).
 
-use super::lora::{adapted, AttnAdapters};
-use super::ops::{read, Read};
-use super::ParamVisitor;
-use crate::autodiff::attention::attention_masked;
-use crate::autodiff::linear::Linear;
-use crate::autodiff::{Param, Var};
-use crate::dim::{Dim, Many, Runtime, StaticDim};
+use super::lora::AttnAdapters;
+use crate::autodiff::{ParamVisitor, ParamVisitorMut, Params, Var};
+use crate::dim::{Dim, Dyn, Many, Runtime, StaticDim};
 use crate::element::Float;
+use crate::error::ShapeError;
 use crate::inspect::Site;
 use crate::nn::attention::AttentionMask;
+use crate::nn::ffn::SwiGlu;
+use crate::nn::kv_cache::KvCache;
+use crate::nn::linear::Linear;
+use crate::nn::lora::adapted;
+use crate::nn::norm::RmsNorm;
 use crate::nn::rope::Rope;
 use crate::shape::SplitsInto;
 use crate::tensor::Tensor;
 
-/// The parameters of one pre-norm block: RMS norm → causal multi-head attention with RoPE
-/// → residual → RMS norm → SwiGLU FFN → residual. Every projection is a
-/// [`Linear`] in PyTorch's layout (`weight: (DOut, DIn)`), without bias as in LLaMA (a bias
-/// set by hand is added), each attention projection optionally adapted by LoRA.
+/// The layers of one pre-norm block: RMS norm → causal multi-head attention with RoPE →
+/// residual → RMS norm → SwiGLU FFN → residual. Every projection is a [`Linear`] in
+/// PyTorch's layout (`weight: (DOut, DIn)`), without bias as in LLaMA (a bias set by hand is
+/// added), each attention projection optionally adapted by LoRA.
 #[derive(Debug)]
 pub struct Block<DModel: Dim, Ffn: Dim, T: Float = f32> {
     /// The RMS norm before attention (`input_layernorm`).
-    pub attn_norm: Param<(DModel,), T>,
+    pub attn_norm: RmsNorm<DModel, T>,
     /// The query projection, `DModel → Heads × HeadDim`.
     pub wq: Linear<DModel, DModel, T>,
     /// The key projection.
@@ -35,13 +40,9 @@ pub struct Block<DModel: Dim, Ffn: Dim, T: Float = f32> {
     /// The output projection, merged heads → `DModel`.
     pub wo: Linear<DModel, DModel, T>,
     /// The RMS norm before the FFN (`post_attention_layernorm`).
-    pub ffn_norm: Param<(DModel,), T>,
-    /// The gate projection `W1` (`gate_proj`), `DModel → Ffn`, through SiLU.
-    pub w1: Linear<DModel, Ffn, T>,
-    /// The up projection `W3` (`up_proj`), `DModel → Ffn`.
-    pub w3: Linear<DModel, Ffn, T>,
-    /// The down projection `W2` (`down_proj`), `Ffn → DModel`.
-    pub w2: Linear<Ffn, DModel, T>,
+    pub ffn_norm: RmsNorm<DModel, T>,
+    /// The SwiGLU feed-forward (`mlp`): `gate` (`W1`), `up` (`W3`), `down` (`W2`).
+    pub ffn: SwiGlu<DModel, Ffn, T>,
     /// LoRA adapters of the attention projections, none by default: each one present adds
     /// `s·(x·Aᵀ)·Bᵀ` to its projection (see [`Block::add_adapters`]).
     pub lora: AttnAdapters<DModel, T>,
@@ -63,104 +64,71 @@ fn linear<I: StaticDim, O: StaticDim, T: Float>(std: f64, seed: u64) -> Linear<I
 }
 
 impl<DModel: StaticDim, Ffn: StaticDim, T: Float> Block<DModel, Ffn, T> {
-    /// A block with normal matrices of standard deviation `std` (seeds `seed..seed + 7`)
-    /// and norm weights of 1.
-    pub fn init(std: f64, seed: u64) -> Self {
+    /// A block with normal matrices of standard deviation `std` (seeds `seed..seed + 7`),
+    /// norm weights of 1 and the norms' `ε` `norm_eps`.
+    pub fn init(std: f64, norm_eps: f64, seed: u64) -> Self {
         Block {
-            attn_norm: Param::new(Tensor::ones()),
+            attn_norm: RmsNorm::new(Tensor::ones(), norm_eps),
             wq: linear(std, seed),
             wk: linear(std, seed + 1),
             wv: linear(std, seed + 2),
             wo: linear(std, seed + 3),
-            ffn_norm: Param::new(Tensor::ones()),
-            w1: linear(std, seed + 4),
-            w3: linear(std, seed + 5),
-            w2: linear(std, seed + 6),
+            ffn_norm: RmsNorm::new(Tensor::ones(), norm_eps),
+            ffn: SwiGlu::new(
+                linear(std, seed + 4),
+                linear(std, seed + 5),
+                linear(std, seed + 6),
+            ),
             lora: AttnAdapters::none(),
         }
     }
 }
 
-impl<DModel: Dim, Ffn: Dim, T: Float> Block<DModel, Ffn, T> {
-    /// Calls `v` on every parameter, named as in Hugging Face's LLaMA under `prefix`
-    /// (`{prefix}self_attn.q_proj.weight`, …).
-    pub(crate) fn visit(&self, prefix: &str, v: &mut impl ParamVisitor<T>) {
-        let n = |s: &str| format!("{prefix}{s}");
-        v.visit(&n("input_layernorm.weight"), &self.attn_norm);
+impl<DModel: Dim, Ffn: Dim, T: Float> Params<T> for Block<DModel, Ffn, T> {
+    /// Hugging Face LLaMA's names under `prefix` (`{prefix}self_attn.q_proj.weight`, …);
+    /// the adapters are not part of the walk (they have their own, [`AttnAdapters`]).
+    fn visit_params<'a>(&'a self, prefix: &str, v: &mut impl ParamVisitor<'a, T>) {
+        self.attn_norm
+            .visit_params(&format!("{prefix}input_layernorm."), v);
         for (name, l) in [
             ("q", &self.wq),
             ("k", &self.wk),
             ("v", &self.wv),
             ("o", &self.wo),
         ] {
-            visit_linear(v, &n(&format!("self_attn.{name}_proj")), l);
+            l.visit_params(&format!("{prefix}self_attn.{name}_proj."), v);
         }
-        v.visit(&n("post_attention_layernorm.weight"), &self.ffn_norm);
-        visit_linear(v, &n("mlp.gate_proj"), &self.w1);
-        visit_linear(v, &n("mlp.up_proj"), &self.w3);
-        visit_linear(v, &n("mlp.down_proj"), &self.w2);
+        self.ffn_norm
+            .visit_params(&format!("{prefix}post_attention_layernorm."), v);
+        self.ffn.visit_params(&format!("{prefix}mlp."), v);
     }
 
-    /// [`visit`](Self::visit), mutably.
-    pub(crate) fn visit_mut(&mut self, prefix: &str, v: &mut impl super::ParamVisitorMut<T>) {
-        let n = |s: &str| format!("{prefix}{s}");
-        v.visit(&n("input_layernorm.weight"), &mut self.attn_norm);
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, v: &mut impl ParamVisitorMut<'a, T>) {
+        self.attn_norm
+            .visit_params_mut(&format!("{prefix}input_layernorm."), v);
         for (name, l) in [
             ("q", &mut self.wq),
             ("k", &mut self.wk),
             ("v", &mut self.wv),
             ("o", &mut self.wo),
         ] {
-            visit_linear_mut(v, &n(&format!("self_attn.{name}_proj")), l);
+            l.visit_params_mut(&format!("{prefix}self_attn.{name}_proj."), v);
         }
-        v.visit(&n("post_attention_layernorm.weight"), &mut self.ffn_norm);
-        visit_linear_mut(v, &n("mlp.gate_proj"), &mut self.w1);
-        visit_linear_mut(v, &n("mlp.up_proj"), &mut self.w3);
-        visit_linear_mut(v, &n("mlp.down_proj"), &mut self.w2);
+        self.ffn_norm
+            .visit_params_mut(&format!("{prefix}post_attention_layernorm."), v);
+        self.ffn.visit_params_mut(&format!("{prefix}mlp."), v);
     }
 }
 
-pub(crate) fn visit_linear<I: Dim, O: Dim, T: Float>(
-    v: &mut impl ParamVisitor<T>,
-    name: &str,
-    l: &Linear<I, O, T>,
-) {
-    v.visit(&format!("{name}.weight"), &l.weight);
-    if let Some(b) = &l.bias {
-        v.visit(&format!("{name}.bias"), b);
-    }
-}
-
-pub(crate) fn visit_linear_mut<I: Dim, O: Dim, T: Float>(
-    v: &mut impl super::ParamVisitorMut<T>,
-    name: &str,
-    l: &mut Linear<I, O, T>,
-) {
-    v.visit(&format!("{name}.weight"), &mut l.weight);
-    if let Some(b) = &mut l.bias {
-        v.visit(&format!("{name}.bias"), b);
-    }
-}
-
-/// `x·Wᵀ (+ b)` for `x: (B, S, I)`, `Wᵀ` read through swapped strides.
-pub(crate) fn proj<'t, B, S, I, O, T>(
-    x: &Var<'t, (B, S, I), T>,
-    l: &Linear<I, O, T>,
-    mode: Read,
-) -> Var<'t, (B, S, O), T>
-where
-    B: Dim,
-    S: Dim,
-    I: Dim,
-    O: Dim<Kind = Many>,
-    T: Float,
-{
-    let tape = x.tape();
-    let y = x.matmul(&read(tape, &l.weight, mode).t::<(I, O)>());
-    match &l.bias {
-        Some(b) => &y + &read(tape, b, mode),
-        None => y,
-    }
+/// How a block's attention reads its keys and values.
+pub(crate) enum Attend<'c, H: StaticDim, Hd: StaticDim, T: Float> {
+    /// Over the positions of the input itself, causally (training, inference on whole
+    /// sequences).
+    Causal,
+    /// Over every position cached before the input and the input's own, which are
+    /// appended to the cache: KV-cache decoding of one sequence, on an inference tape
+    /// (the cache holds values, so nothing through it is traced).
+    Cached(&'c mut KvCache<H, Dyn, Hd, Hd, T>),
 }
 
 impl<DModel, Ffn, T> Block<DModel, Ffn, T>
@@ -169,16 +137,18 @@ where
     Ffn: StaticDim<Kind = Many>,
     T: Float,
 {
-    /// The block on `x: (B, S, DModel)`, position `i` of each sequence at `i`, passing its
-    /// hook points to `hooks` ([`NoHooks`] for a plain forward).
+    /// The block on `x: (B, S, DModel)`, attending as `attend` says (position `i` of the
+    /// input at `i`, or after the cached ones), passing its hook points to `hooks`
+    /// ([`NoHooks`] for a plain forward).
+    ///
+    /// `Err` when decoding with a cache a batch of more than one sequence.
     pub(crate) fn forward<'t, B, S, H, Hd>(
         &self,
         x: &Var<'t, (B, S, DModel), T>,
         rope: &Rope<Hd>,
-        eps: T,
-        mode: Read,
+        attend: Attend<'_, H, Hd, T>,
         hooks: &mut impl BlockHooks<DModel, H, Hd, Ffn, T>,
-    ) -> Var<'t, (B, S, DModel), T>
+    ) -> Result<Var<'t, (B, S, DModel), T>, ShapeError>
     where
         B: Dim<Kind = Runtime>,
         S: Dim<Kind = Runtime>,
@@ -186,28 +156,69 @@ where
         Hd: StaticDim,
         DModel: SplitsInto<H, Hd>,
     {
-        let tape = x.tape();
         let x = &hooks.resid(Site::ResidPre, x.clone());
-        let h = x.rms_norm(&read(tape, &self.attn_norm, mode), eps);
+        let h = self.attn_norm.try_forward(x)?;
         let ad = &self.lora;
-        let q = adapted(&h, &self.wq, ad.q.as_ref(), mode).split_heads::<H, Hd>();
-        let k = adapted(&h, &self.wk, ad.k.as_ref(), mode).split_heads::<H, Hd>();
-        let v = adapted(&h, &self.wv, ad.v.as_ref(), mode).split_heads::<H, Hd>();
-        let (q, k) = (q.rope(rope, 0), k.rope(rope, 0));
+        let q = adapted(&self.wq, ad.q.as_ref(), &h)?.split_heads::<H, Hd>();
+        let k = adapted(&self.wk, ad.k.as_ref(), &h)?.split_heads::<H, Hd>();
+        let v = adapted(&self.wv, ad.v.as_ref(), &h)?.split_heads::<H, Hd>();
+        let offset = match &attend {
+            Attend::Causal => 0,
+            Attend::Cached(cache) => cache.len(),
+        };
+        let (q, k) = (q.rope(rope, offset), k.rope(rope, offset));
         hooks.heads(&q, &k);
-        let o = attend(&q, &k, &v, true);
+        let o = match attend {
+            Attend::Causal => {
+                crate::autodiff::attention::attention_masked(&q, &k, &v, &AttentionMask::causal(0))
+            }
+            Attend::Cached(cache) => attend_cached(&q, &k, &v, cache)?,
+        };
         let z = hooks.z(o.merge_heads::<DModel>());
         let x = hooks.resid(
             Site::ResidMid,
-            x + &adapted(&z, &self.wo, ad.o.as_ref(), mode),
+            x + &adapted(&self.wo, ad.o.as_ref(), &z)?,
         );
-        let h = x.rms_norm(&read(tape, &self.ffn_norm, mode), eps);
-        let gate = proj(&h, &self.w1, mode).silu();
-        let up = proj(&h, &self.w3, mode);
-        let act = &gate * &up;
+        let h = self.ffn_norm.try_forward(&x)?;
+        let act = self.ffn.activations(&h);
         hooks.ffn(&act);
-        hooks.resid(Site::ResidPost, &x + &proj(&act, &self.w2, mode))
+        let down = self.ffn.down.try_forward(&act)?;
+        Ok(hooks.resid(Site::ResidPost, &x + &down))
     }
+}
+
+/// Attention of the new positions of one sequence over `cache` (which the new keys and
+/// values are appended to), on values: `q, k, v: (1, H, N, Hd)`.
+fn attend_cached<'t, B, H, S, Hd, T>(
+    q: &Var<'t, (B, H, S, Hd), T>,
+    k: &Var<'t, (B, H, S, Hd), T>,
+    v: &Var<'t, (B, H, S, Hd), T>,
+    cache: &mut KvCache<H, Dyn, Hd, Hd, T>,
+) -> Result<Var<'t, (B, H, S, Hd), T>, ShapeError>
+where
+    B: Dim,
+    H: StaticDim,
+    S: Dim,
+    Hd: StaticDim,
+    T: Float,
+{
+    let shape = q.shape();
+    if shape.0.size() != 1 {
+        return Err(ShapeError::incompatible_described(
+            "Decoder::decode",
+            format!("queries {shape:?}"),
+            "a KV cache of one sequence".to_string(),
+            "decoding with a cache runs one sequence at a time",
+        ));
+    }
+    let one = (H::default(), Dyn::new(shape.2.size()), Hd::default());
+    let (q1, k1, v1) = (
+        q.try_reshape_with(one)?,
+        k.try_reshape_with(one)?,
+        v.try_reshape_with(one)?,
+    );
+    let o = cache.attend(&q1.value(), &k1.value(), &v1.value())?;
+    q.tape().constant(o).try_reshape_with(shape)
 }
 
 /// The hook points of [`Block::forward`] (TransformerLens's names in [`Site`]): each gets
@@ -253,32 +264,4 @@ pub(crate) struct NoHooks;
 impl<DModel: Dim, H: Dim, Hd: Dim, Ffn: Dim, T: Float> BlockHooks<DModel, H, Hd, Ffn, T>
     for NoHooks
 {
-}
-
-// ======================================================================================
-// ATTENTION — the one place the decoder computes attention: the traced blocked attention
-// op (autodiff::attention), whose backward recomputes the scores block by block.
-// ======================================================================================
-
-/// Scaled dot-product attention over batched heads: `softmax(q·kᵀ/√Hd + mask)·v` for
-/// `q, k, v: (B, H, S, Hd)`; with `causal`, position `i` attends to positions `≤ i`.
-fn attend<'t, B, H, S, Hd, T>(
-    q: &Var<'t, (B, H, S, Hd), T>,
-    k: &Var<'t, (B, H, S, Hd), T>,
-    v: &Var<'t, (B, H, S, Hd), T>,
-    causal: bool,
-) -> Var<'t, (B, H, S, Hd), T>
-where
-    B: Dim,
-    H: Dim,
-    S: Dim<Kind = Runtime>,
-    Hd: StaticDim,
-    T: Float,
-{
-    let mask = if causal {
-        AttentionMask::causal(0)
-    } else {
-        AttentionMask::none()
-    };
-    attention_masked(q, k, v, &mask)
 }

@@ -1,6 +1,6 @@
 //! [`DecoderConfig`]: what a decoder's types do not say (the sizes are its dims).
 
-use crate::nn::rope::RopeLayout;
+use crate::ops::rope::RopeLayout;
 
 /// The knobs of a [`Decoder`](super::Decoder) that are not sizes: the sizes (vocabulary,
 /// model width, heads, head width, FFN width) are its type parameters.

@@ -55,14 +55,13 @@
 //! ```
 
 use super::block::BlockHooks;
-use super::ops::Read;
 use super::Decoder;
 use crate::autodiff::{Tape, Var};
 use crate::dim::{Dim, Many, Runtime, StaticDim};
 use crate::element::Float;
 use crate::inspect::cache::CacheDims;
 use crate::inspect::{ActivationCache, HeadAblation, InspectError, Intervention, Selection, Site};
-use crate::nn::attention::{try_attention_weights, AttentionMask};
+use crate::ops::attention::{try_attention_weights, AttentionMask};
 use crate::shape::SplitsInto;
 use crate::tensor::{Tensor, TensorView};
 
@@ -340,8 +339,8 @@ where
             layer: 0,
             error: None,
         };
-        let tape = Tape::new();
-        let logits = self.run(&tape, shape, ids, Read::Constant, &mut inspector)?;
+        let tape = Tape::inference();
+        let logits = self.run(&tape, shape, ids, None, &mut inspector)?;
         debug_assert!(tape.is_empty(), "inspection recorded {} nodes", tape.len());
         match inspector.error {
             Some(e) => Err(e),

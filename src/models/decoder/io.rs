@@ -1,7 +1,7 @@
 //! Saving a [`Decoder`] as safetensors and loading it back.
 //!
 //! Every parameter is one tensor under its Hugging Face LLaMA name
-//! ([`Decoder::visit`]), in the element type of the model. The sizes the type fixes
+//! (its [`Params`] walk), in the element type of the model. The sizes the type fixes
 //! (`vocab`, `d_model`, `heads`, `head_dim`, `ffn`) and the [`DecoderConfig`] (`layers`,
 //! `norm_eps`, `rope_base`, `rope_layout`, `tied`) are the file's metadata: loading checks
 //! the first against the type (a mismatch is a [`ModelError::Config`] naming the field) and
@@ -9,14 +9,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Decoder, DecoderConfig, ParamVisitor, ParamVisitorMut};
-use crate::autodiff::Param;
+use super::{Decoder, DecoderConfig};
+use crate::autodiff::Params;
 use crate::dim::{Many, StaticDim};
 use crate::element::Float;
 use crate::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
 use crate::models::ModelError;
-use crate::nn::rope::{IsEven, RopeLayout};
-use crate::shape::{Shape, SplitsInto};
+use crate::ops::rope::{IsEven, RopeLayout};
+use crate::shape::SplitsInto;
 
 fn layout_name(l: RopeLayout) -> &'static str {
     match l {
@@ -47,28 +47,8 @@ where
     /// The weights and the configuration as a safetensors file in memory (write it with
     /// [`SafetensorsWriter::write`] or [`to_bytes`](SafetensorsWriter::to_bytes)).
     pub fn to_safetensors(&self) -> Result<SafetensorsWriter, SaveError> {
-        struct Add<'a> {
-            file: &'a mut SafetensorsWriter,
-            err: Option<SaveError>,
-        }
-        impl<T: Float> ParamVisitor<T> for Add<'_> {
-            fn visit<S: Shape>(&mut self, name: &str, p: &Param<S, T>) {
-                if self.err.is_none() {
-                    if let Err(e) = self.file.add(name, p.value()) {
-                        self.err = Some(e);
-                    }
-                }
-            }
-        }
         let mut file = SafetensorsWriter::new();
-        let mut add = Add {
-            file: &mut file,
-            err: None,
-        };
-        self.visit(&mut add);
-        if let Some(e) = add.err {
-            return Err(e);
-        }
+        self.save_params(&mut file, "")?;
         let c = &self.config;
         for (key, size) in Self::sizes() {
             file.metadata(key, &size.to_string());
@@ -155,49 +135,10 @@ where
             ));
         }
         let mut model = Self::init(config, 0);
-        struct Load<'a> {
-            file: &'a SafeTensors,
-            count: usize,
-            err: Option<LoadError>,
-        }
-        impl<T: Float> ParamVisitorMut<T> for Load<'_> {
-            fn visit<S: Shape>(&mut self, name: &str, p: &mut Param<S, T>) {
-                if self.err.is_some() {
-                    return;
-                }
-                match self.file.load_with(name, p.value().shape()) {
-                    Ok(t) => {
-                        *p.value_mut() = t;
-                        self.count += 1;
-                    }
-                    Err(e) => self.err = Some(e),
-                }
-            }
-        }
-        let mut load = Load {
-            file,
-            count: 0,
-            err: None,
-        };
-        model.visit_mut(&mut load);
-        if let Some(e) = load.err {
-            return Err(ModelError::Weights(e));
-        }
-        if load.count != file.names().len() {
-            let mut known = Vec::new();
-            struct Names<'a>(&'a mut Vec<String>);
-            impl<T: Float> ParamVisitor<T> for Names<'_> {
-                fn visit<S: Shape>(&mut self, name: &str, _: &Param<S, T>) {
-                    self.0.push(name.to_owned());
-                }
-            }
-            model.visit(&mut Names(&mut known));
-            let extra = file
-                .names()
-                .into_iter()
-                .find(|n| !known.iter().any(|k| k == n))
-                .unwrap_or("?")
-                .to_owned();
+        model
+            .load_params(file, "")
+            .map_err(ModelError::Weights)?;
+        if let Some(extra) = model.stray_tensors(file, "").first() {
             return Err(ModelError::Weights(LoadError::Malformed {
                 path: Some(path),
                 detail: format!(

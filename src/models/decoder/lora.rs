@@ -2,22 +2,23 @@
 //! `wv` and `wo` of each [`Block`] ([`AttnAdapters`]), trained while the decoder is frozen,
 //! then folded into the projections ([`Decoder::merge_adapters`]).
 //!
-//! - The forward stays the one forward of `block.rs`: each adapted projection computes
-//!   `x·Wᵀ + s·(x·Aᵀ)·Bᵀ` (two thin GEMMs, `B·A` never formed) where the plain one computes
-//!   `x·Wᵀ`; a block without adapters checks four `None`s and computes nothing more.
+//! - The forward stays the one forward of `block.rs`: each adapted projection runs
+//!   [`nn::lora::adapted`](crate::nn::lora::adapted), `x·Wᵀ + s·(x·Aᵀ)·Bᵀ` (two thin GEMMs,
+//!   `B·A` never formed) where the plain one computes `x·Wᵀ`; a block without adapters
+//!   checks four `None`s and computes nothing more.
 //! - [`Decoder::add_adapters`] freezes every parameter of the decoder (as PEFT's
 //!   `get_peft_model` does), so a tape reads the base as constants: only `A` and `B` get
 //!   gradients. [`Decoder::adapter_params_mut`] is what the optimizer steps, so only they
-//!   get optimizer state. [`Decoder::visit`], [`Decoder::named_params`],
-//!   [`Decoder::params_mut`], [`Decoder::save`] and [`Decoder::num_parameters`] cover the
-//!   base only: the adapters save and load on their own
+//!   get optimizer state. The decoder's [`Params`] walk (`named_params`, `params_mut`,
+//!   `num_parameters`, …) and [`Decoder::save`] cover the base only: the adapters have a
+//!   walk of their own ([`AttnAdapters`]'s `Params`) and save and load on their own
 //!   ([`save_adapters`](Decoder::save_adapters), [`load_adapters`](Decoder::load_adapters)),
 //!   under PEFT's names (`layers.0.self_attn.q_proj.lora_A.weight`).
-//! - [`Decoder::decode`] (the KV cache) applies the adapters too, so incremental decoding
-//!   of an adapted decoder equals its full forward, merged or not.
+//! - [`Decoder::decode`] (the KV cache) runs the same block forward, adapters included, so
+//!   incremental decoding of an adapted decoder equals its full forward, merged or not.
 //!
 //! ```
-//! use shapecheck::autodiff::lora::LoraConfig;
+//! use shapecheck::nn::lora::LoraConfig;
 //! use shapecheck::models::decoder::{Decoder, DecoderConfig, LoraTargets};
 //! use shapecheck::prelude::*;
 //!
@@ -36,19 +37,14 @@
 
 use std::path::Path;
 
-use super::block::proj;
-use super::ops::{read, Read};
-use super::{Block, Decoder, ParamVisitorMut};
-use crate::autodiff::linear::Linear;
-use crate::autodiff::{Param, Var};
-use crate::dim::{Dim, Dyn, Many, Runtime, StaticDim};
+use super::{Block, Decoder};
+use crate::autodiff::{DynParam, NamedParams, ParamVisitor, ParamVisitorMut, Params, ParamsMut};
+use crate::dim::{Dim, Dyn, Many, StaticDim};
 use crate::element::Float;
 use crate::error::Error;
 use crate::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
 use crate::nn::lora::{LoRA, LoraConfig};
-use crate::optim::DynParam;
-use crate::shape::{Shape, SplitsInto};
-use crate::tensor::Tensor;
+use crate::shape::SplitsInto;
 
 /// An adapter of a `DModel → DModel` projection, of runtime rank.
 pub type Adapter<DModel, T> = LoRA<DModel, DModel, Dyn, T>;
@@ -137,49 +133,20 @@ impl<DModel: Dim, T: Float> AttnAdapters<DModel, T> {
     }
 }
 
-/// `x·Wᵀ (+ b)`, plus `s·(x·Aᵀ)·Bᵀ` when the projection has an adapter: what every
-/// attention projection of the block forward computes.
-pub(crate) fn adapted<'t, B, S, D, T>(
-    x: &Var<'t, (B, S, D), T>,
-    l: &Linear<D, D, T>,
-    adapter: Option<&Adapter<D, T>>,
-    mode: Read,
-) -> Var<'t, (B, S, D), T>
-where
-    B: Dim<Kind = Runtime>,
-    S: Dim<Kind = Runtime>,
-    D: StaticDim<Kind = Many>,
-    T: Float,
-{
-    let y = proj(x, l, mode);
-    let Some(ad) = adapter else {
-        return y;
-    };
-    let tape = x.tape();
-    let a = read(tape, &ad.lora_a, mode).t::<(D, Dyn)>();
-    let b = read(tape, &ad.lora_b, mode).t::<(Dyn, D)>();
-    let low = x.matmul(&a).matmul(&b).scale(ad.scale());
-    &y + &low
-}
-
-/// [`adapted`] on plain tensors, for the KV-cache path: `y` is `x·Wᵀ (+ b)`, to which
-/// `s·(x·Aᵀ)·Bᵀ` is added in place.
-pub(crate) fn adapt_rows<D: Dim, T: Float>(
-    x: &Tensor<(Dyn, D), T>,
-    mut y: Tensor<(Dyn, D), T>,
-    adapter: Option<&Adapter<D, T>>,
-) -> Tensor<(Dyn, D), T> {
-    if let Some(ad) = adapter {
-        let low = x
-            .matmul(&ad.lora_a.value().t::<(D, Dyn)>())
-            .matmul(&ad.lora_b.value().t::<(Dyn, D)>());
-        let s = ad.scale();
-        y.as_mut_slice()
-            .iter_mut()
-            .zip(low.as_slice())
-            .for_each(|(y, &l)| *y += s * l);
+impl<DModel: Dim, T: Float> Params<T> for AttnAdapters<DModel, T> {
+    /// PEFT's names under `prefix`: `{prefix}q_proj.lora_A.weight`, … (the projections
+    /// without an adapter have none).
+    fn visit_params<'a>(&'a self, prefix: &str, v: &mut impl ParamVisitor<'a, T>) {
+        for (name, a) in self.iter() {
+            a.visit_params(&format!("{prefix}{name}."), v);
+        }
     }
-    y
+
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, v: &mut impl ParamVisitorMut<'a, T>) {
+        for (name, a) in self.iter_mut() {
+            a.visit_params_mut(&format!("{prefix}{name}."), v);
+        }
+    }
 }
 
 impl<DModel: Dim, Ffn: Dim, T: Float> Block<DModel, Ffn, T> {
@@ -250,22 +217,27 @@ where
     Ffn: StaticDim<Kind = Many>,
     T: Float,
 {
-    /// Freezes every parameter of the decoder (not its adapters): a tape then reads them
-    /// as constants, and they get no gradient.
-    pub fn freeze(&mut self) {
-        struct Freeze;
-        impl<T: Float> ParamVisitorMut<T> for Freeze {
-            fn visit<S: Shape>(&mut self, _: &str, p: &mut Param<S, T>) {
-                p.freeze();
-            }
+    /// Calls `v` on every adapter parameter, under PEFT's names
+    /// (`layers.{i}.self_attn.{q,k,v,o}_proj.lora_{A,B}.weight`): the adapters' walk, beside
+    /// the decoder's own ([`Params`], which covers the base only).
+    pub fn visit_adapters<'a>(&'a self, v: &mut impl ParamVisitor<'a, T>) {
+        for (i, b) in self.blocks.iter().enumerate() {
+            b.lora.visit_params(&format!("layers.{i}.self_attn."), v);
         }
-        self.visit_mut(&mut Freeze);
     }
 
-    /// Freezes the decoder ([`freeze`](Self::freeze)) and gives the projections named by
-    /// `targets` in every block a fresh rank-`rank` adapter (see [`Block::add_adapters`];
-    /// block `i` draws from `seed + 4·i`). For other targets per block, call
-    /// [`freeze`](Self::freeze) and [`Block::add_adapters`] yourself.
+    /// [`visit_adapters`](Self::visit_adapters), mutably.
+    pub fn visit_adapters_mut<'a>(&'a mut self, v: &mut impl ParamVisitorMut<'a, T>) {
+        for (i, b) in self.blocks.iter_mut().enumerate() {
+            b.lora
+                .visit_params_mut(&format!("layers.{i}.self_attn."), v);
+        }
+    }
+
+    /// Freezes the decoder ([`Params::freeze`]: its own parameters, not the adapters) and
+    /// gives the projections named by `targets` in every block a fresh rank-`rank` adapter
+    /// (see [`Block::add_adapters`]; block `i` draws from `seed + 4·i`). For other targets
+    /// per block, call [`Params::freeze`] and [`Block::add_adapters`] yourself.
     ///
     /// `Err` when `rank` exceeds the model width or `config` is invalid; nothing is then
     /// added (the decoder is frozen all the same).
@@ -276,7 +248,7 @@ where
         config: LoraConfig,
         seed: u64,
     ) -> Result<(), Error> {
-        self.freeze();
+        Params::freeze(self);
         // Checked once up front, so that an error leaves every block as it was.
         Adapter::<DModel, T>::new_with(
             (DModel::default(), DModel::default()),
@@ -309,13 +281,9 @@ where
     /// [`clip_grad_norm`](crate::optim::clip_grad_norm) and
     /// [`Optimizer::save_state`](crate::optim::Optimizer::save_state).
     pub fn named_adapter_params(&self) -> Vec<(String, &dyn DynParam<T>)> {
-        let mut out = Vec::new();
-        for (i, b) in self.blocks.iter().enumerate() {
-            for (name, a) in b.lora.iter() {
-                out.extend(a.named_trainable(&format!("layers.{i}.self_attn.{name}.")));
-            }
-        }
-        out
+        let mut c = NamedParams(Vec::new());
+        self.visit_adapters(&mut c);
+        c.0
     }
 
     /// The adapters' parameters, mutably, in
@@ -323,13 +291,9 @@ where
     /// [`Optimizer::step`](crate::optim::Optimizer::step) takes to train the adapters
     /// only.
     pub fn adapter_params_mut(&mut self) -> Vec<&mut dyn DynParam<T>> {
-        let mut out = Vec::new();
-        for b in &mut self.blocks {
-            for (_, a) in b.lora.iter_mut() {
-                out.extend(a.trainable());
-            }
-        }
-        out
+        let mut c = ParamsMut(Vec::new());
+        self.visit_adapters_mut(&mut c);
+        c.0
     }
 
     /// Folds every adapter into its projection and removes it
@@ -343,10 +307,8 @@ where
     /// [`named_adapter_params`](Self::named_adapter_params)' names.
     pub fn adapters_to_safetensors(&self) -> Result<SafetensorsWriter, SaveError> {
         let mut file = SafetensorsWriter::new();
-        for (i, b) in self.blocks.iter().enumerate() {
-            for (name, a) in b.lora.iter() {
-                a.save(&mut file, &format!("layers.{i}.self_attn.{name}."))?;
-            }
+        for (name, p) in self.named_adapter_params() {
+            p.save_like(&mut file, &name, p.values())?;
         }
         Ok(file)
     }
@@ -360,10 +322,10 @@ where
     /// this decoder's adapters, which must already be there with the same targets and
     /// ranks ([`add_adapters`](Self::add_adapters)).
     ///
-    /// `Err` when the file cannot be read, holds a tensor that is not one of the adapters
-    /// (nothing is then replaced), or an adapter's tensor is missing or has another shape
-    /// (the adapters before it in [`named_adapter_params`](Self::named_adapter_params)'
-    /// order are then already replaced, that one and the rest are not).
+    /// `Err` when the file cannot be read, holds a tensor that is not one of the adapters,
+    /// or an adapter's tensor is missing or has another shape; every tensor is read and
+    /// checked before any adapter is replaced, so after an `Err` all of them are as they
+    /// were.
     pub fn load_adapters(&mut self, path: impl AsRef<Path>) -> Result<(), LoadError> {
         let path = path.as_ref();
         let file = SafeTensors::open(path)?;
@@ -394,10 +356,13 @@ where
                 detail: format!("tensor `{extra}` is not one of the decoder's adapters"),
             });
         }
-        for (i, b) in self.blocks.iter_mut().enumerate() {
-            for (name, a) in b.lora.iter_mut() {
-                a.load(file, &format!("layers.{i}.self_attn.{name}."))?;
-            }
+        let values = self
+            .named_adapter_params()
+            .into_iter()
+            .map(|(name, p)| p.load_like(file, &name))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (p, v) in self.adapter_params_mut().into_iter().zip(values) {
+            p.values_mut().copy_from_slice(&v);
         }
         Ok(())
     }

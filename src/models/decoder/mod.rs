@@ -4,16 +4,20 @@
 //!
 //! The sizes are type parameters, named dims: `Decoder<Vocab, DModel, Heads, HeadDim, Ffn>`,
 //! with `Heads × HeadDim = DModel` checked by the type checker; the batch and the sequence
-//! are runtime dims chosen per call. Every parameter is a [`Param`], reached through the
-//! fields (`decoder.blocks[0].wq.weight`), so `grads.of(&…)` gives its gradient with its
-//! shape type; [`Decoder::visit`] walks them all under Hugging Face LLaMA's names.
+//! are runtime dims chosen per call. The decoder is built only from `nn` layers
+//! ([`Embedding`], [`RmsNorm`](crate::nn::norm::RmsNorm), [`Linear`],
+//! [`SwiGlu`](crate::nn::ffn::SwiGlu), [`LoRA`](crate::nn::lora::LoRA)); every parameter is
+//! a [`Param`](crate::autodiff::Param) reached through the fields
+//! (`decoder.blocks[0].wq.weight`), so `grads.of(&…)` gives its gradient with its shape
+//! type, and [`Params`] walks them all under Hugging Face LLaMA's names.
 //!
-//! One forward is written, on [`Var`]s. [`forward`](Decoder::forward) and
+//! One forward is written, on [`Var`]s, in `block.rs`. [`forward`](Decoder::forward) and
 //! [`loss`](Decoder::loss) trace it on the caller's tape (frozen parameters as constants);
-//! [`logits`](Decoder::logits) runs the same code with every parameter read as a constant,
-//! which records nothing. [`decode`](Decoder::decode) is the incremental inference path on
-//! plain tensors with a KV cache, and gives the logits of the full causal forward, token by
-//! token.
+//! [`logits`](Decoder::logits) runs it on an inference tape
+//! ([`Tape::inference`]), which reads every parameter as a constant and records nothing;
+//! [`decode`](Decoder::decode) runs it on an inference tape too, with a KV cache, and gives
+//! the logits of the full causal forward, token by token: the same layers, attention
+//! reading the cache.
 //!
 //! The heads must tile the model width, a compile error otherwise:
 //!
@@ -36,8 +40,9 @@
 //! ([`inspect`](mod@inspect)) run the same forward with an activation cache, steering vectors
 //! and head ablations at the blocks' hook points.
 //!
-//! Attention sits in one private function, `attend` in `block.rs`: the traced blocked
-//! attention op of [`autodiff::attention`](crate::autodiff::attention).
+//! Attention is the traced blocked attention op of
+//! [`autodiff::attention`](crate::autodiff::attention), or, when decoding, the KV cache's
+//! ([`nn::kv_cache`](crate::nn::kv_cache)).
 //!
 //! ```
 //! use shapecheck::models::decoder::{Decoder, DecoderConfig};
@@ -59,8 +64,8 @@
 //!     losses.push(loss.item());
 //!     drop(tape);
 //!     // A plain gradient step on the embedding (the optimizers are another module).
-//!     let g = grads.of(&model.embedding).unwrap().to_tensor();
-//!     let e = model.embedding.value_mut().as_mut_slice();
+//!     let g = grads.of(&model.embedding.table).unwrap().to_tensor();
+//!     let e = model.embedding.table.value_mut().as_mut_slice();
 //!     e.iter_mut().zip(g.as_slice()).for_each(|(w, g)| *w -= 50.0 * g);
 //! }
 //! assert!(losses[4] < losses[0], "{losses:?}");
@@ -82,8 +87,6 @@ mod decode;
 pub mod inspect;
 mod io;
 mod lora;
-mod ops;
-mod params;
 
 use core::marker::PhantomData;
 
@@ -92,31 +95,21 @@ pub use config::DecoderConfig;
 pub use decode::DecoderCache;
 pub use inspect::{Seq, Tokens};
 pub use lora::{Adapter, AttnAdapters, LoraTargets};
+/// The parameter visitors, re-exported where the decoder's walk is used.
+pub use crate::autodiff::{ParamVisitor, ParamVisitorMut};
 
-use self::block::{normal, proj, visit_linear, visit_linear_mut, BlockHooks, NoHooks};
-use self::ops::{flatten_rows, read, Read};
-use crate::autodiff::linear::Linear;
-use crate::autodiff::{Param, Tape, Var};
-use crate::dim::{Dim, Many, Runtime, StaticDim};
+use self::block::{normal, Attend, BlockHooks, NoHooks};
+use crate::autodiff::{Params, Tape, Var};
+use crate::dim::{Dim, Dyn, Many, Runtime, StaticDim};
 use crate::element::Float;
 use crate::error::ShapeError;
+use crate::nn::embedding::Embedding;
+use crate::nn::kv_cache::KvCache;
+use crate::nn::linear::Linear;
+use crate::nn::norm::RmsNorm;
 use crate::nn::rope::{IsEven, Rope};
-use crate::shape::{Shape, SplitsInto};
+use crate::shape::SplitsInto;
 use crate::tensor::Tensor;
-
-/// Something that looks at every parameter of a model, by name: saving, comparing,
-/// counting. See [`Decoder::visit`].
-pub trait ParamVisitor<T: Float> {
-    /// Called once per parameter.
-    fn visit<S: Shape>(&mut self, name: &str, param: &Param<S, T>);
-}
-
-/// Something that changes every parameter of a model, by name: loading, updating. See
-/// [`Decoder::visit_mut`].
-pub trait ParamVisitorMut<T: Float> {
-    /// Called once per parameter.
-    fn visit<S: Shape>(&mut self, name: &str, param: &mut Param<S, T>);
-}
 
 /// A LLaMA-style decoder with vocabulary `Vocab`, width `DModel = Heads × HeadDim`, and
 /// SwiGLU FFNs of width `Ffn`; see the [module docs](self).
@@ -132,11 +125,11 @@ where
 {
     /// The token embedding `(Vocab, DModel)` (`embed_tokens`); the output head too when
     /// the head is tied.
-    pub embedding: Param<(Vocab, DModel), T>,
+    pub embedding: Embedding<Vocab, DModel, T>,
     /// The blocks, in order (`layers.{i}.`).
     pub blocks: Vec<Block<DModel, Ffn, T>>,
     /// The final RMS norm (`norm`).
-    pub norm: Param<(DModel,), T>,
+    pub norm: RmsNorm<DModel, T>,
     /// The output head `DModel → Vocab` (`lm_head`), or `None` when tied to the embedding.
     pub head: Option<Linear<DModel, Vocab, T>>,
     rope: Rope<HeadDim>,
@@ -160,19 +153,54 @@ where
     ///
     /// If `config.rope_base` is not a finite number greater than 0.
     pub fn init(config: DecoderConfig, seed: u64) -> Self {
-        let std = config.init_std;
+        let (std, eps) = (config.init_std, config.norm_eps);
         let base = seed.wrapping_mul(1000);
         Decoder {
-            embedding: Param::new(normal(std, base)),
+            embedding: Embedding::new(normal(std, base)),
             blocks: (0..config.layers)
-                .map(|l| Block::init(std, base + 10 * (l as u64 + 1)))
+                .map(|l| Block::init(std, eps, base + 10 * (l as u64 + 1)))
                 .collect(),
-            norm: Param::new(Tensor::ones()),
+            norm: RmsNorm::new(Tensor::ones(), eps),
             head: (!config.tied).then(|| Linear::new(normal(std, base + 1), None)),
             rope: Rope::new(config.rope_layout).base(config.rope_base),
             config,
             _heads: PhantomData,
         }
+    }
+}
+
+impl<Vocab, DModel, Heads, HeadDim, Ffn, T> Params<T>
+    for Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
+where
+    Vocab: Dim,
+    DModel: Dim,
+    Heads: Dim,
+    HeadDim: Dim,
+    Ffn: Dim,
+    T: Float,
+{
+    /// Hugging Face LLaMA's names: `embed_tokens.weight`,
+    /// `layers.{i}.self_attn.q_proj.weight`, …, `norm.weight`, and `lm_head.weight` when
+    /// untied. The LoRA adapters have a walk of their own
+    /// ([`Decoder::named_adapter_params`]).
+    fn visit_params<'a>(&'a self, prefix: &str, v: &mut impl ParamVisitor<'a, T>) {
+        self.embedding
+            .visit_params(&format!("{prefix}embed_tokens."), v);
+        for (i, b) in self.blocks.iter().enumerate() {
+            b.visit_params(&format!("{prefix}layers.{i}."), v);
+        }
+        self.norm.visit_params(&format!("{prefix}norm."), v);
+        self.head.visit_params(&format!("{prefix}lm_head."), v);
+    }
+
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, v: &mut impl ParamVisitorMut<'a, T>) {
+        self.embedding
+            .visit_params_mut(&format!("{prefix}embed_tokens."), v);
+        for (i, b) in self.blocks.iter_mut().enumerate() {
+            b.visit_params_mut(&format!("{prefix}layers.{i}."), v);
+        }
+        self.norm.visit_params_mut(&format!("{prefix}norm."), v);
+        self.head.visit_params_mut(&format!("{prefix}lm_head."), v);
     }
 }
 
@@ -195,74 +223,39 @@ where
         &self.rope
     }
 
-    /// Calls `v` on every parameter, under Hugging Face LLaMA's names
-    /// (`embed_tokens.weight`, `layers.{i}.self_attn.q_proj.weight`, …, `norm.weight`,
-    /// `lm_head.weight` when untied).
-    pub fn visit(&self, v: &mut impl ParamVisitor<T>) {
-        v.visit("embed_tokens.weight", &self.embedding);
-        for (i, b) in self.blocks.iter().enumerate() {
-            b.visit(&format!("layers.{i}."), v);
-        }
-        v.visit("norm.weight", &self.norm);
-        if let Some(h) = &self.head {
-            visit_linear(v, "lm_head", h);
-        }
-    }
-
-    /// [`visit`](Self::visit), mutably.
-    pub fn visit_mut(&mut self, v: &mut impl ParamVisitorMut<T>) {
-        v.visit("embed_tokens.weight", &mut self.embedding);
-        for (i, b) in self.blocks.iter_mut().enumerate() {
-            b.visit_mut(&format!("layers.{i}."), v);
-        }
-        v.visit("norm.weight", &mut self.norm);
-        if let Some(h) = &mut self.head {
-            visit_linear_mut(v, "lm_head", h);
-        }
-    }
-
-    /// The number of scalar parameters (a tied head counted once).
-    pub fn num_parameters(&self) -> usize {
-        struct Count(usize);
-        impl<T: Float> ParamVisitor<T> for Count {
-            fn visit<S: Shape>(&mut self, _: &str, p: &Param<S, T>) {
-                self.0 += p.value().len();
-            }
-        }
-        let mut c = Count(0);
-        self.visit(&mut c);
-        c.0
-    }
-
     /// The one forward: logits `(B, S, Vocab)` for `ids` (row-major, `B × S` of them),
-    /// parameters read as `mode` says, the blocks' hook points passed to `hooks` (and, as
-    /// block `layers`'s `ResidPre`, the stream leaving the last block).
+    /// parameters read through `tape` (an inference tape reads them as constants), the
+    /// blocks attending over a KV cache each when `caches` are given (one sequence: the
+    /// positions come after the cached ones), their hook points passed to `hooks` (and,
+    /// as block `layers`'s `ResidPre`, the stream leaving the last block).
     fn run<'t, B, S>(
         &self,
         tape: &'t Tape<T>,
         shape: (B, S),
         ids: &[u32],
-        mode: Read,
+        mut caches: Option<&mut [KvCache<Heads, Dyn, HeadDim, HeadDim, T>]>,
         hooks: &mut impl BlockHooks<DModel, Heads, HeadDim, Ffn, T>,
     ) -> Result<Var<'t, (B, S, Vocab), T>, ShapeError>
     where
         B: Dim<Kind = Runtime>,
         S: Dim<Kind = Runtime>,
     {
-        let eps = T::from_f64(self.config.norm_eps);
-        let table = read(tape, &self.embedding, mode);
-        let mut x = table.try_embed_batch(shape, ids)?;
+        let mut x = self.embedding.try_forward_batch(tape, shape, ids)?;
         for (l, block) in self.blocks.iter().enumerate() {
             hooks.block(l);
-            x = block.forward::<B, S, Heads, HeadDim>(&x, &self.rope, eps, mode, hooks);
+            let attend = match caches.as_deref_mut() {
+                Some(c) => Attend::Cached(&mut c[l]),
+                None => Attend::Causal,
+            };
+            x = block.forward::<B, S, Heads, HeadDim>(&x, &self.rope, attend, hooks)?;
         }
         hooks.block(self.blocks.len());
         let x = hooks.resid(crate::inspect::Site::ResidPre, x);
-        let x = x.rms_norm(&read(tape, &self.norm, mode), eps);
-        Ok(match &self.head {
-            Some(head) => proj(&x, head, mode),
-            None => x.matmul(&table.t::<(DModel, Vocab)>()),
-        })
+        let x = self.norm.try_forward(&x)?;
+        match &self.head {
+            Some(head) => head.try_forward(&x),
+            None => self.embedding.try_unembed(&x),
+        }
     }
 
     /// The logits `(B, S, Vocab)` of a batch of `B` sequences of `S` tokens (`ids`
@@ -279,7 +272,7 @@ where
         B: Dim<Kind = Runtime>,
         S: Dim<Kind = Runtime>,
     {
-        self.run(tape, shape, ids, Read::Traced, &mut NoHooks)
+        self.run(tape, shape, ids, None, &mut NoHooks)
     }
 
     /// The mean cross-entropy of next-token prediction, traced on `tape`: `targets[p]` is
@@ -298,12 +291,15 @@ where
         S: Dim<Kind = Runtime>,
     {
         let logits = self.forward(tape, shape, ids)?;
+        let rows = Dyn::new(shape.0.size() * shape.1.size());
         let targets: Vec<usize> = targets.iter().map(|&t| t as usize).collect();
-        flatten_rows(&logits).try_cross_entropy(&targets)
+        logits
+            .try_reshape_with((rows, Vocab::default()))?
+            .try_cross_entropy(&targets)
     }
 
-    /// The logits `(B, S, Vocab)` for inference: [`forward`](Self::forward) with every
-    /// parameter read as a constant, so nothing is recorded (and nothing is copied).
+    /// The logits `(B, S, Vocab)` for inference: [`forward`](Self::forward) on an inference
+    /// tape, so every parameter is read as a constant and nothing is recorded (or copied).
     pub fn logits<B, S>(
         &self,
         shape: (B, S),
@@ -313,9 +309,55 @@ where
         B: Dim<Kind = Runtime>,
         S: Dim<Kind = Runtime>,
     {
-        let tape = Tape::new();
-        let logits = self.run(&tape, shape, ids, Read::Constant, &mut NoHooks)?;
+        let tape = Tape::inference();
+        let logits = self.run(&tape, shape, ids, None, &mut NoHooks)?;
         debug_assert!(tape.is_empty(), "inference recorded {} nodes", tape.len());
-        Ok(logits.to_tensor())
+        Ok(logits.into_tensor())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autodiff::Param;
+    use crate::shape::Shape;
+
+    crate::dim!(Vocab = 7; DModel = 8; Heads = 2; HeadDim = 4; Ffn = 12);
+
+    struct Names(Vec<(String, usize)>);
+    impl<'a> ParamVisitor<'a, f32> for Names {
+        fn visit<S: Shape>(&mut self, name: &str, p: &'a Param<S, f32>) {
+            self.0.push((name.to_owned(), p.value().len()));
+        }
+    }
+
+    /// The lists hold every parameter once, with `visit`'s names and order.
+    #[test]
+    fn params_match_visit() {
+        for tied in [false, true] {
+            let config = DecoderConfig {
+                layers: 3,
+                tied,
+                ..DecoderConfig::default()
+            };
+            let mut model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn>::init(config, 3);
+            let mut names = Names(Vec::new());
+            model.visit_params("", &mut names);
+            let named: Vec<(String, usize)> = model
+                .named_params()
+                .iter()
+                .map(|(n, p)| (n.clone(), p.values().len()))
+                .collect();
+            assert_eq!(named, names.0);
+            let ids: Vec<_> = model.named_params().iter().map(|(_, p)| p.id()).collect();
+            let mut_ids: Vec<_> = model.params_mut().iter().map(|p| p.id()).collect();
+            assert_eq!(ids, mut_ids);
+            let mut unique = ids.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), ids.len());
+            let total: usize = named.iter().map(|(_, n)| n).sum();
+            assert_eq!(total, model.num_parameters());
+        }
     }
 }

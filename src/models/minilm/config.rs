@@ -68,7 +68,7 @@ pub(super) fn check(path: &Path, text: &str) -> Result<(), ModelError> {
     text_field("position_embedding_type", "absolute")?;
     match config.get("layer_norm_eps") {
         None => Ok(()),
-        Some(v) if v.as_f64().map(|e| e as f32) == Some(LN_EPS) => Ok(()),
+        Some(v) if v.as_f64().map(|e| e as f32) == Some(LN_EPS as f32) => Ok(()),
         Some(v) => Err(mismatch(
             "layer_norm_eps",
             format!("{LN_EPS:e}"),

@@ -1,20 +1,20 @@
 //! The MiniLM forward with an activation cache and interventions
-//! ([`inspect`](crate::inspect)): the plain layers run unchanged, interventions act on the
-//! packed residual stream between them, head ablations on a layer's attention context
-//! through the layer's one hook (`Layer::forward_with`), and a site of a layer's inside (queries, keys,
-//! attention patterns, the stream after attention, the FFN activations) is recomputed from
-//! that layer's input only when it is selected, so the states that flow on are those of
+//! ([`inspect`](crate::inspect)): the layers run their one forward, interventions act on the
+//! packed residual stream between them, and the layer's hook points (`LayerHooks` in
+//! `layer.rs`) record the sites of a layer's inside (queries, keys, attention patterns, the
+//! stream after attention, the FFN activations) and ablate heads in the attention context.
+//! Nothing is recomputed, and with nothing selected the states that flow on are those of
 //! [`MiniLm::forward`], bit for bit.
 
-use super::packed::{attend, Packed, Spans};
+use super::layer::LayerHooks;
+use super::packed::{Packed, Spans};
 use super::MaxPos;
 use super::{mean_pool, Encoded, Ffn, HeadDim, Heads, Hidden, MiniLm, Seq, Tokens};
 use crate::dim::StaticDim;
 use crate::inspect::cache::CacheDims;
 use crate::inspect::{ActivationCache, HeadAblation, InspectError, Intervention, Selection, Site};
 use crate::models::ModelError;
-use crate::nn::attention::{attention_weights, AttentionMask};
-use crate::ops::Activations;
+use crate::ops::attention::{attention_weights, AttentionMask};
 use crate::tensor::{Tensor, TensorView};
 
 impl CacheDims for MiniLm {
@@ -113,52 +113,22 @@ impl MiniLm {
         };
         for (l, layer) in self.layers.iter().enumerate() {
             intervene(&mut x, l)?;
-            let keep = |site| selection.contains(site, l);
-            if keep(Site::ResidPre) {
+            if selection.contains(Site::ResidPre, l) {
                 cache.put_resid(Site::ResidPre, l, x.clone());
             }
-            if selection.any(&HEADS, l) {
-                let (q, k) = (layer.query.forward(&x), layer.key.forward(&x));
-                for r in spans.iter() {
-                    let (qs, ks) = (sentence(&q, r.clone())?, sentence(&k, r)?);
-                    let (qh, kh) = (
-                        qs.split_heads::<Heads, HeadDim>(),
-                        ks.split_heads::<Heads, HeadDim>(),
-                    );
-                    cache.push_heads(
-                        l,
-                        keep(Site::Queries).then(|| qh.to_tensor()),
-                        keep(Site::Keys).then(|| kh.to_tensor()),
-                        keep(Site::Attention)
-                            .then(|| attention_weights(&qh, &kh, &AttentionMask::none())),
-                    );
-                }
-            }
-            let ablate = |context: &mut Tensor<(Tokens, Hidden)>| {
-                for a in ablations.iter().filter(|a| a.layer() == l) {
-                    a.apply(context.as_mut_slice(), Hidden::SIZE, HeadDim::SIZE);
-                }
+            let mut hooks = Inspector {
+                layer: l,
+                selection,
+                ablations,
+                spans: &spans,
+                cache: &mut cache,
+                error: None,
             };
-            if keep(Site::ResidMid) || keep(Site::Ffn) {
-                // The attention sublayer as `Layer::forward_with` computes it.
-                let (q, k, v) = (
-                    layer.query.forward(&x),
-                    layer.key.forward(&x),
-                    layer.value.forward(&x),
-                );
-                let mut context = attend(&q, &k, &v, &spans);
-                ablate(&mut context);
-                let attended = layer.output.forward(&context);
-                let mid = layer.attention_norm.apply(&(&x + &attended));
-                if keep(Site::Ffn) {
-                    cache.put_ffn(l, layer.ffn.up().forward(&mid).gelu());
-                }
-                if keep(Site::ResidMid) {
-                    cache.put_resid(Site::ResidMid, l, mid);
-                }
+            x = layer.forward(&x, &spans, &mut hooks);
+            if let Some(e) = hooks.error {
+                return Err(e);
             }
-            x = layer.forward_with(&x, &spans, ablate);
-            if keep(Site::ResidPost) {
+            if selection.contains(Site::ResidPost, l) {
                 cache.put_resid(Site::ResidPost, l, x.clone());
             }
         }
@@ -185,6 +155,75 @@ impl MiniLm {
             hidden,
             embeddings,
         })
+    }
+}
+
+/// What sits at a layer's hook points in an inspected run: records the selected sites of
+/// layer `layer` and ablates its heads.
+struct Inspector<'a> {
+    layer: usize,
+    selection: &'a Selection,
+    ablations: &'a [HeadAblation<Heads>],
+    spans: &'a Spans,
+    cache: &'a mut ActivationCache<MiniLm>,
+    /// The first error met (a hook cannot return one; the run does).
+    error: Option<InspectError>,
+}
+
+impl Inspector<'_> {
+    fn keep(&self, site: Site) -> bool {
+        self.selection.contains(site, self.layer)
+    }
+}
+
+impl LayerHooks for Inspector<'_> {
+    fn heads(&mut self, q: &Tensor<(Tokens, Hidden)>, k: &Tensor<(Tokens, Hidden)>) {
+        if !self.selection.any(&HEADS, self.layer) {
+            return;
+        }
+        for r in self.spans.iter() {
+            let pair = sentence(q, r.clone()).and_then(|qs| Ok((qs, sentence(k, r)?)));
+            let (qs, ks) = match pair {
+                Ok(p) => p,
+                Err(e) => {
+                    self.error.get_or_insert(e);
+                    return;
+                }
+            };
+            let (qh, kh) = (
+                qs.split_heads::<Heads, HeadDim>(),
+                ks.split_heads::<Heads, HeadDim>(),
+            );
+            let (kq, kk, ka) = (
+                self.keep(Site::Queries),
+                self.keep(Site::Keys),
+                self.keep(Site::Attention),
+            );
+            self.cache.push_heads(
+                self.layer,
+                kq.then(|| qh.to_tensor()),
+                kk.then(|| kh.to_tensor()),
+                ka.then(|| attention_weights(&qh, &kh, &AttentionMask::none())),
+            );
+        }
+    }
+
+    fn context(&mut self, context: &mut Tensor<(Tokens, Hidden)>) {
+        for a in self.ablations.iter().filter(|a| a.layer() == self.layer) {
+            a.apply(context.as_mut_slice(), Hidden::SIZE, HeadDim::SIZE);
+        }
+    }
+
+    fn mid(&mut self, x: &Tensor<(Tokens, Hidden)>) {
+        if self.keep(Site::ResidMid) {
+            self.cache.put_resid(Site::ResidMid, self.layer, x.clone());
+        }
+    }
+
+    fn ffn(&mut self, act: &Tensor<(Tokens, Ffn)>) {
+        if self.keep(Site::Ffn) {
+            self.cache.put_ffn(self.layer, act.clone());
+        }
     }
 }
 
@@ -236,7 +275,7 @@ mod tests {
         let (mid, ffn) = (cache.resid_mid(1).unwrap(), cache.ffn(1).unwrap());
         let rebuilt = layer
             .output_norm
-            .apply(&(mid + &layer.ffn.down().forward(ffn)));
+            .forward(&(mid + &layer.ffn.down().forward(ffn)));
         let post = cache.resid_post(1).unwrap();
         let worst = rebuilt
             .as_slice()

@@ -1,30 +1,25 @@
 //! One post-LayerNorm BERT layer (self-attention, then the GELU feed-forward, each added to
-//! its input and normalised) over a packed batch, and the loaders of its weights from
-//! safetensors names.
+//! its input and normalised) over a packed batch, built from `nn` layers, with its hook
+//! points ([`LayerHooks`]); and the loaders of its weights from safetensors names.
 
 use super::packed::{attend, Spans};
 use super::{Ffn, Hidden, Tokens, LN_EPS};
 use crate::dim::StaticDim;
 use crate::io::{LoadError, SafeTensors};
-use crate::nn::linear::{Activation, FeedForward, Linear};
-use crate::ops::Norms;
+use crate::nn::ffn::{Activation, FeedForward};
+use crate::nn::linear::Linear;
+use crate::nn::norm::LayerNorm;
 use crate::tensor::Tensor;
 
-/// A `LayerNorm`'s weight and bias.
-pub(super) struct Norm {
-    pub(super) weight: Tensor<(Hidden,)>,
-    pub(super) bias: Tensor<(Hidden,)>,
-}
-
-/// The weights of one encoder layer.
+/// The layers of one encoder layer.
 pub(super) struct Layer {
     pub(super) query: Linear<Hidden, Hidden>,
     pub(super) key: Linear<Hidden, Hidden>,
     pub(super) value: Linear<Hidden, Hidden>,
     pub(super) output: Linear<Hidden, Hidden>,
-    pub(super) attention_norm: Norm,
+    pub(super) attention_norm: LayerNorm<Hidden>,
     pub(super) ffn: FeedForward<Hidden, Ffn>,
-    pub(super) output_norm: Norm,
+    pub(super) output_norm: LayerNorm<Hidden>,
 }
 
 /// `{prefix}.weight` (stored `(DOut, DIn)`, as PyTorch stores it) and `{prefix}.bias`.
@@ -37,20 +32,34 @@ fn linear<DIn: StaticDim, DOut: StaticDim>(
     Ok(Linear::new(weight, Some(bias)))
 }
 
-impl Norm {
-    /// `{prefix}.weight` and `{prefix}.bias`.
-    pub(super) fn load(st: &SafeTensors, prefix: &str) -> Result<Self, LoadError> {
-        Ok(Norm {
-            weight: st.load(&format!("{prefix}.weight"))?,
-            bias: st.load(&format!("{prefix}.bias"))?,
-        })
-    }
-
-    /// The normalised rows of `x`.
-    pub(super) fn apply(&self, x: &Tensor<(Tokens, Hidden)>) -> Tensor<(Tokens, Hidden)> {
-        x.layer_norm(&self.weight, &self.bias, LN_EPS)
-    }
+/// The `LayerNorm` under `{prefix}` (`.weight`, `.bias`).
+pub(super) fn layer_norm(st: &SafeTensors, prefix: &str) -> Result<LayerNorm<Hidden>, LoadError> {
+    Ok(LayerNorm::new(
+        st.load(&format!("{prefix}.weight"))?,
+        st.load(&format!("{prefix}.bias"))?,
+        LN_EPS,
+    ))
 }
+
+/// The hook points of [`Layer::forward`] (TransformerLens's names): each gets the value the
+/// layer computed there; `context` may change it in place (an ablation), the others only
+/// look. Every method defaults to doing nothing, and [`NoHooks`] keeps the defaults, so a
+/// plain forward is the same code with nothing added.
+pub(super) trait LayerHooks {
+    /// The packed queries and keys (before the split into heads).
+    fn heads(&mut self, _q: &Tensor<(Tokens, Hidden)>, _k: &Tensor<(Tokens, Hidden)>) {}
+    /// The heads' outputs, merged, before the output projection (`hook_z`).
+    fn context(&mut self, _context: &mut Tensor<(Tokens, Hidden)>) {}
+    /// The stream after the attention sublayer and its norm (`hook_resid_mid`).
+    fn mid(&mut self, _x: &Tensor<(Tokens, Hidden)>) {}
+    /// The FFN's activations, the input of its second layer (`mlp.hook_post`).
+    fn ffn(&mut self, _act: &Tensor<(Tokens, Ffn)>) {}
+}
+
+/// The hooks of a plain forward: none.
+pub(super) struct NoHooks;
+
+impl LayerHooks for NoHooks {}
 
 impl Layer {
     /// Layer `i` of a checkpoint: the tensors under `encoder.layer.{i}`.
@@ -61,45 +70,39 @@ impl Layer {
             key: linear(st, &format!("{p}.attention.self.key"))?,
             value: linear(st, &format!("{p}.attention.self.value"))?,
             output: linear(st, &format!("{p}.attention.output.dense"))?,
-            attention_norm: Norm::load(st, &format!("{p}.attention.output.LayerNorm"))?,
+            attention_norm: layer_norm(st, &format!("{p}.attention.output.LayerNorm"))?,
             ffn: FeedForward::new(
                 linear(st, &format!("{p}.intermediate.dense"))?,
                 linear(st, &format!("{p}.output.dense"))?,
                 Activation::Gelu,
             ),
-            output_norm: Norm::load(st, &format!("{p}.output.LayerNorm"))?,
+            output_norm: layer_norm(st, &format!("{p}.output.LayerNorm"))?,
         })
     }
 
     /// The layer over the packed rows `x` of the sentences `spans`: the residual stream in,
-    /// the residual stream out. Every product runs on all tokens at once; attention runs per
-    /// sentence on its own rows.
+    /// the residual stream out, its hook points passed to `hooks`. Every product runs on all
+    /// tokens at once; attention runs per sentence on its own rows.
     pub(super) fn forward(
         &self,
         x: &Tensor<(Tokens, Hidden)>,
         spans: &Spans,
-    ) -> Tensor<(Tokens, Hidden)> {
-        self.forward_with(x, spans, |_| {})
-    }
-
-    /// [`forward`](Self::forward) with a hook on the heads' merged outputs before the
-    /// output projection (`hook_z`): `edit` may change them (an ablation) in place.
-    pub(super) fn forward_with(
-        &self,
-        x: &Tensor<(Tokens, Hidden)>,
-        spans: &Spans,
-        edit: impl FnOnce(&mut Tensor<(Tokens, Hidden)>),
+        hooks: &mut impl LayerHooks,
     ) -> Tensor<(Tokens, Hidden)> {
         let (q, k, v) = (
             self.query.forward(x),
             self.key.forward(x),
             self.value.forward(x),
         );
+        hooks.heads(&q, &k);
         let mut context = attend(&q, &k, &v, spans);
-        edit(&mut context);
+        hooks.context(&mut context);
         let attended = self.output.forward(&context);
-        let x = self.attention_norm.apply(&(x + &attended));
-        let h = self.ffn.forward(&x);
-        self.output_norm.apply(&(&x + &h))
+        let x = self.attention_norm.forward(&(x + &attended));
+        hooks.mid(&x);
+        let act = self.ffn.activations(&x);
+        hooks.ffn(&act);
+        let h = self.ffn.down().forward(&act);
+        self.output_norm.forward(&(&x + &h))
     }
 }

@@ -46,13 +46,14 @@ use std::path::Path;
 use crate::dim::{Dim, StaticDim};
 use crate::io::SafeTensors;
 use crate::models::ModelError;
-use crate::nn::linear::Embedding;
+use crate::nn::embedding::Embedding;
+use crate::nn::norm::LayerNorm;
 use crate::ops::Unit;
 use crate::parallel::{for_each_chunk, threads_for, with_threads};
 use crate::tensor::Tensor;
 use crate::text::WordPiece;
 
-use layer::{Layer, Norm};
+use layer::{layer_norm, Layer, NoHooks};
 pub use packed::{mean_pool, Packed, Spans};
 
 crate::dim!(
@@ -88,7 +89,7 @@ type Rows = Tensor<(Tokens, Hidden)>;
 /// sentence-transformers truncates this model's inputs at 256 tokens.
 pub const MAX_SEQ_LEN: usize = 256;
 /// The `layer_norm_eps` of the checkpoint.
-const LN_EPS: f32 = 1e-12;
+const LN_EPS: f64 = 1e-12;
 
 /// The model and its tokenizer.
 pub struct MiniLm {
@@ -96,7 +97,7 @@ pub struct MiniLm {
     words: Embedding<Vocab, Hidden>,
     positions: Tensor<(MaxPos, Hidden)>,
     token_types: Tensor<(TypeVocab, Hidden)>,
-    embedding_norm: Norm,
+    embedding_norm: LayerNorm<Hidden>,
     layers: Vec<Layer>,
 }
 
@@ -132,7 +133,7 @@ impl MiniLm {
             words: Embedding::new(st.load("embeddings.word_embeddings.weight")?),
             positions: st.load("embeddings.position_embeddings.weight")?,
             token_types: st.load("embeddings.token_type_embeddings.weight")?,
-            embedding_norm: Norm::load(&st, "embeddings.LayerNorm")?,
+            embedding_norm: layer_norm(&st, "embeddings.LayerNorm")?,
             layers,
         })
     }
@@ -216,7 +217,7 @@ impl MiniLm {
     ) -> Result<Tensor<(Tokens, Hidden)>, ModelError> {
         let mut x = self.embeddings(input_ids, spans)?;
         for layer in &self.layers {
-            x = layer.forward(&x, spans);
+            x = layer.forward(&x, spans, &mut NoHooks);
         }
         Ok(x)
     }
@@ -292,6 +293,6 @@ impl MiniLm {
                 }
             }
         }
-        Ok(self.embedding_norm.apply(&x))
+        Ok(self.embedding_norm.forward(&x))
     }
 }

@@ -23,7 +23,7 @@ use core::ops::Range;
 use super::{Batch, HeadDim, Heads, Hidden, Seq, Tokens};
 use crate::dim::{Dim, StaticDim};
 use crate::error::ShapeError;
-use crate::nn::attention::try_attention;
+use crate::ops::attention::try_attention;
 use crate::ops::{Norms, Unit};
 use crate::parallel::{for_each_chunk, max_threads, threads_for};
 use crate::tensor::{Tensor, TensorView};

@@ -6,10 +6,12 @@
 //! [`Param`]s (PEFT's `lora_A.weight`, `lora_B.weight`), so a tape traces them and
 //! `grads.of(&lora.lora_a)` is typed `(R, DIn)`; the same value runs the plain forward
 //! [`forward`](LoRA::forward), folds into a weight ([`merge`](LoRA::merge) /
-//! [`unmerge`](LoRA::unmerge)), saves and loads on its own. The trainable layer that wraps a
-//! frozen [`Linear`](crate::nn::linear::Linear) with one is
-//! [`LoraLinear`](crate::autodiff::lora::LoraLinear); a model that keeps its weights in
-//! place adapts them with bare `LoRA`s (the decoder's attention projections).
+//! [`unmerge`](LoRA::unmerge)), saves and loads on its own. Its update
+//! ([`update`](LoRA::update)) and the adapted layer's forward
+//! ([`forward_linear`](LoRA::forward_linear)) are written once, for tensors and traced
+//! values alike. The layer that wraps a frozen [`Linear`] with one is [`LoraLinear`]; a
+//! model that keeps its weights in place adapts them with bare `LoRA`s through
+//! `forward_linear` (the decoder's attention projections).
 //!
 //! The types carry the rule that makes it work: `A` and `B` share the rank dim `R` (so an
 //! adapter whose factors disagree on the rank does not type-check), an input must have
@@ -25,16 +27,89 @@
 
 mod build;
 
-use crate::autodiff::Param;
+mod linear;
+
+pub use linear::LoraLinear;
+
+use super::flow::{Flow, Input, Out, Plain};
+use super::linear::{Applied, Linear, LinearInput, LinearOut};
+use crate::autodiff::{DynParam, Param, ParamVisitor, ParamVisitorMut, Params};
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
 use crate::error::OrPanic;
 use crate::error::ShapeError;
 use crate::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
 use crate::linalg::RankAtMost;
+use crate::ops::linear::try_linear;
 use crate::ops::Elementwise;
-use crate::optim::DynParam;
-use crate::tensor::Tensor;
+use crate::shape::BroadcastShapes;
+use crate::tensor::{AsView, Tensor};
+
+/// An input a [`LoRA<DIn, DOut, R>`](LoRA) (and a [`LoraLinear`]) accepts: `(…, DIn)` of
+/// rank 1 to 6, whose update goes through `(…, R)` to `(…, DOut)`.
+#[diagnostic::on_unimplemented(
+    message = "a LoRA adapter `{DIn} → {DOut}` cannot be applied to `{Self}`",
+    label = "a LoRA adapter of a `Linear<{DIn}, {DOut}>` takes inputs whose last dim is `{DIn}`",
+    note = "the adapted weight is stored (DOut, DIn) as in PyTorch; the input's last dim must be the very same dim as DIn"
+)]
+pub trait LoraInput<DIn: Dim, DOut: Dim, R: Dim>: LinearInput<DIn, DOut> {
+    #[doc(hidden)]
+    fn update<T: Float, X: Input<T, Shape = Self> + ?Sized>(
+        lora: &LoRA<DIn, DOut, R, T>,
+        x: &X,
+    ) -> Result<Out<X, T, LinearOut<Self, DIn, DOut>>, ShapeError>;
+    #[doc(hidden)]
+    fn add<T: Float, F: Flow<T>>(
+        y: F::Of<LinearOut<Self, DIn, DOut>>,
+        u: &F::Of<LinearOut<Self, DIn, DOut>>,
+    ) -> F::Of<LinearOut<Self, DIn, DOut>>;
+}
+
+/// `base(x)`, plus `s·(x·Aᵀ)·Bᵀ` when there is an adapter: a projection that may be
+/// adapted, as a model's attention projections are ([`LoRA::try_forward_linear`], or the
+/// plain [`Linear::try_forward`]).
+pub fn adapted<X, DIn, DOut, R, T>(
+    base: &Linear<DIn, DOut, T>,
+    adapter: Option<&LoRA<DIn, DOut, R, T>>,
+    x: &X,
+) -> Result<Applied<X, DIn, DOut, T>, ShapeError>
+where
+    X: Input<T> + ?Sized,
+    X::Shape: LoraInput<DIn, DOut, R>,
+    DIn: Dim,
+    DOut: Dim,
+    R: Dim,
+    T: Float,
+{
+    match adapter {
+        Some(a) => a.try_forward_linear(base, x),
+        None => base.try_forward(x),
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<S, DIn: Dim, DOut: Dim, R: Dim> LoraInput<DIn, DOut, R> for S
+where
+    S: LinearInput<DIn, DOut> + LinearInput<DIn, R>,
+    LinearOut<S, DIn, R>: LinearInput<R, DOut, Output = LinearOut<S, DIn, DOut>>,
+    LinearOut<S, DIn, DOut>: BroadcastShapes<LinearOut<S, DIn, DOut>, Output = LinearOut<S, DIn, DOut>>,
+{
+    fn update<T: Float, X: Input<T, Shape = S> + ?Sized>(
+        lora: &LoRA<DIn, DOut, R, T>,
+        x: &X,
+    ) -> Result<Out<X, T, LinearOut<S, DIn, DOut>>, ShapeError> {
+        let low = x.try_linear_with(&lora.lora_a, None)?;
+        let up = low.try_linear_with(&lora.lora_b, None)?;
+        Ok(<X::Flow as Flow<T>>::scale(up, lora.scale()))
+    }
+
+    fn add<T: Float, F: Flow<T>>(
+        y: F::Of<LinearOut<S, DIn, DOut>>,
+        u: &F::Of<LinearOut<S, DIn, DOut>>,
+    ) -> F::Of<LinearOut<S, DIn, DOut>> {
+        F::add(y, u)
+    }
+}
 
 /// The settings of a LoRA adapter; `Default` is PEFT's `LoraConfig`: α = 8, no dropout,
 /// no rsLoRA.
@@ -43,7 +118,7 @@ pub struct LoraConfig {
     /// α: the update is scaled by `α/R` (or `α/√R` with rsLoRA).
     pub alpha: f64,
     /// The dropout probability on the adapter's input, in `[0, 1)` (applied by
-    /// [`LoraLinear::forward_train`](crate::autodiff::lora::LoraLinear::forward_train)).
+    /// [`LoraLinear::forward_train`]).
     pub dropout: f64,
     /// rsLoRA: scale by `α/√R` instead of `α/R`.
     pub rslora: bool,
@@ -84,6 +159,10 @@ impl LoraConfig {
 /// assert_eq!((lora.num_params(), lora.dense_params()), (4 * (16 + 12), 16 * 12));
 /// let x = Tensor::<(Batch, DIn)>::randn_with((Batch::new(3), DIn), 2);
 /// let y: Tensor<(Batch, DOut)> = lora.forward(&x, &w);
+/// // Any leading dims: a batch of sequences.
+/// dim!(pub Seq = 5);
+/// let xs = Tensor::<(Batch, Seq, DIn)>::randn_with((Batch::new(2), Seq, DIn), 3);
+/// let ys: Tensor<(Batch, Seq, DOut)> = lora.forward(&xs, &w);
 /// // With B = 0 the adapter starts as the identity update.
 /// assert_eq!(y.as_slice(), x.matmul(&w.t()).as_slice());
 /// ```
@@ -191,29 +270,92 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
         self.a().dims()[1] * self.b().dims()[0]
     }
 
-    /// `x·Wᵀ + s·(x·Aᵀ)·Bᵀ` for a batch of rows `x: (Batch, DIn)`, without forming `B·A`.
+    /// `s·(x·Aᵀ)·Bᵀ` for `x: (…, DIn)`, a tensor or a traced value: the update alone, two
+    /// thin products, `B·A` never formed.
+    ///
+    /// # Panics
+    ///
+    /// When runtime dims disagree; see [`try_update`](Self::try_update).
+    #[track_caller]
+    pub fn update<X>(&self, x: &X) -> Applied<X, DIn, DOut, T>
+    where
+        X: Input<T> + ?Sized,
+        X::Shape: LoraInput<DIn, DOut, R>,
+    {
+        self.try_update(x).or_panic()
+    }
+
+    /// [`update`](Self::update), returning `Err` when runtime dims disagree.
+    pub fn try_update<X>(&self, x: &X) -> Result<Applied<X, DIn, DOut, T>, ShapeError>
+    where
+        X: Input<T> + ?Sized,
+        X::Shape: LoraInput<DIn, DOut, R>,
+    {
+        <X::Shape as LoraInput<DIn, DOut, R>>::update(self, x)
+    }
+
+    /// `base(x) + s·(x·Aᵀ)·Bᵀ` for `x: (…, DIn)`, a tensor or a traced value: the adapted
+    /// layer's forward, written once (what [`LoraLinear`] and a model's adapted
+    /// projections run).
+    ///
+    /// # Panics
+    ///
+    /// When runtime dims disagree; see [`try_forward_linear`](Self::try_forward_linear).
+    #[track_caller]
+    pub fn forward_linear<X>(&self, base: &Linear<DIn, DOut, T>, x: &X) -> Applied<X, DIn, DOut, T>
+    where
+        X: Input<T> + ?Sized,
+        X::Shape: LoraInput<DIn, DOut, R>,
+    {
+        self.try_forward_linear(base, x).or_panic()
+    }
+
+    /// [`forward_linear`](Self::forward_linear), returning `Err` when runtime dims
+    /// disagree.
+    pub fn try_forward_linear<X>(
+        &self,
+        base: &Linear<DIn, DOut, T>,
+        x: &X,
+    ) -> Result<Applied<X, DIn, DOut, T>, ShapeError>
+    where
+        X: Input<T> + ?Sized,
+        X::Shape: LoraInput<DIn, DOut, R>,
+    {
+        let y = base.try_forward(x)?;
+        let u = self.try_update(x)?;
+        Ok(<X::Shape as LoraInput<DIn, DOut, R>>::add::<T, X::Flow>(y, &u))
+    }
+
+    /// `x·Wᵀ + s·(x·Aᵀ)·Bᵀ` for `x: (…, DIn)` and a weight `W` given as a tensor, without
+    /// forming `B·A`.
     ///
     /// # Panics
     ///
     /// When runtime dims disagree; see [`try_forward`](Self::try_forward).
     #[track_caller]
-    pub fn forward<Bt: Dim>(
+    pub fn forward<X>(
         &self,
-        x: &Tensor<(Bt, DIn), T>,
+        x: &X,
         w: &Tensor<(DOut, DIn), T>,
-    ) -> Tensor<(Bt, DOut), T> {
+    ) -> Tensor<LinearOut<X::Shape, DIn, DOut>, T>
+    where
+        X: AsView<Elem = T> + ?Sized,
+        X::Shape: LoraInput<DIn, DOut, R>,
+    {
         self.try_forward(x, w).or_panic()
     }
 
     /// [`forward`](Self::forward) returning `Err` when runtime dims disagree.
-    pub fn try_forward<Bt: Dim>(
+    pub fn try_forward<X>(
         &self,
-        x: &Tensor<(Bt, DIn), T>,
+        x: &X,
         w: &Tensor<(DOut, DIn), T>,
-    ) -> Result<Tensor<(Bt, DOut), T>, ShapeError> {
-        let mut y = x.try_matmul(&w.t())?;
-        let low = x.try_matmul(&self.a().t())?.try_matmul(&self.b().t())?;
-        if low.dims() != y.dims() {
+    ) -> Result<Tensor<LinearOut<X::Shape, DIn, DOut>, T>, ShapeError>
+    where
+        X: AsView<Elem = T> + ?Sized,
+        X::Shape: LoraInput<DIn, DOut, R>,
+    {
+        if w.dims()[0] != self.b().dims()[0] {
             return Err(ShapeError::incompatible_described(
                 "LoRA::forward",
                 format!("W {:?}", w.shape()),
@@ -221,11 +363,20 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
                 "W and B must have the same number of output rows",
             ));
         }
-        let scale = self.scale();
-        for (y, l) in y.as_mut_slice().iter_mut().zip(low.as_slice()) {
-            *y += scale * *l;
+        // The product `x·Wᵀ`, whose inner dims are the input's width and W's.
+        let (xv, wt) = (x.as_view(), w.t());
+        let (k, k2) = (xv.dims()[xv.dims().len() - 1], wt.dims()[0]);
+        if k != k2 {
+            return Err(ShapeError::incompatible(
+                "matmul",
+                &xv.shape(),
+                &wt.shape(),
+                format!("the inner dims differ ({k} on the left, {k2} on the right)"),
+            ));
         }
-        Ok(y)
+        let y = try_linear(&xv, &w.view(), None)?;
+        let u = self.try_update(x)?;
+        Ok(<X::Shape as LoraInput<DIn, DOut, R>>::add::<T, Plain>(y, &u))
     }
 
     /// `s·B·A: (DOut, DIn)`, the update as a dense matrix.
@@ -315,5 +466,18 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
         *self.a_mut() = a;
         *self.b_mut() = b;
         Ok(())
+    }
+}
+
+impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> Params<T> for LoRA<DIn, DOut, R, T> {
+    /// PEFT's names: `lora_A.weight`, `lora_B.weight`.
+    fn visit_params<'a>(&'a self, prefix: &str, v: &mut impl ParamVisitor<'a, T>) {
+        v.visit(&format!("{prefix}lora_A.weight"), &self.lora_a);
+        v.visit(&format!("{prefix}lora_B.weight"), &self.lora_b);
+    }
+
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, v: &mut impl ParamVisitorMut<'a, T>) {
+        v.visit(&format!("{prefix}lora_A.weight"), &mut self.lora_a);
+        v.visit(&format!("{prefix}lora_B.weight"), &mut self.lora_b);
     }
 }

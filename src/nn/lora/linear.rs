@@ -1,4 +1,4 @@
-//! A trainable LoRA layer: [`LoraLinear`], a frozen [`Linear`] adapted by `(s·B·A)` whose
+//! The adapted linear layer: [`LoraLinear`], a frozen [`Linear`] adapted by `(s·B·A)` whose
 //! factors `A` and `B` are the only trainable parameters, with PEFT's conventions.
 //!
 //! - `A: (R, DIn)` starts Kaiming-uniform as PEFT initialises it
@@ -9,17 +9,18 @@
 //!   `B·A` never formed (only by [`LoraLinear::merge`]); `drop` is inverted dropout on the
 //!   adapter's input, applied only by [`LoraLinear::forward_train`] with a seed you pass,
 //!   never by [`LoraLinear::forward`] (evaluation).
-//! - The base's weight and bias are frozen [`Param`](super::Param)s: a tape reads them as constants, so
+//! - The base's weight and bias are frozen [`Param`](crate::autodiff::Param)s: a tape reads them as constants, so
 //!   they get no gradient, no optimizer state, and stay bit for bit as they were.
 //! - The adapter saves and loads on its own, under PEFT's names
 //!   (`{prefix}lora_A.weight`, `{prefix}lora_B.weight`).
-//! - The adapter is a [`LoRA`] (the one adapter type, `layer.adapter`): the update without
-//!   the layer, which a model that keeps its weights in place uses on its own, as the
-//!   decoder's attention projections
-//!   ([`Decoder::add_adapters`](crate::models::decoder::Decoder::add_adapters)).
+//! - The adapter is a [`LoRA`] (the one adapter type, `layer.adapter`), and the forward is
+//!   its [`forward_linear`](LoRA::forward_linear): a model that keeps its weights in place
+//!   adapts them with bare `LoRA`s through the same code.
 //!
 //! ```
-//! use shapecheck::autodiff::{linear::Linear, lora::{LoraConfig, LoraLinear}, Tape};
+//! use shapecheck::autodiff::Tape;
+//! use shapecheck::nn::linear::Linear;
+//! use shapecheck::nn::lora::{LoraConfig, LoraLinear};
 //! use shapecheck::optim::{AdamW, AdamWConfig, Optimizer};
 //! use shapecheck::prelude::*;
 //!
@@ -48,20 +49,18 @@
 //! # Ok::<(), shapecheck::Error>(())
 //! ```
 
-use super::linear::Linear;
-use super::var::Var;
+use super::{LoRA, LoraConfig, LoraInput};
+use crate::autodiff::{DynParam, ParamVisitor, ParamVisitorMut, Params, Var};
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
 use crate::error::Error;
 use crate::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
 use crate::linalg::RankAtMost;
-use crate::nn::linear::{LinearInput, LinearOut};
-use crate::ops::{Elementwise, MatMul};
-use crate::optim::DynParam;
-use crate::shape::{BroadcastShapes, Shape};
+use crate::nn::flow::{Input, Traced};
+use crate::nn::linear::{Applied, Linear, LinearOut};
+use crate::ops::Elementwise;
+use crate::shape::BroadcastShapes;
 use crate::tensor::Tensor;
-
-pub use crate::nn::lora::{LoRA, LoraConfig};
 
 /// A frozen `Linear<DIn, DOut>` with a trainable rank-`R` adapter; see the
 /// [module docs](self).
@@ -69,7 +68,9 @@ pub use crate::nn::lora::{LoRA, LoraConfig};
 /// An input whose last dim is not `DIn` is a type error, as for the plain layer:
 ///
 /// ```compile_fail
-/// use shapecheck::autodiff::{linear::Linear, lora::{LoraConfig, LoraLinear}, Tape};
+/// use shapecheck::autodiff::Tape;
+/// use shapecheck::nn::linear::Linear;
+/// use shapecheck::nn::lora::{LoraConfig, LoraLinear};
 /// use shapecheck::prelude::*;
 /// dim!(pub DIn = 6; pub DOut = 4);
 /// let layer = LoraLinear::<DIn, DOut, D<2>>::new(Linear::init(false, 0), LoraConfig::default(), 1)
@@ -80,60 +81,10 @@ pub use crate::nn::lora::{LoRA, LoraConfig};
 #[derive(Debug)]
 pub struct LoraLinear<DIn: Dim, DOut: Dim, R: Dim, T: Float = f32> {
     /// The adapted layer, frozen (its weight and bias are frozen
-    /// [`Param`](super::Param)s).
+    /// [`Param`](crate::autodiff::Param)s).
     pub base: Linear<DIn, DOut, T>,
     /// The update: `adapter.lora_a: (R, DIn)`, `adapter.lora_b: (DOut, R)`, the scale.
     pub adapter: LoRA<DIn, DOut, R, T>,
-}
-
-/// An input a [`LoraLinear`] accepts: `(…, DIn)` of rank 1 to 6, whose output is
-/// `(…, DOut)` and whose adapter path goes through `(…, R)`.
-pub trait LoraInput<DIn: Dim, DOut: Dim, R: Dim>: Shape {
-    /// The output shape, `(…, DOut)`.
-    type Out: Shape;
-    #[doc(hidden)]
-    fn lora_forward<'t, T: Float>(
-        layer: &LoraLinear<DIn, DOut, R, T>,
-        x: &Var<'t, Self, T>,
-        dropout_seed: Option<u64>,
-    ) -> Var<'t, Self::Out, T>;
-}
-
-impl<X, DIn: Dim, DOut: Dim, R: Dim> LoraInput<DIn, DOut, R> for X
-where
-    X: LinearInput<DIn, DOut>
-        + MatMul<(DIn, DOut), Output = LinearOut<X, DIn, DOut>>
-        + MatMul<(DIn, R)>
-        + BroadcastShapes<X, Output = X>,
-    <X as MatMul<(DIn, R)>>::Output: MatMul<(R, DOut), Output = LinearOut<X, DIn, DOut>>,
-    LinearOut<X, DIn, DOut>:
-        BroadcastShapes<LinearOut<X, DIn, DOut>, Output = LinearOut<X, DIn, DOut>>,
-{
-    type Out = LinearOut<X, DIn, DOut>;
-
-    fn lora_forward<'t, T: Float>(
-        layer: &LoraLinear<DIn, DOut, R, T>,
-        x: &Var<'t, X, T>,
-        dropout_seed: Option<u64>,
-    ) -> Var<'t, Self::Out, T> {
-        let tape = x.tape();
-        let base = layer.base.forward(x);
-        let p = layer.adapter.config().dropout;
-        let input = match dropout_seed {
-            Some(seed) if p > 0.0 => {
-                // Inverted dropout: keep with probability 1 − p, scaled by 1/(1 − p).
-                let keep = T::from_f64(1.0 / (1.0 - p));
-                let mask = Tensor::<X, T>::uniform_with(x.shape(), T::ZERO, T::ONE, seed)
-                    .map(|u| if u.to_f64() < p { T::ZERO } else { keep });
-                x * &tape.constant(mask)
-            }
-            _ => x.clone(),
-        };
-        let a = tape.param(&layer.adapter.lora_a).t::<(DIn, R)>();
-        let b = tape.param(&layer.adapter.lora_b).t::<(R, DOut)>();
-        let delta = input.matmul(&a).matmul(&b).scale(layer.adapter.scale());
-        &base + &delta
-    }
 }
 
 impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoraLinear<DIn, DOut, R, T> {
@@ -202,26 +153,40 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoraLinear<DIn, DOut, R, T> {
         self.adapter.named_trainable(prefix)
     }
 
-    /// The evaluation forward, `base(x) + s·(x·Aᵀ)·Bᵀ` (no dropout), traced on `x`'s tape.
+    /// The evaluation forward, `base(x) + s·(x·Aᵀ)·Bᵀ` (no dropout), for `x: (…, DIn)`, a
+    /// tensor or a traced value: [`LoRA::forward_linear`].
     ///
     /// # Panics
     ///
     /// When a runtime `DIn` of `x` differs from the layer's.
     #[track_caller]
-    pub fn forward<'t, X: LoraInput<DIn, DOut, R>>(&self, x: &Var<'t, X, T>) -> Var<'t, X::Out, T> {
-        X::lora_forward(self, x, None)
+    pub fn forward<X>(&self, x: &X) -> Applied<X, DIn, DOut, T>
+    where
+        X: Input<T> + ?Sized,
+        X::Shape: LoraInput<DIn, DOut, R>,
+    {
+        self.adapter.forward_linear(&self.base, x)
     }
 
-    /// The training forward: [`forward`](Self::forward) with dropout on the adapter's
-    /// input, its mask drawn from `seed` (pass a new seed each step; the same seed gives
-    /// the same mask). Without dropout it is `forward`.
+    /// The training forward: [`forward`](Self::forward) with inverted dropout on the
+    /// adapter's input (kept with probability `1 − p`, scaled by `1/(1 − p)`), its mask
+    /// drawn from `seed` (pass a new seed each step; the same seed gives the same mask).
+    /// Without dropout it is `forward`.
     #[track_caller]
-    pub fn forward_train<'t, X: LoraInput<DIn, DOut, R>>(
-        &self,
-        x: &Var<'t, X, T>,
-        seed: u64,
-    ) -> Var<'t, X::Out, T> {
-        X::lora_forward(self, x, Some(seed))
+    pub fn forward_train<'t, X>(&self, x: &Var<'t, X, T>, seed: u64) -> Var<'t, LinearOut<X, DIn, DOut>, T>
+    where
+        X: LoraInput<DIn, DOut, R> + BroadcastShapes<X, Output = X>,
+    {
+        let p = self.adapter.config().dropout;
+        if p == 0.0 {
+            return self.forward(x);
+        }
+        let keep = T::from_f64(1.0 / (1.0 - p));
+        let mask = Tensor::<X, T>::uniform_with(x.shape(), T::ZERO, T::ONE, seed)
+            .map(|u| if u.to_f64() < p { T::ZERO } else { keep });
+        let dropped = x * &x.tape().constant(mask);
+        let y = self.base.forward(x);
+        <X as LoraInput<DIn, DOut, R>>::add::<T, Traced<'t>>(y, &self.adapter.update(&dropped))
     }
 
     /// `ΔW = s·B·A`, `(DOut, DIn)`.
@@ -231,10 +196,10 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoraLinear<DIn, DOut, R, T> {
 
     /// A plain layer with `W + s·B·A` and the base's bias, whose outputs equal the
     /// adapted layer's (in evaluation).
-    pub fn merge(&self) -> crate::nn::linear::Linear<DIn, DOut, T> {
+    pub fn merge(&self) -> Linear<DIn, DOut, T> {
         let mut w = self.base.weight.value().clone();
         self.adapter.merge(&mut w);
-        crate::nn::linear::Linear::new(w, self.base.bias.as_ref().map(|b| b.value().clone()))
+        Linear::new(w, self.base.bias.as_ref().map(|b| b.value().clone()))
     }
 
     /// Adds the adapter (only) to `writer`: `{prefix}lora_A.weight`, `{prefix}lora_B.weight`.
@@ -251,5 +216,18 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoraLinear<DIn, DOut, R, T> {
     /// their ids, so an optimizer's state still belongs to them.
     pub fn load_adapter(&mut self, file: &SafeTensors, prefix: &str) -> Result<(), LoadError> {
         self.adapter.load(file, prefix)
+    }
+}
+
+impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> Params<T> for LoraLinear<DIn, DOut, R, T> {
+    /// PEFT's names: `base_layer.weight` (and `.bias`), `lora_A.weight`, `lora_B.weight`.
+    fn visit_params<'a>(&'a self, prefix: &str, v: &mut impl ParamVisitor<'a, T>) {
+        self.base.visit_params(&format!("{prefix}base_layer."), v);
+        self.adapter.visit_params(prefix, v);
+    }
+
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, v: &mut impl ParamVisitorMut<'a, T>) {
+        self.base.visit_params_mut(&format!("{prefix}base_layer."), v);
+        self.adapter.visit_params_mut(prefix, v);
     }
 }

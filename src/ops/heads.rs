@@ -92,7 +92,7 @@ impl<B: Dim, S: Dim, C: SplitsInto<H, Hd>, H: StaticDim, Hd: StaticDim> MergeHea
 
 impl<'a, S: Shape, T: Float> TensorView<'a, S, T> {
     /// `(…, Seq, DModel)` → `(…, Heads, Seq, HeadDim)`, a strided view of the same elements;
-    /// see the [module](crate::nn::heads) documentation.
+    /// see the [module](crate::ops::heads) documentation.
     pub fn split_heads<H: StaticDim, Hd: StaticDim>(&self) -> TensorView<'a, S::Output, T>
     where
         S: SplitHeads<H, Hd>,

@@ -1,0 +1,354 @@
+//! The two kinds of value a layer's one forward runs on: plain tensors ([`Plain`]) and
+//! values traced on a tape ([`Traced`]).
+//!
+//! A layer writes its forward once, generic over an [`Input`]: a tensor or a view (the layer
+//! gives a [`Tensor`]) or a [`Var`] (the layer gives a `Var` on the same tape). The input's
+//! [`Flow`] names the kind, and `Of<F, T, S>` is the value of shape `S` of that kind, so
+//! the output of one layer is the input of the next, in either kind. The primitives a
+//! layer composes are here, each with one implementation per kind: the affine product and
+//! the norms read a parameter ([`Input`]); activations, scaling and same-shape sums and
+//! products work on values the layer owns ([`Flow`]), in place for tensors. The traced
+//! kind reads parameters through the tape ([`Tape::param`](crate::autodiff::Tape::param)),
+//! so an inference tape ([`Tape::inference`](crate::autodiff::Tape::inference)) runs the
+//! same code recording nothing.
+//!
+//! ```
+//! use shapecheck::autodiff::Tape;
+//! use shapecheck::nn::ffn::SwiGlu;
+//! use shapecheck::prelude::*;
+//! dim!(pub Seq = 3; pub DModel = 8; pub Ffn = 16);
+//! let ffn = SwiGlu::<DModel, Ffn>::init(0);
+//! let x = Tensor::<(Seq, DModel)>::randn(1);
+//! let y: Tensor<(Seq, DModel)> = ffn.forward(&x); // plain
+//! let tape = Tape::new();
+//! let traced = ffn.forward(&tape.constant(x.clone())); // a Var, with the same values
+//! assert_eq!(traced.to_tensor(), y);
+//! ```
+
+use core::marker::PhantomData;
+
+use super::ffn::Activation;
+use crate::autodiff::{Param, Var};
+use crate::dim::Dim;
+use crate::element::Float;
+use crate::error::{OrPanic, ShapeError};
+use crate::kernel::{run_avx2_fma, Avx2FmaKernel};
+use crate::ops::activations::{gelu, gelu_tanh, relu, silu};
+use crate::ops::linear::{try_linear, LinearInput, LinearOut};
+use crate::ops::{Elementwise, Norms};
+use crate::shape::{BroadcastShapes, LastAxis, Shape};
+use crate::tensor::{AsView, Tensor};
+
+/// A kind of value layers compute with: [`Plain`] tensors or [`Traced`] values. The
+/// operations on values a layer owns are here, one implementation per kind.
+pub trait Flow<T: Float>: Sized {
+    /// The value of shape `S` of this kind: `Tensor<S, T>` or `Var<'t, S, T>`.
+    type Of<S: Shape>: Input<T, Shape = S, Flow = Self>;
+
+    /// `act(x)`, elementwise (in place for a tensor).
+    fn activate<S: Shape>(x: Self::Of<S>, act: Activation) -> Self::Of<S>;
+
+    /// `s·x` (in place for a tensor).
+    fn scale<S: Shape>(x: Self::Of<S>, s: T) -> Self::Of<S>;
+
+    /// `x + y`, of one shape (in place for a tensor).
+    ///
+    /// # Panics
+    ///
+    /// When runtime dims differ, with the message of the elementwise op.
+    fn add<S>(x: Self::Of<S>, y: &Self::Of<S>) -> Self::Of<S>
+    where
+        S: BroadcastShapes<S, Output = S>;
+
+    /// `x ⊙ y`, of one shape (in place for a tensor).
+    ///
+    /// # Panics
+    ///
+    /// When runtime dims differ, with the message of the elementwise op.
+    fn mul<S>(x: Self::Of<S>, y: &Self::Of<S>) -> Self::Of<S>
+    where
+        S: BroadcastShapes<S, Output = S>;
+}
+
+/// Plain tensors: a layer given a tensor or a view gives a [`Tensor`], and records nothing.
+#[derive(Debug)]
+pub enum Plain {}
+
+/// Values traced on the tape `'t`: a layer given a [`Var`] gives a `Var` on the same tape,
+/// recording each op's backward when an input or a parameter is traced.
+#[derive(Debug)]
+pub struct Traced<'t>(PhantomData<&'t ()>);
+
+/// The value of shape `S` of the kind `F`.
+pub type Of<F, T, S> = <F as Flow<T>>::Of<S>;
+
+/// The value of shape `S` of the same kind as the input `X`.
+pub type Out<X, T, S> = Of<<X as Input<T>>::Flow, T, S>;
+
+/// What a layer's forward takes: a tensor or a view, or a traced [`Var`]; the primitives
+/// that read parameters.
+pub trait Input<T: Float> {
+    /// The input's shape.
+    type Shape: Shape;
+    /// Its kind: [`Plain`] or [`Traced`].
+    type Flow: Flow<T>;
+
+    /// `x·Wᵀ + b` ([`ops::linear::try_linear`](crate::ops::linear::try_linear)); `Err`
+    /// when runtime widths disagree.
+    fn try_linear_with<DIn: Dim, DOut: Dim>(
+        &self,
+        weight: &Param<(DOut, DIn), T>,
+        bias: Option<&Param<(DOut,), T>>,
+    ) -> Result<Out<Self, T, LinearOut<Self::Shape, DIn, DOut>>, ShapeError>
+    where
+        Self::Shape: LinearInput<DIn, DOut>;
+
+    /// RMS normalisation over the last axis with `weight`; `Err` when a runtime width
+    /// disagrees.
+    fn try_rms_norm_with<D: Dim>(
+        &self,
+        weight: &Param<(D,), T>,
+        eps: T,
+    ) -> Result<Out<Self, T, Self::Shape>, ShapeError>
+    where
+        Self::Shape: LastAxis<Last = D>;
+
+    /// Layer normalisation over the last axis with `weight` and `bias`; `Err` when a
+    /// runtime width disagrees.
+    fn try_layer_norm_with<D: Dim>(
+        &self,
+        weight: &Param<(D,), T>,
+        bias: &Param<(D,), T>,
+        eps: T,
+    ) -> Result<Out<Self, T, Self::Shape>, ShapeError>
+    where
+        Self::Shape: LastAxis<Last = D>;
+}
+
+impl<X: AsView + ?Sized> Input<X::Elem> for X {
+    type Shape = X::Shape;
+    type Flow = Plain;
+
+    #[inline]
+    fn try_linear_with<DIn: Dim, DOut: Dim>(
+        &self,
+        weight: &Param<(DOut, DIn), X::Elem>,
+        bias: Option<&Param<(DOut,), X::Elem>>,
+    ) -> Result<Tensor<LinearOut<X::Shape, DIn, DOut>, X::Elem>, ShapeError>
+    where
+        X::Shape: LinearInput<DIn, DOut>,
+    {
+        let bias = bias.map(|b| b.value().view());
+        try_linear(&self.as_view(), &weight.value().view(), bias.as_ref())
+    }
+
+    fn try_rms_norm_with<D: Dim>(
+        &self,
+        weight: &Param<(D,), X::Elem>,
+        eps: X::Elem,
+    ) -> Result<Tensor<X::Shape, X::Elem>, ShapeError>
+    where
+        X::Shape: LastAxis<Last = D>,
+    {
+        self.try_rms_norm(weight.value(), eps)
+    }
+
+    fn try_layer_norm_with<D: Dim>(
+        &self,
+        weight: &Param<(D,), X::Elem>,
+        bias: &Param<(D,), X::Elem>,
+        eps: X::Elem,
+    ) -> Result<Tensor<X::Shape, X::Elem>, ShapeError>
+    where
+        X::Shape: LastAxis<Last = D>,
+    {
+        self.try_layer_norm(weight.value(), bias.value(), eps)
+    }
+}
+
+impl<'t, S: Shape, T: Float> Input<T> for Var<'t, S, T> {
+    type Shape = S;
+    type Flow = Traced<'t>;
+
+    fn try_linear_with<DIn: Dim, DOut: Dim>(
+        &self,
+        weight: &Param<(DOut, DIn), T>,
+        bias: Option<&Param<(DOut,), T>>,
+    ) -> Result<Var<'t, LinearOut<S, DIn, DOut>, T>, ShapeError>
+    where
+        S: LinearInput<DIn, DOut>,
+    {
+        let tape = self.tape();
+        let bias = bias.map(|b| tape.param(b));
+        self.try_linear(&tape.param(weight), bias.as_ref())
+    }
+
+    fn try_rms_norm_with<D: Dim>(
+        &self,
+        weight: &Param<(D,), T>,
+        eps: T,
+    ) -> Result<Var<'t, S, T>, ShapeError>
+    where
+        S: LastAxis<Last = D>,
+    {
+        check_width("rms_norm", self.shape(), weight)?;
+        Ok(self.rms_norm(&self.tape().param(weight), eps))
+    }
+
+    fn try_layer_norm_with<D: Dim>(
+        &self,
+        weight: &Param<(D,), T>,
+        bias: &Param<(D,), T>,
+        eps: T,
+    ) -> Result<Var<'t, S, T>, ShapeError>
+    where
+        S: LastAxis<Last = D>,
+    {
+        check_width("layer_norm", self.shape(), weight)?;
+        check_width("layer_norm", self.shape(), bias)?;
+        let tape = self.tape();
+        Ok(self.layer_norm(&tape.param(weight), &tape.param(bias), eps))
+    }
+}
+
+/// `Err` unless a runtime last dim of `shape` is the length of `p` (the traced norms
+/// check it by panicking; a layer's `try_` form returns it).
+fn check_width<S: LastAxis, T: Float>(
+    op: &'static str,
+    shape: S,
+    p: &Param<(S::Last,), T>,
+) -> Result<(), ShapeError> {
+    let (width, len) = (shape.last_dim().size(), p.value().len());
+    if width == len {
+        return Ok(());
+    }
+    Err(ShapeError::incompatible_described(
+        op,
+        format!("input {shape:?}"),
+        format!("weight {:?}", p.value().shape()),
+        format!("the input has width {width} and the weight {len} elements"),
+    ))
+}
+
+impl<T: Float> Flow<T> for Plain {
+    type Of<S: Shape> = Tensor<S, T>;
+
+    fn activate<S: Shape>(mut x: Tensor<S, T>, act: Activation) -> Tensor<S, T> {
+        // The activation's loop compiled for AVX2/FMA where the CPU has them (8 lanes; a
+        // closure's body would not be inlined into the feature-enabled frame).
+        run_avx2_fma(ActivationPass {
+            act,
+            xs: x.as_mut_slice(),
+        });
+        x
+    }
+
+    fn scale<S: Shape>(mut x: Tensor<S, T>, s: T) -> Tensor<S, T> {
+        x.as_mut_slice().iter_mut().for_each(|v| *v *= s);
+        x
+    }
+
+    #[track_caller]
+    fn add<S>(x: Tensor<S, T>, y: &Tensor<S, T>) -> Tensor<S, T>
+    where
+        S: BroadcastShapes<S, Output = S>,
+    {
+        zip_in_place(x, y, "add", |a, b| *a += b)
+    }
+
+    #[track_caller]
+    fn mul<S>(x: Tensor<S, T>, y: &Tensor<S, T>) -> Tensor<S, T>
+    where
+        S: BroadcastShapes<S, Output = S>,
+    {
+        zip_in_place(x, y, "mul", |a, b| *a *= b)
+    }
+}
+
+/// `f(x, y)` into `x`, for two tensors of one shape type; the broadcasting op's message
+/// when runtime dims differ.
+#[track_caller]
+fn zip_in_place<S, T>(
+    mut x: Tensor<S, T>,
+    y: &Tensor<S, T>,
+    op: &'static str,
+    f: impl Fn(&mut T, T),
+) -> Tensor<S, T>
+where
+    S: BroadcastShapes<S, Output = S>,
+    T: Float,
+{
+    if x.dims() != y.dims() {
+        // Not equal, and the broadcasting op says why (or broadcasts a runtime dim of 1).
+        return match op {
+            "add" => x.try_add(y),
+            _ => x.try_mul(y),
+        }
+        .or_panic();
+    }
+    x.as_mut_slice()
+        .iter_mut()
+        .zip(y.as_slice())
+        .for_each(|(a, &b)| f(a, b));
+    x
+}
+
+impl<'t, T: Float> Flow<T> for Traced<'t> {
+    type Of<S: Shape> = Var<'t, S, T>;
+
+    fn activate<S: Shape>(x: Var<'t, S, T>, act: Activation) -> Var<'t, S, T> {
+        match act {
+            Activation::Gelu => x.gelu(),
+            Activation::GeluTanh => x.gelu_tanh(),
+            Activation::Relu => x.relu(),
+            Activation::Silu => x.silu(),
+        }
+    }
+
+    fn scale<S: Shape>(x: Var<'t, S, T>, s: T) -> Var<'t, S, T> {
+        x.scale(s)
+    }
+
+    #[track_caller]
+    fn add<S>(x: Var<'t, S, T>, y: &Var<'t, S, T>) -> Var<'t, S, T>
+    where
+        S: BroadcastShapes<S, Output = S>,
+    {
+        &x + y
+    }
+
+    #[track_caller]
+    fn mul<S>(x: Var<'t, S, T>, y: &Var<'t, S, T>) -> Var<'t, S, T>
+    where
+        S: BroadcastShapes<S, Output = S>,
+    {
+        &x * y
+    }
+}
+
+impl Activation {
+    #[inline(always)]
+    fn apply<T: Float>(self, xs: &mut [T]) {
+        // One loop per activation, so each inlines (and vectorises) its function.
+        match self {
+            Activation::Gelu => xs.iter_mut().for_each(|x| *x = gelu(*x)),
+            Activation::GeluTanh => xs.iter_mut().for_each(|x| *x = gelu_tanh(*x)),
+            Activation::Relu => xs.iter_mut().for_each(|x| *x = relu(*x)),
+            Activation::Silu => xs.iter_mut().for_each(|x| *x = silu(*x)),
+        }
+    }
+}
+
+/// One activation over a buffer, for [`run_avx2_fma`].
+struct ActivationPass<'a, T> {
+    act: Activation,
+    xs: &'a mut [T],
+}
+
+impl<T: Float> Avx2FmaKernel for ActivationPass<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        self.act.apply(self.xs)
+    }
+}

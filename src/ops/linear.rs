@@ -1,0 +1,135 @@
+//! The affine product `x·Wᵀ + b` of a linear layer, with `W: (DOut, DIn)` stored as PyTorch
+//! stores it, for inputs `(…, DIn)` of rank 1 to 6: the rule ([`LinearInput`]) and the one
+//! implementation ([`try_linear`]) that the layer
+//! ([`nn::linear::Linear`](crate::nn::linear::Linear)) and the traced op
+//! ([`Var::try_linear`](crate::autodiff::Var::try_linear)) both run.
+//!
+//! ```
+//! use shapecheck::ops::linear::try_linear;
+//! use shapecheck::prelude::*;
+//! let w = tensor!([[1., 0., 0.], [0., 1., 1.]]);
+//! let b = tensor!([10., 20.]);
+//! let x = tensor!([[1., 2., 3.]]);
+//! let y = try_linear(&x.view(), &w.view(), Some(&b.view())).unwrap();
+//! assert_eq!(y.as_slice(), &[11., 25.]);
+//! ```
+
+use crate::dim::Dim;
+use crate::element::Float;
+use crate::error::ShapeError;
+use crate::kernel::{Gemm, MatRef};
+use crate::shape::Shape;
+use crate::tensor::{Tensor, TensorView};
+
+/// Inputs of a linear layer `Linear<DIn, DOut>`: shapes `(…, DIn)` of rank 1 to 6;
+/// `Output` is `(…, DOut)`.
+#[diagnostic::on_unimplemented(
+    message = "`Linear<{DIn}, {DOut}>` cannot be applied to `{Self}`",
+    label = "a Linear<{DIn}, {DOut}> takes inputs whose last dim is `{DIn}`",
+    note = "the weight is stored (DOut, DIn) as in PyTorch; the input's last dim must be the very same dim as DIn"
+)]
+pub trait LinearInput<DIn: Dim, DOut: Dim>: Shape {
+    /// The input shape with its last dim replaced by `DOut`.
+    type Output: Shape;
+    #[doc(hidden)]
+    fn output_shape(&self, dout: DOut) -> Self::Output;
+}
+
+macro_rules! linear_input {
+    ($($P:ident $pi:tt),*) => {
+        #[diagnostic::do_not_recommend]
+        impl<$($P: Dim,)* DIn: Dim, DOut: Dim> LinearInput<DIn, DOut> for ($($P,)* DIn,) {
+            type Output = ($($P,)* DOut,);
+            #[inline]
+            fn output_shape(&self, dout: DOut) -> Self::Output {
+                ($(self.$pi,)* dout,)
+            }
+        }
+    };
+}
+
+linear_input!();
+linear_input!(P0 0);
+linear_input!(P0 0, P1 1);
+linear_input!(P0 0, P1 1, P2 2);
+linear_input!(P0 0, P1 1, P2 2, P3 3);
+linear_input!(P0 0, P1 1, P2 2, P3 3, P4 4);
+
+/// The output shape of a linear layer `DIn → DOut` applied to `S`.
+pub type LinearOut<S, DIn, DOut> = <S as LinearInput<DIn, DOut>>::Output;
+
+/// `x·Wᵀ + b` for `x: (…, DIn)`, `W: (DOut, DIn)` and an optional `b: (DOut,)`: one GEMM
+/// whose right operand is `W` read through swapped strides (never transposed by a copy),
+/// with the bias as the product's initial value. The leading axes of `x` are one matrix of
+/// rows when they are laid out row-major over each other (a fresh tensor always is);
+/// otherwise `x` is copied once to make them so.
+///
+/// `Err` when the width of `x` or the length of `b` differs from `W`'s (runtime dims).
+pub fn try_linear<S, DIn, DOut, T>(
+    x: &TensorView<'_, S, T>,
+    weight: &TensorView<'_, (DOut, DIn), T>,
+    bias: Option<&TensorView<'_, (DOut,), T>>,
+) -> Result<Tensor<LinearOut<S, DIn, DOut>, T>, ShapeError>
+where
+    S: LinearInput<DIn, DOut>,
+    DIn: Dim,
+    DOut: Dim,
+    T: Float,
+{
+    let (d, r) = (x.dims(), x.dims().len());
+    let (dout, din) = (weight.dims()[0], weight.dims()[1]);
+    if d[r - 1] != din {
+        return Err(ShapeError::incompatible_described(
+            "Linear::forward",
+            format!("input {:?}", x.shape()),
+            format!("weight {:?}", weight.shape()),
+            format!("the input has width {} and the weight {din}", d[r - 1]),
+        ));
+    }
+    if let Some(b) = bias {
+        if b.dims()[0] != dout {
+            return Err(ShapeError::incompatible_described(
+                "Linear::forward",
+                format!("weight {:?}", weight.shape()),
+                format!("bias {:?}", b.shape()),
+                "the bias must have one element per output",
+            ));
+        }
+    }
+    let shape = x.shape().output_shape(weight.shape().0);
+    let rows: usize = d[..r - 1].iter().product();
+    let mut out = Vec::with_capacity(rows * dout);
+    match bias {
+        Some(b) => {
+            let b = b.to_vec();
+            (0..rows).for_each(|_| out.extend_from_slice(&b));
+        }
+        None => out.resize(rows * dout, T::ZERO),
+    }
+    let s = x.strides();
+    let collapses = (0..r.saturating_sub(2)).all(|a| d[a] <= 1 || s[a] == s[a + 1] * d[a + 1]);
+    let copied;
+    let (data, offset, rs, cs) = if collapses {
+        let rs = if r >= 2 { s[r - 2] } else { 0 };
+        (x.as_base_slice(), x.offset(), rs, s[r - 1])
+    } else {
+        copied = x.to_vec();
+        (&copied[..], 0, din, 1)
+    };
+    let beta = if bias.is_some() { T::ONE } else { T::ZERO };
+    let xm = MatRef::new(data, offset, (rows, din), (rs, cs));
+    // Wᵀ: element (i, j) is W[j, i].
+    let ws = weight.strides();
+    let wt = MatRef::new(
+        weight.as_base_slice(),
+        weight.offset(),
+        (dout, din),
+        (ws[0], ws[1]),
+    )
+    .t();
+    Gemm::new()
+        .beta(beta)
+        .threads(crate::parallel::threads_for_product(rows * din * dout))
+        .to_slice(xm, wt, &mut out, dout);
+    Ok(Tensor::from_parts(shape, out))
+}
