@@ -39,8 +39,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use shapecheck::nn::lora::LoraConfig;
 use shapecheck::models::decoder::{Decoder, DecoderConfig, LoraTargets};
+use shapecheck::nn::lora::LoraConfig;
 use shapecheck::optim::{
     clip_grad_norm, AdamW, AdamWConfig, DynParam, OptimError, Optimizer, Schedule, Sgd, SgdConfig,
 };

@@ -27,10 +27,20 @@
 //!
 //! The pieces: [`dim`](mod@dim) (the kinds of dimension), [`shape`] (tuples of dims and the
 //! rules on them), [`tensor`](mod@tensor) (owned tensors and strided views), [`ops`]
-//! (operations), [`linalg`] (SVD, PCA), [`nn`] (layers, attention, RoPE, KV cache, LoRA),
+//! (operations: products, attention, RoPE, …), [`linalg`] (SVD, PCA), [`nn`] (layers: linear,
+//! embedding, FFNs, norms, LoRA, the KV cache),
 //! [`autodiff`] (reverse-mode gradients, typed like their parameters), [`optim`] (SGD,
 //! Adam, AdamW, schedules, clipping), [`models`] (real models built from them: the MiniLM
 //! sentence encoder, a LLaMA-style decoder), [`io`] (safetensors weights, read and written), [`text`] (the BERT tokenizer) and [`Float`] (the element types).
+//!
+//! The modules are floors, each using only those below it: `kernel` (the backend,
+//! the only `unsafe` code) → [`tensor`](mod@tensor) and [`ops`] (with [`dim`](mod@dim),
+//! [`shape`], [`linalg`], [`io`], [`text`]) → [`autodiff`] (traced values, parameters and
+//! their walk) → [`nn`] (every layer once, one forward for tensors and traced values) →
+//! [`models`]. [`optim`] sits on [`autodiff`] beside [`nn`]; [`inspect`] (the vocabulary of
+//! looking inside a model: sites, caches, interventions) sits below [`models`], which
+//! implement it.
+//!
 //! Shape errors that involve runtime dims are [`ShapeError`]s; numerical failures are
 //! [`NumericError`]s, and [`Error`] holds either (its docs say which op returns which).
 //!

@@ -170,7 +170,14 @@ fn decoder_gradients_match_finite_differences() {
             &eval,
             tol,
         );
-        check_in("norm", &model, |m| &m.norm.weight, |m| &mut m.norm.weight, &eval, tol);
+        check_in(
+            "norm",
+            &model,
+            |m| &m.norm.weight,
+            |m| &mut m.norm.weight,
+            &eval,
+            tol,
+        );
         for l in 0..2 {
             macro_rules! field {
                 ($name:literal, $($f:tt)+) => {

@@ -2,9 +2,9 @@
 //! the adapters trained (the base bit for bit as it was), merged equal to unmerged, the
 //! adapters saved and loaded on their own, and the KV-cache path applying them.
 
-use shapecheck::nn::lora::LoraConfig;
 use shapecheck::io::{LoadError, SafeTensors};
 use shapecheck::models::decoder::{Decoder, DecoderConfig, LoraTargets};
+use shapecheck::nn::lora::LoraConfig;
 use shapecheck::optim::{AdamW, AdamWConfig, Optimizer};
 use shapecheck::prelude::*;
 

@@ -295,7 +295,11 @@ fn replacing_and_ablating_the_stream_act_as_stated() {
             ],
         )
         .unwrap();
-    let n = rms_rows(v.as_slice(), m.norm.weight.value().as_slice(), m.config().norm_eps);
+    let n = rms_rows(
+        v.as_slice(),
+        m.norm.weight.value().as_slice(),
+        m.config().norm_eps,
+    );
     let want = matmul_t(&n, m.head.as_ref().unwrap().weight.value().as_slice(), W);
     for row in logits.as_slice().chunks_exact(13) {
         assert!(max_diff(row, &want) < 1e-12);

@@ -6,7 +6,11 @@ mod common;
 use common::assert_close;
 use shapecheck::nn::attention::{attention_masked, AttentionMask};
 use shapecheck::nn::kv_cache::KvCache;
-use shapecheck::nn::{embedding::Embedding, ffn::{Activation, FeedForward}, linear::Linear};
+use shapecheck::nn::{
+    embedding::Embedding,
+    ffn::{Activation, FeedForward},
+    linear::Linear,
+};
 use shapecheck::ops::activations::gelu;
 use shapecheck::prelude::*;
 

@@ -6,10 +6,10 @@ mod common;
 use std::cell::RefCell;
 
 use common::gradcheck::{check_in, run, weigh};
-use shapecheck::nn::linear::Linear;
-use shapecheck::nn::lora::{LoraConfig, LoraLinear};
 use shapecheck::autodiff::Tape;
 use shapecheck::io::{LoadError, SafeTensors, SafetensorsWriter};
+use shapecheck::nn::linear::Linear;
+use shapecheck::nn::lora::{LoraConfig, LoraLinear};
 use shapecheck::optim::{AdamW, AdamWConfig, DynParam, Optimizer};
 use shapecheck::prelude::*;
 

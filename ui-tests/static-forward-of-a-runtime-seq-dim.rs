@@ -1,4 +1,4 @@
-use shapecheck::nn::linear::Embedding;
+use shapecheck::nn::embedding::Embedding;
 use shapecheck::prelude::*;
 
 dim!(pub Vocab = 10; pub DModel = 4);

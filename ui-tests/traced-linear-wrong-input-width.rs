@@ -1,5 +1,6 @@
 // The same mistake as linear-wrong-input-width, on a traced value: the same message.
-use shapecheck::autodiff::{linear::Linear, Tape};
+use shapecheck::autodiff::Tape;
+use shapecheck::nn::linear::Linear;
 use shapecheck::prelude::*;
 
 dim!(pub Seq);

@@ -139,4 +139,3 @@ impl<'t, V: Dim, C: Dim, T: Float> Var<'t, (V, C), T> {
         }))
     }
 }
-

@@ -77,6 +77,7 @@ mod concat;
 mod elementwise;
 mod embedding;
 mod grads;
+mod handle;
 mod heads;
 mod linear;
 mod losses;

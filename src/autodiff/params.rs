@@ -155,17 +155,24 @@ pub trait Params<T: Float> {
 
     /// The number of scalar parameters.
     fn num_parameters(&self) -> usize {
-        self.named_params().iter().map(|(_, p)| p.values().len()).sum()
+        self.named_params()
+            .iter()
+            .map(|(_, p)| p.values().len())
+            .sum()
     }
 
     /// Freezes every parameter: tapes read them as constants, and they get no gradient.
     fn freeze(&mut self) {
-        self.params_mut().into_iter().for_each(|p| p.set_frozen(true));
+        self.params_mut()
+            .into_iter()
+            .for_each(|p| p.set_frozen(true));
     }
 
     /// Makes every parameter trainable again.
     fn unfreeze(&mut self) {
-        self.params_mut().into_iter().for_each(|p| p.set_frozen(false));
+        self.params_mut()
+            .into_iter()
+            .for_each(|p| p.set_frozen(false));
     }
 
     /// Adds every parameter to `writer` under `{prefix}{name}`, with its shape.

@@ -12,8 +12,8 @@
 use core::cell::RefCell;
 
 use super::grads::Gradients;
+use super::handle::Handle;
 use super::param::ParamId;
-use super::var::Handle;
 use crate::element::Float;
 use crate::shape::Shape;
 use crate::tensor::layout;

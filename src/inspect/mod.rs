@@ -129,5 +129,3 @@ impl From<Error> for InspectError {
         }
     }
 }
-
-

@@ -23,19 +23,9 @@
 use super::dc::bidiag_svd;
 use super::dense::{gemm_sub, transpose, MatRef};
 use super::householder::{axpy, dot, reflector, sum_sq, Axpys, Reflectors};
+use super::Failure;
 use crate::element::Float;
 use crate::kernel::{run_avx2_fma, Avx2FmaKernel};
-
-/// Why the numerical part of an SVD failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Failure {
-    /// The input holds a NaN or an infinity.
-    NonFinite,
-    /// The bidiagonal QR did not converge within its iteration budget.
-    NoConvergence(usize),
-    /// A singular value of a finite input exceeds the element type's range (`scale.rs`).
-    Overflow,
-}
 
 /// `A = U·diag(s)·Vᵀ` for a tall `A` (`m ≥ n`): `u` is `m × ucols` (`ucols` = `n`, or `m`
 /// for the full variant), `v` is `n × n`, both row-major; `s` is sorted descending.

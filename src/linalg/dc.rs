@@ -22,12 +22,12 @@
 //! Storage: vectors as *rows* (`ut` is `Uᵀ`, row `k` the `k`-th left singular vector), so a
 //! vector is contiguous and gathering a set of them is a copy of rows.
 
-use super::bidiag::Failure;
 use super::dense::{gemm, MatRef};
 use super::qr::{bidiagonal_qr, givens, Rotations};
 #[cfg(test)]
 use super::secular::secular_root;
 use super::secular::Secular;
+use super::Failure;
 use crate::element::Float;
 use crate::kernel::run_avx2_fma;
 

@@ -58,6 +58,17 @@ pub use svd::{FullSvd, Svd, TruncatedSvd};
 
 pub(crate) use svd::{check_rank, factor, failure_error, truncate};
 
+/// Why the numerical part of an SVD failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The input holds a NaN or an infinity.
+    NonFinite,
+    /// The bidiagonal QR did not converge within its iteration budget.
+    NoConvergence(usize),
+    /// A singular value of a finite input exceeds the element type's range (`scale.rs`).
+    Overflow,
+}
+
 /// The SVD of a view reads it once into the contiguous buffer the factorisation works on
 /// anyway (`a.t().svd()` is the SVD of the transpose); see [`Tensor::svd`](crate::Tensor::svd).
 impl<M: crate::dim::Dim, N: crate::dim::Dim, T: crate::Float> crate::TensorView<'_, (M, N), T> {
@@ -80,4 +91,11 @@ impl<M: crate::dim::Dim, N: crate::dim::Dim, T: crate::Float> crate::TensorView<
     pub fn try_svd(&self) -> Result<Svd<M, N, T>, crate::NumericError> {
         self.to_tensor().try_svd()
     }
+}
+
+/// Row-major factors of `A = U·diag(s)·Vt`: `u` is `m × ucols`, `vt` is `vrows × n`.
+pub(crate) struct Factors<T> {
+    pub u: Vec<T>,
+    pub s: Vec<T>,
+    pub vt: Vec<T>,
 }

@@ -2,8 +2,8 @@
 //! chase of Golub & Van Loan §8.6), for the small leaves of divide and conquer (`dc.rs`),
 //! and the banded rotation accumulator it writes its vectors through.
 
-use super::bidiag::Failure;
 use super::householder::hypot;
+use super::Failure;
 use crate::element::Float;
 
 /// The rotation accumulator of the leaves' QR iteration: an `n × n` matrix that starts as

@@ -11,12 +11,12 @@
 //! Every product with `A` is a GEMM (`2·(2q + 2)·m·n·l` flops in all); the QRs and the SVD
 //! of `B` cost `O((m + n)·l²)`. Workspace: a few `m × l` and `n × l` matrices.
 
-use super::bidiag::Failure;
 use super::dense::{gemm, MatRef};
 use super::householder::thin_q;
 use super::rank::RankAtMost;
 use super::scale::factor_scaled;
-use super::svd::{check_rank, factor, failure_error, truncate, Factors, TruncatedSvd};
+use super::svd::{check_rank, factor, failure_error, truncate, TruncatedSvd};
+use super::{Factors, Failure};
 use crate::dim::{Dim, Dyn, StaticDim};
 use crate::element::Float;
 use crate::error::Error;

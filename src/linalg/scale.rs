@@ -13,8 +13,7 @@
 
 use std::borrow::Cow;
 
-use super::bidiag::Failure;
-use super::svd::Factors;
+use super::{Factors, Failure};
 use crate::element::Float;
 
 /// The largest magnitude of `a` (0 for an empty slice), or [`Failure::NonFinite`].

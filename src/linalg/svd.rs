@@ -4,10 +4,11 @@
 //! All of them run the same numerical core (`bidiag.rs`): a wide matrix is factored through
 //! its transpose, so the work is always on a tall one.
 
-use super::bidiag::{svd_tall, Failure};
+use super::bidiag::svd_tall;
 use super::dense::{gemm, transpose, MatRef};
 use super::rank::{MinOf, RankAtMost};
 use super::scale::factor_scaled;
+use super::{Factors, Failure};
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
 use crate::error::OrPanic;
@@ -135,13 +136,6 @@ impl<M: Dim, N: Dim, R: Dim, T: Float> TruncatedSvd<M, N, R, T> {
         );
         Tensor::from_parts((self.u.shape().0, self.vt.shape().1), data)
     }
-}
-
-/// Row-major factors of `A = U·diag(s)·Vt`: `u` is `m × ucols`, `vt` is `vrows × n`.
-pub(crate) struct Factors<T> {
-    pub u: Vec<T>,
-    pub s: Vec<T>,
-    pub vt: Vec<T>,
 }
 
 /// The SVD of the row-major `m × n` matrix `a`: thin (`u: m × k`, `vt: k × n`) or full

@@ -217,4 +217,3 @@ impl<Vocab: Dim, DModel: Dim, T: Float> Params<T> for Embedding<Vocab, DModel, T
         v.visit(&format!("{prefix}weight"), &mut self.table);
     }
 }
-

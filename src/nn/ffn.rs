@@ -214,8 +214,10 @@ impl<DModel: Dim, Ffn: Dim, T: Float> Params<T> for SwiGlu<DModel, Ffn, T> {
     }
 
     fn visit_params_mut<'a>(&'a mut self, prefix: &str, v: &mut impl ParamVisitorMut<'a, T>) {
-        self.gate.visit_params_mut(&format!("{prefix}gate_proj."), v);
+        self.gate
+            .visit_params_mut(&format!("{prefix}gate_proj."), v);
         self.up.visit_params_mut(&format!("{prefix}up_proj."), v);
-        self.down.visit_params_mut(&format!("{prefix}down_proj."), v);
+        self.down
+            .visit_params_mut(&format!("{prefix}down_proj."), v);
     }
 }

@@ -85,6 +85,10 @@ pub type Of<F, T, S> = <F as Flow<T>>::Of<S>;
 /// The value of shape `S` of the same kind as the input `X`.
 pub type Out<X, T, S> = Of<<X as Input<T>>::Flow, T, S>;
 
+/// What a linear layer `DIn → DOut` (the affine product) gives for the input `X`: a tensor
+/// or a `Var` `(…, DOut)`, of `X`'s kind.
+pub type Applied<X, DIn, DOut, T> = Out<X, T, LinearOut<<X as Input<T>>::Shape, DIn, DOut>>;
+
 /// What a layer's forward takes: a tensor or a view, or a traced [`Var`]; the primitives
 /// that read parameters.
 pub trait Input<T: Float> {
@@ -99,7 +103,7 @@ pub trait Input<T: Float> {
         &self,
         weight: &Param<(DOut, DIn), T>,
         bias: Option<&Param<(DOut,), T>>,
-    ) -> Result<Out<Self, T, LinearOut<Self::Shape, DIn, DOut>>, ShapeError>
+    ) -> Result<Applied<Self, DIn, DOut, T>, ShapeError>
     where
         Self::Shape: LinearInput<DIn, DOut>;
 

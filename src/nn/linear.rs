@@ -27,7 +27,8 @@
 //! let y = lin.forward(&x);
 //! ```
 
-use super::flow::{Input, Out};
+pub use super::flow::Applied;
+use super::flow::Input;
 use crate::autodiff::{Param, ParamVisitor, ParamVisitorMut, Params};
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
@@ -71,9 +72,6 @@ impl<DIn: Dim, DOut: Dim, T: Float> Clone for Linear<DIn, DOut, T> {
         }
     }
 }
-
-/// What a `Linear<DIn, DOut, T>` gives for the input `X`: a tensor or a `Var` `(…, DOut)`.
-pub type Applied<X, DIn, DOut, T> = Out<X, T, LinearOut<<X as Input<T>>::Shape, DIn, DOut>>;
 
 impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
     /// A layer from its weight `(DOut, DIn)` and optional bias `(DOut,)`.

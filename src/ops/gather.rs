@@ -75,4 +75,3 @@ pub(crate) fn ids_for_message<I: Copy + TryInto<usize>>(ids: &[I]) -> String {
     }
     format!("[{}]", s.join(", "))
 }
-

@@ -66,10 +66,10 @@ mod schedule;
 mod sgd;
 mod state;
 
+pub use crate::autodiff::DynParam;
 pub use adam::{Adam, AdamConfig, AdamW, AdamWConfig};
 pub use clip::clip_grad_norm;
 pub use error::OptimError;
-pub use crate::autodiff::DynParam;
 pub use schedule::Schedule;
 pub use sgd::{Sgd, SgdConfig};
 

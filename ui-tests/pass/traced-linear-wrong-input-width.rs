@@ -1,6 +1,7 @@
 // Twin of traced-linear-wrong-input-width: traced, up takes DModel and down the Ffn
 // activations, and the traced output equals the untraced one.
-use shapecheck::autodiff::{linear::Linear, Tape};
+use shapecheck::autodiff::Tape;
+use shapecheck::nn::linear::Linear;
 use shapecheck::prelude::*;
 
 dim!(pub Seq);

@@ -7,17 +7,17 @@
 //! only thing that differs when decoding with a KV cache is how attention reads its keys
 //! and values ([`Attend`]).
 
-use super::lora::AttnAdapters;
+use super::lora::{Adapter, AttnAdapters, LoraTargets};
 use crate::autodiff::{ParamVisitor, ParamVisitorMut, Params, Var};
 use crate::dim::{Dim, Dyn, Many, Runtime, StaticDim};
 use crate::element::Float;
-use crate::error::ShapeError;
+use crate::error::{Error, ShapeError};
 use crate::inspect::Site;
 use crate::nn::attention::AttentionMask;
 use crate::nn::ffn::SwiGlu;
 use crate::nn::kv_cache::KvCache;
 use crate::nn::linear::Linear;
-use crate::nn::lora::adapted;
+use crate::nn::lora::{adapted, LoraConfig};
 use crate::nn::norm::RmsNorm;
 use crate::nn::rope::Rope;
 use crate::shape::SplitsInto;
@@ -120,6 +120,65 @@ impl<DModel: Dim, Ffn: Dim, T: Float> Params<T> for Block<DModel, Ffn, T> {
     }
 }
 
+impl<DModel: Dim, Ffn: Dim, T: Float> Block<DModel, Ffn, T> {
+    /// Gives each projection named by `targets` a fresh adapter of rank `rank` (`A`
+    /// Kaiming-uniform from `seed`, `seed + 1`, … in the order q, k, v, o; `B` zero),
+    /// replacing any it had. The block's own parameters are left as they are: freeze them
+    /// (or use [`Decoder::add_adapters`], which does).
+    ///
+    /// `Err` when `rank` exceeds the model width, or `config` is invalid (see
+    /// [`LoRA::new_with`]); the block is then unchanged.
+    pub fn add_adapters(
+        &mut self,
+        targets: LoraTargets,
+        rank: usize,
+        config: LoraConfig,
+        seed: u64,
+    ) -> Result<(), Error>
+    where
+        Dyn: crate::shape::RankAtMost<DModel, DModel>,
+    {
+        let dims = self.wq.weight.value().shape();
+        let (d_in, d_out) = (dims.1, dims.0);
+        let make = |on: bool, i: u64| {
+            on.then(|| Adapter::new_with((d_in, d_out), Dyn::new(rank), config, seed + i))
+                .transpose()
+        };
+        let (q, k, v, o) = (
+            make(targets.q, 0)?,
+            make(targets.k, 1)?,
+            make(targets.v, 2)?,
+            make(targets.o, 3)?,
+        );
+        for (slot, new) in [
+            (&mut self.lora.q, q),
+            (&mut self.lora.k, k),
+            (&mut self.lora.v, v),
+            (&mut self.lora.o, o),
+        ] {
+            if new.is_some() {
+                *slot = new;
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds every adapter into its projection (`W += s·B·A`) and removes it: the block is
+    /// plain again, and computes what it computed adapted (to rounding).
+    pub fn merge_adapters(&mut self) {
+        for (slot, l) in [
+            (&mut self.lora.q, &mut self.wq),
+            (&mut self.lora.k, &mut self.wk),
+            (&mut self.lora.v, &mut self.wv),
+            (&mut self.lora.o, &mut self.wo),
+        ] {
+            if let Some(ad) = slot.take() {
+                ad.merge(l.weight.value_mut());
+            }
+        }
+    }
+}
+
 /// How a block's attention reads its keys and values.
 pub(crate) enum Attend<'c, H: StaticDim, Hd: StaticDim, T: Float> {
     /// Over the positions of the input itself, causally (training, inference on whole
@@ -128,7 +187,7 @@ pub(crate) enum Attend<'c, H: StaticDim, Hd: StaticDim, T: Float> {
     /// Over every position cached before the input and the input's own, which are
     /// appended to the cache: KV-cache decoding of one sequence, on an inference tape
     /// (the cache holds values, so nothing through it is traced).
-    Cached(&'c mut KvCache<H, Dyn, Hd, Hd, T>),
+    Cached(&'c mut BlockCache<H, Hd, T>),
 }
 
 impl<DModel, Ffn, T> Block<DModel, Ffn, T>
@@ -175,10 +234,7 @@ where
             Attend::Cached(cache) => attend_cached(&q, &k, &v, cache)?,
         };
         let z = hooks.z(o.merge_heads::<DModel>());
-        let x = hooks.resid(
-            Site::ResidMid,
-            x + &adapted(&self.wo, ad.o.as_ref(), &z)?,
-        );
+        let x = hooks.resid(Site::ResidMid, x + &adapted(&self.wo, ad.o.as_ref(), &z)?);
         let h = self.ffn_norm.try_forward(&x)?;
         let act = self.ffn.activations(&h);
         hooks.ffn(&act);
@@ -187,14 +243,20 @@ where
     }
 }
 
+/// Queries, keys or values of a batch, split into heads: `(B, H, S, Hd)`.
+type Heads4<'t, B, H, S, Hd, T> = Var<'t, (B, H, S, Hd), T>;
+
+/// The KV cache of one block of a decoder with `H` heads of width `Hd`.
+pub(crate) type BlockCache<H, Hd, T> = KvCache<H, Dyn, Hd, Hd, T>;
+
 /// Attention of the new positions of one sequence over `cache` (which the new keys and
 /// values are appended to), on values: `q, k, v: (1, H, N, Hd)`.
 fn attend_cached<'t, B, H, S, Hd, T>(
     q: &Var<'t, (B, H, S, Hd), T>,
     k: &Var<'t, (B, H, S, Hd), T>,
     v: &Var<'t, (B, H, S, Hd), T>,
-    cache: &mut KvCache<H, Dyn, Hd, Hd, T>,
-) -> Result<Var<'t, (B, H, S, Hd), T>, ShapeError>
+    cache: &mut BlockCache<H, Hd, T>,
+) -> Result<Heads4<'t, B, H, S, Hd, T>, ShapeError>
 where
     B: Dim,
     H: StaticDim,

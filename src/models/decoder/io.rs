@@ -135,9 +135,7 @@ where
             ));
         }
         let mut model = Self::init(config, 0);
-        model
-            .load_params(file, "")
-            .map_err(ModelError::Weights)?;
+        model.load_params(file, "").map_err(ModelError::Weights)?;
         if let Some(extra) = model.stray_tensors(file, "").first() {
             return Err(ModelError::Weights(LoadError::Malformed {
                 path: Some(path),

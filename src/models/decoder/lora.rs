@@ -1,5 +1,5 @@
 //! LoRA on a decoder's attention projections: optional [`LoRA`] adapters beside `wq`, `wk`,
-//! `wv` and `wo` of each [`Block`] ([`AttnAdapters`]), trained while the decoder is frozen,
+//! `wv` and `wo` of each [`Block`](super::Block) ([`AttnAdapters`]), trained while the decoder is frozen,
 //! then folded into the projections ([`Decoder::merge_adapters`]).
 //!
 //! - The forward stays the one forward of `block.rs`: each adapted projection runs
@@ -37,7 +37,7 @@
 
 use std::path::Path;
 
-use super::{Block, Decoder};
+use super::Decoder;
 use crate::autodiff::{DynParam, NamedParams, ParamVisitor, ParamVisitorMut, Params, ParamsMut};
 use crate::dim::{Dim, Dyn, Many, StaticDim};
 use crate::element::Float;
@@ -149,65 +149,6 @@ impl<DModel: Dim, T: Float> Params<T> for AttnAdapters<DModel, T> {
     }
 }
 
-impl<DModel: Dim, Ffn: Dim, T: Float> Block<DModel, Ffn, T> {
-    /// Gives each projection named by `targets` a fresh adapter of rank `rank` (`A`
-    /// Kaiming-uniform from `seed`, `seed + 1`, … in the order q, k, v, o; `B` zero),
-    /// replacing any it had. The block's own parameters are left as they are: freeze them
-    /// (or use [`Decoder::add_adapters`], which does).
-    ///
-    /// `Err` when `rank` exceeds the model width, or `config` is invalid (see
-    /// [`LoRA::new_with`]); the block is then unchanged.
-    pub fn add_adapters(
-        &mut self,
-        targets: LoraTargets,
-        rank: usize,
-        config: LoraConfig,
-        seed: u64,
-    ) -> Result<(), Error>
-    where
-        Dyn: crate::shape::RankAtMost<DModel, DModel>,
-    {
-        let dims = self.wq.weight.value().shape();
-        let (d_in, d_out) = (dims.1, dims.0);
-        let make = |on: bool, i: u64| {
-            on.then(|| Adapter::new_with((d_in, d_out), Dyn::new(rank), config, seed + i))
-                .transpose()
-        };
-        let (q, k, v, o) = (
-            make(targets.q, 0)?,
-            make(targets.k, 1)?,
-            make(targets.v, 2)?,
-            make(targets.o, 3)?,
-        );
-        for (slot, new) in [
-            (&mut self.lora.q, q),
-            (&mut self.lora.k, k),
-            (&mut self.lora.v, v),
-            (&mut self.lora.o, o),
-        ] {
-            if new.is_some() {
-                *slot = new;
-            }
-        }
-        Ok(())
-    }
-
-    /// Folds every adapter into its projection (`W += s·B·A`) and removes it: the block is
-    /// plain again, and computes what it computed adapted (to rounding).
-    pub fn merge_adapters(&mut self) {
-        for (slot, l) in [
-            (&mut self.lora.q, &mut self.wq),
-            (&mut self.lora.k, &mut self.wk),
-            (&mut self.lora.v, &mut self.wv),
-            (&mut self.lora.o, &mut self.wo),
-        ] {
-            if let Some(ad) = slot.take() {
-                ad.merge(l.weight.value_mut());
-            }
-        }
-    }
-}
-
 impl<Vocab, DModel, Heads, HeadDim, Ffn, T> Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
 where
     Vocab: StaticDim<Kind = Many>,
@@ -236,8 +177,8 @@ where
 
     /// Freezes the decoder ([`Params::freeze`]: its own parameters, not the adapters) and
     /// gives the projections named by `targets` in every block a fresh rank-`rank` adapter
-    /// (see [`Block::add_adapters`]; block `i` draws from `seed + 4·i`). For other targets
-    /// per block, call [`Params::freeze`] and [`Block::add_adapters`] yourself.
+    /// (see [`Block::add_adapters`](super::Block::add_adapters); block `i` draws from `seed + 4·i`). For other targets
+    /// per block, call [`Params::freeze`] and [`Block::add_adapters`](super::Block::add_adapters) yourself.
     ///
     /// `Err` when `rank` exceeds the model width or `config` is invalid; nothing is then
     /// added (the decoder is frozen all the same).
@@ -297,10 +238,10 @@ where
     }
 
     /// Folds every adapter into its projection and removes it
-    /// ([`Block::merge_adapters`]): a plain decoder again, which computes what the adapted
+    /// ([`Block::merge_adapters`](super::Block::merge_adapters)): a plain decoder again, which computes what the adapted
     /// one computed (to rounding), and saves as any decoder does.
     pub fn merge_adapters(&mut self) {
-        self.blocks.iter_mut().for_each(Block::merge_adapters);
+        self.blocks.iter_mut().for_each(|b| b.merge_adapters());
     }
 
     /// The adapters alone as a safetensors file in memory, under

@@ -90,21 +90,20 @@ mod lora;
 
 use core::marker::PhantomData;
 
+/// The parameter visitors, re-exported where the decoder's walk is used.
+pub use crate::autodiff::{ParamVisitor, ParamVisitorMut};
 pub use block::Block;
 pub use config::DecoderConfig;
 pub use decode::DecoderCache;
 pub use inspect::{Seq, Tokens};
 pub use lora::{Adapter, AttnAdapters, LoraTargets};
-/// The parameter visitors, re-exported where the decoder's walk is used.
-pub use crate::autodiff::{ParamVisitor, ParamVisitorMut};
 
-use self::block::{normal, Attend, BlockHooks, NoHooks};
+use self::block::{normal, Attend, BlockCache, BlockHooks, NoHooks};
 use crate::autodiff::{Params, Tape, Var};
 use crate::dim::{Dim, Dyn, Many, Runtime, StaticDim};
 use crate::element::Float;
 use crate::error::ShapeError;
 use crate::nn::embedding::Embedding;
-use crate::nn::kv_cache::KvCache;
 use crate::nn::linear::Linear;
 use crate::nn::norm::RmsNorm;
 use crate::nn::rope::{IsEven, Rope};
@@ -233,7 +232,7 @@ where
         tape: &'t Tape<T>,
         shape: (B, S),
         ids: &[u32],
-        mut caches: Option<&mut [KvCache<Heads, Dyn, HeadDim, HeadDim, T>]>,
+        mut caches: Option<&mut [BlockCache<Heads, HeadDim, T>]>,
         hooks: &mut impl BlockHooks<DModel, Heads, HeadDim, Ffn, T>,
     ) -> Result<Var<'t, (B, S, Vocab), T>, ShapeError>
     where

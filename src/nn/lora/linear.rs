@@ -49,15 +49,15 @@
 //! # Ok::<(), shapecheck::Error>(())
 //! ```
 
-use super::{LoRA, LoraConfig, LoraInput};
+use super::{Adapted, LoRA, LoraConfig, LoraInput, LoraOut};
 use crate::autodiff::{DynParam, ParamVisitor, ParamVisitorMut, Params, Var};
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
-use crate::error::Error;
+use crate::error::{Error, OrPanic};
 use crate::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
 use crate::linalg::RankAtMost;
 use crate::nn::flow::{Input, Traced};
-use crate::nn::linear::{Applied, Linear, LinearOut};
+use crate::nn::linear::Linear;
 use crate::ops::Elementwise;
 use crate::shape::BroadcastShapes;
 use crate::tensor::Tensor;
@@ -160,7 +160,7 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoraLinear<DIn, DOut, R, T> {
     ///
     /// When a runtime `DIn` of `x` differs from the layer's.
     #[track_caller]
-    pub fn forward<X>(&self, x: &X) -> Applied<X, DIn, DOut, T>
+    pub fn forward<X>(&self, x: &X) -> Adapted<X, DIn, DOut, R, T>
     where
         X: Input<T> + ?Sized,
         X::Shape: LoraInput<DIn, DOut, R>,
@@ -173,7 +173,11 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoraLinear<DIn, DOut, R, T> {
     /// drawn from `seed` (pass a new seed each step; the same seed gives the same mask).
     /// Without dropout it is `forward`.
     #[track_caller]
-    pub fn forward_train<'t, X>(&self, x: &Var<'t, X, T>, seed: u64) -> Var<'t, LinearOut<X, DIn, DOut>, T>
+    pub fn forward_train<'t, X>(
+        &self,
+        x: &Var<'t, X, T>,
+        seed: u64,
+    ) -> Var<'t, LoraOut<X, DIn, DOut, R>, T>
     where
         X: LoraInput<DIn, DOut, R> + BroadcastShapes<X, Output = X>,
     {
@@ -182,10 +186,15 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoraLinear<DIn, DOut, R, T> {
             return self.forward(x);
         }
         let keep = T::from_f64(1.0 / (1.0 - p));
-        let mask = Tensor::<X, T>::uniform_with(x.shape(), T::ZERO, T::ONE, seed)
-            .map(|u| if u.to_f64() < p { T::ZERO } else { keep });
+        let mask = Tensor::<X, T>::uniform_with(x.shape(), T::ZERO, T::ONE, seed).map(|u| {
+            if u.to_f64() < p {
+                T::ZERO
+            } else {
+                keep
+            }
+        });
         let dropped = x * &x.tape().constant(mask);
-        let y = self.base.forward(x);
+        let y = <X as LoraInput<DIn, DOut, R>>::base(&self.base, x).or_panic();
         <X as LoraInput<DIn, DOut, R>>::add::<T, Traced<'t>>(y, &self.adapter.update(&dropped))
     }
 
@@ -227,7 +236,8 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> Params<T> for LoraLinear<DIn, DOut, 
     }
 
     fn visit_params_mut<'a>(&'a mut self, prefix: &str, v: &mut impl ParamVisitorMut<'a, T>) {
-        self.base.visit_params_mut(&format!("{prefix}base_layer."), v);
+        self.base
+            .visit_params_mut(&format!("{prefix}base_layer."), v);
         self.adapter.visit_params_mut(prefix, v);
     }
 }

@@ -32,7 +32,7 @@ mod linear;
 pub use linear::LoraLinear;
 
 use super::flow::{Flow, Input, Out, Plain};
-use super::linear::{Applied, Linear, LinearInput, LinearOut};
+use super::linear::{Linear, LinearInput, LinearOut};
 use crate::autodiff::{DynParam, Param, ParamVisitor, ParamVisitorMut, Params};
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
@@ -42,8 +42,8 @@ use crate::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
 use crate::linalg::RankAtMost;
 use crate::ops::linear::try_linear;
 use crate::ops::Elementwise;
-use crate::shape::BroadcastShapes;
-use crate::tensor::{AsView, Tensor};
+use crate::shape::{BroadcastShapes, Shape};
+use crate::tensor::{AsView, Tensor, TensorView};
 
 /// An input a [`LoRA<DIn, DOut, R>`](LoRA) (and a [`LoraLinear`]) accepts: `(…, DIn)` of
 /// rank 1 to 6, whose update goes through `(…, R)` to `(…, DOut)`.
@@ -52,18 +52,37 @@ use crate::tensor::{AsView, Tensor};
     label = "a LoRA adapter of a `Linear<{DIn}, {DOut}>` takes inputs whose last dim is `{DIn}`",
     note = "the adapted weight is stored (DOut, DIn) as in PyTorch; the input's last dim must be the very same dim as DIn"
 )]
-pub trait LoraInput<DIn: Dim, DOut: Dim, R: Dim>: LinearInput<DIn, DOut> {
+pub trait LoraInput<DIn: Dim, DOut: Dim, R: Dim>: Shape {
+    /// The output shape, `(…, DOut)`.
+    type Out: Shape;
+    #[doc(hidden)]
+    fn base<T: Float, X: Input<T, Shape = Self> + ?Sized>(
+        base: &Linear<DIn, DOut, T>,
+        x: &X,
+    ) -> Result<Out<X, T, Self::Out>, ShapeError>;
+    #[doc(hidden)]
+    fn base_weight<T: Float>(
+        x: &TensorView<'_, Self, T>,
+        w: &TensorView<'_, (DOut, DIn), T>,
+    ) -> Result<Tensor<Self::Out, T>, ShapeError>;
     #[doc(hidden)]
     fn update<T: Float, X: Input<T, Shape = Self> + ?Sized>(
         lora: &LoRA<DIn, DOut, R, T>,
         x: &X,
-    ) -> Result<Out<X, T, LinearOut<Self, DIn, DOut>>, ShapeError>;
+    ) -> Result<Out<X, T, Self::Out>, ShapeError>;
     #[doc(hidden)]
-    fn add<T: Float, F: Flow<T>>(
-        y: F::Of<LinearOut<Self, DIn, DOut>>,
-        u: &F::Of<LinearOut<Self, DIn, DOut>>,
-    ) -> F::Of<LinearOut<Self, DIn, DOut>>;
+    fn add<T: Float, F: Flow<T>>(y: F::Of<Self::Out>, u: &F::Of<Self::Out>) -> F::Of<Self::Out>;
 }
+
+/// The output shape of a LoRA-adapted `DIn → DOut` layer applied to `S`: `(…, DOut)`.
+pub type LoraOut<S, DIn, DOut, R> = <S as LoraInput<DIn, DOut, R>>::Out;
+
+/// What [`LoRA::forward`] gives for a tensor or view `X`: a tensor `(…, DOut)`.
+pub type PlainOut<X, DIn, DOut, R> =
+    Tensor<LoraOut<<X as AsView>::Shape, DIn, DOut, R>, <X as AsView>::Elem>;
+
+/// What a LoRA-adapted layer gives for the input `X`: a tensor or a `Var` `(…, DOut)`.
+pub type Adapted<X, DIn, DOut, R, T> = Out<X, T, LoraOut<<X as Input<T>>::Shape, DIn, DOut, R>>;
 
 /// `base(x)`, plus `s·(x·Aᵀ)·Bᵀ` when there is an adapter: a projection that may be
 /// adapted, as a model's attention projections are ([`LoRA::try_forward_linear`], or the
@@ -72,7 +91,7 @@ pub fn adapted<X, DIn, DOut, R, T>(
     base: &Linear<DIn, DOut, T>,
     adapter: Option<&LoRA<DIn, DOut, R, T>>,
     x: &X,
-) -> Result<Applied<X, DIn, DOut, T>, ShapeError>
+) -> Result<Adapted<X, DIn, DOut, R, T>, ShapeError>
 where
     X: Input<T> + ?Sized,
     X::Shape: LoraInput<DIn, DOut, R>,
@@ -83,7 +102,7 @@ where
 {
     match adapter {
         Some(a) => a.try_forward_linear(base, x),
-        None => base.try_forward(x),
+        None => <X::Shape as LoraInput<DIn, DOut, R>>::base(base, x),
     }
 }
 
@@ -92,21 +111,35 @@ impl<S, DIn: Dim, DOut: Dim, R: Dim> LoraInput<DIn, DOut, R> for S
 where
     S: LinearInput<DIn, DOut> + LinearInput<DIn, R>,
     LinearOut<S, DIn, R>: LinearInput<R, DOut, Output = LinearOut<S, DIn, DOut>>,
-    LinearOut<S, DIn, DOut>: BroadcastShapes<LinearOut<S, DIn, DOut>, Output = LinearOut<S, DIn, DOut>>,
+    LinearOut<S, DIn, DOut>:
+        BroadcastShapes<LinearOut<S, DIn, DOut>, Output = LinearOut<S, DIn, DOut>>,
 {
+    type Out = LinearOut<S, DIn, DOut>;
+
+    fn base<T: Float, X: Input<T, Shape = S> + ?Sized>(
+        base: &Linear<DIn, DOut, T>,
+        x: &X,
+    ) -> Result<Out<X, T, Self::Out>, ShapeError> {
+        base.try_forward(x)
+    }
+
+    fn base_weight<T: Float>(
+        x: &TensorView<'_, S, T>,
+        w: &TensorView<'_, (DOut, DIn), T>,
+    ) -> Result<Tensor<Self::Out, T>, ShapeError> {
+        try_linear(x, w, None)
+    }
+
     fn update<T: Float, X: Input<T, Shape = S> + ?Sized>(
         lora: &LoRA<DIn, DOut, R, T>,
         x: &X,
-    ) -> Result<Out<X, T, LinearOut<S, DIn, DOut>>, ShapeError> {
+    ) -> Result<Out<X, T, Self::Out>, ShapeError> {
         let low = x.try_linear_with(&lora.lora_a, None)?;
         let up = low.try_linear_with(&lora.lora_b, None)?;
         Ok(<X::Flow as Flow<T>>::scale(up, lora.scale()))
     }
 
-    fn add<T: Float, F: Flow<T>>(
-        y: F::Of<LinearOut<S, DIn, DOut>>,
-        u: &F::Of<LinearOut<S, DIn, DOut>>,
-    ) -> F::Of<LinearOut<S, DIn, DOut>> {
+    fn add<T: Float, F: Flow<T>>(y: F::Of<Self::Out>, u: &F::Of<Self::Out>) -> F::Of<Self::Out> {
         F::add(y, u)
     }
 }
@@ -277,7 +310,7 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
     ///
     /// When runtime dims disagree; see [`try_update`](Self::try_update).
     #[track_caller]
-    pub fn update<X>(&self, x: &X) -> Applied<X, DIn, DOut, T>
+    pub fn update<X>(&self, x: &X) -> Adapted<X, DIn, DOut, R, T>
     where
         X: Input<T> + ?Sized,
         X::Shape: LoraInput<DIn, DOut, R>,
@@ -286,7 +319,7 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
     }
 
     /// [`update`](Self::update), returning `Err` when runtime dims disagree.
-    pub fn try_update<X>(&self, x: &X) -> Result<Applied<X, DIn, DOut, T>, ShapeError>
+    pub fn try_update<X>(&self, x: &X) -> Result<Adapted<X, DIn, DOut, R, T>, ShapeError>
     where
         X: Input<T> + ?Sized,
         X::Shape: LoraInput<DIn, DOut, R>,
@@ -302,7 +335,11 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
     ///
     /// When runtime dims disagree; see [`try_forward_linear`](Self::try_forward_linear).
     #[track_caller]
-    pub fn forward_linear<X>(&self, base: &Linear<DIn, DOut, T>, x: &X) -> Applied<X, DIn, DOut, T>
+    pub fn forward_linear<X>(
+        &self,
+        base: &Linear<DIn, DOut, T>,
+        x: &X,
+    ) -> Adapted<X, DIn, DOut, R, T>
     where
         X: Input<T> + ?Sized,
         X::Shape: LoraInput<DIn, DOut, R>,
@@ -316,14 +353,16 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
         &self,
         base: &Linear<DIn, DOut, T>,
         x: &X,
-    ) -> Result<Applied<X, DIn, DOut, T>, ShapeError>
+    ) -> Result<Adapted<X, DIn, DOut, R, T>, ShapeError>
     where
         X: Input<T> + ?Sized,
         X::Shape: LoraInput<DIn, DOut, R>,
     {
-        let y = base.try_forward(x)?;
+        let y = <X::Shape as LoraInput<DIn, DOut, R>>::base(base, x)?;
         let u = self.try_update(x)?;
-        Ok(<X::Shape as LoraInput<DIn, DOut, R>>::add::<T, X::Flow>(y, &u))
+        Ok(<X::Shape as LoraInput<DIn, DOut, R>>::add::<T, X::Flow>(
+            y, &u,
+        ))
     }
 
     /// `x·Wᵀ + s·(x·Aᵀ)·Bᵀ` for `x: (…, DIn)` and a weight `W` given as a tensor, without
@@ -337,7 +376,7 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
         &self,
         x: &X,
         w: &Tensor<(DOut, DIn), T>,
-    ) -> Tensor<LinearOut<X::Shape, DIn, DOut>, T>
+    ) -> Tensor<LoraOut<X::Shape, DIn, DOut, R>, T>
     where
         X: AsView<Elem = T> + ?Sized,
         X::Shape: LoraInput<DIn, DOut, R>,
@@ -350,7 +389,7 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
         &self,
         x: &X,
         w: &Tensor<(DOut, DIn), T>,
-    ) -> Result<Tensor<LinearOut<X::Shape, DIn, DOut>, T>, ShapeError>
+    ) -> Result<PlainOut<X, DIn, DOut, R>, ShapeError>
     where
         X: AsView<Elem = T> + ?Sized,
         X::Shape: LoraInput<DIn, DOut, R>,
@@ -374,9 +413,11 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
                 format!("the inner dims differ ({k} on the left, {k2} on the right)"),
             ));
         }
-        let y = try_linear(&xv, &w.view(), None)?;
+        let y = <X::Shape as LoraInput<DIn, DOut, R>>::base_weight(&xv, &w.view())?;
         let u = self.try_update(x)?;
-        Ok(<X::Shape as LoraInput<DIn, DOut, R>>::add::<T, Plain>(y, &u))
+        Ok(<X::Shape as LoraInput<DIn, DOut, R>>::add::<T, Plain>(
+            y, &u,
+        ))
     }
 
     /// `s·B·A: (DOut, DIn)`, the update as a dense matrix.
