@@ -153,13 +153,18 @@ where
         Bin::Mul => "mul",
         Bin::Div => "div",
     };
-    record(one_tape(name, &[a.tape, b.tape]), value, traced, move |out| {
-        let out_dims = out.shape.dims().to_vec();
-        Box::new(move |g, sink| {
-            binary_grad(op, &x, &y, true, &out_dims, g, sink);
-            binary_grad(op, &y, &x, false, &out_dims, g, sink);
-        })
-    })
+    record(
+        one_tape(name, &[a.tape, b.tape]),
+        value,
+        traced,
+        move |out| {
+            let out_dims = out.shape.dims().to_vec();
+            Box::new(move |g, sink| {
+                binary_grad(op, &x, &y, true, &out_dims, g, sink);
+                binary_grad(op, &y, &x, false, &out_dims, g, sink);
+            })
+        },
+    )
 }
 
 macro_rules! operator {

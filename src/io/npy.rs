@@ -143,7 +143,10 @@ impl<W: Write + Seek> NpyWriter<W> {
             bytes.extend_from_slice(&x.to_le_bytes());
         }
         // Checked before anything is written: the row count must stay countable.
-        let rows = self.rows.checked_add(n).filter(|&r| body_len(r, self.cols).is_some());
+        let rows = self
+            .rows
+            .checked_add(n)
+            .filter(|&r| body_len(r, self.cols).is_some());
         let Some(rows) = rows else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

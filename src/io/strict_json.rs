@@ -146,9 +146,15 @@ mod tests {
     fn repeated_keys_are_errors_at_any_depth() {
         let err = parse(r#"{"w": 1, "w": 2}"#, "tensor").unwrap_err();
         assert!(matches!(err, StrictError::Duplicate(_)));
-        assert!(err.to_string().starts_with("tensor `w` is declared twice"), "{err}");
+        assert!(
+            err.to_string().starts_with("tensor `w` is declared twice"),
+            "{err}"
+        );
         let err = parse(r#"{"w": {"dtype": 1, "dtype": 2}}"#, "tensor").unwrap_err();
-        assert!(err.to_string().starts_with("key `dtype` appears twice"), "{err}");
+        assert!(
+            err.to_string().starts_with("key `dtype` appears twice"),
+            "{err}"
+        );
         assert!(matches!(
             parse(r#"{"w": 1"#, "tensor"),
             Err(StrictError::Syntax(_))

@@ -288,7 +288,13 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         params: &[(&str, &dyn DynParam<T>)],
     ) -> Result<SafetensorsWriter, OptimError> {
         let config = format!("{:?}", self.config);
-        state::save(&self.state, &spec(&self.config), self.config.lr, config, params)
+        state::save(
+            &self.state,
+            &spec(&self.config),
+            self.config.lr,
+            config,
+            params,
+        )
     }
 
     fn load_state(

@@ -135,7 +135,6 @@ pub(crate) fn check_lr(lr: f64) -> Result<(), OptimError> {
     }
 }
 
-
 /// The most steps an optimizer counts: 2⁵³, the largest count an `F64` (how a saved state
 /// stores a parameter's steps) holds exactly. A step beyond it is refused
 /// ([`OptimError::StepLimit`]), and so is a saved state that claims more, so `steps + 1`

@@ -110,7 +110,12 @@ fn saved(opt: &dyn Optimizer<f32>, w: &Param<W>) -> Vec<u8> {
 fn optimizer_state_with_a_nan_an_infinity_or_a_negative_second_moment_is_refused() {
     let (_, w, file) = adam_state_after_3_steps();
     let cases: [(&str, usize, f64, &str); 3] = [
-        ("w.exp_avg", 1, f64::NAN, "tensor `w.exp_avg` holds NaN at element 1"),
+        (
+            "w.exp_avg",
+            1,
+            f64::NAN,
+            "tensor `w.exp_avg` holds NaN at element 1",
+        ),
         (
             "w.exp_avg",
             2,
@@ -156,9 +161,13 @@ fn a_step_count_past_2_pow_53_is_refused_and_never_wraps() {
     let (_, _, file) = adam_state_after_3_steps();
     let w = param([0.5, -1.0, 2.0]);
     for steps in [u64::MAX.to_string(), ((1u64 << 53) + 1).to_string()] {
-        let bad = rewrite(&file, |_, _| {}, |m| {
-            m.insert("steps".into(), Value::from(steps.as_str()));
-        });
+        let bad = rewrite(
+            &file,
+            |_, _| {},
+            |m| {
+                m.insert("steps".into(), Value::from(steps.as_str()));
+            },
+        );
         let mut opt = Adam::new(AdamConfig::default()).unwrap();
         let err = opt.load_state(&bad, &[("w", &w)]).unwrap_err();
         assert!(
@@ -204,9 +213,13 @@ fn a_step_count_past_2_pow_53_is_refused_and_never_wraps() {
     let mut v = param([1.0, 1.0, 1.0]);
     trained(&mut sgd, &mut v, 1);
     let file = SafeTensors::from_bytes(sgd.save_state(&[("w", &v)]).unwrap().to_bytes()).unwrap();
-    let bad = rewrite(&file, |_, _| {}, |m| {
-        m.insert("steps".into(), Value::from(u64::MAX.to_string()));
-    });
+    let bad = rewrite(
+        &file,
+        |_, _| {},
+        |m| {
+            m.insert("steps".into(), Value::from(u64::MAX.to_string()));
+        },
+    );
     let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
     assert!(sgd.load_state(&bad, &[("w", &v)]).is_err());
 }
@@ -241,7 +254,15 @@ fn load_state_refuses_a_name_given_twice_and_names_the_stray_tensor() {
     assert!(opt.save_state(&[("w", &w), ("w", &v)]).is_err());
 
     // `v.exp_avg` and `v.exp_avg_sq` without `v.step`: named, not `?`.
-    let without_step = rewrite(&file, |name, v| if name == "v.step" { v.clear() }, no_meta);
+    let without_step = rewrite(
+        &file,
+        |name, v| {
+            if name == "v.step" {
+                v.clear()
+            }
+        },
+        no_meta,
+    );
     let err = Adam::<f32>::new(AdamConfig::default())
         .unwrap()
         .load_state(&without_step, &[("w", &w), ("v", &v)])
@@ -260,7 +281,10 @@ fn load_state_refuses_a_name_given_twice_and_names_the_stray_tensor() {
         .load_state(&file, &[("w", &w)])
         .unwrap_err()
         .to_string();
-    assert!(err.contains("tensor `v.exp_avg` of the file belongs to no parameter given"), "{err}");
+    assert!(
+        err.contains("tensor `v.exp_avg` of the file belongs to no parameter given"),
+        "{err}"
+    );
 }
 
 // 3b. The hyperparameters that shape the state are compared; the element type is the
@@ -361,8 +385,9 @@ fn a_state_of_other_betas_eps_momentum_or_element_type_is_refused() {
     let mut opt32 = Adam::<f32>::new(AdamConfig::default()).unwrap();
     let err = opt32.load_state(&half, &[("w", &w)]).unwrap_err();
     assert!(
-        err.to_string()
-            .contains("tensor `w.exp_avg` is stored as F16, but this optimizer keeps its state in f32"),
+        err.to_string().contains(
+            "tensor `w.exp_avg` is stored as F16, but this optimizer keeps its state in f32"
+        ),
         "{err}"
     );
 }
@@ -441,13 +466,20 @@ fn adapters_of_another_alpha_or_rslora_are_refused_and_nothing_is_replaced() {
     let shape = (Dyn::new(1), Dyn::new(6));
     for (alpha, rslora, says) in [
         (32.0, false, "`lora_alpha` is 8 in the file, but 32 here"),
-        (8.0, true, "`use_rslora` is false in the file, but true here"),
+        (
+            8.0,
+            true,
+            "`use_rslora` is false in the file, but true here",
+        ),
     ] {
         let mut other = adapted(alpha, rslora, 2);
         let before = adapter_values(&other);
         let err = other.load_adapters_from(&file).unwrap_err().to_string();
         assert!(err.contains(says), "{err}");
-        assert!(err.starts_with("adapter `layers.0.self_attn.q_proj`"), "{err}");
+        assert!(
+            err.starts_with("adapter `layers.0.self_attn.q_proj`"),
+            "{err}"
+        );
         assert_eq!(adapter_values(&other), before);
     }
     let mut same = adapted(8.0, false, 2);
@@ -493,7 +525,10 @@ fn a_failed_load_adapters_leaves_every_adapter_as_it_was() {
     let mut other = adapted(8.0, false, 2);
     let before = adapter_values(&other);
     let err = other.load_adapters_from(&file).unwrap_err().to_string();
-    assert!(err.contains("layers.1.self_attn.o_proj.lora_A.weight"), "{err}");
+    assert!(
+        err.contains("layers.1.self_attn.o_proj.lora_A.weight"),
+        "{err}"
+    );
     assert_eq!(adapter_values(&other), before, "no adapter was replaced");
 }
 
@@ -532,7 +567,13 @@ fn read_npy(bytes: &[u8], at: usize) -> ((usize, usize), Vec<f32>) {
     let len = u16::from_le_bytes([b[8], b[9]]) as usize;
     let header = std::str::from_utf8(&b[10..10 + len]).unwrap();
     let shape = header.split("'shape': (").nth(1).unwrap();
-    let shape: Vec<usize> = shape.split(')').next().unwrap().split(',').map(|d| d.trim().parse().unwrap()).collect();
+    let shape: Vec<usize> = shape
+        .split(')')
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|d| d.trim().parse().unwrap())
+        .collect();
     let values = b[10 + len..]
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
@@ -552,7 +593,10 @@ fn npy_writer_refuses_finish_after_a_failed_write() {
     assert!(w.write(&block).is_err(), "a few of its 16 bytes fit");
     assert_eq!(w.rows(), 2);
     let err = w.write(&block).unwrap_err().to_string();
-    assert!(err.contains("an earlier write failed after 2 complete rows"), "{err}");
+    assert!(
+        err.contains("an earlier write failed after 2 complete rows"),
+        "{err}"
+    );
     let err = w.finish().err().expect("finish refuses").to_string();
     assert_eq!(
         err,
@@ -583,7 +627,10 @@ fn npy_writer_starts_where_the_output_is_and_refuses_append_mode() {
     for prior in [&b""[..], b"earlier bytes"] {
         let path = dir.join("x.npy");
         std::fs::write(&path, prior).unwrap();
-        let file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         let result = NpyWriter::new(file, 2).and_then(|mut w| {
             w.write(&Tensor::<(D<1>, D<2>)>::from_vec(vec![1.0, 2.0]).unwrap())?;
             w.finish()
@@ -615,12 +662,18 @@ fn an_op_on_vars_of_two_tapes_panics_saying_so() {
     let msg = panic_message(|| {
         let _ = ta.param(&w) * tb.param(&v);
     });
-    assert!(msg.starts_with("mul: its inputs are traced on two different tapes"), "{msg}");
+    assert!(
+        msg.starts_with("mul: its inputs are traced on two different tapes"),
+        "{msg}"
+    );
     let msg = panic_message(|| {
         let m = Param::new(Tensor::<(D<3>, D<2>)>::ones());
         let _ = ta.param(&w).matmul(&tb.param(&m));
     });
-    assert!(msg.starts_with("matmul: its inputs are traced on two different tapes"), "{msg}");
+    assert!(
+        msg.starts_with("matmul: its inputs are traced on two different tapes"),
+        "{msg}"
+    );
     // On one tape, the gradient is right: d/dw (w·v) = v.
     let grads = (ta.param(&w) * ta.param(&v)).sum_all().backward();
     assert_eq!(grads.of(&w).unwrap().to_vec(), vec![10.0, 20.0, 30.0]);

@@ -404,7 +404,11 @@ where
         let mut read = Vec::new();
         for (i, b) in self.blocks.iter().enumerate() {
             for (name, a) in b.lora.iter() {
-                read.push(a.read_checked(file, &format!("layers.{i}.self_attn.{name}."), &config)?);
+                read.push(a.read_checked(
+                    file,
+                    &format!("layers.{i}.self_attn.{name}."),
+                    &config,
+                )?);
             }
         }
         let adapters = self.blocks.iter_mut().flat_map(|b| b.lora.iter_mut());

@@ -124,9 +124,15 @@ impl AdapterConfig {
         m.insert("use_rslora".into(), self.use_rslora.into());
         m.insert("lora_dropout".into(), self.lora_dropout.into());
         m.insert("target_modules".into(), self.target_modules.clone().into());
-        let ranks = self.rank_pattern.iter().map(|(k, &v)| (k.clone(), v.into()));
+        let ranks = self
+            .rank_pattern
+            .iter()
+            .map(|(k, &v)| (k.clone(), v.into()));
         m.insert("rank_pattern".into(), Value::Object(ranks.collect()));
-        let alphas = self.alpha_pattern.iter().map(|(k, &v)| (k.clone(), v.into()));
+        let alphas = self
+            .alpha_pattern
+            .iter()
+            .map(|(k, &v)| (k.clone(), v.into()));
         m.insert("alpha_pattern".into(), Value::Object(alphas.collect()));
         m.insert("bias".into(), "none".into());
         m.insert("fan_in_fan_out".into(), false.into());
@@ -381,15 +387,31 @@ mod tests {
         let c = AdapterConfig::from_json(peft).unwrap();
         assert_eq!((c.r, c.lora_alpha, c.lora_dropout), (8, 16.0, 0.05));
         assert!(c
-            .check("model.layers.0.self_attn.v_proj", 8, &LoraConfig::alpha(16.0))
+            .check(
+                "model.layers.0.self_attn.v_proj",
+                8,
+                &LoraConfig::alpha(16.0)
+            )
             .is_ok());
 
         for (text, says) in [
             (r#"{"r": 8}"#, "no `lora_alpha` field"),
-            (r#"{"r": 8, "r": 4, "lora_alpha": 8}"#, "field `r` is declared twice"),
-            (r#"{"r": -1, "lora_alpha": 8}"#, "`r` must be a non-negative integer"),
-            (r#"{"r": 8, "lora_alpha": 8, "bias": "all"}"#, "`bias` is \"all\""),
-            (r#"{"peft_type": "IA3", "r": 8, "lora_alpha": 8}"#, "not a LoRA adapter"),
+            (
+                r#"{"r": 8, "r": 4, "lora_alpha": 8}"#,
+                "field `r` is declared twice",
+            ),
+            (
+                r#"{"r": -1, "lora_alpha": 8}"#,
+                "`r` must be a non-negative integer",
+            ),
+            (
+                r#"{"r": 8, "lora_alpha": 8, "bias": "all"}"#,
+                "`bias` is \"all\"",
+            ),
+            (
+                r#"{"peft_type": "IA3", "r": 8, "lora_alpha": 8}"#,
+                "not a LoRA adapter",
+            ),
         ] {
             let err = AdapterConfig::from_json(text).unwrap_err().to_string();
             assert!(err.contains(says), "{text}: {err}");

@@ -317,9 +317,7 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
             format!("{prefix}lora_B.weight"),
         );
         if let Some(name) = [&a, &b].into_iter().find(|n| writer.contains(n)) {
-            return Err(SaveError::Duplicate {
-                name: name.clone(),
-            });
+            return Err(SaveError::Duplicate { name: name.clone() });
         }
         // The record is made aside, so that a refused one leaves the writer as it was.
         let mut record = SafetensorsWriter::new();
