@@ -530,6 +530,21 @@ fn a_failed_load_adapters_leaves_every_adapter_as_it_was() {
         "{err}"
     );
     assert_eq!(adapter_values(&other), before, "no adapter was replaced");
+    // The same ranks load: the rank of block 1's o_proj was recorded apart.
+    let mut same = adapted(8.0, false, 2);
+    same.blocks[1]
+        .add_adapters(
+            LoraTargets {
+                o: true,
+                ..LoraTargets::NONE
+            },
+            3,
+            LoraConfig::default(),
+            8,
+        )
+        .unwrap();
+    same.load_adapters_from(&file).unwrap();
+    assert_eq!(adapter_values(&same), adapter_values(&saved));
 }
 
 // 6. NpyWriter: a failed write, an append-mode file, a start that is not 0.
@@ -635,7 +650,7 @@ fn npy_writer_starts_where_the_output_is_and_refuses_append_mode() {
             w.write(&Tensor::<(D<1>, D<2>)>::from_vec(vec![1.0, 2.0]).unwrap())?;
             w.finish()
         });
-        let err = result.err().expect("append mode is refused").to_string();
+        let err = result.expect_err("append mode is refused").to_string();
         assert!(
             err.contains("does not write where it is positioned (a file opened in append mode?)"),
             "{err}"
