@@ -81,11 +81,14 @@ impl<W: Write + Seek> NpyWriter<W> {
     /// file opened in append mode writes only at its end (on Linux even at an explicit
     /// offset), so the header could never be rewritten with the row count. Such an output
     /// is told apart while the header is written (its last byte is written a second time,
-    /// in place), and is then left with that header and one more byte at its end.
+    /// in place), and is then left with that header at its end (and one byte more if it
+    /// was empty).
     pub fn new(mut out: W, cols: usize) -> io::Result<Self> {
         let start = out.stream_position()?;
         let header = preamble(0, cols);
-        let end = start + PREAMBLE as u64;
+        let end = start
+            .checked_add(PREAMBLE as u64)
+            .ok_or_else(|| io::Error::other("the .npy header's end overflows a u64 position"))?;
         out.write_all(&header)?;
         let mut at = out.stream_position()?;
         if at == end {

@@ -290,11 +290,10 @@ pub(crate) fn load<T: Float>(
     check_lr(lr)?;
     check_names(params)?;
 
-    let own = if T::NAME == "f64" {
-        Dtype::F64
-    } else {
-        Dtype::F32
-    };
+    // `f32` → `F32`, `f64` → `F64`: the dtype the writer stores `T` as.
+    let own = Dtype::from_name(&T::NAME.to_ascii_uppercase()).ok_or_else(|| OptimError::State {
+        detail: format!("no safetensors dtype stores {} state", T::NAME),
+    })?;
     let mut state = State::new();
     state.steps = steps;
     let mut used: HashSet<String> = HashSet::new();

@@ -75,6 +75,17 @@ fn matches(name: &str, key: &str) -> bool {
             .is_some_and(|head| head.ends_with('.'))
 }
 
+/// The value of the key of `pattern` that is `module`, or else of the first that is a
+/// suffix of it.
+fn lookup<V: Copy>(pattern: &BTreeMap<String, V>, module: &str) -> Option<V> {
+    pattern.get(module).copied().or_else(|| {
+        pattern
+            .iter()
+            .find(|(k, _)| matches(module, k))
+            .map(|(_, &v)| v)
+    })
+}
+
 /// The module name of an adapter saved under `prefix`: the prefix without its final `.`.
 pub(super) fn module_of(prefix: &str) -> &str {
     prefix.strip_suffix('.').unwrap_or(prefix)
@@ -98,20 +109,16 @@ impl AdapterConfig {
         }
     }
 
-    /// The rank of module `module`: from `rank_pattern` if a key matches it, else `r`.
+    /// The rank of module `module`: from `rank_pattern` if a key is its name (or else is
+    /// a suffix of it), else `r`.
     pub fn rank_of(&self, module: &str) -> usize {
-        self.rank_pattern
-            .iter()
-            .find(|(k, _)| matches(module, k))
-            .map_or(self.r, |(_, &r)| r)
+        lookup(&self.rank_pattern, module).unwrap_or(self.r)
     }
 
-    /// α of module `module`: from `alpha_pattern` if a key matches it, else `lora_alpha`.
+    /// α of module `module`: from `alpha_pattern` if a key is its name (or else is a
+    /// suffix of it), else `lora_alpha`.
     pub fn alpha_of(&self, module: &str) -> f64 {
-        self.alpha_pattern
-            .iter()
-            .find(|(k, _)| matches(module, k))
-            .map_or(self.lora_alpha, |(_, &a)| a)
+        lookup(&self.alpha_pattern, module).unwrap_or(self.lora_alpha)
     }
 
     /// The text of PEFT's `adapter_config.json` for these adapters (`peft_type` `LORA`,
