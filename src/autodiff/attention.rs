@@ -70,7 +70,7 @@
 use std::borrow::Cow;
 
 use super::attention_backward::{self as kernel, Grads, Saved};
-use super::var::{record, Handle, Var};
+use super::var::{one_tape, record, Handle, Var};
 use crate::element::Float;
 use crate::error::{OrPanic, ShapeError};
 use crate::ops::attention::online::{self, Operands};
@@ -236,6 +236,7 @@ where
 {
     // The kernel reads the bias as a contiguous tensor of its own shape: a copy of `|M|`
     // elements, the size of the bias itself.
+    one_tape("attention_biased", &[q.tape, bias.tape]);
     let mut mask = AttentionMask::from_bias(bias.to_tensor());
     if let Some(off) = causal {
         mask = mask.and_causal(off);
@@ -283,7 +284,8 @@ where
     );
     let value = Tensor::from_parts(shape, out);
     let (qh, kh, vh) = (q.h.clone(), k.h.clone(), v.h.clone());
-    Ok(record(q.tape, value, traced, move |o| {
+    let tape = one_tape("attention", &[q.tape, k.tape, v.tape]);
+    Ok(record(tape, value, traced, move |o| {
         let o = o.clone();
         // Only a recorded backward keeps the mask (a copy of a borrowed bias): the
         // untraced path copies nothing.

@@ -21,7 +21,7 @@
 
 use super::strided::{contiguous, for_each_pair, remove};
 use super::tape::GradSink;
-use super::var::{record, Handle, Var};
+use super::var::{one_tape, record, Handle, Var};
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::error::ShapeError;
@@ -120,7 +120,8 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
             self.value().try_concat(axis, &other.value())?;
         let (a, b) = (self.h.clone(), other.h.clone());
         let traced = a.is_traced() || b.is_traced();
-        Ok(record(self.tape, value, traced, move |out| {
+        let tape = one_tape("concat", &[self.tape, other.tape]);
+        Ok(record(tape, value, traced, move |out| {
             let gs = contiguous(&out.shape.dims());
             let b_offset = a.shape.dims()[I] * gs[I];
             Box::new(move |g, sink| {
@@ -195,7 +196,8 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
         let refs: Vec<&TensorView<'_, P, T>> = views.iter().collect();
         let value = Tensor::<S, T>::try_stack::<I, TensorView<'_, P, T>, K>(axis, &refs)?;
         // `try_stack` has returned `Err` for no part, so there is a first one.
-        let tape = parts[0].tape;
+        let tapes: Vec<_> = parts.iter().map(|p| p.tape).collect();
+        let tape = one_tape("stack", &tapes);
         let hs: Vec<Handle<P, T>> = parts.iter().map(|p| p.h.clone()).collect();
         let traced = hs.iter().any(Handle::is_traced);
         Ok(record(tape, value, traced, move |out| {

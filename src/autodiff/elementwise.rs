@@ -20,7 +20,7 @@ use core::ops::{Add, Div, Mul, Neg, Sub};
 
 use super::strided::{broadcast, for_each_pair};
 use super::tape::GradSink;
-use super::var::{record, Handle, Var};
+use super::var::{one_tape, record, Handle, Var};
 use crate::element::Float;
 use crate::ops::{Activations, Elementwise};
 use crate::shape::{BroadcastShapes, Shape};
@@ -126,6 +126,7 @@ fn same_shape_grad<SX: Shape, SY: Shape, T: Float>(
     true
 }
 
+#[track_caller]
 fn binary<'t, L, R, T>(
     op: Bin,
     a: &Var<'t, L, T>,
@@ -146,13 +147,24 @@ where
     .unwrap_or_else(|e| panic!("{e}"));
     let (x, y) = (a.h.clone(), b.h.clone());
     let traced = x.is_traced() || y.is_traced();
-    record(a.tape, value, traced, move |out| {
-        let out_dims = out.shape.dims().to_vec();
-        Box::new(move |g, sink| {
-            binary_grad(op, &x, &y, true, &out_dims, g, sink);
-            binary_grad(op, &y, &x, false, &out_dims, g, sink);
-        })
-    })
+    let name = match op {
+        Bin::Add => "add",
+        Bin::Sub => "sub",
+        Bin::Mul => "mul",
+        Bin::Div => "div",
+    };
+    record(
+        one_tape(name, &[a.tape, b.tape]),
+        value,
+        traced,
+        move |out| {
+            let out_dims = out.shape.dims().to_vec();
+            Box::new(move |g, sink| {
+                binary_grad(op, &x, &y, true, &out_dims, g, sink);
+                binary_grad(op, &y, &x, false, &out_dims, g, sink);
+            })
+        },
+    )
 }
 
 macro_rules! operator {

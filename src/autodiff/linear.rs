@@ -25,7 +25,7 @@
 //! ```
 
 use super::matmul::flat_backward;
-use super::var::{record, Var};
+use super::var::{one_tape, record, Var};
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::error::ShapeError;
@@ -48,6 +48,9 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     where
         S: LinearInput<DIn, DOut>,
     {
+        let mut tapes = vec![self.tape, weight.tape];
+        tapes.extend(bias.map(|b| b.tape));
+        let tape = one_tape("linear", &tapes);
         let value = try_linear(
             &self.value(),
             &weight.value(),
@@ -59,7 +62,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
             bias.map(|b| b.h.clone()),
         );
         let traced = xh.is_traced() || wh.is_traced() || bh.as_ref().is_some_and(|b| b.is_traced());
-        Ok(record(self.tape, value, traced, move |_| {
+        Ok(record(tape, value, traced, move |_| {
             Box::new(move |g, sink| {
                 // `(…, DIn)·(DIn, DOut)`: a vector times a matrix for rank 1, else one matrix
                 // of every leading index's rows (what the value computed).

@@ -6,7 +6,7 @@
 //! its gradient is `(softmax − onehot) / rows`, computed through the two ops' backwards.
 
 use super::unit::UnitVar;
-use super::var::{record, Var};
+use super::var::{one_tape, record, Var};
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::error::{Error, NumericError, ShapeError};
@@ -45,15 +45,20 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
         let (p, t) = (self.h.clone(), target.h.clone());
         let traced = p.is_traced() || t.is_traced();
         let value = Tensor::from_parts((), vec![value]);
-        record(self.tape, value, traced, move |_| {
-            Box::new(move |g, sink| {
-                let scale = g[0] * T::from_f64(2.0) / T::from_usize(n);
-                let d: Vec<T> = diff.iter().map(|&v| v * scale).collect();
-                sink.add(&p, &d);
-                let neg: Vec<T> = d.iter().map(|&v| -v).collect();
-                sink.add(&t, &neg);
-            })
-        })
+        record(
+            one_tape("mse", &[self.tape, target.tape]),
+            value,
+            traced,
+            move |_| {
+                Box::new(move |g, sink| {
+                    let scale = g[0] * T::from_f64(2.0) / T::from_usize(n);
+                    let d: Vec<T> = diff.iter().map(|&v| v * scale).collect();
+                    sink.add(&p, &d);
+                    let neg: Vec<T> = d.iter().map(|&v| -v).collect();
+                    sink.add(&t, &neg);
+                })
+            },
+        )
     }
 }
 

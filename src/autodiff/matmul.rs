@@ -13,7 +13,7 @@
 //! `B·M` rows (when `A`'s layout allows it; otherwise `A` is first copied contiguous).
 
 use super::tape::GradSink;
-use super::var::{record, Handle, Var};
+use super::var::{one_tape, record, Handle, Var};
 use crate::element::Float;
 use crate::kernel::{Gemm, MatRef};
 use crate::ops::matmul::Form;
@@ -48,7 +48,8 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
         let value = self.value().matmul(&rhs.value());
         let (a, b) = (self.h.clone(), rhs.h.clone());
         let traced = a.is_traced() || b.is_traced();
-        record(self.tape, value, traced, move |_| {
+        let tape = one_tape("matmul", &[self.tape, rhs.tape]);
+        record(tape, value, traced, move |_| {
             Box::new(move |g, sink| match S::FORM {
                 Form::Batched => batched_backward(&a, &b, g, sink),
                 form => flat_backward(form, &a, &b, g, sink),

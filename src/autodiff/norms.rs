@@ -7,7 +7,7 @@
 //! `dw += g·x̂`. The row statistics are recomputed from the saved input (cheap, O(n)) rather
 //! than stored.
 
-use super::var::{record, Handle, Var};
+use super::var::{one_tape, record, Handle, Var};
 use crate::element::Float;
 use crate::ops::Norms;
 use crate::shape::{LastAxis, Shape};
@@ -78,7 +78,8 @@ impl<'t, S: LastAxis, T: Float> Var<'t, S, T> {
         let value = self.value().layer_norm(&weight.value(), &bias.value(), eps);
         let (x, w, b) = (self.h.clone(), weight.h.clone(), bias.h.clone());
         let traced = x.is_traced() || w.is_traced() || b.is_traced();
-        record(self.tape, value, traced, move |_| {
+        let tape = one_tape("layer_norm", &[self.tape, weight.tape, bias.tape]);
+        record(tape, value, traced, move |_| {
             Box::new(move |g, sink| norm_backward(&x, &w, Some(&b), eps, true, g, sink))
         })
     }
@@ -89,7 +90,8 @@ impl<'t, S: LastAxis, T: Float> Var<'t, S, T> {
         let value = self.value().rms_norm(&weight.value(), eps);
         let (x, w) = (self.h.clone(), weight.h.clone());
         let traced = x.is_traced() || w.is_traced();
-        record(self.tape, value, traced, move |_| {
+        let tape = one_tape("rms_norm", &[self.tape, weight.tape]);
+        record(tape, value, traced, move |_| {
             Box::new(move |g, sink| {
                 norm_backward(&x, &w, None::<&Handle<(), T>>, eps, false, g, sink)
             })

@@ -35,6 +35,12 @@ struct Node<T> {
 /// reference (interior mutability), so a forward reads like untraced code. Drop it (or let
 /// it go out of scope) when the step is done; a new step starts a new tape.
 ///
+/// Every input of one op must come from the same tape: an op given `Var`s of two tapes
+/// (`ta.param(&w) * tb.param(&v)`) panics, in every build, with a message saying that its
+/// inputs are traced on two different tapes (each `Var` holds its node's index on its
+/// own tape, so recording it on another would send its gradient to the wrong value). Two
+/// tapes in one scope borrow with the same lifetime, so the type checker cannot refuse it.
+///
 /// ```
 /// use shapecheck::autodiff::{Param, Tape};
 /// use shapecheck::prelude::*;

@@ -38,7 +38,7 @@
 //! ```
 
 use super::tape::Tape;
-use super::var::{record, Var};
+use super::var::{one_tape, record, Var};
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::ops::reduce::for_each_lane_offset;
@@ -238,13 +238,18 @@ where
     let value = crate::tensor::Tensor::from_parts((), vec![a.value().dot(&b.value())]);
     let (x, y) = (a.h.clone(), b.h.clone());
     let traced = x.is_traced() || y.is_traced();
-    record(a.tape, value, traced, move |_| {
-        Box::new(move |g, sink| {
-            let (xv, yv) = (x.view().to_vec(), y.view().to_vec());
-            let dx: Vec<T> = yv.iter().map(|&v| g[0] * v).collect();
-            let dy: Vec<T> = xv.iter().map(|&v| g[0] * v).collect();
-            sink.add(&x, &dx);
-            sink.add(&y, &dy);
-        })
-    })
+    record(
+        one_tape("cosine_similarity", &[a.tape, b.tape]),
+        value,
+        traced,
+        move |_| {
+            Box::new(move |g, sink| {
+                let (xv, yv) = (x.view().to_vec(), y.view().to_vec());
+                let dx: Vec<T> = yv.iter().map(|&v| g[0] * v).collect();
+                let dy: Vec<T> = xv.iter().map(|&v| g[0] * v).collect();
+                sink.add(&x, &dx);
+                sink.add(&y, &dy);
+            })
+        },
+    )
 }

@@ -191,6 +191,30 @@ impl<T: Float> Var<'_, (), T> {
     }
 }
 
+/// The tape an op with several traced inputs records on: the one all of `tapes` are.
+///
+/// A `Var` keeps its node's index on its own tape, so an op recording on one tape an input
+/// of another would hand the gradient to whatever node has that index there (a wrong
+/// gradient, or an index out of bounds in the backward walk). Both tapes borrow with one
+/// lifetime when they live in the same scope, so the type checker cannot tell them apart
+/// without a closure-scoped (branded) tape API; the op panics instead, in every build.
+///
+/// # Panics
+///
+/// When the tapes are not all one, with a message naming `op`.
+#[track_caller]
+pub(crate) fn one_tape<'t, T: Float>(op: &str, tapes: &[&'t Tape<T>]) -> &'t Tape<T> {
+    let first = tapes[0];
+    if tapes.iter().any(|t| !core::ptr::eq(*t, first)) {
+        panic!(
+            "{op}: its inputs are traced on two different tapes; every input of an op must \
+             come from the same Tape (made by its `param` or `constant`), or the gradients \
+             would reach the wrong values"
+        );
+    }
+    first
+}
+
 /// A new value computed by an op from inputs of which some are traced (`traced`):
 /// records a node whose backward is `make(output)`, or nothing when no input is traced.
 pub(crate) fn record<'t, S2: Shape, T: Float>(

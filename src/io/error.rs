@@ -46,6 +46,18 @@ pub enum LoadError {
         /// The element type asked for, `"f32"` or `"f64"`.
         requested: &'static str,
     },
+    /// A setting recorded in the file's metadata differs from the one of the value it is
+    /// loaded into (an adapter's `lora_alpha`, say), which would change its outputs.
+    Mismatch {
+        /// What was being loaded: `adapter `layers.0.self_attn.q_proj``.
+        item: String,
+        /// The setting, as the file's metadata spells it (`lora_alpha`).
+        field: String,
+        /// The value of the value loaded into.
+        expected: String,
+        /// The value in the file.
+        found: String,
+    },
     /// The tensor's shape in the file differs from the shape asked for.
     Shape {
         /// The tensor.
@@ -80,6 +92,16 @@ impl fmt::Display for LoadError {
                 f,
                 "tensor `{name}`: stored as {found}, which does not convert to {requested} \
                  (F32, F16, BF16 and F64 do)"
+            ),
+            LoadError::Mismatch {
+                item,
+                field,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{item}: `{field}` is {found} in the file, but {expected} here; nothing was \
+                 loaded"
             ),
             LoadError::Shape {
                 name,

@@ -59,6 +59,7 @@ mod dtype;
 mod error;
 mod npy;
 mod safetensors;
+pub(crate) mod strict_json;
 mod writer;
 
 pub use dtype::{bf16_bits_to_f32, f16_bits_to_f32, Dtype};

@@ -7,6 +7,8 @@
 //! [`SafeTensors::from_bytes`] checks all of it before any tensor is read: numbers from the
 //! file are compared with the file's length before anything is allocated from them, and
 //! the tensors must tile the data exactly (no gap, no overlap, nothing after the last).
+//! A header that declares a tensor twice (or repeats a key anywhere) is refused, naming the
+//! key: JSON leaves the meaning of a repeated key open, and serde_json would keep the last.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::dtype::decode;
+use super::strict_json::{self, StrictError};
 use super::{Dtype, LoadError};
 use crate::element::Float;
 use crate::shape::{Shape, StaticShape};
@@ -136,7 +139,10 @@ impl SafeTensors {
 
     /// Validates the bytes of a whole file: the header, every tensor's dtype, shape and
     /// offsets, and that the tensors tile the data exactly. Any defect is
-    /// [`LoadError::Malformed`], naming the tensor at fault.
+    /// [`LoadError::Malformed`], naming the tensor at fault; so is a header that declares
+    /// a tensor twice (`the header is ambiguous: tensor `w` is declared twice at line 1
+    /// column 80; a name must be declared once`), or repeats a key in any of its objects,
+    /// even when the declarations agree.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, LoadError> {
         Self::parse(bytes, None)
     }
@@ -254,8 +260,14 @@ fn parse_header(bytes: &[u8]) -> Result<Index, String> {
             8 + e.valid_up_to()
         )
     })?;
-    let json: Value =
-        serde_json::from_str(header).map_err(|e| format!("the header is not valid JSON: {e}"))?;
+    // serde_json alone would keep the last of two entries of one name: a tensor declared
+    // twice (or a field of one) is refused instead.
+    let json = strict_json::parse(header, "tensor").map_err(|e| match e {
+        StrictError::Syntax(e) => format!("the header is not valid JSON: {e}"),
+        StrictError::Duplicate(e) => {
+            format!("the header is ambiguous: {e}; a name must be declared once")
+        }
+    })?;
     let Value::Object(map) = json else {
         return Err(format!(
             "the header must be a JSON object, found {}",

@@ -34,6 +34,14 @@ pub enum SaveError {
         /// The name.
         name: String,
     },
+    /// A metadata entry cannot take what is recorded in it (two adapters of one file
+    /// that disagree on a setting the file records once).
+    Metadata {
+        /// The metadata key.
+        key: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// The file could not be written.
     Io {
         /// The file.
@@ -53,6 +61,7 @@ impl fmt::Display for SaveError {
                 f,
                 "`{name}` cannot name a tensor: the format reserves it for the metadata"
             ),
+            SaveError::Metadata { key, detail } => write!(f, "metadata `{key}`: {detail}"),
             SaveError::Io { path, source } => {
                 write!(f, "cannot write `{}`: {source}", path.display())
             }
@@ -153,6 +162,16 @@ impl SafetensorsWriter {
     pub fn metadata(&mut self, key: &str, value: &str) -> &mut Self {
         self.metadata.insert(key.to_owned(), value.to_owned());
         self
+    }
+
+    /// Whether a tensor named `name` was added.
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// The value of metadata entry `key`, if set.
+    pub fn metadata_value(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).map(String::as_str)
     }
 
     /// The number of tensors added.

@@ -21,7 +21,7 @@
 //! operation that cannot agree to the bit is the square root: PyTorch's vectorised `sqrt`
 //! is within an ulp, this one is correctly rounded.
 
-use super::state::{self, check_lr, gather, State};
+use super::state::{self, check_lr, gather, next_step, Spec, State};
 use super::{DynParam, OptimError, Optimizer};
 use crate::autodiff::{Gradients, Param};
 use crate::element::Float;
@@ -32,6 +32,23 @@ use crate::tensor::TensorView;
 
 /// The state buffers, as PyTorch names them.
 const SLOTS: [&str; 3] = ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
+
+/// What saving and loading the state of an optimizer of settings `c` need: its buffers
+/// (the second moments never negative), and the settings that shape them.
+fn spec<'a>(kind: &'a str, c: &AdamConfig) -> Spec<'a> {
+    Spec {
+        kind,
+        slots: &SLOTS,
+        nonnegative: &SLOTS[1..],
+        required: if c.amsgrad { 3 } else { 2 },
+        shaping: vec![
+            ("beta1", c.betas.0.to_string()),
+            ("beta2", c.betas.1.to_string()),
+            ("eps", c.eps.to_string()),
+            ("amsgrad", c.amsgrad.to_string()),
+        ],
+    }
+}
 
 /// The settings of [`Adam`]; `Default` is PyTorch's: lr 1e-3, betas (0.9, 0.999), eps
 /// 1e-8, no weight decay, no AMSGrad.
@@ -293,11 +310,13 @@ fn step<T: Float>(
     params: &mut [&mut dyn DynParam<T>],
     grads: &Gradients<T>,
 ) -> Result<(), OptimError> {
-    let next = state.steps + 1;
+    let next = next_step(state.steps)?;
     let gs = gather(next, params, grads)?;
     for (p, g) in params.iter_mut().zip(gs) {
         let Some(g) = g else { continue };
         let slot = state.slot(p.id(), SLOTS.len());
+        // A parameter's steps are at most the optimizer's, which `next_step` just found
+        // below 2^53: no overflow.
         slot.step += 1;
         update(c, decoupled, slot.step, p.values_mut(), g, &mut slot.bufs);
     }
@@ -389,7 +408,8 @@ macro_rules! adam_impl {
                 params: &[(&str, &dyn DynParam<T>)],
             ) -> Result<SafetensorsWriter, OptimError> {
                 let config = format!("{:?}", self.config);
-                state::save(&self.state, $name, &SLOTS, self.config.lr, config, params)
+                let spec = spec($name, &self.core());
+                state::save(&self.state, &spec, self.config.lr, config, params)
             }
 
             fn load_state(
@@ -397,8 +417,7 @@ macro_rules! adam_impl {
                 file: &SafeTensors,
                 params: &[(&str, &dyn DynParam<T>)],
             ) -> Result<(), OptimError> {
-                let required = if self.config.amsgrad { 3 } else { 2 };
-                let (state, lr) = state::load(file, $name, &SLOTS, required, params)?;
+                let (state, lr) = state::load(file, &spec($name, &self.core()), params)?;
                 self.state = state;
                 self.config.lr = lr;
                 Ok(())

@@ -49,6 +49,13 @@ pub enum OptimError {
         /// The gradient's number of elements.
         found: usize,
     },
+    /// The optimizer has taken the most steps it counts (2⁵³, the largest step count a
+    /// saved state stores exactly): a further step is refused, so that the count neither
+    /// wraps nor rounds.
+    StepLimit {
+        /// The steps taken.
+        steps: u64,
+    },
     /// A hyperparameter is out of its range (as PyTorch's constructors check them).
     Config {
         /// What is wrong.
@@ -95,6 +102,12 @@ impl fmt::Display for OptimError {
             } => write!(
                 f,
                 "parameter {index} has shape {shape}, but its gradient has {found} elements"
+            ),
+            OptimError::StepLimit { steps } => write!(
+                f,
+                "the optimizer has taken {steps} steps, the most it counts (2^53, the largest \
+                 step count a saved state stores exactly); no parameter or optimizer state was \
+                 changed"
             ),
             OptimError::Config { detail } => write!(f, "invalid optimizer setting: {detail}"),
             OptimError::State { detail } => write!(f, "optimizer state: {detail}"),

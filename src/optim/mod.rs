@@ -81,7 +81,8 @@ use crate::io::{SafeTensors, SafetensorsWriter};
 pub trait Optimizer<T: Float> {
     /// Updates every parameter of `params` that has a gradient in `grads` and is not
     /// frozen. `Err` (nothing changed) when a gradient holds a NaN or an infinity, or has
-    /// another size than its parameter.
+    /// another size than its parameter, or the optimizer has already taken 2⁵³ steps
+    /// ([`OptimError::StepLimit`]).
     fn step(
         &mut self,
         params: &mut [&mut dyn DynParam<T>],
@@ -96,7 +97,7 @@ pub trait Optimizer<T: Float> {
         params: &mut [&mut dyn DynParam<T>],
         grads: &Gradients<T>,
     ) -> Result<(), OptimError> {
-        state::check_loss(self.steps() + 1, loss)?;
+        state::check_loss(state::next_step(self.steps())?, loss)?;
         self.step(params, grads)
     }
 
@@ -110,18 +111,32 @@ pub trait Optimizer<T: Float> {
     /// ≥ 0.
     fn set_lr(&mut self, lr: f64) -> Result<(), OptimError>;
 
-    /// The state as a safetensors file, each parameter's under the name given with it.
-    /// `Err` when a parameter that has state is not among `params` (its state would be
-    /// lost), or a name is given twice.
+    /// The state as a safetensors file, each parameter's under the name given with it,
+    /// with the optimizer's state-shaping hyperparameters in the metadata (see
+    /// [`load_state`](Self::load_state)). `Err` when a parameter that has state is not
+    /// among `params` (its state would be lost), or a name is given twice.
     fn save_state(
         &self,
         params: &[(&str, &dyn DynParam<T>)],
     ) -> Result<SafetensorsWriter, OptimError>;
 
     /// Replaces the state (and the step count and learning rate) with the one saved in
-    /// `file` for these parameters, by name. `Err`, leaving the state as it was, when the
-    /// file holds another optimizer's state, a tensor is missing or has another shape than
-    /// its parameter, or a tensor belongs to no parameter given.
+    /// `file` for these parameters, by name.
+    ///
+    /// The learning rate is taken from the file (a [`Schedule`] sets the next one anyway);
+    /// the hyperparameters that shape the state must be this optimizer's own: Adam's and
+    /// AdamW's `betas`, `eps` and `amsgrad`, SGD's `momentum` and `dampening` (weight
+    /// decay and Nesterov are this optimizer's, whatever the file was saved with).
+    ///
+    /// The state is checked as a step checks gradients. `Err`, leaving the optimizer as it
+    /// was, when the file holds another optimizer's state or was saved with other
+    /// state-shaping hyperparameters; a tensor is missing, has another shape than its
+    /// parameter or another element type than the optimizer (an `F16` or `BF16` state is
+    /// refused, not widened: a resumed run continues bit for bit or not at all); an element
+    /// is a NaN or an infinity, or a second moment (`exp_avg_sq`, `max_exp_avg_sq`) is
+    /// negative; the step count exceeds 2⁵³ (the most an optimizer counts), or a
+    /// parameter's exceeds the optimizer's; a name is given twice; or a tensor belongs to
+    /// no parameter given.
     fn load_state(
         &mut self,
         file: &SafeTensors,

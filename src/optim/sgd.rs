@@ -14,7 +14,7 @@
 //! Each `x + α·y` is one fused multiply-add, as PyTorch's CPU kernel for `add(y, alpha=α)`
 //! computes it, so the trajectories agree with PyTorch's to the last bit.
 
-use super::state::{self, check_lr, gather, State};
+use super::state::{self, check_lr, gather, next_step, Spec, State};
 use super::{DynParam, OptimError, Optimizer};
 use crate::autodiff::{Gradients, Param};
 use crate::element::Float;
@@ -25,6 +25,21 @@ use crate::tensor::TensorView;
 
 /// The state buffer, as PyTorch names it.
 const SLOTS: [&str; 1] = ["momentum_buffer"];
+
+/// What saving and loading the state of an SGD of settings `c` need: its buffer (needed
+/// with momentum), and the settings that shape it.
+fn spec(c: &SgdConfig) -> Spec<'static> {
+    Spec {
+        kind: "SGD",
+        slots: &SLOTS,
+        nonnegative: &[],
+        required: usize::from(c.momentum != 0.0),
+        shaping: vec![
+            ("momentum", c.momentum.to_string()),
+            ("dampening", c.dampening.to_string()),
+        ],
+    }
+}
 
 /// The settings of [`Sgd`]; `Default` is PyTorch's: lr 1e-3, no momentum, no dampening,
 /// no weight decay, no Nesterov.
@@ -240,11 +255,13 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         params: &mut [&mut dyn DynParam<T>],
         grads: &Gradients<T>,
     ) -> Result<(), OptimError> {
-        let next = self.state.steps + 1;
+        let next = next_step(self.state.steps)?;
         let gs = gather(next, params, grads)?;
         for (p, g) in params.iter_mut().zip(gs) {
             let Some(g) = g else { continue };
             let slot = self.state.slot(p.id(), SLOTS.len());
+            // A parameter's steps are at most the optimizer's, which `next_step` just
+            // found below 2^53: no overflow.
             slot.step += 1;
             update(&self.config, p.values_mut(), g, &mut slot.bufs[0]);
         }
@@ -271,7 +288,13 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         params: &[(&str, &dyn DynParam<T>)],
     ) -> Result<SafetensorsWriter, OptimError> {
         let config = format!("{:?}", self.config);
-        state::save(&self.state, "SGD", &SLOTS, self.config.lr, config, params)
+        state::save(
+            &self.state,
+            &spec(&self.config),
+            self.config.lr,
+            config,
+            params,
+        )
     }
 
     fn load_state(
@@ -279,8 +302,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         file: &SafeTensors,
         params: &[(&str, &dyn DynParam<T>)],
     ) -> Result<(), OptimError> {
-        let required = usize::from(self.config.momentum != 0.0);
-        let (state, lr) = state::load(file, "SGD", &SLOTS, required, params)?;
+        let (state, lr) = state::load(file, &spec(&self.config), params)?;
         self.state = state;
         self.config.lr = lr;
         Ok(())

@@ -6,6 +6,7 @@
 mod attention;
 mod io;
 mod linalg;
+mod loads;
 mod norms;
 mod ops;
 mod sizes;

@@ -245,11 +245,17 @@ where
     }
 
     /// The adapters alone as a safetensors file in memory, under
-    /// [`named_adapter_params`](Self::named_adapter_params)' names.
+    /// [`named_adapter_params`](Self::named_adapter_params)' names, with their rank, α and
+    /// rsLoRA recorded in the metadata in the shape of PEFT's `adapter_config.json`
+    /// ([`AdapterConfig`](crate::nn::lora::AdapterConfig): `target_modules` the adapted
+    /// projections, `layers.{i}.self_attn.{q,k,v,o}_proj`). `Err` when the adapters
+    /// disagree on rsLoRA (the record holds one for all).
     pub fn adapters_to_safetensors(&self) -> Result<SafetensorsWriter, SaveError> {
         let mut file = SafetensorsWriter::new();
-        for (name, p) in self.named_adapter_params() {
-            p.save_like(&mut file, &name, p.values())?;
+        for (i, b) in self.blocks.iter().enumerate() {
+            for (name, a) in b.lora.iter() {
+                a.save(&mut file, &format!("layers.{i}.self_attn.{name}."))?;
+            }
         }
         Ok(file)
     }
@@ -260,13 +266,14 @@ where
     }
 
     /// Reads the adapters saved by [`save_adapters`](Self::save_adapters) at `path` into
-    /// this decoder's adapters, which must already be there with the same targets and
-    /// ranks ([`add_adapters`](Self::add_adapters)).
+    /// this decoder's adapters, which must already be there with the same targets, ranks,
+    /// α and rsLoRA ([`add_adapters`](Self::add_adapters)).
     ///
-    /// `Err` when the file cannot be read, holds a tensor that is not one of the adapters,
-    /// or an adapter's tensor is missing or has another shape; every tensor is read and
-    /// checked before any adapter is replaced, so after an `Err` all of them are as they
-    /// were.
+    /// Every adapter is read and checked before any is replaced, so an `Err` leaves all of
+    /// them as they were. `Err` when the file cannot be read, holds a tensor that is not
+    /// one of the adapters, records no adapter configuration, or an adapter's tensor is
+    /// missing or has another shape, or its rank, `lora_alpha` or `use_rslora` differs
+    /// from the file's ([`LoadError::Mismatch`], naming the field and both values).
     pub fn load_adapters(&mut self, path: impl AsRef<Path>) -> Result<(), LoadError> {
         let path = path.as_ref();
         let file = SafeTensors::open(path)?;
@@ -297,13 +304,22 @@ where
                 detail: format!("tensor `{extra}` is not one of the decoder's adapters"),
             });
         }
-        let values = self
-            .named_adapter_params()
-            .into_iter()
-            .map(|(name, p)| p.load_like(file, &name))
-            .collect::<Result<Vec<_>, _>>()?;
-        for (p, v) in self.adapter_params_mut().into_iter().zip(values) {
-            p.values_mut().copy_from_slice(&v);
+        let config = crate::nn::lora::recorded_config(file)?;
+        // All read and checked first: a refused file replaces nothing.
+        let mut read = Vec::new();
+        for (i, b) in self.blocks.iter().enumerate() {
+            for (name, a) in b.lora.iter() {
+                read.push(a.read_checked(
+                    file,
+                    &format!("layers.{i}.self_attn.{name}."),
+                    &config,
+                )?);
+            }
+        }
+        let adapters = self.blocks.iter_mut().flat_map(|b| b.lora.iter_mut());
+        for ((_, adapter), (a, b)) in adapters.zip(read) {
+            *adapter.a_mut() = a;
+            *adapter.b_mut() = b;
         }
         Ok(())
     }

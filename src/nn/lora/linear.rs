@@ -211,7 +211,8 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoraLinear<DIn, DOut, R, T> {
         Linear::new(w, self.base.bias.as_ref().map(|b| b.value().clone()))
     }
 
-    /// Adds the adapter (only) to `writer`: `{prefix}lora_A.weight`, `{prefix}lora_B.weight`.
+    /// Adds the adapter (only) to `writer`: `{prefix}lora_A.weight`, `{prefix}lora_B.weight`,
+    /// its rank, α and rsLoRA recorded in the metadata ([`LoRA::save`]).
     pub fn save_adapter(
         &self,
         writer: &mut SafetensorsWriter,
@@ -221,8 +222,9 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoraLinear<DIn, DOut, R, T> {
     }
 
     /// Replaces the adapter's values with those saved under `prefix`, checked against the
-    /// adapter's shapes (both are read before either is replaced). The parameters keep
-    /// their ids, so an optimizer's state still belongs to them.
+    /// adapter's shapes and its rank, α and rsLoRA against those the file records (all
+    /// before anything is replaced; see [`LoRA::load`]). The parameters keep their ids, so
+    /// an optimizer's state still belongs to them.
     pub fn load_adapter(&mut self, file: &SafeTensors, prefix: &str) -> Result<(), LoadError> {
         self.adapter.load(file, prefix)
     }

@@ -26,6 +26,9 @@
 //! best rank-`R` adapter for a given update (truncated SVD).
 
 mod build;
+mod config_meta;
+
+pub use config_meta::AdapterConfig;
 
 mod linear;
 
@@ -490,24 +493,97 @@ impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> LoRA<DIn, DOut, R, T> {
         ]
     }
 
-    /// Adds `A` and `B` to `writer` under `{prefix}lora_A.weight`, `{prefix}lora_B.weight`.
+    /// Adds `A` and `B` to `writer` under `{prefix}lora_A.weight`, `{prefix}lora_B.weight`,
+    /// and records the adapter's rank, α and rsLoRA (and dropout) in the writer's
+    /// metadata, in the shape of PEFT's `adapter_config.json` ([`AdapterConfig`]; the
+    /// module's name is `prefix` without its final `.`). Adapters saved into one writer
+    /// share one record, as in PEFT: a rank or α that differs from the first adapter's goes
+    /// to `rank_pattern` / `alpha_pattern`.
+    ///
+    /// `Err` when a tensor name is taken, or this adapter's rsLoRA differs from that of
+    /// the adapters already in the writer (the record holds one for all); nothing is then
+    /// recorded.
     pub fn save(&self, writer: &mut SafetensorsWriter, prefix: &str) -> Result<(), SaveError> {
-        writer
-            .add(&format!("{prefix}lora_A.weight"), self.a())?
-            .add(&format!("{prefix}lora_B.weight"), self.b())?;
+        let (a, b) = (
+            format!("{prefix}lora_A.weight"),
+            format!("{prefix}lora_B.weight"),
+        );
+        if let Some(name) = [&a, &b].into_iter().find(|n| writer.contains(n)) {
+            return Err(SaveError::Duplicate { name: name.clone() });
+        }
+        // The record is made aside, so that a refused one leaves the writer as it was.
+        let mut record = SafetensorsWriter::new();
+        if let Some(text) = writer.metadata_value(AdapterConfig::METADATA_KEY) {
+            record.metadata(AdapterConfig::METADATA_KEY, text);
+        }
+        let module = config_meta::module_of(prefix);
+        AdapterConfig::record(&mut record, module, self.rank(), &self.config)?;
+        writer.add(&a, self.a())?.add(&b, self.b())?;
+        let text = record
+            .metadata_value(AdapterConfig::METADATA_KEY)
+            .unwrap_or_default();
+        writer.metadata(AdapterConfig::METADATA_KEY, text);
         Ok(())
     }
 
-    /// Replaces `A` and `B` with those saved under `prefix`, checked against their shapes
-    /// (both read before either is replaced); the parameters keep their ids, so an
+    /// Replaces `A` and `B` with those saved under `prefix`, after checking them: the
+    /// tensors against the adapter's shapes, then the configuration the file records
+    /// ([`AdapterConfig`], written by [`save`](Self::save)) against the adapter's — the
+    /// rank `r`, `lora_alpha` and `use_rslora` must be the adapter's own, or its outputs
+    /// would differ from the saved adapter's. The parameters keep their ids, so an
     /// optimizer's state still belongs to them.
+    ///
+    /// `Err`, leaving the adapter as it was, when a tensor is missing or has another
+    /// shape, the file records no adapter configuration (a PEFT file keeps it beside:
+    /// read it with [`AdapterConfig::from_json`] and use
+    /// [`load_with_config`](Self::load_with_config)), or a setting differs
+    /// ([`LoadError::Mismatch`], naming the field and both values).
     pub fn load(&mut self, file: &SafeTensors, prefix: &str) -> Result<(), LoadError> {
-        let a = file.load_with(&format!("{prefix}lora_A.weight"), self.a().shape())?;
-        let b = file.load_with(&format!("{prefix}lora_B.weight"), self.b().shape())?;
+        let config = recorded_config(file)?;
+        self.load_with_config(file, prefix, &config)
+    }
+
+    /// [`load`](Self::load) with the configuration given rather than read from the file's
+    /// metadata (PEFT's `adapter_config.json`, read by [`AdapterConfig::from_json`]).
+    pub fn load_with_config(
+        &mut self,
+        file: &SafeTensors,
+        prefix: &str,
+        config: &AdapterConfig,
+    ) -> Result<(), LoadError> {
+        let (a, b) = self.read_checked(file, prefix, config)?;
         *self.a_mut() = a;
         *self.b_mut() = b;
         Ok(())
     }
+
+    /// `A` and `B` as saved under `prefix`, checked as [`load`](Self::load) checks them,
+    /// without replacing anything.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn read_checked(
+        &self,
+        file: &SafeTensors,
+        prefix: &str,
+        config: &AdapterConfig,
+    ) -> Result<(Tensor<(R, DIn), T>, Tensor<(DOut, R), T>), LoadError> {
+        let a = file.load_with(&format!("{prefix}lora_A.weight"), self.a().shape())?;
+        let b = file.load_with(&format!("{prefix}lora_B.weight"), self.b().shape())?;
+        config.check(config_meta::module_of(prefix), self.rank(), &self.config)?;
+        Ok((a, b))
+    }
+}
+
+/// The adapter configuration `file` records; `Err` when it records none.
+pub(crate) fn recorded_config(file: &SafeTensors) -> Result<AdapterConfig, LoadError> {
+    AdapterConfig::from_metadata(file)?.ok_or_else(|| LoadError::Malformed {
+        path: None,
+        detail: format!(
+            "the file records no adapter configuration (metadata `{}`), so the rank, α and \
+             rsLoRA its factors were trained with are unknown; give them with \
+             `LoRA::load_with_config` (PEFT keeps them in adapter_config.json)",
+            AdapterConfig::METADATA_KEY
+        ),
+    })
 }
 
 impl<DIn: Dim, DOut: Dim, R: Dim, T: Float> Params<T> for LoRA<DIn, DOut, R, T> {
