@@ -15,13 +15,19 @@
 //! - [`ablate`]: [`HeadAblation`] (zero or mean-ablate one attention head's output at a
 //!   layer, typed by the model's heads dim).
 //!
+//! - [`hooks`]: [`Hooks`], the hook points of a layer's forward, one trait for every
+//!   model (tensors or traced values, the model's shapes), and [`NoHooks`].
+//!
 //! The models run these through their own forwards (`MiniLm::run_with_hooks` and
-//! `Decoder::run_with_hooks` in `models`); a plain forward records nothing and pays
-//! nothing.
+//! `Decoder::run_with_hooks` in `models`), each implementing [`Hooks`] once for its
+//! inspected run; a plain forward passes [`NoHooks`], records nothing and pays nothing.
+//! This module sits above the layers (`nn`, whose value kinds the hooks are written over)
+//! and below the models.
 
 pub mod ablate;
 pub mod cache;
 pub mod concentration;
+pub mod hooks;
 pub mod pca;
 pub mod steer;
 
@@ -32,6 +38,7 @@ pub use cache::{ActivationCache, Selection, Site};
 pub use concentration::{
     cosine_stats, distance_stats, histogram, predicted_ratio, CosineStats, DistanceStats,
 };
+pub use hooks::{Hooks, NoHooks};
 pub use pca::{pca_summary, separation, Components, PcaSummary, Separation};
 pub use steer::{mean_difference, top_difference_component, Intervention};
 

@@ -12,9 +12,10 @@ use crate::autodiff::{ParamVisitor, ParamVisitorMut, Params, Var};
 use crate::dim::{Dim, Dyn, Many, Runtime, StaticDim};
 use crate::element::Float;
 use crate::error::{Error, ShapeError};
-use crate::inspect::Site;
+use crate::inspect::{Hooks, Site};
 use crate::nn::attention::AttentionMask;
 use crate::nn::ffn::SwiGlu;
+use crate::nn::flow::Traced;
 use crate::nn::kv_cache::KvCache;
 use crate::nn::linear::Linear;
 use crate::nn::lora::{adapted, LoraConfig};
@@ -198,7 +199,7 @@ where
 {
     /// The block on `x: (B, S, DModel)`, attending as `attend` says (position `i` of the
     /// input at `i`, or after the cached ones), passing its hook points to `hooks`
-    /// ([`NoHooks`] for a plain forward).
+    /// ([`NoHooks`](crate::inspect::NoHooks) for a plain forward).
     ///
     /// `Err` when decoding with a cache a batch of more than one sequence.
     pub(crate) fn forward<'t, B, S, H, Hd>(
@@ -206,7 +207,7 @@ where
         x: &Var<'t, (B, S, DModel), T>,
         rope: &Rope<Hd>,
         attend: Attend<'_, H, Hd, T>,
-        hooks: &mut impl BlockHooks<DModel, H, Hd, Ffn, T>,
+        hooks: &mut impl BlockHooks<'t, B, S, DModel, H, Hd, Ffn, T>,
     ) -> Result<Var<'t, (B, S, DModel), T>, ShapeError>
     where
         B: Dim<Kind = Runtime>,
@@ -283,47 +284,30 @@ where
     q.tape().constant(o).try_reshape_with(shape)
 }
 
-/// The hook points of [`Block::forward`] (TransformerLens's names in [`Site`]): each gets
-/// the value the block computed there and, where it returns one, the block goes on with
-/// what it returns. Every method defaults to doing nothing, and [`NoHooks`] keeps the
-/// defaults, so a plain forward is the same code with nothing added.
-pub(crate) trait BlockHooks<DModel: Dim, H: Dim, Hd: Dim, Ffn: Dim, T: Float> {
-    /// The forward is entering block `layer` (or, with the block count, leaving the last).
-    fn block(&mut self, _layer: usize) {}
-
-    /// The residual stream at `site` (`ResidPre`, `ResidMid` or `ResidPost`).
-    fn resid<'t, B: Dim, S: Dim>(
-        &mut self,
-        _site: Site,
-        x: Var<'t, (B, S, DModel), T>,
-    ) -> Var<'t, (B, S, DModel), T> {
-        x
-    }
-
-    /// The queries and keys, split into heads, after RoPE: what the scores are made of.
-    fn heads<'t, B: Dim, S: Dim>(
-        &mut self,
-        _q: &Var<'t, (B, H, S, Hd), T>,
-        _k: &Var<'t, (B, H, S, Hd), T>,
-    ) {
-    }
-
-    /// The heads' outputs, merged, before the output projection (`hook_z`).
-    fn z<'t, B: Dim, S: Dim>(
-        &mut self,
-        z: Var<'t, (B, S, DModel), T>,
-    ) -> Var<'t, (B, S, DModel), T> {
-        z
-    }
-
-    /// The FFN's activations `silu(W1·h) ⊙ W3·h`, the input of `W2` (`mlp.hook_post`).
-    fn ffn<'t, B: Dim, S: Dim>(&mut self, _act: &Var<'t, (B, S, Ffn), T>) {}
+/// The hooks of a block's forward on `(B, S, DModel)` traced values: the stream
+/// `(B, S, DModel)`, queries and keys split into heads after RoPE `(B, H, S, Hd)`, the FFN's
+/// activations `(B, S, Ffn)`.
+pub(crate) trait BlockHooks<'t, B, S, DModel, H, Hd, Ffn, T: Float>:
+    Hooks<Traced<'t>, T, Stream = (B, S, DModel), Heads = (B, H, S, Hd), Ffn = (B, S, Ffn)>
+where
+    B: Dim,
+    S: Dim,
+    DModel: Dim,
+    H: Dim,
+    Hd: Dim,
+    Ffn: Dim,
+{
 }
 
-/// The hooks of a plain forward: none.
-pub(crate) struct NoHooks;
-
-impl<DModel: Dim, H: Dim, Hd: Dim, Ffn: Dim, T: Float> BlockHooks<DModel, H, Hd, Ffn, T>
-    for NoHooks
+impl<'t, B, S, DModel, H, Hd, Ffn, T, X> BlockHooks<'t, B, S, DModel, H, Hd, Ffn, T> for X
+where
+    X: Hooks<Traced<'t>, T, Stream = (B, S, DModel), Heads = (B, H, S, Hd), Ffn = (B, S, Ffn)>,
+    B: Dim,
+    S: Dim,
+    DModel: Dim,
+    H: Dim,
+    Hd: Dim,
+    Ffn: Dim,
+    T: Float,
 {
 }

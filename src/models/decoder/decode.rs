@@ -3,12 +3,12 @@
 //! attending from the new queries over everything cached, so token-by-token logits equal
 //! the full causal forward (LoRA adapters included: they are the same layers).
 
-use super::block::NoHooks;
 use super::Decoder;
 use crate::autodiff::Tape;
 use crate::dim::{Dyn, Many, StaticDim};
 use crate::element::Float;
 use crate::error::ShapeError;
+use crate::inspect::NoHooks;
 use crate::nn::kv_cache::KvCache;
 use crate::shape::SplitsInto;
 use crate::tensor::Tensor;
@@ -79,7 +79,7 @@ where
             (Dyn::new(1), n),
             ids,
             Some(&mut cache.layers),
-            &mut NoHooks,
+            &mut NoHooks::new(),
         )?;
         logits.into_tensor().try_reshape_with((n, Vocab::default()))
     }

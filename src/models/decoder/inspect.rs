@@ -54,13 +54,16 @@
 //! let _ = model.run_with_cache(shape, &[1, 2], &Selection::new(), &[wrong]);
 //! ```
 
-use super::block::BlockHooks;
 use super::Decoder;
+use core::marker::PhantomData;
+
 use crate::autodiff::{Tape, Var};
 use crate::dim::{Dim, Many, Runtime, StaticDim};
 use crate::element::Float;
 use crate::inspect::cache::CacheDims;
+use crate::inspect::Hooks;
 use crate::inspect::{ActivationCache, HeadAblation, InspectError, Intervention, Selection, Site};
+use crate::nn::flow::Traced;
 use crate::ops::attention::{try_attention_weights, AttentionMask};
 use crate::shape::SplitsInto;
 use crate::tensor::{Tensor, TensorView};
@@ -116,7 +119,7 @@ const HEADS: [Site; 3] = [Site::Queries, Site::Keys, Site::Attention];
 /// applies the interventions and ablations of the block it is in. It reads values and
 /// puts constants back, so it serves the inference path (every parameter a constant),
 /// where nothing is traced.
-struct Inspector<'a, M: CacheDims> {
+struct Inspector<'a, M: CacheDims, B, S> {
     selection: &'a Selection,
     interventions: &'a [Intervention<M::Hidden, M::Elem>],
     ablations: &'a [HeadAblation<M::Heads>],
@@ -124,9 +127,11 @@ struct Inspector<'a, M: CacheDims> {
     layer: usize,
     /// The first error met (a hook cannot return one; the run does).
     error: Option<InspectError>,
+    /// The batch and sequence dims of the run.
+    dims: PhantomData<fn() -> (B, S)>,
 }
 
-impl<M: CacheDims<Tokens = Tokens, Seq = Seq>> Inspector<'_, M> {
+impl<M: CacheDims<Tokens = Tokens, Seq = Seq>, B: Dim, S: Dim> Inspector<'_, M, B, S> {
     fn keep(&self, site: Site) -> bool {
         self.layer < self.cache.layers() && self.selection.contains(site, self.layer)
     }
@@ -136,7 +141,7 @@ impl<M: CacheDims<Tokens = Tokens, Seq = Seq>> Inspector<'_, M> {
     }
 
     /// Sequence `b`'s `(Heads, Seq, HeadDim)` slice of `x: (B, Heads, S, HeadDim)`.
-    fn sequence<'v, B: Dim, S: Dim>(
+    fn sequence<'v>(
         x: &BatchHeads<'v, M, B, S>,
         b: usize,
     ) -> Result<SequenceHeads<'v, M>, InspectError> {
@@ -150,15 +155,21 @@ impl<M: CacheDims<Tokens = Tokens, Seq = Seq>> Inspector<'_, M> {
     }
 }
 
-impl<M> BlockHooks<M::Hidden, M::Heads, M::HeadDim, M::Ffn, M::Elem> for Inspector<'_, M>
+impl<'t, M, B, S> Hooks<Traced<'t>, M::Elem> for Inspector<'_, M, B, S>
 where
     M: CacheDims<Tokens = Tokens, Seq = Seq>,
+    B: Dim,
+    S: Dim,
 {
+    type Stream = (B, S, M::Hidden);
+    type Heads = (B, M::Heads, S, M::HeadDim);
+    type Ffn = (B, S, M::Ffn);
+
     fn block(&mut self, layer: usize) {
         self.layer = layer;
     }
 
-    fn resid<'t, B: Dim, S: Dim>(
+    fn resid(
         &mut self,
         site: Site,
         x: Var<'t, (B, S, M::Hidden), M::Elem>,
@@ -200,7 +211,7 @@ where
         out
     }
 
-    fn heads<'t, B: Dim, S: Dim>(
+    fn heads(
         &mut self,
         q: &Var<'t, (B, M::Heads, S, M::HeadDim), M::Elem>,
         k: &Var<'t, (B, M::Heads, S, M::HeadDim), M::Elem>,
@@ -233,10 +244,7 @@ where
         }
     }
 
-    fn z<'t, B: Dim, S: Dim>(
-        &mut self,
-        z: Var<'t, (B, S, M::Hidden), M::Elem>,
-    ) -> Var<'t, (B, S, M::Hidden), M::Elem> {
+    fn z(&mut self, z: Var<'t, (B, S, M::Hidden), M::Elem>) -> Var<'t, (B, S, M::Hidden), M::Elem> {
         let layer = self.layer;
         let mut here = self
             .ablations
@@ -261,7 +269,7 @@ where
         }
     }
 
-    fn ffn<'t, B: Dim, S: Dim>(&mut self, act: &Var<'t, (B, S, M::Ffn), M::Elem>) {
+    fn ffn(&mut self, act: &Var<'t, (B, S, M::Ffn), M::Elem>) {
         if !self.keep(Site::Ffn) {
             return;
         }
@@ -331,13 +339,14 @@ where
         HeadAblation::check_all(layers, interventions, ablations)?;
         let (b, s) = (shape.0.size(), shape.1.size());
         let rows = (0..b).map(|i| i * s..(i + 1) * s).collect();
-        let mut inspector = Inspector::<Self> {
+        let mut inspector = Inspector::<Self, B, S> {
             selection,
             interventions,
             ablations,
             cache: ActivationCache::new(layers, rows),
             layer: 0,
             error: None,
+            dims: PhantomData,
         };
         let tape = Tape::inference();
         let logits = self.run(&tape, shape, ids, None, &mut inspector)?;

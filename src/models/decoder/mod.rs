@@ -98,11 +98,12 @@ pub use decode::DecoderCache;
 pub use inspect::{Seq, Tokens};
 pub use lora::{Adapter, AttnAdapters, LoraTargets};
 
-use self::block::{normal, Attend, BlockCache, BlockHooks, NoHooks};
+use self::block::{normal, Attend, BlockCache, BlockHooks};
 use crate::autodiff::{Params, Tape, Var};
 use crate::dim::{Dim, Dyn, Many, Runtime, StaticDim};
 use crate::element::Float;
 use crate::error::ShapeError;
+use crate::inspect::NoHooks;
 use crate::nn::embedding::Embedding;
 use crate::nn::linear::Linear;
 use crate::nn::norm::RmsNorm;
@@ -233,7 +234,7 @@ where
         shape: (B, S),
         ids: &[u32],
         mut caches: Option<&mut [BlockCache<Heads, HeadDim, T>]>,
-        hooks: &mut impl BlockHooks<DModel, Heads, HeadDim, Ffn, T>,
+        hooks: &mut impl BlockHooks<'t, B, S, DModel, Heads, HeadDim, Ffn, T>,
     ) -> Result<Var<'t, (B, S, Vocab), T>, ShapeError>
     where
         B: Dim<Kind = Runtime>,
@@ -271,7 +272,7 @@ where
         B: Dim<Kind = Runtime>,
         S: Dim<Kind = Runtime>,
     {
-        self.run(tape, shape, ids, None, &mut NoHooks)
+        self.run(tape, shape, ids, None, &mut NoHooks::new())
     }
 
     /// The mean cross-entropy of next-token prediction, traced on `tape`: `targets[p]` is
@@ -309,7 +310,7 @@ where
         S: Dim<Kind = Runtime>,
     {
         let tape = Tape::inference();
-        let logits = self.run(&tape, shape, ids, None, &mut NoHooks)?;
+        let logits = self.run(&tape, shape, ids, None, &mut NoHooks::new())?;
         debug_assert!(tape.is_empty(), "inference recorded {} nodes", tape.len());
         Ok(logits.into_tensor())
     }

@@ -1,19 +1,22 @@
 //! The MiniLM forward with an activation cache and interventions
-//! ([`inspect`](crate::inspect)): the layers run their one forward, interventions act on the
-//! packed residual stream between them, and the layer's hook points (`LayerHooks` in
-//! `layer.rs`) record the sites of a layer's inside (queries, keys, attention patterns, the
-//! stream after attention, the FFN activations) and ablate heads in the attention context.
-//! Nothing is recomputed, and with nothing selected the states that flow on are those of
+//! ([`inspect`](crate::inspect)): the layers run their one forward, and an implementation
+//! of the model-independent [`Hooks`] at their hook points applies the interventions to the
+//! packed residual stream entering a layer, records the selected sites (the streams,
+//! queries, keys, attention patterns, FFN activations) and ablates heads in the attention
+//! context — as the decoder's inspected run does through the same trait. Nothing is
+//! recomputed, and with nothing selected the states that flow on are those of
 //! [`MiniLm::forward`], bit for bit.
 
-use super::layer::LayerHooks;
 use super::packed::{Packed, Spans};
 use super::MaxPos;
 use super::{mean_pool, Encoded, Ffn, HeadDim, Heads, Hidden, MiniLm, Seq, Tokens};
 use crate::dim::StaticDim;
 use crate::inspect::cache::CacheDims;
-use crate::inspect::{ActivationCache, HeadAblation, InspectError, Intervention, Selection, Site};
+use crate::inspect::{
+    ActivationCache, HeadAblation, Hooks, InspectError, Intervention, Selection, Site,
+};
 use crate::models::ModelError;
+use crate::nn::flow::Plain;
 use crate::ops::attention::{attention_weights, AttentionMask};
 use crate::tensor::{Tensor, TensorView};
 
@@ -104,35 +107,27 @@ impl MiniLm {
         }
         let spans = Spans::from_lengths(input_ids.iter().map(Vec::len));
         let mut x = self.embeddings(input_ids, &spans)?;
-        let mut cache = ActivationCache::new(layers, spans.iter().collect());
-        let intervene = |x: &mut Tensor<(Tokens, Hidden)>, l: usize| {
-            interventions
-                .iter()
-                .filter(|i| i.layer() == l)
-                .try_for_each(|i| i.apply(x, spans.iter()))
+        let mut hooks = Inspector {
+            layer: 0,
+            selection,
+            interventions,
+            ablations,
+            spans: &spans,
+            cache: ActivationCache::new(layers, spans.iter().collect()),
+            error: None,
         };
         for (l, layer) in self.layers.iter().enumerate() {
-            intervene(&mut x, l)?;
-            if selection.contains(Site::ResidPre, l) {
-                cache.put_resid(Site::ResidPre, l, x.clone());
-            }
-            let mut hooks = Inspector {
-                layer: l,
-                selection,
-                ablations,
-                spans: &spans,
-                cache: &mut cache,
-                error: None,
-            };
-            x = layer.forward(&x, &spans, &mut hooks);
-            if let Some(e) = hooks.error {
-                return Err(e);
-            }
-            if selection.contains(Site::ResidPost, l) {
-                cache.put_resid(Site::ResidPost, l, x.clone());
-            }
+            hooks.block(l);
+            x = layer.forward(x, &spans, &mut hooks);
         }
-        intervene(&mut x, layers)?;
+        // The stream leaving the last layer, as layer `layers`' `ResidPre`: where an
+        // intervention at the layer count acts.
+        hooks.block(layers);
+        let x = hooks.resid(Site::ResidPre, x);
+        if let Some(e) = hooks.error {
+            return Err(e);
+        }
+        let cache = hooks.cache;
         Ok((Packed::try_new(x, spans)?, cache))
     }
 
@@ -158,27 +153,51 @@ impl MiniLm {
     }
 }
 
-/// What sits at a layer's hook points in an inspected run: records the selected sites of
-/// layer `layer` and ablates its heads.
+/// What sits at the hook points of an inspected run: records the selected sites, applies
+/// the interventions to the residual stream entering their layer and ablates heads.
 struct Inspector<'a> {
     layer: usize,
     selection: &'a Selection,
+    interventions: &'a [Intervention<Hidden>],
     ablations: &'a [HeadAblation<Heads>],
     spans: &'a Spans,
-    cache: &'a mut ActivationCache<MiniLm>,
+    cache: ActivationCache<MiniLm>,
     /// The first error met (a hook cannot return one; the run does).
     error: Option<InspectError>,
 }
 
 impl Inspector<'_> {
     fn keep(&self, site: Site) -> bool {
-        self.selection.contains(site, self.layer)
+        self.layer < self.cache.layers() && self.selection.contains(site, self.layer)
     }
 }
 
-impl LayerHooks for Inspector<'_> {
+impl Hooks<Plain, f32> for Inspector<'_> {
+    type Stream = (Tokens, Hidden);
+    type Heads = (Tokens, Hidden);
+    type Ffn = (Tokens, Ffn);
+
+    fn block(&mut self, layer: usize) {
+        self.layer = layer;
+    }
+
+    fn resid(&mut self, site: Site, mut x: Tensor<(Tokens, Hidden)>) -> Tensor<(Tokens, Hidden)> {
+        if site == Site::ResidPre {
+            let layer = self.layer;
+            for i in self.interventions.iter().filter(|i| i.layer() == layer) {
+                if let Err(e) = i.apply(&mut x, self.spans.iter()) {
+                    self.error.get_or_insert(e);
+                }
+            }
+        }
+        if self.keep(site) {
+            self.cache.put_resid(site, self.layer, x.clone());
+        }
+        x
+    }
+
     fn heads(&mut self, q: &Tensor<(Tokens, Hidden)>, k: &Tensor<(Tokens, Hidden)>) {
-        if !self.selection.any(&HEADS, self.layer) {
+        if self.layer >= self.cache.layers() || !self.selection.any(&HEADS, self.layer) {
             return;
         }
         for r in self.spans.iter() {
@@ -208,16 +227,11 @@ impl LayerHooks for Inspector<'_> {
         }
     }
 
-    fn context(&mut self, context: &mut Tensor<(Tokens, Hidden)>) {
+    fn z(&mut self, mut context: Tensor<(Tokens, Hidden)>) -> Tensor<(Tokens, Hidden)> {
         for a in self.ablations.iter().filter(|a| a.layer() == self.layer) {
             a.apply(context.as_mut_slice(), Hidden::SIZE, HeadDim::SIZE);
         }
-    }
-
-    fn mid(&mut self, x: &Tensor<(Tokens, Hidden)>) {
-        if self.keep(Site::ResidMid) {
-            self.cache.put_resid(Site::ResidMid, self.layer, x.clone());
-        }
+        context
     }
 
     fn ffn(&mut self, act: &Tensor<(Tokens, Ffn)>) {

@@ -1,12 +1,14 @@
 //! One post-LayerNorm BERT layer (self-attention, then the GELU feed-forward, each added to
 //! its input and normalised) over a packed batch, built from `nn` layers, with its hook
-//! points ([`LayerHooks`]); and the loaders of its weights from safetensors names.
+//! points (the model-independent [`Hooks`]); and the loaders of its weights from safetensors names.
 
 use super::packed::{attend, Spans};
 use super::{Ffn, Hidden, Tokens, LN_EPS};
 use crate::dim::StaticDim;
+use crate::inspect::{Hooks, Site};
 use crate::io::{LoadError, SafeTensors};
 use crate::nn::ffn::{Activation, FeedForward};
+use crate::nn::flow::Plain;
 use crate::nn::linear::Linear;
 use crate::nn::norm::LayerNorm;
 use crate::tensor::Tensor;
@@ -41,25 +43,18 @@ pub(super) fn layer_norm(st: &SafeTensors, prefix: &str) -> Result<LayerNorm<Hid
     ))
 }
 
-/// The hook points of [`Layer::forward`] (TransformerLens's names): each gets the value the
-/// layer computed there; `context` may change it in place (an ablation), the others only
-/// look. Every method defaults to doing nothing, and [`NoHooks`] keeps the defaults, so a
-/// plain forward is the same code with nothing added.
-pub(super) trait LayerHooks {
-    /// The packed queries and keys (before the split into heads).
-    fn heads(&mut self, _q: &Tensor<(Tokens, Hidden)>, _k: &Tensor<(Tokens, Hidden)>) {}
-    /// The heads' outputs, merged, before the output projection (`hook_z`).
-    fn context(&mut self, _context: &mut Tensor<(Tokens, Hidden)>) {}
-    /// The stream after the attention sublayer and its norm (`hook_resid_mid`).
-    fn mid(&mut self, _x: &Tensor<(Tokens, Hidden)>) {}
-    /// The FFN's activations, the input of its second layer (`mlp.hook_post`).
-    fn ffn(&mut self, _act: &Tensor<(Tokens, Ffn)>) {}
+/// The hooks of a layer's forward over a packed batch: the stream `(Tokens, Hidden)`, the
+/// packed queries and keys before the split into heads `(Tokens, Hidden)`, the FFN's
+/// activations `(Tokens, Ffn)`.
+pub(super) trait LayerHooks:
+    Hooks<Plain, f32, Stream = (Tokens, Hidden), Heads = (Tokens, Hidden), Ffn = (Tokens, Ffn)>
+{
 }
 
-/// The hooks of a plain forward: none.
-pub(super) struct NoHooks;
-
-impl LayerHooks for NoHooks {}
+impl<X> LayerHooks for X where
+    X: Hooks<Plain, f32, Stream = (Tokens, Hidden), Heads = (Tokens, Hidden), Ffn = (Tokens, Ffn)>
+{
+}
 
 impl Layer {
     /// Layer `i` of a checkpoint: the tensors under `encoder.layer.{i}`.
@@ -81,28 +76,31 @@ impl Layer {
     }
 
     /// The layer over the packed rows `x` of the sentences `spans`: the residual stream in,
-    /// the residual stream out, its hook points passed to `hooks`. Every product runs on all
-    /// tokens at once; attention runs per sentence on its own rows.
+    /// the residual stream out, its hook points passed to `hooks`
+    /// ([`NoHooks`](crate::inspect::NoHooks) for a plain forward). Every product runs on
+    /// all tokens at once; attention runs per sentence on its own rows.
     pub(super) fn forward(
         &self,
-        x: &Tensor<(Tokens, Hidden)>,
+        x: Tensor<(Tokens, Hidden)>,
         spans: &Spans,
         hooks: &mut impl LayerHooks,
     ) -> Tensor<(Tokens, Hidden)> {
+        let x = hooks.resid(Site::ResidPre, x);
         let (q, k, v) = (
-            self.query.forward(x),
-            self.key.forward(x),
-            self.value.forward(x),
+            self.query.forward(&x),
+            self.key.forward(&x),
+            self.value.forward(&x),
         );
         hooks.heads(&q, &k);
-        let mut context = attend(&q, &k, &v, spans);
-        hooks.context(&mut context);
+        let context = hooks.z(attend(&q, &k, &v, spans));
         let attended = self.output.forward(&context);
-        let x = self.attention_norm.forward(&(x + &attended));
-        hooks.mid(&x);
+        let x = hooks.resid(
+            Site::ResidMid,
+            self.attention_norm.forward(&(&x + &attended)),
+        );
         let act = self.ffn.activations(&x);
         hooks.ffn(&act);
         let h = self.ffn.down().forward(&act);
-        self.output_norm.forward(&(&x + &h))
+        hooks.resid(Site::ResidPost, self.output_norm.forward(&(&x + &h)))
     }
 }

@@ -53,7 +53,8 @@ use crate::parallel::{for_each_chunk, threads_for, with_threads};
 use crate::tensor::Tensor;
 use crate::text::WordPiece;
 
-use layer::{layer_norm, Layer, NoHooks};
+use crate::inspect::NoHooks;
+use layer::{layer_norm, Layer};
 pub use packed::{mean_pool, Packed, Spans};
 
 crate::dim!(
@@ -217,7 +218,7 @@ impl MiniLm {
     ) -> Result<Tensor<(Tokens, Hidden)>, ModelError> {
         let mut x = self.embeddings(input_ids, spans)?;
         for layer in &self.layers {
-            x = layer.forward(&x, spans, &mut NoHooks);
+            x = layer.forward(x, spans, &mut NoHooks::new());
         }
         Ok(x)
     }
