@@ -52,7 +52,10 @@ pub trait Hooks<F: Flow<T>, T: Float> {
 }
 
 /// The hooks of a plain forward: none. The shapes are the forward's, inferred.
-pub struct NoHooks<Stream, Heads, Ffn>(PhantomData<fn() -> (Stream, Heads, Ffn)>);
+pub struct NoHooks<Stream, Heads, Ffn>(PhantomData<Shapes<Stream, Heads, Ffn>>);
+
+/// The shapes a [`NoHooks`] stands for, as a variance-neutral marker.
+type Shapes<Stream, Heads, Ffn> = fn() -> (Stream, Heads, Ffn);
 
 impl<Stream, Heads, Ffn> NoHooks<Stream, Heads, Ffn> {
     /// No hooks.
