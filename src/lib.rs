@@ -77,7 +77,7 @@ pub mod text;
 
 pub use dim::{Dyn, D};
 pub use element::Float;
-pub use error::{Error, NumericError, ShapeError};
+pub use error::{Error, NumericError, Result, ShapeError};
 pub use parallel::{max_threads, with_threads};
 pub use tensor::{AsView, Tensor, TensorView, TensorViewMut};
 

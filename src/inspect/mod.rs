@@ -73,6 +73,9 @@ pub enum InspectError {
     Numeric(NumericError),
     /// The model could not run on the input.
     Model(ModelError),
+    /// Another error of the crate, from an [`Error`] that is none of the above (the linalg
+    /// routines that inspection calls fail with shape and numeric errors only).
+    Other(Box<Error>),
 }
 
 impl fmt::Display for InspectError {
@@ -94,6 +97,7 @@ impl fmt::Display for InspectError {
             InspectError::Shape(e) => e.fmt(f),
             InspectError::Numeric(e) => e.fmt(f),
             InspectError::Model(e) => e.fmt(f),
+            InspectError::Other(e) => e.fmt(f),
         }
     }
 }
@@ -117,6 +121,9 @@ impl From<Error> for InspectError {
         match e {
             Error::Shape(e) => InspectError::Shape(e),
             Error::Numeric(e) => InspectError::Numeric(e),
+            Error::Model(e) => InspectError::Model(e),
+            Error::Inspect(e) => e,
+            other => InspectError::Other(Box::new(other)),
         }
     }
 }
