@@ -32,7 +32,8 @@
 //! Adam, AdamW, schedules, clipping), [`models`] (real models built from them: the MiniLM
 //! sentence encoder, a LLaMA-style decoder), [`io`] (safetensors weights, read and written), [`text`] (the BERT tokenizer) and [`Float`] (the element types).
 //! Shape errors that involve runtime dims are [`ShapeError`]s; numerical failures are
-//! [`NumericError`]s, and [`Error`] holds either (its docs say which op returns which).
+//! [`NumericError`]s; every error of the crate converts into [`Error`], so code that loads,
+//! trains and saves uses `?` with one type ([`Result`]); its docs say which op returns which.
 //!
 //! ## Errors and panics
 //!
