@@ -38,13 +38,15 @@ pub fn positive(parser: &mut lexopt::Parser, option: &str) -> Result<usize, lexo
 }
 
 /// For an example that takes no arguments: `--help` prints `help`; anything else is a usage
-/// error.
-pub fn no_arguments(usage: &str, help: &str) -> Result<(), ExitCode> {
+/// error, which ends the process with exit code 2.
+pub fn no_arguments(usage: &str, help: &str) {
     let mut parser = lexopt::Parser::from_env();
-    match parser.next() {
-        Ok(None) => Ok(()),
+    let e = match parser.next() {
+        Ok(None) => return,
         Ok(Some(lexopt::Arg::Short('h') | lexopt::Arg::Long("help"))) => print_help(help),
-        Ok(Some(arg)) => Err(usage_error(usage, arg.unexpected())),
-        Err(e) => Err(usage_error(usage, e)),
-    }
+        Ok(Some(arg)) => arg.unexpected(),
+        Err(e) => e,
+    };
+    usage_error(usage, e);
+    std::process::exit(USAGE_EXIT.into())
 }
