@@ -86,11 +86,7 @@ fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Args
         input: None,
         output: None,
         line_numbers: None,
-        model: std::env::var_os("SHAPECHECK_MINILM_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2")
-            }),
+        model: common::default_minilm_dir(),
         batch: 32,
         threads: None,
         query: None,

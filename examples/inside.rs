@@ -91,11 +91,7 @@ an attention pattern of the decoder that train_decoder saves.
 
 fn parse_args() -> Result<Args, lexopt::Error> {
     let mut a = Args {
-        model: std::env::var_os("SHAPECHECK_MINILM_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2")
-            }),
+        model: common::default_minilm_dir(),
         decoder: std::env::temp_dir()
             .join("shapecheck-train-decoder")
             .join("decoder.safetensors"),

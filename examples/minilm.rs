@@ -11,7 +11,7 @@
 //! `{"input_ids": [[…], …], "embeddings": [[…], …]}` for other programs to check. The model
 //! directory is `--model DIR`, else `$SHAPECHECK_MINILM_DIR`, else `models/all-MiniLM-L6-v2`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use lexopt::prelude::*;
@@ -38,14 +38,6 @@ own when none is given).
 A sentence that starts with '-' goes after `--`.
 ";
 
-/// `$SHAPECHECK_MINILM_DIR`, else `models/all-MiniLM-L6-v2` in the repository (where
-/// scripts/fetch-minilm.sh puts it).
-fn default_dir() -> PathBuf {
-    std::env::var_os("SHAPECHECK_MINILM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2"))
-}
-
 /// The command line.
 struct Args {
     json: bool,
@@ -56,7 +48,7 @@ struct Args {
 fn parse_args() -> Result<Args, lexopt::Error> {
     let mut a = Args {
         json: false,
-        dir: default_dir(),
+        dir: common::default_minilm_dir(),
         sentences: Vec::new(),
     };
     let mut p = lexopt::Parser::from_env();

@@ -7,12 +7,21 @@
 #![allow(dead_code)] // each example uses what it needs
 
 use std::fmt::Display;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use lexopt::ValueExt as _;
 
 /// The exit code of a usage error (as clap, getopt-based tools and BSD's sysexits use).
 pub const USAGE_EXIT: u8 = 2;
+
+/// The MiniLM model's directory when `--model` is not given: `$SHAPECHECK_MINILM_DIR`, else
+/// `models/all-MiniLM-L6-v2` in the repository (where scripts/fetch-minilm.sh puts it).
+pub fn default_minilm_dir() -> PathBuf {
+    std::env::var_os("SHAPECHECK_MINILM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2"))
+}
 
 /// Prints `help` and ends the process with success.
 pub fn print_help(help: &str) -> ! {
