@@ -18,6 +18,20 @@ use shapecheck::autodiff::{Param, Tape};
 use shapecheck::nn::attention::{self as plain, AttentionMask};
 use shapecheck::prelude::*;
 
+mod common;
+
+const USAGE: &str = "usage: attention_memory";
+
+const HELP: &str = "\
+attention_memory: the peak extra memory of attention's forward, and of a traced forward +
+backward, at head dim 64 and growing sequence lengths, beside attention composed from
+primitive ops; asserts that it grows like S and stays below one head's score matrix
+
+usage: attention_memory
+
+  -h, --help    this help
+";
+
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
@@ -74,6 +88,7 @@ fn measure(heads: usize, s: usize, composed: bool) -> Peaks {
 }
 
 fn main() {
+    common::no_arguments(USAGE, HELP);
     println!("causal attention, head dim 64, f32: peak extra allocation");
     for heads in [1, 4] {
         let mut fb = Vec::new();

@@ -28,12 +28,17 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use lexopt::prelude::*;
+
 use shapecheck::inspect::{
     cosine_stats, distance_stats, mean_difference, pca_summary, predicted_ratio, separation,
     top_difference_component, Intervention, PcaSummary, Selection, Site,
 };
 use shapecheck::models::minilm::{Batch, Hidden, MiniLm, Tokens};
 use shapecheck::prelude::*;
+use shapecheck::Error;
+
+mod common;
 
 dim!(pub Points; pub Width);
 
@@ -43,21 +48,50 @@ const STEER_LAYER: usize = 3;
 /// A curve's `(x, y)` points.
 type Curve<'a> = &'a [(f64, f64)];
 
+/// Where `--plots` writes its pictures: a directory with the `plots` feature; without it
+/// a type with no value, since the command line refuses `--plots` then, so that the
+/// drawing functions' stand-ins need no body.
+#[cfg(feature = "plots")]
+type PlotDir = PathBuf;
+/// See the `plots` build's `PlotDir`.
+#[cfg(not(feature = "plots"))]
+enum PlotDir {}
+
 struct Args {
     model: PathBuf,
     decoder: PathBuf,
     decoder_only: bool,
-    plots: Option<PathBuf>,
+    plots: Option<PlotDir>,
     losses: Option<PathBuf>,
 }
 
-fn args() -> Result<Args, String> {
+const USAGE: &str =
+    "usage: inside [--model DIR] [--decoder PATH] [--decoder-only] [--plots DIR [--losses CSV]]";
+
+const HELP: &str = "\
+inside: looking inside MiniLM and the trained reversal decoder
+
+usage: inside [--model DIR] [--decoder PATH] [--decoder-only] [--plots DIR [--losses CSV]]
+
+Prints (1) distance and cosine statistics of random points and of MiniLM's embeddings,
+(2) the warning of a 2-D PCA of points with no clusters, (3) the PCA of MiniLM's residual
+stream layer by layer, (4) steering sentences between topics, and (5) head ablations and
+an attention pattern of the decoder that train_decoder saves.
+
+      --model DIR       the MiniLM model (default: $SHAPECHECK_MINILM_DIR, else
+                        models/all-MiniLM-L6-v2, where scripts/fetch-minilm.sh puts it)
+      --decoder PATH    the decoder of section 5 (default: where train_decoder saves it,
+                        shapecheck-train-decoder/decoder.safetensors in the temp dir)
+      --decoder-only    section 5 alone
+      --plots DIR       write PNG pictures into DIR (needs --features plots)
+      --losses CSV      with --plots, also draw the losses of train_decoder --lr-sweep
+                        (target/lr-sweep/losses.csv)
+  -h, --help            this help
+";
+
+fn parse_args() -> Result<Args, lexopt::Error> {
     let mut a = Args {
-        model: std::env::var_os("SHAPECHECK_MINILM_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2")
-            }),
+        model: common::default_minilm_dir(),
         decoder: std::env::temp_dir()
             .join("shapecheck-train-decoder")
             .join("decoder.safetensors"),
@@ -65,24 +99,27 @@ fn args() -> Result<Args, String> {
         plots: None,
         losses: None,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--decoder-only" {
-            a.decoder_only = true;
-            continue;
+    let mut p = lexopt::Parser::from_env();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("decoder-only") => a.decoder_only = true,
+            Long("model") => a.model = p.value()?.into(),
+            Long("decoder") => a.decoder = p.value()?.into(),
+            #[cfg(feature = "plots")]
+            Long("plots") => a.plots = Some(p.value()?.into()),
+            #[cfg(not(feature = "plots"))]
+            Long("plots") => {
+                return Err("--plots needs the `plots` feature: cargo run --release \
+                            --features plots --example inside -- --plots DIR"
+                    .into())
+            }
+            Long("losses") => a.losses = Some(p.value()?.into()),
+            Short('h') | Long("help") => common::print_help(HELP),
+            _ => return Err(arg.unexpected()),
         }
-        let mut value = || {
-            it.next()
-                .map(PathBuf::from)
-                .ok_or(format!("{flag} needs a path"))
-        };
-        match flag.as_str() {
-            "--model" => a.model = value()?,
-            "--decoder" => a.decoder = value()?,
-            "--plots" => a.plots = Some(value()?),
-            "--losses" => a.losses = Some(value()?),
-            _ => return Err(format!("unknown argument {flag}")),
-        }
+    }
+    if a.losses.is_some() && a.plots.is_none() {
+        return Err("--losses goes with --plots".into());
     }
     Ok(a)
 }
@@ -104,7 +141,11 @@ fn sentence_means(
 }
 
 fn main() -> ExitCode {
-    match run() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => return common::usage_error(USAGE, e),
+    };
+    match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");
@@ -113,12 +154,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args()?;
+fn run(args: &Args) -> Result<(), Error> {
     if !args.decoder_only {
-        minilm(&args)?;
+        minilm(args)?;
     }
-    reversal::section(&args)?;
+    reversal::section(args)?;
     if let (Some(dir), Some(csv)) = (&args.plots, &args.losses) {
         loss_curves(dir, csv)?;
     }
@@ -127,10 +167,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
 /// The training losses of a CSV such as `train_decoder --lr-sweep`'s, on a log scale.
 #[cfg(feature = "plots")]
-fn loss_curves(
-    dir: &std::path::Path,
-    csv: &std::path::Path,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn loss_curves(dir: &std::path::Path, csv: &std::path::Path) -> Result<(), Error> {
     use shapecheck::plot::{read_loss_csv, Curves, Picture, Row};
     std::fs::create_dir_all(dir)?;
     // One panel per optimizer (the first column of the CSV), one colour per rate.
@@ -155,12 +192,12 @@ fn loss_curves(
 }
 
 #[cfg(not(feature = "plots"))]
-fn loss_curves(_: &std::path::Path, _: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
-    Err("--plots needs the `plots` feature".into())
+fn loss_curves(dir: &PlotDir, _: &std::path::Path) -> Result<(), Error> {
+    match *dir {}
 }
 
 /// Sections 1 to 4 (MiniLM and random points), and their pictures.
-fn minilm(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+fn minilm(args: &Args) -> Result<(), Error> {
     let rows: Vec<(&str, &str)> = TOPICS.lines().filter_map(|l| l.split_once('\t')).collect();
     let mut names: Vec<&str> = Vec::new();
     for (t, _) in &rows {
@@ -173,9 +210,9 @@ fn minilm(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .map(|(t, _)| names.iter().position(|n| n == t).unwrap())
         .collect();
     let sentences: Vec<&str> = rows.iter().map(|(_, s)| *s).collect();
-    let model = MiniLm::load(&args.model).map_err(|e| {
-        format!(
-            "cannot load the model from {}: {e}\nrun scripts/fetch-minilm.sh first",
+    let model = MiniLm::load(&args.model).inspect_err(|_| {
+        eprintln!(
+            "cannot load the model from {} (run scripts/fetch-minilm.sh first):",
             args.model.display()
         )
     })?;
@@ -308,7 +345,7 @@ fn minilm(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         |topic: &str| -> Vec<usize> { (0..rows.len()).filter(|&i| rows[i].0 == topic).collect() };
     let (space, football) = (pick("space"), pick("football"));
     let sel = Selection::new().with(Site::ResidPre, [STEER_LAYER]);
-    let means_of = |idx: &[usize]| -> Result<Tensor<(Batch, Hidden)>, Box<dyn std::error::Error>> {
+    let means_of = |idx: &[usize]| -> Result<Tensor<(Batch, Hidden)>, Error> {
         let ids: Vec<Vec<u32>> = idx
             .iter()
             .map(|&i| model.tokenize(sentences[i]).0)
@@ -369,10 +406,7 @@ fn minilm(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// One head's attention over the first sentence at layer 2: the tokens and the weights.
-fn cache_pattern(
-    model: &MiniLm,
-    sentence: &str,
-) -> Result<(Vec<String>, Vec<f64>), Box<dyn std::error::Error>> {
+fn cache_pattern(model: &MiniLm, sentence: &str) -> Result<(Vec<String>, Vec<f64>), Error> {
     let ids = vec![model.tokenize(sentence).0];
     let (_, cache) =
         model.run_with_cache(&ids, &Selection::new().with(Site::Attention, [2]), &[])?;
@@ -394,7 +428,7 @@ fn cache_pattern(
 #[cfg(not(feature = "plots"))]
 #[allow(clippy::too_many_arguments)]
 fn pictures(
-    _: &std::path::Path,
+    dir: &PlotDir,
     _: &[&str],
     _: &[usize],
     _: &[(String, PcaSummary)],
@@ -402,8 +436,8 @@ fn pictures(
     _: &[(&str, PcaSummary)],
     _: &(Vec<String>, Vec<f64>),
     _: (Curve<'_>, Curve<'_>),
-) -> Result<(), Box<dyn std::error::Error>> {
-    Err("--plots needs the `plots` feature: cargo run --release --features plots --example inside -- --plots DIR".into())
+) -> Result<(), Error> {
+    match *dir {}
 }
 
 #[cfg(feature = "plots")]
@@ -417,7 +451,7 @@ fn pictures(
     warning: &[(&str, PcaSummary)],
     (tokens, pattern): &(Vec<String>, Vec<f64>),
     (ratio, predicted): (Curve<'_>, Curve<'_>),
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<(), Error> {
     use shapecheck::plot::{Curves, Heatmap, Picture, Scatter};
     std::fs::create_dir_all(dir)?;
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
@@ -501,7 +535,7 @@ mod reversal {
     dim!(pub Batch; pub Len);
 
     type Model = Decoder<Vocab, DModel, Heads, HeadDim, Ffn>;
-    type Error = Box<dyn std::error::Error>;
+    use shapecheck::Error;
 
     /// Digits per sequence, the separator, and the model input length: as in train_decoder.
     const N: usize = 8;
@@ -743,12 +777,12 @@ mod reversal {
 
     #[cfg(not(feature = "plots"))]
     fn heatmap(
-        _: &std::path::Path,
+        dir: &super::PlotDir,
         _: usize,
         _: usize,
         _: Vec<f64>,
         _: Vec<String>,
     ) -> Result<(), Error> {
-        Err("--plots needs the `plots` feature".into())
+        match *dir {}
     }
 }

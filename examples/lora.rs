@@ -8,6 +8,20 @@
 
 use shapecheck::prelude::*;
 
+mod common;
+
+const USAGE: &str = "usage: lora";
+
+const HELP: &str = "\
+lora: LoRA from a weight update: the best rank-R adapters (R = 4, 8, 16) of a 384 x 384
+update of rank 8 plus noise, their error against Eckart-Young's optimum, the parameters
+they train, and the adapted forward checked against the merged weight's
+
+usage: lora
+
+  -h, --help    this help
+";
+
 dim!(pub DModel = 384);
 dim!(pub Batch);
 
@@ -45,6 +59,7 @@ where
 }
 
 fn main() {
+    common::no_arguments(USAGE, HELP);
     let w = Tensor::<(DModel, DModel)>::randn(0).map(|x| x / (384f32).sqrt());
     // ΔW = U·Vᵀ of rank 8 with decaying column scales, plus 1% noise.
     let u = Tensor::<(DModel, D<8>)>::randn(1);

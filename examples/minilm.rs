@@ -11,38 +11,80 @@
 //! `{"input_ids": [[…], …], "embeddings": [[…], …]}` for other programs to check. The model
 //! directory is `--model DIR`, else `$SHAPECHECK_MINILM_DIR`, else `models/all-MiniLM-L6-v2`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use lexopt::prelude::*;
 use shapecheck::models::minilm::{Hidden, MiniLm};
 use shapecheck::prelude::*;
 
-/// `$SHAPECHECK_MINILM_DIR`, else `models/all-MiniLM-L6-v2` in the repository (where
-/// scripts/fetch-minilm.sh puts it).
-fn default_dir() -> PathBuf {
-    std::env::var_os("SHAPECHECK_MINILM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2"))
+mod common;
+
+const USAGE: &str = "usage: minilm [--json] [--model DIR] [SENTENCE...]";
+
+const HELP: &str = "\
+minilm: sentence embeddings with all-MiniLM-L6-v2, and their cosine similarities
+
+usage: minilm [--json] [--model DIR] [SENTENCE...]
+
+Prints the cosine similarity matrix of the sentences' embeddings (of three sentences of its
+own when none is given).
+
+      --json         print {\"input_ids\": [[...], ...], \"embeddings\": [[...], ...]} instead
+      --model DIR    the model (default: $SHAPECHECK_MINILM_DIR, else
+                     models/all-MiniLM-L6-v2, where scripts/fetch-minilm.sh puts it)
+  -h, --help         this help
+
+A sentence that starts with '-' goes after `--`.
+";
+
+/// The command line.
+struct Args {
+    json: bool,
+    dir: PathBuf,
+    sentences: Vec<String>,
+}
+
+fn parse_args() -> Result<Args, lexopt::Error> {
+    let mut a = Args {
+        json: false,
+        dir: common::default_minilm_dir(),
+        sentences: Vec::new(),
+    };
+    let mut p = lexopt::Parser::from_env();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("json") => a.json = true,
+            Long("model") => a.dir = p.value()?.into(),
+            Short('h') | Long("help") => common::print_help(HELP),
+            Value(s) => a.sentences.push(s.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(a)
 }
 
 fn main() -> ExitCode {
-    let mut json = false;
-    let mut dir = default_dir();
-    let mut sentences = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--json" => json = true,
-            "--model" => match args.next() {
-                Some(d) => dir = PathBuf::from(d),
-                None => {
-                    eprintln!("--model needs a directory");
-                    return ExitCode::FAILURE;
-                }
-            },
-            _ => sentences.push(a),
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => return common::usage_error(USAGE, e),
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
         }
     }
+}
+
+fn run(
+    Args {
+        json,
+        dir,
+        mut sentences,
+    }: Args,
+) -> shapecheck::Result<()> {
     if sentences.is_empty() {
         sentences = [
             "Tokens become vectors, and attention is a scaled dot product.",
@@ -52,24 +94,14 @@ fn main() -> ExitCode {
         .map(String::from)
         .to_vec();
     }
-    let model = match MiniLm::load(&dir) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!(
-                "cannot load the model from {}: {e}\nrun scripts/fetch-minilm.sh first",
-                dir.display()
-            );
-            return ExitCode::FAILURE;
-        }
-    };
+    let model = MiniLm::load(&dir).inspect_err(|_| {
+        eprintln!(
+            "cannot load the model from {} (run scripts/fetch-minilm.sh first):",
+            dir.display()
+        )
+    })?;
     let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
-    let out = match model.encode(&refs) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let out = model.encode(&refs)?;
     if json {
         let rows = |v: Vec<String>| format!("[{}]", v.join(", "));
         let ids = out
@@ -89,7 +121,7 @@ fn main() -> ExitCode {
             rows(ids),
             rows(emb)
         );
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
     println!("cosine similarity of all-MiniLM-L6-v2 embeddings:");
     for (i, s) in sentences.iter().enumerate() {
@@ -108,5 +140,5 @@ fn main() -> ExitCode {
         }
         println!();
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

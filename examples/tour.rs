@@ -12,6 +12,21 @@ use shapecheck::nn::rope::{Rope, RopeLayout};
 use shapecheck::optim::{AdamW, AdamWConfig, Optimizer};
 use shapecheck::prelude::*;
 
+mod common;
+
+const USAGE: &str = "usage: tour";
+
+const HELP: &str = "\
+tour: a short printed tour of shapecheck: dims, tensors, a matmul, a transposed matmul
+that copies nothing, the DSL, transformer blocks (Linear, attention, KV cache, RoPE),
+runtime dims with `Result`s, gradients through the same layers, and the compile errors the
+checks produce
+
+usage: tour
+
+  -h, --help    this help
+";
+
 // Named static dims: each is its own type, whatever its size.
 dim!(pub Seq = 4);
 dim!(pub HeadDim = 4);
@@ -26,6 +41,7 @@ fn section(title: &str) {
 }
 
 fn main() {
+    common::no_arguments(USAGE, HELP);
     section("dimensions");
     println!(
         "Seq = {}, HeadDim = {}, Vocab = {}",

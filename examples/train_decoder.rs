@@ -39,18 +39,21 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use lexopt::prelude::*;
 use shapecheck::models::decoder::{Decoder, DecoderConfig, LoraTargets};
 use shapecheck::nn::lora::LoraConfig;
 use shapecheck::optim::{
     clip_grad_norm, AdamW, AdamWConfig, DynParam, OptimError, Optimizer, Schedule, Sgd, SgdConfig,
 };
 use shapecheck::prelude::*;
+use shapecheck::Error;
+
+mod common;
 
 dim!(pub Vocab = 11; pub DModel = 64; pub Heads = 4; pub HeadDim = 16; pub Ffn = 128);
 dim!(pub Batch; pub Seq);
 
 type Model = Decoder<Vocab, DModel, Heads, HeadDim, Ffn>;
-type Error = Box<dyn std::error::Error>;
 
 /// Digits per sequence.
 const N: usize = 8;
@@ -244,12 +247,14 @@ fn config() -> DecoderConfig {
     }
 }
 
-fn check(ok: bool, what: String) -> Result<(), Error> {
+/// One of the example's checks: `ok: …`, or `FAILED: …` on standard error and the run
+/// ends with exit code 1.
+fn check(ok: bool, what: String) {
     if ok {
         println!("ok: {what}");
-        Ok(())
     } else {
-        Err(format!("FAILED: {what}").into())
+        eprintln!("FAILED: {what}");
+        std::process::exit(1);
     }
 }
 
@@ -349,11 +354,11 @@ fn train() -> Result<(Model, PathBuf), Error> {
     check(
         acc >= 0.99,
         format!("held-out exact match {:.2}% ≥ 99%", 100.0 * acc),
-    )?;
+    );
     check(
         (accuracy_batched(&model, reverse, &test)? - acc).abs() < 1e-12,
         "teacher-forced and generated exact match agree".into(),
-    )?;
+    );
 
     // The KV cache against the full causal forward, over whole sequences.
     let mut dev = 0.0f32;
@@ -366,7 +371,7 @@ fn train() -> Result<(Model, PathBuf), Error> {
     check(
         dev < 1e-4,
         format!("token-by-token logits match the full forward ({dev:.1e} < 1e-4)"),
-    )?;
+    );
 
     // Save, load, compare.
     let dir = std::env::temp_dir().join("shapecheck-train-decoder");
@@ -385,7 +390,7 @@ fn train() -> Result<(Model, PathBuf), Error> {
         .collect();
     let shape = (Batch::new(64), Seq::new(LEN));
     let same = model.logits(shape, &ids)?.as_slice() == loaded.logits(shape, &ids)?.as_slice();
-    check(same, "the loaded model's logits are bit-identical".into())?;
+    check(same, "the loaded model's logits are bit-identical".into());
     let loaded_acc = exact_match(reverse, &test, &generate(&loaded, &test)?);
     check(
         loaded_acc == acc,
@@ -393,7 +398,7 @@ fn train() -> Result<(Model, PathBuf), Error> {
             "the loaded model's exact match is the same ({:.2}%)",
             100.0 * loaded_acc
         ),
-    )?;
+    );
     println!(
         "training took {train_secs:.0} s; total {:.0} s",
         start.elapsed().as_secs_f64()
@@ -530,26 +535,26 @@ fn lr_sweep() -> Result<(), Error> {
     check(
         best_adam < 1.0,
         format!("the best AdamW rate learns (loss {best_adam:.3} < 1)"),
-    )?;
+    );
     check(
         best_adam < best_sgd,
         format!(
             "AdamW's best beats SGD's best at the same budget ({best_adam:.3} < {best_sgd:.3})"
         ),
-    )?;
+    );
     check(
         rows.iter()
             .filter(|r| r.1 == rates[0])
             .all(|r| r.3 > 0.9 * f64::from(r.2)),
         "at 1e-5 neither optimizer gets far from its first loss".into(),
-    )?;
+    );
     check(
         rows.iter()
             .zip(&outcomes)
             .filter(|(r, _)| r.1 == rates[rates.len() - 1])
             .all(|(_, o)| o.starts_with("diverged")),
         format!("at {:e} every run diverges", rates[rates.len() - 1]),
-    )?;
+    );
     Ok(())
 }
 
@@ -562,7 +567,8 @@ const LORA_LR: f64 = 1e-2;
 /// The adapted projections, as `layer:projections` pairs (`0:v,1:vo`).
 const LORA_TARGETS: &str = "0:v,1:v,1:o";
 
-fn parse_targets(spec: &str) -> Result<Vec<(usize, LoraTargets)>, Error> {
+/// The `layer:projections` pairs of `spec` (`0:v,1:vo`), each layer below `layers`.
+fn parse_targets(spec: &str, layers: usize) -> Result<Vec<(usize, LoraTargets)>, String> {
     spec.split(',')
         .map(|item| {
             let (layer, projs) = item
@@ -575,14 +581,16 @@ fn parse_targets(spec: &str) -> Result<Vec<(usize, LoraTargets)>, Error> {
                     'k' => t.k = true,
                     'v' => t.v = true,
                     'o' => t.o = true,
-                    _ => {
-                        return Err(
-                            format!("bad projection `{c}` in `{item}`: one of q k v o").into()
-                        )
-                    }
+                    _ => return Err(format!("bad projection `{c}` in `{item}`: one of q k v o")),
                 }
             }
-            Ok((layer.parse()?, t))
+            let layer: usize = layer
+                .parse()
+                .map_err(|e| format!("bad layer `{layer}` in `{item}`: {e}"))?;
+            if layer >= layers {
+                return Err(format!("no block {layer}: the decoder has {layers}"));
+            }
+            Ok((layer, t))
         })
         .collect()
 }
@@ -606,9 +614,13 @@ fn max_delta(a: &[f32], b: &[f32]) -> f32 {
 /// LoRA on the trained decoder: freeze it, put rank-4 adapters on some attention
 /// projections, train them alone on the second task, then check the merge, the frozen
 /// weights, the KV cache and the adapters saved on their own.
-fn lora(mut model: Model, base_path: &std::path::Path, spec: &str) -> Result<(), Error> {
+fn lora(
+    mut model: Model,
+    base_path: &std::path::Path,
+    spec: &str,
+    targets: &[(usize, LoraTargets)],
+) -> Result<(), Error> {
     let start = Instant::now();
-    let targets = parse_targets(spec)?;
     let test = held_out_prompts(HELD_OUT, 11);
     let probe = held_out_prompts(512, 7);
     println!();
@@ -627,13 +639,9 @@ fn lora(mut model: Model, base_path: &std::path::Path, spec: &str) -> Result<(),
     let base_params = model.num_parameters();
     model.freeze();
     let config = LoraConfig::default();
-    let n_blocks = model.blocks.len();
     for (i, &(layer, t)) in targets.iter().enumerate() {
-        let block = model
-            .blocks
-            .get_mut(layer)
-            .ok_or_else(|| format!("no block {layer}: the decoder has {}", n_blocks))?;
-        block.add_adapters(t, LORA_RANK, config, 100 + 4 * i as u64)?;
+        // `main` has checked every layer against the model's blocks.
+        model.blocks[layer].add_adapters(t, LORA_RANK, config, 100 + 4 * i as u64)?;
     }
     let trained = model.num_adapter_params();
     let fraction = trained as f64 / (base_params + trained) as f64;
@@ -647,7 +655,7 @@ fn lora(mut model: Model, base_path: &std::path::Path, spec: &str) -> Result<(),
     check(
         fraction <= 0.02,
         format!("{:.2}% of the parameters trained ≤ 2%", 100.0 * fraction),
-    )?;
+    );
     let mut opt = AdamW::new(AdamWConfig {
         lr: LORA_LR,
         weight_decay: 0.0,
@@ -672,7 +680,7 @@ fn lora(mut model: Model, base_path: &std::path::Path, spec: &str) -> Result<(),
                     "gradients for the {} adapter tensors only",
                     model.named_adapter_params().len()
                 ),
-            )?;
+            );
         }
         {
             let params: Vec<&dyn DynParam<f32>> = model
@@ -722,15 +730,15 @@ fn lora(mut model: Model, base_path: &std::path::Path, spec: &str) -> Result<(),
             "second task held-out exact match {:.2}% ≥ 95%",
             100.0 * after2
         ),
-    )?;
+    );
     check(
         (accuracy_batched(&model, reverse_shift, &test)? - after2).abs() < 1e-12,
         "teacher-forced and generated exact match agree with the adapters".into(),
-    )?;
+    );
     check(
         bits(&model) == frozen,
         "the frozen decoder's weights are bit-identical to before".into(),
-    )?;
+    );
     check(
         opt.exp_avg(&model.blocks[0].wv.weight).is_none()
             && opt.exp_avg(&model.embedding.table).is_none()
@@ -739,7 +747,7 @@ fn lora(mut model: Model, base_path: &std::path::Path, spec: &str) -> Result<(),
                 .iter()
                 .all(|(_, a)| opt.exp_avg(&a.lora_a).is_some()),
         "optimizer state for the adapters only".into(),
-    )?;
+    );
     let mut dev = 0.0f32;
     for p in &test[..20] {
         dev = dev.max(kv_deviation(&model, &sequence(reverse_shift, p))?);
@@ -747,7 +755,7 @@ fn lora(mut model: Model, base_path: &std::path::Path, spec: &str) -> Result<(),
     check(
         dev < 1e-4,
         format!("KV-cache decoding with adapters matches the full forward ({dev:.1e} < 1e-4)"),
-    )?;
+    );
 
     // The adapters alone, saved, and loaded onto a freshly loaded base.
     let ids: Vec<u32> = test[..64]
@@ -765,14 +773,14 @@ fn lora(mut model: Model, base_path: &std::path::Path, spec: &str) -> Result<(),
     );
     let mut fresh = Model::load(base_path)?;
     fresh.freeze();
-    for &(layer, t) in &targets {
+    for &(layer, t) in targets {
         fresh.blocks[layer].add_adapters(t, LORA_RANK, config, 7)?;
     }
     fresh.load_adapters(&path)?;
     check(
         fresh.logits(shape, &ids)?.as_slice() == adapted.as_slice(),
         "the base loaded afresh with the adapters loaded gives bit-identical logits".into(),
-    )?;
+    );
 
     // Merged into plain projections: the same logits, to rounding.
     model.merge_adapters();
@@ -782,7 +790,7 @@ fn lora(mut model: Model, base_path: &std::path::Path, spec: &str) -> Result<(),
     check(
         !model.has_adapters() && d <= 1e-4,
         format!("the merged model's logits equal the adapted model's ({d:.1e} ≤ 1e-4)"),
-    )?;
+    );
     let merged_acc = accuracy_batched(&model, reverse_shift, &test)?;
     println!(
         "  the merged model: second task {:.2}%; LoRA stage {:.0} s",
@@ -792,29 +800,115 @@ fn lora(mut model: Model, base_path: &std::path::Path, spec: &str) -> Result<(),
     Ok(())
 }
 
-fn arg_value(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
+const USAGE: &str =
+    "usage: train_decoder [--lr-sweep | --lora [--lora-targets SPEC] [--base PATH]]";
+
+const HELP: &str = "\
+train_decoder: trains a small LLaMA-style decoder to reverse 8 digits, then checks it
+
+usage: train_decoder [--lr-sweep | --lora [--lora-targets SPEC] [--base PATH]]
+
+With no option: trains the decoder (about 30 s on 2 cores), prints its held-out exact
+match, checks KV-cache decoding against the full forward, saves it and loads it back.
+
+      --lr-sweep            instead, AdamW and SGD at constant rates from 1e-5 to 10: a
+                            table of final losses, per-step losses as CSV (~1.5 min)
+      --lora                then freeze the decoder and train LoRA adapters on a second
+                            task (the answer's digits shifted by one), with checks
+      --lora-targets SPEC   the adapted projections, as layer:projections pairs of q k v o
+                            (default 0:v,1:v,1:o)
+      --base PATH           adapt a decoder saved by an earlier run instead of training one
+  -h, --help                this help
+
+Every check asserts: a failed one prints FAILED and the exit code is 1.
+";
+
+/// What to run.
+enum Mode {
+    Train,
+    LrSweep,
+    Lora {
+        spec: String,
+        targets: Vec<(usize, LoraTargets)>,
+        base: Option<PathBuf>,
+    },
+}
+
+fn parse_args() -> Result<Mode, lexopt::Error> {
+    let (mut sweep, mut with_lora, mut spec, mut base) = (false, false, None, None);
+    let mut p = lexopt::Parser::from_env();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("lr-sweep") => sweep = true,
+            Long("lora") => with_lora = true,
+            Long("lora-targets") => spec = Some(p.value()?.string()?),
+            Long("base") => base = Some(PathBuf::from(p.value()?)),
+            Short('h') | Long("help") => common::print_help(HELP),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    if sweep && (with_lora || spec.is_some() || base.is_some()) {
+        return Err("--lr-sweep is a run of its own: it takes no LoRA option".into());
+    }
+    if !with_lora && (spec.is_some() || base.is_some()) {
+        return Err("--lora-targets and --base go with --lora".into());
+    }
+    Ok(if sweep {
+        Mode::LrSweep
+    } else if with_lora {
+        let spec = spec.unwrap_or_else(|| LORA_TARGETS.to_owned());
+        // A decoder loaded with --base is checked once loaded; one trained here has
+        // `config().layers` blocks.
+        let layers = if base.is_some() {
+            usize::MAX
+        } else {
+            config().layers
+        };
+        let targets = parse_targets(&spec, layers).map_err(|e| format!("--lora-targets: {e}"))?;
+        Mode::Lora {
+            spec,
+            targets,
+            base,
+        }
+    } else {
+        Mode::Train
+    })
 }
 
 fn main() -> ExitCode {
-    let sweep = std::env::args().any(|a| a == "--lr-sweep");
-    let with_lora = std::env::args().any(|a| a == "--lora");
-    let result = if sweep {
-        lr_sweep()
-    } else if with_lora {
-        let spec = arg_value("--lora-targets").unwrap_or_else(|| LORA_TARGETS.to_owned());
-        // `--base PATH` adapts a decoder saved by an earlier run instead of training one.
-        match arg_value("--base") {
-            Some(path) => Model::load(&path)
-                .map_err(Error::from)
-                .and_then(|m| lora(m, std::path::Path::new(&path), &spec)),
-            None => train().and_then(|(m, path)| lora(m, &path, &spec)),
+    let mode = match parse_args() {
+        Ok(m) => m,
+        Err(e) => return common::usage_error(USAGE, e),
+    };
+    let result = match mode {
+        Mode::LrSweep => lr_sweep(),
+        Mode::Train => train().map(drop),
+        Mode::Lora {
+            spec,
+            targets,
+            base,
+        } => {
+            let model = match base {
+                Some(path) => Model::load(&path).map(|m| (m, path)).map_err(Error::from),
+                None => train(),
+            };
+            match model {
+                Ok((model, path)) => {
+                    let blocks = model.blocks.len();
+                    if let Some((layer, _)) = targets.iter().find(|(l, _)| *l >= blocks) {
+                        return common::usage_error(
+                            USAGE,
+                            format!(
+                                "--lora-targets: no block {layer}: the decoder of {} has {blocks}",
+                                path.display()
+                            ),
+                        );
+                    }
+                    lora(model, &path, &spec, &targets)
+                }
+                Err(e) => Err(e),
+            }
         }
-    } else {
-        train().map(|_| ())
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,10 +1,20 @@
-//! Errors of operations whose shapes are only known at run time, and of numerical routines.
+//! Errors of operations whose shapes are only known at run time ([`ShapeError`]), of
+//! numerical routines ([`NumericError`]), and [`Error`], which every error of the crate
+//! converts into.
 //!
-//! See [`Error`] for which operation returns which of the three types.
-//!
-//! All three are `#[non_exhaustive]`, and every message names the operation and the shapes.
+//! See [`Error`] for which operation returns which type. All are `#[non_exhaustive]`;
+//! every message names the operation and the shapes. This is the one module that names the
+//! error types of every floor: [`Error`] lists them, it adds no logic of its own.
 
 use core::fmt;
+
+use crate::inspect::InspectError;
+use crate::io::{LoadError, SaveError};
+use crate::models::ModelError;
+use crate::optim::OptimError;
+#[cfg(feature = "plots")]
+use crate::plot::PlotError;
+use crate::text::VocabError;
 
 /// A shape rule broken at run time: a runtime dim of the wrong size, a buffer of the wrong
 /// length, a shape too large to count. Static shapes never produce one (their rules are
@@ -177,11 +187,11 @@ impl fmt::Display for NumericError {
 
 impl std::error::Error for NumericError {}
 
-/// A [`ShapeError`] or a [`NumericError`]: the error of operations that check a runtime dim
-/// and the values both. Its message is the inner error's.
+/// Any error of this crate: one type for `?` in code that loads, trains, saves and runs
+/// (`shapecheck::Result<T>` is `Result<T, Error>`). Its message is the inner error's.
 ///
-/// Each fallible operation returns the narrowest of three types that covers what can go
-/// wrong with it:
+/// Each fallible function returns the narrowest type that covers what can go wrong with it,
+/// and every one of them converts into `Error` with `From`, so `?` lifts it:
 ///
 /// - [`ShapeError`]: a shape rule broken at run time (a runtime dim of the wrong size, a
 ///   buffer of the wrong length, a shape too large to count). `matmul`, `concat`, `reshape`,
@@ -190,9 +200,22 @@ impl std::error::Error for NumericError {}
 ///   the input of a factorisation, a result beyond the element type's range, an argument
 ///   outside its domain). `try_svd` and `try_svd_full`, whose shapes are any `(M, N)`,
 ///   return it.
-/// - [`Error`]: either of the two, for operations that check both a runtime dim and the
-///   values (a truncated SVD to a runtime rank, PCA, `LoRA::from_delta`). It converts from
-///   both, so `?` lifts either into it.
+/// - `Error` itself, holding [`Error::Shape`] or [`Error::Numeric`] only, from operations
+///   that check both a runtime dim and the values (a truncated SVD to a runtime rank, PCA,
+///   `LoRA::from_delta`).
+/// - the errors of the floors above: [`LoadError`](crate::io::LoadError) and
+///   [`SaveError`](crate::io::SaveError) (safetensors files), [`VocabError`](crate::text::VocabError)
+///   (a tokenizer's vocab), [`OptimError`](crate::optim::OptimError) (a step refused, an
+///   optimizer state that does not fit), [`ModelError`](crate::models::ModelError) (a model
+///   that does not load or cannot take an input), [`InspectError`](crate::inspect::InspectError)
+///   and, with the `plots` feature, `PlotError`; and [`std::io::Error`] (what
+///   [`NpyWriter`](crate::io::NpyWriter) returns, and a convenience for the files that code
+///   around the library reads and writes).
+///
+/// The wrapper is transparent: `Display` is the inner error's message and
+/// [`source`](std::error::Error::source) is the inner error's source (the operating system's
+/// error under a failed read, say), so a report that walks the chain prints each message
+/// once.
 ///
 /// ```
 /// use shapecheck::prelude::*;
@@ -203,20 +226,95 @@ impl std::error::Error for NumericError {}
 /// let b = a.map(|_| f64::NAN);
 /// assert!(matches!(b.try_truncated_svd_with(Rank::new(1)), Err(Error::Numeric(_))));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// One type for a function that reads weights and writes them back:
+///
+/// ```
+/// use shapecheck::io::{SafeTensors, SafetensorsWriter};
+/// use shapecheck::prelude::*;
+///
+/// fn copy_weight(from: &std::path::Path, to: &std::path::Path) -> shapecheck::Result<()> {
+///     let file = SafeTensors::open(from)?; // a LoadError
+///     let w: Tensor<(D<2>, D<3>)> = file.load("w")?; // a LoadError
+///     let mut out = SafetensorsWriter::new();
+///     out.add("w", &w)?; // a SaveError
+///     out.write(to)?; // a SaveError
+///     Ok(())
+/// }
+/// let err = copy_weight("no/such/file.safetensors".as_ref(), "out.safetensors".as_ref());
+/// assert!(matches!(err, Err(shapecheck::Error::Load(_))));
+/// ```
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// A shape rule broken at run time.
     Shape(ShapeError),
     /// Values that admit no right answer.
     Numeric(NumericError),
+    /// A safetensors file or one of its tensors could not be loaded.
+    Load(LoadError),
+    /// A safetensors file could not be written.
+    Save(SaveError),
+    /// A tokenizer's vocab could not be read or is not a valid vocab.
+    Vocab(VocabError),
+    /// An optimizer step, a clipping, or an optimizer state's save or load was refused.
+    Optim(OptimError),
+    /// A model could not be loaded, or could not run on an input.
+    Model(ModelError),
+    /// An inspection could not be computed.
+    Inspect(InspectError),
+    /// A picture could not be drawn or written.
+    #[cfg(feature = "plots")]
+    Plot(PlotError),
+    /// A read or a write failed (an `.npy` file being written, say).
+    Io(std::io::Error),
 }
+
+/// `Result<T, shapecheck::Error>`: the result of code that calls into several floors of the
+/// crate and lifts their errors with `?`.
+pub type Result<T, E = Error> = core::result::Result<T, E>;
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Shape(e) => e.fmt(f),
             Error::Numeric(e) => e.fmt(f),
+            Error::Load(e) => e.fmt(f),
+            Error::Save(e) => e.fmt(f),
+            Error::Vocab(e) => e.fmt(f),
+            Error::Optim(e) => e.fmt(f),
+            Error::Model(e) => e.fmt(f),
+            Error::Inspect(e) => e.fmt(f),
+            #[cfg(feature = "plots")]
+            Error::Plot(e) => e.fmt(f),
+            Error::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    /// The inner error's source: the wrapper adds no message of its own, so the chain goes
+    /// on from below the inner error (as `#[error(transparent)]` does in thiserror).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner().source()
+    }
+}
+
+impl Error {
+    /// The error this one wraps.
+    fn inner(&self) -> &(dyn std::error::Error + 'static) {
+        match self {
+            Error::Shape(e) => e,
+            Error::Numeric(e) => e,
+            Error::Load(e) => e,
+            Error::Save(e) => e,
+            Error::Vocab(e) => e,
+            Error::Optim(e) => e,
+            Error::Model(e) => e,
+            Error::Inspect(e) => e,
+            #[cfg(feature = "plots")]
+            Error::Plot(e) => e,
+            Error::Io(e) => e,
         }
     }
 }
@@ -263,18 +361,30 @@ impl ShapeError {
     }
 }
 
-impl std::error::Error for Error {}
-
-impl From<ShapeError> for Error {
-    fn from(e: ShapeError) -> Self {
-        Error::Shape(e)
-    }
+/// `From<$narrow> for Error`, wrapping it in the variant of its name.
+macro_rules! lift {
+    ($($(#[$attr:meta])* $variant:ident($narrow:ty),)*) => {$(
+        $(#[$attr])*
+        impl From<$narrow> for Error {
+            fn from(e: $narrow) -> Self {
+                Error::$variant(e)
+            }
+        }
+    )*};
 }
 
-impl From<NumericError> for Error {
-    fn from(e: NumericError) -> Self {
-        Error::Numeric(e)
-    }
+lift! {
+    Shape(ShapeError),
+    Numeric(NumericError),
+    Load(LoadError),
+    Save(SaveError),
+    Vocab(VocabError),
+    Optim(OptimError),
+    Model(ModelError),
+    Inspect(InspectError),
+    #[cfg(feature = "plots")]
+    Plot(PlotError),
+    Io(std::io::Error),
 }
 
 /// The plain form of a fallible op: the value of its `try_` form, or a panic with the very

@@ -42,7 +42,8 @@
 //! implement it.
 //!
 //! Shape errors that involve runtime dims are [`ShapeError`]s; numerical failures are
-//! [`NumericError`]s, and [`Error`] holds either (its docs say which op returns which).
+//! [`NumericError`]s; every error of the crate converts into [`Error`], so code that loads,
+//! trains and saves uses `?` with one type ([`Result`]); its docs say which op returns which.
 //!
 //! ## Errors and panics
 //!
@@ -87,7 +88,7 @@ pub mod text;
 
 pub use dim::{Dyn, D};
 pub use element::Float;
-pub use error::{Error, NumericError, ShapeError};
+pub use error::{Error, NumericError, Result, ShapeError};
 pub use parallel::{max_threads, with_threads};
 pub use tensor::{AsView, Tensor, TensorView, TensorViewMut};
 

@@ -215,3 +215,19 @@ fn a_row_draws_each_panel_in_its_own_half() {
     assert!(ink(&half(false), [31, 119, 180]).1 && ink(&half(true), [31, 119, 180]).1);
     assert!(Row::<Curves>::new(vec![]).render(W, H).is_err());
 }
+
+#[test]
+fn a_plot_error_lifts_into_the_crate_error() {
+    fn draw() -> shapecheck::Result<Vec<u8>> {
+        Ok(Curves::new("empty", "x", "y").render(W, H)?)
+    }
+    let err = draw().unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            shapecheck::Error::Plot(shapecheck::plot::PlotError::Data(_))
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().starts_with("cannot plot: "), "{err}");
+}

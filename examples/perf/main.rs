@@ -9,8 +9,14 @@
 //! and the hand-written baselines are the criterion benches' own, from the `bench-support`
 //! crate; the MiniLM line runs the library's model (`shapecheck::models::minilm`).
 
+use std::process::ExitCode;
+
+use lexopt::prelude::*;
+
 mod attention;
 mod autodiff;
+#[path = "../common/mod.rs"]
+mod common;
 mod einsum;
 mod elementwise;
 mod gemm;
@@ -20,8 +26,38 @@ mod matmul;
 mod minilm;
 mod train;
 
-fn main() {
-    let filter = std::env::args().nth(1).unwrap_or_default();
+const USAGE: &str = "usage: perf [FILTER]";
+
+const HELP: &str = "\
+perf: shapecheck against hand-written baselines and peers, in alternating rounds
+
+usage: perf [FILTER]
+
+Prints `<case> shapecheck=<throughput> raw=<throughput> ratio=<shapecheck/raw>` from the
+medians, for every case whose name contains FILTER (all cases when it is absent; the whole
+run takes 2-3 minutes on 2 cores). Build with --release.
+
+  -h, --help    this help
+";
+
+/// The filter: the one optional argument.
+fn parse_args() -> Result<String, lexopt::Error> {
+    let (mut filter, mut p) = (None, lexopt::Parser::from_env());
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => common::print_help(HELP),
+            Value(v) if filter.is_none() => filter = Some(v.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(filter.unwrap_or_default())
+}
+
+fn main() -> ExitCode {
+    let filter = match parse_args() {
+        Ok(f) => f,
+        Err(e) => return common::usage_error(USAGE, e),
+    };
     println!(
         "# shapecheck perf: medians of {} alternating rounds; {} cores",
         harness::ROUNDS,
@@ -36,4 +72,5 @@ fn main() {
     minilm::run(&filter);
     train::run(&filter);
     gemm::run(&filter);
+    ExitCode::SUCCESS
 }

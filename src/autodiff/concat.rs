@@ -24,7 +24,7 @@ use super::tape::GradSink;
 use super::var::{one_tape, record, Handle, Var};
 use crate::dim::Dim;
 use crate::element::Float;
-use crate::error::ShapeError;
+use crate::error::{OrPanic, ShapeError};
 use crate::shape::{Axis, CanConcat, CountsParts, HasAxis, InsertAxis, ReplaceAxis, Shape, SumOf};
 use crate::tensor::{Tensor, TensorView};
 
@@ -89,8 +89,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
         S: CanConcat<I, R> + ReplaceAxis<I, C>,
         C: SumOf<<S as HasAxis<I>>::Dim, <R as HasAxis<I>>::Dim>,
     {
-        self.try_concat(axis, other)
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.try_concat(axis, other).or_panic()
     }
 
     /// [`concat`](Self::concat) for any dims, checked at run time: the `Err` of
@@ -168,7 +167,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
         P: InsertAxis<I, K, Output = S>,
         K: CountsParts<N>,
     {
-        Self::try_stack::<I, P, K>(axis, &parts).unwrap_or_else(|e| panic!("{e}"))
+        Self::try_stack::<I, P, K>(axis, &parts).or_panic()
     }
 
     /// [`stack`](Self::stack) of a count known at run time, for any dims: the `Err` of

@@ -22,6 +22,7 @@ use super::strided::{broadcast, for_each_pair};
 use super::tape::GradSink;
 use super::var::{one_tape, record, Handle, Var};
 use crate::element::Float;
+use crate::error::OrPanic;
 use crate::ops::{Activations, Elementwise};
 use crate::shape::{BroadcastShapes, Shape};
 use crate::tensor::{layout, Tensor};
@@ -144,7 +145,7 @@ where
         Bin::Mul => av.try_mul(&bv),
         Bin::Div => av.try_div(&bv),
     }
-    .unwrap_or_else(|e| panic!("{e}"));
+    .or_panic();
     let (x, y) = (a.h.clone(), b.h.clone());
     let traced = x.is_traced() || y.is_traced();
     let name = match op {

@@ -9,7 +9,7 @@ use super::unit::UnitVar;
 use super::var::{one_tape, record, Var};
 use crate::dim::Dim;
 use crate::element::Float;
-use crate::error::{Error, NumericError, ShapeError};
+use crate::error::{Error, NumericError, OrPanic, ShapeError};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -83,8 +83,7 @@ impl<'t, N: Dim, C: Dim, T: Float> Var<'t, (N, C), T> {
     /// ```
     #[track_caller]
     pub fn cross_entropy(&self, targets: &[usize]) -> Var<'t, (), T> {
-        self.try_cross_entropy(targets)
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.try_cross_entropy(targets).or_panic()
     }
 
     /// [`cross_entropy`](Self::cross_entropy) that returns `Err` when `targets` does not
@@ -161,8 +160,7 @@ impl<'t, B: Dim, E: Dim, T: Float> UnitVar<'t, (B, E), T> {
     /// ```
     #[track_caller]
     pub fn info_nce(&self, positives: &UnitVar<'t, (B, E), T>, tau: T) -> Var<'t, (), T> {
-        self.try_info_nce(positives, tau)
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.try_info_nce(positives, tau).or_panic()
     }
 
     /// [`info_nce`](Self::info_nce), returning `Err` when τ is not finite and positive
@@ -209,8 +207,7 @@ impl<'t, B: Dim, E: Dim, T: Float> UnitVar<'t, (B, E), T> {
     /// ```
     #[track_caller]
     pub fn info_nce_symmetric(&self, positives: &UnitVar<'t, (B, E), T>, tau: T) -> Var<'t, (), T> {
-        self.try_info_nce_symmetric(positives, tau)
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.try_info_nce_symmetric(positives, tau).or_panic()
     }
 
     /// [`info_nce_symmetric`](Self::info_nce_symmetric), returning the `Err`s of

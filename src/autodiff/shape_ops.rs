@@ -32,7 +32,7 @@ use std::sync::Arc;
 use super::var::{record, Handle, Var};
 use crate::dim::{Dim, Dyn, StaticDim, D};
 use crate::element::Float;
-use crate::error::ShapeError;
+use crate::error::{OrPanic, ShapeError};
 use crate::ops::{MergeLast, SplitLast};
 use crate::shape::{
     Axis, Dims, HasAxis, InsertAxis, KeepsElementCount, ReplaceAxis, Shape, SliceFits, Squeezable,
@@ -385,8 +385,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     where
         S: ReplaceAxis<I, Dyn>,
     {
-        self.try_slice_with(axis, range)
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.try_slice_with(axis, range).or_panic()
     }
 
     /// Removes axis `I`, whose dim must be static of size 1 ([`Squeezable`], the rule of

@@ -80,6 +80,9 @@ pub enum InspectError {
     /// The model could not run on the input (the model's own error, e.g. a `ModelError`
     /// of the `models` module, as the source).
     Model(Box<dyn std::error::Error + Send + Sync>),
+    /// Another error of the crate, from an [`Error`] that is none of the above (the linalg
+    /// routines that inspection calls fail with shape and numeric errors only).
+    Other(Box<Error>),
 }
 
 impl fmt::Display for InspectError {
@@ -101,6 +104,7 @@ impl fmt::Display for InspectError {
             InspectError::Shape(e) => e.fmt(f),
             InspectError::Numeric(e) => e.fmt(f),
             InspectError::Model(e) => e.fmt(f),
+            InspectError::Other(e) => e.fmt(f),
         }
     }
 }
@@ -108,9 +112,11 @@ impl fmt::Display for InspectError {
 impl std::error::Error for InspectError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            InspectError::Shape(e) => Some(e),
-            InspectError::Numeric(e) => Some(e),
+            // Display is the inner error's message: the chain goes on with its source.
+            InspectError::Shape(e) => e.source(),
+            InspectError::Numeric(e) => e.source(),
             InspectError::Model(e) => e.source(),
+            InspectError::Other(e) => e.source(),
             _ => None,
         }
     }
@@ -133,6 +139,9 @@ impl From<Error> for InspectError {
         match e {
             Error::Shape(e) => InspectError::Shape(e),
             Error::Numeric(e) => InspectError::Numeric(e),
+            Error::Model(e) => InspectError::Model(Box::new(e)),
+            Error::Inspect(e) => e,
+            other => InspectError::Other(Box::new(other)),
         }
     }
 }

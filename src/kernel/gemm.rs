@@ -25,7 +25,7 @@ use crate::tensor::layout::unravel;
 ///
 /// With β = 0 the old contents of `C` are ignored (never read, even if NaN).
 #[derive(Clone, Copy, Debug)]
-#[must_use = "a Gemm computes nothing until `to_vec` or `into`"]
+#[must_use = "a Gemm computes nothing until `to_vec` or `to_slice`"]
 pub(crate) struct Gemm<T> {
     alpha: T,
     beta: T,

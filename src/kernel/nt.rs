@@ -3,7 +3,7 @@
 //!
 //! The case: a product with few rows (`m ≤ 48`) whose `A` rows and `B` columns are both
 //! contiguous along `k` — `x·Wᵀ` with `W` stored (out, in) as PyTorch stores it, which is what
-//! [`Linear`](crate::nn::Linear) computes on a handful of tokens, and `q·kᵀ`. matrixmultiply
+//! a linear layer computes on a handful of tokens, and `q·kᵀ`. matrixmultiply
 //! packs `B` before every product, element by element when its packed direction is not
 //! contiguous, and with few rows that packing costs as much as the arithmetic (perf: 44% of a
 //! MiniLM forward pass was `pack_avx2`). This kernel reads both operands in place instead:
