@@ -21,6 +21,13 @@
 //! training. [`Rope::interpolation`] sets `s` (1 by default); [`Rope::base`] sets the base
 //! (10 000 by default; 500 000 for LLaMA 3, 1 000 000 for Qwen 2).
 //!
+//! The scalings of published checkpoints ([`RopeScaling`], `rope_type` in a Hugging Face
+//! config) are computed as `transformers` computes them (`modeling_rope_utils.py`), and
+//! tested against it (`tests/rope_scaling.rs`): `linear` (position interpolation), `dynamic`
+//! (NTK: past the trained context the base grows with the sequence length), `llama3`
+//! (Llama 3.1's per-frequency smoothing) and `yarn` (ramped interpolation, with an attention
+//! factor that scales the cosines and sines). [`Rope::scaling`] sets one.
+//!
 //! The angles are computed in `f64` and their sine and cosine once per position and pair,
 //! then applied to every head and batch row at that position.
 //!
@@ -66,7 +73,7 @@
 
 use crate::dim::Dim;
 use crate::element::Float;
-use crate::error::{OrPanic, ShapeError};
+use crate::error::{NumericError, OrPanic, ShapeError};
 use crate::shape::Shape;
 use crate::tensor::{AsView, Tensor};
 
@@ -126,8 +133,111 @@ pub struct Rope<H: Dim> {
     layout: RopeLayout,
     base: f64,
     scale: f64,
-    /// `θ_j = base^(−2j/d)`, one per pair.
+    scaling: RopeScaling,
+    /// The factor on the cosines and sines (YaRN's; 1 otherwise).
+    attention: f64,
+    /// The angle per position of each pair: `θ_j = base^(−2j/d)` after a static scaling
+    /// (llama3, yarn); dynamic NTK recomputes them per sequence length.
     freqs: Vec<f64>,
+}
+
+/// How RoPE's frequencies are scaled to reach beyond the trained context: `rope_type` and
+/// its parameters in a Hugging Face config (`rope_scaling`, or transformers 5's
+/// `rope_parameters`), computed as `transformers` computes them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum RopeScaling {
+    /// `default`: `θ_j = base^(−2j/d)`.
+    None,
+    /// `linear` (position interpolation): every frequency divided by `factor`, as
+    /// [`Rope::interpolation`].
+    Linear {
+        /// The context stretch.
+        factor: f64,
+    },
+    /// `dynamic` (NTK-aware): for a sequence of `len > max_positions` positions the base
+    /// becomes `base·(factor·len/max_positions − (factor − 1))^(d/(d−2))`; shorter sequences
+    /// rotate as `default`. The length is that of each call (its last position + 1), as
+    /// `transformers` takes it in a forward pass.
+    Dynamic {
+        /// The stretch factor.
+        factor: f64,
+        /// The trained context (`max_position_embeddings`).
+        max_positions: usize,
+    },
+    /// `llama3` (Llama 3.1): frequencies whose wavelength exceeds
+    /// `original_max_positions / low_freq_factor` are divided by `factor`, those shorter
+    /// than `original_max_positions / high_freq_factor` are kept, and those between are
+    /// interpolated smoothly.
+    Llama3 {
+        /// The division of the low frequencies (8 in Llama 3.1).
+        factor: f64,
+        /// 1 in Llama 3.1.
+        low_freq_factor: f64,
+        /// 4 in Llama 3.1.
+        high_freq_factor: f64,
+        /// The context before scaling (8192 in Llama 3.1).
+        original_max_positions: usize,
+    },
+    /// `yarn` (Peng et al., 2023).
+    Yarn(Yarn),
+}
+
+/// YaRN's parameters; [`Yarn::new`] gives `transformers`' defaults for the optional ones.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Yarn {
+    /// The stretch factor.
+    pub factor: f64,
+    /// The context before scaling (`original_max_position_embeddings`).
+    pub original_max_positions: usize,
+    /// Extrapolation bound of the ramp, in rotations (32).
+    pub beta_fast: f64,
+    /// Interpolation bound of the ramp, in rotations (1).
+    pub beta_slow: f64,
+    /// The factor on the cosines and sines; `None`: `0.1·ln(factor) + 1` (or the ratio of
+    /// the two `mscale` terms when both are given).
+    pub attention_factor: Option<f64>,
+    /// DeepSeek's `mscale`.
+    pub mscale: Option<f64>,
+    /// DeepSeek's `mscale_all_dim`.
+    pub mscale_all_dim: Option<f64>,
+    /// Whether the correction range is rounded outward to whole dims (`truncate`, true).
+    pub truncate: bool,
+}
+
+impl Yarn {
+    /// YaRN stretching a context of `original_max_positions` by `factor`, with the optional
+    /// parameters at `transformers`' defaults.
+    pub fn new(factor: f64, original_max_positions: usize) -> Self {
+        Yarn {
+            factor,
+            original_max_positions,
+            beta_fast: 32.0,
+            beta_slow: 1.0,
+            attention_factor: None,
+            mscale: None,
+            mscale_all_dim: None,
+            truncate: true,
+        }
+    }
+
+    /// The factor on the cosines and sines (`yarn_get_mscale`).
+    fn attention(&self) -> f64 {
+        let get = |scale: f64, m: f64| {
+            if scale <= 1.0 {
+                1.0
+            } else {
+                0.1 * m * scale.ln() + 1.0
+            }
+        };
+        match (self.attention_factor, self.mscale, self.mscale_all_dim) {
+            (Some(a), _, _) => a,
+            (None, Some(m), Some(all)) if m != 0.0 && all != 0.0 => {
+                get(self.factor, m) / get(self.factor, all)
+            }
+            _ => get(self.factor, 1.0),
+        }
+    }
 }
 
 /// The default base, from the RoFormer paper.
@@ -151,17 +261,96 @@ impl<H: Dim> Rope<H> {
             layout,
             base: DEFAULT_BASE,
             scale: 1.0,
+            scaling: RopeScaling::None,
+            attention: 1.0,
             freqs: Vec::new(),
         };
-        rope.freqs = rope.frequencies_for(DEFAULT_BASE);
+        rope.freqs = rope.scaled_frequencies();
         rope
     }
 
+    /// `θ_j = base^(−2j/d)` for the base `base`.
     fn frequencies_for(&self, base: f64) -> Vec<f64> {
         let d = self.head_dim.size();
         (0..d / 2)
             .map(|j| base.powf(-((2 * j) as f64) / d as f64))
             .collect()
+    }
+
+    /// The frequencies after the static scalings (llama3, yarn), as `transformers`
+    /// computes them (`_compute_llama3_parameters`, `_compute_yarn_parameters`).
+    fn scaled_frequencies(&self) -> Vec<f64> {
+        let theta = self.frequencies_for(self.base);
+        let d = self.head_dim.size() as f64;
+        match self.scaling {
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_positions,
+            } => {
+                let old = original_max_positions as f64;
+                let (low_wavelen, high_wavelen) = (old / low_freq_factor, old / high_freq_factor);
+                theta
+                    .into_iter()
+                    .map(|f| {
+                        let wavelen = 2.0 * core::f64::consts::PI / f;
+                        if wavelen < high_wavelen {
+                            f
+                        } else if wavelen > low_wavelen {
+                            f / factor
+                        } else {
+                            let smooth = (old / wavelen - low_freq_factor)
+                                / (high_freq_factor - low_freq_factor);
+                            (1.0 - smooth) * f / factor + smooth * f
+                        }
+                    })
+                    .collect()
+            }
+            RopeScaling::Yarn(y) => {
+                let correction = |rotations: f64| {
+                    d * (y.original_max_positions as f64
+                        / (rotations * 2.0 * core::f64::consts::PI))
+                        .ln()
+                        / (2.0 * self.base.ln())
+                };
+                let (mut low, mut high) = (correction(y.beta_fast), correction(y.beta_slow));
+                if y.truncate {
+                    (low, high) = (low.floor(), high.ceil());
+                }
+                let (low, mut high) = (low.max(0.0), high.min(d - 1.0));
+                if low == high {
+                    high += 0.001; // as transformers does, against a ramp of no width
+                }
+                theta
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, f)| {
+                        let ramp = ((j as f64 - low) / (high - low)).clamp(0.0, 1.0);
+                        let extrapolation = 1.0 - ramp;
+                        f / y.factor * (1.0 - extrapolation) + f * extrapolation
+                    })
+                    .collect()
+            }
+            _ => theta,
+        }
+    }
+
+    /// The angle per position of each pair for a call whose last position is `len − 1`:
+    /// the static frequencies, or dynamic NTK's for `len` past the trained context.
+    fn frequencies_at(&self, len: usize) -> std::borrow::Cow<'_, [f64]> {
+        match self.scaling {
+            RopeScaling::Dynamic {
+                factor,
+                max_positions,
+            } if len > max_positions => {
+                let d = self.head_dim.size() as f64;
+                let grown = factor * len as f64 / max_positions as f64 - (factor - 1.0);
+                let base = self.base * grown.powf(d / (d - 2.0));
+                std::borrow::Cow::Owned(self.frequencies_for(base))
+            }
+            _ => std::borrow::Cow::Borrowed(&self.freqs),
+        }
     }
 
     /// RoPE for a head dim given as a value (a runtime dim, say); `Err` if its size is odd.
@@ -198,8 +387,150 @@ impl<H: Dim> Rope<H> {
             "rope: the base must be a finite number greater than 0, found {base}"
         );
         self.base = base;
-        self.freqs = self.frequencies_for(base);
+        self.freqs = self.scaled_frequencies();
         self
+    }
+
+    /// The same rotation with the frequencies scaled as `scaling` says (replacing any
+    /// scaling or interpolation set before); see [`RopeScaling`].
+    ///
+    /// ```
+    /// use shapecheck::prelude::*;
+    /// use shapecheck::nn::rope::{Rope, RopeLayout, RopeScaling, Yarn};
+    /// dim!(pub HeadDim = 64);
+    /// let llama31 = Rope::<HeadDim>::new(RopeLayout::HalfSplit).base(500_000.0).scaling(
+    ///     RopeScaling::Llama3 {
+    ///         factor: 8.0,
+    ///         low_freq_factor: 1.0,
+    ///         high_freq_factor: 4.0,
+    ///         original_max_positions: 8192,
+    ///     },
+    /// );
+    /// // The highest frequency is kept, the lowest divided by 8.
+    /// let plain = Rope::<HeadDim>::new(RopeLayout::HalfSplit).base(500_000.0);
+    /// assert_eq!(llama31.frequencies()[0], plain.frequencies()[0]);
+    /// assert!((llama31.frequencies()[31] * 8.0 - plain.frequencies()[31]).abs() < 1e-18);
+    /// // YaRN scales the cosines and sines too.
+    /// let yarn = plain.scaling(RopeScaling::Yarn(Yarn::new(4.0, 4096)));
+    /// assert!((yarn.attention_factor() - (0.1 * 4f64.ln() + 1.0)).abs() < 1e-15);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When a parameter is out of its range; see [`try_scaling`](Self::try_scaling).
+    #[track_caller]
+    pub fn scaling(self, scaling: RopeScaling) -> Self {
+        self.try_scaling(scaling).or_panic()
+    }
+
+    /// [`scaling`](Self::scaling), returning `Err` (naming the parameter) when a factor is
+    /// not a finite number greater than 0, a context is 0, Llama 3's `low_freq_factor` is
+    /// not below its `high_freq_factor`, YaRN's betas are not finite and positive, or a
+    /// head dim of 2 meets dynamic NTK (whose exponent `d/(d−2)` needs `d > 2`).
+    pub fn try_scaling(mut self, scaling: RopeScaling) -> Result<Self, NumericError> {
+        let bad =
+            |name: &'static str, value: f64, rule: &'static str| NumericError::InvalidArgument {
+                op: "Rope::scaling",
+                shape: format!("head dim {:?}", self.head_dim),
+                name,
+                value: value.to_string(),
+                rule,
+            };
+        let positive = |name, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(bad(name, v, "it must be a finite number greater than 0"))
+            }
+        };
+        let context = |name, n: usize| {
+            if n > 0 {
+                Ok(())
+            } else {
+                Err(bad(
+                    name,
+                    0.0,
+                    "a context of no positions has nothing to scale",
+                ))
+            }
+        };
+        match scaling {
+            RopeScaling::None => {}
+            RopeScaling::Linear { factor } => positive("factor", factor)?,
+            RopeScaling::Dynamic {
+                factor,
+                max_positions,
+            } => {
+                positive("factor", factor)?;
+                context("max_positions", max_positions)?;
+                if self.head_dim.size() <= 2 {
+                    return Err(bad(
+                        "head_dim",
+                        self.head_dim.size() as f64,
+                        "dynamic NTK's exponent d/(d−2) needs a head dim above 2",
+                    ));
+                }
+            }
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_positions,
+            } => {
+                positive("factor", factor)?;
+                positive("low_freq_factor", low_freq_factor)?;
+                positive("high_freq_factor", high_freq_factor)?;
+                context("original_max_positions", original_max_positions)?;
+                if low_freq_factor >= high_freq_factor {
+                    return Err(bad(
+                        "low_freq_factor",
+                        low_freq_factor,
+                        "it must be below high_freq_factor",
+                    ));
+                }
+            }
+            RopeScaling::Yarn(y) => {
+                positive("factor", y.factor)?;
+                positive("beta_fast", y.beta_fast)?;
+                positive("beta_slow", y.beta_slow)?;
+                context("original_max_positions", y.original_max_positions)?;
+                if let Some(a) = y.attention_factor {
+                    positive("attention_factor", a)?;
+                }
+            }
+        }
+        self.scale = match scaling {
+            RopeScaling::Linear { factor } => factor,
+            _ => 1.0,
+        };
+        self.attention = match scaling {
+            RopeScaling::Yarn(y) => y.attention(),
+            _ => 1.0,
+        };
+        self.scaling = scaling;
+        self.freqs = self.scaled_frequencies();
+        Ok(self)
+    }
+
+    /// The scaling ([`RopeScaling::None`] unless set by [`scaling`](Self::scaling), or
+    /// `Linear` when set by [`interpolation`](Self::interpolation)).
+    pub fn rope_scaling(&self) -> RopeScaling {
+        self.scaling
+    }
+
+    /// The factor on the cosines and sines: YaRN's attention factor, 1 otherwise.
+    pub fn attention_factor(&self) -> f64 {
+        self.attention
+    }
+
+    /// The angle per position of each pair in a call that rotates positions up to
+    /// `len − 1` (`transformers`' `inv_freq` for that sequence length): the frequencies
+    /// after every scaling, position interpolation included.
+    pub fn frequencies_for_len(&self, len: usize) -> Vec<f64> {
+        self.frequencies_at(len)
+            .iter()
+            .map(|f| f / self.scale)
+            .collect()
     }
 
     /// The same rotation with linear position interpolation by `scale`: position `m` is
@@ -215,6 +546,9 @@ impl<H: Dim> Rope<H> {
             "rope: the interpolation scale must be a finite number greater than 0, found {scale}"
         );
         self.scale = scale;
+        self.scaling = RopeScaling::Linear { factor: scale };
+        self.attention = 1.0;
+        self.freqs = self.scaled_frequencies();
         self
     }
 
@@ -238,8 +572,10 @@ impl<H: Dim> Rope<H> {
         self.scale
     }
 
-    /// `θ_j = base^(−2j/d)` for each pair `j < d/2`: pair `j` at position `m` turns by
-    /// `m / scale · θ_j` radians.
+    /// `θ_j = base^(−2j/d)` for each pair `j < d/2`, after a llama3 or YaRN scaling: pair
+    /// `j` at position `m` turns by `m / scale · θ_j` radians (dynamic NTK changes them with
+    /// the sequence length; [`frequencies_for_len`](Self::frequencies_for_len) gives the
+    /// angles a call uses).
     pub fn frequencies(&self) -> &[f64] {
         &self.freqs
     }
@@ -347,12 +683,14 @@ impl<H: Dim> Rope<H> {
         let block = seq * d;
         let mut cos = vec![T::ZERO; half];
         let mut sin = vec![T::ZERO; half];
+        let freqs = self.frequencies_at(offset + seq);
+        let a = self.attention;
         for i in 0..seq {
             let pos = (offset as f64 + i as f64) / self.scale;
-            for ((c, s), &theta) in cos.iter_mut().zip(sin.iter_mut()).zip(&self.freqs) {
+            for ((c, s), &theta) in cos.iter_mut().zip(sin.iter_mut()).zip(freqs.iter()) {
                 let (sn, cs) = (pos * theta).sin_cos();
-                *c = T::from_f64(cs);
-                *s = T::from_f64(if inverse { -sn } else { sn });
+                *c = T::from_f64(a * cs);
+                *s = T::from_f64(a * if inverse { -sn } else { sn });
             }
             for row in data.chunks_exact_mut(block) {
                 let row = &mut row[i * d..(i + 1) * d];
