@@ -34,6 +34,18 @@ pub enum ModelError {
         /// The value in the file (`missing` when the field is absent).
         found: String,
     },
+    /// A field of `config.json` is missing, of the wrong type, or breaks a rule of the
+    /// architecture (for a checkpoint whose sizes are read from the file).
+    InvalidConfig {
+        /// The file.
+        path: PathBuf,
+        /// The field, as `config.json` spells it (`num_key_value_heads`).
+        field: &'static str,
+        /// The value in the file (`missing` when the field is absent).
+        found: String,
+        /// What it must be (`a divisor of num_attention_heads (9)`).
+        rule: String,
+    },
     /// A sequence has more tokens than the model has positions.
     TooLong {
         /// The tokens of the sequence.
@@ -61,6 +73,16 @@ impl fmt::Display for ModelError {
             } => write!(
                 f,
                 "{}: `{field}` is {found} in the file, but the model's type has {expected}",
+                path.display()
+            ),
+            ModelError::InvalidConfig {
+                path,
+                field,
+                found,
+                rule,
+            } => write!(
+                f,
+                "{}: `{field}` is {found}, but it must be {rule}",
                 path.display()
             ),
             ModelError::TooLong { tokens, positions } => write!(

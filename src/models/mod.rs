@@ -4,13 +4,15 @@
 //! - [`minilm`]: the BERT sentence encoder of sentence-transformers/all-MiniLM-L6-v2
 //!   (tokenizer, 6 layers, mean pooling, unit-length embeddings);
 //! - [`decoder`]: a LLaMA-style decoder (RMS norm, RoPE, causal attention, SwiGLU),
-//!   trainable, with KV-cache decoding.
+//!   trainable, with KV-cache decoding;
+//! - [`llama`]: the configuration of published LLaMA-family checkpoints.
 //!
 //! Loading follows the crate's rule for fallible constructors: a [`ModelError`] that names
 //! the file and what in it disagrees with the type (a tensor's shape, a config field).
 
 pub mod decoder;
 mod error;
+pub mod llama;
 pub mod minilm;
 
 pub use error::ModelError;
