@@ -83,11 +83,19 @@ pub fn tensor(input: TokenStream) -> TokenStream {
 /// let tr = einsum!("ii->", m);                                 // a rank-0 tensor
 /// ```
 ///
+/// let y = einsum!("...ij,...jk->...ik", a, b);                // leading dims kept, typed
+/// let z = einsum!("batch seq index, index d -> batch seq d", x, w); // word names
+/// ```
+///
 /// The spec lists one term per operand, then `->` and the output term. In the compact form
-/// each letter is an axis; in the spaced form (some term has whitespace between names)
-/// each whitespace-separated name is an axis. A letter in the output that no input has, a
-/// repeated output letter, a term of more than 6 axes or a number of operands different
-/// from the number of inputs is a compile error at the spec.
+/// each letter is an axis; in the spaced form (some term has whitespace between two
+/// names) each whitespace-separated name is an axis. So `"index->"` is five axes, and an
+/// operand of another rank gets an error whose note says to separate word names with
+/// spaces. A term may hold one `...`: the axes not named, which must be the same dims in
+/// every operand that has it (no broadcasting between them); in the output it keeps
+/// them (typed), and an output without it sums them. A letter in the output that no input
+/// has, a repeated output letter, a term of more than 6 axes or a number of operands
+/// different from the number of inputs is a compile error at the spec.
 ///
 /// Each letter is a dim type, inferred from the operands: an operand whose rank differs
 /// from its term, or a letter standing for two different dims (`j` is `HeadDim` in one
