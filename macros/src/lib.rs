@@ -81,8 +81,6 @@ pub fn tensor(input: TokenStream) -> TokenStream {
 /// let scores = einsum!("b h q d, b h k d -> b h q k", q, k);  // spaced form
 /// let c = einsum!("ij,jk->ik", a, b);                          // compact form
 /// let tr = einsum!("ii->", m);                                 // a rank-0 tensor
-/// ```
-///
 /// let y = einsum!("...ij,...jk->...ik", a, b);                // leading dims kept, typed
 /// let z = einsum!("batch seq index, index d -> batch seq d", x, w); // word names
 /// ```
