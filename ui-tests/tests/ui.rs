@@ -43,7 +43,10 @@ const RULES: &[(&str, &[&str])] = &[
     // shape/ellipsis.rs
     (
         "SplitEllipsis",
-        &["rearrange-ellipsis-needs-more-axes", "einsum-ellipsis-dims-differ"],
+        &[
+            "rearrange-ellipsis-needs-more-axes",
+            "einsum-ellipsis-dims-differ",
+        ],
     ),
     ("Splice", &["repeat-result-more-than-six-axes"]),
     ("IsEven", &["rope-odd-head-dim"]),
