@@ -12,6 +12,7 @@ tests/peers.rs (one macro call per case, @generated). Run from the repository ro
 """
 
 import json
+import subprocess
 
 import einops
 import numpy as np
@@ -217,6 +218,7 @@ fn check<S: Shape>(fx: &serde_json::Value, key: &str, y: &Tensor<S, f64>) {{
     }}
 }}
 {tests}""")
+    subprocess.run(["rustfmt", "--edition", "2021", "tests/peers.rs"], check=True)
     print(f"{len(CASES)} cases")
 
 
