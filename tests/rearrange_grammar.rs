@@ -61,7 +61,7 @@ fn anonymous_axes_add_and_remove_size_one_dims() {
 #[test]
 fn groups_of_any_size_check_their_product() {
     let x = ramp::<(Batch, HW)>();
-    // (h2 a w3 b): 2 × 2 × 3 × 2 = 24.
+    // (h2 a w3 c): 2 × 2 × 3 × 2 = 24.
     let y = rearrange!(x, "b (h2 a w3 c) -> c w3 a h2 b", h2 = H2, a = D<2>, w3 = W3, c = D<2>);
     let _: &Tensor<(D<2>, W3, D<2>, H2, Batch)> = &y;
     for (i2, i_a, i3, i_c) in [(1, 0, 2, 1), (0, 1, 1, 0), (1, 1, 0, 1)] {
@@ -70,9 +70,10 @@ fn groups_of_any_size_check_their_product() {
     }
     // Merged back in another order: three names into one group.
     let z: Tensor<(Batch, HW)> = rearrange!(y, "c w3 a h2 b -> b (c w3 h2 a)");
+    let (c, w3, h2, a) = (1, 2, 1, 0);
     assert_eq!(
-        z[[1, ((1 * 3 + 2) * 2 + 1) * 2]],
-        x[[1, ((1 * 2) * 3 + 2) * 2 + 1]]
+        z[[1, ((c * 3 + w3) * 2 + h2) * 2 + a]],
+        x[[1, ((h2 * 2 + a) * 3 + w3) * 2 + c]]
     );
 }
 

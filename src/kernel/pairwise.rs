@@ -159,7 +159,7 @@ pub(crate) fn dot_strided<T: Float>(
     if n == 0 {
         return T::ZERO;
     }
-    if (sa == 1 || n == 1) && (sb == 1 || n == 1) {
+    if n == 1 || (sa == 1 && sb == 1) {
         return dot(&a[oa..oa + n], &b[ob..ob + n]);
     }
     sum_by(n, |i| a[oa + i * sa] * b[ob + i * sb])

@@ -309,7 +309,7 @@ impl Reduction for Mean {
     ) -> Vec<T> {
         let n = T::from_usize(reduced.0.iter().product());
         let mut v = gather_sum(data, base, keep, reduced);
-        v.iter_mut().for_each(|x| *x = *x / n);
+        v.iter_mut().for_each(|x| *x /= n);
         v
     }
 }
@@ -339,15 +339,12 @@ impl Reduction for Max {
         keep: (&[usize], &[usize]),
         reduced: (&[usize], &[usize]),
     ) -> Vec<T> {
+        // The first NaN sticks; otherwise the larger.
         fold(data, base, keep, reduced, T::NEG_INFINITY, |m, x| {
-            if x > m || x.is_nan() || m.is_nan() {
-                if m.is_nan() {
-                    m
-                } else {
-                    x
-                }
-            } else {
+            if m.is_nan() || !(x > m || x.is_nan()) {
                 m
+            } else {
+                x
             }
         })
     }
@@ -360,15 +357,12 @@ impl Reduction for Min {
         keep: (&[usize], &[usize]),
         reduced: (&[usize], &[usize]),
     ) -> Vec<T> {
+        // The first NaN sticks; otherwise the smaller.
         fold(data, base, keep, reduced, T::INFINITY, |m, x| {
-            if x < m || x.is_nan() || m.is_nan() {
-                if m.is_nan() {
-                    m
-                } else {
-                    x
-                }
-            } else {
+            if m.is_nan() || !(x < m || x.is_nan()) {
                 m
+            } else {
+                x
             }
         })
     }
