@@ -1,4 +1,10 @@
-//! einops-style axis rearrangement: [`rearrange!`](crate::rearrange!).
+//! einops-style axis rearrangement, reduction and repetition:
+//! [`rearrange!`](crate::rearrange!), [`reduce!`](crate::reduce!) and
+//! [`repeat!`](crate::repeat!), one pattern grammar (names, groups of any size, `()` and
+//! `1`, numbers, `...`) and one runtime: the plan resolves the input's axes into elementary
+//! axes (a group splits an axis's stride, `...` takes the axes not named), lists them in
+//! the right side's order (an axis new to `repeat!` gets stride 0) and either gathers them
+//! (rearrange, repeat) or reduces the ones on the left only ([`Reduction`]: pairwise sums).
 //!
 //! The macro parses the pattern at compile time and calls a helper whose `where` clause
 //! binds the input's axes to the names on the left (through
@@ -33,6 +39,21 @@
 //! let flat = Tensor::<(D<6>, DModel)>::ones();
 //! let y = rearrange!(flat, "(b s) d -> b s d", b = Batch, s = Seq);
 //! let _: &Tensor<(Batch, Seq, DModel)> = &y;
+//! ```
+//!
+//! The ellipsis, size-1 axes, pooling and repetition:
+//!
+//! ```
+//! use shapecheck::prelude::*;
+//! dim!(pub Batch = 2; pub Chan = 3; pub H = 4; pub W = 6; pub HW = 24; pub H2 = 2; pub W3 = 3);
+//! let img = Tensor::<(Batch, Chan, H, W)>::from_fn(|[b, c, h, w]| (b + c + h * w) as f32);
+//! let flat: Tensor<(Batch, Chan, HW)> = rearrange!(img, "... h w -> ... (h w)");
+//! let col = rearrange!(flat, "b c hw -> b c hw 1");
+//! let _: &Tensor<(Batch, Chan, HW, D<1>)> = &col;
+//! let pooled = reduce!(img, "b c (h 2) (w 2) -> b c h w", max, h = H2, w = W3);
+//! assert_eq!(pooled[[1, 2, 1, 2]], img[[1, 2, 3, 5]]);
+//! let up = repeat!(pooled, "b c h w -> b c (h 2) (w 2)");
+//! let _: &Tensor<(Batch, Chan, H, W)> = &up;
 //! ```
 //!
 //! A group whose product is not the dim it splits does not compile:

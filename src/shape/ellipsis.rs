@@ -14,9 +14,9 @@ use super::Shape;
 /// use shapecheck::prelude::*;
 /// use shapecheck::shape::SplitEllipsis;
 /// dim!(pub Batch = 2; pub Seq = 3; pub H = 4; pub W = 5);
-/// let (head, mid, tail) = (Batch, Seq, H, W).split_ellipsis::<1, 2>();
+/// let (head, mid, tail) = SplitEllipsis::<1, 2>::split_ellipsis((Batch, Seq, H, W));
 /// assert_eq!((head, mid, tail), ((Batch,), (Seq,), (H, W)));
-/// let (_, none, _) = (H, W).split_ellipsis::<0, 2>(); // `...` may stand for no dim
+/// let (_, none, _) = SplitEllipsis::<0, 2>::split_ellipsis((H, W)); // `...` may stand for no dim
 /// assert_eq!(none, ());
 /// ```
 ///
@@ -24,7 +24,7 @@ use super::Shape;
 /// use shapecheck::prelude::*;
 /// use shapecheck::shape::SplitEllipsis;
 /// dim!(pub H = 4; pub W = 5);
-/// let _ = (H, W).split_ellipsis::<2, 1>(); // three named axes, two dims
+/// let _ = SplitEllipsis::<2, 1>::split_ellipsis((H, W)); // three named axes, two dims
 /// ```
 #[diagnostic::on_unimplemented(
     message = "the pattern names {K} axes before `...` and {M} after it, more than `{Self}` has",
