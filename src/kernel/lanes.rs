@@ -15,8 +15,8 @@
 
 use crate::element::Float;
 
-/// `Σ f(x)`, pairwise ([`pairwise::sum_map`](super::pairwise::sum_map)): eight
-/// interleaved partial sums over blocks of 128 (so the loop vectorises), the blocks
+/// `Σ f(x)`, pairwise ([`pairwise::sum_map`](super::pairwise::sum_map)): sixteen
+/// interleaved partial sums over blocks of 256 (so the loop vectorises), the blocks
 /// combined pairwise (so the rounding error grows as log n, not n).
 #[inline(always)]
 pub(crate) fn lane_sum<T: Float>(x: &[T], f: impl Fn(T) -> T + Copy) -> T {

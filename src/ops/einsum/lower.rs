@@ -16,8 +16,10 @@
 //! that operand is copied once into a layout where they do. The GEMM writes its result in
 //! the order batch, rows, columns; the last step picks the operand order and group orders
 //! that make this the output order, so attention scores, matmuls and their batched forms
-//! need no copy at all. A single operand (transpose, trace, diagonal, sums) is gathered,
-//! or gathered and summed, into the output order.
+//! need no copy at all. A step whose GEMM would be 1 × 1 (a batch of dot products) is a
+//! batch of pairwise dots instead (`kernel::pairwise`), as accurate as NumPy's. A single
+//! operand (transpose, trace, diagonal, sums) is gathered, or gathered and summed
+//! (pairwise), into the output order.
 
 use super::strided::{contiguous_strides, for_each_offset, gather, gather_sum};
 use crate::element::Float;

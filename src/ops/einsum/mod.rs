@@ -12,10 +12,12 @@
 //! | matmul | `"ij,jk->ik"` | one GEMM on the operands' strides |
 //! | batched matmul, attention | `"bhqd,bhkd->bhqk"`, `"bhqk,bhkd->bhqd"` | one batched GEMM, no copy |
 //! | bilinear xᵀAy | `"i,ij,j->"` | GEMM (vector · matrix), then a dot product |
+//! | dot products | `"i,i->"`, `"bi,bi->b"` | pairwise dots on the strides (NumPy's accuracy; a GEMM's k-loop is a running sum) |
 //! | outer product | `"i,j->ij"` | GEMM with k = 1 |
 //! | transpose / permutation | `"ij->ji"` | one strided copy |
 //! | trace, diagonal | `"ii->"`, `"ii->i"` | a strided view of the diagonal (stride n + 1), then sum or copy |
-//! | sum over a letter | `"ij->i"` | one strided pass |
+//! | sum over a letter | `"ij->i"` | one strided pass, summed pairwise |
+//! | ellipsis | `"...ij,...jk->...ik"` | `...` becomes fresh letters, then as above |
 //! | anything else | | pairwise batched GEMMs, with a copy where strides do not nest |
 //!
 //! ```
