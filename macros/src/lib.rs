@@ -153,8 +153,9 @@ fn einsum_impl(input: TokenStream, fallible: bool) -> TokenStream {
 /// `...`, standing for the axes not named, which keep their dim types. Every name appears
 /// once on each side. The dim type of a name is that of the input axis it names; a name
 /// inside a left group has no axis of its own, so its type is given as `name = Dim` or
-/// inferred from the annotated result type (if it is only ever inside groups, the macro
-/// asks for `name = Dim`), and the type of a merged group is taken from the result type.
+/// inferred from the annotated result type: a split gets all its parts but one given, as
+/// einops asks, and a name only ever inside groups must be given (the macro says which);
+/// the type of a merged group is taken from the result type.
 /// The type checker checks each group: `Heads × HeadDim must equal DModel` (two parts,
 /// `SplitsInto`), `the dims (A, B, C) must multiply out to X` (more, `ProductOf`). Names
 /// inside groups must be static dims. Not supported: `...` inside a group, numbers other

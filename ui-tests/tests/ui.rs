@@ -126,6 +126,7 @@ const RULES: &[(&str, &[&str])] = &[
             "repeat-drops-an-axis",
             "einsum-ellipsis-in-output-only",
             "rearrange-merged-group-without-annotation",
+            "rearrange-split-group-without-dims",
         ],
     ),
     (

@@ -3,8 +3,9 @@
 //! `rearrange!`, the right's on the left for `reduce!` (the others are reduced), the
 //! left's on the right for `repeat!` (the others are new); numbers other than 1 only
 //! where an axis may appear or vanish; `...` on the right only if on the left; at most 6
-//! axes a side; every `name = Dim` argument names an axis; and every name whose dim the
-//! types cannot find (inside a group, and nowhere an axis of its own) given as an argument.
+//! axes a side; every `name = Dim` argument names an axis; a split (a left group) has all
+//! its parts but one given, as einops asks; and every name whose dim the types cannot find
+//! (inside a group, and nowhere an axis of its own) given as an argument.
 
 use std::collections::HashSet;
 
@@ -142,6 +143,39 @@ pub(crate) fn validate(input: &RearrangeInput, pattern: &Pattern, span: Span) ->
             return Err(syn::Error::new(
                 b.name.span(),
                 format!("`{name}` is given twice"),
+            ));
+        }
+    }
+    // einops' rule: a split needs all its parts but one (whose dim, here, comes from the
+    // result type, and whose product with the others the type checker checks).
+    for item in &pattern.left {
+        let Item::Axis(factors) = item else { continue };
+        let unknown: Vec<&String> = factors
+            .iter()
+            .filter_map(|f| match f {
+                Factor::Name(n) if !bound.contains(n) => Some(n),
+                _ => None,
+            })
+            .collect();
+        if factors.len() > 1 && unknown.len() > 1 {
+            let group: Vec<String> = factors
+                .iter()
+                .map(|f| match f {
+                    Factor::Name(n) => n.clone(),
+                    Factor::Lit(k) => k.to_string(),
+                })
+                .collect();
+            return err(format!(
+                "group ({}) of {what} pattern {text:?} splits an axis into {} parts whose dims \
+                 are not given: give all but one, e.g. `{} = <its dim>`{}",
+                group.join(" "),
+                unknown.len(),
+                unknown[0],
+                if unknown.len() == 2 {
+                    format!(" (then `{}` is read from the result type)", unknown[1])
+                } else {
+                    String::new()
+                }
             ));
         }
     }
