@@ -94,9 +94,9 @@ pub use tensor::{AsView, Tensor, TensorView, TensorViewMut};
 
 /// Declares named dimensions; see the [`dim`](mod@dim) module.
 pub use shapecheck_macros::dim;
-/// Tensor literals, einsum and einops-style rearrange, checked at compile time; see
+/// Tensor literals, einsum and einops-style rearrange, reduce and repeat, checked at compile time; see
 /// [`tensor::literal`], [`ops::einsum`] and [`ops::rearrange`].
-pub use shapecheck_macros::{einsum, rearrange, tensor, try_einsum};
+pub use shapecheck_macros::{einsum, rearrange, reduce, repeat, tensor, try_einsum};
 
 #[doc(hidden)]
 pub use generic_array;
@@ -116,5 +116,5 @@ pub mod prelude {
     pub use crate::{
         dim, AsView, Float, NumericError, ShapeError, Tensor, TensorView, TensorViewMut,
     };
-    pub use crate::{einsum, rearrange, tensor, try_einsum};
+    pub use crate::{einsum, rearrange, reduce, repeat, tensor, try_einsum};
 }

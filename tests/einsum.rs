@@ -220,3 +220,33 @@ fn empty_dims_give_empty_or_zero_results() {
     let c = einsum!("ji,jk->ik", a, a);
     assert_eq!(c.as_slice(), &[0.0; 9]);
 }
+
+#[test]
+fn ellipsis_stands_for_the_same_dims_in_every_operand() {
+    let a = Tensor::<(D<2>, D<3>, D<4>, D<5>), f64>::randn(1);
+    let b = Tensor::<(D<2>, D<3>, D<5>, D<6>), f64>::randn(2);
+    let c = einsum!("...ij,...jk->...ik", a, b);
+    let _: &Tensor<(D<2>, D<3>, D<4>, D<6>), f64> = &c;
+    assert_close(&c, naive("xyij,xyjk->xyik", &[dense(&a), dense(&b)]));
+    let d = einsum!("... i j, ... j k -> ... k i", a, b);
+    let _: &Tensor<(D<2>, D<3>, D<6>, D<4>), f64> = &d;
+    assert_close(&d, naive("xyij,xyjk->xyki", &[dense(&a), dense(&b)]));
+    let e = einsum!("i...j->j...i", a);
+    let _: &Tensor<(D<5>, D<3>, D<4>, D<2>), f64> = &e;
+    assert_close(&e, naive("ixyj->jxyi", &[dense(&a)]));
+    // The dims under `...` summed when the output does not have it.
+    let f = einsum!("...ij->ij", a);
+    assert_close(&f, naive("xyij->ij", &[dense(&a)]));
+    // `...` for no dims, and on a transposed, runtime-sized operand.
+    let m = randn3(3, 4, 5, 7);
+    let g = einsum!("...bij->b...ji", m.permute((A0, A2, A1)));
+    assert_close(&g, naive("bji->bji", &[dense(&m)]));
+}
+
+#[test]
+fn spaced_specs_name_axes_with_words() {
+    let x = randn3(2, 3, 4, 8);
+    let w = Tensor::randn_with((Dyn::new(4), Dyn::new(5)), 9);
+    let y = einsum!("batch seq index, index out -> batch out seq", x, w);
+    assert_close(&y, naive("bsi,io->bos", &[dense(&x), dense(&w)]));
+}

@@ -81,4 +81,64 @@ pub fn run(filter: &str) {
         );
         gbs_line(case, (4 * 2 * 128 * 384) as f64, r, nd);
     }
+    sums(filter);
+}
+
+/// A running sum over eight interleaved accumulators: the fastest plain loop, and the
+/// accuracy the crate had before its sums became pairwise (its error grows as n).
+fn plain_sum(xs: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    rest.iter().fold(acc.iter().sum::<f32>(), |s, &x| s + x)
+}
+
+/// Pairwise sums (NumPy's summation, every sum of the crate) against the plain loop, in
+/// GB/s read: one sum of 10⁶ elements, and the rows of a 1000 × 1000 matrix.
+fn sums(filter: &str) {
+    let case = "sum/f32/1000000";
+    if case.contains(filter) {
+        let x = Tensor::<(D<1000>, D<1000>)>::randn(7);
+        let r = interleave(
+            || {
+                black_box(black_box(&x).sum_all());
+            },
+            || {
+                black_box(plain_sum(black_box(x.as_slice())));
+            },
+        );
+        let nx = ndarray::Array1::from_vec(x.as_slice().to_vec());
+        let (nd, _, _) = interleave(
+            || {
+                black_box(black_box(&nx).sum());
+            },
+            || {},
+        );
+        gbs_line(case, 4e6, r, nd);
+    }
+    let case = "sum_rows/f32/1000x1000";
+    if case.contains(filter) {
+        let x = Tensor::<(D<1000>, D<1000>)>::randn(8);
+        let mut out = vec![0.0f32; 1000];
+        let nx = Array2::from_shape_vec((1000, 1000), x.as_slice().to_vec()).unwrap();
+        let r = interleave(
+            || drop(black_box(black_box(&x).sum::<1>())),
+            || {
+                for (o, row) in out.iter_mut().zip(x.as_slice().chunks_exact(1000)) {
+                    *o = plain_sum(row);
+                }
+                black_box(&mut out);
+            },
+        );
+        let (nd, _, _) = interleave(
+            || drop(black_box(black_box(&nx).sum_axis(ndarray::Axis(1)))),
+            || {},
+        );
+        gbs_line(case, 4e6, r, nd);
+    }
 }

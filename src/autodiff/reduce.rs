@@ -157,7 +157,7 @@ type FlatReduction<T> = fn(&Tensor<(Dyn,), T>) -> Tensor<(), T>;
 /// `dx = g·2(x − mean)/n`, the gradient of the population variance of `xs`.
 fn var_grad<T: Float>(xs: &[T], g: T, _out: T, dx: &mut [T]) {
     let n = T::from_usize(xs.len());
-    let mean = xs.iter().copied().sum::<T>() / n;
+    let mean = crate::kernel::pairwise::sum(xs) / n;
     let c = T::from_f64(2.0) * g / n;
     for (d, &x) in dx.iter_mut().zip(xs) {
         *d = c * (x - mean);

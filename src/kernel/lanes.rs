@@ -15,24 +15,12 @@
 
 use crate::element::Float;
 
-/// `Σ f(x)` over eight interleaved partial sums (so the loop vectorises: a single running
-/// sum is a chain of dependent adds), combined pairwise at the end.
+/// `Σ f(x)`, pairwise ([`pairwise::sum_map`](super::pairwise::sum_map)): sixteen
+/// interleaved partial sums over blocks of 256 (so the loop vectorises), the blocks
+/// combined pairwise (so the rounding error grows as log n, not n).
 #[inline(always)]
-pub(crate) fn lane_sum<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
-    let mut acc = [T::ZERO; 8];
-    let chunks = x.chunks_exact(8);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a += f(v);
-        }
-    }
-    let [a0, a1, a2, a3, a4, a5, a6, a7] = acc;
-    let mut s = ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7));
-    for &v in rest {
-        s += f(v);
-    }
-    s
+pub(crate) fn lane_sum<T: Float>(x: &[T], f: impl Fn(T) -> T + Copy) -> T {
+    super::pairwise::sum_map(x, f)
 }
 
 /// The largest element of `x` (−∞ if empty or all −∞); NaN is skipped here: see
@@ -70,23 +58,13 @@ pub(crate) fn softmax_shift<T: Float>(x: &[T], max: T) -> Option<T> {
     x.iter().copied().find(|v| v.is_nan())
 }
 
-/// `x ← e^(x − shift)`, returning the sum of the new values.
+/// `x ← e^(x − shift)`, returning the sum of the new values (pairwise, in a second pass
+/// over the row, which is in cache by then).
 #[inline(always)]
 pub(crate) fn exp_shifted_sum<T: Float>(x: &mut [T], shift: T) -> T {
-    let mut acc = [T::ZERO; 8];
-    let mut chunks = x.chunks_exact_mut(8);
-    for c in &mut chunks {
-        for (a, v) in acc.iter_mut().zip(c.iter_mut()) {
-            *v = (*v - shift).exp_softmax_fma();
-            *a += *v;
-        }
-    }
-    let mut total = T::ZERO;
-    for v in chunks.into_remainder() {
-        *v = (*v - shift).exp_softmax_fma();
-        total += *v;
-    }
-    acc.iter().fold(total, |t, &a| t + a)
+    x.iter_mut()
+        .for_each(|v| *v = (*v - shift).exp_softmax_fma());
+    lane_sum(x, |v| v)
 }
 
 /// Softmax of one row in place (see the [module](self) documentation for non-finite

@@ -25,10 +25,13 @@
 //!   kernels' tile edges so the result does not depend on the thread count.
 //! - `simd.rs`: running safe code compiled for AVX2/FMA when the CPU has them.
 //! - `tests.rs`: the entry against a naive product.
+//! - `pairwise.rs`: safe, accurate sums (NumPy's pairwise summation) for every sum outside
+//!   a GEMM: reductions, norms, einsum's summed-out letters, dot products.
 //! - `lanes.rs`: safe lane numerics (row maximum, shifted exponentials and their sum, lane
 //!   sums) and the one softmax / log-softmax row of the crate.
 //!
-//! `unsafe` is allowed in this module tree only; `operand.rs` and `lanes.rs` deny it again
+//! `unsafe` is allowed in this module tree only; `operand.rs`, `lanes.rs` and `pairwise.rs`
+//! deny it again
 //! (the bounds check and the lane loops are safe code), and every `unsafe` block in the
 //! other files carries a `// SAFETY:` comment naming the invariant it relies on.
 #![allow(unsafe_code)]
@@ -38,6 +41,7 @@ pub(crate) mod lanes;
 #[cfg(target_arch = "x86_64")]
 mod nt;
 mod operand;
+pub(crate) mod pairwise;
 mod raw;
 mod simd;
 mod split;

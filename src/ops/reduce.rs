@@ -28,6 +28,8 @@
 
 use crate::dim::Dim;
 use crate::element::Float;
+use crate::kernel::pairwise;
+use crate::ops::einsum::strided::sum_layout;
 use crate::ops::scaled::norm_from_sum_of_squares;
 use crate::shape::{HasAxis, LastAxis, Shape};
 use crate::tensor::{layout, AsView, Tensor, TensorView};
@@ -54,43 +56,15 @@ impl<'a, T: Float> Lane<'a, T> {
         (0..n).map(move |i| data[start + i * stride])
     }
 
-    /// The lane as a slice, when it is contiguous.
+    /// `Σ f(x)` over the lane, pairwise.
     #[inline]
-    pub fn as_slice(self) -> Option<&'a [T]> {
-        match self.n {
-            0 => Some(&[]),
-            _ if self.stride == 1 || self.n == 1 => {
-                Some(&self.data[self.start..self.start + self.n])
-            }
-            _ => None,
-        }
+    fn sum_map(self, f: impl Fn(T) -> T + Copy) -> T {
+        pairwise::sum_strided(self.data, self.start, self.stride, self.n, f)
     }
 
     fn sum(self) -> T {
-        match self.as_slice() {
-            Some(xs) => sum_slice(xs),
-            None => self.iter().fold(T::ZERO, |a, x| a + x),
-        }
+        self.sum_map(|x| x)
     }
-}
-
-/// Sum of a contiguous slice with four accumulators (vectorises, and is a little more
-/// accurate than one running sum).
-#[inline]
-pub(crate) fn sum_slice<T: Float>(xs: &[T]) -> T {
-    let mut acc = [T::ZERO; 4];
-    let chunks = xs.chunks_exact(4);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for k in 0..4 {
-            acc[k] += c[k];
-        }
-    }
-    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for &x in rest {
-        s += x;
-    }
-    s
 }
 
 /// Calls `f(start, stride, n)` for every lane along axis `ax` of a strided layout, in
@@ -191,48 +165,37 @@ fn lane_min<T: Float>(l: Lane<'_, T>) -> T {
 /// The mean of `n` values whose plain sum overflows though every one is finite (four values
 /// of 3e38 in f32 have the mean 3e38, not ∞): summed scaled by the power of two `2^-k ≤ 1/n`
 /// (exact), divided by `n`, scaled back.
-fn overflow_free_mean<T: Float>(xs: impl Iterator<Item = T>, n: usize) -> T {
+fn overflow_free_mean<T: Float>(sum_scaled: impl Fn(T) -> T, n: usize) -> T {
     let up = T::from_usize(n.next_power_of_two());
     let down = T::ONE / up;
-    let s = xs.fold(T::ZERO, |a, x| a + x * down);
-    s / T::from_usize(n) * up
+    sum_scaled(down) / T::from_usize(n) * up
 }
 
 fn lane_mean<T: Float>(l: Lane<'_, T>) -> T {
     let m = l.sum() / T::from_usize(l.n);
     if !m.is_finite() && !m.is_nan() && l.iter().all(T::is_finite) {
-        return overflow_free_mean(l.iter(), l.n);
+        return overflow_free_mean(|down| l.sum_map(|x| x * down), l.n);
     }
     m
 }
 
 fn lane_var<T: Float>(l: Lane<'_, T>) -> T {
     let m = lane_mean(l);
-    let v = l
-        .iter()
-        .map(|x| (x - m) * (x - m))
-        .fold(T::ZERO, |a, x| a + x)
-        / T::from_usize(l.n);
+    let v = l.sum_map(|x| (x - m) * (x - m)) / T::from_usize(l.n);
     if v.is_finite() || !m.is_finite() {
         return v;
     }
     // A square overflowed, though the mean of the squares may not: scale by the largest
     // deviation first (as BLAS `nrm2` does).
     let big = l.iter().fold(T::ZERO, |b, x| b.max((x - m).abs()));
-    let s = l
-        .iter()
-        .map(|x| ((x - m) / big) * ((x - m) / big))
-        .fold(T::ZERO, |a, x| a + x);
+    let s = l.sum_map(|x| ((x - m) / big) * ((x - m) / big));
     s / T::from_usize(l.n) * big * big
 }
 
 /// The norm, scaled against overflow and underflow when the plain sum of squares is not
 /// safe (see `ops::scaled`).
 fn lane_norm<T: Float>(l: Lane<'_, T>) -> T {
-    let ss = match l.as_slice() {
-        Some(xs) => xs.iter().map(|&x| x * x).fold(T::ZERO, |a, x| a + x),
-        None => l.iter().fold(T::ZERO, |a, x| a + x * x),
-    };
+    let ss = l.sum_map(|x| x * x);
     norm_from_sum_of_squares(ss, l.iter())
 }
 
@@ -404,16 +367,19 @@ pub trait Reductions: AsView {
         Tensor::from_parts(v.shape().remove_axis(), reduce(&v, I, lane_argmax))
     }
 
-    /// Sum of all elements.
+    /// Sum of all elements, pairwise (NumPy's summation: the rounding error grows as
+    /// log n).
     fn sum_all(&self) -> Self::Elem {
         let v = self.as_view();
         match v.as_contiguous_slice() {
-            Some(xs) => xs.iter().fold(Self::Elem::ZERO, |s, &x| s + x),
-            None => {
-                let mut s = Self::Elem::ZERO;
-                v.for_each(|x| s += x);
-                s
-            }
+            Some(xs) => pairwise::sum(xs),
+            None => sum_layout(
+                v.as_base_slice(),
+                v.offset(),
+                &v.dims(),
+                &v.strides(),
+                |x| x,
+            ),
         }
     }
 
@@ -425,9 +391,11 @@ pub trait Reductions: AsView {
             let mut all_finite = true;
             v.for_each(|x| all_finite &= x.is_finite());
             if all_finite {
-                let mut xs = Vec::with_capacity(v.len());
-                v.for_each(|x| xs.push(x));
-                return overflow_free_mean(xs.into_iter(), v.len());
+                let (data, offset) = (v.as_base_slice(), v.offset());
+                let (dims, strides) = (v.dims(), v.strides());
+                let sum_scaled =
+                    |down| sum_layout(data, offset, &dims, &strides, |x: Self::Elem| x * down);
+                return overflow_free_mean(sum_scaled, v.len());
             }
         }
         m

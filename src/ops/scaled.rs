@@ -9,6 +9,7 @@
 //! path, so it costs them nothing.
 
 use crate::element::Float;
+use crate::kernel::pairwise;
 
 /// The largest `e` with `2^e` finite in `T`: 127 for f32, 1023 for f64 (`Float` is sealed
 /// to these two).
@@ -66,10 +67,8 @@ where
         return m;
     }
     let (s, inv) = pow2_scale(m);
-    xs.map(|x| (x * s) * (x * s))
-        .fold(T::ZERO, |a, y| a + y)
-        .sqrt()
-        * inv
+    let squares: Vec<T> = xs.map(|x| (x * s) * (x * s)).collect();
+    pairwise::sum(&squares).sqrt() * inv
 }
 
 #[cfg(test)]

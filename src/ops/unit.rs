@@ -27,6 +27,7 @@
 
 use crate::dim::Dim;
 use crate::element::Float;
+use crate::kernel::pairwise;
 use crate::ops::scaled::{is_safe_sum_of_squares, max_abs, pow2_scale};
 use crate::shape::{LastAxis, Shape};
 use crate::tensor::{Tensor, TensorView};
@@ -51,7 +52,7 @@ pub(crate) fn normalize_view<S: LastAxis, T: Float>(v: &TensorView<'_, S, T>) ->
 /// the row is first scaled by a power of two (exact) so that its largest magnitude is near
 /// 1, which neither `[3e19, 4e19]` nor `[3e-30, 4e-30]` in f32 can then break.
 fn normalize_row<T: Float>(row: &mut [T]) {
-    let ss = row.iter().fold(T::ZERO, |a, &x| a + x * x);
+    let ss = pairwise::sum_map(row, |x| x * x);
     if !is_safe_sum_of_squares(ss) {
         let m = max_abs(row.iter().copied());
         if ss.is_nan() || !m.is_finite() {
@@ -71,7 +72,7 @@ fn normalize_row<T: Float>(row: &mut [T]) {
 
 /// Divides a row whose largest magnitude is near 1 by its norm.
 fn normalize_row_scaled<T: Float>(row: &mut [T]) {
-    let inv = T::ONE / row.iter().fold(T::ZERO, |a, &x| a + x * x).sqrt();
+    let inv = T::ONE / pairwise::sum_map(row, |x| x * x).sqrt();
     row.iter_mut().for_each(|x| *x *= inv);
 }
 

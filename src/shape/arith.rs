@@ -52,6 +52,71 @@ where
 {
 }
 
+/// `Self` is the product of the dims of the tuple `F` (any number of factors, 1 to 6): a
+/// group `(a b c)` of a `rearrange!` pattern. Two factors read better as [`SplitsInto`].
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::ProductOf;
+/// dim!(pub Patches = 48; pub H = 2; pub W = 4);
+/// fn check<C: ProductOf<F>, F>() {}
+/// check::<Patches, (H, W, D<6>)>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::ProductOf;
+/// dim!(pub Patches = 48; pub H = 2; pub W = 4);
+/// fn check<C: ProductOf<F>, F>() {}
+/// check::<Patches, (H, W, D<5>)>(); // 40
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "the dims `{F}` must multiply out to `{Self}`",
+    label = "`{Self}` cannot be split into `{F}` or merged from them",
+    note = "the sizes of the parts of a group must multiply out to the size of the whole"
+)]
+pub trait ProductOf<F>: StaticDim {}
+
+#[diagnostic::do_not_recommend]
+impl<C, F> ProductOf<F> for C
+where
+    C: StaticDim,
+    F: FactorProduct,
+    F::Size: Same<C::Size>,
+{
+}
+
+/// A tuple of static dims and the (typenum) product of their sizes; the arithmetic behind
+/// [`ProductOf`].
+pub trait FactorProduct {
+    /// The product of the sizes.
+    type Size;
+}
+
+impl<A: StaticDim> FactorProduct for (A,) {
+    type Size = A::Size;
+}
+
+macro_rules! factor_product {
+    ($($A:ident $($R:ident)+;)*) => {$(
+        impl<$A: StaticDim, $($R: StaticDim),+> FactorProduct for ($A, $($R),+)
+        where
+            ($($R,)+): FactorProduct,
+            $A::Size: Mul<<($($R,)+) as FactorProduct>::Size>,
+        {
+            type Size = Prod<$A::Size, <($($R,)+) as FactorProduct>::Size>;
+        }
+    )*};
+}
+
+factor_product! {
+    A B;
+    A B C;
+    A B C E;
+    A B C E F;
+    A B C E F G;
+}
+
 /// `Self` is `A + B`: the size of `A` and `B` laid end to end (concatenation).
 ///
 /// ```

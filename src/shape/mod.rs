@@ -8,8 +8,10 @@
 //! - [`HasAxis`], [`Axis`], [`DistinctAxis`], [`LastAxis`], [`ReplaceAxis`], [`InsertAxis`]
 //!   and [`CanConcat`] (which axes a shape has, and what replacing or inserting one gives)
 //!   in `axes.rs`;
-//! - [`SplitsInto`], [`SumOf`], [`IsEven`] and [`CountsParts`] (arithmetic on static sizes)
+//! - [`SplitsInto`], [`ProductOf`], [`SumOf`], [`IsEven`] and [`CountsParts`] (arithmetic on static sizes)
 //!   in `arith.rs`;
+//! - [`SplitEllipsis`] and [`Splice`] (the `...` of a pattern) in `ellipsis.rs`, their
+//!   per-rank impls generated into `ellipsis_gen.rs`;
 //! - [`SliceFits`] and [`Squeezable`] (static slices and squeezes) in `slices.rs`;
 //! - [`KeepsElementCount`], [`SplitLast`] and [`MergeLast`] (reshapes) in `reshapes.rs`;
 //! - [`RankAtMost`] (the rank of a low-rank factorisation fits the matrix) in `low_rank.rs`;
@@ -27,12 +29,15 @@ mod axes;
 mod broadcasts;
 #[rustfmt::skip]
 mod broadcasts_gen;
+mod ellipsis;
+#[rustfmt::skip]
+mod ellipsis_gen;
 mod low_rank;
 mod permutes;
 mod reshapes;
 mod slices;
 
-pub use arith::{CountsParts, IsEven, SplitsInto, SumOf};
+pub use arith::{CountsParts, FactorProduct, IsEven, ProductOf, SplitsInto, SumOf};
 pub use axes::{
     Axis, CanConcat, DistinctAxis, HasAxis, InsertAxis, LastAxis, ReplaceAxis, A0, A1, A2, A3, A4,
     A5,
@@ -41,6 +46,7 @@ pub(crate) use broadcasts::broadcast_strides;
 #[doc(hidden)]
 pub use broadcasts::{BroadcastByKind, BroadcastsToByKind};
 pub use broadcasts::{BroadcastDim, BroadcastShapes, BroadcastsTo, BroadcastsToDim};
+pub use ellipsis::{Splice, SplitEllipsis};
 pub use low_rank::RankAtMost;
 #[doc(hidden)]
 pub use low_rank::{Chosen, Class, Fixed, RankAtMostBy, SizeClass};

@@ -38,7 +38,17 @@ const RULES: &[(&str, &[&str])] = &[
             "rearrange-group-product-mismatch",
         ],
     ),
+    ("ProductOf", &["rearrange-group-of-three-product-mismatch"]),
     ("SumOf", &["concat-result-dim-not-the-sum"]),
+    // shape/ellipsis.rs
+    (
+        "SplitEllipsis",
+        &[
+            "rearrange-ellipsis-needs-more-axes",
+            "einsum-ellipsis-dims-differ",
+        ],
+    ),
+    ("Splice", &["repeat-result-more-than-six-axes"]),
     ("IsEven", &["rope-odd-head-dim"]),
     ("CountsParts", &["stack-count-differs-from-dim"]),
     // shape/slices.rs
@@ -92,6 +102,31 @@ const RULES: &[(&str, &[&str])] = &[
         &[
             "einsum-letter-bound-to-two-dims",
             "einsum-operand-rank-differs-from-letters",
+            // an anonymous axis of a pattern is D<1>, bound the same way
+            "rearrange-size-one-axis-is-not-one",
+        ],
+    ),
+    (
+        "FitsCompactLetters (ops/einsum)",
+        &["einsum-word-name-in-compact-spec"],
+    ),
+    (
+        "ReduceWith, traced reduce! (ops/rearrange, autodiff/rearrange)",
+        &["traced-reduce-prod"],
+    ),
+    // Pattern mistakes the macros report at the pattern (rearrange!, reduce!, repeat!,
+    // einsum!), and the one rustc reports: a merged group whose dim nothing gives.
+    (
+        "pattern grammar (macros/rearrange, macros/einsum)",
+        &[
+            "rearrange-group-name-not-given",
+            "rearrange-ellipsis-inside-group",
+            "rearrange-anonymous-axis-of-size-two",
+            "reduce-unknown-reduction",
+            "repeat-drops-an-axis",
+            "einsum-ellipsis-in-output-only",
+            "rearrange-merged-group-without-annotation",
+            "rearrange-split-group-without-dims",
         ],
     ),
     (

@@ -3,7 +3,11 @@
 //! The spec is `term, term, … -> term`. A term is written either compactly, one letter per
 //! axis (`"bhqd,bhkd->bhqk"`), or spaced, one name per axis separated by whitespace
 //! (`"b h q d, b h k d -> b h q k"`, where a name may be longer than one letter). A spec is
-//! spaced as soon as one of its terms has whitespace between two names.
+//! spaced as soon as one of its terms has whitespace between two names; otherwise every
+//! letter is an axis, so `"index->"` is five axes (and an operand of another rank gets an
+//! error that says how to write names). A term may hold one `...` (`"...ij,...jk->...ik"`,
+//! `"... i j, ... j k -> ... i k"`): the axes not named, the same dims in every operand
+//! that has it. `...` is kept in a term as the name [`ELLIPSIS`].
 
 use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
@@ -35,20 +39,20 @@ impl Parse for EinsumInput {
     }
 }
 
+/// The name `...` has in a parsed term.
+pub(crate) const ELLIPSIS: &str = "...";
+
 /// A parsed spec: the names of the axes of each input and of the output.
 pub(crate) struct Spec {
     pub inputs: Vec<Vec<String>>,
     pub output: Vec<String>,
+    /// Whether every letter is an axis (no term has spaces between names).
+    pub compact: bool,
 }
 
 /// Parses the text of the spec; errors point at the string literal.
 pub(crate) fn parse_spec(text: &str, span: Span) -> syn::Result<Spec> {
     let err = |msg: String| syn::Error::new(span, msg);
-    if text.contains("...") || text.contains('…') {
-        return Err(err(
-            "`...` is not supported in an einsum spec: name every axis with a letter".into(),
-        ));
-    }
     let mut halves = text.split("->");
     let (lhs, rhs) = match (halves.next(), halves.next(), halves.next()) {
         (Some(l), Some(r), None) => (l, r),
@@ -63,7 +67,8 @@ pub(crate) fn parse_spec(text: &str, span: Span) -> syn::Result<Spec> {
     let spaced = terms
         .iter()
         .chain(core::iter::once(&rhs))
-        .any(|t| t.split_whitespace().count() > 1);
+        // "... ij" is compact with an ellipsis; "... i j" and "b index" are spaced.
+        .any(|t| t.replace("...", "").split_whitespace().count() > 1);
     let inputs = terms
         .iter()
         .enumerate()
@@ -75,7 +80,24 @@ pub(crate) fn parse_spec(text: &str, span: Span) -> syn::Result<Spec> {
         )));
     }
     let output = parse_term(rhs, spaced, "the output", text, span)?;
-    Ok(Spec { inputs, output })
+    for (i, term) in inputs.iter().chain(core::iter::once(&output)).enumerate() {
+        if term.iter().filter(|n| *n == ELLIPSIS).count() > 1 {
+            let what = if i == inputs.len() {
+                "the output".to_owned()
+            } else {
+                format!("input {}", i + 1)
+            };
+            return Err(err(format!(
+                "{what} of einsum spec {text:?} has two `...`; one stands for all the axes \
+                 not named"
+            )));
+        }
+    }
+    Ok(Spec {
+        inputs,
+        output,
+        compact: !spaced,
+    })
 }
 
 fn parse_term(
@@ -86,9 +108,14 @@ fn parse_term(
     span: Span,
 ) -> syn::Result<Vec<String>> {
     let err = |msg: String| syn::Error::new(span, msg);
+    let term = term.replace('…', "...");
     if spaced {
-        term.split_whitespace()
+        term.replace("...", " ... ")
+            .split_whitespace()
             .map(|name| {
+                if name == ELLIPSIS {
+                    return Ok(name.to_owned());
+                }
                 let mut chars = name.chars();
                 let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
                 if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -102,10 +129,13 @@ fn parse_term(
             })
             .collect()
     } else {
-        term.trim()
-            .chars()
+        let t = term.trim().replace("...", "\u{1}");
+        t.chars()
+            .filter(|c| !c.is_whitespace())
             .map(|c| {
-                if c.is_ascii_alphabetic() {
+                if c == '\u{1}' {
+                    Ok(ELLIPSIS.to_owned())
+                } else if c.is_ascii_alphabetic() {
                     Ok(c.to_string())
                 } else {
                     Err(err(format!(

@@ -5,18 +5,24 @@
 
 use proc_macro2::Span;
 
-use super::parse::Spec;
+use super::parse::{Spec, ELLIPSIS};
 
 /// The most axes a shape has.
 const MAX_RANK: usize = 6;
 
 /// Names the generated helper uses for itself; an axis may not be called so.
-pub(crate) const RESERVED: &[&str] = &["Elem", "Self", "self", "super", "crate"];
+pub(crate) const RESERVED: &[&str] = &["Elem", "Ellipsis", "Self", "self", "super", "crate"];
 
 /// Checks the spec and the operand count.
 pub(crate) fn validate(spec: &Spec, text: &str, span: Span, operands: usize) -> syn::Result<()> {
     let err = |msg: String| Err(syn::Error::new(span, msg));
     for (i, letter) in spec.output.iter().enumerate() {
+        if letter == ELLIPSIS && !spec.inputs.iter().any(|t| t.contains(letter)) {
+            return err(format!(
+                "`...` is in the output of einsum spec {text:?} but in no input: it stands \
+                 for axes of the operands"
+            ));
+        }
         if !spec.inputs.iter().any(|t| t.contains(letter)) {
             return err(format!(
                 "output letter `{letter}` of einsum spec {text:?} appears in no input: every \
@@ -31,7 +37,7 @@ pub(crate) fn validate(spec: &Spec, text: &str, span: Span, operands: usize) -> 
         }
     }
     for (i, term) in spec.inputs.iter().enumerate() {
-        if term.len() > MAX_RANK {
+        if term.iter().filter(|l| *l != ELLIPSIS).count() > MAX_RANK {
             return err(format!(
                 "input {} of einsum spec {text:?} has {} letters; a tensor has at most \
                  {MAX_RANK} axes",
@@ -40,7 +46,7 @@ pub(crate) fn validate(spec: &Spec, text: &str, span: Span, operands: usize) -> 
             ));
         }
     }
-    if spec.output.len() > MAX_RANK {
+    if spec.output.iter().filter(|l| *l != ELLIPSIS).count() > MAX_RANK {
         return err(format!(
             "the output of einsum spec {text:?} has {} letters; a tensor has at most \
              {MAX_RANK} axes",

@@ -16,12 +16,14 @@
 //! that operand is copied once into a layout where they do. The GEMM writes its result in
 //! the order batch, rows, columns; the last step picks the operand order and group orders
 //! that make this the output order, so attention scores, matmuls and their batched forms
-//! need no copy at all. A single operand (transpose, trace, diagonal, sums) is gathered,
-//! or gathered and summed, into the output order.
+//! need no copy at all. A step whose GEMM would be 1 × 1 (a batch of dot products) is a
+//! batch of pairwise dots instead (`kernel::pairwise`), as accurate as NumPy's. A single
+//! operand (transpose, trace, diagonal, sums) is gathered, or gathered and summed
+//! (pairwise), into the output order.
 
-use super::strided::{contiguous_strides, gather, gather_sum};
+use super::strided::{contiguous_strides, for_each_offset, gather, gather_sum};
 use crate::element::Float;
-use crate::kernel::{Gemm, MatRef};
+use crate::kernel::{pairwise, Gemm, MatRef};
 use crate::parallel;
 
 /// The elements a term reads: a borrowed operand or an owned intermediate.
@@ -283,6 +285,20 @@ fn contract<'a, T: Float>(
         a_batch = vec![m * k];
         b_batch = vec![k * n];
     }
+    if m == 1 && n == 1 {
+        // A batch of dot products: summed pairwise (NumPy's accuracy), not by a GEMM whose
+        // accumulation over a long k is a running sum.
+        let data = batched_dots(
+            (left.data(), left.offset, &a_batch, acs),
+            (right.data(), right.offset, &b_batch, brs),
+            &batch_dims,
+            k,
+        );
+        let letters: Vec<usize> = [&batch[..], &rows[..], &cols[..]].concat();
+        let (mut dims, _) = left.layout(&[&batch[..], &rows[..]].concat());
+        dims.extend(right.layout(&cols).0);
+        return Term::owned(data, letters, dims);
+    }
     let lhs = MatRef::batched(
         left.data(),
         left.offset,
@@ -305,4 +321,23 @@ fn contract<'a, T: Float>(
     let (mut dims, _) = left.layout(&[&batch[..], &rows[..]].concat());
     dims.extend(right.layout(&cols).0);
     Term::owned(data, letters, dims)
+}
+
+/// One pairwise dot product of length `k` per batch item, the two operands each given as
+/// (buffer, offset, batch strides, stride along `k`).
+fn batched_dots<T: Float>(
+    (a, ao, a_batch, sa): (&[T], usize, &[usize], usize),
+    (b, bo, b_batch, sb): (&[T], usize, &[usize], usize),
+    batch_dims: &[usize],
+    k: usize,
+) -> Vec<T> {
+    let mut starts = Vec::with_capacity(batch_dims.iter().product());
+    for_each_offset(ao, batch_dims, a_batch, |o| starts.push(o));
+    let mut out = Vec::with_capacity(starts.len());
+    let mut i = 0;
+    for_each_offset(bo, batch_dims, b_batch, |o| {
+        out.push(pairwise::dot_strided((a, starts[i], sa), (b, o, sb), k));
+        i += 1;
+    });
+    out
 }

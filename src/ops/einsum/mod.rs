@@ -12,10 +12,12 @@
 //! | matmul | `"ij,jk->ik"` | one GEMM on the operands' strides |
 //! | batched matmul, attention | `"bhqd,bhkd->bhqk"`, `"bhqk,bhkd->bhqd"` | one batched GEMM, no copy |
 //! | bilinear xᵀAy | `"i,ij,j->"` | GEMM (vector · matrix), then a dot product |
+//! | dot products | `"i,i->"`, `"bi,bi->b"` | pairwise dots on the strides (NumPy's accuracy; a GEMM's k-loop is a running sum) |
 //! | outer product | `"i,j->ij"` | GEMM with k = 1 |
 //! | transpose / permutation | `"ij->ji"` | one strided copy |
 //! | trace, diagonal | `"ii->"`, `"ii->i"` | a strided view of the diagonal (stride n + 1), then sum or copy |
-//! | sum over a letter | `"ij->i"` | one strided pass |
+//! | sum over a letter | `"ij->i"` | one strided pass, summed pairwise |
+//! | ellipsis | `"...ij,...jk->...ik"` | `...` becomes fresh letters, then as above |
 //! | anything else | | pairwise batched GEMMs, with a copy where strides do not nest |
 //!
 //! ```
@@ -94,7 +96,37 @@ impl<S: Shape> FitsLetters<S> for S {
     }
 }
 
-/// A spec as the macro compiled it: letter ids per input and for the output.
+/// [`FitsLetters`] for a term of a compact spec (one letter per axis, as `"ij,jk->ik"`),
+/// whose message also says how to name axes with words.
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// let v = Tensor::<(D<3>,)>::zeros();
+/// let s = einsum!("index->", v); // five letters, five axes
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "an operand of shape `{Self}` does not fit its letters, which make it `{L}`",
+    label = "this operand has shape `{Self}`, but its letters say `{L}`",
+    note = "in a compact spec (no spaces between names, as \"ij,jk->ik\") each letter is an axis; to name an axis with a word, separate the names with spaces: \"b index, index d -> b d\""
+)]
+pub trait FitsCompactLetters<L>: Shape {
+    /// The shape as the tuple of its letters' dims.
+    fn into_letters(self) -> L;
+}
+
+impl<S: Shape> FitsCompactLetters<S> for S {
+    #[inline(always)]
+    fn into_letters(self) -> S {
+        self
+    }
+}
+
+/// The letter id that stands for `...` in a compiled [`Spec`].
+#[doc(hidden)]
+pub const ELLIPSIS: usize = usize::MAX;
+
+/// A spec as the macro compiled it: letter ids per input and for the output
+/// ([`ELLIPSIS`] for `...`).
 #[doc(hidden)]
 pub struct Spec {
     pub text: &'static str,
@@ -164,8 +196,30 @@ pub fn run<S: Shape, T: Float>(
         spec.inputs.len(),
         "one operand per input term"
     );
-    let mut sizes: Vec<Option<(usize, usize)>> = vec![None; spec.letters.len()];
-    for (i, (input, term)) in inputs.iter().zip(spec.inputs).enumerate() {
+    // `...` becomes fresh letters, as many as the axes it stands for (the types have
+    // checked that every operand with a `...` has the same dims under it).
+    let n = spec.letters.len();
+    let ell_rank = inputs
+        .iter()
+        .zip(spec.inputs)
+        .find(|(_, t)| t.contains(&ELLIPSIS))
+        .map_or(0, |(input, t)| input.dims.len() + 1 - t.len());
+    let expand = |t: &[usize]| -> Vec<usize> {
+        t.iter()
+            .flat_map(|&l| {
+                if l == ELLIPSIS {
+                    (n..n + ell_rank).collect::<Vec<_>>()
+                } else {
+                    vec![l]
+                }
+            })
+            .collect()
+    };
+    let spec_inputs: Vec<Vec<usize>> = spec.inputs.iter().map(|t| expand(t)).collect();
+    let spec_output = expand(spec.output);
+    let name = |l: usize| spec.letters.get(l).copied().unwrap_or("...");
+    let mut sizes: Vec<Option<(usize, usize)>> = vec![None; n + ell_rank];
+    for (i, (input, term)) in inputs.iter().zip(&spec_inputs).enumerate() {
         for (&letter, &size) in term.iter().zip(&input.dims) {
             match sizes[letter] {
                 None => sizes[letter] = Some((size, i)),
@@ -177,7 +231,7 @@ pub fn run<S: Shape, T: Float>(
                         format!(
                             "letter `{}` of {:?} is {first} in operand {} and {size} in \
                              operand {}",
-                            spec.letters[letter],
+                            name(letter),
                             spec.text,
                             j + 1,
                             i + 1
@@ -190,13 +244,13 @@ pub fn run<S: Shape, T: Float>(
     }
     let terms = inputs
         .iter()
-        .zip(spec.inputs)
+        .zip(&spec_inputs)
         .map(|(input, letters)| {
             let (data, offset, dims, strides) = input.parts();
             lower::Term::borrowed(data, offset, letters, dims, strides)
         })
         .collect();
-    let data = lower::evaluate(terms, spec.output);
+    let data = lower::evaluate(terms, &spec_output);
     debug_assert_eq!(data.len(), out.num_elements());
     Ok(Tensor::from_parts(out, data))
 }

@@ -373,14 +373,12 @@ fn dot_views<K: Dim, T: Float>(
     }
     let (da, db) = (a.as_base_slice(), b.as_base_slice());
     let (sa, sb) = (a.strides()[0], b.strides()[0]);
-    let (mut ia, mut ib) = (a.offset(), b.offset());
-    let mut acc = T::ZERO;
-    for _ in 0..n {
-        acc += da[ia] * db[ib];
-        ia += sa;
-        ib += sb;
-    }
-    Ok(acc)
+    // Pairwise, as NumPy's dot of long vectors is accurate.
+    Ok(crate::kernel::pairwise::dot_strided(
+        (da, a.offset(), sa),
+        (db, b.offset(), sb),
+        n,
+    ))
 }
 
 fn outer_views<M: Dim, N: Dim, T: Float>(

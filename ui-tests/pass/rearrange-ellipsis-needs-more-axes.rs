@@ -1,0 +1,9 @@
+use shapecheck::prelude::*;
+
+dim!(pub Batch = 2; pub H = 4; pub W = 6);
+
+fn main() {
+    let x = Tensor::<(Batch, H, W)>::zeros();
+    let y = rearrange!(x, "b h w ... -> ... w h b");
+    let _: &Tensor<(W, H, Batch)> = &y;
+}
