@@ -10,7 +10,7 @@
 use core::mem::MaybeUninit;
 
 use super::operand::MatRef;
-use super::raw;
+use super::raw::{self, Backend};
 use super::split::split_gemm;
 use crate::element::Float;
 use crate::tensor::layout::unravel;
@@ -30,6 +30,7 @@ pub(crate) struct Gemm<T> {
     alpha: T,
     beta: T,
     threads: usize,
+    backend: Backend,
 }
 
 impl<T: Float> Gemm<T> {
@@ -40,7 +41,18 @@ impl<T: Float> Gemm<T> {
             alpha: T::ONE,
             beta: T::ZERO,
             threads: 1,
+            backend: Backend::current(),
         }
+    }
+
+    /// Runs on `backend`'s kernels (the tests force each one), if this CPU has them.
+    #[cfg(test)]
+    pub(crate) fn backend(self, backend: Backend) -> Self {
+        assert!(
+            backend.available(),
+            "{backend:?} needs a CPU feature this one lacks"
+        );
+        Gemm { backend, ..self }
     }
 
     /// Scales the product: `C = α·A·B + β·C`.
@@ -134,7 +146,7 @@ impl<T: Float> Gemm<T> {
         assert!(needed <= c.len(), "C reaches past its buffer");
         assert!(rsc <= isize::MAX as usize, "C stride must fit in isize");
         let c = &mut c[..needed];
-        let (alpha, beta, threads) = (self.alpha, self.beta, self.threads);
+        let (alpha, beta, threads, backend) = (self.alpha, self.beta, self.threads, self.backend);
         let ((ars, acs), (brs, bcs)) = (a.strides(), b.strides());
         let nb = dims.len();
 
@@ -168,12 +180,24 @@ impl<T: Float> Gemm<T> {
                     rsc as isize,
                     1,
                     threads,
+                    backend,
                 );
             }
             return;
         }
 
         let per_item = m.checked_mul(rsc).expect("C extent overflows usize");
+        let route = raw::route(
+            backend,
+            m,
+            k,
+            ars as isize,
+            acs as isize,
+            brs as isize,
+            bcs as isize,
+            rsc as isize,
+            1,
+        );
         let run = |item: usize, c: &mut [MaybeUninit<T>]| {
             let mut idx = [0usize; 8];
             unravel(item, dims, &mut idx[..nb]);
@@ -188,9 +212,11 @@ impl<T: Float> Gemm<T> {
             // borrow, `(m − 1)·rsc + n` elements or more, written row-major with row stride
             // rsc ≥ n and column stride 1, so distinct (i, j) are distinct elements inside the
             // chunk, and it aliases neither operand (shared borrows). When β ≠ 0 the chunk is
-            // initialised (the caller's contract); with β = 0 it may not be.
+            // initialised (the caller's contract); with β = 0 it may not be. `route` is this
+            // product's (every item has the same extents and strides).
             unsafe {
                 raw::gemm(
+                    route,
                     m,
                     k,
                     n,

@@ -33,11 +33,17 @@
 //! other files carries a `// SAFETY:` comment naming the invariant it relies on.
 #![allow(unsafe_code)]
 
+#[cfg(target_arch = "x86_64")]
+mod blocked;
 mod gemm;
 pub(crate) mod lanes;
 #[cfg(target_arch = "x86_64")]
+mod micro;
+#[cfg(target_arch = "x86_64")]
 mod nt;
 mod operand;
+#[cfg(target_arch = "x86_64")]
+mod pack;
 mod raw;
 mod simd;
 mod split;
@@ -48,3 +54,5 @@ pub(crate) use simd::{run_avx2_fma, with_avx2_fma, Avx2FmaKernel};
 
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests_micro;

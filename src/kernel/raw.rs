@@ -1,20 +1,142 @@
-//! The raw product on pointers and strides, dispatched on the element type: the few-rows
-//! kernel of `nt.rs` when it takes the product, matrixmultiply otherwise.
+//! The raw product on pointers and strides: which kernel takes a product ([`route`]), and the
+//! product on that route, dispatched on the element type.
+//!
+//! The routes, in order of preference on x86-64:
+//! - `nt.rs`, the few-rows kernel reading both operands in place, for `x·Wᵀ` with `m ≤ 48`
+//!   (packing `B` would cost as much as the arithmetic);
+//! - the packed, blocked GEMM of `blocked.rs` with this CPU's micro-kernels (AVX-512F, else
+//!   AVX2 + FMA);
+//! - matrixmultiply: on other CPUs and architectures, for `k = 0` or a `C` whose columns
+//!   are not contiguous, and everywhere when `SHAPECHECK_GEMM=matrixmultiply` is set.
+//!
+//! The route is chosen once per product, before it is split over threads, so every block of
+//! it runs the same kernel and the result does not depend on the thread count.
+
+use std::sync::OnceLock;
 
 use crate::element::{Float, Kind};
 
-/// `C = α·A·B + β·C` in the raw strided format (see the [module](super) documentation); with
-/// β = 0, `C` is written, never read (it may be uninitialised, or NaN).
+/// The kernels the large products run on: this CPU's best, unless the environment variable
+/// `SHAPECHECK_GEMM` names another (`matrixmultiply`, `avx2`, `avx512`; a kernel the CPU
+/// lacks falls back to the best it has).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// matrixmultiply's `sgemm`/`dgemm` (and the few-rows kernel where it applies).
+    MatrixMultiply,
+    /// The packed GEMM with the AVX2 + FMA micro-kernels.
+    Avx2,
+    /// The packed GEMM with the AVX-512F micro-kernels.
+    Avx512,
+}
+
+impl Backend {
+    /// The best backend of this CPU.
+    fn best() -> Backend {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if super::micro::has_avx512() {
+                return Backend::Avx512;
+            }
+            if super::micro::has_avx2_fma() {
+                return Backend::Avx2;
+            }
+        }
+        Backend::MatrixMultiply
+    }
+
+    /// Whether this CPU runs the backend.
+    pub(crate) fn available(self) -> bool {
+        match self {
+            Backend::MatrixMultiply => true,
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 => super::micro::has_avx2_fma(),
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512 => super::micro::has_avx512(),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The backend of this process: `SHAPECHECK_GEMM`'s choice if the CPU runs it, else the
+    /// best; read once.
+    pub(crate) fn current() -> Backend {
+        static CHOSEN: OnceLock<Backend> = OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let asked = match std::env::var("SHAPECHECK_GEMM").as_deref() {
+                Ok("matrixmultiply") => Some(Backend::MatrixMultiply),
+                Ok("avx2") => Some(Backend::Avx2),
+                Ok("avx512") => Some(Backend::Avx512),
+                Ok(other) => {
+                    eprintln!(
+                        "shapecheck: SHAPECHECK_GEMM={other:?} is not one of matrixmultiply, \
+                         avx2, avx512; using this CPU's best kernels"
+                    );
+                    None
+                }
+                Err(_) => None,
+            };
+            asked
+                .filter(|b| b.available())
+                .unwrap_or_else(Backend::best)
+        })
+    }
+}
+
+/// The kernel one product runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Route {
+    /// The few-rows `x·Wᵀ` kernel (`nt.rs`).
+    #[cfg(target_arch = "x86_64")]
+    Nt,
+    /// The packed GEMM with the micro-kernels of an available `Backend::Avx2` or `Avx512`.
+    #[cfg(target_arch = "x86_64")]
+    Blocked(Backend),
+    /// matrixmultiply.
+    MatrixMultiply,
+}
+
+/// The route of an `m × k × n` product with these strides on `backend` (see the
+/// [module](self) documentation).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn route(
+    backend: Backend,
+    m: usize,
+    k: usize,
+    rsa: isize,
+    csa: isize,
+    rsb: isize,
+    csb: isize,
+    rsc: isize,
+    csc: isize,
+) -> Route {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if super::nt::eligible(m, k, rsa, csa, rsb, csb, rsc, csc) {
+            return Route::Nt;
+        }
+        let strides_ok = rsa >= 0 && csa >= 0 && rsb >= 0 && csb >= 0 && rsc >= 0 && csc == 1;
+        if backend != Backend::MatrixMultiply && backend.available() && k > 0 && strides_ok {
+            return Route::Blocked(backend);
+        }
+    }
+    let _ = (backend, m, k, rsa, csa, rsb, csb, rsc, csc);
+    Route::MatrixMultiply
+}
+
+/// `C = α·A·B + β·C` in the raw strided format (see the [module](super) documentation) on
+/// `route`; with β = 0, `C` is written, never read (it may be uninitialised, or NaN).
 ///
 /// # Safety
 ///
-/// For `i < m`, `l < k`, `j < n`: `a + i·rsa + l·csa` and `b + l·rsb + j·csb` must be valid
-/// for reads, and `c + i·rsc + j·csc` valid for writes, pairwise distinct for distinct
-/// `(i, j)` and not aliasing `a` or `b`; when β ≠ 0, `C` must also be valid for reads and
-/// initialised.
+/// `route` is what [`route`] returns for this product's `m`, `k` and strides (on any
+/// backend). For `i < m`, `l < k`, `j < n`: `a + i·rsa + l·csa` and `b + l·rsb + j·csb` must
+/// be valid for reads, and `c + i·rsc + j·csc` valid for writes, pairwise distinct for
+/// distinct `(i, j)` and not aliasing `a` or `b`; when β ≠ 0, `C` must also be valid for
+/// reads and initialised.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(super) unsafe fn gemm<T: Float>(
+    route: Route,
     m: usize,
     k: usize,
     n: usize,
@@ -38,6 +160,7 @@ pub(super) unsafe fn gemm<T: Float>(
         // function's contract, which is `gemm_f32`'s.
         Kind::F32 => unsafe {
             gemm_f32(
+                route,
                 m,
                 k,
                 n,
@@ -57,6 +180,7 @@ pub(super) unsafe fn gemm<T: Float>(
         // SAFETY: as above: only `f64` has `KIND = F64`, so `T` is `f64`.
         Kind::F64 => unsafe {
             gemm_f64(
+                route,
                 m,
                 k,
                 n,
@@ -86,6 +210,7 @@ macro_rules! typed_gemm {
         #[allow(clippy::too_many_arguments)]
         #[inline]
         unsafe fn $name(
+            route: Route,
             m: usize,
             k: usize,
             n: usize,
@@ -101,13 +226,13 @@ macro_rules! typed_gemm {
             rsc: isize,
             csc: isize,
         ) {
-            #[cfg(target_arch = "x86_64")]
-            if super::nt::eligible(m, k, rsa, csa, rsb, csb, rsc, csc) {
-                // SAFETY: `eligible` checked that the CPU has AVX2 and FMA (the target
-                // features of `gemm_nt`), that csa = rsb = 1 and that the other strides
-                // are non-negative, so the casts to usize keep their values; the caller
-                // upholds the rest of `gemm_nt`'s contract, which is this function's.
-                unsafe {
+            match route {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the route is `Nt` only when `nt::eligible` held: the CPU has AVX2
+                // and FMA (the target features of `gemm_nt`), csa = rsb = 1 and the other
+                // strides are non-negative, so the casts to usize keep their values; the
+                // caller upholds the rest of `gemm_nt`'s contract, which is this function's.
+                Route::Nt => unsafe {
                     super::nt::gemm_nt::<$t>(
                         m,
                         k,
@@ -122,13 +247,57 @@ macro_rules! typed_gemm {
                         rsc as usize,
                         csc as usize,
                     )
-                };
-                return;
+                },
+                #[cfg(target_arch = "x86_64")]
+                Route::Blocked(backend) => {
+                    if m == 0 || n == 0 {
+                        return;
+                    }
+                    let strides = (rsa as usize, csa as usize, rsb as usize, csb as usize);
+                    let (rsa, csa, rsb, csb) = strides;
+                    // SAFETY: the route is `Blocked` only for an available backend, k > 0,
+                    // non-negative strides (so the casts keep their values) and csc = 1;
+                    // m, n > 0 (checked above); the caller upholds the rest, which is
+                    // `blocked::gemm`'s contract.
+                    unsafe {
+                        if backend == Backend::Avx512 {
+                            super::blocked::gemm::<super::micro::Avx512<$t>>(
+                                m,
+                                k,
+                                n,
+                                alpha,
+                                a,
+                                (rsa, csa),
+                                b,
+                                (rsb, csb),
+                                beta,
+                                c,
+                                rsc as usize,
+                            )
+                        } else {
+                            super::blocked::gemm::<super::micro::Avx2<$t>>(
+                                m,
+                                k,
+                                n,
+                                alpha,
+                                a,
+                                (rsa, csa),
+                                b,
+                                (rsb, csb),
+                                beta,
+                                c,
+                                rsc as usize,
+                            )
+                        }
+                    }
+                }
+                // SAFETY: the caller upholds this function's contract, which is exactly
+                // matrixmultiply's: in-bounds operands and a non-overlapping C, initialised
+                // when beta != 0 (with beta = 0, C is written and never read).
+                Route::MatrixMultiply => unsafe {
+                    $f(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+                },
             }
-            // SAFETY: the caller upholds this function's contract, which is exactly
-            // matrixmultiply's: in-bounds operands and a non-overlapping C, initialised
-            // when beta != 0 (with beta = 0, C is written and never read).
-            unsafe { $f(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
         }
     };
 }
