@@ -104,15 +104,22 @@ pub(super) unsafe fn gemm<K: Kernel>(
                 unsafe { pack(mr, mc, kc, a.add(ic * rsa + pc * csa), rsa, csa, apack) };
                 for jr in (0..nc).step_by(nr) {
                     for ir in (0..mc).step_by(mr) {
+                        // SAFETY: panel `ir / MR` of the packed A block and `jr / NR` of the
+                        // packed B block are inside what was just packed, `kc·MR` and `kc·NR`
+                        // elements each; the tile's first element of `C`, `(ic + ir, jc + jr)`,
+                        // is in `C` (`ic + ir < m`, `jc + jr < n`).
+                        let (ap, bp, cp) = unsafe {
+                            (
+                                apack.add(ir * kc),
+                                bpack.add(jr * kc),
+                                c.add((ic + ir) * rsc + jc + jr),
+                            )
+                        };
                         let t = TileArgs {
                             kc,
-                            // SAFETY: panel `ir / MR` of the packed A block and `jr / NR` of
-                            // the packed B block are inside what was just packed, `kc·MR` and
-                            // `kc·NR` elements each; the tile's first element of `C`,
-                            // `(ic + ir, jc + jr)`, is in `C` (`ic + ir < m`, `jc + jr < n`).
-                            a: unsafe { apack.add(ir * kc) },
-                            b: unsafe { bpack.add(jr * kc) },
-                            c: unsafe { c.add((ic + ir) * rsc + jc + jr) },
+                            a: ap,
+                            b: bp,
+                            c: cp,
                             rsc,
                             mr: (mc - ir).min(mr),
                             nr: (nc - jr).min(nr),

@@ -36,7 +36,7 @@ pub(super) unsafe fn pack<T: Float>(
     dst: *mut T,
 ) {
     let full = rows / w;
-    let f32_lanes = T::KIND == Kind::F32 && w % 4 == 0;
+    let f32_lanes = T::KIND == Kind::F32 && w.is_multiple_of(4);
     // SAFETY: for the whole body: panel `p` occupies `dst[p·w·kc .. (p + 1)·w·kc]`, inside
     // the caller's `rows.div_ceil(w)·w·kc` elements, and each write below is at `l·w + i`
     // of a panel with `l < kc`, `i < w`; each read is `src + i·rs + l·cs` with `i < rows`
@@ -230,7 +230,7 @@ unsafe fn transpose_f32(w: usize, kc: usize, src: *const f32, rs: usize, dst: *m
 /// `src .. src + w` readable, `dst .. dst + w` writable, not overlapping.
 #[inline(always)]
 unsafe fn copy_f32(w: usize, src: *const f32, dst: *mut f32) {
-    debug_assert!(w % 4 == 0);
+    debug_assert!(w.is_multiple_of(4));
     // SAFETY: each load reads `src + i .. + 4` and each store writes `dst + i .. + 4` with
     // `i + 4 ≤ w`: the caller's ranges. SSE is part of x86-64.
     unsafe {
