@@ -18,8 +18,14 @@
 //! - `operand.rs`: [`MatRef`] and its bounds check.
 //! - `gemm.rs`: [`Gemm`], the one entry `C = α·A·B + β·C` (batched or single, into a fresh
 //!   `Vec` with `to_vec` or an existing buffer with `to_slice`).
-//! - `raw.rs`: the product on raw pointers, dispatched on the element type (`Float`'s sealed
-//!   `KIND`) to matrixmultiply's `sgemm`/`dgemm` or to `nt`.
+//! - `raw.rs`: the backend of the process (`SHAPECHECK_GEMM`, else this CPU's best), the
+//!   route of one product (few-rows kernel, packed GEMM, or matrixmultiply), and the product
+//!   on raw pointers, dispatched on the element type (`Float`'s sealed `KIND`).
+//! - `blocked.rs`: the packed, cache-blocked GEMM (BLIS's loops), with thread-local packing
+//!   buffers; `pack.rs` packs the blocks of `A` and `B` into the kernels' panels;
+//!   `micro.rs` holds the micro-kernels (AVX-512F 12 × 32 and AVX2 + FMA 6 × 16 for f32,
+//!   12 × 16 and 6 × 8 for f64) and their blocking. `tests_micro.rs` forces each of them on
+//!   every shape class.
 //! - `nt.rs`: the few-rows `x·Wᵀ` kernel (AVX2/FMA), reading both operands in place.
 //! - `split.rs`: one product split into blocks of rows or columns over threads, on the
 //!   kernels' tile edges so the result does not depend on the thread count.
