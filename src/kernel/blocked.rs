@@ -20,6 +20,7 @@
 
 use core::cell::Cell;
 
+use super::epilogue::Epilogue;
 use super::micro::{Kernel, TileArgs};
 use super::pack::pack;
 use crate::element::Float;
@@ -42,13 +43,15 @@ fn lines_for<T>(elements: usize) -> usize {
     (elements * core::mem::size_of::<T>()).div_ceil(64)
 }
 
-/// `C = α·A·B + β·C` with kernel `K`, in the raw strided format (column stride of `C` 1).
+/// `C = α·A·B + β·C` with kernel `K`, in the raw strided format (column stride of `C` 1),
+/// with the fused epilogue `epi` (whose bias, if any, replaces `β·C`).
 ///
 /// # Safety
 ///
 /// `K::available()`; `m, n, k ≥ 1`; for `i < m`, `l < k`, `j < n`: `a + i·rsa + l·csa` and
 /// `b + l·rsb + j·csb` valid for reads, `c + i·rsc + j` valid for writes, pairwise distinct
-/// for distinct `(i, j)` and aliasing neither operand; when β ≠ 0, `C` initialised.
+/// for distinct `(i, j)` and aliasing neither operand; when β ≠ 0 and there is no bias, `C`
+/// initialised. A bias has at least `n` elements.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm<K: Kernel>(
     m: usize,
@@ -62,8 +65,10 @@ pub(super) unsafe fn gemm<K: Kernel>(
     beta: K::E,
     c: *mut K::E,
     rsc: usize,
+    epi: Epilogue<'_, K::E>,
 ) {
     debug_assert!(m > 0 && n > 0 && k > 0 && K::available());
+    debug_assert!(epi.bias.is_none_or(|b| b.len() >= n));
     let (mr, nr) = (K::MR, K::NR);
     let kc_max = K::KC.min(k);
     let mc_max = K::MC.min(m.next_multiple_of(mr));
@@ -96,6 +101,8 @@ pub(super) unsafe fn gemm<K: Kernel>(
             } else {
                 (K::E::ONE, false)
             };
+            let bias = if pc == 0 { epi.bias } else { None };
+            let last = pc + kc == k;
             for ic in (0..m).step_by(K::MC) {
                 let mc = (m - ic).min(K::MC);
                 // SAFETY: as for `B`: the block `A[ic .. ic + mc, pc .. pc + kc]` is readable
@@ -126,6 +133,9 @@ pub(super) unsafe fn gemm<K: Kernel>(
                             alpha,
                             beta,
                             beta_zero,
+                            // The bias's columns `jc + jr ..`, `nr ≤ n − jc − jr` of them
+                            // (the bias has `n` or more).
+                            init: bias.map_or(core::ptr::null(), |b| b[jc + jr..].as_ptr()),
                         };
                         // SAFETY: `K::available()` (the contract); the panels hold `kc·MR` and
                         // `kc·NR` packed elements (above); the tile's `mr × nr` corner of `C`
@@ -133,6 +143,20 @@ pub(super) unsafe fn gemm<K: Kernel>(
                         // read: by the caller for the first `k` block when β ≠ 0, and by the
                         // previous `k` block for the later ones.
                         unsafe { K::tile(t) };
+                        if let (true, Some(map)) = (last, epi.map) {
+                            for i in 0..t.mr {
+                                // SAFETY: row `ic + ir + i < m` of `C`, columns
+                                // `jc + jr .. + nr` (`≤ n`): elements of `C` that only this
+                                // call writes (the caller's unique range), initialised by the
+                                // tile just written; no other reference to them exists while
+                                // `map` runs.
+                                let row = unsafe {
+                                    core::slice::from_raw_parts_mut(cp.add(i * rsc), t.nr)
+                                };
+                                let (r0, c0) = epi.origin;
+                                map(r0 + ic + ir + i, c0 + jc + jr, row);
+                            }
+                        }
                     }
                 }
             }

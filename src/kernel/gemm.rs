@@ -9,6 +9,7 @@
 
 use core::mem::MaybeUninit;
 
+use super::epilogue::Epilogue;
 use super::operand::MatRef;
 use super::raw::{self, Backend};
 use super::split::split_gemm;
@@ -94,7 +95,15 @@ impl<T: Float> Gemm<T> {
             .expect("output size overflows usize");
         let mut out: Vec<T> = Vec::with_capacity(len);
         // SAFETY: β = 0 (asserted), so `C` is never read and may be uninitialised.
-        unsafe { self.run(a, b, &mut out.spare_capacity_mut()[..len], b.ncols()) };
+        unsafe {
+            self.run(
+                a,
+                b,
+                &mut out.spare_capacity_mut()[..len],
+                b.ncols(),
+                Epilogue::default(),
+            )
+        };
         // SAFETY: with row stride n, the `batch·m` rows of n elements written by `run` (its
         // postcondition) tile exactly the first `len` elements, and no borrow of the spare
         // capacity remains.
@@ -120,7 +129,36 @@ impl<T: Float> Gemm<T> {
         };
         // SAFETY: every element of `c` is initialised (it was a `&mut [T]`), so `C` may be
         // read when β ≠ 0.
-        unsafe { self.run(a, b, c, rsc) };
+        unsafe { self.run(a, b, c, rsc, Epilogue::default()) };
+    }
+
+    /// [`to_slice`](Self::to_slice) with a fused epilogue: `C = map(α·A·B + bias)` (see
+    /// [`Epilogue`]; with a bias, β must be 0), for a single product.
+    ///
+    /// # Panics
+    ///
+    /// As `to_slice`; and for a batched product, a bias shorter than `n`, or a bias with
+    /// β ≠ 0.
+    #[cfg_attr(not(test), expect(dead_code, reason = "not yet wired into nn"))]
+    pub(crate) fn to_slice_with(
+        self,
+        a: MatRef<'_, T>,
+        b: MatRef<'_, T>,
+        c: &mut [T],
+        rsc: usize,
+        epi: Epilogue<'_, T>,
+    ) {
+        assert!(
+            epi.is_empty() || a.batch_dims().is_empty(),
+            "a fused epilogue is for a single product"
+        );
+        let len = c.len();
+        // SAFETY: as in `to_slice`.
+        let c = unsafe {
+            core::slice::from_raw_parts_mut(c.as_mut_ptr().cast::<MaybeUninit<T>>(), len)
+        };
+        // SAFETY: every element of `c` is initialised.
+        unsafe { self.run(a, b, c, rsc, epi) };
     }
 
     /// The product into `c` as described at [`to_slice`](Self::to_slice). Postcondition: every
@@ -129,7 +167,14 @@ impl<T: Float> Gemm<T> {
     /// # Safety
     ///
     /// When β ≠ 0, the elements of `C` are initialised.
-    unsafe fn run(self, a: MatRef<'_, T>, b: MatRef<'_, T>, c: &mut [MaybeUninit<T>], rsc: usize) {
+    unsafe fn run(
+        self,
+        a: MatRef<'_, T>,
+        b: MatRef<'_, T>,
+        c: &mut [MaybeUninit<T>],
+        rsc: usize,
+        epi: Epilogue<'_, T>,
+    ) {
         let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
         assert_eq!(k, b.nrows(), "GEMM inner dims differ");
         let dims = a.batch_dims();
@@ -181,6 +226,7 @@ impl<T: Float> Gemm<T> {
                     1,
                     threads,
                     backend,
+                    epi,
                 );
             }
             return;
@@ -231,6 +277,7 @@ impl<T: Float> Gemm<T> {
                     c.as_mut_ptr().cast::<T>(),
                     rsc as isize,
                     1,
+                    Epilogue::default(),
                 );
             }
         };

@@ -28,7 +28,8 @@
 //! tile, which is what makes the result independent of how the product is split.
 //!
 //! The write-back is `C = α·acc` when β = 0 (then `C` is never read: it may be NaN or
-//! uninitialised) and `C = fma(α, acc, β·C)` otherwise.
+//! uninitialised) and `C = fma(α, acc, β·C)` otherwise; a fused bias row `b` stands in for
+//! `β·C` (`C = fma(α, acc, b)`), which is what a `C` prefilled with the bias and β = 1 gives.
 
 use core::arch::x86_64::*;
 
@@ -346,6 +347,9 @@ pub(super) struct TileArgs<E> {
     pub(super) beta: E,
     /// Whether β = 0: then `C` is written and never read.
     pub(super) beta_zero: bool,
+    /// A row of `nr` values that stands in for `β·C` in every row of the tile (the bias of
+    /// a fused epilogue, on the first block of `k`), or null.
+    pub(super) init: *const E,
 }
 
 /// One `MR × (NV·LANES)` tile: see the [module](self) documentation.
@@ -354,7 +358,8 @@ pub(super) struct TileArgs<E> {
 ///
 /// The ISA of `S` is available; `t.a` is readable for `kc·MR` elements and `t.b` for
 /// `kc·NV·LANES`; `C`'s elements `t.c + i·rsc + j` (`i < mr`, `j < nr`) are valid for writes
-/// and, unless `beta_zero`, for reads and initialised; `mr ≤ MR`, `nr ≤ NV·LANES`.
+/// and, unless `beta_zero`, for reads and initialised; `mr ≤ MR`, `nr ≤ NV·LANES`; `t.init`
+/// is null or readable for `nr` elements.
 #[inline(always)]
 unsafe fn tile<S: Simd, const MR: usize, const NV: usize>(t: TileArgs<S::E>) {
     let lanes = S::LANES;
@@ -362,7 +367,8 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize>(t: TileArgs<S::E>) {
     // below `kc·MR` and `kc·NV·LANES` elements (step `l < kc` reads `a[l·MR .. l·MR + MR]`
     // and `b[l·NR .. l·NR + NR]`); the write-back touches only `C`'s `mr × nr` corner: full
     // vectors when the tile is whole, masked ones (lanes `< nr − v·LANES`) otherwise, and
-    // rows `i < mr`; `C` is read only when β ≠ 0.
+    // rows `i < mr`; `C` is read only when β ≠ 0 and there is no `init` row, which is read
+    // (when not null) over the same `nr` lanes.
     unsafe {
         let mut acc = [[S::zero(); NV]; MR];
         let (mut a, mut b) = (t.a, t.b);
@@ -388,7 +394,9 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize>(t: TileArgs<S::E>) {
                 let row = t.c.add(i * t.rsc);
                 for (v, &x) in acc.iter().enumerate() {
                     let p = row.add(v * lanes);
-                    let y = if t.beta_zero {
+                    let y = if !t.init.is_null() {
+                        S::fmadd(alpha, x, S::load(t.init.add(v * lanes)))
+                    } else if t.beta_zero {
                         S::mul(alpha, x)
                     } else {
                         S::fmadd(alpha, x, S::mul(beta, S::load(p)))
@@ -405,7 +413,9 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize>(t: TileArgs<S::E>) {
                     };
                     let m = S::mask(left.min(lanes));
                     let p = row.add(v * lanes);
-                    let y = if t.beta_zero {
+                    let y = if !t.init.is_null() {
+                        S::fmadd(alpha, x, S::load_masked(t.init.add(v * lanes), m))
+                    } else if t.beta_zero {
                         S::mul(alpha, x)
                     } else {
                         S::fmadd(alpha, x, S::mul(beta, S::load_masked(p, m)))

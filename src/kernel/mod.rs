@@ -26,6 +26,9 @@
 //!   `micro.rs` holds the micro-kernels (AVX-512F 12 × 32 and AVX2 + FMA 6 × 16 for f32,
 //!   12 × 16 and 6 × 8 for f64) and their blocking. `tests_micro.rs` forces each of them on
 //!   every shape class.
+//! - `epilogue.rs`: [`Epilogue`], the fused write-back of a product (a bias row, then an
+//!   elementwise map such as an activation and a residual add), fused into the packed
+//!   GEMM's tiles and run unfused on the other routes, with the same values.
 //! - `nt.rs`: the few-rows `x·Wᵀ` kernel (AVX2/FMA), reading both operands in place.
 //! - `split.rs`: one product split into blocks of rows or columns over threads, on the
 //!   kernels' tile edges so the result does not depend on the thread count.
@@ -41,6 +44,7 @@
 
 #[cfg(target_arch = "x86_64")]
 mod blocked;
+mod epilogue;
 mod gemm;
 pub(crate) mod lanes;
 #[cfg(target_arch = "x86_64")]
@@ -54,6 +58,9 @@ mod raw;
 mod simd;
 mod split;
 
+// Tested in `tests_micro.rs`; for `nn::Linear` and the FFNs to pass to `to_slice_with`.
+#[allow(unused_imports, reason = "not yet wired into nn")]
+pub(crate) use epilogue::{Epilogue, RowMap};
 pub(crate) use gemm::Gemm;
 pub(crate) use operand::MatRef;
 pub(crate) use simd::{run_avx2_fma, with_avx2_fma, Avx2FmaKernel};

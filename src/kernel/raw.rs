@@ -15,6 +15,7 @@
 
 use std::sync::OnceLock;
 
+use super::epilogue::Epilogue;
 use crate::element::{Float, Kind};
 
 /// The kernels the large products run on: this CPU's best, unless the environment variable
@@ -139,15 +140,17 @@ pub(super) fn route(
 }
 
 /// `C = α·A·B + β·C` in the raw strided format (see the [module](super) documentation) on
-/// `route`; with β = 0, `C` is written, never read (it may be uninitialised, or NaN).
+/// `route`, then the epilogue `epi` (whose bias replaces `β·C`); with β = 0 and no bias,
+/// `C` is written, never read (it may be uninitialised, or NaN).
 ///
 /// # Safety
 ///
 /// `route` is what [`route`] returns for this product's `m`, `k` and strides (on any
 /// backend). For `i < m`, `l < k`, `j < n`: `a + i·rsa + l·csa` and `b + l·rsb + j·csb` must
 /// be valid for reads, and `c + i·rsc + j·csc` valid for writes, pairwise distinct for
-/// distinct `(i, j)` and not aliasing `a` or `b`; when β ≠ 0, `C` must also be valid for
-/// reads and initialised.
+/// distinct `(i, j)` and not aliasing `a` or `b`; when β ≠ 0 (and there is no bias), `C`
+/// must also be valid for reads and initialised. A non-empty epilogue needs `csc = 1`, β = 0
+/// when it has a bias, and a bias of `n` or more elements (checked).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(super) unsafe fn gemm<T: Float>(
@@ -166,7 +169,65 @@ pub(super) unsafe fn gemm<T: Float>(
     c: *mut T,
     rsc: isize,
     csc: isize,
+    epi: Epilogue<'_, T>,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    let fused = matches!(route, Route::Blocked(_));
+    #[cfg(not(target_arch = "x86_64"))]
+    let fused = false;
+    if !epi.is_empty() {
+        assert!(csc == 1, "a fused epilogue needs contiguous rows of C");
+        assert!(epi.bias.is_none() || beta == T::ZERO, "a bias replaces β·C");
+        assert!(
+            epi.bias.is_none_or(|b| b.len() >= n),
+            "the bias is shorter than C's rows"
+        );
+    }
+    if !fused && !epi.is_empty() {
+        // The same three steps, unfused: prefill with the bias, the product with β = 1, the
+        // map over each row.
+        let beta = if let Some(bias) = epi.bias {
+            for i in 0..m {
+                // SAFETY: row `i < m` of `C`, `n` contiguous elements (csc = 1, asserted) that
+                // the caller made writable and that no other reference covers.
+                let row = unsafe { core::slice::from_raw_parts_mut(c.offset(i as isize * rsc), n) };
+                row.copy_from_slice(&bias[..n]);
+            }
+            T::ONE
+        } else {
+            beta
+        };
+        // SAFETY: the caller's contract, with `C` initialised where β ≠ 0 (prefilled just
+        // above when the bias made β = 1).
+        unsafe {
+            gemm(
+                route,
+                m,
+                k,
+                n,
+                alpha,
+                a,
+                rsa,
+                csa,
+                b,
+                rsb,
+                csb,
+                beta,
+                c,
+                rsc,
+                csc,
+                Epilogue::default(),
+            )
+        };
+        if let Some(map) = epi.map {
+            for i in 0..m {
+                // SAFETY: as for the prefill: row `i` of `C`, now written by the product.
+                let row = unsafe { core::slice::from_raw_parts_mut(c.offset(i as isize * rsc), n) };
+                map(epi.origin.0 + i, epi.origin.1, row);
+            }
+        }
+        return;
+    }
     // `T::KIND` is a constant, so each monomorphisation keeps one arm. The scalars go through
     // `f64`, exactly for both types (the round trip of an f32 is the identity).
     match T::KIND {
@@ -174,7 +235,10 @@ pub(super) unsafe fn gemm<T: Float>(
         // casts keep every pointer's address and element type; the caller upholds this
         // function's contract, which is `gemm_f32`'s.
         Kind::F32 => unsafe {
+            // `Epilogue<T>` and `Epilogue<f32>` are the same type here.
+            let epi = *(&raw const epi).cast::<Epilogue<'_, f32>>();
             gemm_f32(
+                epi,
                 route,
                 m,
                 k,
@@ -194,7 +258,9 @@ pub(super) unsafe fn gemm<T: Float>(
         },
         // SAFETY: as above: only `f64` has `KIND = F64`, so `T` is `f64`.
         Kind::F64 => unsafe {
+            let epi = *(&raw const epi).cast::<Epilogue<'_, f64>>();
             gemm_f64(
+                epi,
                 route,
                 m,
                 k,
@@ -225,6 +291,7 @@ macro_rules! typed_gemm {
         #[allow(clippy::too_many_arguments)]
         #[inline]
         unsafe fn $name(
+            epi: Epilogue<'_, $t>,
             route: Route,
             m: usize,
             k: usize,
@@ -241,6 +308,9 @@ macro_rules! typed_gemm {
             rsc: isize,
             csc: isize,
         ) {
+            // Only the blocked route receives a non-empty epilogue (`gemm` runs the others'
+            // unfused).
+            let _ = &epi;
             match route {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: the route is `Nt` only when `nt::eligible` held: the CPU has AVX2
@@ -272,8 +342,8 @@ macro_rules! typed_gemm {
                     let (rsa, csa, rsb, csb) = strides;
                     // SAFETY: the route is `Blocked` only for an available backend, k > 0,
                     // non-negative strides (so the casts keep their values) and csc = 1;
-                    // m, n > 0 (checked above); the caller upholds the rest, which is
-                    // `blocked::gemm`'s contract.
+                    // m, n > 0 (checked above); `gemm` checked the epilogue's bias; the
+                    // caller upholds the rest, which is `blocked::gemm`'s contract.
                     unsafe {
                         if backend == Backend::Avx512 {
                             super::blocked::gemm::<super::micro::Avx512<$t>>(
@@ -288,6 +358,7 @@ macro_rules! typed_gemm {
                                 beta,
                                 c,
                                 rsc as usize,
+                                epi,
                             )
                         } else {
                             super::blocked::gemm::<super::micro::Avx2<$t>>(
@@ -302,6 +373,7 @@ macro_rules! typed_gemm {
                                 beta,
                                 c,
                                 rsc as usize,
+                                epi,
                             )
                         }
                     }

@@ -4,6 +4,7 @@
 //! kernel in the same order of `k` as on one thread: the result is bit-identical whatever
 //! the thread count.
 
+use super::epilogue::Epilogue;
 use super::raw::{self, Backend};
 use crate::element::Float;
 
@@ -34,8 +35,8 @@ const SPLIT_COLUMNS_MAX_M: usize = 48;
 ///
 /// # Safety
 ///
-/// [`raw::gemm`]'s contract for the whole `m × k × n` product (the route aside), with
-/// non-negative strides.
+/// [`raw::gemm`]'s contract for the whole `m × k × n` product (the route aside, and the
+/// epilogue `epi`'s included), with non-negative strides.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn split_gemm<T: Float>(
     m: usize,
@@ -54,6 +55,7 @@ pub(super) unsafe fn split_gemm<T: Float>(
     csc: isize,
     threads: usize,
     backend: Backend,
+    epi: Epilogue<'_, T>,
 ) {
     let route = raw::route(backend, m, k, rsa, csa, rsb, csb, rsc, csc);
     let by_columns = m <= SPLIT_COLUMNS_MAX_M;
@@ -63,7 +65,7 @@ pub(super) unsafe fn split_gemm<T: Float>(
         // SAFETY: the caller's contract is `raw::gemm`'s, and `route` is this product's.
         unsafe {
             raw::gemm(
-                route, m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
+                route, m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, epi,
             )
         };
         return;
@@ -106,6 +108,7 @@ pub(super) unsafe fn split_gemm<T: Float>(
                         p.c.add(start * csc as usize),
                         rsc,
                         csc,
+                        epi.shifted(0, start),
                     )
                 } else {
                     raw::gemm(
@@ -124,6 +127,7 @@ pub(super) unsafe fn split_gemm<T: Float>(
                         p.c.add(start * rsc as usize),
                         rsc,
                         csc,
+                        epi.shifted(start, 0),
                     )
                 }
             }
