@@ -233,10 +233,9 @@ impl<T: Float> Gemm<T> {
         }
 
         let per_item = m.checked_mul(rsc).expect("C extent overflows usize");
-        let route = raw::route(
+        let route = raw::route::<T>(
             backend,
-            m,
-            k,
+            (m, k, n),
             ars as isize,
             acs as isize,
             brs as isize,

@@ -57,7 +57,7 @@ pub(super) unsafe fn split_gemm<T: Float>(
     backend: Backend,
     epi: Epilogue<'_, T>,
 ) {
-    let route = raw::route(backend, m, k, rsa, csa, rsb, csb, rsc, csc);
+    let route = raw::route::<T>(backend, (m, k, n), rsa, csa, rsb, csb, rsc, csc);
     let by_columns = m <= SPLIT_COLUMNS_MAX_M;
     let len = if by_columns { n } else { m };
     let parts = threads.min(len.div_ceil(16));
