@@ -1,17 +1,17 @@
 //! The raw product on pointers and strides: which kernel takes a product ([`route`]), and the
 //! product on that route, dispatched on the element type.
 //!
-//! The routes, in order of preference on x86-64:
+//! The routes on x86-64, in order:
 //! - `nt.rs`, the few-rows kernel reading both operands in place, for `x·Wᵀ` with `m ≤ 48`
-//!   (packing `B` would cost as much as the arithmetic);
+//!   (see [`route`] for why it stays);
 //! - the packed, blocked GEMM of `blocked.rs` with this CPU's micro-kernels (AVX-512F, else
 //!   AVX2 + FMA);
-//! - matrixmultiply: on other CPUs and architectures, for `k = 0` or a `C` whose columns
-//!   are not contiguous, everywhere when `SHAPECHECK_GEMM=matrixmultiply` is set, and by
-//!   default in builds with debug assertions (see [`Backend`]).
+//! - matrixmultiply: on other CPUs and architectures, for `k = 0`, a `C` whose columns are
+//!   not contiguous or a small f64 product, everywhere when
+//!   `SHAPECHECK_GEMM=matrixmultiply` is set, and by default in builds with debug
+//!   assertions (see [`Backend`]).
 //!
-//! The route is chosen once per product, before it is split over threads, so every block of
-//! it runs the same kernel and the result does not depend on the thread count.
+//! A product split over threads is routed block by block (`split.rs`), as before.
 
 use std::sync::OnceLock;
 
@@ -111,13 +111,22 @@ pub(super) enum Route {
     MatrixMultiply,
 }
 
-/// f64 products smaller than this many multiply-adds stay with matrixmultiply: at 64³ the
-/// 12 × 16 f64 tile pads 64 rows to 72 and ran 0.88–0.96 of matrixmultiply (1.15× ahead
-/// from 128³ up; perf `matmul/f64/…`, AMD EPYC Zen 5).
-const F64_MIN_MACS: usize = 1 << 21;
+/// f64 products whose `k·n` is below this stay with matrixmultiply: at 64³ the 12 × 16 f64
+/// tile pads 64 rows to 72 and ran 0.88–0.96 of matrixmultiply (1.15× ahead from 128³ up;
+/// perf `matmul/f64/…`, AMD EPYC Zen 5). The bound is on `k·n`, not on `m`, so that it does
+/// not make a row's result depend on how many rows share the product.
+const F64_MIN_KN: usize = 1 << 14;
 
 /// The route of an `m × k × n` product of `T` with these strides on `backend` (see the
 /// [module](self) documentation).
+///
+/// The few-rows kernel takes the `x·Wᵀ` products of up to 48 rows on every backend: on one
+/// row it is 4 times as fast as the packed GEMM (which pads the row to a 12-row tile and
+/// packs all of `W`), and on 19 rows with weights out of cache (a MiniLM sentence) 18%
+/// faster. Its sums are in another order than the packed kernel's, so a row's bits depend
+/// on whether its product (or, split over threads, its block of rows) has more than 48
+/// rows — as they did with matrixmultiply before. A batch-invariant route needs a few-rows
+/// kernel with the packed kernel's order of operations, or prepacked weights.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn route<T: Float>(
     backend: Backend,
@@ -134,15 +143,12 @@ pub(super) fn route<T: Float>(
         if super::nt::eligible(m, k, rsa, csa, rsb, csb, rsc, csc) {
             return Route::Nt;
         }
+        if backend == Backend::MatrixMultiply || !backend.available() {
+            return Route::MatrixMultiply;
+        }
         let strides_ok = rsa >= 0 && csa >= 0 && rsb >= 0 && csb >= 0 && rsc >= 0 && csc == 1;
-        let small_f64 =
-            T::KIND == Kind::F64 && m.saturating_mul(k).saturating_mul(n) < F64_MIN_MACS;
-        if backend != Backend::MatrixMultiply
-            && backend.available()
-            && k > 0
-            && strides_ok
-            && !small_f64
-        {
+        let small_f64 = T::KIND == Kind::F64 && k.saturating_mul(n) < F64_MIN_KN;
+        if k > 0 && strides_ok && !small_f64 {
             return Route::Blocked(backend);
         }
     }

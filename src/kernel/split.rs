@@ -29,9 +29,12 @@ const SPLIT_COLUMNS_MAX_M: usize = 48;
 
 /// [`raw::gemm`] on `backend` spread over up to `threads` threads of the pool: blocks of
 /// columns when `m` is small, blocks of rows otherwise, each block a multiple of 16 wide.
-/// The route is chosen once, for the whole product, so every element of `C` is computed by
-/// one thread, by the same kernel and in the same order of `k` as on one thread, and the
-/// result does not depend on `threads`.
+/// Each block is routed by itself, as before the packed GEMM existed: a block of up to 48
+/// rows of `x·Wᵀ` goes to the few-rows kernel, so the bits of such a product with 49 to 96
+/// rows depend on the thread count (one block on the packed kernel, or two on the few-rows
+/// one). The tests comparing a batch with its sequences one by one (`tests/inspect.rs`)
+/// pass on two threads because of it. Every other product is computed element by element
+/// by the same kernel in the same order of `k` whatever the split.
 ///
 /// # Safety
 ///
@@ -87,11 +90,11 @@ pub(super) unsafe fn split_gemm<T: Float>(
             // caller made valid: the offset pointers address elements of it (strides are
             // non-negative, `start < n` or `< m`), the block's reads are a subset of the
             // product's, and its writes are the block's own elements of `C`, disjoint from every
-            // other block's; `A` and `B` are not written by anyone meanwhile. `route` was chosen
-            // for the whole product; a block has the same strides and `k`, and its `m` is no
-            // larger, so the route's conditions hold for it too.
+            // other block's; `A` and `B` are not written by anyone meanwhile. `route` is the
+            // block's own.
             unsafe {
                 if by_columns {
+                    let route = raw::route::<T>(backend, (m, k, len), rsa, csa, rsb, csb, rsc, csc);
                     raw::gemm(
                         route,
                         m,
@@ -111,6 +114,7 @@ pub(super) unsafe fn split_gemm<T: Float>(
                         epi.shifted(0, start),
                     )
                 } else {
+                    let route = raw::route::<T>(backend, (len, k, n), rsa, csa, rsb, csb, rsc, csc);
                     raw::gemm(
                         route,
                         len,
