@@ -9,7 +9,11 @@
 //! segments of any length, with their coordinates), and then equals the same function run
 //! over `C` afterwards bit for bit. On the routes without a fused write-back (the few-rows
 //! kernel, matrixmultiply) the same three steps run unfused: prefill, product with β = 1,
-//! map over `C`; so the values do not depend on the route taken.
+//! map over `C`; so on every route the fused form gives the bits of the unfused steps.
+//!
+//! Not yet used by `nn` (the lead wires it): `Linear`'s bias and activation, the FFNs'
+//! activation and the residual adds after attention's output projection and the FFN are
+//! the intended callers, through [`Gemm::to_slice_with`](super::Gemm::to_slice_with).
 #![deny(unsafe_code)]
 
 /// An elementwise function on the rows of a product's result: `map(i, j0, row)` where `row`

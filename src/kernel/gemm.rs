@@ -1,8 +1,9 @@
 //! [`Gemm`]: the one entry of the crate for a matrix product, `C = α·A·B + β·C`.
 //!
 //! The output is row-major. Into a fresh `Vec` ([`Gemm::to_vec`]) it is written with β = 0
-//! into the spare capacity, which matrixmultiply documents as allowed ("if β is zero, then C
-//! does not need to be initialized"): no pass of zeroing precedes the product. Batches are
+//! into the spare capacity, which every route allows (matrixmultiply documents "if β is
+//! zero, then C does not need to be initialized"; our kernels never read `C` when β = 0): no
+//! pass of zeroing precedes the product. Batches are
 //! spread over the threads of rayon's pool (spawning an OS thread per call costs more than a
 //! small batched product) by splitting the output into disjoint chunks, one per batch item;
 //! a single product is split into blocks of columns or rows (`split.rs`).
