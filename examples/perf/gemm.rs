@@ -1,25 +1,35 @@
-//! gemm: matrixmultiply's `sgemm` (the kernel behind every large product of the crate)
-//! beside faer's matmul, one thread each, at the products of one training step of the
-//! `train` section's decoder (1024 tokens, d = 256, FFN 688, the 512-wide head), in GFLOP/s:
-//! `gemm/f32/<m>x<k>x<n>/<form> matrixmultiply=<…> faer=<…> ratio=<mm/faer>`.
+//! gemm: the crate's own product (the typed `matmul_into`, which runs the packed GEMM of
+//! `shapecheck::kernel` on this CPU's micro-kernels, or the few-rows kernel for small `m`)
+//! beside matrixmultiply's `sgemm` and faer's matmul, one thread each, on the same buffers,
+//! in GFLOP/s:
+//! `gemm/f32/<m>x<k>x<n>/<form> ours=<…> matrixmultiply=<…> faer=<…> vs_mm=<…> vs_faer=<…>`
+//! (the ratios are medians of per-round ratios, ours over theirs).
 //!
-//! Forms, all on row-major buffers read in place through strides: `nt` is the forward
-//! `X·Wᵀ` (W stored out × in), `nn` the input gradient `dY·W`, `tn` the weight gradient
-//! `dYᵀ·X`. A core's FMA peak is 2 FMA units × 8 lanes × 2 flops per cycle: about 32 flops
-//! per cycle, ≈ 95–100 GFLOP/s at this machine's clock.
+//! Shapes: the products of one training step of the `train` section's decoder (1024 tokens,
+//! d = 256, FFN 688, the 512-wide head), and of MiniLM inference (d = 384, FFN 1536) on a
+//! batch of 512 tokens and on one 16-token sentence. Forms, all on row-major buffers read in
+//! place through strides: `nt` is the forward `X·Wᵀ` (W stored out × in), `nn` the input
+//! gradient `dY·W`, `tn` the weight gradient `dYᵀ·X`. `scripts/bench_gemm_torch.py` prints
+//! `torch.mm` at the same shapes and forms.
 
 use std::hint::black_box;
 
+use shapecheck::prelude::*;
+
 use crate::harness::interleave;
 
-/// `(m, k, n)` of `C (m × n) = A (m × k) · B (k × n)`.
-const SHAPES: [(usize, usize, usize); 6] = [
-    (1024, 256, 256),
-    (1024, 256, 688),
-    (1024, 688, 256),
-    (1024, 256, 512),
-    (256, 1024, 256),
-    (688, 1024, 256),
+/// `(m, k, n)` of `C (m × n) = A (m × k) · B (k × n)`, and the forms measured.
+const SHAPES: [(usize, usize, usize, &[&str]); 10] = [
+    (1024, 256, 256, &["nn", "nt", "tn"]),
+    (1024, 256, 688, &["nn", "nt", "tn"]),
+    (1024, 688, 256, &["nn", "nt", "tn"]),
+    (1024, 256, 512, &["nn", "nt", "tn"]),
+    (256, 1024, 256, &["nn", "nt", "tn"]),
+    (688, 1024, 256, &["nn", "nt", "tn"]),
+    (512, 384, 384, &["nt"]),
+    (512, 384, 1536, &["nt"]),
+    (512, 1536, 384, &["nt"]),
+    (16, 384, 1536, &["nt"]),
 ];
 
 fn data(len: usize, seed: usize) -> Vec<f32> {
@@ -28,10 +38,12 @@ fn data(len: usize, seed: usize) -> Vec<f32> {
         .collect()
 }
 
+type Mat = Tensor<(Dyn, Dyn)>;
+
 pub fn run(filter: &str) {
     faer::set_global_parallelism(faer::Par::Seq);
-    for (m, k, n) in SHAPES {
-        for form in ["nn", "nt", "tn"] {
+    for (m, k, n, forms) in SHAPES {
+        for &form in forms {
             let case = format!("gemm/f32/{m}x{k}x{n}/{form}");
             if !case.contains(filter) {
                 continue;
@@ -43,6 +55,27 @@ pub fn run(filter: &str) {
             // Storage of A and B: `nt` keeps B as n × k (row-major), `tn` keeps A as k × m.
             let (ars, acs) = if form == "tn" { (1, m) } else { (k, 1) };
             let (brs, bcs) = if form == "nt" { (1, k) } else { (n, 1) };
+            let dims = |r: usize, c: usize| (Dyn::new(r), Dyn::new(c));
+            let ta = if form == "tn" {
+                Mat::from_vec_with(dims(k, m), a.clone())
+            } else {
+                Mat::from_vec_with(dims(m, k), a.clone())
+            }
+            .expect("A's length");
+            let tb = if form == "nt" {
+                Mat::from_vec_with(dims(n, k), b.clone())
+            } else {
+                Mat::from_vec_with(dims(k, n), b.clone())
+            }
+            .expect("B's length");
+            let mut tc = Mat::zeros_with(dims(m, n));
+            let ours = |tc: &mut Mat| {
+                shapecheck::with_threads(1, || match form {
+                    "nt" => ta.matmul_into(&tb.t(), tc),
+                    "tn" => ta.t().matmul_into(&tb, tc),
+                    _ => ta.matmul_into(&tb, tc),
+                })
+            };
             let mm = |c: &mut [f32]| {
                 bench_support::raw::sgemm_strided((m, k, n), &a, (ars, acs), &b, (brs, bcs), c)
             };
@@ -56,43 +89,54 @@ pub fn run(filter: &str) {
             } else {
                 faer::MatRef::from_row_major_slice(&b, k, n)
             };
+            let faer_mm = |cf: &mut [f32]| {
+                faer::linalg::matmul::matmul(
+                    faer::MatMut::from_row_major_slice_mut(cf, m, n),
+                    faer::Accum::Replace,
+                    fa,
+                    fb,
+                    1.0f32,
+                    faer::Par::Seq,
+                )
+            };
+            ours(&mut tc);
             mm(&mut c);
-            faer::linalg::matmul::matmul(
-                faer::MatMut::from_row_major_slice_mut(&mut cf, m, n),
-                faer::Accum::Replace,
-                fa,
-                fb,
-                1.0f32,
-                faer::Par::Seq,
-            );
-            let err = c
-                .iter()
-                .zip(&cf)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0f32, f32::max);
-            assert!(err < 1e-3, "{case}: the two products differ by {err}");
-            let (ours, theirs, ratio) = interleave(
+            faer_mm(&mut cf);
+            for (name, other) in [("matrixmultiply", &c), ("faer", &cf)] {
+                let err = tc
+                    .as_slice()
+                    .iter()
+                    .zip(other)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0f32, f32::max);
+                assert!(err < 1e-3, "{case}: ours and {name} differ by {err}");
+            }
+            let (o1, mm_rate, vs_mm) = interleave(
+                || {
+                    ours(&mut tc);
+                    black_box(&tc);
+                },
                 || {
                     mm(&mut c);
                     black_box(&c);
                 },
+            );
+            let (o2, faer_rate, vs_faer) = interleave(
                 || {
-                    faer::linalg::matmul::matmul(
-                        faer::MatMut::from_row_major_slice_mut(&mut cf, m, n),
-                        faer::Accum::Replace,
-                        fa,
-                        fb,
-                        1.0f32,
-                        faer::Par::Seq,
-                    );
+                    ours(&mut tc);
+                    black_box(&tc);
+                },
+                || {
+                    faer_mm(&mut cf);
                     black_box(&cf);
                 },
             );
-            let flops = 2.0 * (m * k * n) as f64;
+            let flops = 2.0 * (m * k * n) as f64 / 1e9;
             println!(
-                "{case} matrixmultiply={:.1} faer={:.1} ratio={ratio:.3}",
-                ours * flops / 1e9,
-                theirs * flops / 1e9,
+                "{case} ours={:.1} matrixmultiply={:.1} faer={:.1} vs_mm={vs_mm:.3} vs_faer={vs_faer:.3}",
+                o1.max(o2) * flops,
+                mm_rate * flops,
+                faer_rate * flops,
             );
         }
     }

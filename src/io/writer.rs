@@ -212,7 +212,7 @@ impl SafetensorsWriter {
         }
         let mut json = Value::Object(header).to_string().into_bytes();
         // Spaces are JSON whitespace: the header stays valid, and the data 8-aligned.
-        while (8 + json.len()) % 8 != 0 {
+        while !(8 + json.len()).is_multiple_of(8) {
             json.push(b' ');
         }
 

@@ -1,16 +1,18 @@
 //! [`Gemm`]: the one entry of the crate for a matrix product, `C = α·A·B + β·C`.
 //!
 //! The output is row-major. Into a fresh `Vec` ([`Gemm::to_vec`]) it is written with β = 0
-//! into the spare capacity, which matrixmultiply documents as allowed ("if β is zero, then C
-//! does not need to be initialized"): no pass of zeroing precedes the product. Batches are
+//! into the spare capacity, which every route allows (matrixmultiply documents "if β is
+//! zero, then C does not need to be initialized"; our kernels never read `C` when β = 0): no
+//! pass of zeroing precedes the product. Batches are
 //! spread over the threads of rayon's pool (spawning an OS thread per call costs more than a
 //! small batched product) by splitting the output into disjoint chunks, one per batch item;
 //! a single product is split into blocks of columns or rows (`split.rs`).
 
 use core::mem::MaybeUninit;
 
+use super::epilogue::Epilogue;
 use super::operand::MatRef;
-use super::raw;
+use super::raw::{self, Backend};
 use super::split::split_gemm;
 use crate::element::Float;
 use crate::tensor::layout::unravel;
@@ -30,6 +32,7 @@ pub(crate) struct Gemm<T> {
     alpha: T,
     beta: T,
     threads: usize,
+    backend: Backend,
 }
 
 impl<T: Float> Gemm<T> {
@@ -40,7 +43,18 @@ impl<T: Float> Gemm<T> {
             alpha: T::ONE,
             beta: T::ZERO,
             threads: 1,
+            backend: Backend::current(),
         }
+    }
+
+    /// Runs on `backend`'s kernels (the tests force each one), if this CPU has them.
+    #[cfg(test)]
+    pub(crate) fn backend(self, backend: Backend) -> Self {
+        assert!(
+            backend.available(),
+            "{backend:?} needs a CPU feature this one lacks"
+        );
+        Gemm { backend, ..self }
     }
 
     /// Scales the product: `C = α·A·B + β·C`.
@@ -82,7 +96,15 @@ impl<T: Float> Gemm<T> {
             .expect("output size overflows usize");
         let mut out: Vec<T> = Vec::with_capacity(len);
         // SAFETY: β = 0 (asserted), so `C` is never read and may be uninitialised.
-        unsafe { self.run(a, b, &mut out.spare_capacity_mut()[..len], b.ncols()) };
+        unsafe {
+            self.run(
+                a,
+                b,
+                &mut out.spare_capacity_mut()[..len],
+                b.ncols(),
+                Epilogue::default(),
+            )
+        };
         // SAFETY: with row stride n, the `batch·m` rows of n elements written by `run` (its
         // postcondition) tile exactly the first `len` elements, and no borrow of the spare
         // capacity remains.
@@ -108,7 +130,36 @@ impl<T: Float> Gemm<T> {
         };
         // SAFETY: every element of `c` is initialised (it was a `&mut [T]`), so `C` may be
         // read when β ≠ 0.
-        unsafe { self.run(a, b, c, rsc) };
+        unsafe { self.run(a, b, c, rsc, Epilogue::default()) };
+    }
+
+    /// [`to_slice`](Self::to_slice) with a fused epilogue: `C = map(α·A·B + bias)` (see
+    /// [`Epilogue`]; with a bias, β must be 0), for a single product.
+    ///
+    /// # Panics
+    ///
+    /// As `to_slice`; and for a batched product, a bias shorter than `n`, or a bias with
+    /// β ≠ 0.
+    #[cfg_attr(not(test), expect(dead_code, reason = "not yet wired into nn"))]
+    pub(crate) fn to_slice_with(
+        self,
+        a: MatRef<'_, T>,
+        b: MatRef<'_, T>,
+        c: &mut [T],
+        rsc: usize,
+        epi: Epilogue<'_, T>,
+    ) {
+        assert!(
+            epi.is_empty() || a.batch_dims().is_empty(),
+            "a fused epilogue is for a single product"
+        );
+        let len = c.len();
+        // SAFETY: as in `to_slice`.
+        let c = unsafe {
+            core::slice::from_raw_parts_mut(c.as_mut_ptr().cast::<MaybeUninit<T>>(), len)
+        };
+        // SAFETY: every element of `c` is initialised.
+        unsafe { self.run(a, b, c, rsc, epi) };
     }
 
     /// The product into `c` as described at [`to_slice`](Self::to_slice). Postcondition: every
@@ -117,7 +168,14 @@ impl<T: Float> Gemm<T> {
     /// # Safety
     ///
     /// When β ≠ 0, the elements of `C` are initialised.
-    unsafe fn run(self, a: MatRef<'_, T>, b: MatRef<'_, T>, c: &mut [MaybeUninit<T>], rsc: usize) {
+    unsafe fn run(
+        self,
+        a: MatRef<'_, T>,
+        b: MatRef<'_, T>,
+        c: &mut [MaybeUninit<T>],
+        rsc: usize,
+        epi: Epilogue<'_, T>,
+    ) {
         let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
         assert_eq!(k, b.nrows(), "GEMM inner dims differ");
         let dims = a.batch_dims();
@@ -134,7 +192,7 @@ impl<T: Float> Gemm<T> {
         assert!(needed <= c.len(), "C reaches past its buffer");
         assert!(rsc <= isize::MAX as usize, "C stride must fit in isize");
         let c = &mut c[..needed];
-        let (alpha, beta, threads) = (self.alpha, self.beta, self.threads);
+        let (alpha, beta, threads, backend) = (self.alpha, self.beta, self.threads, self.backend);
         let ((ars, acs), (brs, bcs)) = (a.strides(), b.strides());
         let nb = dims.len();
 
@@ -168,12 +226,24 @@ impl<T: Float> Gemm<T> {
                     rsc as isize,
                     1,
                     threads,
+                    backend,
+                    epi,
                 );
             }
             return;
         }
 
         let per_item = m.checked_mul(rsc).expect("C extent overflows usize");
+        let route = raw::route::<T>(
+            backend,
+            (m, k, n),
+            ars as isize,
+            acs as isize,
+            brs as isize,
+            bcs as isize,
+            rsc as isize,
+            1,
+        );
         let run = |item: usize, c: &mut [MaybeUninit<T>]| {
             let mut idx = [0usize; 8];
             unravel(item, dims, &mut idx[..nb]);
@@ -188,9 +258,11 @@ impl<T: Float> Gemm<T> {
             // borrow, `(m − 1)·rsc + n` elements or more, written row-major with row stride
             // rsc ≥ n and column stride 1, so distinct (i, j) are distinct elements inside the
             // chunk, and it aliases neither operand (shared borrows). When β ≠ 0 the chunk is
-            // initialised (the caller's contract); with β = 0 it may not be.
+            // initialised (the caller's contract); with β = 0 it may not be. `route` is this
+            // product's (every item has the same extents and strides).
             unsafe {
                 raw::gemm(
+                    route,
                     m,
                     k,
                     n,
@@ -205,6 +277,7 @@ impl<T: Float> Gemm<T> {
                     c.as_mut_ptr().cast::<T>(),
                     rsc as isize,
                     1,
+                    Epilogue::default(),
                 );
             }
         };

@@ -18,8 +18,17 @@
 //! - `operand.rs`: [`MatRef`] and its bounds check.
 //! - `gemm.rs`: [`Gemm`], the one entry `C = α·A·B + β·C` (batched or single, into a fresh
 //!   `Vec` with `to_vec` or an existing buffer with `to_slice`).
-//! - `raw.rs`: the product on raw pointers, dispatched on the element type (`Float`'s sealed
-//!   `KIND`) to matrixmultiply's `sgemm`/`dgemm` or to `nt`.
+//! - `raw.rs`: the backend of the process (`SHAPECHECK_GEMM`, else this CPU's best), the
+//!   route of one product (few-rows kernel, packed GEMM, or matrixmultiply), and the product
+//!   on raw pointers, dispatched on the element type (`Float`'s sealed `KIND`).
+//! - `blocked.rs`: the packed, cache-blocked GEMM (BLIS's loops), with thread-local packing
+//!   buffers; `pack.rs` packs the blocks of `A` and `B` into the kernels' panels;
+//!   `micro.rs` holds the micro-kernels (AVX-512F 12 × 32 and AVX2 + FMA 6 × 16 for f32,
+//!   12 × 16 and 6 × 8 for f64) and their blocking. `tests_micro.rs` forces each of them on
+//!   every shape class.
+//! - `epilogue.rs`: [`Epilogue`], the fused write-back of a product (a bias row, then an
+//!   elementwise map such as an activation and a residual add), fused into the packed
+//!   GEMM's tiles and run unfused on the other routes, with the same values.
 //! - `nt.rs`: the few-rows `x·Wᵀ` kernel (AVX2/FMA), reading both operands in place.
 //! - `split.rs`: one product split into blocks of rows or columns over threads, on the
 //!   kernels' tile edges so the result does not depend on the thread count.
@@ -36,19 +45,31 @@
 //! other files carries a `// SAFETY:` comment naming the invariant it relies on.
 #![allow(unsafe_code)]
 
+#[cfg(target_arch = "x86_64")]
+mod blocked;
+mod epilogue;
 mod gemm;
 pub(crate) mod lanes;
 #[cfg(target_arch = "x86_64")]
+mod micro;
+#[cfg(target_arch = "x86_64")]
 mod nt;
 mod operand;
+#[cfg(target_arch = "x86_64")]
+mod pack;
 pub(crate) mod pairwise;
 mod raw;
 mod simd;
 mod split;
 
+// Tested in `tests_micro.rs`; for `nn::Linear` and the FFNs to pass to `to_slice_with`.
+#[allow(unused_imports, reason = "not yet wired into nn")]
+pub(crate) use epilogue::{Epilogue, RowMap};
 pub(crate) use gemm::Gemm;
 pub(crate) use operand::MatRef;
 pub(crate) use simd::{run_avx2_fma, with_avx2_fma, Avx2FmaKernel};
 
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests_micro;

@@ -4,7 +4,8 @@
 //! kernel in the same order of `k` as on one thread: the result is bit-identical whatever
 //! the thread count.
 
-use super::raw;
+use super::epilogue::Epilogue;
+use super::raw::{self, Backend};
 use crate::element::Float;
 
 /// The pointers of one product, shared by the threads that compute disjoint blocks of it.
@@ -26,15 +27,19 @@ unsafe impl<T: Sync> Sync for Parts<T> {}
 /// then reads only its columns of `B` (a weight read once, not once per thread).
 const SPLIT_COLUMNS_MAX_M: usize = 48;
 
-/// [`raw::gemm`] spread over up to `threads` threads of the pool: blocks of columns when `m` is
-/// small, blocks of rows otherwise, each block a multiple of 16 wide. Every element of `C`
-/// is computed by one thread, by the same kernel and in the same order of `k` as on one
-/// thread (the block edges fall on the kernels' tile edges), so the result does not depend
-/// on `threads`.
+/// [`raw::gemm`] on `backend` spread over up to `threads` threads of the pool: blocks of
+/// columns when `m` is small, blocks of rows otherwise, each block a multiple of 16 wide.
+/// Each block is routed by itself, as before the packed GEMM existed: a block of up to 48
+/// rows of `x·Wᵀ` goes to the few-rows kernel, so the bits of such a product with 49 to 96
+/// rows depend on the thread count (one block on the packed kernel, or two on the few-rows
+/// one). The tests comparing a batch with its sequences one by one (`tests/inspect.rs`)
+/// pass on two threads because of it. Every other product is computed element by element
+/// by the same kernel in the same order of `k` whatever the split.
 ///
 /// # Safety
 ///
-/// [`raw::gemm`]'s contract for the whole `m × k × n` product, with non-negative strides.
+/// [`raw::gemm`]'s contract for the whole `m × k × n` product (the route aside, and the
+/// epilogue `epi`'s included), with non-negative strides.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn split_gemm<T: Float>(
     m: usize,
@@ -52,13 +57,20 @@ pub(super) unsafe fn split_gemm<T: Float>(
     rsc: isize,
     csc: isize,
     threads: usize,
+    backend: Backend,
+    epi: Epilogue<'_, T>,
 ) {
+    let route = raw::route::<T>(backend, (m, k, n), rsa, csa, rsb, csb, rsc, csc);
     let by_columns = m <= SPLIT_COLUMNS_MAX_M;
     let len = if by_columns { n } else { m };
     let parts = threads.min(len.div_ceil(16));
     if parts <= 1 {
-        // SAFETY: the caller's contract is `raw::gemm`'s.
-        unsafe { raw::gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) };
+        // SAFETY: the caller's contract is `raw::gemm`'s, and `route` is this product's.
+        unsafe {
+            raw::gemm(
+                route, m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, epi,
+            )
+        };
         return;
     }
     let step = len.div_ceil(parts).next_multiple_of(16);
@@ -78,10 +90,13 @@ pub(super) unsafe fn split_gemm<T: Float>(
             // caller made valid: the offset pointers address elements of it (strides are
             // non-negative, `start < n` or `< m`), the block's reads are a subset of the
             // product's, and its writes are the block's own elements of `C`, disjoint from every
-            // other block's; `A` and `B` are not written by anyone meanwhile.
+            // other block's; `A` and `B` are not written by anyone meanwhile. `route` is the
+            // block's own.
             unsafe {
                 if by_columns {
+                    let route = raw::route::<T>(backend, (m, k, len), rsa, csa, rsb, csb, rsc, csc);
                     raw::gemm(
+                        route,
                         m,
                         k,
                         len,
@@ -96,9 +111,12 @@ pub(super) unsafe fn split_gemm<T: Float>(
                         p.c.add(start * csc as usize),
                         rsc,
                         csc,
+                        epi.shifted(0, start),
                     )
                 } else {
+                    let route = raw::route::<T>(backend, (len, k, n), rsa, csa, rsb, csb, rsc, csc);
                     raw::gemm(
+                        route,
                         len,
                         k,
                         n,
@@ -113,6 +131,7 @@ pub(super) unsafe fn split_gemm<T: Float>(
                         p.c.add(start * rsc as usize),
                         rsc,
                         csc,
+                        epi.shifted(start, 0),
                     )
                 }
             }

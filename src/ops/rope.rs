@@ -364,7 +364,7 @@ impl<H: Dim> Rope<H> {
     /// ```
     pub fn new_with(head_dim: H, layout: RopeLayout) -> Result<Self, ShapeError> {
         let d = head_dim.size();
-        if d % 2 != 0 {
+        if !d.is_multiple_of(2) {
             return Err(ShapeError::incompatible_described(
                 "rope",
                 format!("head dim {head_dim:?}"),
