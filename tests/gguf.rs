@@ -5,9 +5,8 @@
 //! SmolLM2-135M-Instruct GGUF when scripts/fetch-smollm2.sh has fetched it (without it the
 //! test prints a note and passes, and fails under `CI=true`).
 //!
-//! The fuzz loop runs `SHAPECHECK_GGUF_FUZZ` inputs (default 20 000, about a quarter of a second in debug):
-//! `SHAPECHECK_GGUF_FUZZ=1000000 cargo test --release --test gguf fuzz -- --nocapture`.
-
+//! The fuzz loop runs `SHAPECHECK_GGUF_FUZZ` inputs (default 20 000, a quarter of a second in
+//! debug): `SHAPECHECK_GGUF_FUZZ=1000000 cargo test --release --test gguf fuzz -- --nocapture`.
 
 use std::path::{Path, PathBuf};
 
@@ -368,7 +367,10 @@ fn reads_a_file_written_by_gguf_py_bit_for_bit() {
             .iter()
             .map(|d| d.as_u64().unwrap() as usize)
             .collect();
-        assert_eq!(info.shape, shape, "tensor `{name}`: numpy's row-major shape");
+        assert_eq!(
+            info.shape, shape,
+            "tensor `{name}`: numpy's row-major shape"
+        );
         let got = load_any(&file, name).unwrap();
         let want_bits: Vec<u32> = t["bits"]
             .as_array()
@@ -377,7 +379,10 @@ fn reads_a_file_written_by_gguf_py_bit_for_bit() {
             .map(|b| b.as_u64().unwrap() as u32)
             .collect();
         let got_bits: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
-        assert_eq!(got_bits, want_bits, "tensor `{name}` differs from gguf-py's");
+        assert_eq!(
+            got_bits, want_bits,
+            "tensor `{name}` differs from gguf-py's"
+        );
     }
 
     // Typed, with the dims the types name: the Q4_1 tensor is 2 rows of 128.
@@ -414,12 +419,14 @@ fn gguf_dims_are_innermost_first() {
     );
     // A rank-4 tensor: ne = [1, 2, 3, 4] is the shape [4, 3, 2, 1].
     let data = f32_bytes(&(0..24).map(|x| x as f32).collect::<Vec<_>>());
-    let file = Gguf::from_bytes(FileSpec::new().tensor("x", &[1, 2, 3, 4], F32, data).build())
-        .unwrap();
+    let file = Gguf::from_bytes(
+        FileSpec::new()
+            .tensor("x", &[1, 2, 3, 4], F32, data)
+            .build(),
+    )
+    .unwrap();
     assert_eq!(file.tensor_info("x").unwrap().shape, [4, 3, 2, 1]);
-    let x = file
-        .load::<(D<4>, D<3>, D<2>, D<1>), f32>("x")
-        .unwrap();
+    let x = file.load::<(D<4>, D<3>, D<2>, D<1>), f32>("x").unwrap();
     assert_eq!(x[[2, 1, 1, 0]], 15.0); // 2·6 + 1·2 + 1
 }
 
@@ -485,7 +492,7 @@ fn q4_1_blocks_add_their_minimum() {
     assert_eq!(x[7], 2.75);
     assert_eq!(x[23], -0.75);
     assert_eq!(x[1], -1.0); // a zero quant is the minimum
-    // A negative scale with a positive minimum: d = -1.5 (0xBE00), m = 100 (0x5640).
+                            // A negative scale with a positive minimum: d = -1.5 (0xBE00), m = 100 (0x5640).
     let x = one_block(Q4_1, writer::q4_1(0xBE00, 0x5640, q));
     assert_eq!((x[0], x[16], x[1]), (82.0, 95.5, 100.0));
 }
@@ -532,7 +539,10 @@ fn an_unsupported_type_is_an_error_naming_the_tensor_and_the_type() {
     .unwrap();
     let info = file.tensor_info("blk.0.ffn_down.weight").unwrap();
     assert_eq!(info.ggml_type, GgmlType::Q4_K);
-    assert_eq!(file.tensor_data("blk.0.ffn_down.weight").unwrap().len(), 144);
+    assert_eq!(
+        file.tensor_data("blk.0.ffn_down.weight").unwrap().len(),
+        144
+    );
     let err = file
         .load::<(D<256>,), f32>("blk.0.ffn_down.weight")
         .unwrap_err();
@@ -730,7 +740,10 @@ fn deeply_nested_arrays_are_refused() {
 fn text_that_is_not_utf8_is_refused() {
     let mut spec = valid();
     spec.kvs[0].0 = b"general.\xffarch".to_vec();
-    assert_malformed(&spec, "the key of metadata entry 0 at offset 24 is not UTF-8");
+    assert_malformed(
+        &spec,
+        "the key of metadata entry 0 at offset 24 is not UTF-8",
+    );
     let spec = FileSpec::new().kv("name", V::Str(b"ok\xc3".to_vec()));
     assert_malformed(&spec, "the value of metadata key `name`");
     let mut spec = valid();
@@ -745,7 +758,10 @@ fn a_bool_is_0_or_1() {
         "the value of metadata key `flag` at offset 40 is a BOOL of byte 2",
     );
     assert_malformed(
-        &FileSpec::new().kv("flags", V::Arr(writer::BOOL, vec![V::Bool(1), V::Bool(255)])),
+        &FileSpec::new().kv(
+            "flags",
+            V::Arr(writer::BOOL, vec![V::Bool(1), V::Bool(255)]),
+        ),
         "element 1 of the value of metadata key `flags`",
     );
 }
@@ -804,7 +820,10 @@ fn tensors_have_at_most_4_dims_of_a_known_type() {
 #[test]
 fn element_counts_that_overflow_are_refused() {
     let spec = FileSpec::new().tensor("t", &[1 << 32, 1 << 32, 1 << 32], F32, vec![]);
-    assert_malformed(&spec, "tensor `t`: shape [4294967296, 4294967296, 4294967296] has too many elements");
+    assert_malformed(
+        &spec,
+        "tensor `t`: shape [4294967296, 4294967296, 4294967296] has too many elements",
+    );
     // The element count fits, the byte count does not.
     let spec = FileSpec::new().tensor("t", &[1 << 62, 2], F32, vec![]);
     assert_malformed(&spec, "has too many elements");
@@ -835,10 +854,16 @@ fn misaligned_offsets_are_refused() {
 fn data_past_the_end_of_the_file_is_refused() {
     let mut spec = valid();
     spec.cut = 1;
-    assert_malformed(&spec, "tensor `b`: its 16 bytes at data offset 96 end past the file");
+    assert_malformed(
+        &spec,
+        "tensor `b`: its 16 bytes at data offset 96 end past the file",
+    );
     let mut spec = valid();
     spec.tensors[1].offset = Some(u64::MAX - 31);
-    assert_malformed(&spec, "tensor `b`: its 16 bytes at data offset 18446744073709551584");
+    assert_malformed(
+        &spec,
+        "tensor `b`: its 16 bytes at data offset 18446744073709551584",
+    );
 }
 
 #[test]
@@ -908,12 +933,9 @@ fn expected(value: &V) -> MetaValue {
             writer::U64 => collect!(U64, U64),
             writer::I64 => collect!(I64, I64),
             writer::F64 => collect!(F64, F64),
-            writer::BOOL => MetaArray::Bool(
-                items
-                    .iter()
-                    .map(|x| matches!(x, V::Bool(1)))
-                    .collect(),
-            ),
+            writer::BOOL => {
+                MetaArray::Bool(items.iter().map(|x| matches!(x, V::Bool(1))).collect())
+            }
             writer::STRING => MetaArray::String(
                 items
                     .iter()
@@ -1052,15 +1074,11 @@ fn reference(ty: u32, data: &[u8]) -> Vec<f32> {
             .collect(),
         Q4_0 => data
             .chunks(18)
-            .flat_map(|b| {
-                (0..32).map(move |j| h(b, 0) * (f32::from(nibble(&b[2..], j)) - 8.0))
-            })
+            .flat_map(|b| (0..32).map(move |j| h(b, 0) * (f32::from(nibble(&b[2..], j)) - 8.0)))
             .collect(),
         Q4_1 => data
             .chunks(20)
-            .flat_map(|b| {
-                (0..32).map(move |j| h(b, 0) * f32::from(nibble(&b[4..], j)) + h(b, 2))
-            })
+            .flat_map(|b| (0..32).map(move |j| h(b, 0) * f32::from(nibble(&b[4..], j)) + h(b, 2)))
             .collect(),
         _ => unreachable!(),
     }
@@ -1075,7 +1093,11 @@ fn check_round_trip(spec: &FileSpec) {
         let key = std::str::from_utf8(key).unwrap();
         let got = file.metadata().get(key).unwrap();
         // Compared as debug text so that -0.0 and 0.0 differ.
-        assert_eq!(format!("{got:?}"), format!("{:?}", expected(value)), "key `{key}`");
+        assert_eq!(
+            format!("{got:?}"),
+            format!("{:?}", expected(value)),
+            "key `{key}`"
+        );
     }
     for t in &spec.tensors {
         let name = std::str::from_utf8(&t.name).unwrap();
@@ -1277,7 +1299,10 @@ fn fuzz_structured_and_byte_mutations_never_panic() {
     );
     // Not vacuous: mutations are refused often, and often not.
     if cases >= 300 {
-        assert!(refused > cases / 10 && opened > cases / 3, "{opened} {refused}");
+        assert!(
+            refused > cases / 10 && opened > cases / 3,
+            "{opened} {refused}"
+        );
     }
 }
 
@@ -1371,10 +1396,9 @@ fn smollm2_gguf_reads_and_dequantizes_as_gguf_py_does() {
     dim!(pub Vocab = 49152);
     dim!(pub Hidden = 576);
     dim!(pub Ffn = 1536);
-    let reference: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("smollm2.json")).unwrap(),
-    )
-    .unwrap();
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("smollm2.json")).unwrap())
+            .unwrap();
     let check_rows = |name: &str, values: &[f32], cols: usize| {
         assert!(values.iter().all(|x| x.is_finite()), "`{name}` is finite");
         let rows = reference[name]["rows"].as_object().unwrap();

@@ -118,11 +118,7 @@ impl fmt::Display for LoadError {
                 None => write!(f, "not a valid safetensors file: {detail}"),
             },
             LoadError::MalformedGguf { path, detail } => match path {
-                Some(path) => write!(
-                    f,
-                    "`{}` is not a valid GGUF file: {detail}",
-                    path.display()
-                ),
+                Some(path) => write!(f, "`{}` is not a valid GGUF file: {detail}", path.display()),
                 None => write!(f, "not a valid GGUF file: {detail}"),
             },
             LoadError::Unsupported {

@@ -68,9 +68,7 @@ mod writer;
 pub use dtype::{bf16_bits_to_f32, f16_bits_to_f32, Dtype};
 pub use error::LoadError;
 #[cfg(feature = "llm")]
-pub use gguf::{
-    FromMeta, GgmlType, Gguf, GgufTensorInfo, MetaArray, MetaValue, Metadata,
-};
+pub use gguf::{FromMeta, GgmlType, Gguf, GgufTensorInfo, MetaArray, MetaValue, Metadata};
 pub use npy::NpyWriter;
 pub use safetensors::{SafeTensors, TensorInfo};
 pub use writer::{SafetensorsWriter, SaveError};

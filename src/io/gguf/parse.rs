@@ -317,7 +317,11 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Result<Header, String> {
                 v.swap_bytes()
             ))
         }
-        v => return Err(format!("GGUF version {v} is not supported; versions 2 and 3 are")),
+        v => {
+            return Err(format!(
+                "GGUF version {v} is not supported; versions 2 and 3 are"
+            ))
+        }
     }
     let tensor_count = r.u64(&|| "the tensor count".into())?;
     let kv_count = r.u64(&|| "the metadata count".into())?;
