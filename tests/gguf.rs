@@ -824,6 +824,12 @@ fn element_counts_that_overflow_are_refused() {
         &spec,
         "tensor `t`: shape [4294967296, 4294967296, 4294967296] has too many elements",
     );
+    // An empty tensor whose other dims overflow: its strides would.
+    let spec = FileSpec::new().tensor("t", &[0, 1 << 40, 1 << 40], F32, vec![]);
+    assert_malformed(
+        &spec,
+        "tensor `t`: shape [1099511627776, 1099511627776, 0] has too many elements",
+    );
     // The element count fits, the byte count does not.
     let spec = FileSpec::new().tensor("t", &[1 << 62, 2], F32, vec![]);
     assert_malformed(&spec, "has too many elements");

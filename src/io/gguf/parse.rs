@@ -418,10 +418,14 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Result<Header, String> {
         // GGUF's dims run innermost first: ne[0] is the length of a row.
         let shape: Vec<usize> = ne.iter().rev().copied().collect();
         let too_large = || format!("{}: shape {shape:?} has too many elements", tensor());
-        let elements = ne
+        // As for safetensors, the product of the non-zero dims must fit too, so that
+        // neither the element count nor the row-major strides of this shape overflow.
+        let nonzero = ne
             .iter()
+            .filter(|&&d| d != 0)
             .try_fold(1usize, |n, &d| n.checked_mul(d))
             .ok_or_else(too_large)?;
+        let elements = if ne.contains(&0) { 0 } else { nonzero };
         let row = ne.first().copied().unwrap_or(1);
         if row % ggml_type.block_size() != 0 {
             return Err(format!(
