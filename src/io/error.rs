@@ -31,6 +31,15 @@ pub enum LoadError {
         /// What is wrong, naming the tensor when one is at fault.
         detail: String,
     },
+    /// The bytes are not a valid GGUF file: a wrong magic or version, truncated, a count or
+    /// length larger than the bytes left, an unknown value or tensor type, a tensor whose
+    /// data is misaligned, overlaps another or ends past the file, a repeated key or name.
+    MalformedGguf {
+        /// The file, when the bytes came from one.
+        path: Option<PathBuf>,
+        /// What is wrong and where, naming the key or tensor at fault.
+        detail: String,
+    },
     /// The file holds no tensor of this name.
     Missing {
         /// The name asked for.
@@ -45,6 +54,31 @@ pub enum LoadError {
         found: Dtype,
         /// The element type asked for, `"f32"` or `"f64"`.
         requested: &'static str,
+    },
+    /// The tensor is stored in a type this version does not convert to floats (a GGUF
+    /// tensor quantized as `Q4_K`, say).
+    Unsupported {
+        /// The tensor.
+        name: String,
+        /// The type in the file: `"Q4_K"`.
+        found: String,
+        /// The types that do load: `"F32, F16, BF16, Q8_0, Q4_0 and Q4_1"`.
+        supported: &'static str,
+    },
+    /// The file's metadata has no entry of this key.
+    MissingKey {
+        /// The key asked for: `llama.block_count`.
+        key: String,
+    },
+    /// The file's metadata has this key, but its value is of another type than the one
+    /// asked for.
+    KeyType {
+        /// The key.
+        key: String,
+        /// The type asked for, as the format names it: `UINT32`.
+        expected: String,
+        /// The type in the file: `UINT64`, `ARRAY of STRING`.
+        found: String,
     },
     /// A setting recorded in the file's metadata differs from the one of the value it is
     /// loaded into (an adapter's `lora_alpha`, say), which would change its outputs.
@@ -83,6 +117,24 @@ impl fmt::Display for LoadError {
                 ),
                 None => write!(f, "not a valid safetensors file: {detail}"),
             },
+            LoadError::MalformedGguf { path, detail } => match path {
+                Some(path) => write!(f, "`{}` is not a valid GGUF file: {detail}", path.display()),
+                None => write!(f, "not a valid GGUF file: {detail}"),
+            },
+            LoadError::Unsupported {
+                name,
+                found,
+                supported,
+            } => write!(
+                f,
+                "tensor `{name}`: stored as {found}, which does not load yet (only {supported} do)"
+            ),
+            LoadError::MissingKey { key } => write!(f, "no metadata key `{key}` in the file"),
+            LoadError::KeyType {
+                key,
+                expected,
+                found,
+            } => write!(f, "metadata `{key}` is {found}, not {expected}"),
             LoadError::Missing { name } => write!(f, "no tensor named `{name}` in the file"),
             LoadError::Dtype {
                 name,

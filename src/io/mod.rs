@@ -1,5 +1,6 @@
-//! Loading weights (safetensors) into typed tensors, and saving them ([`SafetensorsWriter`];
-//! a float32 matrix also as NumPy's `.npy`, streamed: [`NpyWriter`]).
+//! Loading weights (safetensors; GGUF with the `llm` feature: [`Gguf`]) into typed tensors,
+//! and saving them ([`SafetensorsWriter`]; a float32 matrix also as NumPy's `.npy`,
+//! streamed: [`NpyWriter`]).
 //!
 //! A weights file has no types, so its shapes are checked at run time, once, at the
 //! boundary: [`SafeTensors::open`] reads a file and validates its whole header (any defect
@@ -57,6 +58,8 @@
 
 mod dtype;
 mod error;
+#[cfg(feature = "llm")]
+mod gguf;
 mod npy;
 mod safetensors;
 pub(crate) mod strict_json;
@@ -64,6 +67,8 @@ mod writer;
 
 pub use dtype::{bf16_bits_to_f32, f16_bits_to_f32, Dtype};
 pub use error::LoadError;
+#[cfg(feature = "llm")]
+pub use gguf::{FromMeta, GgmlType, Gguf, GgufTensorInfo, MetaArray, MetaValue, Metadata};
 pub use npy::NpyWriter;
 pub use safetensors::{SafeTensors, TensorInfo};
 pub use writer::{SafetensorsWriter, SaveError};
