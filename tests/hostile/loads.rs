@@ -7,10 +7,10 @@ use std::io::{self, Cursor, Seek, SeekFrom, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde_json::{json, Value};
-use shapecheck::nn::lora::LoraConfig;
 use shapecheck::autodiff::{Param, Tape};
 use shapecheck::io::{NpyWriter, SafeTensors, SafetensorsWriter};
 use shapecheck::models::decoder::{Decoder, DecoderConfig, LoraTargets};
+use shapecheck::nn::lora::LoraConfig;
 use shapecheck::optim::{Adam, AdamConfig, DynParam, Optimizer, Sgd, SgdConfig};
 use shapecheck::prelude::*;
 
