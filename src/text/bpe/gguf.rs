@@ -5,19 +5,10 @@
 //! model (`model`: `"gpt2"` for byte-level BPE, `"llama"` for SentencePiece BPE) and, for
 //! byte-level BPE, the name of the pre-tokenizer (`pre`), which llama.cpp maps to the split
 //! regexes of the original `tokenizer.json` (`llama-vocab.cpp`). Here each name becomes the
-//! Hugging Face pre-tokenizer it stands for, so the ids are Hugging Face's:
-//!
-//! | `pre` | pre-tokenizer |
-//! |---|---|
-//! | `llama3`, `llama-v3`, `llama-bpe`, `falcon3` | Llama-3's split regex (digits in runs of ≤ 3), merges ignored for whole-word tokens |
-//! | `dbrx`, `smaug-bpe`, `chatglm-bpe` | Llama-3's split regex |
-//! | `qwen2`, `deepseek-r1-qwen` | NFC, then Qwen2's split regex (single digits) |
-//! | `stablelm2`, `megrez` | Qwen2's split regex |
-//! | `gpt-2`, `phi-2`, `mpt`, `olmo`, `jais`, `roberta-bpe`, `gigachat`, `jina-*` | GPT-2's regex |
-//! | `smollm`, `starcoder`, `refact`, `command-r`, `codeshell`, `exaone`, `minerva-7b` | single digits, then GPT-2's regex |
-//!
-//! Other names (DeepSeek's, Falcon's, BLOOM's, Tekken's, Chameleon's) and a missing `pre`
-//! are refused with [`TokenizerError::GgufVocab`] rather than tokenized with a wrong regex.
+//! Hugging Face pre-tokenizer it stands for, so the ids are Hugging Face's. The `pre` names
+//! understood are listed on [`GgufVocab`]; those checked against Python `tokenizers` (in
+//! tests/bpe.rs) are `llama-bpe`, `qwen2`, `gpt-2` and `smollm`, the others follow
+//! llama.cpp's grouping of them with these.
 
 use tokenizers::decoders::byte_fallback::ByteFallback;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
@@ -81,6 +72,21 @@ impl TokenType {
 ///
 /// Empty vectors and `None` mean the key is absent. Build one with a struct literal and
 /// `..GgufVocab::default()`.
+///
+/// For a byte-level (`"gpt2"`) vocabulary, `pre` picks the pre-tokenizer of the model's
+/// `tokenizer.json`:
+///
+/// | `pre` | pre-tokenizer |
+/// |---|---|
+/// | `llama3`, `llama-v3`, `llama-bpe`, `falcon3` | Llama-3's split regex (digits in runs of ≤ 3), merges ignored for whole-word tokens |
+/// | `dbrx`, `smaug-bpe`, `chatglm-bpe` | Llama-3's split regex |
+/// | `qwen2`, `deepseek-r1-qwen` | NFC, then Qwen2's split regex (single digits) |
+/// | `stablelm2`, `megrez` | Qwen2's split regex |
+/// | `gpt-2`, `phi-2`, `mpt`, `olmo`, `jais`, `roberta-bpe`, `gigachat`, `jina-*` | GPT-2's regex |
+/// | `smollm`, `starcoder`, `refact`, `command-r`, `codeshell`, `exaone`, `minerva-7b` | single digits, then GPT-2's regex |
+///
+/// Other names (DeepSeek's, Falcon's, BLOOM's, Tekken's, Chameleon's) and a missing `pre`
+/// are refused with [`TokenizerError::GgufVocab`] rather than tokenized with a wrong regex.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GgufVocab {
     /// `tokenizer.ggml.model`: `"gpt2"` (byte-level BPE) or `"llama"` (SentencePiece BPE).
@@ -290,7 +296,7 @@ impl GgufVocab {
 impl Tokenizer {
     /// Builds the tokenizer a GGUF file carries from its `tokenizer.ggml.*` values: the same
     /// tokenizer (the same ids) as the model's `tokenizer.json`. See [`GgufVocab`] for the
-    /// fields and the module docs of `text` for the `pre` names understood.
+    /// fields and the `pre` names understood.
     ///
     /// # Errors
     /// [`TokenizerError::GgufVocab`] naming the GGUF key: an unknown `model` or `pre`, an
