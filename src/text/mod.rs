@@ -1,4 +1,9 @@
-//! Text tokenisation for the models: a BERT WordPiece tokenizer.
+//! Text tokenisation for the models: a BERT WordPiece tokenizer, and (feature `llm`, on by
+//! default) the BPE tokenizers of LLMs.
+//!
+//! [`Tokenizer`] (in `bpe/`) wraps Hugging Face's `tokenizers` crate: a `tokenizer.json`,
+//! GPT-2's `encoder.json` + `vocab.bpe`, or the vocabulary of a GGUF file ([`GgufVocab`])
+//! become the same tokenizer, with a streaming decoder ([`TextStream`]) for generation.
 //!
 //! [`WordPiece`] turns text into the ids a BERT-family encoder (such as
 //! sentence-transformers' all-MiniLM-L6-v2) takes, with the same ids as Hugging Face's
@@ -23,7 +28,11 @@
 //! # Ok::<(), shapecheck::text::VocabError>(())
 //! ```
 
+#[cfg(feature = "llm")]
+mod bpe;
 mod normalize;
 mod wordpiece;
 
+#[cfg(feature = "llm")]
+pub use bpe::{GgufVocab, SpecialIds, TextStream, TokenType, Tokenizer, TokenizerError};
 pub use wordpiece::{VocabError, WordPiece, MAX_INPUT_CHARS_PER_WORD};
