@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates src/shape/ellipsis_gen.rs: the per-rank impls of `SplitEllipsis` (a shape cut
+"""Prints src/shape/ellipsis_gen.rs (python3 scripts/gen_ellipsis.py > src/shape/ellipsis_gen.rs): the per-rank impls of `SplitEllipsis` (a shape cut
 into K leading dims, the middle, and M trailing dims) and `Splice` (a middle shape with
 dims put before and after it), for every rank up to 6."""
 
@@ -54,4 +54,6 @@ impl<{gen}> Splice<{tup(head)}, {tup(tail)}> for {tup(mid)} {{
     }}
 }}
 """)
-open("src/shape/ellipsis_gen.rs", "w").write("\n".join(out))
+import sys
+
+sys.stdout.write("\n".join(out))

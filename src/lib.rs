@@ -31,7 +31,11 @@
 //! embedding, FFNs, norms, LoRA, the KV cache),
 //! [`autodiff`] (reverse-mode gradients, typed like their parameters), [`optim`] (SGD,
 //! Adam, AdamW, schedules, clipping), [`models`] (real models built from them: the MiniLM
-//! sentence encoder, a LLaMA-style decoder), [`io`] (safetensors weights, read and written), [`text`] (the BERT tokenizer) and [`Float`] (the element types).
+//! sentence encoder, a LLaMA-style decoder, LLaMA-family configurations), [`io`]
+//! (safetensors weights read and written; GGUF files read), [`text`] (the BERT WordPiece
+//! tokenizer; BPE tokenizers of LLMs) and [`Float`] (the element types). GGUF and the BPE
+//! tokenizers sit behind the default-on `llm` feature: `default-features = false` builds
+//! the typed tensor core without them.
 //!
 //! The modules are floors, each using only those below it: `kernel` (the backend,
 //! the only `unsafe` code) → [`tensor`](mod@tensor) and [`ops`] (with [`dim`](mod@dim),

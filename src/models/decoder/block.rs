@@ -125,10 +125,10 @@ impl<DModel: Dim, Ffn: Dim, T: Float> Block<DModel, Ffn, T> {
     /// Gives each projection named by `targets` a fresh adapter of rank `rank` (`A`
     /// Kaiming-uniform from `seed`, `seed + 1`, … in the order q, k, v, o; `B` zero),
     /// replacing any it had. The block's own parameters are left as they are: freeze them
-    /// (or use [`Decoder::add_adapters`], which does).
+    /// (or use [`Decoder::add_adapters`](super::Decoder::add_adapters), which does).
     ///
     /// `Err` when `rank` exceeds the model width, or `config` is invalid (see
-    /// [`LoRA::new_with`]); the block is then unchanged.
+    /// [`LoRA::new_with`](crate::nn::lora::LoRA::new_with)); the block is then unchanged.
     pub fn add_adapters(
         &mut self,
         targets: LoraTargets,

@@ -5,7 +5,7 @@
 //! The sizes are type parameters, named dims: `Decoder<Vocab, DModel, Heads, HeadDim, Ffn>`,
 //! with `Heads × HeadDim = DModel` checked by the type checker; the batch and the sequence
 //! are runtime dims chosen per call. The decoder is built only from `nn` layers
-//! ([`Embedding`], [`RmsNorm`](crate::nn::norm::RmsNorm), [`Linear`],
+//! ([`Embedding`], [`RmsNorm`], [`Linear`],
 //! [`SwiGlu`](crate::nn::ffn::SwiGlu), [`LoRA`](crate::nn::lora::LoRA)); every parameter is
 //! a [`Param`](crate::autodiff::Param) reached through the fields
 //! (`decoder.blocks[0].wq.weight`), so `grads.of(&…)` gives its gradient with its shape

@@ -27,7 +27,7 @@ pub enum Family {
     Mistral,
 }
 
-/// The configuration of a LLaMA-family checkpoint; see the [module docs](self).
+/// The configuration of a LLaMA-family checkpoint; see the [module docs](super).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct LlamaConfig {

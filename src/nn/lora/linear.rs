@@ -63,7 +63,7 @@ use crate::shape::BroadcastShapes;
 use crate::tensor::Tensor;
 
 /// A frozen `Linear<DIn, DOut>` with a trainable rank-`R` adapter; see the
-/// [module docs](self).
+/// [module docs](super).
 ///
 /// An input whose last dim is not `DIn` is a type error, as for the plain layer:
 ///
