@@ -18,7 +18,6 @@ use crate::element::Float;
 use crate::kernel::{Gemm, MatRef};
 use crate::ops::matmul::Form;
 use crate::ops::MatMul;
-use crate::parallel;
 use crate::shape::Shape;
 
 impl<'t, S: Shape, T: Float> Var<'t, S, T> {
@@ -55,14 +54,6 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
                 form => flat_backward(form, &a, &b, g, sink),
             })
         })
-    }
-}
-
-fn threads(batch: usize, macs: usize) -> usize {
-    if batch == 1 {
-        parallel::threads_for_product(macs)
-    } else {
-        parallel::threads_for(batch, macs)
     }
 }
 
@@ -116,7 +107,7 @@ pub(crate) fn flat_backward<L: Shape, R: Shape, T: Float>(
     let am = MatRef::new(adata, aoff, (rows, k), (ars, acs));
     let bm = MatRef::new(b.data.slice(), b.offset, (k, n), (brs, bcs));
     let dc = MatRef::rows(g, rows, n);
-    let gemm = Gemm::new().threads(threads(1, rows * k * n));
+    let gemm = Gemm::new();
     if let Some(id) = a.id {
         if a.is_whole_buffer() {
             gemm.beta(T::ONE).to_slice(dc, bm.t(), sink.buf(id), k);
@@ -150,7 +141,6 @@ fn batched_backward<L: Shape, R: Shape, T: Float>(
     let nb = ad.len() - 2;
     let (m, k, n) = (ad[nb], ad[nb + 1], bd[nb + 1]);
     let batch_dims = &ad[..nb];
-    let batch: usize = batch_dims.iter().product();
     let mut cs = [0usize; 4];
     let mut acc = m * n;
     for j in (0..nb).rev() {
@@ -172,7 +162,7 @@ fn batched_backward<L: Shape, R: Shape, T: Float>(
         (bsd[nb], bsd[nb + 1]),
     );
     let dc = MatRef::batched(g, 0, (batch_dims, &cs[..nb]), (m, n), (n, 1));
-    let gemm = Gemm::new().threads(threads(batch, batch * m * k * n));
+    let gemm = Gemm::new();
     if let Some(id) = a.id {
         if a.is_whole_buffer() {
             gemm.beta(T::ONE).to_slice(dc, bm.t(), sink.buf(id), k);

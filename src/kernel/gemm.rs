@@ -22,7 +22,7 @@ use crate::tensor::layout::unravel;
 ///
 /// ```text
 /// Gemm::new().alpha(scale).to_vec(q, k.t())              // scale·q·kᵀ, a new buffer
-/// Gemm::new().beta(T::ONE).threads(n).to_slice(x, w.t(), &mut out, dout)  // out += x·Wᵀ
+/// Gemm::new().beta(T::ONE).to_slice(x, w.t(), &mut out, dout)  // out += x·Wᵀ, threads by size
 /// ```
 ///
 /// With β = 0 the old contents of `C` are ignored (never read, even if NaN).
@@ -31,18 +31,20 @@ use crate::tensor::layout::unravel;
 pub(crate) struct Gemm<T> {
     alpha: T,
     beta: T,
-    threads: usize,
+    /// The threads to use, or `None`: decided here from the operand sizes.
+    threads: Option<usize>,
     backend: Backend,
 }
 
 impl<T: Float> Gemm<T> {
-    /// `C = A·B` on one thread.
+    /// `C = A·B`, on as many threads as the product's size pays for (see
+    /// [`threads`](Self::threads) to set them).
     #[inline]
     pub(crate) fn new() -> Self {
         Gemm {
             alpha: T::ONE,
             beta: T::ZERO,
-            threads: 1,
+            threads: None,
             backend: Backend::current(),
         }
     }
@@ -69,12 +71,13 @@ impl<T: Float> Gemm<T> {
         Gemm { beta, ..self }
     }
 
-    /// Uses up to `threads` threads of the pool (at least one). The result does not depend
-    /// on it.
+    /// Uses up to `threads` threads of the pool (at least one) instead of the number the
+    /// operand sizes call for: `threads(1)` for a product that runs inside an already
+    /// parallel loop. The result does not depend on it.
     #[inline]
     pub(crate) fn threads(self, threads: usize) -> Self {
         Gemm {
-            threads: threads.max(1),
+            threads: Some(threads.max(1)),
             ..self
         }
     }
@@ -192,7 +195,18 @@ impl<T: Float> Gemm<T> {
         assert!(needed <= c.len(), "C reaches past its buffer");
         assert!(rsc <= isize::MAX as usize, "C stride must fit in isize");
         let c = &mut c[..needed];
-        let (alpha, beta, threads, backend) = (self.alpha, self.beta, self.threads, self.backend);
+        // The thread policy, decided once here for every product: one product splits over
+        // M and N as its multiply-adds pay for; a batch splits over its items. Both are capped
+        // by `with_threads`.
+        let threads = self.threads.unwrap_or_else(|| {
+            let macs = batch.saturating_mul(m).saturating_mul(k).saturating_mul(n);
+            if batch == 1 {
+                crate::parallel::threads_for_product(macs)
+            } else {
+                crate::parallel::threads_for(batch, macs)
+            }
+        });
+        let (alpha, beta, backend) = (self.alpha, self.beta, self.backend);
         let ((ars, acs), (brs, bcs)) = (a.strides(), b.strides());
         let nb = dims.len();
 

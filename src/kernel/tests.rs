@@ -58,6 +58,7 @@ fn single<T: Float>() {
             );
             let mut c = c0.clone();
             Gemm::new()
+                .threads(1)
                 .alpha(alpha)
                 .beta(beta)
                 .to_slice(a, b, &mut c, rsc);

@@ -10,17 +10,16 @@ pub(crate) use crate::kernel::MatRef;
 /// `A·B` as a new row-major buffer.
 pub(crate) fn gemm<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> Vec<T> {
     debug_assert_eq!(a.ncols(), b.nrows());
-    let macs = a.nrows() * a.ncols() * b.ncols();
-    Gemm::new()
-        .threads(crate::parallel::threads_for_product(macs))
-        .to_vec(a, b)
+    Gemm::new().to_vec(a, b)
 }
 
 /// `C −= A·B` in place, where `C` is the `a.rows × b.cols` block at the start of `c` with
 /// row stride `rsc` (column stride 1).
 pub(crate) fn gemm_sub<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: &mut [T], rsc: usize) {
     debug_assert_eq!(a.ncols(), b.nrows());
+    // One thread, as the SVD's blocked updates have always run it.
     Gemm::new()
+        .threads(1)
         .alpha(-T::ONE)
         .beta(T::ONE)
         .to_slice(a, b, c, rsc);

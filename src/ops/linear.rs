@@ -127,9 +127,6 @@ where
         (ws[0], ws[1]),
     )
     .t();
-    Gemm::new()
-        .beta(beta)
-        .threads(crate::parallel::threads_for_product(rows * din * dout))
-        .to_slice(xm, wt, &mut out, dout);
+    Gemm::new().beta(beta).to_slice(xm, wt, &mut out, dout);
     Ok(Tensor::from_parts(shape, out))
 }

@@ -174,7 +174,8 @@ fn attend_block<T: Float>(
         let scores = &mut s.scores[..rows * kn];
         // scores = scale · q[i0..] · k[kb..]ᵀ
         let kt = k.block((kb, kn), (0, p.dk)).t();
-        Gemm::new().alpha(scale).to_slice(q, kt, scores, kn);
+        // One thread: the heads and query blocks are already spread over the pool.
+        Gemm::new().threads(1).alpha(scale).to_slice(q, kt, scores, kn);
         let (max, sum) = (&mut s.max[..], &mut s.sum[..]);
         let outb = &mut *out;
         // The closure must be inlined into the AVX2 frame for its loops to be compiled
@@ -188,7 +189,7 @@ fn attend_block<T: Float>(
         let beta = if kb == 0 { T::ZERO } else { T::ONE };
         let weights = MatRef::rows(&s.scores[..rows * kn], rows, kn);
         let vb = v.block((kb, kn), (0, p.dv));
-        Gemm::new().beta(beta).to_slice(weights, vb, out, p.dv);
+        Gemm::new().threads(1).beta(beta).to_slice(weights, vb, out, p.dv);
         kb += kn;
     }
     for (row, &sum) in out.chunks_exact_mut(p.dv).zip(&s.sum) {
@@ -274,6 +275,7 @@ pub(super) fn weights<T: Float>(
     for (item, scores) in out.chunks_exact_mut(p.sq * p.sk).enumerate() {
         let b = [item / p.batch[1], item % p.batch[1]];
         Gemm::new()
+            .threads(1) // the batch items are already spread over the pool
             .alpha(scale)
             .to_slice(q.item(&b), k.item(&b).t(), scores, p.sk);
         // The same AVX2/FMA frame as the softmax pass of `attend`.

@@ -24,7 +24,6 @@
 use super::strided::{contiguous_strides, for_each_offset, gather, gather_sum};
 use crate::element::Float;
 use crate::kernel::{pairwise, Gemm, MatRef};
-use crate::parallel;
 
 /// The elements a term reads: a borrowed operand or an owned intermediate.
 enum Buf<'a, T> {
@@ -313,9 +312,7 @@ fn contract<'a, T: Float>(
         (k, n),
         (brs, bcs),
     );
-    let items: usize = batch_dims.iter().product();
-    let threads = parallel::threads_for(items, items * m * k * n);
-    let data = Gemm::new().threads(threads).to_vec(lhs, rhs);
+    let data = Gemm::new().to_vec(lhs, rhs);
 
     let letters: Vec<usize> = [&batch[..], &rows[..], &cols[..]].concat();
     let (mut dims, _) = left.layout(&[&batch[..], &rows[..]].concat());

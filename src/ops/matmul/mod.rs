@@ -17,7 +17,6 @@ use crate::element::Float;
 use crate::error::OrPanic;
 use crate::error::ShapeError;
 use crate::kernel::{Gemm, MatRef};
-use crate::parallel;
 use crate::shape::Shape;
 use crate::tensor::{AsView, Tensor, TensorView};
 
@@ -209,14 +208,7 @@ where
         (k, n),
         (brs, bcs),
     );
-    let batch: usize = batch_dims.iter().product();
-    let macs = batch * m * k * n;
-    let threads = if batch == 1 {
-        parallel::threads_for_product(macs)
-    } else {
-        parallel::threads_for(batch, macs)
-    };
-    Ok(gemm(a, b, Gemm::new().threads(threads)))
+    Ok(gemm(a, b, Gemm::new()))
 }
 
 fn matmul_views<L, R, T>(
