@@ -195,7 +195,10 @@ fn unit_backward<T: Float>(
             let gblk = go.block((i0, rows), (0, p.dv));
             // s = scale·q·kᵀ, then the mask and P = e^(s − L).
             // One thread each: the heads are already spread over the pool.
-            Gemm::new().threads(1).alpha(scale).to_slice(qblk, kblk.t(), pw, kn);
+            Gemm::new()
+                .threads(1)
+                .alpha(scale)
+                .to_slice(qblk, kblk.t(), pw, kn);
             // dP = dO·vᵀ
             Gemm::new().threads(1).to_slice(gblk, vblk.t(), ds, kn);
             let lse = &lse[row0 + i0..row0 + i0 + rows];
@@ -217,7 +220,10 @@ fn unit_backward<T: Float>(
             let pm = MatRef::rows(pw, rows, kn);
             let dsm = MatRef::rows(ds, rows, kn);
             // dV += Pᵀ·dO
-            Gemm::new().threads(1).beta(T::ONE).to_slice(pm.t(), gblk, dv, p.dv);
+            Gemm::new()
+                .threads(1)
+                .beta(T::ONE)
+                .to_slice(pm.t(), gblk, dv, p.dv);
             // dQ += scale·dS·k,  dK += scale·dSᵀ·q
             let dq = &mut u.dq[i0 * p.dk..(i0 + rows) * p.dk];
             let acc = Gemm::new().threads(1).alpha(scale).beta(T::ONE);

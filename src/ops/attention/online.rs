@@ -175,7 +175,10 @@ fn attend_block<T: Float>(
         // scores = scale · q[i0..] · k[kb..]ᵀ
         let kt = k.block((kb, kn), (0, p.dk)).t();
         // One thread: the heads and query blocks are already spread over the pool.
-        Gemm::new().threads(1).alpha(scale).to_slice(q, kt, scores, kn);
+        Gemm::new()
+            .threads(1)
+            .alpha(scale)
+            .to_slice(q, kt, scores, kn);
         let (max, sum) = (&mut s.max[..], &mut s.sum[..]);
         let outb = &mut *out;
         // The closure must be inlined into the AVX2 frame for its loops to be compiled
@@ -189,7 +192,10 @@ fn attend_block<T: Float>(
         let beta = if kb == 0 { T::ZERO } else { T::ONE };
         let weights = MatRef::rows(&s.scores[..rows * kn], rows, kn);
         let vb = v.block((kb, kn), (0, p.dv));
-        Gemm::new().threads(1).beta(beta).to_slice(weights, vb, out, p.dv);
+        Gemm::new()
+            .threads(1)
+            .beta(beta)
+            .to_slice(weights, vb, out, p.dv);
         kb += kn;
     }
     for (row, &sum) in out.chunks_exact_mut(p.dv).zip(&s.sum) {
