@@ -38,7 +38,7 @@
 //! the typed tensor core without them.
 //!
 //! The modules are floors, each using only those below it: `kernel` (the backend,
-//! the only `unsafe` code) → [`tensor`](mod@tensor) and [`ops`] (with [`dim`](mod@dim),
+//! the one module allowed raw-pointer code) → [`tensor`](mod@tensor) and [`ops`] (with [`dim`](mod@dim),
 //! [`shape`], [`linalg`], [`io`], [`text`]) → [`autodiff`] (traced values, parameters and
 //! their walk) → [`nn`] (every layer once, one forward for tensors and traced values) →
 //! [`models`]. [`optim`] sits on [`autodiff`] beside [`nn`]; [`inspect`] (the vocabulary of
