@@ -266,6 +266,9 @@ pub enum Error {
     /// A picture could not be drawn or written.
     #[cfg(feature = "plots")]
     Plot(PlotError),
+    /// A generation, a sampling setting or a chat template was refused (feature `llm`).
+    #[cfg(feature = "llm")]
+    Generate(crate::models::generate::GenerateError),
     /// A read or a write failed (an `.npy` file being written, say).
     Io(std::io::Error),
 }
@@ -287,6 +290,8 @@ impl fmt::Display for Error {
             Error::Inspect(e) => e.fmt(f),
             #[cfg(feature = "plots")]
             Error::Plot(e) => e.fmt(f),
+            #[cfg(feature = "llm")]
+            Error::Generate(e) => e.fmt(f),
             Error::Io(e) => e.fmt(f),
         }
     }
@@ -314,6 +319,8 @@ impl Error {
             Error::Inspect(e) => e,
             #[cfg(feature = "plots")]
             Error::Plot(e) => e,
+            #[cfg(feature = "llm")]
+            Error::Generate(e) => e,
             Error::Io(e) => e,
         }
     }
@@ -384,6 +391,8 @@ lift! {
     Inspect(InspectError),
     #[cfg(feature = "plots")]
     Plot(PlotError),
+    #[cfg(feature = "llm")]
+    Generate(crate::models::generate::GenerateError),
     Io(std::io::Error),
 }
 
