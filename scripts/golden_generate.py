@@ -155,6 +155,12 @@ ZEPHYR = """{% for message in messages %}
 ZEPHYR_INDENTED = ZEPHYR.replace("\n{% if", "\n    {% if").replace("\n{% elif", "\n    {% elif").replace(
     "\n{% endif", "\n    {% endif")
 
+# transformers' own `tojson` (json.dumps, ensure_ascii=False): separators, indent, key order.
+TOJSON = (
+    "{{ messages | tojson }}\n{{ messages[0] | tojson(indent=2) }}\n"
+    "{{ {'n': [1, 2.5, 1e20, none, true, false], 'q': 'say \"hi\"\\t€', 'e': [], 'o': {}} | tojson }}"
+)
+
 
 def chat_cases():
     smol = AutoTokenizer.from_pretrained(SMOLLM2, gguf_file=SMOLLM2_GGUF)
@@ -168,6 +174,7 @@ def chat_cases():
         "mistral": (llama2, MISTRAL_V01),
         "zephyr": (llama2, ZEPHYR),
         "zephyr-indented": (llama2, ZEPHYR_INDENTED),
+        "tojson": (llama2, TOJSON),
     }
     templates = {
         name: {"template": tmpl, "bos_token": tok.bos_token, "eos_token": tok.eos_token}

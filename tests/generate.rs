@@ -635,7 +635,7 @@ fn chat_templates_render_as_transformers_does() {
         }
         *checked.entry(name).or_default() += 1;
     }
-    assert_eq!(checked.len(), 6, "{checked:?}");
+    assert_eq!(checked.len(), 7, "{checked:?}");
     assert!(raised >= 2, "{raised} cases raised");
 }
 

@@ -18,8 +18,9 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
-use minijinja::value::Serde;
+use minijinja::value::{Enumerator, Object, Serde, ValueKind};
 use minijinja::{Environment, ErrorKind, Value};
 
 use super::GenerateError;
@@ -248,10 +249,10 @@ impl ChatTemplate {
         let messages: Vec<Value> = messages
             .iter()
             .map(|m| {
-                let mut map = BTreeMap::new();
-                map.insert("role".to_string(), Value::from(m.role.as_str()));
-                map.insert("content".to_string(), Value::from(m.content.as_str()));
-                Value::from(map)
+                Value::from_object(MessageObject {
+                    role: Value::from(m.role.as_str()),
+                    content: Value::from(m.content.as_str()),
+                })
             })
             .collect();
         let mut ctx: BTreeMap<String, Value> = BTreeMap::new();
@@ -290,19 +291,22 @@ fn template_err(source_name: &str, e: &minijinja::Error) -> GenerateError {
 }
 
 /// transformers' `tojson`: `json.dumps(x, ensure_ascii=False)`, Python's separators
-/// (`", "` and `": "`), or `indent` spaces per level.
+/// (`", "` and `": "`), or `indent` spaces per level; maps in their own order (a message:
+/// `role`, then `content`, as the Python dict).
 fn tojson(value: Value, kwargs: minijinja::value::Kwargs) -> Result<Value, minijinja::Error> {
     let indent: Option<usize> = kwargs.get("indent")?;
     kwargs.assert_all_used()?;
-    let json = serde_json::to_value(&value)
-        .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
     let mut out = String::new();
-    write_json(&json, indent, 0, &mut out);
+    write_json(&value, indent, 0, &mut out)?;
     Ok(Value::from_safe_string(out))
 }
 
-fn write_json(v: &serde_json::Value, indent: Option<usize>, level: usize, out: &mut String) {
-    use serde_json::Value as J;
+fn write_json(
+    v: &Value,
+    indent: Option<usize>,
+    level: usize,
+    out: &mut String,
+) -> Result<(), minijinja::Error> {
     let newline = |out: &mut String, level: usize| {
         if let Some(n) = indent {
             out.push('\n');
@@ -310,33 +314,93 @@ fn write_json(v: &serde_json::Value, indent: Option<usize>, level: usize, out: &
         }
     };
     let item_sep = if indent.is_some() { "," } else { ", " };
-    match v {
-        J::Array(items) if !items.is_empty() => {
+    match v.kind() {
+        ValueKind::Undefined | ValueKind::None => out.push_str("null"),
+        ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
+        ValueKind::Number => match v.as_i64() {
+            Some(i) if v.is_integer() => out.push_str(&i.to_string()),
+            _ => out.push_str(&python_float(f64::try_from(v.clone())?)),
+        },
+        ValueKind::String => {
+            out.push_str(&serde_json::Value::from(v.as_str().unwrap_or("")).to_string())
+        }
+        ValueKind::Seq | ValueKind::Iterable => {
+            let items: Vec<Value> = v.try_iter()?.collect();
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push_str(item_sep);
                 }
                 newline(out, level + 1);
-                write_json(item, indent, level + 1, out);
+                write_json(item, indent, level + 1, out)?;
             }
-            newline(out, level);
+            if !items.is_empty() {
+                newline(out, level);
+            }
             out.push(']');
         }
-        J::Object(map) if !map.is_empty() => {
+        ValueKind::Map => {
+            let keys: Vec<Value> = v.try_iter()?.collect();
             out.push('{');
-            for (i, (k, item)) in map.iter().enumerate() {
+            for (i, k) in keys.iter().enumerate() {
                 if i > 0 {
                     out.push_str(item_sep);
                 }
                 newline(out, level + 1);
-                out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                out.push_str(&serde_json::Value::from(k.to_string()).to_string());
                 out.push_str(": ");
-                write_json(item, indent, level + 1, out);
+                write_json(&v.get_item(k)?, indent, level + 1, out)?;
             }
-            newline(out, level);
+            if !keys.is_empty() {
+                newline(out, level);
+            }
             out.push('}');
         }
-        other => out.push_str(&other.to_string()),
+        other => {
+            return Err(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("tojson: a {other} has no JSON form"),
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// A float as Python's `repr` writes it (`1.0`, `0.1`, `1e+20`, `NaN`).
+fn python_float(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x.is_infinite() {
+        if x > 0.0 { "Infinity" } else { "-Infinity" }.into()
+    } else if x == x.trunc() && x.abs() < 1e16 {
+        format!("{x:.1}")
+    } else {
+        let s = format!("{x:?}");
+        match s.find('e') {
+            Some(i) if !s[i + 1..].starts_with('-') => format!("{}e+{}", &s[..i], &s[i + 1..]),
+            _ => s,
+        }
+    }
+}
+
+/// A message as the template sees it: a map of `role` then `content` (a Python dict's
+/// order, which `tojson` keeps).
+#[derive(Debug)]
+struct MessageObject {
+    role: Value,
+    content: Value,
+}
+
+impl Object for MessageObject {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "role" => Some(self.role.clone()),
+            "content" => Some(self.content.clone()),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["role", "content"])
     }
 }
