@@ -208,7 +208,8 @@ impl std::error::Error for NumericError {}
 ///   (a tokenizer's vocab), [`OptimError`](crate::optim::OptimError) (a step refused, an
 ///   optimizer state that does not fit), [`ModelError`](crate::models::ModelError) (a model
 ///   that does not load or cannot take an input), [`InspectError`](crate::inspect::InspectError)
-///   and, with the `plots` feature, `PlotError`; and [`std::io::Error`] (what
+///   and, with the `plots` feature, `PlotError`; with the `llm` feature,
+///   `GenerateError` (a generation, a sampling setting or a chat template refused); and [`std::io::Error`] (what
 ///   [`NpyWriter`](crate::io::NpyWriter) returns, and a convenience for the files that code
 ///   around the library reads and writes).
 ///

@@ -557,6 +557,31 @@ fn greedy_generation_of_the_decoder_is_the_argmax_of_its_full_forward() {
 }
 
 #[test]
+fn a_generation_goes_on_from_a_cache_as_from_the_whole_prompt() {
+    let model = toy();
+    let (first, second) = ([5u32, 9, 2], [7u32, 7, 1, 12]);
+    let config = |n| GenerateConfig {
+        max_new_tokens: n,
+        ..GenerateConfig::default()
+    };
+    let whole: Vec<u32> = first.iter().chain(&second).copied().collect();
+    let reference = generate(&model, &whole, config(6)).unwrap();
+
+    // One step feeds `first` (its pick is not fed); the next turn feeds `second` after it.
+    let mut turn1 = Generator::new(&model, &first, config(1)).unwrap();
+    turn1.next().unwrap().unwrap();
+    assert!(turn1.next().is_none());
+    let stats = turn1.stats();
+    assert_eq!((stats.prompt_tokens, stats.generated_tokens), (3, 1));
+    assert!(stats.prefill_tokens_per_s() > 0.0 && stats.decode_steps == 0);
+    let cache = turn1.into_cache();
+    assert_eq!(cache.len(), 3);
+    let turn2 = Generator::with_cache(&model, cache, &second, config(6)).unwrap();
+    let ids: Vec<u32> = turn2.map(Result::unwrap).collect();
+    assert_eq!(ids, reference.ids);
+}
+
+#[test]
 fn sampled_generation_of_the_decoder_is_seeded() {
     let model = toy();
     let config = |seed| GenerateConfig {
