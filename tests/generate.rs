@@ -677,6 +677,59 @@ fn a_template_that_does_not_compile_is_an_error_naming_its_source() {
 }
 
 #[test]
+fn tokenizer_configs_in_their_other_forms_and_without_a_template() {
+    let dir = std::env::temp_dir().join(format!("shapecheck-generate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, json: Value| {
+        let p = dir.join(name);
+        std::fs::write(&p, json.to_string()).unwrap();
+        p
+    };
+    // A list of named templates (the one named `default` is taken) and special tokens as
+    // objects, as older configs write them.
+    let listed = write(
+        "listed.json",
+        serde_json::json!({
+            "chat_template": [
+                {"name": "tool_use", "template": "TOOLS"},
+                {"name": "default", "template": "{{ bos_token }}{{ messages[0].content }}{{ eos_token }}"}
+            ],
+            "bos_token": {"content": "<s>", "lstrip": false},
+            "eos_token": "</s>"
+        }),
+    );
+    let t = ChatTemplate::from_tokenizer_config(&listed).unwrap();
+    assert_eq!(
+        t.render(&[ChatMessage::user("x")], false).unwrap(),
+        "<s>x</s>"
+    );
+
+    let none = write("none.json", serde_json::json!({"bos_token": "<s>"}));
+    let e = ChatTemplate::from_tokenizer_config(&none)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!(
+            "chat template ({}): no `chat_template` string",
+            none.display()
+        )
+    );
+    let unnamed = write(
+        "unnamed.json",
+        serde_json::json!({"chat_template": [{"name": "rag", "template": "R"}]}),
+    );
+    let e = ChatTemplate::from_tokenizer_config(&unnamed)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.ends_with("`chat_template` lists no template named `default`"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn templates_load_from_tokenizer_configs_and_the_gguf() {
     let (f, _) = templates();
     for name in ["llama3", "qwen3"] {
