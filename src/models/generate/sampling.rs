@@ -17,7 +17,9 @@ use super::GenerateError;
 ///
 /// The processors run in transformers' order: repetition penalty, temperature, top-k,
 /// top-p, min-p ([`process`](Self::process)). Unlike transformers' `GenerationConfig`
-/// (`top_k = 50` unless told otherwise), nothing filters by default.
+/// (`top_k = 50` unless told otherwise), nothing filters by default. A draw follows the
+/// same distribution as transformers' `torch.multinomial`, from another random stream: the
+/// same seed does not give torch's ids.
 ///
 /// ```
 /// use shapecheck::models::generate::Sampling;
