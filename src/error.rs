@@ -208,7 +208,8 @@ impl std::error::Error for NumericError {}
 ///   (a tokenizer's vocab), [`OptimError`](crate::optim::OptimError) (a step refused, an
 ///   optimizer state that does not fit), [`ModelError`](crate::models::ModelError) (a model
 ///   that does not load or cannot take an input), [`InspectError`](crate::inspect::InspectError)
-///   and, with the `plots` feature, `PlotError`; and [`std::io::Error`] (what
+///   and, with the `plots` feature, `PlotError`; with the `llm` feature,
+///   `GenerateError` (a generation, a sampling setting or a chat template refused); and [`std::io::Error`] (what
 ///   [`NpyWriter`](crate::io::NpyWriter) returns, and a convenience for the files that code
 ///   around the library reads and writes).
 ///
@@ -266,6 +267,9 @@ pub enum Error {
     /// A picture could not be drawn or written.
     #[cfg(feature = "plots")]
     Plot(PlotError),
+    /// A generation, a sampling setting or a chat template was refused (feature `llm`).
+    #[cfg(feature = "llm")]
+    Generate(crate::models::generate::GenerateError),
     /// A read or a write failed (an `.npy` file being written, say).
     Io(std::io::Error),
 }
@@ -287,6 +291,8 @@ impl fmt::Display for Error {
             Error::Inspect(e) => e.fmt(f),
             #[cfg(feature = "plots")]
             Error::Plot(e) => e.fmt(f),
+            #[cfg(feature = "llm")]
+            Error::Generate(e) => e.fmt(f),
             Error::Io(e) => e.fmt(f),
         }
     }
@@ -314,6 +320,8 @@ impl Error {
             Error::Inspect(e) => e,
             #[cfg(feature = "plots")]
             Error::Plot(e) => e,
+            #[cfg(feature = "llm")]
+            Error::Generate(e) => e,
             Error::Io(e) => e,
         }
     }
@@ -384,6 +392,8 @@ lift! {
     Inspect(InspectError),
     #[cfg(feature = "plots")]
     Plot(PlotError),
+    #[cfg(feature = "llm")]
+    Generate(crate::models::generate::GenerateError),
     Io(std::io::Error),
 }
 
