@@ -50,16 +50,28 @@ static SERIAL: Mutex<()> = Mutex::new(());
 // ---------------------------------------------------------------------------------------
 // Randomness
 
-/// SplitMix64: small, fast, and the same stream on every platform.
-struct Rng(u64);
+/// SplitMix64: small, fast, and the same stream on every platform. A `calm` generator
+/// writes files without defects of their own (then mutated, or not), so that the deep
+/// paths (tokenizers, loads) are reached as often as the errors.
+struct Rng {
+    state: u64,
+    calm: bool,
+}
 
 impl Rng {
     fn new(seed: u64) -> Self {
-        Rng(0xf0e1_d2c3_b4a5_9687 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        Rng {
+            state: 0xf0e1_d2c3_b4a5_9687 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            calm: false,
+        }
+    }
+    /// A defect, one time in `one_in`, unless calm.
+    fn odd(&mut self, one_in: usize) -> bool {
+        !self.calm && self.chance(one_in)
     }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
@@ -288,7 +300,7 @@ mod gguf_gen {
     /// A value of type `ty` (0..=12) at nesting `depth`, with lengths that sometimes lie.
     pub fn value(rng: &mut Rng, out: &mut Vec<u8>, ty: u32, depth: usize) {
         match ty {
-            0 | 1 | 7 => out.push(if ty == 7 && !rng.chance(8) {
+            0 | 1 | 7 => out.push(if ty == 7 && !rng.odd(8) {
                 rng.below(2) as u8
             } else {
                 number(rng) as u8
@@ -299,7 +311,7 @@ mod gguf_gen {
             10 | 11 => out.extend(number(rng).to_le_bytes()),
             12 => out.extend(f64::from_bits(rng.next()).to_le_bytes()),
             8 => {
-                if rng.chance(16) {
+                if rng.odd(16) {
                     // A length that lies.
                     out.extend(number(rng).to_le_bytes());
                     let n = rng.below(8);
@@ -314,7 +326,7 @@ mod gguf_gen {
                 } else {
                     9
                 };
-                let n = if rng.chance(16) {
+                let n = if rng.odd(16) {
                     number(rng)
                 } else {
                     rng.below(6) as u64
@@ -350,7 +362,7 @@ mod gguf_gen {
             } else {
                 rng.pick(&PIECES).to_string()
             };
-            if rng.chance(6) || !tokens.contains(&t) {
+            if rng.odd(30) || !tokens.contains(&t) {
                 tokens.push(t);
             }
         }
@@ -364,7 +376,7 @@ mod gguf_gen {
         kv(out, "tokenizer.ggml.model", 8, &|o| {
             string(o, model.as_bytes())
         });
-        if !rng.chance(6) {
+        if !rng.odd(6) {
             kv(out, "tokenizer.ggml.pre", 8, &|o| string(o, pre.as_bytes()));
         }
         let toks = tokens.clone();
@@ -376,9 +388,9 @@ mod gguf_gen {
             }
         });
         if rng.chance(2) {
-            let types: Vec<i32> = (0..n + usize::from(rng.chance(10)))
+            let types: Vec<i32> = (0..n + usize::from(rng.odd(10)))
                 .map(|_| {
-                    if rng.chance(10) {
+                    if rng.odd(10) {
                         number(rng) as i32
                     } else {
                         1 + rng.below(6) as i32
@@ -394,9 +406,22 @@ mod gguf_gen {
             });
         }
         if !rng.chance(4) {
+            // Mostly merges whose halves and whole are tokens, as a real vocabulary's are.
+            let pairs: Vec<String> = tokens
+                .iter()
+                .flat_map(|t| {
+                    t.char_indices().skip(1).filter_map(|(i, _)| {
+                        let (l, r) = t.split_at(i);
+                        (tokens.iter().any(|x| x == l) && tokens.iter().any(|x| x == r))
+                            .then(|| format!("{l} {r}"))
+                    })
+                })
+                .collect();
             let merges: Vec<String> = (0..rng.below(12))
                 .map(|_| {
-                    if rng.chance(10) {
+                    if !pairs.is_empty() && !rng.odd(8) {
+                        rng.pick(&pairs).clone()
+                    } else if rng.odd(2) {
                         rng.pick(&PIECES).to_string()
                     } else {
                         format!("{} {}", rng.pick(&tokens), rng.pick(&tokens))
@@ -412,9 +437,9 @@ mod gguf_gen {
             });
         }
         if rng.chance(2) {
-            let scores: Vec<f32> = (0..n - usize::from(rng.chance(10) && n > 0))
+            let scores: Vec<f32> = (0..n - usize::from(rng.odd(10) && n > 0))
                 .map(|_| {
-                    if rng.chance(20) {
+                    if rng.odd(20) {
                         f32::NAN
                     } else {
                         -(rng.below(100) as f32)
@@ -434,8 +459,8 @@ mod gguf_gen {
             "tokenizer.ggml.eos_token_id",
             "tokenizer.ggml.unknown_token_id",
         ] {
-            if rng.chance(2) {
-                let id = if rng.chance(6) {
+            if rng.calm || rng.chance(2) {
+                let id = if rng.odd(6) {
                     number(rng) as u32
                 } else {
                     rng.below(n) as u32
@@ -462,7 +487,7 @@ mod gguf_gen {
     /// infos of random types, dims and offsets, data laid out as the infos say or not.
     pub fn file(rng: &mut Rng) -> Vec<u8> {
         let mut out = b"GGUF".to_vec();
-        let version = if rng.chance(30) {
+        let version = if rng.odd(30) {
             number(rng) as u32
         } else {
             *rng.pick(&[2u32, 3])
@@ -474,7 +499,11 @@ mod gguf_gen {
         let mut kv = Vec::new();
         let mut n_kv = 0u64;
         let alignment: u64 = if rng.chance(3) {
-            let a = *rng.pick(&[1u32, 8, 16, 32, 64, 128, 48, 0]);
+            let a = if rng.odd(4) {
+                *rng.pick(&[48u32, 0, 3])
+            } else {
+                *rng.pick(&[1u32, 8, 16, 32, 64, 128])
+            };
             string(&mut kv, b"general.alignment");
             kv.extend(4u32.to_le_bytes());
             kv.extend(a.to_le_bytes());
@@ -483,9 +512,15 @@ mod gguf_gen {
         } else {
             32
         };
-        for _ in 0..rng.below(6) {
-            string(&mut kv, rng.pick(&KEYS).as_bytes());
-            let ty = if rng.chance(40) {
+        for i in 0..rng.below(6) {
+            // Calm: no key twice, none of the tokenizer's (written below, typed).
+            let key = if rng.calm {
+                format!("{}.{i}", rng.pick(&KEYS[..10]))
+            } else {
+                rng.pick(&KEYS).to_string()
+            };
+            string(&mut kv, key.as_bytes());
+            let ty = if rng.odd(40) {
                 number(rng) as u32
             } else {
                 rng.below(13) as u32
@@ -494,27 +529,27 @@ mod gguf_gen {
             value(rng, &mut kv, ty, 0);
             n_kv += 1;
         }
-        if rng.chance(2) {
+        if rng.chance(if rng.calm { 1 } else { 2 }) {
             n_kv += tokenizer_kvs(rng, &mut kv);
         }
         out.extend(kv);
 
         let mut data = Vec::new();
         for i in 0..n_tensors {
-            let name = if rng.chance(10) {
+            let name = if rng.odd(10) {
                 "t0".to_string()
             } else {
                 format!("t{i}")
             };
             string(&mut out, name.as_bytes());
-            let ty = if rng.chance(20) {
+            let ty = if rng.odd(20) {
                 number(rng) as u32
             } else {
                 *rng.pick(&TYPES)
             };
             let block = GgmlType::from_id(ty).map_or(1, |t| t.block_size());
             let bytes_per_block = GgmlType::from_id(ty).map_or(4, |t| t.block_bytes());
-            let n_dims = if rng.chance(20) {
+            let n_dims = if rng.odd(20) {
                 number(rng) as u32
             } else {
                 rng.below(4) as u32
@@ -522,7 +557,7 @@ mod gguf_gen {
             out.extend(n_dims.to_le_bytes());
             let mut elements: u64 = 1;
             for d in 0..n_dims.min(6) {
-                let dim = if rng.chance(12) {
+                let dim = if rng.odd(12) {
                     number(rng)
                 } else if d == 0 {
                     (block * (1 + rng.below(3))) as u64
@@ -534,7 +569,7 @@ mod gguf_gen {
             }
             out.extend(ty.to_le_bytes());
             let size = (elements / block as u64).saturating_mul(bytes_per_block as u64);
-            let offset = if rng.chance(12) {
+            let offset = if rng.odd(12) {
                 number(rng)
             } else {
                 data.len() as u64
@@ -547,8 +582,8 @@ mod gguf_gen {
                 }
             }
         }
-        let kv_count = if rng.chance(20) { number(rng) } else { n_kv };
-        let t_count = if rng.chance(20) {
+        let kv_count = if rng.odd(20) { number(rng) } else { n_kv };
+        let t_count = if rng.odd(20) {
             number(rng)
         } else {
             n_tensors as u64
@@ -559,7 +594,7 @@ mod gguf_gen {
             out.push(0);
         }
         out.extend(data);
-        if rng.chance(10) {
+        if rng.odd(10) {
             let cut = rng.below(out.len() + 1);
             out.truncate(cut);
         }
@@ -970,6 +1005,9 @@ const TARGETS: [Target; 4] = [
 /// measured, with the length of what that call was given.
 struct Outcome {
     opened: bool,
+    /// Whether it went all the way: a tokenizer built and used, a tensor loaded, a
+    /// checkpoint assembled.
+    deep: bool,
     peaks: Vec<(usize, usize)>,
 }
 
@@ -1003,6 +1041,7 @@ fn run_gguf(bytes: Vec<u8>, rng: &mut Rng) -> Outcome {
     use shapecheck::text::Tokenizer;
     let len = bytes.len();
     let mut opened = false;
+    let mut deep = false;
     let wide = rng.chance(4);
     let text = *rng.pick(&[
         "hi abc",
@@ -1033,12 +1072,14 @@ fn run_gguf(bytes: Vec<u8>, rng: &mut Rng) -> Outcome {
                 if let Ok(ids) = tok.encode(text, true) {
                     assert!(ids.iter().all(|&id| id < tok.vocab_size()));
                     let _ = tok.decode(&ids);
+                    deep = true;
                 }
             }
         }
     });
     Outcome {
         opened,
+        deep,
         peaks: vec![(peak, len)],
     }
 }
@@ -1046,6 +1087,7 @@ fn run_gguf(bytes: Vec<u8>, rng: &mut Rng) -> Outcome {
 fn run_safetensors(bytes: Vec<u8>, rng: &mut Rng) -> Outcome {
     let len = bytes.len();
     let mut opened = false;
+    let mut deep = false;
     let wide = rng.chance(4);
     let peak = peak_extra(|| {
         let Ok(file) = SafeTensors::from_bytes(bytes) else {
@@ -1060,7 +1102,10 @@ fn run_safetensors(bytes: Vec<u8>, rng: &mut Rng) -> Outcome {
                 continue;
             }
             match load_dyn!(ckpt, name, shape, f32) {
-                Ok(n) => assert_eq!(n, info.num_elements(), "{name}"),
+                Ok(n) => {
+                    assert_eq!(n, info.num_elements(), "{name}");
+                    deep = true;
+                }
                 Err(e) => assert!(!info.dtype.is_loadable(), "a loadable tensor failed: {e}"),
             }
             if wide {
@@ -1070,6 +1115,7 @@ fn run_safetensors(bytes: Vec<u8>, rng: &mut Rng) -> Outcome {
     });
     Outcome {
         opened,
+        deep,
         peaks: vec![(peak, len)],
     }
 }
@@ -1084,6 +1130,7 @@ fn run_config(bytes: Vec<u8>) -> Outcome {
     });
     Outcome {
         opened,
+        deep: opened,
         peaks: vec![(peak, len)],
     }
 }
@@ -1099,6 +1146,7 @@ fn run_index(bytes: Vec<u8>, rng: &mut Rng) -> Outcome {
     let Some(index) = index else {
         return Outcome {
             opened: false,
+            deep: false,
             peaks: vec![(peak, text.len())],
         };
     };
@@ -1165,10 +1213,10 @@ fn run_index(bytes: Vec<u8>, rng: &mut Rng) -> Outcome {
             .iter()
             .map(|(s, f)| s.len() + f.names().iter().map(|n| n.len() + 64).sum::<usize>())
             .sum::<usize>();
-    let mut opened = false;
+    let mut deep = false;
     let assembled = peak_extra(|| {
         if let Ok(ckpt) = Checkpoint::from_shards(&index, files) {
-            opened = true;
+            deep = true;
             assert_eq!(ckpt.names().len(), index.weight_map().len());
             for name in ckpt.names() {
                 let v = ckpt.load_with::<_, f32>(name, (Dyn::new(1),));
@@ -1178,7 +1226,8 @@ fn run_index(bytes: Vec<u8>, rng: &mut Rng) -> Outcome {
     });
     // The assembly's peak is measured against what it was given, the shards too.
     Outcome {
-        opened,
+        opened: true,
+        deep,
         peaks: vec![(peak, text.len()), (assembled, size)],
     }
 }
@@ -1284,8 +1333,10 @@ fn minilm_seed(path: &Path) -> Vec<u8> {
 struct Stats {
     inputs: u64,
     opened: u64,
+    deep: u64,
     max_len: usize,
-    /// The largest peak / length seen, and its input's length and peak.
+    /// The largest peak / length seen (of inputs of 256 bytes or more), and its input's
+    /// length and peak.
     worst: (f64, usize, usize),
     time: Duration,
 }
@@ -1307,6 +1358,7 @@ fn input(target: Target, rng: &mut Rng, seeds: &Seeds) -> (Vec<u8>, bool) {
         Target::Index => (&seeds.index, true),
     };
     let structured = rng.chance(2);
+    rng.calm = structured && rng.chance(2);
     let mut bytes = if structured {
         match target {
             #[cfg(feature = "llm")]
@@ -1320,10 +1372,11 @@ fn input(target: Target, rng: &mut Rng, seeds: &Seeds) -> (Vec<u8>, bool) {
     } else {
         rng.pick(pool).clone()
     };
-    // Most structured inputs are mutated too; every seed is.
-    if !structured || !rng.chance(3) {
+    // A third of the structured inputs are mutated too; every seed is.
+    if !structured || rng.chance(3) {
         mutate(rng, &mut bytes, pool, json);
     }
+    rng.calm = false;
     (bytes, false)
 }
 
@@ -1377,9 +1430,11 @@ fn fuzz(first: u64, n: u64, seeds: &Seeds) -> Result<Vec<(Target, Stats)>, Vec<S
             }
             Ok(out) => {
                 s.opened += u64::from(out.opened);
+                s.deep += u64::from(out.deep);
                 for (peak, given) in out.peaks {
                     let ratio = peak as f64 / given.max(1) as f64;
-                    if ratio > s.worst.0 {
+                    // Below a few hundred bytes the fixed part dominates the ratio.
+                    if given >= 256 && ratio > s.worst.0 {
                         s.worst = (ratio, given, peak);
                     }
                     if peak > BOUND_PER_BYTE * given + BOUND_FIXED {
@@ -1404,10 +1459,11 @@ fn report(stats: &[(Target, Stats)], total: Duration) {
     println!("{n} inputs in {:.1} s", total.as_secs_f64());
     for (t, s) in stats {
         println!(
-            "  {t:?}: {} inputs ({} opened), {:.1} s, longest {} bytes, worst peak {:.1} bytes \
-             per input byte ({} bytes for {})",
+            "  {t:?}: {} inputs ({} opened, {} all the way), {:.1} s, longest {} bytes, worst \
+             peak {:.1} bytes per input byte ({} bytes for {})",
             s.inputs,
             s.opened,
+            s.deep,
             s.time.as_secs_f64(),
             s.max_len,
             s.worst.0,
@@ -1437,6 +1493,12 @@ fn formats_fuzz_short() {
             s.opened > 20,
             "{t:?}: only {} of {} opened",
             s.opened,
+            s.inputs
+        );
+        assert!(
+            s.deep > 10,
+            "{t:?}: only {} of {} went all the way",
+            s.deep,
             s.inputs
         );
         assert!(

@@ -162,6 +162,33 @@ fn pre_of(name: Option<&str>) -> Result<Pre, TokenizerError> {
     })
 }
 
+/// The merges, if each joins two tokens into a token. tokenizers 0.23 checks this itself,
+/// but a merge whose result is longer than every token panics there before its check
+/// (huggingface/tokenizers#2094): a file must not be able to do that.
+fn checked_merges(
+    merges: Vec<(String, String)>,
+    vocab: &Vocab,
+) -> Result<Vec<(String, String)>, TokenizerError> {
+    for (i, (l, r)) in merges.iter().enumerate() {
+        for part in [l, r] {
+            if !vocab.contains_key(part) {
+                return Err(gguf_err(
+                    "tokenizer.ggml.merges",
+                    format!("merge {i} ({l:?} + {r:?}): {part:?} is not a token"),
+                ));
+            }
+        }
+        let joined = format!("{l}{r}");
+        if !vocab.contains_key(&joined) {
+            return Err(gguf_err(
+                "tokenizer.ggml.merges",
+                format!("merge {i} ({l:?} + {r:?}) makes {joined:?}, which is not a token"),
+            ));
+        }
+    }
+    Ok(merges)
+}
+
 fn gguf_err(field: &'static str, message: impl Into<String>) -> TokenizerError {
     TokenizerError::GgufVocab {
         field,
@@ -326,8 +353,9 @@ impl Tokenizer {
                     ));
                 }
                 let pre = pre_of(v.pre.as_deref())?;
+                let merges = checked_merges(v.parsed_merges()?, &vocab)?;
                 let bpe = BPE::builder()
-                    .vocab_and_merges(vocab, v.parsed_merges()?)
+                    .vocab_and_merges(vocab, merges)
                     .ignore_merges(matches!(
                         pre,
                         Pre::Llama3 {
@@ -387,7 +415,7 @@ impl Tokenizer {
                 let merges = if v.merges.is_empty() {
                     v.merges_from_scores(&vocab)?
                 } else {
-                    v.parsed_merges()?
+                    checked_merges(v.parsed_merges()?, &vocab)?
                 };
                 let unk = match v.unk_id {
                     Some(id) => Some(v.tokens[id as usize].clone()),
