@@ -178,12 +178,23 @@ struct Shard {
 /// use shapecheck::io::{Checkpoint, SafeTensors, ShardIndex};
 /// use shapecheck::prelude::*;
 ///
-/// // Two shards, built in memory (Checkpoint::open reads them from a directory).
-/// fn shard(name: &str, values: [f32; 2]) -> SafeTensors {
-///     let header = format!(r#"{{"{name}":{{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}}}"#);
+/// // Two shards, built in memory (Checkpoint::open reads them from a directory): each
+/// // tensor is 2 floats, the first tensor of a shard [1, 2], the next [3, 4].
+/// fn shard(names: &[&str]) -> SafeTensors {
+///     let entries: Vec<String> = names
+///         .iter()
+///         .enumerate()
+///         .map(|(i, n)| {
+///             let (b, e) = (8 * i, 8 * i + 8);
+///             format!(r#""{n}":{{"dtype":"F32","shape":[2],"data_offsets":[{b},{e}]}}"#)
+///         })
+///         .collect();
+///     let header = format!("{{{}}}", entries.join(","));
 ///     let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
 ///     bytes.extend_from_slice(header.as_bytes());
-///     bytes.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+///     for x in 0..2 * names.len() {
+///         bytes.extend_from_slice(&(x as f32 + 1.0).to_le_bytes());
+///     }
 ///     SafeTensors::from_bytes(bytes).unwrap()
 /// }
 /// let index = ShardIndex::from_json(
@@ -191,17 +202,17 @@ struct Shard {
 ///                        "b": "model-00002-of-00002.safetensors"}}"#,
 /// )?;
 /// let ckpt = Checkpoint::from_shards(&index, [
-///     ("model-00001-of-00002.safetensors".to_string(), shard("a", [1.0, 2.0])),
-///     ("model-00002-of-00002.safetensors".to_string(), shard("b", [3.0, 4.0])),
+///     ("model-00001-of-00002.safetensors".to_string(), shard(&["a"])),
+///     ("model-00002-of-00002.safetensors".to_string(), shard(&["b"])),
 /// ])?;
 /// assert_eq!(ckpt.names(), ["a", "b"]);
 /// let b: Tensor<(D<2>,)> = ckpt.load("b")?;
-/// assert_eq!(b.as_slice(), &[3.0, 4.0]);
+/// assert_eq!(b.as_slice(), &[1.0, 2.0]);
 ///
-/// // A shard that holds a tensor the index puts elsewhere: an error naming both shards.
+/// // A shard that also holds a tensor the index puts elsewhere: an error naming both.
 /// let err = Checkpoint::from_shards(&index, [
-///     ("model-00001-of-00002.safetensors".to_string(), shard("a", [1.0, 2.0])),
-///     ("model-00002-of-00002.safetensors".to_string(), shard("a", [3.0, 4.0])),
+///     ("model-00001-of-00002.safetensors".to_string(), shard(&["a"])),
+///     ("model-00002-of-00002.safetensors".to_string(), shard(&["b", "a"])),
 /// ]).unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
