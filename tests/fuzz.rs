@@ -608,3 +608,40 @@ fn a_config_with_absurdly_many_layers_is_an_error() {
         65536
     );
 }
+
+/// A SentencePiece ("llama") GGUF vocabulary without merges, with one token of 300 kB: the
+/// merges derived from the scores tried every split of every token, each a hash lookup of
+/// up to the token's length, so this took about a minute in debug (a token of a few MB,
+/// hours); now only splits at the lengths tokens have are tried. The merges found are the
+/// same (tests/bpe.rs checks them against Python on Llama-2's vocabulary).
+#[cfg(feature = "llm")]
+#[test]
+fn a_gguf_vocabulary_with_a_huge_token_builds_in_linear_time() {
+    use shapecheck::text::{GgufVocab, Tokenizer};
+    let long = "a".repeat(300_000);
+    let vocab = GgufVocab {
+        model: "llama".into(),
+        tokens: vec![
+            "<unk>".into(),
+            "a".into(),
+            "b".into(),
+            "ab".into(),
+            "ba".into(),
+            "aba".into(),
+            long.clone(),
+            format!("{long}b"),
+        ],
+        token_types: vec![2, 1, 1, 1, 1, 1, 1, 1],
+        scores: vec![0.0, -1.0, -1.0, -2.0, -2.5, -3.0, -4.0, -5.0],
+        add_space_prefix: Some(false),
+        add_bos: Some(false),
+        ..GgufVocab::default()
+    };
+    let start = std::time::Instant::now();
+    let tok = Tokenizer::from_gguf_vocab(&vocab).unwrap();
+    let took = start.elapsed();
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    // The merges of the short tokens are found: "ab" + "a" ranks above "a" + "ba".
+    assert_eq!(tok.encode("aba", false).unwrap(), [5]);
+    assert_eq!(tok.encode("ab", false).unwrap(), [3]);
+}

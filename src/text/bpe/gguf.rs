@@ -299,13 +299,30 @@ impl GgufVocab {
                 format!("token {i}'s score is NaN"),
             ));
         }
+        // A split can give two tokens only where both halves have the length of some
+        // token: trying those lengths alone (in bytes, sorted) visits what trying every
+        // character boundary would find, without making a piece of n bytes cost n hash
+        // lookups of up to n bytes each (a file with one token of a few megabytes took
+        // hours; found by fuzzing).
+        let mut lengths: Vec<usize> = self.tokens.iter().map(String::len).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
         let mut merges: Vec<(f32, u32, u32, &str, &str)> = Vec::new();
         for (piece, &score) in self.tokens.iter().zip(&self.scores) {
             let mut local = Vec::new();
-            for (at, _) in piece.char_indices().skip(1) {
+            let n = piece.len();
+            for &at in lengths.iter().take_while(|&&at| at < n) {
+                if at == 0
+                    || !piece.is_char_boundary(at)
+                    || lengths.binary_search(&(n - at)).is_err()
+                {
+                    continue;
+                }
                 let (l, r) = piece.split_at(at);
-                if let (Some(&li), Some(&ri)) = (vocab.get(l), vocab.get(r)) {
-                    local.push((score, li, ri, l, r));
+                if let Some(&li) = vocab.get(l) {
+                    if let Some(&ri) = vocab.get(r) {
+                        local.push((score, li, ri, l, r));
+                    }
                 }
             }
             local.sort_by_key(|&(_, li, ri, _, _)| (li, ri));
