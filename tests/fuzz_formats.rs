@@ -377,6 +377,13 @@ mod gguf_gen {
                 tokens.push(t);
             }
         }
+        if rng.chance(100) {
+            // A very long token (and its halves), for the cost of deriving merges.
+            let n = 1000 + rng.below(100_000);
+            tokens.push("a".repeat(n));
+            tokens.push("a".repeat(n / 2));
+            tokens.push("a".repeat(n - n / 2));
+        }
         let mut count = 0;
         let mut kv = |out: &mut Vec<u8>, key: &str, ty: u32, body: &dyn Fn(&mut Vec<u8>)| {
             string(out, key.as_bytes());
@@ -1087,17 +1094,29 @@ fn run_gguf(bytes: Vec<u8>, rng: &mut Rng) -> Outcome {
             peaks: vec![(parse, len, FIXED)],
         };
     };
-    let mut deep = false;
-    let tokenizer = peak_extra(|| {
-        if let Ok(vocab) = file.vocab() {
-            if let Ok(tok) = Tokenizer::from_gguf_vocab(&vocab) {
-                if let Ok(ids) = tok.encode(text, true) {
-                    assert!(ids.iter().all(|&id| id < tok.vocab_size()));
-                    let _ = tok.decode(&ids);
-                    deep = true;
-                }
-            }
-        }
+    // On a thread of its own: tokenizers 0.23 keeps each BPE's cache in a thread-local map
+    // from which the entries of a dropped BPE are never removed, so a thread that builds
+    // and uses hundreds of thousands of tokenizers grows that map without end (its rehash
+    // was a 9 MB allocation 5.3 million inputs into a run). The thread's end frees it.
+    let (tokenizer, deep) = std::thread::scope(|s| {
+        let joined = s
+            .spawn(|| {
+                let mut deep = false;
+                let peak = peak_extra(|| {
+                    if let Ok(vocab) = file.vocab() {
+                        if let Ok(tok) = Tokenizer::from_gguf_vocab(&vocab) {
+                            if let Ok(ids) = tok.encode(text, true) {
+                                assert!(ids.iter().all(|&id| id < tok.vocab_size()));
+                                let _ = tok.decode(&ids);
+                                deep = true;
+                            }
+                        }
+                    }
+                });
+                (peak, deep)
+            })
+            .join();
+        joined.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     });
     Outcome {
         opened: true,
@@ -1357,6 +1376,8 @@ struct Stats {
     opened: u64,
     deep: u64,
     max_len: usize,
+    /// The slowest input: its time and length.
+    slowest: (Duration, usize),
     /// The largest peak / length seen (of inputs of 256 bytes or more), and its input's
     /// length and peak.
     worst: (f64, usize, usize),
@@ -1405,7 +1426,12 @@ fn input(target: Target, rng: &mut Rng, seeds: &Seeds) -> (Vec<u8>, bool) {
 /// Runs `n` inputs spread over the targets, from case numbers `first..first + n`; returns
 /// the statistics per target, or the panics and bound breaches found (their inputs
 /// written to the temp directory).
-fn fuzz(first: u64, n: u64, seeds: &Seeds) -> Result<Vec<(Target, Stats)>, Vec<String>> {
+fn fuzz(
+    first: u64,
+    n: u64,
+    seeds: &Seeds,
+    slow: Duration,
+) -> Result<Vec<(Target, Stats)>, Vec<String>> {
     let mut stats: Vec<(Target, Stats)> = TARGETS.iter().map(|&t| (t, Stats::default())).collect();
     let mut failures = Vec::new();
     for case in first..first + n {
@@ -1441,6 +1467,14 @@ fn fuzz(first: u64, n: u64, seeds: &Seeds) -> Result<Vec<(Target, Stats)>, Vec<S
         s.inputs += 1;
         s.time += elapsed;
         s.max_len = s.max_len.max(len);
+        if elapsed > s.slowest.0 {
+            s.slowest = (elapsed, len);
+        }
+        if elapsed > slow {
+            failures.push(save(&format!(
+                "took {elapsed:.2?}, more than {slow:?}: a file must not be able to hang a loader"
+            )));
+        }
         match result {
             Err(p) => {
                 let msg = p
@@ -1481,12 +1515,14 @@ fn report(stats: &[(Target, Stats)], total: Duration) {
     println!("{n} inputs in {:.1} s", total.as_secs_f64());
     for (t, s) in stats {
         println!(
-            "  {t:?}: {} inputs ({} opened, {} all the way), {:.1} s, longest {} bytes, worst \
-             peak {:.1} bytes per input byte ({} bytes for {})",
+            "  {t:?}: {} inputs ({} opened, {} all the way), {:.1} s (slowest {:.1?} for {} \
+             bytes), longest {} bytes, worst peak {:.1} bytes per input byte ({} bytes for {})",
             s.inputs,
             s.opened,
             s.deep,
             s.time.as_secs_f64(),
+            s.slowest.0,
+            s.slowest.1,
             s.max_len,
             s.worst.0,
             s.worst.2,
@@ -1512,7 +1548,8 @@ fn formats_fuzz_short() {
 
     let seeds = seeds(false);
     let start = Instant::now();
-    let stats = match fuzz(0, 20_000, &seeds) {
+    // Debug builds are 10 to 50 times slower than release.
+    let stats = match fuzz(0, 20_000, &seeds, Duration::from_secs(20)) {
         Ok(stats) => stats,
         Err(failures) => panic!("{} failures:\n{}", failures.len(), failures.join("\n")),
     };
@@ -1562,7 +1599,7 @@ fn formats_fuzz_long() {
         println!("{note}");
     }
     let start = Instant::now();
-    match fuzz(first, n, &seeds) {
+    match fuzz(first, n, &seeds, Duration::from_secs(2)) {
         Ok(stats) => report(&stats, start.elapsed()),
         Err(failures) => panic!("{} failures:\n{}", failures.len(), failures.join("\n")),
     }
