@@ -595,7 +595,7 @@ mod gguf_gen {
             out.extend(offset.to_le_bytes());
             if size < 4096 {
                 data.extend(rng.bytes(size as usize));
-                while data.len() as u64 % alignment != 0 {
+                while !(data.len() as u64).is_multiple_of(alignment) {
                     data.push(0);
                 }
             }
@@ -608,7 +608,7 @@ mod gguf_gen {
         };
         out[count_at..count_at + 8].copy_from_slice(&t_count.to_le_bytes());
         out[count_at + 8..count_at + 16].copy_from_slice(&kv_count.to_le_bytes());
-        while out.len() as u64 % alignment != 0 {
+        while !(out.len() as u64).is_multiple_of(alignment) {
             out.push(0);
         }
         out.extend(data);
