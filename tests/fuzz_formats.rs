@@ -1059,11 +1059,50 @@ fn run_gguf(bytes: Vec<u8>, rng: &mut Rng) -> Outcome {
     use shapecheck::text::Tokenizer;
     let len = bytes.len();
     let wide = rng.chance(4);
-    let text = *rng.pick(&[
-        "hi abc",
-        "a\u{0}b  c\n\n字🙂 é 123",
-        "<|im_start|>user\nabc<s>",
-    ]);
+    // Text to encode: fixed lines, or pieces of tokens, specials, whitespace runs, bytes
+    // that are not UTF-8 (decoded lossily) and random code points.
+    let text: String = match rng.below(4) {
+        0 => rng
+            .pick(&[
+                "hi abc",
+                "a\u{0}b  c\n\n字🙂 é 123",
+                "<|im_start|>user\nabc<s>",
+            ])
+            .to_string(),
+        1 => {
+            let n = rng.below(40);
+            String::from_utf8_lossy(&rng.bytes(n)).into_owned()
+        }
+        2 => (0..rng.below(30))
+            .filter_map(|_| char::from_u32(rng.below(0x3_0000) as u32))
+            .collect(),
+        _ => (0..rng.below(12))
+            .map(|_| {
+                *rng.pick(&[
+                    "a",
+                    "ab",
+                    "bc",
+                    " ",
+                    "  ",
+                    "\n",
+                    "\t",
+                    "<s>",
+                    "</s>",
+                    "<|im_start|>",
+                    "▁",
+                    "Ġ",
+                    "é",
+                    "e\u{301}",
+                    "字",
+                    "🙂",
+                    "'s",
+                    "123",
+                    "<0x0A>",
+                ])
+            })
+            .collect(),
+    };
+    let add_special = rng.chance(2);
     // The file stays alive from the first measure to the second: the tokenizer's peak is
     // what it adds.
     let mut kept = None;
@@ -1105,7 +1144,7 @@ fn run_gguf(bytes: Vec<u8>, rng: &mut Rng) -> Outcome {
                 let peak = peak_extra(|| {
                     if let Ok(vocab) = file.vocab() {
                         if let Ok(tok) = Tokenizer::from_gguf_vocab(&vocab) {
-                            if let Ok(ids) = tok.encode(text, true) {
+                            if let Ok(ids) = tok.encode(&text, add_special) {
                                 assert!(ids.iter().all(|&id| id < tok.vocab_size()));
                                 let _ = tok.decode(&ids);
                                 deep = true;
