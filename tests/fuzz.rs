@@ -532,3 +532,116 @@ fn any_vocab_text_builds_or_is_an_error() {
         }
     });
 }
+
+// ---------------------------------------------------------------------------------------
+// Regressions found by tests/fuzz_formats.rs, each with the input that found it (cut down)
+
+/// A GGUF vocabulary with a merge of two tokens whose result is longer than every token:
+/// tokenizers 0.23 panicked building it (huggingface/tokenizers#2094); now an error naming
+/// the merge.
+#[cfg(feature = "llm")]
+#[test]
+fn a_gguf_merge_longer_than_every_token_is_an_error() {
+    use shapecheck::text::{GgufVocab, Tokenizer};
+    let vocab = GgufVocab {
+        model: "gpt2".into(),
+        pre: Some("gpt-2".into()),
+        tokens: vec!["ab".into(), "bc".into(), "a".into()],
+        merges: vec!["ab bc".into()],
+        ..GgufVocab::default()
+    };
+    let err = Tokenizer::from_gguf_vocab(&vocab).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the GGUF tokenizer cannot be built from tokenizer.ggml.merges: merge 0 (\"ab\" + \
+         \"bc\") makes \"abbc\", which is not a token"
+    );
+    // The same in a SentencePiece ("llama") vocabulary with merges.
+    let vocab = GgufVocab {
+        model: "llama".into(),
+        ..vocab
+    };
+    assert!(Tokenizer::from_gguf_vocab(&vocab)
+        .unwrap_err()
+        .to_string()
+        .contains("makes \"abbc\", which is not a token"));
+}
+
+/// The same merge in a `tokenizer.json`: the panic inside tokenizers is now an error.
+#[cfg(feature = "llm")]
+#[test]
+fn a_tokenizer_json_that_panics_tokenizers_is_an_error() {
+    use shapecheck::text::Tokenizer;
+    let json = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],
+        "normalizer":null,"pre_tokenizer":null,"post_processor":null,"decoder":null,
+        "model":{"type":"BPE","dropout":null,"unk_token":null,"continuing_subword_prefix":null,
+        "end_of_word_suffix":null,"fuse_unk":false,"byte_fallback":false,
+        "vocab":{"a":0,"b":1,"c":2,"ab":3,"bc":4},"merges":["a b","b c","ab bc"]}}"#;
+    let err = Tokenizer::from_json_bytes(json.as_bytes(), "tokenizer.json").unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("tokenizer.json"), "{msg}");
+    assert!(msg.contains("the tokenizers crate failed on it"), "{msg}");
+    // A valid file of the same shape still builds.
+    let ok = json.replace(r#""bc":4}"#, r#""bc":4,"abbc":5}"#);
+    let tok = Tokenizer::from_json_bytes(ok.as_bytes(), "tokenizer.json").unwrap();
+    assert_eq!(tok.encode("abbc", false).unwrap(), [5]);
+}
+
+/// A `config.json` of a few hundred bytes whose `num_hidden_layers` sized a per-layer table
+/// of 10^17 bytes (the process aborted); now an error naming the field.
+#[test]
+fn a_config_with_absurdly_many_layers_is_an_error() {
+    use shapecheck::models::llama::LlamaConfig;
+    let text = r#"{"model_type": "mistral", "hidden_size": 64, "intermediate_size": 128,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers":
+        138364423502663720, "max_position_embeddings": 512, "rms_norm_eps": 1e-05,
+        "rope_theta": 10000.0, "sliding_window": 256, "vocab_size": 100}"#;
+    let err = LlamaConfig::from_json(text, "config.json").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config.json: `num_hidden_layers` is 138364423502663720, but it must be a whole number \
+         from 1 to 65536"
+    );
+    let ok = text.replace("138364423502663720", "65536");
+    assert_eq!(
+        LlamaConfig::from_json(&ok, "config.json").unwrap().layers,
+        65536
+    );
+}
+
+/// A SentencePiece ("llama") GGUF vocabulary without merges, with one token of 300 kB: the
+/// merges derived from the scores tried every split of every token, each a hash lookup of
+/// up to the token's length, so this took about a minute in debug (a token of a few MB,
+/// hours); now only splits at the lengths tokens have are tried. The merges found are the
+/// same (tests/bpe.rs checks them against Python on Llama-2's vocabulary).
+#[cfg(feature = "llm")]
+#[test]
+fn a_gguf_vocabulary_with_a_huge_token_builds_in_linear_time() {
+    use shapecheck::text::{GgufVocab, Tokenizer};
+    let long = "a".repeat(300_000);
+    let vocab = GgufVocab {
+        model: "llama".into(),
+        tokens: vec![
+            "<unk>".into(),
+            "a".into(),
+            "b".into(),
+            "ab".into(),
+            "ba".into(),
+            "aba".into(),
+            long.clone(),
+            format!("{long}b"),
+        ],
+        token_types: vec![2, 1, 1, 1, 1, 1, 1, 1],
+        scores: vec![0.0, -1.0, -1.0, -2.0, -2.5, -3.0, -4.0, -5.0],
+        add_space_prefix: Some(false),
+        add_bos: Some(false),
+        ..GgufVocab::default()
+    };
+    let start = std::time::Instant::now();
+    let tok = Tokenizer::from_gguf_vocab(&vocab).unwrap();
+    let took = start.elapsed();
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    // The merges of the short tokens are found: "ab" + "a" ranks above "a" + "ba".
+    assert_eq!(tok.encode("aba", false).unwrap(), [5]);
+    assert_eq!(tok.encode("ab", false).unwrap(), [3]);
+}

@@ -397,6 +397,30 @@ fn reads_a_file_written_by_gguf_py_bit_for_bit() {
     );
 }
 
+/// GGUF v2 and v3 differ only in what v3 allows (big-endian files, refused here): the
+/// little-endian layout is the same. gguf-py writes v3, so its file with the version set
+/// to 2 must read the same metadata and the same values, bit for bit.
+#[test]
+fn the_gguf_py_file_as_version_2_reads_the_same() {
+    let bytes = std::fs::read(fixtures().join("tiny.gguf")).unwrap();
+    let v3 = Gguf::from_bytes(bytes.clone()).unwrap();
+    let mut v2_bytes = bytes;
+    assert_eq!(v2_bytes[4..8], 3u32.to_le_bytes());
+    v2_bytes[4..8].copy_from_slice(&2u32.to_le_bytes());
+    let v2 = Gguf::from_bytes(v2_bytes).expect("the v2 file opens");
+    assert_eq!((v2.version(), v3.version()), (2, 3));
+    assert_eq!(v2.alignment(), 64);
+    assert_eq!(v2.data_offset(), v3.data_offset());
+    assert_eq!(v2.metadata(), v3.metadata());
+    assert_eq!(v2.tensor_names(), v3.tensor_names());
+    for name in v3.tensor_names() {
+        assert_eq!(v2.tensor_info(name), v3.tensor_info(name));
+        let (a, b) = (load_any(&v2, name).unwrap(), load_any(&v3, name).unwrap());
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a), bits(&b), "tensor `{name}`");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Layout and dequantization
 // ---------------------------------------------------------------------------------------
@@ -1438,4 +1462,54 @@ fn smollm2_gguf_reads_and_dequantizes_as_gguf_py_does() {
         49152 * 576 + 576 * 576 + 576 * 1536 + 576,
         t.elapsed()
     );
+}
+
+/// The tokenizer SmolLM2's GGUF carries, read by `Gguf::vocab` and built by
+/// `Tokenizer::from_gguf_vocab`, gives Python `tokenizers`' ids for SmolLM2's published
+/// `tokenizer.json` on the committed corpus (tests/fixtures/bpe).
+#[test]
+fn smollm2_gguf_vocabulary_tokenizes_as_python_does() {
+    use shapecheck::text::Tokenizer;
+    let path = smollm2_path();
+    if !path.is_file() {
+        let msg = format!(
+            "the SmolLM2-135M-Instruct GGUF not found at {}: run scripts/fetch-smollm2.sh",
+            path.display()
+        );
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}");
+        }
+        eprintln!("note: skipping: {msg}");
+        return;
+    }
+    let file = Gguf::open(&path).unwrap();
+    let vocab = file.vocab().unwrap();
+    assert_eq!(
+        (vocab.model.as_str(), vocab.pre.as_deref()),
+        ("gpt2", Some("smollm"))
+    );
+    assert_eq!((vocab.tokens.len(), vocab.merges.len()), (49152, 48900));
+    let tok = Tokenizer::from_gguf_vocab(&vocab).unwrap();
+    let bpe = |name: &str| -> Value {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/bpe")
+            .join(name);
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let (corpus, reference) = (bpe("corpus.json"), bpe("reference.json"));
+    let lines = corpus["lines"].as_array().unwrap();
+    let rows = reference["tokenizers"]["smollm2"]["ids"]
+        .as_array()
+        .unwrap();
+    assert_eq!(lines.len(), rows.len());
+    for (line, row) in lines.iter().zip(rows) {
+        let line = line.as_str().unwrap();
+        let want: Vec<u32> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(tok.encode(line, false).unwrap(), want, "{line:?}");
+    }
 }

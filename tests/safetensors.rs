@@ -2,7 +2,10 @@
 //! cause (missing name, dtype, shape), malformed files, and many mutated files, none of
 //! which may panic. Every file is built here, byte by byte.
 
-use shapecheck::io::{bf16_bits_to_f32, f16_bits_to_f32, Dtype, LoadError, SafeTensors};
+use shapecheck::io::{
+    bf16_bits_to_f32, f16_bits_to_f32, Checkpoint, Dtype, LoadError, SafeTensors, ShardIndex,
+    INDEX_FILE, SINGLE_FILE,
+};
 use shapecheck::prelude::*;
 
 /// A file from a header string and the data that follows it.
@@ -910,4 +913,386 @@ fn mutated_files_are_errors_or_load_consistently() {
     assert!(opened > 100, "opened {opened}");
     assert!(rejected > 5000, "rejected {rejected}");
     eprintln!("mutated files: {opened} opened, {rejected} rejected");
+}
+
+// ---------------------------------------------------------------------------------------
+// Hugging Face checkpoints: one file or shards and their index
+
+fn checkpoint_fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checkpoint")
+}
+
+/// Loads every tensor of `ckpt` as f32 and f64 with runtime dims of its rank, and compares
+/// it bit for bit with what torch says it holds (scripts/gen_checkpoint_fixture.py).
+fn check_against_torch(ckpt: &Checkpoint) {
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(checkpoint_fixtures().join("expected.json")).unwrap(),
+    )
+    .unwrap();
+    let expected = expected.as_object().unwrap();
+    let mut names: Vec<&str> = expected.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(ckpt.names(), names);
+    for (name, want) in expected {
+        let info = ckpt.info(name).unwrap();
+        assert_eq!(info.dtype.name(), want["dtype"].as_str().unwrap(), "{name}");
+        let shape: Vec<usize> = want["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
+        assert_eq!(info.shape, shape, "{name}");
+        let bits: Vec<u32> = want["bits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_u64().unwrap() as u32)
+            .collect();
+        let (f32s, f64s): (Vec<f32>, Vec<f64>) = match shape.as_slice() {
+            &[n] => (
+                ckpt.load_with::<_, f32>(name, (Dyn::new(n),))
+                    .unwrap()
+                    .into_vec(),
+                ckpt.load_with::<_, f64>(name, (Dyn::new(n),))
+                    .unwrap()
+                    .into_vec(),
+            ),
+            &[m, n] => (
+                ckpt.load_with::<_, f32>(name, (Dyn::new(m), Dyn::new(n)))
+                    .unwrap()
+                    .into_vec(),
+                ckpt.load_with::<_, f64>(name, (Dyn::new(m), Dyn::new(n)))
+                    .unwrap()
+                    .into_vec(),
+            ),
+            other => panic!("{name}: rank {} in the fixture", other.len()),
+        };
+        let got: Vec<u32> = f32s.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(got, bits, "{name}");
+        let widened: Vec<u64> = f64s.iter().map(|x| x.to_bits()).collect();
+        let want64: Vec<u64> = bits
+            .iter()
+            .map(|&b| f64::from(f32::from_bits(b)).to_bits())
+            .collect();
+        assert_eq!(widened, want64, "{name} as f64");
+    }
+}
+
+#[test]
+fn sharded_and_single_checkpoints_load_what_torch_saved() {
+    let root = checkpoint_fixtures();
+    let sharded = Checkpoint::open(root.join("sharded")).unwrap();
+    assert_eq!(sharded.num_shards(), 4);
+    check_against_torch(&sharded);
+    assert_eq!(
+        sharded
+            .path_of("lm_head.weight")
+            .unwrap()
+            .file_name()
+            .unwrap(),
+        "model-00004-of-00004.safetensors"
+    );
+    // The dtypes of the fixture: every half format is there.
+    let dtypes: std::collections::BTreeSet<Dtype> = sharded
+        .names()
+        .iter()
+        .map(|n| sharded.info(n).unwrap().dtype)
+        .collect();
+    assert_eq!(
+        dtypes.into_iter().collect::<Vec<_>>(),
+        [Dtype::F16, Dtype::BF16, Dtype::F32]
+    );
+
+    let single = Checkpoint::open(root.join("single")).unwrap();
+    assert_eq!(single.num_shards(), 1);
+    check_against_torch(&single);
+
+    // The files themselves open too.
+    let by_index = Checkpoint::open(root.join("sharded").join(INDEX_FILE)).unwrap();
+    check_against_torch(&by_index);
+    let by_file = Checkpoint::open(root.join("single").join(SINGLE_FILE)).unwrap();
+    check_against_torch(&by_file);
+    // And a SafeTensors is a one-file checkpoint.
+    let one = Checkpoint::from(SafeTensors::open(root.join("single").join(SINGLE_FILE)).unwrap());
+    check_against_torch(&one);
+
+    // Loading errors are those of one file.
+    let err = sharded
+        .load::<(Out, In), f32>("lm_head.weight")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "tensor `lm_head.weight`: expected shape (Out=2, In=3), file has [8, 6]"
+    );
+    assert!(matches!(
+        sharded.load::<(Out,), f32>("model.layers.1.mlp.up_proj.weight"),
+        Err(LoadError::Missing { .. })
+    ));
+}
+
+/// A copy of the sharded fixture in a directory of its own, to break.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "shapecheck-checkpoint-{}-{tag}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(checkpoint_fixtures().join("sharded")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+        Scratch(dir)
+    }
+    fn shard(&self, i: usize) -> std::path::PathBuf {
+        self.0.join(format!("model-0000{i}-of-00004.safetensors"))
+    }
+    fn index(&self) -> std::path::PathBuf {
+        self.0.join(INDEX_FILE)
+    }
+    /// The index with its weight map edited by `edit`.
+    fn edit_index(&self, edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) {
+        let mut index: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(self.index()).unwrap()).unwrap();
+        edit(index["weight_map"].as_object_mut().unwrap());
+        std::fs::write(self.index(), index.to_string()).unwrap();
+    }
+    /// The error of opening the directory, with the directory's path cut out of it.
+    fn error(&self) -> String {
+        let err = Checkpoint::open(&self.0).unwrap_err();
+        err.to_string()
+            .replace(&format!("{}/", self.0.display()), "DIR/")
+            .replace(&self.0.display().to_string(), "DIR")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const SHARD_4: &str = "model-00004-of-00004.safetensors";
+
+#[test]
+fn a_missing_shard_is_an_error_naming_the_index_and_the_shard() {
+    let s = Scratch::new("missing");
+    std::fs::remove_file(s.shard(3)).unwrap();
+    assert_eq!(
+        s.error(),
+        "checkpoint `DIR/model.safetensors.index.json`: the index puts tensor \
+         `model.layers.0.input_layernorm.weight` and 2 others in shard \
+         `model-00003-of-00004.safetensors`, but `DIR/model-00003-of-00004.safetensors` is \
+         not a file"
+    );
+}
+
+#[test]
+fn a_tensor_the_index_names_but_its_shard_lacks_is_an_error() {
+    let s = Scratch::new("lacks");
+    s.edit_index(|map| {
+        map.insert("model.layers.1.mlp.up_proj.weight".into(), SHARD_4.into());
+    });
+    assert_eq!(
+        s.error(),
+        "checkpoint `DIR/model-00004-of-00004.safetensors`: shard \
+         `model-00004-of-00004.safetensors` has no tensor `model.layers.1.mlp.up_proj.weight`, \
+         which the index puts in it"
+    );
+}
+
+#[test]
+fn a_tensor_in_two_shards_or_in_none_the_index_names_is_an_error() {
+    let s = Scratch::new("two");
+    // Shard 4 rewritten to hold lm_head.weight (as the index says) and model.norm.weight,
+    // which the index puts in shard 3.
+    let lm_head = SafeTensors::open(s.shard(4)).unwrap();
+    let lm_head = lm_head.data("lm_head.weight").unwrap().to_vec();
+    let norm = f32_bytes(&[1.0; 6]);
+    std::fs::write(
+        s.shard(4),
+        build(
+            &[
+                ("lm_head.weight", "BF16", &[8, 6], lm_head.clone()),
+                ("model.norm.weight", "F32", &[6], norm.clone()),
+            ],
+            r#"{"format":"pt"}"#,
+            8,
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        s.error(),
+        "checkpoint `DIR/model-00004-of-00004.safetensors`: shard \
+         `model-00004-of-00004.safetensors` holds tensor `model.norm.weight`, which the index \
+         puts in `model-00003-of-00004.safetensors` (a tensor must be in one shard)"
+    );
+    // A tensor the index does not name at all.
+    std::fs::write(
+        s.shard(4),
+        build(
+            &[
+                ("lm_head.weight", "BF16", &[8, 6], lm_head),
+                ("lm_head.bias", "F32", &[6], norm),
+            ],
+            "",
+            8,
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        s.error(),
+        "checkpoint `DIR/model-00004-of-00004.safetensors`: shard \
+         `model-00004-of-00004.safetensors` holds tensor `lm_head.bias`, which the index does \
+         not name"
+    );
+}
+
+#[test]
+fn an_index_cannot_name_a_file_outside_its_directory() {
+    let s = Scratch::new("escape");
+    // A real shard beside the directory, which a `../` path would reach.
+    for shard in [
+        "../model-00004-of-00004.safetensors",
+        "/etc/passwd",
+        "sub/model.safetensors",
+        "sub\\model.safetensors",
+        "C:model.safetensors",
+        "..",
+        ".",
+        "",
+    ] {
+        s.edit_index(|map| {
+            map.insert("lm_head.weight".into(), shard.into());
+        });
+        assert_eq!(
+            s.error(),
+            format!(
+                "checkpoint `DIR/model.safetensors.index.json`: weight_map puts tensor \
+                 `lm_head.weight` in {shard:?}, which is not a plain file name (a shard must \
+                 sit in the index's directory)"
+            )
+        );
+    }
+}
+
+#[test]
+fn malformed_indexes_and_shards_are_errors_naming_the_file() {
+    let s = Scratch::new("malformed");
+    let cases = [
+        (
+            "[1, 2]",
+            "the index must be a JSON object with a `weight_map`",
+        ),
+        (
+            r#"{"metadata": {}}"#,
+            "the index has no `weight_map` object",
+        ),
+        (
+            r#"{"weight_map": []}"#,
+            "the index has no `weight_map` object",
+        ),
+        (
+            r#"{"weight_map": {}}"#,
+            "the index's `weight_map` names no tensor",
+        ),
+        (
+            r#"{"weight_map": {"w": 3}}"#,
+            "weight_map puts tensor `w` in 3, which is not a file name (a string)",
+        ),
+        (
+            r#"{"weight_map": {"w": "a.safetensors", "w": "b.safetensors"}}"#,
+            "the index is ambiguous: key `w` appears twice in one object",
+        ),
+        (r#"{"weight_map": {"#, "the index is not valid JSON: EOF"),
+    ];
+    for (text, want) in cases {
+        std::fs::write(s.index(), text).unwrap();
+        let err = s.error();
+        assert!(
+            err.starts_with("checkpoint `DIR/model.safetensors.index.json`: "),
+            "{err}"
+        );
+        assert!(err.contains(want), "{text}: {err}");
+    }
+    std::fs::write(s.index(), [b'{', 0xFF, b'}']).unwrap();
+    assert_eq!(
+        s.error(),
+        "checkpoint `DIR/model.safetensors.index.json`: the index is not UTF-8 (invalid byte \
+         at offset 1)"
+    );
+
+    // A shard that is not a safetensors file: the shard's own error, naming it.
+    let s = Scratch::new("bad-shard");
+    std::fs::write(s.shard(2), [7u8; 5]).unwrap();
+    assert_eq!(
+        s.error(),
+        "`DIR/model-00002-of-00004.safetensors` is not a valid safetensors file: the file is 5 \
+         bytes long, shorter than the 8-byte header length"
+    );
+
+    // A directory with neither file.
+    std::fs::remove_file(s.index()).unwrap();
+    assert_eq!(
+        s.error(),
+        "checkpoint `DIR`: the directory holds neither `model.safetensors` nor \
+         `model.safetensors.index.json`"
+    );
+    // With both, the single file is read, as transformers does.
+    std::fs::copy(
+        checkpoint_fixtures().join("single").join(SINGLE_FILE),
+        s.0.join(SINGLE_FILE),
+    )
+    .unwrap();
+    check_against_torch(&Checkpoint::open(&s.0).unwrap());
+}
+
+#[test]
+fn shards_given_in_memory_are_checked_as_files_are() {
+    let index = ShardIndex::from_json(
+        r#"{"weight_map": {"a": "one.safetensors", "b": "two.safetensors"}}"#,
+    )
+    .unwrap();
+    let file = |name: &str| {
+        SafeTensors::from_bytes(build(&[(name, "F32", &[1], f32_bytes(&[1.0]))], "", 8)).unwrap()
+    };
+    let err = |shards: Vec<(&str, SafeTensors)>| {
+        Checkpoint::from_shards(&index, shards.into_iter().map(|(n, f)| (n.to_string(), f)))
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        err(vec![("one.safetensors", file("a"))]),
+        "checkpoint: shard `two.safetensors`, where the index puts tensor `b`, is not given"
+    );
+    assert_eq!(
+        err(vec![
+            ("one.safetensors", file("a")),
+            ("two.safetensors", file("b")),
+            ("three.safetensors", file("c")),
+        ]),
+        "checkpoint: shard `three.safetensors` is not named by the index"
+    );
+    assert_eq!(
+        err(vec![
+            ("one.safetensors", file("a")),
+            ("one.safetensors", file("a")),
+        ]),
+        "checkpoint: shard `one.safetensors` is given twice"
+    );
+    let ok = Checkpoint::from_shards(
+        &index,
+        [
+            ("two.safetensors".to_string(), file("b")),
+            ("one.safetensors".to_string(), file("a")),
+        ],
+    )
+    .unwrap();
+    assert_eq!(ok.names(), ["a", "b"]);
+    assert_eq!(ok.path_of("a"), None);
+    assert_eq!(index.shards(), ["one.safetensors", "two.safetensors"]);
 }

@@ -40,6 +40,17 @@ pub enum LoadError {
         /// What is wrong and where, naming the key or tensor at fault.
         detail: String,
     },
+    /// A Hugging Face checkpoint whose files do not fit together: a directory with neither
+    /// `model.safetensors` nor `model.safetensors.index.json`, an index that is not valid
+    /// (not JSON, no `weight_map`, a shard name that is not a plain file name), a shard the
+    /// index names that is missing, a tensor the index names that its shard lacks, or a
+    /// tensor in a shard the index does not put it in.
+    Checkpoint {
+        /// The file (or directory) at fault, when the checkpoint was read from files.
+        path: Option<PathBuf>,
+        /// What is wrong, naming the shard and the tensor.
+        detail: String,
+    },
     /// The file holds no tensor of this name.
     Missing {
         /// The name asked for.
@@ -120,6 +131,10 @@ impl fmt::Display for LoadError {
             LoadError::MalformedGguf { path, detail } => match path {
                 Some(path) => write!(f, "`{}` is not a valid GGUF file: {detail}", path.display()),
                 None => write!(f, "not a valid GGUF file: {detail}"),
+            },
+            LoadError::Checkpoint { path, detail } => match path {
+                Some(path) => write!(f, "checkpoint `{}`: {detail}", path.display()),
+                None => write!(f, "checkpoint: {detail}"),
             },
             LoadError::Unsupported {
                 name,

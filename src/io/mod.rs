@@ -1,4 +1,5 @@
-//! Loading weights (safetensors; GGUF with the `llm` feature: [`Gguf`]) into typed tensors,
+//! Loading weights (safetensors, one file or a sharded Hugging Face checkpoint:
+//! [`Checkpoint`]; GGUF with the `llm` feature: [`Gguf`]) into typed tensors,
 //! and saving them ([`SafetensorsWriter`]; a float32 matrix also as NumPy's `.npy`,
 //! streamed: [`NpyWriter`]).
 //!
@@ -56,6 +57,7 @@
 //! # Ok::<(), LoadError>(())
 //! ```
 
+mod checkpoint;
 mod dtype;
 mod error;
 #[cfg(feature = "llm")]
@@ -65,6 +67,7 @@ mod safetensors;
 pub(crate) mod strict_json;
 mod writer;
 
+pub use checkpoint::{Checkpoint, ShardIndex, INDEX_FILE, SINGLE_FILE};
 pub use dtype::{bf16_bits_to_f32, f16_bits_to_f32, Dtype};
 pub use error::LoadError;
 #[cfg(feature = "llm")]

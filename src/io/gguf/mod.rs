@@ -29,6 +29,7 @@ mod dequant;
 mod metadata;
 mod parse;
 mod types;
+mod vocab;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -13,6 +13,10 @@ use crate::dim::Dim;
 use crate::models::ModelError;
 use crate::ops::rope::{Rope, RopeLayout, RopeScaling, Yarn};
 
+/// More layers than any published model has, by far (the deepest have a few hundred):
+/// a larger `num_hidden_layers` is a corrupt file, refused before it sizes a table.
+const MAX_LAYERS: usize = 1 << 16;
+
 /// Which member of the family a checkpoint is (`model_type`): they differ in biases and
 /// attention windows, not in the block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -329,6 +333,15 @@ impl LlamaConfig {
             ));
         }
         let layers = r.count(map, "num_hidden_layers", 1)?;
+        // The per-layer table below is sized by this count: a few bytes of JSON must not
+        // ask for gigabytes (found by tests/fuzz_formats.rs).
+        if layers > MAX_LAYERS {
+            return Err(r.error(
+                "num_hidden_layers",
+                format!("a whole number from 1 to {MAX_LAYERS}"),
+                layers.to_string(),
+            ));
+        }
         let max_positions = r.count(map, "max_position_embeddings", 1)?;
         let (rope_theta, rope_scaling) = r.rope(max_positions)?;
         let attention_bias = r.boolean_or(map, "attention_bias", false)?;

@@ -162,6 +162,33 @@ fn pre_of(name: Option<&str>) -> Result<Pre, TokenizerError> {
     })
 }
 
+/// The merges, if each joins two tokens into a token. tokenizers 0.23 checks this itself,
+/// but a merge whose result is longer than every token panics there before its check
+/// (huggingface/tokenizers#2094): a file must not be able to do that.
+fn checked_merges(
+    merges: Vec<(String, String)>,
+    vocab: &Vocab,
+) -> Result<Vec<(String, String)>, TokenizerError> {
+    for (i, (l, r)) in merges.iter().enumerate() {
+        for part in [l, r] {
+            if !vocab.contains_key(part) {
+                return Err(gguf_err(
+                    "tokenizer.ggml.merges",
+                    format!("merge {i} ({l:?} + {r:?}): {part:?} is not a token"),
+                ));
+            }
+        }
+        let joined = format!("{l}{r}");
+        if !vocab.contains_key(&joined) {
+            return Err(gguf_err(
+                "tokenizer.ggml.merges",
+                format!("merge {i} ({l:?} + {r:?}) makes {joined:?}, which is not a token"),
+            ));
+        }
+    }
+    Ok(merges)
+}
+
 fn gguf_err(field: &'static str, message: impl Into<String>) -> TokenizerError {
     TokenizerError::GgufVocab {
         field,
@@ -272,13 +299,30 @@ impl GgufVocab {
                 format!("token {i}'s score is NaN"),
             ));
         }
+        // A split can give two tokens only where both halves have the length of some
+        // token: trying those lengths alone (in bytes, sorted) visits what trying every
+        // character boundary would find, without making a piece of n bytes cost n hash
+        // lookups of up to n bytes each (a file with one token of a few megabytes took
+        // hours; found by fuzzing).
+        let mut lengths: Vec<usize> = self.tokens.iter().map(String::len).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
         let mut merges: Vec<(f32, u32, u32, &str, &str)> = Vec::new();
         for (piece, &score) in self.tokens.iter().zip(&self.scores) {
             let mut local = Vec::new();
-            for (at, _) in piece.char_indices().skip(1) {
+            let n = piece.len();
+            for &at in lengths.iter().take_while(|&&at| at < n) {
+                if at == 0
+                    || !piece.is_char_boundary(at)
+                    || lengths.binary_search(&(n - at)).is_err()
+                {
+                    continue;
+                }
                 let (l, r) = piece.split_at(at);
-                if let (Some(&li), Some(&ri)) = (vocab.get(l), vocab.get(r)) {
-                    local.push((score, li, ri, l, r));
+                if let Some(&li) = vocab.get(l) {
+                    if let Some(&ri) = vocab.get(r) {
+                        local.push((score, li, ri, l, r));
+                    }
                 }
             }
             local.sort_by_key(|&(_, li, ri, _, _)| (li, ri));
@@ -326,8 +370,9 @@ impl Tokenizer {
                     ));
                 }
                 let pre = pre_of(v.pre.as_deref())?;
+                let merges = checked_merges(v.parsed_merges()?, &vocab)?;
                 let bpe = BPE::builder()
-                    .vocab_and_merges(vocab, v.parsed_merges()?)
+                    .vocab_and_merges(vocab, merges)
                     .ignore_merges(matches!(
                         pre,
                         Pre::Llama3 {
@@ -387,7 +432,7 @@ impl Tokenizer {
                 let merges = if v.merges.is_empty() {
                     v.merges_from_scores(&vocab)?
                 } else {
-                    v.parsed_merges()?
+                    checked_merges(v.parsed_merges()?, &vocab)?
                 };
                 let unk = match v.unk_id {
                     Some(id) => Some(v.tokens[id as usize].clone()),

@@ -113,11 +113,23 @@ impl Tokenizer {
     /// # Errors
     /// [`TokenizerError::Malformed`] naming `name` if the JSON is not a tokenizer.
     pub fn from_json_bytes(bytes: &[u8], name: &str) -> Result<Self, TokenizerError> {
-        let inner =
-            tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| TokenizerError::Malformed {
-                source_name: name.to_string(),
-                message: e.to_string(),
-            })?;
+        let malformed = |message: String| TokenizerError::Malformed {
+            source_name: name.to_string(),
+            message,
+        };
+        // tokenizers 0.23 panics on some malformed files instead of returning its error (a
+        // merge whose result is longer than every token: huggingface/tokenizers#2094). A
+        // file must not be able to panic the caller, so such a panic becomes this error.
+        let inner = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_bytes(bytes))
+            .map_err(|panic| {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("a panic");
+                malformed(format!("the tokenizers crate failed on it ({what})"))
+            })?
+            .map_err(|e| malformed(e.to_string()))?;
         Self::wrap(inner, name)
     }
 
