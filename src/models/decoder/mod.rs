@@ -84,101 +84,120 @@
 mod block;
 mod config;
 mod decode;
+pub mod dims;
 pub mod inspect;
 mod io;
 mod lora;
 
-use core::marker::PhantomData;
-
 /// The parameter visitors, re-exported where the decoder's walk is used.
 pub use crate::autodiff::{ParamVisitor, ParamVisitorMut};
-pub use block::Block;
+pub use crate::nn::self_attention::{AttnAdapters, LoraTargets};
+pub use block::{Attention, Block};
 pub use config::DecoderConfig;
 pub use decode::DecoderCache;
+pub use dims::{presets, DecoderDims, Dims, DividesHeads, RuntimeDims};
 pub use inspect::{Seq, Tokens};
-pub use lora::{Adapter, AttnAdapters, LoraTargets};
+pub use lora::Adapter;
 
-use self::block::{normal, Attend, BlockCache, BlockHooks};
+use self::block::{ones, BlockHooks};
 use crate::autodiff::{Params, Tape, Var};
-use crate::dim::{Dim, Dyn, Many, Runtime, StaticDim};
+use crate::dim::{Dim, Dyn};
 use crate::element::Float;
-use crate::error::ShapeError;
+use crate::error::{Error, ShapeError};
 use crate::inspect::NoHooks;
 use crate::nn::embedding::Embedding;
 use crate::nn::linear::Linear;
 use crate::nn::norm::RmsNorm;
-use crate::nn::rope::{IsEven, Rope};
-use crate::shape::SplitsInto;
+use crate::nn::rope::Rope;
+use crate::nn::self_attention::{check_groups, normal_linear, AttentionCache};
+use crate::shape::SameDim;
 use crate::tensor::Tensor;
 
-/// A LLaMA-style decoder with vocabulary `Vocab`, width `DModel = Heads × HeadDim`, and
-/// SwiGLU FFNs of width `Ffn`; see the [module docs](self).
+/// A LLaMA-family decoder of dims `D` ([`DecoderDims`]: vocabulary, width, heads,
+/// key/value heads, head width, FFN width); see the [module docs](self).
 #[derive(Debug)]
-pub struct Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T = f32>
-where
-    Vocab: Dim,
-    DModel: Dim,
-    Heads: Dim,
-    HeadDim: Dim,
-    Ffn: Dim,
-    T: Float,
-{
-    /// The token embedding `(Vocab, DModel)` (`embed_tokens`); the output head too when
+pub struct Decoder<D: DecoderDims, T: Float = f32> {
+    /// The token embedding `(Vocab, Model)` (`embed_tokens`); the output head too when
     /// the head is tied.
-    pub embedding: Embedding<Vocab, DModel, T>,
+    pub embedding: Embedding<D::Vocab, D::Model, T>,
     /// The blocks, in order (`layers.{i}.`).
-    pub blocks: Vec<Block<DModel, Ffn, T>>,
+    pub blocks: Vec<Block<D, T>>,
     /// The final RMS norm (`norm`).
-    pub norm: RmsNorm<DModel, T>,
-    /// The output head `DModel → Vocab` (`lm_head`), or `None` when tied to the embedding.
-    pub head: Option<Linear<DModel, Vocab, T>>,
-    rope: Rope<HeadDim>,
+    pub norm: RmsNorm<D::Model, T>,
+    /// The output head `Model → Vocab` (`lm_head`), or `None` when tied to the embedding.
+    pub head: Option<Linear<D::Model, D::Vocab, T>>,
+    rope: Rope<D::HeadDim>,
     config: DecoderConfig,
-    _heads: PhantomData<fn() -> Heads>,
+    dims: D,
 }
 
-impl<Vocab, DModel, Heads, HeadDim, Ffn, T> Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
-where
-    Vocab: StaticDim<Kind = Many>,
-    DModel: StaticDim<Kind = Many> + SplitsInto<Heads, HeadDim>,
-    Heads: StaticDim,
-    HeadDim: StaticDim + IsEven,
-    Ffn: StaticDim<Kind = Many>,
-    T: Float,
-{
-    /// A decoder with `config.layers` blocks, matrices drawn from a normal of standard
-    /// deviation `config.init_std` (seeded), norm weights of 1.
+impl<D: DecoderDims + Default, T: Float> Decoder<D, T> {
+    /// A decoder of static dims with `config.layers` blocks, matrices drawn from a normal
+    /// of standard deviation `config.init_std` (seeded), norm weights of 1.
     ///
     /// # Panics
     ///
-    /// If `config.rope_base` is not a finite number greater than 0.
+    /// If `config.rope_base` is not a finite number greater than 0, the head dim is odd or
+    /// the RoPE scaling invalid; see [`try_init_with`](Self::try_init_with).
+    #[track_caller]
     pub fn init(config: DecoderConfig, seed: u64) -> Self {
-        let (std, eps) = (config.init_std, config.norm_eps);
-        let base = seed.wrapping_mul(1000);
-        Decoder {
-            embedding: Embedding::new(normal(std, base)),
-            blocks: (0..config.layers)
-                .map(|l| Block::init(std, eps, base + 10 * (l as u64 + 1)))
-                .collect(),
-            norm: RmsNorm::new(Tensor::ones(), eps),
-            head: (!config.tied).then(|| Linear::new(normal(std, base + 1), None)),
-            rope: Rope::new(config.rope_layout).base(config.rope_base),
-            config,
-            _heads: PhantomData,
-        }
+        Self::try_init_with(D::default(), config, seed).unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
-impl<Vocab, DModel, Heads, HeadDim, Ffn, T> Params<T>
-    for Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
-where
-    Vocab: Dim,
-    DModel: Dim,
-    Heads: Dim,
-    HeadDim: Dim,
-    Ffn: Dim,
-    T: Float,
-{
+impl<D: DecoderDims, T: Float> Decoder<D, T> {
+    /// [`init`](Self::init) with the dims given as values (runtime dims: a checkpoint's
+    /// sizes read from its file). `Err` when the key/value heads do not divide the heads,
+    /// the head dim is odd, or RoPE's base or scaling is invalid.
+    pub fn try_init_with(dims: D, config: DecoderConfig, seed: u64) -> Result<Self, Error> {
+        check_groups("Decoder::init", dims.heads().size(), dims.kv_heads().size())?;
+        if !(config.rope_base.is_finite() && config.rope_base > 0.0) {
+            return Err(crate::error::NumericError::InvalidArgument {
+                op: "Decoder::init",
+                shape: format!("{dims:?}"),
+                name: "rope_base",
+                value: config.rope_base.to_string(),
+                rule: "it must be a finite number greater than 0",
+            }
+            .into());
+        }
+        let rope = Rope::new_with(dims.head_dim(), config.rope_layout)?
+            .base(config.rope_base)
+            .try_scaling(config.rope_scaling)?;
+        let (std, eps) = (config.init_std, config.norm_eps);
+        let base = seed.wrapping_mul(1000);
+        let (v, m) = (dims.vocab(), dims.model());
+        let mut blocks: Vec<Block<D, T>> = (0..config.layers)
+            .map(|l| Block::init(dims, (std, eps, config.qkv_bias), base + 10 * (l as u64 + 1)))
+            .collect();
+        for b in &mut blocks {
+            b.attn.window = config.sliding_window;
+        }
+        Ok(Decoder {
+            embedding: Embedding::new(normal_table((v, m), std, base)),
+            blocks,
+            norm: RmsNorm::new(ones(m), eps),
+            head: (!config.tied).then(|| normal_linear((m, v), false, std, base + 1)),
+            rope,
+            config,
+            dims,
+        })
+    }
+}
+
+/// A `(rows, cols)` table of normal entries of standard deviation `std`.
+fn normal_table<R: crate::dim::Dim, C: crate::dim::Dim, T: Float>(
+    dims: (R, C),
+    std: f64,
+    seed: u64,
+) -> Tensor<(R, C), T> {
+    let mut t = Tensor::<(R, C), T>::randn_with(dims, seed);
+    let s = T::from_f64(std);
+    t.map_inplace(|x| x * s);
+    t
+}
+
+impl<D: DecoderDims, T: Float> Params<T> for Decoder<D, T> {
     /// Hugging Face LLaMA's names: `embed_tokens.weight`,
     /// `layers.{i}.self_attn.q_proj.weight`, …, `norm.weight`, and `lm_head.weight` when
     /// untied. The LoRA adapters have a walk of their own
@@ -204,26 +223,24 @@ where
     }
 }
 
-impl<Vocab, DModel, Heads, HeadDim, Ffn, T> Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
-where
-    Vocab: StaticDim<Kind = Many>,
-    DModel: StaticDim<Kind = Many> + SplitsInto<Heads, HeadDim>,
-    Heads: StaticDim,
-    HeadDim: StaticDim,
-    Ffn: StaticDim<Kind = Many>,
-    T: Float,
-{
+impl<D: DecoderDims, T: Float> Decoder<D, T> {
     /// The configuration it was built with.
     pub fn config(&self) -> &DecoderConfig {
         &self.config
     }
 
+    /// Its dims.
+    pub fn dims(&self) -> D {
+        self.dims
+    }
+
     /// The rotary embedding of its attention.
-    pub fn rope(&self) -> &Rope<HeadDim> {
+    pub fn rope(&self) -> &Rope<D::HeadDim> {
         &self.rope
     }
 
-    /// The one forward: logits `(B, S, Vocab)` for `ids` (row-major, `B × S` of them),
+    /// The one forward: logits `(B, S, Vocab)` for `ids` (row-major, `B × S` of them), or
+    /// with `last` those of the last position of each sequence only `(B, 1, Vocab)`,
     /// parameters read through `tape` (an inference tape reads them as constants), the
     /// blocks attending over a KV cache each when `caches` are given (one sequence: the
     /// positions come after the cached ones), their hook points passed to `hooks` (and,
@@ -233,33 +250,57 @@ where
         tape: &'t Tape<T>,
         shape: (B, S),
         ids: &[u32],
-        mut caches: Option<&mut [BlockCache<Heads, HeadDim, T>]>,
-        hooks: &mut impl BlockHooks<'t, B, S, DModel, Heads, HeadDim, Ffn, T>,
-    ) -> Result<Var<'t, (B, S, Vocab), T>, ShapeError>
+        mut caches: Option<&mut [AttentionCache<T>]>,
+        hooks: &mut impl BlockHooks<'t, B, S, D, T>,
+    ) -> Result<Var<'t, (B, S, D::Vocab), T>, ShapeError>
     where
-        B: Dim<Kind = Runtime>,
-        S: Dim<Kind = Runtime>,
+        B: SameDim,
+        S: SameDim,
     {
-        let mut x = self.embedding.try_forward_batch(tape, shape, ids)?;
+        let x = self.embedding.try_forward_batch(tape, shape, ids)?;
+        let x = self.blocks_and_norm(x, caches.as_deref_mut(), hooks)?;
+        self.project_out(&x)
+    }
+
+    /// The blocks and the final norm.
+    fn blocks_and_norm<'t, B, S>(
+        &self,
+        mut x: Var<'t, (B, S, D::Model), T>,
+        mut caches: Option<&mut [AttentionCache<T>]>,
+        hooks: &mut impl BlockHooks<'t, B, S, D, T>,
+    ) -> Result<Var<'t, (B, S, D::Model), T>, ShapeError>
+    where
+        B: SameDim,
+        S: SameDim,
+    {
         for (l, block) in self.blocks.iter().enumerate() {
             hooks.block(l);
-            let attend = match caches.as_deref_mut() {
-                Some(c) => Attend::Cached(&mut c[l]),
-                None => Attend::Causal,
-            };
-            x = block.forward::<B, S, Heads, HeadDim>(&x, &self.rope, attend, hooks)?;
+            let cache = caches.as_deref_mut().map(|c| &mut c[l]);
+            x = block.forward::<B, S>(&x, &self.rope, cache, hooks)?;
         }
         hooks.block(self.blocks.len());
         let x = hooks.resid(crate::inspect::Site::ResidPre, x);
-        let x = self.norm.try_forward(&x)?;
+        self.norm.try_forward(&x)
+    }
+
+    /// The output head (or the tied embedding) on the normed stream.
+    fn project_out<'t, B, S>(
+        &self,
+        x: &Var<'t, (B, S, D::Model), T>,
+    ) -> Result<Var<'t, (B, S, D::Vocab), T>, ShapeError>
+    where
+        B: SameDim,
+        S: SameDim,
+    {
         match &self.head {
-            Some(head) => head.try_forward(&x),
-            None => self.embedding.try_unembed(&x),
+            Some(head) => head.try_forward(x),
+            None => self.embedding.try_unembed(x),
         }
     }
 
     /// The logits `(B, S, Vocab)` of a batch of `B` sequences of `S` tokens (`ids`
-    /// row-major), traced on `tape`: position `i` sees positions `≤ i` of its sequence.
+    /// row-major), traced on `tape`: position `i` sees positions `≤ i` of its sequence
+    /// (within the window, for a block that has one).
     ///
     /// `Err` when `ids` does not hold `B × S` ids or an id is not below `Vocab`.
     pub fn forward<'t, B, S>(
@@ -267,10 +308,10 @@ where
         tape: &'t Tape<T>,
         shape: (B, S),
         ids: &[u32],
-    ) -> Result<Var<'t, (B, S, Vocab), T>, ShapeError>
+    ) -> Result<Var<'t, (B, S, D::Vocab), T>, ShapeError>
     where
-        B: Dim<Kind = Runtime>,
-        S: Dim<Kind = Runtime>,
+        B: SameDim,
+        S: SameDim,
     {
         self.run(tape, shape, ids, None, &mut NoHooks::new())
     }
@@ -287,14 +328,14 @@ where
         targets: &[u32],
     ) -> Result<Var<'t, (), T>, ShapeError>
     where
-        B: Dim<Kind = Runtime>,
-        S: Dim<Kind = Runtime>,
+        B: SameDim,
+        S: SameDim,
     {
         let logits = self.forward(tape, shape, ids)?;
         let rows = Dyn::new(shape.0.size() * shape.1.size());
         let targets: Vec<usize> = targets.iter().map(|&t| t as usize).collect();
         logits
-            .try_reshape_with((rows, Vocab::default()))?
+            .try_reshape_with((rows, self.dims.vocab()))?
             .try_cross_entropy(&targets)
     }
 
@@ -304,10 +345,10 @@ where
         &self,
         shape: (B, S),
         ids: &[u32],
-    ) -> Result<Tensor<(B, S, Vocab), T>, ShapeError>
+    ) -> Result<Tensor<(B, S, D::Vocab), T>, ShapeError>
     where
-        B: Dim<Kind = Runtime>,
-        S: Dim<Kind = Runtime>,
+        B: SameDim,
+        S: SameDim,
     {
         let tape = Tape::inference();
         let logits = self.run(&tape, shape, ids, None, &mut NoHooks::new())?;
