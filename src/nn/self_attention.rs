@@ -192,6 +192,10 @@ pub struct SelfAttention<M: Dim, H: Dim, Kh: Dim, Hd: Dim, T: Float = f32> {
 
 /// A `(rows, cols)` matrix of normal entries of standard deviation `std`.
 fn normal<R: Dim, C: Dim, T: Float>(dims: (R, C), std: f64, seed: u64) -> Tensor<(R, C), T> {
+    if std == 0.0 {
+        // Zeros without drawing (a model about to be loaded from a file).
+        return Tensor::zeros_with(dims);
+    }
     let mut t = Tensor::<(R, C), T>::randn_with(dims, seed);
     let s = T::from_f64(std);
     t.map_inplace(|x| x * s);

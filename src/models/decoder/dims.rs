@@ -93,6 +93,12 @@ pub trait DecoderDims: Copy + Debug + Send + Sync + 'static {
     /// The FFN width's value.
     fn ffn(&self) -> Self::Ffn;
 
+    /// Dims of these sizes, in [`sizes`](Self::sizes)' order (vocabulary, width, heads,
+    /// key/value heads, head width, FFN width): a runtime dim takes its size, a static
+    /// one must have it. `Err` names the first that does not: its `config.json` name, the
+    /// type's size and the one asked for.
+    fn with_sizes(sizes: [usize; 6]) -> Result<Self, SizeMismatch>;
+
     /// The sizes by their `config.json` names, for messages and checks.
     fn sizes(&self) -> [(&'static str, usize); 6] {
         [
@@ -104,6 +110,26 @@ pub trait DecoderDims: Copy + Debug + Send + Sync + 'static {
             ("intermediate_size", self.ffn().size()),
         ]
     }
+}
+
+/// A size that a static dim of a [`DecoderDims`] does not have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SizeMismatch {
+    /// The size's `config.json` name (`hidden_size`).
+    pub field: &'static str,
+    /// The size the type fixes.
+    pub expected: usize,
+    /// The size asked for (the file's).
+    pub found: usize,
+}
+
+/// The dim `X` of size `n`, or the mismatch.
+fn sized<X: Dim>(field: &'static str, n: usize) -> Result<X, SizeMismatch> {
+    X::from_size(n).ok_or(SizeMismatch {
+        field,
+        expected: X::STATIC_SIZE.unwrap_or(n),
+        found: n,
+    })
 }
 
 /// A decoder's dims as six type parameters (their values, zero-sized for static dims):
@@ -158,6 +184,17 @@ where
     }
     fn ffn(&self) -> F {
         self.ffn
+    }
+
+    fn with_sizes(s: [usize; 6]) -> Result<Self, SizeMismatch> {
+        Ok(Dims {
+            vocab: sized("vocab_size", s[0])?,
+            model: sized("hidden_size", s[1])?,
+            heads: sized("num_attention_heads", s[2])?,
+            kv_heads: sized("num_key_value_heads", s[3])?,
+            head_dim: sized("head_dim", s[4])?,
+            ffn: sized("intermediate_size", s[5])?,
+        })
     }
 }
 

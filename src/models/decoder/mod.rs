@@ -95,7 +95,7 @@ pub use crate::nn::self_attention::{AttnAdapters, LoraTargets};
 pub use block::{Attention, Block};
 pub use config::DecoderConfig;
 pub use decode::DecoderCache;
-pub use dims::{presets, DecoderDims, Dims, DividesHeads, RuntimeDims};
+pub use dims::{presets, DecoderDims, Dims, DividesHeads, RuntimeDims, SizeMismatch};
 pub use inspect::{Seq, Tokens};
 pub use lora::Adapter;
 
@@ -191,6 +191,9 @@ fn normal_table<R: crate::dim::Dim, C: crate::dim::Dim, T: Float>(
     std: f64,
     seed: u64,
 ) -> Tensor<(R, C), T> {
+    if std == 0.0 {
+        return Tensor::zeros_with(dims);
+    }
     let mut t = Tensor::<(R, C), T>::randn_with(dims, seed);
     let s = T::from_f64(std);
     t.map_inplace(|x| x * s);
