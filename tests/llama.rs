@@ -57,7 +57,10 @@ fn parity(case: &str, decode: bool) {
                 let step = model.decode(&mut cache, &ids[row * s + t..][..1]).unwrap();
                 let want = &got.as_slice()[(row * s + t) * v..][..v];
                 let d = max_diff(step.as_slice(), want);
-                assert!(d < 1e-5, "{case}: decoding position {t} of row {row} differs by {d}");
+                assert!(
+                    d < 1e-5,
+                    "{case}: decoding position {t} of row {row} differs by {d}"
+                );
             }
         }
     }
@@ -119,7 +122,11 @@ fn static_dims_are_checked_against_the_config() {
 fn a_missing_or_misshapen_tensor_is_named() {
     let dir = std::env::temp_dir().join(format!("shapecheck-llama-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(fixture("qwen2").join("config.json"), dir.join("config.json")).unwrap();
+    std::fs::copy(
+        fixture("qwen2").join("config.json"),
+        dir.join("config.json"),
+    )
+    .unwrap();
     let file = SafeTensors::open(fixture("qwen2").join("model.safetensors")).unwrap();
     let mut w = shapecheck::io::SafetensorsWriter::new();
     for name in file.names() {
@@ -139,8 +146,13 @@ fn a_missing_or_misshapen_tensor_is_named() {
         }
     }
     w.write(dir.join("model.safetensors")).unwrap();
-    let err = Decoder::<RuntimeDims>::from_hf_dir(&dir).unwrap_err().to_string();
-    assert!(err.contains("model.layers.1.self_attn.k_proj.bias"), "{err}");
+    let err = Decoder::<RuntimeDims>::from_hf_dir(&dir)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model.layers.1.self_attn.k_proj.bias"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -157,7 +169,10 @@ fn smollm2() -> Option<PathBuf> {
         "{} is missing: run scripts/fetch-smollm2.sh",
         path.display()
     );
-    eprintln!("note: {} is missing (scripts/fetch-smollm2.sh); skipped", path.display());
+    eprintln!(
+        "note: {} is missing (scripts/fetch-smollm2.sh); skipped",
+        path.display()
+    );
     None
 }
 
@@ -180,7 +195,9 @@ fn smollm2_from_gguf_matches_transformers() {
             .iter()
             .map(|v| v.as_u64().unwrap() as u32)
             .collect();
-        let want: Tensor<(Dyn,)> = last.load_with(&format!("p{i}"), (Dyn::new(49152),)).unwrap();
+        let want: Tensor<(Dyn,)> = last
+            .load_with(&format!("p{i}"), (Dyn::new(49152),))
+            .unwrap();
         let mut cache = model.cache();
         let logits = model.decode_last(&mut cache, &ids).unwrap();
         let d = max_diff(logits.as_slice(), want.as_slice());
@@ -195,7 +212,9 @@ fn smollm2_from_gguf_matches_transformers() {
         assert!(want.len() == n || want.last() == Some(&2), "{want:?}");
         let mut out = vec![argmax(logits.as_slice())];
         while out.len() < want.len() {
-            let l = model.decode_last(&mut cache, &out[out.len() - 1..]).unwrap();
+            let l = model
+                .decode_last(&mut cache, &out[out.len() - 1..])
+                .unwrap();
             out.push(argmax(l.as_slice()));
         }
         assert_eq!(out, want, "prompt {i}: greedy continuation");

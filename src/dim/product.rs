@@ -1,30 +1,25 @@
 //! [`Times`], the dim of size `A × B`: the width of a projection into `A` heads of `B`.
 
+use super::{label, Dim, Runtime, StaticDim};
 use core::fmt;
 use core::hash::{Hash, Hasher};
 use core::marker::PhantomData;
-use core::ops::Mul;
-
-use typenum::Prod;
-
-use super::{label, Dim, Runtime, StaticDim};
 
 /// The dim `A × B`: the width of the queries of `A` heads of width `B`
 /// (`Times<Heads, HeadDim>`), which need not be the model's width.
 ///
 /// Like [`MinOf`](super::MinOf), it is named by where it comes from, so it unifies only
-/// with the same product of the same dims. When both parts are static it is static (its
-/// typenum size is the product, so `Times<H, Hd>: SplitsInto<H, Hd>` holds and a
-/// `(…, Times<H, Hd>)` splits into heads with the rule checked by the type checker);
-/// when either is a runtime dim it is a runtime dim whose value carries the size. Its
-/// value carries the size either way, and its broadcasting kind is the runtime one (as
-/// [`MinOf`](super::MinOf)'s): an elementwise rule on it is checked at run time.
+/// with the same product of the same dims. Its value carries the size (the default value
+/// of a product of static dims has theirs), and its broadcasting kind is the runtime one
+/// (as [`MinOf`](super::MinOf)'s): an elementwise rule on it is checked at run time, and
+/// splitting it into heads is checked when the sizes are known
+/// ([`Var::try_split_heads_with`](crate::autodiff::Var::try_split_heads_with)).
 ///
 /// ```
 /// use shapecheck::prelude::*;
 /// use shapecheck::dim::Times;
 /// dim!(pub Heads = 9; pub HeadDim = 64);
-/// assert_eq!(<Times<Heads, HeadDim> as StaticDim>::SIZE, 576);
+/// assert_eq!(Times::<Heads, HeadDim>::STATIC_SIZE, Some(576));
 /// assert_eq!(format!("{:?}", Times::<Heads, HeadDim>::default()), "Heads×HeadDim=576");
 /// let t = Times::of(Dyn::new(3), Dyn::new(4));
 /// assert_eq!(t.size(), 12);
@@ -106,13 +101,4 @@ impl<A: StaticDim, B: StaticDim> Default for Times<A, B> {
             _dims: PhantomData,
         }
     }
-}
-
-impl<A: StaticDim, B: StaticDim> StaticDim for Times<A, B>
-where
-    A::Size: Mul<B::Size>,
-    Prod<A::Size, B::Size>: typenum::Unsigned,
-{
-    const SIZE: usize = A::SIZE * B::SIZE;
-    type Size = Prod<A::Size, B::Size>;
 }

@@ -216,7 +216,11 @@ pub(crate) fn normal_linear<I: Dim, O: Dim, T: Float>(
 }
 
 /// `Err` unless `kv_heads` divides `heads` (and neither is 0).
-pub(crate) fn check_groups(op: &'static str, heads: usize, kv_heads: usize) -> Result<(), ShapeError> {
+pub(crate) fn check_groups(
+    op: &'static str,
+    heads: usize,
+    kv_heads: usize,
+) -> Result<(), ShapeError> {
     if kv_heads == 0 || heads == 0 || heads % kv_heads != 0 {
         return Err(ShapeError::incompatible_described(
             op,
@@ -279,7 +283,12 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
     ///
     /// When the key/value heads do not divide the heads.
     #[track_caller]
-    pub fn init((model, heads, kv_heads, head_dim): (M, H, Kh, Hd), qkv_bias: bool, std: f64, seed: u64) -> Self {
+    pub fn init(
+        (model, heads, kv_heads, head_dim): (M, H, Kh, Hd),
+        qkv_bias: bool,
+        std: f64,
+        seed: u64,
+    ) -> Self {
         let (q, kv) = (Times::of(heads, head_dim), Times::of(kv_heads, head_dim));
         Self::new(
             (
@@ -325,10 +334,22 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
             self.wk.weight.value().shape().0,
         );
         let r = Dyn::new(rank);
-        let aq = targets.q.then(|| LoRA::peft("SelfAttention::add_adapters", (m, q), r, config, seed)).transpose()?;
-        let ak = targets.k.then(|| LoRA::peft("SelfAttention::add_adapters", (m, kv), r, config, seed + 1)).transpose()?;
-        let av = targets.v.then(|| LoRA::peft("SelfAttention::add_adapters", (m, kv), r, config, seed + 2)).transpose()?;
-        let ao = targets.o.then(|| LoRA::peft("SelfAttention::add_adapters", (q, m), r, config, seed + 3)).transpose()?;
+        let aq = targets
+            .q
+            .then(|| LoRA::peft("SelfAttention::add_adapters", (m, q), r, config, seed))
+            .transpose()?;
+        let ak = targets
+            .k
+            .then(|| LoRA::peft("SelfAttention::add_adapters", (m, kv), r, config, seed + 1))
+            .transpose()?;
+        let av = targets
+            .v
+            .then(|| LoRA::peft("SelfAttention::add_adapters", (m, kv), r, config, seed + 2))
+            .transpose()?;
+        let ao = targets
+            .o
+            .then(|| LoRA::peft("SelfAttention::add_adapters", (q, m), r, config, seed + 3))
+            .transpose()?;
         let l = &mut self.lora;
         l.q = aq.or(l.q.take());
         l.k = ak.or(l.k.take());
@@ -598,7 +619,12 @@ impl<T: Float> AttentionCache<T> {
             View4::from_parts(
                 buf,
                 0,
-                (Dyn::new(kh), Dyn::new(group), Dyn::new(self.len), Dyn::new(hd)),
+                (
+                    Dyn::new(kh),
+                    Dyn::new(group),
+                    Dyn::new(self.len),
+                    Dyn::new(hd),
+                ),
                 &[cap * hd, 0, hd, 1],
             )
         };

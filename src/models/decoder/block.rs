@@ -12,13 +12,13 @@ use crate::autodiff::{ParamVisitor, ParamVisitorMut, Params, Var};
 use crate::dim::{Dim, Times};
 use crate::element::Float;
 use crate::error::{Error, ShapeError};
-use crate::nn::lora::LoraConfig;
-use crate::nn::self_attention::LoraTargets;
 use crate::inspect::{Hooks, Site};
 use crate::nn::ffn::SwiGlu;
 use crate::nn::flow::Traced;
+use crate::nn::lora::LoraConfig;
 use crate::nn::norm::RmsNorm;
 use crate::nn::rope::Rope;
+use crate::nn::self_attention::LoraTargets;
 use crate::nn::self_attention::{normal_linear, AttentionCache, SelfAttention};
 use crate::shape::SameDim;
 use crate::tensor::Tensor;
@@ -120,7 +120,8 @@ impl<D: DecoderDims, T: Float> Params<T> for Block<D, T> {
     fn visit_params_mut<'a>(&'a mut self, prefix: &str, v: &mut impl ParamVisitorMut<'a, T>) {
         self.attn_norm
             .visit_params_mut(&format!("{prefix}input_layernorm."), v);
-        self.attn.visit_params_mut(&format!("{prefix}self_attn."), v);
+        self.attn
+            .visit_params_mut(&format!("{prefix}self_attn."), v);
         self.ffn_norm
             .visit_params_mut(&format!("{prefix}post_attention_layernorm."), v);
         self.ffn.visit_params_mut(&format!("{prefix}mlp."), v);

@@ -6,7 +6,7 @@
 //! the same layers). No weight is copied per call: every projection reads its parameter
 //! in place, through the inference tape.
 
-use super::{DecoderDims, Decoder};
+use super::{Decoder, DecoderDims};
 use crate::autodiff::Tape;
 use crate::dim::{Dim, Dyn};
 use crate::element::Float;

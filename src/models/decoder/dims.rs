@@ -156,7 +156,7 @@ where
     V: SameDim,
     M: SameDim,
     H: Dim,
-    K: DividesHeads<H>,
+    K: Dim,
     Hd: Dim,
     F: SameDim,
 {
@@ -205,7 +205,14 @@ pub type RuntimeDims = Dims<Dyn, Dyn, Dyn, Dyn, Dyn, Dyn>;
 impl RuntimeDims {
     /// Runtime dims of these sizes: vocabulary, width, heads, key/value heads, head
     /// width, FFN width.
-    pub fn of(vocab: usize, model: usize, heads: usize, kv_heads: usize, head_dim: usize, ffn: usize) -> Self {
+    pub fn of(
+        vocab: usize,
+        model: usize,
+        heads: usize,
+        kv_heads: usize,
+        head_dim: usize,
+        ffn: usize,
+    ) -> Self {
         Dims {
             vocab: Dyn::new(vocab),
             model: Dyn::new(model),

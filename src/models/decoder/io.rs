@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Decoder, DecoderConfig, DecoderDims};
+use super::{Decoder, DecoderConfig, DecoderDims, DividesHeads};
 use crate::autodiff::Params;
 use crate::dim::Dim;
 use crate::element::Float;
@@ -25,7 +25,10 @@ fn layout_name(l: RopeLayout) -> &'static str {
     }
 }
 
-impl<D: DecoderDims + Default, T: Float> Decoder<D, T> {
+impl<D: DecoderDims + Default, T: Float> Decoder<D, T>
+where
+    D::KvHeads: DividesHeads<D::Heads>,
+{
     fn sizes() -> [(&'static str, usize); 6] {
         let d = D::default();
         [

@@ -37,7 +37,7 @@
 
 use std::path::Path;
 
-use super::{DecoderDims, Decoder};
+use super::{Decoder, DecoderDims};
 use crate::autodiff::{DynParam, NamedParams, ParamVisitor, ParamVisitorMut, Params, ParamsMut};
 use crate::dim::Dyn;
 use crate::element::Float;
@@ -84,7 +84,9 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     /// the decoder's own ([`Params`], which covers the base only).
     pub fn visit_adapters<'a>(&'a self, v: &mut impl ParamVisitor<'a, T>) {
         for (i, b) in self.blocks.iter().enumerate() {
-            b.attn.lora.visit_params(&format!("layers.{i}.self_attn."), v);
+            b.attn
+                .lora
+                .visit_params(&format!("layers.{i}.self_attn."), v);
         }
     }
 

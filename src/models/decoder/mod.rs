@@ -1,32 +1,33 @@
-//! A LLaMA-style decoder: token embedding → N pre-norm [`Block`]s (RMS norm → causal
-//! multi-head attention with RoPE → residual → RMS norm → SwiGLU FFN → residual) → final
-//! RMS norm → output head, tied to the embedding or not ([`DecoderConfig::tied`]).
+//! The LLaMA-family decoder (Llama, SmolLM2, TinyLlama, Qwen2, Mistral): token embedding →
+//! N pre-norm [`Block`]s (RMS norm → grouped-query attention with RoPE → residual → RMS
+//! norm → SwiGLU FFN → residual) → final RMS norm → output head, tied to the embedding or
+//! not ([`DecoderConfig::tied`]).
 //!
-//! The sizes are type parameters, named dims: `Decoder<Vocab, DModel, Heads, HeadDim, Ffn>`,
-//! with `Heads × HeadDim = DModel` checked by the type checker; the batch and the sequence
-//! are runtime dims chosen per call. The decoder is built only from `nn` layers
-//! ([`Embedding`], [`RmsNorm`], [`Linear`],
-//! [`SwiGlu`](crate::nn::ffn::SwiGlu), [`LoRA`](crate::nn::lora::LoRA)); every parameter is
-//! a [`Param`](crate::autodiff::Param) reached through the fields
-//! (`decoder.blocks[0].wq.weight`), so `grads.of(&…)` gives its gradient with its shape
-//! type, and [`Params`] walks them all under Hugging Face LLaMA's names.
+//! The sizes are one type, its dims ([`DecoderDims`]): `Decoder<Dims<Vocab, Model, Heads,
+//! KvHeads, HeadDim, Ffn>>`, zero-sized for static dims (the toy models of the tests, the
+//! [`presets`] of published checkpoints), or [`RuntimeDims`] for a checkpoint whose sizes
+//! are read from its file: the same code runs. The key/value heads must divide the heads
+//! ([`DividesHeads`], checked by the type checker for static dims, at build for runtime
+//! ones); the queries' width `Heads × HeadDim` ([`Times`](crate::dim::Times)) need not be
+//! the model's. The batch and the sequence are runtime dims chosen per call. The decoder
+//! is built only from `nn` layers ([`Embedding`], [`RmsNorm`], [`Linear`],
+//! [`SwiGlu`](crate::nn::ffn::SwiGlu), the attention layer
+//! [`SelfAttention`](crate::nn::self_attention::SelfAttention) with its optional biases,
+//! window and [`LoRA`](crate::nn::lora::LoRA) adapters); every parameter is a
+//! [`Param`](crate::autodiff::Param) reached through the fields
+//! (`decoder.blocks[0].attn.wq.weight`), so `grads.of(&…)` gives its gradient with its
+//! shape type, and [`Params`] walks them all under Hugging Face LLaMA's names.
+//!
+//! Published checkpoints load with [`from_hf_dir`](Decoder::from_hf_dir) (a Hugging Face
+//! directory) and [`from_gguf`](Decoder::from_gguf) (a GGUF file), in `models/llama`.
 //!
 //! One forward is written, on [`Var`]s, in `block.rs`. [`forward`](Decoder::forward) and
 //! [`loss`](Decoder::loss) trace it on the caller's tape (frozen parameters as constants);
 //! [`logits`](Decoder::logits) runs it on an inference tape
 //! ([`Tape::inference`]), which reads every parameter as a constant and records nothing;
-//! [`decode`](Decoder::decode) runs it on an inference tape too, with a KV cache, and gives
-//! the logits of the full causal forward, token by token: the same layers, attention
-//! reading the cache.
-//!
-//! The heads must tile the model width, a compile error otherwise:
-//!
-//! ```compile_fail
-//! use shapecheck::models::decoder::{Decoder, DecoderConfig};
-//! use shapecheck::prelude::*;
-//! dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 3; pub HeadDim = 8; pub Ffn = 32);
-//! let model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn>::init(DecoderConfig::default(), 0);
-//! ```
+//! [`decode`](Decoder::decode) and [`decode_last`](Decoder::decode_last) run it on an
+//! inference tape too, with a KV cache of the key/value heads, and give the logits of the
+//! full causal forward, token by token: the same layers, attention reading the cache.
 //!
 //! [`save`](Decoder::save) and [`load`](Decoder::load) write and read the weights with the
 //! configuration as safetensors (Hugging Face LLaMA's tensor names).
@@ -41,16 +42,17 @@
 //! and head ablations at the blocks' hook points.
 //!
 //! Attention is the traced blocked attention op of
-//! [`autodiff::attention`](crate::autodiff::attention), or, when decoding, the KV cache's
-//! ([`nn::kv_cache`](crate::nn::kv_cache)).
+//! [`autodiff::attention`](crate::autodiff::attention), or, when decoding, the
+//! attention layer's cache's
+//! ([`AttentionCache`](crate::nn::self_attention::AttentionCache)).
 //!
 //! ```
-//! use shapecheck::models::decoder::{Decoder, DecoderConfig};
+//! use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims};
 //! use shapecheck::prelude::*;
 //!
 //! dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 32);
 //! dim!(pub Batch; pub Seq);
-//! type Model = Decoder<Vocab, DModel, Heads, HeadDim, Ffn, f64>;
+//! type Model = Decoder<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>, f64>;
 //!
 //! let mut model = Model::init(DecoderConfig::default(), 0);
 //! let (b, s) = (Batch::new(2), Seq::new(5));
@@ -140,7 +142,10 @@ impl<D: DecoderDims + Default, T: Float> Decoder<D, T> {
     /// If `config.rope_base` is not a finite number greater than 0, the head dim is odd or
     /// the RoPE scaling invalid; see [`try_init_with`](Self::try_init_with).
     #[track_caller]
-    pub fn init(config: DecoderConfig, seed: u64) -> Self {
+    pub fn init(config: DecoderConfig, seed: u64) -> Self
+    where
+        D::KvHeads: DividesHeads<D::Heads>,
+    {
         Self::try_init_with(D::default(), config, seed).unwrap_or_else(|e| panic!("{e}"))
     }
 }
@@ -149,7 +154,10 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     /// [`init`](Self::init) with the dims given as values (runtime dims: a checkpoint's
     /// sizes read from its file). `Err` when the key/value heads do not divide the heads,
     /// the head dim is odd, or RoPE's base or scaling is invalid.
-    pub fn try_init_with(dims: D, config: DecoderConfig, seed: u64) -> Result<Self, Error> {
+    pub fn try_init_with(dims: D, config: DecoderConfig, seed: u64) -> Result<Self, Error>
+    where
+        D::KvHeads: DividesHeads<D::Heads>,
+    {
         check_groups("Decoder::init", dims.heads().size(), dims.kv_heads().size())?;
         if !(config.rope_base.is_finite() && config.rope_base > 0.0) {
             return Err(crate::error::NumericError::InvalidArgument {
@@ -168,7 +176,13 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         let base = seed.wrapping_mul(1000);
         let (v, m) = (dims.vocab(), dims.model());
         let mut blocks: Vec<Block<D, T>> = (0..config.layers)
-            .map(|l| Block::init(dims, (std, eps, config.qkv_bias), base + 10 * (l as u64 + 1)))
+            .map(|l| {
+                Block::init(
+                    dims,
+                    (std, eps, config.qkv_bias),
+                    base + 10 * (l as u64 + 1),
+                )
+            })
             .collect();
         for b in &mut blocks {
             b.attn.window = config.sliding_window;
@@ -384,7 +398,8 @@ mod tests {
                 tied,
                 ..DecoderConfig::default()
             };
-            let mut model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn>::init(config, 3);
+            let mut model =
+                Decoder::<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>>::init(config, 3);
             let mut names = Names(Vec::new());
             model.visit_params("", &mut names);
             let named: Vec<(String, usize)> = model

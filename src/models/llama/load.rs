@@ -22,7 +22,7 @@ use super::config::{Family, LlamaConfig};
 use crate::autodiff::{Param, ParamVisitorMut, Params};
 use crate::element::Float;
 use crate::io::{Gguf, LoadError, SafeTensors};
-use crate::models::decoder::{Decoder, DecoderConfig, DecoderDims};
+use crate::models::decoder::{Decoder, DecoderConfig, DecoderDims, DividesHeads};
 use crate::models::ModelError;
 use crate::ops::rope::{RopeLayout, RopeScaling};
 use crate::shape::Shape;
@@ -86,7 +86,8 @@ fn unpermute<T: Float>(data: &mut [T], rows: usize, n_head: usize) {
             for j in 0..2 {
                 let from = h * 2 * half + i * 2 + j;
                 let to = h * 2 * half + j * half + i;
-                data[to * cols..(to + 1) * cols].copy_from_slice(&old[from * cols..(from + 1) * cols]);
+                data[to * cols..(to + 1) * cols]
+                    .copy_from_slice(&old[from * cols..(from + 1) * cols]);
             }
         }
     }
@@ -141,7 +142,10 @@ impl<'a, T: Float> ParamVisitorMut<'a, T> for Reader<'_> {
     }
 }
 
-impl<D: DecoderDims, T: Float> Decoder<D, T> {
+impl<D: DecoderDims, T: Float> Decoder<D, T>
+where
+    D::KvHeads: DividesHeads<D::Heads>,
+{
     /// The decoder of a Hugging Face checkpoint directory: `config.json` (read by
     /// [`LlamaConfig`]: Llama, SmolLM2, TinyLlama, Qwen2, Mistral) and
     /// `model.safetensors`.
@@ -281,7 +285,11 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
             init_std: 0.0,
         };
         let mut model = Self::try_init_with(dims, decoder_config, 0).map_err(|e| {
-            invalid("num_key_value_heads", config.kv_heads.to_string(), &e.to_string())
+            invalid(
+                "num_key_value_heads",
+                config.kv_heads.to_string(),
+                &e.to_string(),
+            )
         })?;
         for (b, &slides) in model.blocks.iter_mut().zip(&config.sliding_layers) {
             b.attn.window = if slides { config.sliding_window } else { None };
@@ -393,8 +401,14 @@ mod tests {
     #[test]
     fn gguf_names_follow_llama_cpp() {
         assert_eq!(gguf_name("embed_tokens.weight"), "token_embd.weight");
-        assert_eq!(gguf_name("layers.3.self_attn.k_proj.bias"), "blk.3.attn_k.bias");
-        assert_eq!(gguf_name("layers.0.mlp.down_proj.weight"), "blk.0.ffn_down.weight");
+        assert_eq!(
+            gguf_name("layers.3.self_attn.k_proj.bias"),
+            "blk.3.attn_k.bias"
+        );
+        assert_eq!(
+            gguf_name("layers.0.mlp.down_proj.weight"),
+            "blk.0.ffn_down.weight"
+        );
         assert_eq!(
             gguf_name("layers.12.post_attention_layernorm.weight"),
             "blk.12.ffn_norm.weight"

@@ -48,13 +48,13 @@ pub(super) fn layer_norm(st: &SafeTensors, prefix: &str) -> Result<LayerNorm<Hid
 /// activations `(Tokens, Ffn)`.
 pub(super) trait LayerHooks:
     Hooks<
-        Plain,
-        f32,
-        Stream = (Tokens, Hidden),
-        Merged = (Tokens, Hidden),
-        Heads = (Tokens, Hidden),
-        Ffn = (Tokens, Ffn),
-    >
+    Plain,
+    f32,
+    Stream = (Tokens, Hidden),
+    Merged = (Tokens, Hidden),
+    Heads = (Tokens, Hidden),
+    Ffn = (Tokens, Ffn),
+>
 {
 }
 
