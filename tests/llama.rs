@@ -230,3 +230,62 @@ fn argmax(xs: &[f32]) -> u32 {
     }
     best as u32
 }
+
+/// Training through grouped-query attention with a window: the gradient of the loss with
+/// respect to a key projection entry (which reaches its group of query heads through
+/// `repeat_kv`) and a query bias entry equals the central difference.
+#[test]
+fn gradients_through_grouped_heads_and_a_window_match_finite_differences() {
+    use shapecheck::autodiff::Tape;
+    use shapecheck::models::decoder::DecoderConfig;
+    dim!(pub V = 11; pub M = 16; pub H = 4; pub K = 2; pub Hd = 6; pub F = 20);
+    type Gqa = Decoder<Dims<V, M, H, K, Hd, F>, f64>;
+    let config = DecoderConfig {
+        qkv_bias: true,
+        sliding_window: Some(3),
+        init_std: 0.3,
+        ..DecoderConfig::default()
+    };
+    let mut model = Gqa::init(config, 4);
+    let shape = (Dyn::new(2), Dyn::new(7));
+    let ids: Vec<u32> = (0..14).map(|i| (i * 5 + 1) % 11).collect();
+    let targets: Vec<u32> = (0..14).map(|i| (i * 3 + 2) % 11).collect();
+    let tape = Tape::new();
+    let grads = model.loss(&tape, shape, &ids, &targets).unwrap().backward();
+    let gk = grads.of(&model.blocks[1].attn.wk.weight).unwrap().get([7, 3]).copied().unwrap();
+    let bq = model.blocks[0].attn.wq.bias.as_ref().unwrap();
+    let gb = grads.of(bq).unwrap().get([13]).copied().unwrap();
+    drop(tape);
+    let loss = |m: &Gqa| m.loss(&Tape::new(), shape, &ids, &targets).unwrap().item();
+    let eps = 1e-5;
+    let mut central = |set: &mut dyn FnMut(&mut Gqa, f64)| {
+        set(&mut model, eps);
+        let up = loss(&model);
+        set(&mut model, -2.0 * eps);
+        let down = loss(&model);
+        set(&mut model, eps);
+        (up - down) / (2.0 * eps)
+    };
+    let nk = central(&mut |m, d| m.blocks[1].attn.wk.weight.value_mut()[[7, 3]] += d);
+    let nb = central(&mut |m, d| {
+        m.blocks[0].attn.wq.bias.as_mut().unwrap().value_mut()[[13]] += d
+    });
+    assert!(gk.abs() > 1e-6 && gb.abs() > 1e-6, "{gk} {gb}");
+    assert!((gk - nk).abs() < 1e-7 * (1.0 + nk.abs()), "wk: {gk} vs {nk}");
+    assert!((gb - nb).abs() < 1e-7 * (1.0 + nb.abs()), "bq: {gb} vs {nb}");
+}
+
+/// Runtime dims whose key/value heads do not divide the heads are refused when the
+/// decoder is built, with the rule in the message.
+#[test]
+fn runtime_heads_that_do_not_group_are_an_error() {
+    use shapecheck::models::decoder::DecoderConfig;
+    let dims = RuntimeDims::of(11, 16, 9, 4, 8, 20);
+    let err = Decoder::<RuntimeDims>::try_init_with(dims, DecoderConfig::default(), 0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the key/value heads must divide the heads"),
+        "{err}"
+    );
+}

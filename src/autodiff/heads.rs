@@ -276,3 +276,49 @@ impl<'t, B: Dim, H: Dim, S: Dim, Hd: Dim, T: Float> Var<'t, (B, H, S, Hd), T> {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::autodiff::{Param, Tape};
+    use crate::dim::Dyn;
+    use crate::tensor::Tensor;
+
+    /// `repeat_heads` copies key/value head `h / group` to head `h`, and its gradient sums
+    /// each group back into its head; `merge_heads_with`'s gradient is the split.
+    #[test]
+    fn repeat_and_merge_heads_with_runtime_dims_and_their_gradients() {
+        let (b, kh, s, hd) = (Dyn::new(2), Dyn::new(2), Dyn::new(3), Dyn::new(4));
+        let x = Param::new(Tensor::<(Dyn, Dyn, Dyn, Dyn), f64>::randn_with((b, kh, s, hd), 0));
+        let tape = Tape::new();
+        let h = Dyn::new(6);
+        let r = tape.param(&x).try_repeat_heads_with(h).unwrap();
+        for head in 0..6 {
+            for t in 0..3 {
+                for d in 0..4 {
+                    assert_eq!(r.value()[[1, head, t, d]], x.value()[[1, head / 3, t, d]]);
+                }
+            }
+        }
+        let w = Tensor::<(Dyn, Dyn, Dyn, Dyn), f64>::randn_with((b, h, s, hd), 1);
+        let grads = (&r * &tape.constant(w.clone())).sum_all().backward();
+        let g = grads.of(&x).unwrap();
+        for bi in 0..2 {
+            for k in 0..2 {
+                let want: f64 = (0..3).map(|j| w[[bi, 3 * k + j, 2, 1]]).sum();
+                assert!((g.get([bi, k, 2, 1]).unwrap() - want).abs() < 1e-12);
+            }
+        }
+        assert!(tape
+            .constant(x.value().clone())
+            .try_repeat_heads_with(Dyn::new(5))
+            .is_err());
+
+        let tape = Tape::new();
+        let m = tape.param(&x).try_merge_heads_with(Dyn::new(8)).unwrap(); // (B, S, 2·4)
+        assert_eq!(m.value()[[1, 2, 5]], x.value()[[1, 1, 2, 1]]);
+        let w = Tensor::<(Dyn, Dyn, Dyn), f64>::randn_with((b, s, Dyn::new(8)), 2);
+        let grads = (&m * &tape.constant(w.clone())).sum_all().backward();
+        assert_eq!(grads.of(&x).unwrap().get([1, 1, 2, 1]), Some(&w[[1, 2, 5]]));
+        assert!(tape.param(&x).try_merge_heads_with(Dyn::new(9)).is_err());
+    }
+}
