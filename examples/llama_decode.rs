@@ -63,7 +63,9 @@ fn run(args: &Args) -> Result<(), shapecheck::Error> {
         t.elapsed().as_secs_f64()
     );
     let vocab = model.embedding.table().dims()[0] as u32;
-    let prompt: Vec<u32> = (0..args.prompt as u32).map(|i| (i * 7919 + 13) % vocab).collect();
+    let prompt: Vec<u32> = (0..args.prompt as u32)
+        .map(|i| (i * 7919 + 13) % vocab)
+        .collect();
     let mut cache = model.cache();
     let t = Instant::now();
     let mut logits = model.decode_last(&mut cache, &prompt)?;

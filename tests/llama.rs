@@ -252,7 +252,12 @@ fn gradients_through_grouped_heads_and_a_window_match_finite_differences() {
     let targets: Vec<u32> = (0..14).map(|i| (i * 3 + 2) % 11).collect();
     let tape = Tape::new();
     let grads = model.loss(&tape, shape, &ids, &targets).unwrap().backward();
-    let gk = grads.of(&model.blocks[1].attn.wk.weight).unwrap().get([7, 3]).copied().unwrap();
+    let gk = grads
+        .of(&model.blocks[1].attn.wk.weight)
+        .unwrap()
+        .get([7, 3])
+        .copied()
+        .unwrap();
     let bq = model.blocks[0].attn.wq.bias.as_ref().unwrap();
     let gb = grads.of(bq).unwrap().get([13]).copied().unwrap();
     drop(tape);
@@ -267,12 +272,16 @@ fn gradients_through_grouped_heads_and_a_window_match_finite_differences() {
         (up - down) / (2.0 * eps)
     };
     let nk = central(&mut |m, d| m.blocks[1].attn.wk.weight.value_mut()[[7, 3]] += d);
-    let nb = central(&mut |m, d| {
-        m.blocks[0].attn.wq.bias.as_mut().unwrap().value_mut()[[13]] += d
-    });
+    let nb = central(&mut |m, d| m.blocks[0].attn.wq.bias.as_mut().unwrap().value_mut()[[13]] += d);
     assert!(gk.abs() > 1e-6 && gb.abs() > 1e-6, "{gk} {gb}");
-    assert!((gk - nk).abs() < 1e-7 * (1.0 + nk.abs()), "wk: {gk} vs {nk}");
-    assert!((gb - nb).abs() < 1e-7 * (1.0 + nb.abs()), "bq: {gb} vs {nb}");
+    assert!(
+        (gk - nk).abs() < 1e-7 * (1.0 + nk.abs()),
+        "wk: {gk} vs {nk}"
+    );
+    assert!(
+        (gb - nb).abs() < 1e-7 * (1.0 + nb.abs()),
+        "bq: {gb} vs {nb}"
+    );
 }
 
 /// Runtime dims whose key/value heads do not divide the heads are refused when the

@@ -114,6 +114,9 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     }
 }
 
+/// Heads `(B, H, S, Hd)` traced, or why not.
+type HeadsResult<'t, B, H, S, Hd, T> = Result<Var<'t, (B, H, S, Hd), T>, ShapeError>;
+
 /// `Err` naming `op` and both sides.
 fn heads_error(op: &'static str, a: String, b: String, detail: String) -> ShapeError {
     ShapeError::incompatible_described(op, a, b, detail)
@@ -140,7 +143,7 @@ impl<'t, B: Dim, S: Dim, C: Dim, T: Float> Var<'t, (B, S, C), T> {
         &self,
         h: H,
         hd: Hd,
-    ) -> Result<Var<'t, (B, H, S, Hd), T>, ShapeError> {
+    ) -> HeadsResult<'t, B, H, S, Hd, T> {
         let (b, s, c) = self.h.shape;
         if h.size().checked_mul(hd.size()) != Some(c.size()) {
             return Err(heads_error(
@@ -225,12 +228,9 @@ impl<'t, B: Dim, H: Dim, S: Dim, Hd: Dim, T: Float> Var<'t, (B, H, S, Hd), T> {
     /// of the result a copy of head `j / (h / Hk)` (each key/value head serves a group of
     /// `h / Hk` query heads, in order). The backward sums each group's gradients into its
     /// head. `Err` unless `Hk` divides `h`.
-    pub fn try_repeat_heads_with<H2: Dim>(
-        &self,
-        h: H2,
-    ) -> Result<Var<'t, (B, H2, S, Hd), T>, ShapeError> {
+    pub fn try_repeat_heads_with<H2: Dim>(&self, h: H2) -> HeadsResult<'t, B, H2, S, Hd, T> {
         let (b, hk, s, hd) = self.h.shape;
-        if hk.size() == 0 || h.size() % hk.size() != 0 {
+        if hk.size() == 0 || !h.size().is_multiple_of(hk.size()) {
             return Err(heads_error(
                 "repeat_heads",
                 format!("{:?}", self.h.shape),
@@ -288,7 +288,10 @@ mod tests {
     #[test]
     fn repeat_and_merge_heads_with_runtime_dims_and_their_gradients() {
         let (b, kh, s, hd) = (Dyn::new(2), Dyn::new(2), Dyn::new(3), Dyn::new(4));
-        let x = Param::new(Tensor::<(Dyn, Dyn, Dyn, Dyn), f64>::randn_with((b, kh, s, hd), 0));
+        let x = Param::new(Tensor::<(Dyn, Dyn, Dyn, Dyn), f64>::randn_with(
+            (b, kh, s, hd),
+            0,
+        ));
         let tape = Tape::new();
         let h = Dyn::new(6);
         let r = tape.param(&x).try_repeat_heads_with(h).unwrap();

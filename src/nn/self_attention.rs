@@ -61,6 +61,17 @@ pub type QWidth<H, Hd> = Times<H, Hd>;
 /// The keys' and values' width: `KvHeads × HeadDim`.
 pub type KvWidth<Kh, Hd> = Times<Kh, Hd>;
 
+/// The heads' outputs merged, `(B, S, Heads × HeadDim)`.
+pub type Merged<'t, B, S, H, Hd, T> = Var<'t, (B, S, QWidth<H, Hd>), T>;
+
+/// The four projections `wq`, `wk`, `wv`, `wo` of a [`SelfAttention`].
+pub type Projections<M, H, Kh, Hd, T> = (
+    Linear<M, QWidth<H, Hd>, T>,
+    Linear<M, KvWidth<Kh, Hd>, T>,
+    Linear<M, KvWidth<Kh, Hd>, T>,
+    Linear<QWidth<H, Hd>, M, T>,
+);
+
 /// Queries `(B, Heads, S, HeadDim)` or keys and values `(B, KvHeads, S, HeadDim)`.
 pub type HeadsOf<'t, B, H, S, Hd, T> = Var<'t, (B, H, S, Hd), T>;
 
@@ -221,7 +232,7 @@ pub(crate) fn check_groups(
     heads: usize,
     kv_heads: usize,
 ) -> Result<(), ShapeError> {
-    if kv_heads == 0 || heads == 0 || heads % kv_heads != 0 {
+    if kv_heads == 0 || heads == 0 || !heads.is_multiple_of(kv_heads) {
         return Err(ShapeError::incompatible_described(
             op,
             format!("{heads} heads"),
@@ -236,12 +247,7 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
     /// A layer from its projections, unadapted, without a window. `Err` when the key/value
     /// heads do not divide the heads, or a projection's width is not its heads × head dim.
     pub fn new(
-        (wq, wk, wv, wo): (
-            Linear<M, QWidth<H, Hd>, T>,
-            Linear<M, KvWidth<Kh, Hd>, T>,
-            Linear<M, KvWidth<Kh, Hd>, T>,
-            Linear<QWidth<H, Hd>, M, T>,
-        ),
+        (wq, wk, wv, wo): Projections<M, H, Kh, Hd, T>,
         (heads, kv_heads, head_dim): (H, Kh, Hd),
     ) -> Result<Self, ShapeError> {
         check_groups("SelfAttention::new", heads.size(), kv_heads.size())?;
@@ -426,7 +432,7 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
         k: &HeadsOf<'t, B, Kh, S, Hd, T>,
         v: &HeadsOf<'t, B, Kh, S, Hd, T>,
         cache: Option<&mut AttentionCache<T>>,
-    ) -> Result<Var<'t, (B, S, QWidth<H, Hd>), T>, ShapeError> {
+    ) -> Result<Merged<'t, B, S, H, Hd, T>, ShapeError> {
         let width = Times::of(self.heads, self.head_dim);
         let o = match cache {
             None => {

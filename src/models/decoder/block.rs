@@ -8,10 +8,11 @@
 //! decoding with a KV cache is where attention reads its keys and values.
 
 use super::dims::DecoderDims;
+use super::Rows;
 use crate::autodiff::{ParamVisitor, ParamVisitorMut, Params, Var};
 use crate::dim::{Dim, Times};
 use crate::element::Float;
-use crate::error::{Error, ShapeError};
+use crate::error::Error;
 use crate::inspect::{Hooks, Site};
 use crate::nn::ffn::SwiGlu;
 use crate::nn::flow::Traced;
@@ -142,7 +143,7 @@ impl<D: DecoderDims, T: Float> Block<D, T> {
         rope: &Rope<D::HeadDim>,
         cache: Option<&mut AttentionCache<T>>,
         hooks: &mut impl BlockHooks<'t, B, S, D, T>,
-    ) -> Result<Var<'t, (B, S, D::Model), T>, ShapeError>
+    ) -> Rows<'t, B, S, D::Model, T>
     where
         B: SameDim,
         S: SameDim,

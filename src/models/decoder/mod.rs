@@ -199,6 +199,12 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     }
 }
 
+/// Logits `(B, S, Vocab)`.
+type Logits<B, S, V, T> = Tensor<(B, S, V), T>;
+
+/// `(B, S, X)` traced, or why not.
+pub(crate) type Rows<'t, B, S, X, T> = Result<Var<'t, (B, S, X), T>, ShapeError>;
+
 /// A `(rows, cols)` table of normal entries of standard deviation `std`.
 fn normal_table<R: crate::dim::Dim, C: crate::dim::Dim, T: Float>(
     dims: (R, C),
@@ -267,15 +273,15 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         tape: &'t Tape<T>,
         shape: (B, S),
         ids: &[u32],
-        mut caches: Option<&mut [AttentionCache<T>]>,
+        caches: Option<&mut [AttentionCache<T>]>,
         hooks: &mut impl BlockHooks<'t, B, S, D, T>,
-    ) -> Result<Var<'t, (B, S, D::Vocab), T>, ShapeError>
+    ) -> Rows<'t, B, S, D::Vocab, T>
     where
         B: SameDim,
         S: SameDim,
     {
         let x = self.embedding.try_forward_batch(tape, shape, ids)?;
-        let x = self.blocks_and_norm(x, caches.as_deref_mut(), hooks)?;
+        let x = self.blocks_and_norm(x, caches, hooks)?;
         self.project_out(&x)
     }
 
@@ -285,7 +291,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         mut x: Var<'t, (B, S, D::Model), T>,
         mut caches: Option<&mut [AttentionCache<T>]>,
         hooks: &mut impl BlockHooks<'t, B, S, D, T>,
-    ) -> Result<Var<'t, (B, S, D::Model), T>, ShapeError>
+    ) -> Rows<'t, B, S, D::Model, T>
     where
         B: SameDim,
         S: SameDim,
@@ -301,10 +307,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     }
 
     /// The output head (or the tied embedding) on the normed stream.
-    fn project_out<'t, B, S>(
-        &self,
-        x: &Var<'t, (B, S, D::Model), T>,
-    ) -> Result<Var<'t, (B, S, D::Vocab), T>, ShapeError>
+    fn project_out<'t, B, S>(&self, x: &Var<'t, (B, S, D::Model), T>) -> Rows<'t, B, S, D::Vocab, T>
     where
         B: SameDim,
         S: SameDim,
@@ -325,7 +328,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         tape: &'t Tape<T>,
         shape: (B, S),
         ids: &[u32],
-    ) -> Result<Var<'t, (B, S, D::Vocab), T>, ShapeError>
+    ) -> Rows<'t, B, S, D::Vocab, T>
     where
         B: SameDim,
         S: SameDim,
@@ -362,7 +365,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         &self,
         shape: (B, S),
         ids: &[u32],
-    ) -> Result<Tensor<(B, S, D::Vocab), T>, ShapeError>
+    ) -> Result<Logits<B, S, D::Vocab, T>, ShapeError>
     where
         B: SameDim,
         S: SameDim,

@@ -75,7 +75,7 @@ fn gguf_name(name: &str) -> String {
 /// `rows = n_head × HeadDim`, each head's rows read as `(HeadDim/2, 2)` and written as
 /// `(2, HeadDim/2)`.
 fn unpermute<T: Float>(data: &mut [T], rows: usize, n_head: usize) {
-    if n_head == 0 || rows % (2 * n_head) != 0 || data.is_empty() {
+    if n_head == 0 || !rows.is_multiple_of(2 * n_head) || data.is_empty() {
         return;
     }
     let cols = data.len() / rows;
@@ -172,9 +172,10 @@ where
             return Err(ModelError::Weights(with_path(e, &weights)));
         }
         let stray = file.names().into_iter().find(|n| {
-            !reader.read.iter().any(|r| r == n)
-                && !n.ends_with("rotary_emb.inv_freq")
-                && !(config.tied && *n == "lm_head.weight")
+            let known = reader.read.iter().any(|r| r == n)
+                || n.ends_with("rotary_emb.inv_freq")
+                || (config.tied && *n == "lm_head.weight");
+            !known
         });
         if let Some(extra) = stray {
             return Err(ModelError::Weights(LoadError::Malformed {
