@@ -242,6 +242,20 @@ impl<'t, B: Dim, H: Dim, S: Dim, Hd: Dim, T: Float> Var<'t, (B, H, S, Hd), T> {
                 ),
             ));
         }
+        if h.size() == hk.size() {
+            // Each head serves itself: the same traced value under the queries' heads dim,
+            // a view (its gradient lands in the node through the same strides).
+            return Ok(Var {
+                tape: self.tape,
+                h: Handle {
+                    id: self.h.id,
+                    data: Arc::clone(&self.h.data),
+                    offset: self.h.offset,
+                    shape: (b, h, s, hd),
+                    strides: self.h.strides.clone(),
+                },
+            });
+        }
         let group = h.size() / hk.size();
         let v = self.value();
         let (d, st) = (v.dims(), v.strides());

@@ -44,7 +44,7 @@
 //! Attention is the traced blocked attention op of
 //! [`autodiff::attention`](crate::autodiff::attention), or, when decoding, the
 //! attention layer's cache's
-//! ([`AttentionCache`](crate::nn::self_attention::AttentionCache)).
+//! ([`AttentionCache`]).
 //!
 //! ```
 //! use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims};

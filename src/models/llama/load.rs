@@ -194,7 +194,8 @@ where
     /// The decoder of a GGUF file of the `llama` architecture (SmolLM2, Llama, TinyLlama,
     /// Mistral converted by llama.cpp) or `qwen2`, every tensor dequantized to `T`
     /// (`F32`, `F16`, `BF16`, `Q8_0`, `Q4_0`, `Q4_1`), the q/k rows of `llama` put back in
-    /// Hugging Face's order (see the [module docs](self)). The sizes, the norms' ε, RoPE's
+    /// Hugging Face's order as `transformers` does (each head's rows read as
+    /// `(HeadDim/2, 2)` and written as `(2, HeadDim/2)`). The sizes, the norms' ε, RoPE's
     /// base and the context come from the metadata (`{arch}.embedding_length`,
     /// `.block_count`, `.feed_forward_length`, `.attention.head_count`,
     /// `.attention.head_count_kv`, `.attention.key_length`,
