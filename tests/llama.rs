@@ -117,9 +117,10 @@ fn static_dims_are_checked_against_the_config() {
     );
 }
 
-/// A checkpoint missing a tensor, or holding one of another shape, is an `Err` naming it.
+/// A checkpoint missing a tensor is an `Err` naming it; one whose activation is not SiLU
+/// is an `Err` naming the field.
 #[test]
-fn a_missing_or_misshapen_tensor_is_named() {
+fn a_missing_tensor_or_another_activation_is_refused() {
     let dir = std::env::temp_dir().join(format!("shapecheck-llama-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(
@@ -151,6 +152,20 @@ fn a_missing_or_misshapen_tensor_is_named() {
         .to_string();
     assert!(
         err.contains("model.layers.1.self_attn.k_proj.bias"),
+        "{err}"
+    );
+    // An activation the decoder does not compute is refused, not run as SiLU.
+    let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    assert!(config.contains("\"hidden_act\": \"silu\""));
+    let gelu = config.replace("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"");
+    std::fs::write(dir.join("config.json"), gelu).unwrap();
+    let err = Decoder::<RuntimeDims>::from_hf_dir(&dir)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with(
+            "`hidden_act` is \"gelu\", but it must be \"silu\": the decoder's FFN is SwiGLU"
+        ),
         "{err}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
