@@ -472,7 +472,12 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
                 rope.try_rotate(&row(&qv, (r, pad))?, offset)?,
                 rope.try_rotate(&row(&kv, (r, pad))?, offset)?,
             );
-            let o = cache.attend(&qr.view(), &kr.view(), &row(&vv, (r, pad))?, &self.mask(offset))?;
+            let o = cache.attend(
+                &qr.view(),
+                &kr.view(),
+                &row(&vv, (r, pad))?,
+                &self.mask(offset),
+            )?;
             let (o, m) = (o.as_slice(), n - pad);
             for head in 0..heads {
                 let dst = ((r * heads + head) * n + pad) * d;
