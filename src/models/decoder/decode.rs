@@ -124,6 +124,9 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     }
 }
 
+/// The logits `(B, N, Vocab)` of a batch.
+pub type BatchLogits<V, T> = Tensor<(Dyn, Dyn, V), T>;
+
 /// The keys and values cached by every block of a [`Decoder`] for each row of a batch of
 /// sequences decoded together; made by [`Decoder::batch_cache`], grown by
 /// [`Decoder::decode_batch`]. Each row holds its own positions (never its padding).
@@ -199,9 +202,9 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         cache: &mut BatchCache<T>,
         ids: &[u32],
         pads: &[usize],
-    ) -> Result<Tensor<(Dyn, Dyn, D::Vocab), T>, ShapeError> {
+    ) -> Result<BatchLogits<D::Vocab, T>, ShapeError> {
         let rows = pads.len();
-        let n = if rows == 0 { 0 } else { ids.len() / rows };
+        let n = ids.len().checked_div(rows).unwrap_or(0);
         if cache.layers.len() != self.blocks.len()
             || cache.rows() != rows
             || n * rows != ids.len()
