@@ -432,6 +432,7 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
     /// merged: `(B, S, Heads × HeadDim)`.
     ///
     /// `Err` when `caches` or `pads` do not hold one per row, or a pad count exceeds `S`.
+    #[allow(clippy::type_complexity)]
     pub fn attend_rows<'t, B: SameDim, S: SameDim>(
         &self,
         (q, k, v): (
