@@ -2,8 +2,8 @@
 //!
 //! The pieces:
 //! - [`CausalLm`]: what a model offers generation — a cache, and the logits of the last of
-//!   the ids fed after what the cache holds. The toy [`Decoder`](crate::models::decoder::Decoder)
-//!   implements it (`decoder.rs`).
+//!   the ids fed after what the cache holds. The LLaMA-family
+//!   [`Decoder`](crate::models::decoder::Decoder) implements it (`decoder.rs`).
 //! - [`processors`]: Hugging Face's logits processors (repetition penalty, temperature,
 //!   top-k, top-p, min-p), one function each, checked against transformers' classes.
 //! - [`Sampling`] and [`Sampler`]: the knobs, in transformers' order, and a seeded random
@@ -16,12 +16,13 @@
 //!   `tokenizer_config.json`) rendered as transformers' `apply_chat_template` does.
 //!
 //! ```
-//! use shapecheck::models::decoder::{Decoder, DecoderConfig};
+//! use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims};
 //! use shapecheck::models::generate::{generate, GenerateConfig, Sampling, StopReason};
 //! use shapecheck::prelude::*;
 //!
 //! dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 32);
-//! let model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn>::init(DecoderConfig::default(), 0);
+//! type Toy = Decoder<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>>;
+//! let model = Toy::init(DecoderConfig::default(), 0);
 //!
 //! let config = GenerateConfig {
 //!     max_new_tokens: 6,
