@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 use shapecheck::io::Gguf;
 use shapecheck::models::decoder::{Decoder, RuntimeDims};
 use shapecheck::models::generate::{
-    generate_text, CausalLm, ChatMessage, ChatTemplate, GenerateConfig, Sampling,
+    generate, generate_batch, generate_text, CausalLm, ChatMessage, ChatTemplate,
+    GenerateConfig, Sampling,
 };
 use shapecheck::text::Tokenizer;
 
@@ -62,6 +63,10 @@ options:
                             --prompt-ids and the greedy decode of -n tokens in all (a warm-up,
                             then the best of 3 runs), print BENCH {...}
   --prompt-ids ID,ID,...    (--bench) the prompt as token ids
+  --batch B                 (--bench) instead: B prompts (the ids, then shorter by 8 ids each),
+                            generated greedily with generate_batch (the decode steps packed)
+                            and one by one; prints BATCH {...} with both speeds and whether
+                            the ids are the same
   -h, --help                this text
 ";
 
@@ -75,6 +80,7 @@ struct Args {
     threads: Option<usize>,
     bench: bool,
     prompt_ids: Vec<u32>,
+    batch: Option<usize>,
 }
 
 fn parse() -> Result<Args, lexopt::Error> {
@@ -93,6 +99,7 @@ fn parse() -> Result<Args, lexopt::Error> {
         threads: None,
         bench: false,
         prompt_ids: Vec::new(),
+        batch: None,
     };
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
@@ -109,6 +116,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             Long("seed") => args.sampling.seed = p.value()?.parse()?,
             Long("threads") => args.threads = Some(common::positive(&mut p, "--threads")?),
             Long("bench") => args.bench = true,
+            Long("batch") => args.batch = Some(common::positive(&mut p, "--batch")?),
             Long("prompt-ids") => {
                 let v = p.value()?.string()?;
                 args.prompt_ids = v
@@ -314,12 +322,50 @@ fn bench(args: &Args) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// `--bench --batch B`: B ragged prompts, greedy, batched and one by one.
+fn bench_batch(args: &Args, b: usize) -> Result<(), Box<dyn Error>> {
+    let l = load(&args.model, false)?;
+    let ids = &args.prompt_ids;
+    let prompts: Vec<&[u32]> = (0..b)
+        .map(|i| &ids[..ids.len().saturating_sub(8 * i).max(1)])
+        .collect();
+    let config = GenerateConfig {
+        max_new_tokens: args.new_tokens,
+        stop_ids: Vec::new(),
+        sampling: Sampling::greedy(),
+    };
+    // A warm-up, then the batch, then each prompt alone.
+    generate_batch(&l.model, &prompts, GenerateConfig { max_new_tokens: 4, ..config.clone() })?;
+    let batched = generate_batch(&l.model, &prompts, config.clone())?;
+    let mut single_s = 0.0;
+    let mut same = true;
+    for (p, g) in prompts.iter().zip(&batched) {
+        let alone = generate(&l.model, p, config.clone())?;
+        single_s += alone.stats.decode.as_secs_f64();
+        same &= alone.ids == g.ids;
+    }
+    let steps = batched[0].stats.decode_steps;
+    let batch_s = batched[0].stats.decode.as_secs_f64();
+    println!(
+        "BATCH {{\"batch\": {b}, \"decode_steps\": {steps}, \"batched_decode_s\": {batch_s:.6}, \
+         \"batched_tokens_per_s\": {:.2}, \"single_decode_s\": {single_s:.6}, \
+         \"single_tokens_per_s\": {:.2}, \"same_ids\": {same}}}",
+        (b * steps) as f64 / batch_s,
+        (b * steps) as f64 / single_s,
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args = match parse() {
         Ok(a) => a,
         Err(e) => return common::usage_error(USAGE, e),
     };
-    let run = || if args.bench { bench(&args) } else { chat(&args) };
+    let run = || match (args.bench, args.batch) {
+        (true, Some(b)) => bench_batch(&args, b),
+        (true, None) => bench(&args),
+        _ => chat(&args),
+    };
     let result = match args.threads {
         Some(n) => shapecheck::with_threads(n, run),
         None => run(),

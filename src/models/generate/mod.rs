@@ -12,6 +12,8 @@
 //!   token budget, several stop ids); [`generate`] collects it, [`generate_text`] streams
 //!   the text through [`Tokenizer::stream_skip_special`](crate::text::Tokenizer::stream_skip_special)
 //!   (a token that ends mid-character waits for the next).
+//! - [`generate_batch`]: several prompts of any lengths at once, their decode steps packed
+//!   into one batched step ([`BatchedCausalLm`]), each result what [`generate`] gives.
 //! - [`ChatTemplate`]: a model's Jinja chat template (from a GGUF or a
 //!   `tokenizer_config.json`) rendered as transformers' `apply_chat_template` does.
 //!
@@ -38,6 +40,7 @@
 //!
 //! This module sits behind the `llm` cargo feature (on by default).
 
+mod batch;
 mod chat;
 mod decoder;
 mod error;
@@ -45,6 +48,7 @@ mod generator;
 pub mod processors;
 mod sampling;
 
+pub use batch::{generate_batch, BatchedCausalLm};
 pub use chat::{ChatMessage, ChatTemplate};
 pub use error::GenerateError;
 pub use generator::{
