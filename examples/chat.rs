@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use shapecheck::io::Gguf;
 use shapecheck::models::decoder::{Decoder, RuntimeDims};
 use shapecheck::models::generate::{
-    generate, generate_batch, generate_text, CausalLm, ChatMessage, ChatTemplate,
-    GenerateConfig, Sampling,
+    generate, generate_batch, generate_text, CausalLm, ChatMessage, ChatTemplate, GenerateConfig,
+    Sampling,
 };
 use shapecheck::text::Tokenizer;
 
@@ -174,11 +174,7 @@ fn load(path: &Path, with_text: bool) -> Result<Loaded, Box<dyn Error>> {
     let model = Decoder::<RuntimeDims>::from_gguf(path)?;
     let gguf = Gguf::open(path)?;
     let tokenizer = Tokenizer::from_gguf(&gguf)?;
-    let template = if with_text
-        && gguf
-            .metadata()
-            .contains("tokenizer.chat_template")
-    {
+    let template = if with_text && gguf.metadata().contains("tokenizer.chat_template") {
         Some(ChatTemplate::from_gguf(&gguf)?)
     } else {
         None
@@ -199,7 +195,12 @@ fn stop_ids(l: &Loaded) -> Vec<u32> {
         .as_ref()
         .and_then(|t| t.eos_token())
         .into_iter()
-        .chain(["<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>"]);
+        .chain([
+            "<|im_end|>",
+            "<|eot_id|>",
+            "<|end_of_text|>",
+            "<|endoftext|>",
+        ]);
     for token in named {
         if let Some(id) = l.tokenizer.token_to_id(token) {
             if !ids.contains(&id) {
@@ -233,7 +234,8 @@ fn chat(args: &Args) -> Result<(), Box<dyn Error>> {
         }
         messages.push(ChatMessage::user(prompt));
         // The template writes the special tokens as text; they are not added again.
-        l.tokenizer.encode(&template.render(&messages, true)?, false)?
+        l.tokenizer
+            .encode(&template.render(&messages, true)?, false)?
     };
     let config = GenerateConfig {
         max_new_tokens: args.new_tokens,
@@ -335,7 +337,14 @@ fn bench_batch(args: &Args, b: usize) -> Result<(), Box<dyn Error>> {
         sampling: Sampling::greedy(),
     };
     // A warm-up, then the batch, then each prompt alone.
-    generate_batch(&l.model, &prompts, GenerateConfig { max_new_tokens: 4, ..config.clone() })?;
+    generate_batch(
+        &l.model,
+        &prompts,
+        GenerateConfig {
+            max_new_tokens: 4,
+            ..config.clone()
+        },
+    )?;
     let batched = generate_batch(&l.model, &prompts, config.clone())?;
     let mut single_s = 0.0;
     let mut same = true;

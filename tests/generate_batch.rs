@@ -30,7 +30,12 @@ fn toy<T: Float>(window: Option<usize>) -> Toy<T> {
     model
 }
 
-const PROMPTS: [&[u32]; 4] = [&[3, 1, 4, 1, 5, 9, 2], &[6], &[5, 3, 5], &[8, 9, 7, 9, 3, 2, 3, 8, 4, 6]];
+const PROMPTS: [&[u32]; 4] = [
+    &[3, 1, 4, 1, 5, 9, 2],
+    &[6],
+    &[5, 3, 5],
+    &[8, 9, 7, 9, 3, 2, 3, 8, 4, 6],
+];
 
 /// Prefills each prompt on a cache of its own, then feeds `steps` rounds of one new id per
 /// sequence, batched and one by one, and returns the largest difference of their logits.
@@ -45,7 +50,9 @@ fn batched_against_single<T: Float>(model: &Toy<T>, steps: usize) -> f64 {
     }
     let mut worst = 0.0f64;
     for step in 0..steps {
-        let ids: Vec<u32> = (0..PROMPTS.len()).map(|b| ((b * 5 + step * 3) % 17) as u32).collect();
+        let ids: Vec<u32> = (0..PROMPTS.len())
+            .map(|b| ((b * 5 + step * 3) % 17) as u32)
+            .collect();
         let rows = model.decode_batch(&mut batch, &ids).unwrap();
         assert_eq!(rows.dims()[..], [PROMPTS.len(), 17]);
         for (b, cache) in single.iter_mut().enumerate() {
@@ -79,10 +86,19 @@ fn a_batch_that_does_not_fit_is_refused_and_leaves_the_caches_alone() {
     let mut caches = vec![model.cache(), model.cache()];
     model.decode_last(&mut caches[0], &[1, 2]).unwrap();
     model.decode_last(&mut caches[1], &[3]).unwrap();
-    let err = model.decode_batch(&mut caches, &[1]).unwrap_err().to_string();
+    let err = model
+        .decode_batch(&mut caches, &[1])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("one new id per sequence"), "{err}");
-    let err = model.decode_batch(&mut caches, &[1, 17]).unwrap_err().to_string();
-    assert!(err.contains("id 17") && err.contains("vocabulary of 17"), "{err}");
+    let err = model
+        .decode_batch(&mut caches, &[1, 17])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("id 17") && err.contains("vocabulary of 17"),
+        "{err}"
+    );
     let err = model.decode_batch(&mut [], &[]).unwrap_err().to_string();
     assert!(err.contains("at least one sequence"), "{err}");
     assert_eq!((caches[0].len(), caches[1].len()), (2, 1));
@@ -152,7 +168,9 @@ fn generate_batch_counts_its_steps_and_refuses_an_empty_prompt() {
         },
     )
     .unwrap();
-    assert!(none.iter().all(|g| g.ids.is_empty() && g.stop == StopReason::Budget));
+    assert!(none
+        .iter()
+        .all(|g| g.ids.is_empty() && g.stop == StopReason::Budget));
     let prompts: [&[u32]; 2] = [&[1], &[]];
     assert!(matches!(
         generate_batch(&model, &prompts, config),

@@ -98,12 +98,8 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
                     Some(w) => AttentionMask::sliding(offset, w),
                     None => AttentionMask::causal(offset),
                 };
-                let o = cache.layers[l].attend(
-                    &qr.as_view(),
-                    &kr.as_view(),
-                    &row(&vv, r)?,
-                    &mask,
-                )?;
+                let o =
+                    cache.layers[l].attend(&qr.as_view(), &kr.as_view(), &row(&vv, r)?, &mask)?;
                 z.extend_from_slice(o.as_slice());
             }
             let z = Tensor::from_parts((b, h, one, hd), z);
@@ -115,6 +111,8 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         }
         let x = self.norm.try_forward(&x)?;
         let logits = self.project_out(&x)?;
-        logits.into_tensor().try_reshape_with((b, self.dims.vocab()))
+        logits
+            .into_tensor()
+            .try_reshape_with((b, self.dims.vocab()))
     }
 }

@@ -9,8 +9,8 @@
 use std::time::Instant;
 
 use super::generator::check_logits;
-use super::{CausalLm, GenerateConfig, GenerateError, GenerateStats, Generation, Sampler};
 use super::StopReason;
+use super::{CausalLm, GenerateConfig, GenerateError, GenerateStats, Generation, Sampler};
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::models::decoder::{Decoder, DecoderCache, DecoderDims};

@@ -509,7 +509,8 @@ impl GgufVocab {
             m: &'a crate::io::Metadata,
             key: &'static str,
         ) -> Result<Option<T>, TokenizerError> {
-            m.get_opt::<T>(key).map_err(|e| gguf_err(key, e.to_string()))
+            m.get_opt::<T>(key)
+                .map_err(|e| gguf_err(key, e.to_string()))
         }
         fn req<'a, T: crate::io::FromMeta<'a>>(
             m: &'a crate::io::Metadata,
