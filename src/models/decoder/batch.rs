@@ -23,11 +23,14 @@ use crate::nn::lora::adapted;
 use crate::ops::attention::AttentionMask;
 use crate::tensor::{AsView, Tensor, TensorView};
 
+/// A `(B, Heads, S, HeadDim)` view.
+type HeadsView<'a, H, Hd, T> = TensorView<'a, (Dyn, H, Dyn, Hd), T>;
+
 /// Row `b` of a `(B, Heads, 1, HeadDim)` view, as `(1, Heads, 1, HeadDim)`.
 fn row<'a, H: Dim, Hd: Dim, T: Float>(
-    x: &TensorView<'a, (Dyn, H, Dyn, Hd), T>,
+    x: &HeadsView<'a, H, Hd, T>,
     b: usize,
-) -> Result<TensorView<'a, (Dyn, H, Dyn, Hd), T>, ShapeError> {
+) -> Result<HeadsView<'a, H, Hd, T>, ShapeError> {
     let (st, (_, h, _, hd)) = (x.strides(), x.shape());
     TensorView::from_parts(
         x.as_base_slice(),
