@@ -117,9 +117,10 @@ fn static_dims_are_checked_against_the_config() {
     );
 }
 
-/// A checkpoint missing a tensor, or holding one of another shape, is an `Err` naming it.
+/// A checkpoint missing a tensor is an `Err` naming it; one whose activation is not SiLU
+/// is an `Err` naming the field.
 #[test]
-fn a_missing_or_misshapen_tensor_is_named() {
+fn a_missing_tensor_or_another_activation_is_refused() {
     let dir = std::env::temp_dir().join(format!("shapecheck-llama-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(
@@ -151,6 +152,20 @@ fn a_missing_or_misshapen_tensor_is_named() {
         .to_string();
     assert!(
         err.contains("model.layers.1.self_attn.k_proj.bias"),
+        "{err}"
+    );
+    // An activation the decoder does not compute is refused, not run as SiLU.
+    let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    assert!(config.contains("\"hidden_act\": \"silu\""));
+    let gelu = config.replace("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"");
+    std::fs::write(dir.join("config.json"), gelu).unwrap();
+    let err = Decoder::<RuntimeDims>::from_hf_dir(&dir)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with(
+            "`hidden_act` is \"gelu\", but it must be \"silu\": the decoder's FFN is SwiGLU"
+        ),
         "{err}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -297,4 +312,33 @@ fn runtime_heads_that_do_not_group_are_an_error() {
         err.contains("the key/value heads must divide the heads"),
         "{err}"
     );
+}
+
+/// Inspection of a grouped-query checkpoint: the run with a cache gives the logits of the
+/// plain forward, and the keys it shows are the key/value heads repeated to the query
+/// heads (head `h` is key/value head `h / 2` here), so the attention patterns are whole.
+#[test]
+fn inspecting_grouped_heads_shows_the_keys_repeated() {
+    use shapecheck::inspect::{Selection, Site};
+    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let (b, s, ids, _) = expected("llama_gqa");
+    let shape = (Dyn::new(b), Dyn::new(s));
+    let sel = Selection::new()
+        .with(Site::Keys, [1])
+        .with(Site::Attention, [1]);
+    let (logits, cache) = model.run_with_cache(shape, &ids, &sel, &[]).unwrap();
+    assert_eq!(logits, model.logits(shape, &ids).unwrap());
+    let keys = cache.keys(1, 1).unwrap(); // (Heads, Seq, HeadDim) of sequence 1
+    assert_eq!(keys.dims().as_slice(), &[4, s, 12]);
+    for t in 0..s {
+        for d in 0..12 {
+            assert_eq!(keys[[2, t, d]], keys[[3, t, d]]);
+        }
+    }
+    assert_ne!(keys[[1, 3, 0]], keys[[2, 3, 0]]);
+    let p = cache.attention(1, 0).unwrap();
+    for h in 0..4 {
+        let row: f32 = (0..s).map(|j| p[[h, s - 1, j]]).sum();
+        assert!((row - 1.0).abs() < 1e-5, "{row}");
+    }
 }

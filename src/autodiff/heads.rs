@@ -252,7 +252,7 @@ impl<'t, B: Dim, H: Dim, S: Dim, Hd: Dim, T: Float> Var<'t, (B, H, S, Hd), T> {
                     data: Arc::clone(&self.h.data),
                     offset: self.h.offset,
                     shape: (b, h, s, hd),
-                    strides: self.h.strides.clone(),
+                    strides: self.h.strides,
                 },
             });
         }

@@ -53,7 +53,7 @@ use crate::nn::linear::Linear;
 use crate::nn::lora::{adapted, LoRA, LoraConfig};
 use crate::ops::attention::{try_attention_masked as attend_values, AttentionMask};
 use crate::ops::rope::Rope;
-use crate::shape::{SameDim, Shape};
+use crate::shape::{SameDim, Shape, A0, A2};
 use crate::tensor::{Tensor, TensorView};
 
 /// The queries' width: `Heads × HeadDim`.
@@ -397,12 +397,90 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
         ),
         ShapeError,
     > {
+        let (q, k, v) = self.project_unrotated(x)?;
+        Ok((q.try_rope(rope, offset)?, k.try_rope(rope, offset)?, v))
+    }
+
+    /// [`project`](Self::project) without RoPE: for rows whose positions differ (a
+    /// left-padded batch, [`attend_rows`](Self::attend_rows)).
+    #[allow(clippy::type_complexity)]
+    pub fn project_unrotated<'t, B: SameDim, S: SameDim>(
+        &self,
+        x: &Var<'t, (B, S, M), T>,
+    ) -> Result<
+        (
+            HeadsOf<'t, B, H, S, Hd, T>,
+            HeadsOf<'t, B, Kh, S, Hd, T>,
+            HeadsOf<'t, B, Kh, S, Hd, T>,
+        ),
+        ShapeError,
+    > {
         let (h, kh, hd) = (self.heads, self.kv_heads, self.head_dim);
         let l = &self.lora;
         let q = adapted(&self.wq, l.q.as_ref(), x)?.try_split_heads_with(h, hd)?;
         let k = adapted(&self.wk, l.k.as_ref(), x)?.try_split_heads_with(kh, hd)?;
         let v = adapted(&self.wv, l.v.as_ref(), x)?.try_split_heads_with(kh, hd)?;
-        Ok((q.try_rope(rope, offset)?, k.try_rope(rope, offset)?, v))
+        Ok((q, k, v))
+    }
+
+    /// Attention of a left-padded batch over a cache per row, on values (inference):
+    /// `q`, `k`, `v` unrotated ([`project_unrotated`](Self::project_unrotated)), row `b`'s
+    /// first `pads[b]` positions padding. Row `b`'s other positions are turned by `rope`
+    /// at `caches[b].len()..`, appended to `caches[b]` and attend over it (causal, within
+    /// the window), exactly as that row alone through [`attend`](Self::attend) with its
+    /// cache; a padding position is never cached and its output is zero. The heads
+    /// merged: `(B, S, Heads × HeadDim)`.
+    ///
+    /// `Err` when `caches` or `pads` do not hold one per row, or a pad count exceeds `S`.
+    pub fn attend_rows<'t, B: SameDim, S: SameDim>(
+        &self,
+        (q, k, v): (
+            &HeadsOf<'t, B, H, S, Hd, T>,
+            &HeadsOf<'t, B, Kh, S, Hd, T>,
+            &HeadsOf<'t, B, Kh, S, Hd, T>,
+        ),
+        rope: &Rope<Hd>,
+        caches: &mut [AttentionCache<T>],
+        pads: &[usize],
+    ) -> Result<Merged<'t, B, S, H, Hd, T>, ShapeError> {
+        let (b, h, n, hd) = q.shape();
+        let (rows, n, heads, d) = (b.size(), n.size(), h.size(), hd.size());
+        if caches.len() != rows || pads.len() != rows || pads.iter().any(|&p| p > n) {
+            return Err(ShapeError::incompatible_described(
+                "SelfAttention::attend_rows",
+                format!("queries {:?}", q.shape()),
+                format!("{} caches, pads {pads:?}", caches.len()),
+                "one cache and one pad count (at most the sequence) per row",
+            ));
+        }
+        let (qv, kv, vv) = (q.value(), k.value(), v.value());
+        let mut out = vec![T::ZERO; rows * heads * n * d];
+        for (r, (cache, &pad)) in caches.iter_mut().zip(pads).enumerate() {
+            if pad == n {
+                continue;
+            }
+            /// Row `r` of `x`, from position `pad` on.
+            #[allow(clippy::type_complexity)]
+            fn row<'a, B: Dim, X: Dim, S: Dim, Hd: Dim, T: Float>(
+                x: &TensorView<'a, (B, X, S, Hd), T>,
+                (r, pad): (usize, usize),
+            ) -> Result<TensorView<'a, (Dyn, X, Dyn, Hd), T>, ShapeError> {
+                x.try_slice_with(A0, r..r + 1)?.try_slice_with(A2, pad..)
+            }
+            let offset = cache.len();
+            let (qr, kr) = (
+                rope.try_rotate(&row(&qv, (r, pad))?, offset)?,
+                rope.try_rotate(&row(&kv, (r, pad))?, offset)?,
+            );
+            let o = cache.attend(&qr.view(), &kr.view(), &row(&vv, (r, pad))?, &self.mask(offset))?;
+            let (o, m) = (o.as_slice(), n - pad);
+            for head in 0..heads {
+                let dst = ((r * heads + head) * n + pad) * d;
+                out[dst..dst + m * d].copy_from_slice(&o[head * m * d..(head + 1) * m * d]);
+            }
+        }
+        let o = q.tape().constant(Tensor::from_parts(q.shape(), out));
+        o.try_merge_heads_with(Times::of(self.heads, self.head_dim))
     }
 
     /// Keys or values of the key/value heads repeated to the query heads (`repeat_kv`);

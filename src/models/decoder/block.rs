@@ -131,7 +131,8 @@ impl<D: DecoderDims, T: Float> Params<T> for Block<D, T> {
 
 impl<D: DecoderDims, T: Float> Block<D, T> {
     /// The block on `x: (B, S, Model)`, attending causally over its own positions, or
-    /// with a `cache` over the cached positions and its own (which are appended), passing
+    /// with a cache over the cached positions and its own (which are appended; a cache
+    /// per row for a left-padded batch), passing
     /// its hook points to `hooks` ([`NoHooks`](crate::inspect::NoHooks) for a plain
     /// forward). The queries and keys shown to `hooks` are the key/value heads repeated
     /// to the query heads; when decoding with a cache they are not shown.
@@ -141,7 +142,7 @@ impl<D: DecoderDims, T: Float> Block<D, T> {
         &self,
         x: &Var<'t, (B, S, D::Model), T>,
         rope: &Rope<D::HeadDim>,
-        cache: Option<&mut AttentionCache<T>>,
+        kv: Kv<'_, T>,
         hooks: &mut impl BlockHooks<'t, B, S, D, T>,
     ) -> Rows<'t, B, S, D::Model, T>
     where
@@ -150,12 +151,24 @@ impl<D: DecoderDims, T: Float> Block<D, T> {
     {
         let x = &hooks.resid(Site::ResidPre, x.clone());
         let h = self.attn_norm.try_forward(x)?;
-        let offset = cache.as_ref().map_or(0, |c| c.len());
-        let (q, k, v) = self.attn.project(&h, rope, offset)?;
-        if cache.is_none() && hooks.wants_heads() {
-            hooks.heads(&q, &self.attn.repeat_kv(&k)?);
-        }
-        let z = hooks.z(self.attn.attend(&q, &k, &v, cache)?);
+        let z = match kv {
+            Kv::Own => {
+                let (q, k, v) = self.attn.project(&h, rope, 0)?;
+                if hooks.wants_heads() {
+                    hooks.heads(&q, &self.attn.repeat_kv(&k)?);
+                }
+                self.attn.attend(&q, &k, &v, None)?
+            }
+            Kv::Cache(cache) => {
+                let (q, k, v) = self.attn.project(&h, rope, cache.len())?;
+                self.attn.attend(&q, &k, &v, Some(cache))?
+            }
+            Kv::Rows(caches, pads) => {
+                let (q, k, v) = self.attn.project_unrotated(&h)?;
+                self.attn.attend_rows((&q, &k, &v), rope, caches, pads)?
+            }
+        };
+        let z = hooks.z(z);
         let x = hooks.resid(Site::ResidMid, x + &self.attn.out(&z)?);
         let h = self.ffn_norm.try_forward(&x)?;
         let act = self.ffn.activations(&h);
@@ -163,6 +176,16 @@ impl<D: DecoderDims, T: Float> Block<D, T> {
         let down = self.ffn.down.try_forward(&act)?;
         Ok(hooks.resid(Site::ResidPost, &x + &down))
     }
+}
+
+/// Where a block's attention reads its keys and values.
+pub(crate) enum Kv<'c, T: Float> {
+    /// Its own positions, causally (training, inference on whole sequences).
+    Own,
+    /// A cache of one sequence, which the new positions are appended to.
+    Cache(&'c mut AttentionCache<T>),
+    /// A cache per row of a left-padded batch, and each row's number of pads.
+    Rows(&'c mut [AttentionCache<T>], &'c [usize]),
 }
 
 /// The hooks of a block's forward on `(B, S, Model)` traced values: the stream

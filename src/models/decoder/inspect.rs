@@ -337,7 +337,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
             dims: PhantomData,
         };
         let tape = Tape::inference();
-        let logits = self.run(&tape, shape, ids, None, &mut inspector)?;
+        let logits = self.run(&tape, shape, ids, super::Caches::None, &mut inspector)?;
         debug_assert!(tape.is_empty(), "inspection recorded {} nodes", tape.len());
         match inspector.error {
             Some(e) => Err(e),

@@ -97,12 +97,12 @@ pub use crate::autodiff::{ParamVisitor, ParamVisitorMut};
 pub use crate::nn::self_attention::{AttnAdapters, LoraTargets};
 pub use block::{Attention, Block};
 pub use config::DecoderConfig;
-pub use decode::DecoderCache;
+pub use decode::{BatchCache, DecoderCache};
 pub use dims::{presets, DecoderDims, Dims, DividesHeads, RuntimeDims, SizeMismatch};
 pub use inspect::{Seq, Tokens};
 pub use lora::Adapter;
 
-use self::block::{ones, BlockHooks};
+use self::block::{ones, BlockHooks, Kv};
 use crate::autodiff::{Params, Tape, Var};
 use crate::dim::{Dim, Dyn};
 use crate::element::Float;
@@ -200,6 +200,14 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     }
 }
 
+/// The caches a forward reads: none, one per block (one sequence), or one per block and
+/// row (a left-padded batch, with each row's pads).
+pub(crate) enum Caches<'c, T: Float> {
+    None,
+    One(&'c mut [AttentionCache<T>]),
+    Rows(&'c mut [Vec<AttentionCache<T>>], &'c [usize]),
+}
+
 /// Logits `(B, S, Vocab)`.
 type Logits<B, S, V, T> = Tensor<(B, S, V), T>;
 
@@ -274,7 +282,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         tape: &'t Tape<T>,
         shape: (B, S),
         ids: &[u32],
-        caches: Option<&mut [AttentionCache<T>]>,
+        caches: Caches<'_, T>,
         hooks: &mut impl BlockHooks<'t, B, S, D, T>,
     ) -> Rows<'t, B, S, D::Vocab, T>
     where
@@ -290,7 +298,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     fn blocks_and_norm<'t, B, S>(
         &self,
         mut x: Var<'t, (B, S, D::Model), T>,
-        mut caches: Option<&mut [AttentionCache<T>]>,
+        mut caches: Caches<'_, T>,
         hooks: &mut impl BlockHooks<'t, B, S, D, T>,
     ) -> Rows<'t, B, S, D::Model, T>
     where
@@ -299,8 +307,12 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     {
         for (l, block) in self.blocks.iter().enumerate() {
             hooks.block(l);
-            let cache = caches.as_deref_mut().map(|c| &mut c[l]);
-            x = block.forward::<B, S>(&x, &self.rope, cache, hooks)?;
+            let kv = match &mut caches {
+                Caches::None => Kv::Own,
+                Caches::One(c) => Kv::Cache(&mut c[l]),
+                Caches::Rows(c, pads) => Kv::Rows(&mut c[l], pads),
+            };
+            x = block.forward::<B, S>(&x, &self.rope, kv, hooks)?;
         }
         hooks.block(self.blocks.len());
         let x = hooks.resid(crate::inspect::Site::ResidPre, x);
@@ -334,7 +346,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         B: SameDim,
         S: SameDim,
     {
-        self.run(tape, shape, ids, None, &mut NoHooks::new())
+        self.run(tape, shape, ids, Caches::None, &mut NoHooks::new())
     }
 
     /// The mean cross-entropy of next-token prediction, traced on `tape`: `targets[p]` is
@@ -372,7 +384,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         S: SameDim,
     {
         let tape = Tape::inference();
-        let logits = self.run(&tape, shape, ids, None, &mut NoHooks::new())?;
+        let logits = self.run(&tape, shape, ids, Caches::None, &mut NoHooks::new())?;
         debug_assert!(tape.is_empty(), "inference recorded {} nodes", tape.len());
         Ok(logits.into_tensor())
     }

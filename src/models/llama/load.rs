@@ -159,6 +159,7 @@ where
         let dir = dir.as_ref();
         let config_path = dir.join("config.json");
         let config = LlamaConfig::from_file(&config_path)?;
+        check_activation(&config_path)?;
         let weights = dir.join("model.safetensors");
         let file = SafeTensors::open(&weights).map_err(ModelError::Weights)?;
         let mut model = Self::for_config(&config, &config_path)?;
@@ -297,6 +298,31 @@ where
             b.attn.window = if slides { config.sliding_window } else { None };
         }
         Ok(model)
+    }
+}
+
+/// `Err` unless the `hidden_act` of the `config.json` at `path` is SwiGLU's `silu` (or
+/// absent, as the family's default): the decoder computes no other activation, and a
+/// checkpoint trained with another would give wrong logits silently.
+fn check_activation(path: &Path) -> Result<(), ModelError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::ConfigFile {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ModelError::ConfigFile {
+            path: path.to_owned(),
+            detail: format!("not JSON: {e}"),
+        })?;
+    match value.get("hidden_act") {
+        None | Some(serde_json::Value::Null) => Ok(()),
+        Some(serde_json::Value::String(a)) if a == "silu" => Ok(()),
+        Some(v) => Err(ModelError::InvalidConfig {
+            path: path.to_owned(),
+            field: "hidden_act",
+            found: v.to_string(),
+            rule: "\"silu\": the decoder's FFN is SwiGLU".into(),
+        }),
     }
 }
 
