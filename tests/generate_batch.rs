@@ -53,7 +53,7 @@ fn batched_against_single<T: Float>(model: &Toy<T>, steps: usize) -> f64 {
         let ids: Vec<u32> = (0..PROMPTS.len())
             .map(|b| ((b * 5 + step * 3) % 17) as u32)
             .collect();
-        let rows = model.decode_batch(&mut batch, &ids).unwrap();
+        let rows = model.decode_packed(&mut batch, &ids).unwrap();
         assert_eq!(rows.dims()[..], [PROMPTS.len(), 17]);
         for (b, cache) in single.iter_mut().enumerate() {
             let want = model.decode_last(cache, &[ids[b]]).unwrap();
@@ -87,19 +87,19 @@ fn a_batch_that_does_not_fit_is_refused_and_leaves_the_caches_alone() {
     model.decode_last(&mut caches[0], &[1, 2]).unwrap();
     model.decode_last(&mut caches[1], &[3]).unwrap();
     let err = model
-        .decode_batch(&mut caches, &[1])
+        .decode_packed(&mut caches, &[1])
         .unwrap_err()
         .to_string();
     assert!(err.contains("one new id per sequence"), "{err}");
     let err = model
-        .decode_batch(&mut caches, &[1, 17])
+        .decode_packed(&mut caches, &[1, 17])
         .unwrap_err()
         .to_string();
     assert!(
         err.contains("id 17") && err.contains("vocabulary of 17"),
         "{err}"
     );
-    let err = model.decode_batch(&mut [], &[]).unwrap_err().to_string();
+    let err = model.decode_packed(&mut [], &[]).unwrap_err().to_string();
     assert!(err.contains("at least one sequence"), "{err}");
     assert_eq!((caches[0].len(), caches[1].len()), (2, 1));
 }

@@ -1,6 +1,8 @@
 //! Packed batched decoding: one new token for each of `B` sequences, each with a KV cache of
 //! its own (the sequences may have any lengths), through the decoder as one `(B, 1, Model)`
-//! batch.
+//! batch. Unlike [`Decoder::decode_batch`] (a [`BatchCache`](super::BatchCache) of fixed
+//! rows, left-padded prefill), the caches are the one-sequence [`DecoderCache`]s, so a
+//! sequence that has finished simply leaves the slice (what `generate_batch` does).
 //!
 //! Every projection and FFN sees the `B` rows at once (a `B`-row product reads each weight
 //! once for all of them: the gain over `B` separate steps, whose products are each one row
@@ -49,14 +51,14 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     /// `Err` when `ids` and `caches` differ in length or are empty, an id is not below
     /// `Vocab`, or a cache was made for another decoder (all checked before anything is
     /// fed: the caches are then unchanged).
-    pub fn decode_batch(
+    pub fn decode_packed(
         &self,
         caches: &mut [DecoderCache<T>],
         ids: &[u32],
     ) -> Result<Tensor<(Dyn, D::Vocab), T>, ShapeError> {
         if ids.is_empty() || ids.len() != caches.len() {
             return Err(ShapeError::incompatible_described(
-                "Decoder::decode_batch",
+                "Decoder::decode_packed",
                 format!("{} ids", ids.len()),
                 format!("{} caches", caches.len()),
                 "one new id per sequence, and at least one sequence",
@@ -68,7 +70,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         let vocab = self.dims.vocab().size();
         if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab) {
             return Err(ShapeError::incompatible_described(
-                "Decoder::decode_batch",
+                "Decoder::decode_packed",
                 format!("id {id}"),
                 format!("a vocabulary of {vocab}"),
                 "every id must be below the vocabulary size",

@@ -58,7 +58,7 @@ impl<D: DecoderDims, T: Float> BatchedCausalLm for Decoder<D, T> {
         ids: &[u32],
     ) -> Result<Vec<f32>, crate::Error> {
         debug_assert_eq!(self.dims().vocab().size(), self.vocab_size());
-        let logits = self.decode_batch(caches, ids)?;
+        let logits = self.decode_packed(caches, ids)?;
         Ok(logits
             .as_slice()
             .iter()
