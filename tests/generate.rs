@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use shapecheck::io::Gguf;
-use shapecheck::models::decoder::{Decoder, DecoderConfig};
+use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims};
 use shapecheck::models::generate::{
     generate, generate_text, processors, CausalLm, ChatMessage, ChatTemplate, GenerateConfig,
     GenerateError, Generator, Sampler, Sampling, StopReason,
 };
 use shapecheck::prelude::*;
-use shapecheck::text::{GgufVocab, Tokenizer};
+use shapecheck::text::Tokenizer;
 
 fn fixture(name: &str) -> Value {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -503,7 +503,7 @@ fn bad_logits_and_model_errors_stop_generation_with_the_step_named() {
 
 dim!(pub Vocab = 13; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 24);
 dim!(pub Batch; pub Seq);
-type Toy = Decoder<Vocab, DModel, Heads, HeadDim, Ffn, f32>;
+type Toy = Decoder<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>, f32>;
 
 fn toy() -> Toy {
     // A wide initialisation, so the logits of a step are far apart (no near-ties whose
@@ -776,31 +776,7 @@ fn templates_load_from_tokenizer_configs_and_the_gguf() {
 // ---------------------------------------------------------------------------------------
 
 fn smollm2_tokenizer(gguf: &Gguf) -> Tokenizer {
-    let m = gguf.metadata();
-    let id = |k: &str| m.get_opt::<u32>(k).unwrap();
-    let vocab = GgufVocab {
-        model: m.get_str("tokenizer.ggml.model").unwrap().to_string(),
-        pre: m
-            .get_opt::<&str>("tokenizer.ggml.pre")
-            .unwrap()
-            .map(str::to_string),
-        tokens: m.get_str_array("tokenizer.ggml.tokens").unwrap().to_vec(),
-        token_types: m
-            .get_i32_array("tokenizer.ggml.token_type")
-            .unwrap()
-            .to_vec(),
-        merges: m.get_str_array("tokenizer.ggml.merges").unwrap().to_vec(),
-        bos_id: id("tokenizer.ggml.bos_token_id"),
-        eos_id: id("tokenizer.ggml.eos_token_id"),
-        pad_id: id("tokenizer.ggml.padding_token_id"),
-        unk_id: id("tokenizer.ggml.unknown_token_id"),
-        add_bos: m.get_opt::<bool>("tokenizer.ggml.add_bos_token").unwrap(),
-        add_space_prefix: m
-            .get_opt::<bool>("tokenizer.ggml.add_space_prefix")
-            .unwrap(),
-        ..GgufVocab::default()
-    };
-    Tokenizer::from_gguf_vocab(&vocab).unwrap()
+    Tokenizer::from_gguf(gguf).unwrap()
 }
 
 /// Plays back a script: after the prompt, the next id of `script` each step.

@@ -20,7 +20,7 @@ use crate::tensor::Tensor;
 /// [`Decoder::cache`], grown by [`Decoder::decode`].
 #[derive(Clone, Debug)]
 pub struct DecoderCache<T: Float = f32> {
-    layers: Vec<AttentionCache<T>>,
+    pub(super) layers: Vec<AttentionCache<T>>,
 }
 
 impl<T: Float> DecoderCache<T> {
@@ -53,7 +53,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         }
     }
 
-    fn check_cache(&self, cache: &DecoderCache<T>) -> Result<(), ShapeError> {
+    pub(super) fn check_cache(&self, cache: &DecoderCache<T>) -> Result<(), ShapeError> {
         if cache.layers.len() != self.blocks.len() {
             return Err(ShapeError::incompatible_described(
                 "Decoder::decode",

@@ -83,6 +83,7 @@
 //! }
 //! ```
 
+mod batch;
 mod block;
 mod config;
 mod decode;

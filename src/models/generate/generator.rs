@@ -271,7 +271,7 @@ impl<'m, M: CausalLm> Generator<'m, M> {
 }
 
 /// A row the sampler can pick from: `vocab` long, no NaN or +∞, not all −∞.
-fn check_logits(logits: &[f32], vocab: usize, step: usize) -> Result<(), GenerateError> {
+pub(super) fn check_logits(logits: &[f32], vocab: usize, step: usize) -> Result<(), GenerateError> {
     if logits.len() != vocab || vocab == 0 {
         return Err(GenerateError::LogitsLength {
             step,

@@ -2,8 +2,8 @@
 //!
 //! The pieces:
 //! - [`CausalLm`]: what a model offers generation — a cache, and the logits of the last of
-//!   the ids fed after what the cache holds. The toy [`Decoder`](crate::models::decoder::Decoder)
-//!   implements it (`decoder.rs`).
+//!   the ids fed after what the cache holds. The LLaMA-family
+//!   [`Decoder`](crate::models::decoder::Decoder) implements it (`decoder.rs`).
 //! - [`processors`]: Hugging Face's logits processors (repetition penalty, temperature,
 //!   top-k, top-p, min-p), one function each, checked against transformers' classes.
 //! - [`Sampling`] and [`Sampler`]: the knobs, in transformers' order, and a seeded random
@@ -12,16 +12,19 @@
 //!   token budget, several stop ids); [`generate`] collects it, [`generate_text`] streams
 //!   the text through [`Tokenizer::stream_skip_special`](crate::text::Tokenizer::stream_skip_special)
 //!   (a token that ends mid-character waits for the next).
+//! - [`generate_batch`]: several prompts of any lengths at once, their decode steps packed
+//!   into one batched step ([`BatchedCausalLm`]), each result what [`generate`] gives.
 //! - [`ChatTemplate`]: a model's Jinja chat template (from a GGUF or a
 //!   `tokenizer_config.json`) rendered as transformers' `apply_chat_template` does.
 //!
 //! ```
-//! use shapecheck::models::decoder::{Decoder, DecoderConfig};
+//! use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims};
 //! use shapecheck::models::generate::{generate, GenerateConfig, Sampling, StopReason};
 //! use shapecheck::prelude::*;
 //!
 //! dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 32);
-//! let model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn>::init(DecoderConfig::default(), 0);
+//! type Toy = Decoder<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>>;
+//! let model = Toy::init(DecoderConfig::default(), 0);
 //!
 //! let config = GenerateConfig {
 //!     max_new_tokens: 6,
@@ -37,6 +40,7 @@
 //!
 //! This module sits behind the `llm` cargo feature (on by default).
 
+mod batch;
 mod chat;
 mod decoder;
 mod error;
@@ -44,6 +48,7 @@ mod generator;
 pub mod processors;
 mod sampling;
 
+pub use batch::{generate_batch, BatchedCausalLm};
 pub use chat::{ChatMessage, ChatTemplate};
 pub use error::GenerateError;
 pub use generator::{
