@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use shapecheck::models::decoder::{Decoder, DecoderConfig};
+use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims};
 use shapecheck::prelude::*;
 
 shapecheck::dim!(pub Vocab = 512; pub DModel = 256; pub Heads = 4; pub HeadDim = 64; pub Ffn = 688);
@@ -23,7 +23,7 @@ fn decoder_cases(c: &mut Criterion) {
         layers: 2,
         ..DecoderConfig::default()
     };
-    let model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn>::init(config, 1);
+    let model = Decoder::<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>>::init(config, 1);
     let ids: Vec<u32> = (0..BATCH * SEQ)
         .map(|i| ((i * 37 + 11) % 512) as u32)
         .collect();

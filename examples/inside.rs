@@ -527,14 +527,14 @@ fn pictures(
 mod reversal {
     use super::Args;
     use shapecheck::inspect::{HeadAblation, Selection, Site};
-    use shapecheck::models::decoder::Decoder;
+    use shapecheck::models::decoder::{Decoder, Dims};
     use shapecheck::prelude::*;
 
     // The sizes of examples/train_decoder.rs (its model file is checked against them).
     dim!(pub Vocab = 11; pub DModel = 64; pub Heads = 4; pub HeadDim = 16; pub Ffn = 128);
     dim!(pub Batch; pub Len);
 
-    type Model = Decoder<Vocab, DModel, Heads, HeadDim, Ffn>;
+    type Model = Decoder<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>>;
     use shapecheck::Error;
 
     /// Digits per sequence, the separator, and the model input length: as in train_decoder.

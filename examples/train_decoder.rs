@@ -40,7 +40,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use lexopt::prelude::*;
-use shapecheck::models::decoder::{Decoder, DecoderConfig, LoraTargets};
+use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims, LoraTargets};
 use shapecheck::nn::lora::LoraConfig;
 use shapecheck::optim::{
     clip_grad_norm, AdamW, AdamWConfig, DynParam, OptimError, Optimizer, Schedule, Sgd, SgdConfig,
@@ -53,7 +53,7 @@ mod common;
 dim!(pub Vocab = 11; pub DModel = 64; pub Heads = 4; pub HeadDim = 16; pub Ffn = 128);
 dim!(pub Batch; pub Seq);
 
-type Model = Decoder<Vocab, DModel, Heads, HeadDim, Ffn>;
+type Model = Decoder<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>>;
 
 /// Digits per sequence.
 const N: usize = 8;
@@ -675,7 +675,7 @@ fn lora(
         if step == 0 {
             check(
                 grads.len() == model.named_adapter_params().len()
-                    && grads.of(&model.blocks[0].wv.weight).is_none(),
+                    && grads.of(&model.blocks[0].attn.wv.weight).is_none(),
                 format!(
                     "gradients for the {} adapter tensors only",
                     model.named_adapter_params().len()
@@ -740,12 +740,16 @@ fn lora(
         "the frozen decoder's weights are bit-identical to before".into(),
     );
     check(
-        opt.exp_avg(&model.blocks[0].wv.weight).is_none()
+        opt.exp_avg(&model.blocks[0].attn.wv.weight).is_none()
             && opt.exp_avg(&model.embedding.table).is_none()
-            && model.blocks[1]
-                .lora
-                .iter()
-                .all(|(_, a)| opt.exp_avg(&a.lora_a).is_some()),
+            && {
+                let l = &model.blocks[1].attn.lora;
+                [&l.q, &l.k, &l.v]
+                    .into_iter()
+                    .flatten()
+                    .all(|a| opt.exp_avg(&a.lora_a).is_some())
+                    && l.o.iter().all(|a| opt.exp_avg(&a.lora_a).is_some())
+            },
         "optimizer state for the adapters only".into(),
     );
     let mut dev = 0.0f32;

@@ -15,7 +15,7 @@ use std::cell::RefCell;
 
 use proptest::prelude::*;
 use shapecheck::io::SafeTensors;
-use shapecheck::models::decoder::{Decoder, DecoderConfig, ParamVisitor, ParamVisitorMut};
+use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims, ParamVisitor, ParamVisitorMut};
 use shapecheck::nn::rope::{Rope, RopeLayout};
 use shapecheck::prelude::*;
 
@@ -134,7 +134,10 @@ mod tiny {
     dim!(pub Batch; pub Seq);
 }
 
-type Tiny = Decoder<tiny::Vocab, tiny::DModel, tiny::Heads, tiny::HeadDim, tiny::Ffn, f64>;
+type Tiny = Decoder<
+    Dims<tiny::Vocab, tiny::DModel, tiny::Heads, tiny::Heads, tiny::HeadDim, tiny::Ffn>,
+    f64,
+>;
 
 /// A decoder whose matrices are large enough (std 0.5) for attention to be far from
 /// uniform, and whose norm weights are not all 1.
@@ -188,10 +191,10 @@ fn decoder_gradients_match_finite_differences() {
                 };
             }
             field!("attn_norm", attn_norm.weight);
-            field!("wq", wq.weight);
-            field!("wk", wk.weight);
-            field!("wv", wv.weight);
-            field!("wo", wo.weight);
+            field!("wq", attn.wq.weight);
+            field!("wk", attn.wk.weight);
+            field!("wv", attn.wv.weight);
+            field!("wo", attn.wo.weight);
             field!("ffn_norm", ffn_norm.weight);
             field!("w1", ffn.gate.weight);
             field!("w2", ffn.down.weight);
@@ -307,7 +310,7 @@ fn kv_cache_decoding_gives_the_logits_of_the_full_causal_forward() {
             init_std: 0.3,
             ..DecoderConfig::default()
         };
-        let model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn>::init(config, 11);
+        let model = Decoder::<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>>::init(config, 11);
         let ids: Vec<u32> = (0..2 * 9).map(|i| ((5 * i + 3) % 13) as u32).collect();
         let full = model.logits((Batch::new(2), Seq::new(9)), &ids).unwrap();
         let mut cache = model.cache();
@@ -330,7 +333,7 @@ fn kv_cache_decoding_gives_the_logits_of_the_full_causal_forward() {
             assert!(worst <= 1e-5, "tied {tied}, row {row}: max |Δ| {worst:e}");
             println!("kv-cache decode, tied {tied}, row {row}: max |Δ| {worst:e}");
         }
-        let mut other = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn>::init(
+        let mut other = Decoder::<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>>::init(
             DecoderConfig {
                 layers: 1,
                 ..config
@@ -427,7 +430,7 @@ fn golden<T: Float>(case: &str, layers: usize, tied: bool, rtol: f64) {
         tied,
         ..DecoderConfig::default()
     };
-    let mut model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn, T>::init(config, 99);
+    let mut model = Decoder::<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>, T>::init(config, 99);
     let mut load = Load {
         file: &file,
         prefix: case,
@@ -499,7 +502,7 @@ fn decoder_matches_pytorch_in_f64() {
 
 #[test]
 fn a_saved_decoder_loads_back_with_the_same_weights_and_config() {
-    type M = Decoder<Vocab, DModel, Heads, HeadDim, Ffn>;
+    type M = Decoder<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>>;
     for tied in [false, true] {
         let config = DecoderConfig {
             layers: 2,
@@ -508,6 +511,7 @@ fn a_saved_decoder_loads_back_with_the_same_weights_and_config() {
             rope_base: 500.0,
             norm_eps: 1e-6,
             init_std: 0.3,
+            ..DecoderConfig::default()
         };
         let model = M::init(config, 5);
         let path = std::env::temp_dir().join(format!(
@@ -536,7 +540,7 @@ fn a_saved_decoder_loads_back_with_the_same_weights_and_config() {
 
 #[test]
 fn loading_checks_the_sizes_the_config_and_the_tensors() {
-    type M = Decoder<Vocab, DModel, Heads, HeadDim, Ffn>;
+    type M = Decoder<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>>;
     let model = M::init(DecoderConfig::default(), 1);
     let load = |edit: &dyn Fn(&mut shapecheck::io::SafetensorsWriter)| {
         let mut w = model.to_safetensors().unwrap();
@@ -582,7 +586,10 @@ fn loading_checks_the_sizes_the_config_and_the_tensors() {
         "{err}"
     );
     // A tensor of another shape: a model with another FFN width saved under the same sizes.
-    let wide = Decoder::<Vocab, DModel, Heads, HeadDim, D<48>>::init(DecoderConfig::default(), 1);
+    let wide = Decoder::<Dims<Vocab, DModel, Heads, Heads, HeadDim, D<48>>>::init(
+        DecoderConfig::default(),
+        1,
+    );
     let mut w = wide.to_safetensors().unwrap();
     w.metadata("ffn", "32");
     let file = SafeTensors::from_bytes(w.to_bytes()).unwrap();

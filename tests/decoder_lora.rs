@@ -3,7 +3,7 @@
 //! adapters saved and loaded on their own, and the KV-cache path applying them.
 
 use shapecheck::io::{LoadError, SafeTensors};
-use shapecheck::models::decoder::{Decoder, DecoderConfig, LoraTargets};
+use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims, LoraTargets};
 use shapecheck::nn::lora::LoraConfig;
 use shapecheck::optim::{AdamW, AdamWConfig, Optimizer};
 use shapecheck::prelude::*;
@@ -11,7 +11,7 @@ use shapecheck::prelude::*;
 dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 32);
 dim!(pub Batch; pub Seq);
 
-type Model = Decoder<Vocab, DModel, Heads, HeadDim, Ffn, f64>;
+type Model = Decoder<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>, f64>;
 
 const B: usize = 4;
 const S: usize = 6;
@@ -63,7 +63,7 @@ fn trained(targets: LoraTargets, steps: usize) -> (Model, Vec<f64>) {
         let grads = loss.backward();
         // Gradients for the adapters only: the frozen base is read as constants.
         assert!(model.named_params().iter().all(|(_, p)| p.is_frozen()));
-        assert!(grads.of(&model.blocks[0].wq.weight).is_none());
+        assert!(grads.of(&model.blocks[0].attn.wq.weight).is_none());
         assert!(grads.of(&model.embedding.table).is_none());
         assert_eq!(grads.len(), model.named_adapter_params().len());
         losses.push(loss.item());
@@ -96,7 +96,7 @@ fn adapters_start_equal_to_the_base() {
         "layers.0.self_attn.q_proj.lora_A.weight"
     );
     // The base is frozen; its parameter list and count are unchanged.
-    assert!(model.blocks[0].wq.weight.is_frozen() && model.embedding.table.is_frozen());
+    assert!(model.blocks[0].attn.wq.weight.is_frozen() && model.embedding.table.is_frozen());
     assert_eq!(model.named_params().len(), 3 + 9 * 2); // embedding, norm, head
     assert_eq!(model.logits(shape(), &ids).unwrap(), base);
     // A rank above the width is refused, naming it.
@@ -123,6 +123,7 @@ fn training_moves_only_the_adapters_and_merge_equals_unmerged() {
     // The base is bit for bit as it was; the adapters moved (B away from zero).
     assert_eq!(bits(&model), bits(&before));
     assert!(model.blocks[1]
+        .attn
         .lora
         .v
         .as_ref()
@@ -132,7 +133,7 @@ fn training_moves_only_the_adapters_and_merge_equals_unmerged() {
         .as_slice()
         .iter()
         .any(|&x| x != 0.0));
-    assert!(model.blocks[0].lora.k.is_none());
+    assert!(model.blocks[0].attn.lora.k.is_none());
 
     let (ids, _) = data();
     let adapted = model.logits(shape(), &ids).unwrap();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use shapecheck::inspect::InspectError;
 use shapecheck::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
-use shapecheck::models::decoder::{Decoder, DecoderConfig};
+use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims};
 use shapecheck::models::ModelError;
 use shapecheck::optim::{OptimError, Optimizer, Sgd, SgdConfig};
 use shapecheck::prelude::*;
@@ -18,7 +18,7 @@ use shapecheck::Error;
 
 dim!(pub Vocab = 8; pub DModel = 8; pub Heads = 2; pub HeadDim = 4; pub Ffn = 16);
 
-type Model = Decoder<Vocab, DModel, Heads, HeadDim, Ffn>;
+type Model = Decoder<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>>;
 
 /// What a small tool does before training: reads a corpus, tokenizes it with a vocab file,
 /// makes an optimizer, reads extra weights and loads a decoder. Each step's error comes

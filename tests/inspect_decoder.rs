@@ -3,14 +3,14 @@
 //! small random decoder in f64, two blocks, two sequences of six tokens.
 
 use shapecheck::inspect::{HeadAblation, Intervention, Selection, Site};
-use shapecheck::models::decoder::{Decoder, DecoderConfig};
+use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims};
 use shapecheck::nn::attention::{attention_weights, AttentionMask};
 use shapecheck::prelude::*;
 
 dim!(pub Vocab = 13; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 24);
 dim!(pub Batch; pub Len);
 
-type Model = Decoder<Vocab, DModel, Heads, HeadDim, Ffn, f64>;
+type Model = Decoder<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>, f64>;
 
 const B: usize = 2;
 const S: usize = 6;
@@ -76,7 +76,7 @@ fn z_from_cache(
     let block = &m.blocks[l];
     let x = cache.resid_pre(l).unwrap().as_slice();
     let h = rms_rows(x, block.attn_norm.weight.value().as_slice(), eps);
-    let v = matmul_t(&h, block.wv.weight.value().as_slice(), W);
+    let v = matmul_t(&h, block.attn.wv.weight.value().as_slice(), W);
     let mut z = vec![0.0; B * S * W];
     for b in 0..B {
         let p = cache.attention(l, b).unwrap();
@@ -174,7 +174,7 @@ fn patterns_are_causal_sum_to_one_match_attention_weights_and_rebuild_the_attent
         }
         // The patterns weigh the values into what the attention sublayer added.
         let z = z_from_cache(&m, &cache, l);
-        let added = matmul_t(&z, m.blocks[l].wo.weight.value().as_slice(), W);
+        let added = matmul_t(&z, m.blocks[l].attn.wo.weight.value().as_slice(), W);
         let (pre, mid) = (cache.resid_pre(l).unwrap(), cache.resid_mid(l).unwrap());
         let want: Vec<f64> = mid
             .as_slice()
@@ -331,7 +331,12 @@ fn ablating_a_head_is_zeroing_its_columns_of_wo() {
         assert!(max_diff(logits.as_slice(), plain.as_slice()) > 1e-3);
         // The reference: the same weights with that head's columns of Wo zeroed.
         let mut edited = model();
-        let wo = edited.blocks[layer].wo.weight.value_mut().as_mut_slice();
+        let wo = edited.blocks[layer]
+            .attn
+            .wo
+            .weight
+            .value_mut()
+            .as_mut_slice();
         for row in wo.chunks_exact_mut(W) {
             row[head * HD..(head + 1) * HD].fill(0.0);
         }
@@ -365,7 +370,7 @@ fn mean_ablating_a_head_is_a_bias_of_its_mean_output() {
     // The reference: that head's columns of Wo zeroed, and Wo's columns times the mean
     // output added as a bias.
     let mut edited = model();
-    let wo = &mut edited.blocks[layer].wo;
+    let wo = &mut edited.blocks[layer].attn.wo;
     let cols: Vec<f64> = wo
         .weight
         .value()

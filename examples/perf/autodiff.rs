@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use shapecheck::autodiff::{Param, Tape};
-use shapecheck::models::decoder::{Decoder, DecoderConfig};
+use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims};
 use shapecheck::prelude::*;
 
 use bench_support::cases;
@@ -34,7 +34,7 @@ fn decoder(filter: &str) {
         layers: 2,
         ..DecoderConfig::default()
     };
-    let model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn>::init(config, 1);
+    let model = Decoder::<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>>::init(config, 1);
     let ids: Vec<u32> = (0..BATCH * SEQ)
         .map(|i| ((i * 37 + 11) % 512) as u32)
         .collect();

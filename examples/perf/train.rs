@@ -21,7 +21,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use shapecheck::models::decoder::{Decoder, DecoderConfig};
+use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims};
 use shapecheck::optim::{AdamW, AdamWConfig, Optimizer};
 use shapecheck::prelude::*;
 
@@ -32,7 +32,7 @@ const BATCH: usize = 8;
 const SEQ: usize = 128;
 const ROUNDS: usize = 11;
 
-type Model = Decoder<Vocab, DModel, Heads, HeadDim, Ffn>;
+type Model = Decoder<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>>;
 
 /// The resident set's high-water mark, in kiB (`VmHWM`), where Linux reports it.
 fn peak_rss_kib() -> Option<u64> {

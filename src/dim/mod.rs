@@ -15,18 +15,21 @@
 //! (every size to 1024, multiples of 64 to 16 384, the widths and vocabularies of common
 //! checkpoints; see [`D`]); `dim!` spells the number out itself, so it works for any size.
 //!
-//! [`MinOf<M, N>`] is the dim of size `min(M, N)` that a thin SVD's factors share.
+//! [`MinOf<M, N>`] is the dim of size `min(M, N)` that a thin SVD's factors share;
+//! [`Times<A, B>`] the dim of size `A × B`, the width of `A` heads of `B`.
 //!
 //! Each dim also has a [`Kind`](Dim::Kind) ([`One`], [`Many`] or [`Runtime`]) which the
 //! broadcasting rules dispatch on.
 
 mod anon;
 mod min;
+mod product;
 
 #[doc(hidden)]
 pub use anon::{DSizes, SizeTable};
 pub use anon::{Dyn, D};
 pub use min::MinOf;
+pub use product::Times;
 
 use core::fmt::Debug;
 use core::hash::Hash;

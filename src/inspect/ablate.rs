@@ -121,6 +121,16 @@ impl<H: Dim> HeadAblation<H> {
     where
         H: crate::dim::StaticDim,
     {
+        Self::check_all_with(layers, H::SIZE, interventions, ablations)
+    }
+
+    /// [`check_all`](Self::check_all) for a model of `heads` heads (a runtime count).
+    pub(crate) fn check_all_with<D: Dim, T: Float>(
+        layers: usize,
+        heads: usize,
+        interventions: &[Intervention<D, T>],
+        ablations: &[HeadAblation<H>],
+    ) -> Result<(), InspectError> {
         if let Some(bad) = interventions.iter().find(|i| i.layer() > layers) {
             return Err(InspectError::OutOfRange {
                 what: "layer",
@@ -128,7 +138,7 @@ impl<H: Dim> HeadAblation<H> {
                 len: layers + 1,
             });
         }
-        ablations.iter().try_for_each(|a| a.check(layers, H::SIZE))
+        ablations.iter().try_for_each(|a| a.check(layers, heads))
     }
 
     /// Applies it to `z`, rows of `width = heads × head_dim` merged head outputs (checked

@@ -22,8 +22,11 @@ use crate::shape::Shape;
 /// [module docs](self)).
 pub trait Hooks<F: Flow<T>, T: Float> {
     /// The residual stream's shape (`(B, S, Hidden)` for a batch of sequences,
-    /// `(Tokens, Hidden)` for a packed batch); also the heads' merged outputs.
+    /// `(Tokens, Hidden)` for a packed batch).
     type Stream: Shape;
+    /// The shape of the heads' merged outputs (the stream's, unless the heads' total
+    /// width is not the model's).
+    type Merged: Shape;
     /// The shape of the queries and keys where the layer shows them.
     type Heads: Shape;
     /// The shape of the FFN's activations.
@@ -38,12 +41,19 @@ pub trait Hooks<F: Flow<T>, T: Float> {
         x
     }
 
+    /// Whether [`heads`](Self::heads) looks at what it is given: a model whose keys must
+    /// be made into the queries' shape first (grouped key/value heads repeated) does so
+    /// only then.
+    fn wants_heads(&self) -> bool {
+        true
+    }
+
     /// The queries and keys: what the attention scores are made of.
     fn heads(&mut self, _q: &F::Of<Self::Heads>, _k: &F::Of<Self::Heads>) {}
 
     /// The heads' outputs, merged, before the output projection (`hook_z`); the layer goes
     /// on with what this returns.
-    fn z(&mut self, z: F::Of<Self::Stream>) -> F::Of<Self::Stream> {
+    fn z(&mut self, z: F::Of<Self::Merged>) -> F::Of<Self::Merged> {
         z
     }
 
@@ -52,33 +62,41 @@ pub trait Hooks<F: Flow<T>, T: Float> {
 }
 
 /// The hooks of a plain forward: none. The shapes are the forward's, inferred.
-pub struct NoHooks<Stream, Heads, Ffn>(PhantomData<Shapes<Stream, Heads, Ffn>>);
+pub struct NoHooks<Stream, Heads, Ffn, Merged = Stream>(
+    PhantomData<Shapes<Stream, Heads, Ffn, Merged>>,
+);
 
 /// The shapes a [`NoHooks`] stands for, as a variance-neutral marker.
-type Shapes<Stream, Heads, Ffn> = fn() -> (Stream, Heads, Ffn);
+type Shapes<Stream, Heads, Ffn, Merged> = fn() -> (Stream, Heads, Ffn, Merged);
 
-impl<Stream, Heads, Ffn> NoHooks<Stream, Heads, Ffn> {
+impl<Stream, Heads, Ffn, Merged> NoHooks<Stream, Heads, Ffn, Merged> {
     /// No hooks.
     pub fn new() -> Self {
         NoHooks(PhantomData)
     }
 }
 
-impl<Stream, Heads, Ffn> Default for NoHooks<Stream, Heads, Ffn> {
+impl<Stream, Heads, Ffn, Merged> Default for NoHooks<Stream, Heads, Ffn, Merged> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<F, T, Stream, Heads, Ffn> Hooks<F, T> for NoHooks<Stream, Heads, Ffn>
+impl<F, T, Stream, Heads, Ffn, Merged> Hooks<F, T> for NoHooks<Stream, Heads, Ffn, Merged>
 where
     F: Flow<T>,
     T: Float,
     Stream: Shape,
     Heads: Shape,
     Ffn: Shape,
+    Merged: Shape,
 {
     type Stream = Stream;
+    type Merged = Merged;
     type Heads = Heads;
     type Ffn = Ffn;
+
+    fn wants_heads(&self) -> bool {
+        false
+    }
 }

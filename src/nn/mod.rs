@@ -8,6 +8,9 @@
 //! - [`norm`]: `LayerNorm` and `RmsNorm`;
 //! - [`lora`]: low-rank adapters (`LoRA`) and the adapted linear (`LoraLinear`);
 //! - [`kv_cache`]: keys and values cached for decoding;
+//! - [`self_attention`]: `SelfAttention`, the attention layer of a LLaMA-family block
+//!   (projections with optional biases and LoRA adapters, grouped-query heads, an explicit
+//!   head dim, RoPE, causal or sliding-window masks, its KV cache `AttentionCache`);
 //! - [`attention`], [`heads`], [`rope`]: scaled dot-product attention and its masks, the
 //!   multi-head layout and rotary position embeddings. They are ops on tensors and traced
 //!   values alike, defined a floor below ([`ops`](crate::ops)), where both the tensor and
@@ -24,6 +27,7 @@ pub mod kv_cache;
 pub mod linear;
 pub mod lora;
 pub mod norm;
+pub mod self_attention;
 
 /// Scaled dot-product attention and its masks (defined in [`ops::attention`](crate::ops::attention)).
 pub mod attention {

@@ -62,6 +62,25 @@ pub trait BroadcastDim<B: Dim>: Dim {
     fn broadcast_dim(self, b: B) -> Option<Self::Output>;
 }
 
+/// A dim that broadcasts with itself to itself: every dim does, and this names it, for
+/// code generic over a dim whose kind it does not know (a model's width, static for a
+/// preset and runtime for a checkpoint read from its file). Elementwise ops on two values
+/// of one shape `(…, X)` need it of each dim.
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// use shapecheck::shape::SameDim;
+/// fn add<X: SameDim>(a: &Tensor<(X,)>, b: &Tensor<(X,)>) -> Tensor<(X,)> {
+///     a + b
+/// }
+/// dim!(pub Width = 3);
+/// assert_eq!(add(&Tensor::<(Width,)>::ones(), &Tensor::ones()).as_slice(), &[2.0; 3]);
+/// let d = Tensor::<(Dyn,)>::ones_with((Dyn::new(2),));
+/// assert_eq!(add(&d, &d).as_slice(), &[2.0; 2]);
+/// ```
+pub trait SameDim: Dim + BroadcastDim<Self, Output = Self> {}
+impl<X: Dim + BroadcastDim<X, Output = X>> SameDim for X {}
+
 /// The kind-dispatched implementation of [`BroadcastDim`]: `KA`, `KB` are the kinds of
 /// `Self` and `B`.
 #[doc(hidden)]

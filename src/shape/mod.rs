@@ -45,7 +45,7 @@ pub use axes::{
 pub(crate) use broadcasts::broadcast_strides;
 #[doc(hidden)]
 pub use broadcasts::{BroadcastByKind, BroadcastsToByKind};
-pub use broadcasts::{BroadcastDim, BroadcastShapes, BroadcastsTo, BroadcastsToDim};
+pub use broadcasts::{BroadcastDim, BroadcastShapes, BroadcastsTo, BroadcastsToDim, SameDim};
 pub use ellipsis::{Splice, SplitEllipsis};
 pub use low_rank::RankAtMost;
 #[doc(hidden)]

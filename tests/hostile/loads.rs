@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use serde_json::{json, Value};
 use shapecheck::autodiff::{Param, Tape};
 use shapecheck::io::{NpyWriter, SafeTensors, SafetensorsWriter};
-use shapecheck::models::decoder::{Decoder, DecoderConfig, LoraTargets};
+use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims, LoraTargets};
 use shapecheck::nn::lora::LoraConfig;
 use shapecheck::optim::{Adam, AdamConfig, DynParam, Optimizer, Sgd, SgdConfig};
 use shapecheck::prelude::*;
@@ -432,7 +432,7 @@ fn a_safetensors_header_that_declares_a_tensor_twice_is_refused() {
 
 // 5. Adapters record α and rsLoRA; a mismatch is refused, and nothing is replaced.
 dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 32);
-type Model = Decoder<Vocab, DModel, Heads, HeadDim, Ffn, f64>;
+type Model = Decoder<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>, f64>;
 
 fn adapted(alpha: f64, rslora: bool, seed: u64) -> Model {
     let mut m = Model::init(DecoderConfig::default(), 3);
@@ -443,8 +443,18 @@ fn adapted(alpha: f64, rslora: bool, seed: u64) -> Model {
     };
     m.add_adapters(LoraTargets::ALL, 2, config, seed).unwrap();
     for (i, b) in m.blocks.iter_mut().enumerate() {
-        for (k, (_, a)) in b.lora.iter_mut().enumerate() {
-            *a.b_mut() = Tensor::randn_with(a.b().shape(), seed + 10 * i as u64 + k as u64);
+        let s = seed + 10 * i as u64;
+        let l = &mut b.attn.lora;
+        // Each adapter's B, drawn in the order q, k, v, o.
+        for (k, a) in [&mut l.q, &mut l.k, &mut l.v]
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            *a.b_mut() = Tensor::randn_with(a.b().shape(), s + k as u64);
+        }
+        if let Some(a) = &mut l.o {
+            *a.b_mut() = Tensor::randn_with(a.b().shape(), s + 3);
         }
     }
     m
@@ -490,12 +500,12 @@ fn adapters_of_another_alpha_or_rslora_are_refused_and_nothing_is_replaced() {
     );
 
     // One adapter alone, through nn's LoRA.
-    let lora = saved.blocks[0].lora.q.as_ref().unwrap();
+    let lora = saved.blocks[0].attn.lora.q.as_ref().unwrap();
     let mut w = SafetensorsWriter::new();
     lora.save(&mut w, "q_proj.").unwrap();
     let one = SafeTensors::from_bytes(w.to_bytes()).unwrap();
     let mut other = adapted(16.0, false, 3);
-    let target = other.blocks[0].lora.q.as_mut().unwrap();
+    let target = other.blocks[0].attn.lora.q.as_mut().unwrap();
     let before = target.a().clone();
     let err = target.load(&one, "q_proj.").unwrap_err().to_string();
     assert!(

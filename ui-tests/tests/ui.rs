@@ -175,6 +175,11 @@ const RULES: &[(&str, &[&str])] = &[
         "SplitsInto, traced rearrange! (autodiff/rearrange)",
         &["traced-rearrange-group-product-mismatch"],
     ),
+    // models/decoder/dims.rs
+    (
+        "DividesHeads (grouped-query attention)",
+        &["decoder-kv-heads-do-not-divide-heads"],
+    ),
 ];
 
 #[test]

@@ -11,12 +11,12 @@
 //!
 //! ```
 //! use shapecheck::inspect::{HeadAblation, Intervention, Selection, Site};
-//! use shapecheck::models::decoder::{Decoder, DecoderConfig};
+//! use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims};
 //! use shapecheck::prelude::*;
 //!
 //! dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 32);
 //! dim!(pub Batch; pub Len);
-//! let model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn, f64>::init(DecoderConfig::default(), 0);
+//! let model = Decoder::<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>, f64>::init(DecoderConfig::default(), 0);
 //! let (shape, ids) = ((Batch::new(2), Len::new(4)), [1, 2, 3, 4, 5, 6, 7, 8]);
 //! let sel = Selection::new().with(Site::ResidPost, 0..2).with(Site::Attention, [1]);
 //! let (logits, cache) = model.run_with_cache(shape, &ids, &sel, &[]).unwrap();
@@ -44,28 +44,28 @@
 //!
 //! ```compile_fail
 //! use shapecheck::inspect::{Intervention, Selection};
-//! use shapecheck::models::decoder::{Decoder, DecoderConfig};
+//! use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims};
 //! use shapecheck::prelude::*;
 //! dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 32);
 //! dim!(pub Batch; pub Len);
-//! let model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn, f64>::init(DecoderConfig::default(), 0);
+//! let model = Decoder::<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>, f64>::init(DecoderConfig::default(), 0);
 //! let wrong = Intervention::add(1, Tensor::<(Ffn,), f64>::ones(), 0.5); // not (DModel,)
 //! let shape = (Batch::new(1), Len::new(2));
 //! let _ = model.run_with_cache(shape, &[1, 2], &Selection::new(), &[wrong]);
 //! ```
 
-use super::Decoder;
+use super::{Decoder, DecoderDims};
 use core::marker::PhantomData;
 
 use crate::autodiff::{Tape, Var};
-use crate::dim::{Dim, Many, Runtime, StaticDim};
+use crate::dim::{Dim, Times};
 use crate::element::Float;
 use crate::inspect::cache::CacheDims;
 use crate::inspect::Hooks;
 use crate::inspect::{ActivationCache, HeadAblation, InspectError, Intervention, Selection, Site};
 use crate::nn::flow::Traced;
 use crate::ops::attention::{try_attention_weights, AttentionMask};
-use crate::shape::SplitsInto;
+use crate::shape::SameDim;
 use crate::tensor::{Tensor, TensorView};
 
 crate::dim!(
@@ -77,22 +77,13 @@ crate::dim!(
     pub Seq
 );
 
-impl<Vocab, DModel, Heads, HeadDim, Ffn, T> CacheDims
-    for Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
-where
-    Vocab: Dim,
-    DModel: Dim,
-    Heads: Dim,
-    HeadDim: Dim,
-    Ffn: Dim,
-    T: Float,
-{
+impl<D: DecoderDims, T: Float> CacheDims for Decoder<D, T> {
     type Tokens = Tokens;
     type Seq = Seq;
-    type Hidden = DModel;
-    type Heads = Heads;
-    type HeadDim = HeadDim;
-    type Ffn = Ffn;
+    type Hidden = D::Model;
+    type Heads = D::Heads;
+    type HeadDim = D::HeadDim;
+    type Ffn = D::Ffn;
     type Elem = T;
 }
 
@@ -127,6 +118,8 @@ struct Inspector<'a, M: CacheDims, B, S> {
     layer: usize,
     /// The first error met (a hook cannot return one; the run does).
     error: Option<InspectError>,
+    /// The number of query heads (the width of the merged heads is theirs × head dim).
+    heads: usize,
     /// The batch and sequence dims of the run.
     dims: PhantomData<fn() -> (B, S)>,
 }
@@ -162,6 +155,7 @@ where
     S: Dim,
 {
     type Stream = (B, S, M::Hidden);
+    type Merged = (B, S, Times<M::Heads, M::HeadDim>);
     type Heads = (B, M::Heads, S, M::HeadDim);
     type Ffn = (B, S, M::Ffn);
 
@@ -211,6 +205,10 @@ where
         out
     }
 
+    fn wants_heads(&self) -> bool {
+        self.layer < self.cache.layers() && self.selection.any(&HEADS, self.layer)
+    }
+
     fn heads(
         &mut self,
         q: &Var<'t, (B, M::Heads, S, M::HeadDim), M::Elem>,
@@ -244,7 +242,10 @@ where
         }
     }
 
-    fn z(&mut self, z: Var<'t, (B, S, M::Hidden), M::Elem>) -> Var<'t, (B, S, M::Hidden), M::Elem> {
+    fn z(
+        &mut self,
+        z: Var<'t, (B, S, Times<M::Heads, M::HeadDim>), M::Elem>,
+    ) -> Var<'t, (B, S, Times<M::Heads, M::HeadDim>), M::Elem> {
         let layer = self.layer;
         let mut here = self
             .ablations
@@ -255,7 +256,7 @@ where
             return z;
         }
         let width = z.shape().2.size();
-        let head_dim = width / heads_of::<M>().max(1);
+        let head_dim = width / self.heads.max(1);
         let mut data = z.value().to_vec();
         for a in here {
             a.apply(&mut data, width, head_dim);
@@ -282,21 +283,7 @@ where
     }
 }
 
-/// The number of heads of model `M` (its heads dim is static for every model here; a
-/// runtime one would have no size to read, and counts as one head).
-fn heads_of<M: CacheDims>() -> usize {
-    <M::Heads as Dim>::STATIC_SIZE.unwrap_or(1)
-}
-
-impl<Vocab, DModel, Heads, HeadDim, Ffn, T> Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
-where
-    Vocab: StaticDim<Kind = Many>,
-    DModel: StaticDim<Kind = Many> + SplitsInto<Heads, HeadDim>,
-    Heads: StaticDim,
-    HeadDim: StaticDim,
-    Ffn: StaticDim<Kind = Many>,
-    T: Float,
-{
+impl<D: DecoderDims, T: Float> Decoder<D, T> {
     /// [`logits`](Self::logits) that records the `selection`'s sites and applies the
     /// `interventions` (each to the residual stream entering its block; the block count
     /// means the stream leaving the last block, before the final norm). Returns the
@@ -310,11 +297,11 @@ where
         shape: (B, S),
         ids: &[u32],
         selection: &Selection,
-        interventions: &[Intervention<DModel, T>],
-    ) -> Inspected<B, S, Vocab, T, Self>
+        interventions: &[Intervention<D::Model, T>],
+    ) -> Inspected<B, S, D::Vocab, T, Self>
     where
-        B: Dim<Kind = Runtime>,
-        S: Dim<Kind = Runtime>,
+        B: SameDim,
+        S: SameDim,
     {
         self.run_with_hooks(shape, ids, selection, interventions, &[])
     }
@@ -328,15 +315,15 @@ where
         shape: (B, S),
         ids: &[u32],
         selection: &Selection,
-        interventions: &[Intervention<DModel, T>],
-        ablations: &[HeadAblation<Heads>],
-    ) -> Inspected<B, S, Vocab, T, Self>
+        interventions: &[Intervention<D::Model, T>],
+        ablations: &[HeadAblation<D::Heads>],
+    ) -> Inspected<B, S, D::Vocab, T, Self>
     where
-        B: Dim<Kind = Runtime>,
-        S: Dim<Kind = Runtime>,
+        B: SameDim,
+        S: SameDim,
     {
         let layers = self.blocks.len();
-        HeadAblation::check_all(layers, interventions, ablations)?;
+        HeadAblation::check_all_with(layers, self.dims.heads().size(), interventions, ablations)?;
         let (b, s) = (shape.0.size(), shape.1.size());
         let rows = (0..b).map(|i| i * s..(i + 1) * s).collect();
         let mut inspector = Inspector::<Self, B, S> {
@@ -346,6 +333,7 @@ where
             cache: ActivationCache::new(layers, rows),
             layer: 0,
             error: None,
+            heads: self.dims.heads().size(),
             dims: PhantomData,
         };
         let tape = Tape::inference();

@@ -2,21 +2,21 @@
 //!
 //! Every parameter is one tensor under its Hugging Face LLaMA name
 //! (its [`Params`] walk), in the element type of the model. The sizes the type fixes
-//! (`vocab`, `d_model`, `heads`, `head_dim`, `ffn`) and the [`DecoderConfig`] (`layers`,
-//! `norm_eps`, `rope_base`, `rope_layout`, `tied`) are the file's metadata: loading checks
+//! (`vocab`, `d_model`, `heads`, `kv_heads`, `head_dim`, `ffn`) and the [`DecoderConfig`]
+//! (`layers`, `norm_eps`, `rope_base`, `rope_layout`, `tied`, `qkv_bias`,
+//! `sliding_window`; not a RoPE scaling) are the file's metadata: loading checks
 //! the first against the type (a mismatch is a [`ModelError::Config`] naming the field) and
 //! rebuilds the second, then loads every tensor with its shape checked.
 
 use std::path::{Path, PathBuf};
 
-use super::{Decoder, DecoderConfig};
+use super::{Decoder, DecoderConfig, DecoderDims, DividesHeads};
 use crate::autodiff::Params;
-use crate::dim::{Many, StaticDim};
+use crate::dim::Dim;
 use crate::element::Float;
 use crate::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
 use crate::models::ModelError;
-use crate::ops::rope::{IsEven, RopeLayout};
-use crate::shape::SplitsInto;
+use crate::ops::rope::RopeLayout;
 
 fn layout_name(l: RopeLayout) -> &'static str {
     match l {
@@ -25,22 +25,19 @@ fn layout_name(l: RopeLayout) -> &'static str {
     }
 }
 
-impl<Vocab, DModel, Heads, HeadDim, Ffn, T> Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
+impl<D: DecoderDims + Default, T: Float> Decoder<D, T>
 where
-    Vocab: StaticDim<Kind = Many>,
-    DModel: StaticDim<Kind = Many> + SplitsInto<Heads, HeadDim>,
-    Heads: StaticDim,
-    HeadDim: StaticDim + IsEven,
-    Ffn: StaticDim<Kind = Many>,
-    T: Float,
+    D::KvHeads: DividesHeads<D::Heads>,
 {
-    fn sizes() -> [(&'static str, usize); 5] {
+    fn sizes() -> [(&'static str, usize); 6] {
+        let d = D::default();
         [
-            ("vocab", Vocab::SIZE),
-            ("d_model", DModel::SIZE),
-            ("heads", Heads::SIZE),
-            ("head_dim", HeadDim::SIZE),
-            ("ffn", Ffn::SIZE),
+            ("vocab", d.vocab().size()),
+            ("d_model", d.model().size()),
+            ("heads", d.heads().size()),
+            ("kv_heads", d.kv_heads().size()),
+            ("head_dim", d.head_dim().size()),
+            ("ffn", d.ffn().size()),
         ]
     }
 
@@ -57,7 +54,11 @@ where
             .metadata("norm_eps", &c.norm_eps.to_string())
             .metadata("rope_base", &c.rope_base.to_string())
             .metadata("rope_layout", layout_name(c.rope_layout))
-            .metadata("tied", &c.tied.to_string());
+            .metadata("tied", &c.tied.to_string())
+            .metadata("qkv_bias", &c.qkv_bias.to_string());
+        if let Some(w) = c.sliding_window {
+            file.metadata("sliding_window", &w.to_string());
+        }
         Ok(file)
     }
 
@@ -93,7 +94,13 @@ where
             found: field(key).unwrap_or("missing").to_owned(),
         };
         for (key, size) in Self::sizes() {
-            if field(key).and_then(|v| v.parse::<usize>().ok()) != Some(size) {
+            // Files written before grouped-query attention have no `kv_heads`: as many as
+            // heads.
+            let found = match (key, field(key)) {
+                ("kv_heads", None) => field("heads"),
+                (_, v) => v,
+            };
+            if found.and_then(|v| v.parse::<usize>().ok()) != Some(size) {
                 return Err(bad(key, size.to_string()));
             }
         }
@@ -120,10 +127,25 @@ where
             tied: field("tied")
                 .and_then(|v| v.parse().ok())
                 .ok_or_else(|| bad("tied", "`true` or `false`".into()))?,
+            qkv_bias: match field("qkv_bias") {
+                None => false,
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| bad("qkv_bias", "`true` or `false`".into()))?,
+            },
+            sliding_window: match field("sliding_window") {
+                None => None,
+                Some(v) => Some(
+                    v.parse::<usize>()
+                        .ok()
+                        .filter(|&w| w > 0)
+                        .ok_or_else(|| bad("sliding_window", "a number of positions ≥ 1".into()))?,
+                ),
+            },
             ..DecoderConfig::default()
         };
-        // Each block holds 9 tensors: a count the file cannot back is refused before any
-        // allocation.
+        // Each block holds at least 9 tensors: a count the file cannot back is refused
+        // before any allocation.
         if config.layers > file.names().len() / 9 {
             return Err(bad(
                 "layers",

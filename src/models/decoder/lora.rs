@@ -1,5 +1,5 @@
 //! LoRA on a decoder's attention projections: optional [`LoRA`] adapters beside `wq`, `wk`,
-//! `wv` and `wo` of each [`Block`](super::Block) ([`AttnAdapters`]), trained while the decoder is frozen,
+//! `wv` and `wo` of each block's attention layer ([`AttnAdapters`]), trained while the decoder is frozen,
 //! then folded into the projections ([`Decoder::merge_adapters`]).
 //!
 //! - The forward stays the one forward of `block.rs`: each adapted projection runs
@@ -19,12 +19,12 @@
 //!
 //! ```
 //! use shapecheck::nn::lora::LoraConfig;
-//! use shapecheck::models::decoder::{Decoder, DecoderConfig, LoraTargets};
+//! use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims, LoraTargets};
 //! use shapecheck::prelude::*;
 //!
 //! dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 32);
 //! dim!(pub Batch; pub Seq);
-//! let mut model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn, f64>::init(DecoderConfig::default(), 0);
+//! let mut model = Decoder::<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>, f64>::init(DecoderConfig::default(), 0);
 //! let ids: Vec<u32> = (0..6).collect();
 //! let shape = (Batch::new(1), Seq::new(6));
 //! let base = model.logits(shape, &ids)?;
@@ -37,151 +37,76 @@
 
 use std::path::Path;
 
-use super::Decoder;
+use super::{Decoder, DecoderDims};
 use crate::autodiff::{DynParam, NamedParams, ParamVisitor, ParamVisitorMut, Params, ParamsMut};
-use crate::dim::{Dim, Dyn, Many, StaticDim};
+use crate::dim::Dyn;
 use crate::element::Float;
 use crate::error::Error;
 use crate::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
 use crate::nn::lora::{LoRA, LoraConfig};
-use crate::shape::SplitsInto;
+use crate::nn::self_attention::{AttnAdapters, LoraTargets};
 
-/// An adapter of a `DModel → DModel` projection, of runtime rank.
-pub type Adapter<DModel, T> = LoRA<DModel, DModel, Dyn, T>;
+/// An adapter of a projection `DIn → DOut`, of runtime rank.
+pub type Adapter<DIn, DOut, T> = LoRA<DIn, DOut, Dyn, T>;
 
-/// Which attention projections of a block get an adapter.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LoraTargets {
-    /// The query projection `wq` (`q_proj`).
-    pub q: bool,
-    /// The key projection `wk` (`k_proj`).
-    pub k: bool,
-    /// The value projection `wv` (`v_proj`).
-    pub v: bool,
-    /// The output projection `wo` (`o_proj`).
-    pub o: bool,
+/// The factors `A`, `B` read (and checked) for one adapter.
+type Factors<DIn, DOut, T> = Option<(
+    crate::tensor::Tensor<(Dyn, DIn), T>,
+    crate::tensor::Tensor<(DOut, Dyn), T>,
+)>;
+
+/// Reads adapter `a`'s factors under `prefix`, if there is an adapter.
+fn read<DIn: crate::dim::Dim, DOut: crate::dim::Dim, T: Float>(
+    a: &Option<Adapter<DIn, DOut, T>>,
+    file: &SafeTensors,
+    prefix: String,
+    config: &crate::nn::lora::AdapterConfig,
+) -> Result<Factors<DIn, DOut, T>, LoadError> {
+    a.as_ref()
+        .map(|a| a.read_checked(file, &prefix, config))
+        .transpose()
 }
 
-impl LoraTargets {
-    /// No projection.
-    pub const NONE: LoraTargets = LoraTargets {
-        q: false,
-        k: false,
-        v: false,
-        o: false,
-    };
-    /// All four projections.
-    pub const ALL: LoraTargets = LoraTargets {
-        q: true,
-        k: true,
-        v: true,
-        o: true,
-    };
-}
-
-/// The optional adapters of one block's attention projections (`None`: not adapted).
-#[derive(Debug)]
-pub struct AttnAdapters<DModel: Dim, T: Float = f32> {
-    /// The adapter of `wq`.
-    pub q: Option<Adapter<DModel, T>>,
-    /// The adapter of `wk`.
-    pub k: Option<Adapter<DModel, T>>,
-    /// The adapter of `wv`.
-    pub v: Option<Adapter<DModel, T>>,
-    /// The adapter of `wo`.
-    pub o: Option<Adapter<DModel, T>>,
-}
-
-impl<DModel: Dim, T: Float> AttnAdapters<DModel, T> {
-    /// No adapter.
-    pub fn none() -> Self {
-        AttnAdapters {
-            q: None,
-            k: None,
-            v: None,
-            o: None,
-        }
-    }
-
-    /// The adapters present, with their projection's name (`q_proj`, …).
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Adapter<DModel, T>)> {
-        [
-            ("q_proj", &self.q),
-            ("k_proj", &self.k),
-            ("v_proj", &self.v),
-            ("o_proj", &self.o),
-        ]
-        .into_iter()
-        .filter_map(|(n, a)| a.as_ref().map(|a| (n, a)))
-    }
-
-    /// The adapters present, mutably.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&'static str, &mut Adapter<DModel, T>)> {
-        [
-            ("q_proj", &mut self.q),
-            ("k_proj", &mut self.k),
-            ("v_proj", &mut self.v),
-            ("o_proj", &mut self.o),
-        ]
-        .into_iter()
-        .filter_map(|(n, a)| a.as_mut().map(|a| (n, a)))
-    }
-
-    /// Whether there is none.
-    pub fn is_empty(&self) -> bool {
-        self.iter().next().is_none()
+/// Puts factors read by [`read`] into the adapter.
+fn put<DIn: crate::dim::Dim, DOut: crate::dim::Dim, T: Float>(
+    a: &mut Option<Adapter<DIn, DOut, T>>,
+    f: Factors<DIn, DOut, T>,
+) {
+    if let (Some(a), Some((fa, fb))) = (a.as_mut(), f) {
+        *a.a_mut() = fa;
+        *a.b_mut() = fb;
     }
 }
 
-impl<DModel: Dim, T: Float> Params<T> for AttnAdapters<DModel, T> {
-    /// PEFT's names under `prefix`: `{prefix}q_proj.lora_A.weight`, … (the projections
-    /// without an adapter have none).
-    fn visit_params<'a>(&'a self, prefix: &str, v: &mut impl ParamVisitor<'a, T>) {
-        for (name, a) in self.iter() {
-            a.visit_params(&format!("{prefix}{name}."), v);
-        }
-    }
-
-    fn visit_params_mut<'a>(&'a mut self, prefix: &str, v: &mut impl ParamVisitorMut<'a, T>) {
-        for (name, a) in self.iter_mut() {
-            a.visit_params_mut(&format!("{prefix}{name}."), v);
-        }
-    }
-}
-
-impl<Vocab, DModel, Heads, HeadDim, Ffn, T> Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
-where
-    Vocab: StaticDim<Kind = Many>,
-    DModel: StaticDim<Kind = Many> + SplitsInto<Heads, HeadDim>,
-    Heads: StaticDim,
-    HeadDim: StaticDim,
-    Ffn: StaticDim<Kind = Many>,
-    T: Float,
-{
+impl<D: DecoderDims, T: Float> Decoder<D, T> {
     /// Calls `v` on every adapter parameter, under PEFT's names
     /// (`layers.{i}.self_attn.{q,k,v,o}_proj.lora_{A,B}.weight`): the adapters' walk, beside
     /// the decoder's own ([`Params`], which covers the base only).
     pub fn visit_adapters<'a>(&'a self, v: &mut impl ParamVisitor<'a, T>) {
         for (i, b) in self.blocks.iter().enumerate() {
-            b.lora.visit_params(&format!("layers.{i}.self_attn."), v);
+            b.attn
+                .lora
+                .visit_params(&format!("layers.{i}.self_attn."), v);
         }
     }
 
     /// [`visit_adapters`](Self::visit_adapters), mutably.
     pub fn visit_adapters_mut<'a>(&'a mut self, v: &mut impl ParamVisitorMut<'a, T>) {
         for (i, b) in self.blocks.iter_mut().enumerate() {
-            b.lora
+            b.attn
+                .lora
                 .visit_params_mut(&format!("layers.{i}.self_attn."), v);
         }
     }
 
     /// Freezes the decoder ([`Params::freeze`]: its own parameters, not the adapters) and
     /// gives the projections named by `targets` in every block a fresh rank-`rank` adapter
-    /// (see [`Block::add_adapters`](super::Block::add_adapters); block `i` draws from `seed + 4·i`). For other targets
-    /// per block, call [`Params::freeze`] and [`Block::add_adapters`](super::Block::add_adapters) yourself.
+    /// (see [`SelfAttention::add_adapters`](crate::nn::self_attention::SelfAttention::add_adapters);
+    /// block `i` draws from `seed + 4·i`). For other targets per block, call
+    /// [`Params::freeze`] and `SelfAttention::add_adapters` yourself.
     ///
-    /// `Err` when `rank` exceeds the model width or `config` is invalid; nothing is then
-    /// added (the decoder is frozen all the same).
+    /// `Err` when `rank` exceeds a projection's smaller side or `config` is invalid;
+    /// nothing is then added (the decoder is frozen all the same).
     pub fn add_adapters(
         &mut self,
         targets: LoraTargets,
@@ -190,31 +115,42 @@ where
         seed: u64,
     ) -> Result<(), Error> {
         Params::freeze(self);
-        // Checked once up front, so that an error leaves every block as it was.
-        Adapter::<DModel, T>::new_with(
-            (DModel::default(), DModel::default()),
-            Dyn::new(rank),
-            config,
-            0,
-        )?;
+        // Checked once up front, on every projection of the first block's kind, so that an
+        // error leaves every block as it was.
+        if let Some(b) = self.blocks.first() {
+            let (wq, wk, wo) = (
+                b.attn.wq.weight.value().shape(),
+                b.attn.wk.weight.value().shape(),
+                b.attn.wo.weight.value().shape(),
+            );
+            let (q, k, o) = ((wq.1, wq.0), (wk.1, wk.0), (wo.1, wo.0));
+            let r = Dyn::new(rank);
+            let op = "LoRA::new";
+            if targets.q {
+                Adapter::<_, _, T>::peft(op, q, r, config, 0)?;
+            }
+            if targets.k || targets.v {
+                Adapter::<_, _, T>::peft(op, k, r, config, 0)?;
+            }
+            if targets.o {
+                Adapter::<_, _, T>::peft(op, o, r, config, 0)?;
+            }
+        }
         for (i, b) in self.blocks.iter_mut().enumerate() {
-            b.add_adapters(targets, rank, config, seed + 4 * i as u64)?;
+            b.attn
+                .add_adapters(targets, rank, config, seed + 4 * i as u64)?;
         }
         Ok(())
     }
 
     /// Whether any block has an adapter.
     pub fn has_adapters(&self) -> bool {
-        self.blocks.iter().any(|b| !b.lora.is_empty())
+        self.blocks.iter().any(|b| !b.attn.lora.is_empty())
     }
 
-    /// The number of scalar parameters of the adapters (`R·(DModel + DModel)` each).
+    /// The number of scalar parameters of the adapters (`R·(DIn + DOut)` each).
     pub fn num_adapter_params(&self) -> usize {
-        self.blocks
-            .iter()
-            .flat_map(|b| b.lora.iter())
-            .map(|(_, a)| a.num_params())
-            .sum()
+        self.blocks.iter().map(|b| b.attn.lora.num_params()).sum()
     }
 
     /// The adapters' parameters with PEFT's names
@@ -238,10 +174,11 @@ where
     }
 
     /// Folds every adapter into its projection and removes it
-    /// ([`Block::merge_adapters`](super::Block::merge_adapters)): a plain decoder again, which computes what the adapted
-    /// one computed (to rounding), and saves as any decoder does.
+    /// ([`SelfAttention::merge_adapters`](crate::nn::self_attention::SelfAttention::merge_adapters)):
+    /// a plain decoder again, which computes what the adapted one computed (to rounding),
+    /// and saves as any decoder does.
     pub fn merge_adapters(&mut self) {
-        self.blocks.iter_mut().for_each(|b| b.merge_adapters());
+        self.blocks.iter_mut().for_each(|b| b.attn.merge_adapters());
     }
 
     /// The adapters alone as a safetensors file in memory, under
@@ -253,8 +190,19 @@ where
     pub fn adapters_to_safetensors(&self) -> Result<SafetensorsWriter, SaveError> {
         let mut file = SafetensorsWriter::new();
         for (i, b) in self.blocks.iter().enumerate() {
-            for (name, a) in b.lora.iter() {
-                a.save(&mut file, &format!("layers.{i}.self_attn.{name}."))?;
+            let l: &AttnAdapters<_, _, _, _, T> = &b.attn.lora;
+            let p = |n: &str| format!("layers.{i}.self_attn.{n}.");
+            if let Some(a) = &l.q {
+                a.save(&mut file, &p("q_proj"))?;
+            }
+            if let Some(a) = &l.k {
+                a.save(&mut file, &p("k_proj"))?;
+            }
+            if let Some(a) = &l.v {
+                a.save(&mut file, &p("v_proj"))?;
+            }
+            if let Some(a) = &l.o {
+                a.save(&mut file, &p("o_proj"))?;
             }
         }
         Ok(file)
@@ -306,20 +254,23 @@ where
         }
         let config = crate::nn::lora::recorded_config(file)?;
         // All read and checked first: a refused file replaces nothing.
-        let mut read = Vec::new();
+        let mut read_all = Vec::new();
         for (i, b) in self.blocks.iter().enumerate() {
-            for (name, a) in b.lora.iter() {
-                read.push(a.read_checked(
-                    file,
-                    &format!("layers.{i}.self_attn.{name}."),
-                    &config,
-                )?);
-            }
+            let l = &b.attn.lora;
+            let p = |n: &str| format!("layers.{i}.self_attn.{n}.");
+            read_all.push((
+                read(&l.q, file, p("q_proj"), &config)?,
+                read(&l.k, file, p("k_proj"), &config)?,
+                read(&l.v, file, p("v_proj"), &config)?,
+                read(&l.o, file, p("o_proj"), &config)?,
+            ));
         }
-        let adapters = self.blocks.iter_mut().flat_map(|b| b.lora.iter_mut());
-        for ((_, adapter), (a, b)) in adapters.zip(read) {
-            *adapter.a_mut() = a;
-            *adapter.b_mut() = b;
+        for (b, (q, k, v, o)) in self.blocks.iter_mut().zip(read_all) {
+            let l = &mut b.attn.lora;
+            put(&mut l.q, q);
+            put(&mut l.k, k);
+            put(&mut l.v, v);
+            put(&mut l.o, o);
         }
         Ok(())
     }

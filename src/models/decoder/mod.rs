@@ -1,32 +1,33 @@
-//! A LLaMA-style decoder: token embedding → N pre-norm [`Block`]s (RMS norm → causal
-//! multi-head attention with RoPE → residual → RMS norm → SwiGLU FFN → residual) → final
-//! RMS norm → output head, tied to the embedding or not ([`DecoderConfig::tied`]).
+//! The LLaMA-family decoder (Llama, SmolLM2, TinyLlama, Qwen2, Mistral): token embedding →
+//! N pre-norm [`Block`]s (RMS norm → grouped-query attention with RoPE → residual → RMS
+//! norm → SwiGLU FFN → residual) → final RMS norm → output head, tied to the embedding or
+//! not ([`DecoderConfig::tied`]).
 //!
-//! The sizes are type parameters, named dims: `Decoder<Vocab, DModel, Heads, HeadDim, Ffn>`,
-//! with `Heads × HeadDim = DModel` checked by the type checker; the batch and the sequence
-//! are runtime dims chosen per call. The decoder is built only from `nn` layers
-//! ([`Embedding`], [`RmsNorm`], [`Linear`],
-//! [`SwiGlu`](crate::nn::ffn::SwiGlu), [`LoRA`](crate::nn::lora::LoRA)); every parameter is
-//! a [`Param`](crate::autodiff::Param) reached through the fields
-//! (`decoder.blocks[0].wq.weight`), so `grads.of(&…)` gives its gradient with its shape
-//! type, and [`Params`] walks them all under Hugging Face LLaMA's names.
+//! The sizes are one type, its dims ([`DecoderDims`]): `Decoder<Dims<Vocab, Model, Heads,
+//! KvHeads, HeadDim, Ffn>>`, zero-sized for static dims (the toy models of the tests, the
+//! [`presets`] of published checkpoints), or [`RuntimeDims`] for a checkpoint whose sizes
+//! are read from its file: the same code runs. The key/value heads must divide the heads
+//! ([`DividesHeads`], checked by the type checker for static dims, at build for runtime
+//! ones); the queries' width `Heads × HeadDim` ([`Times`](crate::dim::Times)) need not be
+//! the model's. The batch and the sequence are runtime dims chosen per call. The decoder
+//! is built only from `nn` layers ([`Embedding`], [`RmsNorm`], [`Linear`],
+//! [`SwiGlu`](crate::nn::ffn::SwiGlu), the attention layer
+//! [`SelfAttention`](crate::nn::self_attention::SelfAttention) with its optional biases,
+//! window and [`LoRA`](crate::nn::lora::LoRA) adapters); every parameter is a
+//! [`Param`](crate::autodiff::Param) reached through the fields
+//! (`decoder.blocks[0].attn.wq.weight`), so `grads.of(&…)` gives its gradient with its
+//! shape type, and [`Params`] walks them all under Hugging Face LLaMA's names.
+//!
+//! Published checkpoints load with [`from_hf_dir`](Decoder::from_hf_dir) (a Hugging Face
+//! directory) and [`from_gguf`](Decoder::from_gguf) (a GGUF file), in `models/llama`.
 //!
 //! One forward is written, on [`Var`]s, in `block.rs`. [`forward`](Decoder::forward) and
 //! [`loss`](Decoder::loss) trace it on the caller's tape (frozen parameters as constants);
 //! [`logits`](Decoder::logits) runs it on an inference tape
 //! ([`Tape::inference`]), which reads every parameter as a constant and records nothing;
-//! [`decode`](Decoder::decode) runs it on an inference tape too, with a KV cache, and gives
-//! the logits of the full causal forward, token by token: the same layers, attention
-//! reading the cache.
-//!
-//! The heads must tile the model width, a compile error otherwise:
-//!
-//! ```compile_fail
-//! use shapecheck::models::decoder::{Decoder, DecoderConfig};
-//! use shapecheck::prelude::*;
-//! dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 3; pub HeadDim = 8; pub Ffn = 32);
-//! let model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn>::init(DecoderConfig::default(), 0);
-//! ```
+//! [`decode`](Decoder::decode) and [`decode_last`](Decoder::decode_last) run it on an
+//! inference tape too, with a KV cache of the key/value heads, and give the logits of the
+//! full causal forward, token by token: the same layers, attention reading the cache.
 //!
 //! [`save`](Decoder::save) and [`load`](Decoder::load) write and read the weights with the
 //! configuration as safetensors (Hugging Face LLaMA's tensor names).
@@ -41,16 +42,17 @@
 //! and head ablations at the blocks' hook points.
 //!
 //! Attention is the traced blocked attention op of
-//! [`autodiff::attention`](crate::autodiff::attention), or, when decoding, the KV cache's
-//! ([`nn::kv_cache`](crate::nn::kv_cache)).
+//! [`autodiff::attention`](crate::autodiff::attention), or, when decoding, the
+//! attention layer's cache's
+//! ([`AttentionCache`]).
 //!
 //! ```
-//! use shapecheck::models::decoder::{Decoder, DecoderConfig};
+//! use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims};
 //! use shapecheck::prelude::*;
 //!
 //! dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 32);
 //! dim!(pub Batch; pub Seq);
-//! type Model = Decoder<Vocab, DModel, Heads, HeadDim, Ffn, f64>;
+//! type Model = Decoder<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>, f64>;
 //!
 //! let mut model = Model::init(DecoderConfig::default(), 0);
 //! let (b, s) = (Batch::new(2), Seq::new(5));
@@ -84,101 +86,141 @@
 mod block;
 mod config;
 mod decode;
+pub mod dims;
 pub mod inspect;
 mod io;
 mod lora;
 
-use core::marker::PhantomData;
-
 /// The parameter visitors, re-exported where the decoder's walk is used.
 pub use crate::autodiff::{ParamVisitor, ParamVisitorMut};
-pub use block::Block;
+pub use crate::nn::self_attention::{AttnAdapters, LoraTargets};
+pub use block::{Attention, Block};
 pub use config::DecoderConfig;
 pub use decode::DecoderCache;
+pub use dims::{presets, DecoderDims, Dims, DividesHeads, RuntimeDims, SizeMismatch};
 pub use inspect::{Seq, Tokens};
-pub use lora::{Adapter, AttnAdapters, LoraTargets};
+pub use lora::Adapter;
 
-use self::block::{normal, Attend, BlockCache, BlockHooks};
+use self::block::{ones, BlockHooks};
 use crate::autodiff::{Params, Tape, Var};
-use crate::dim::{Dim, Dyn, Many, Runtime, StaticDim};
+use crate::dim::{Dim, Dyn};
 use crate::element::Float;
-use crate::error::ShapeError;
+use crate::error::{Error, ShapeError};
 use crate::inspect::NoHooks;
 use crate::nn::embedding::Embedding;
 use crate::nn::linear::Linear;
 use crate::nn::norm::RmsNorm;
-use crate::nn::rope::{IsEven, Rope};
-use crate::shape::SplitsInto;
+use crate::nn::rope::Rope;
+use crate::nn::self_attention::{check_groups, normal_linear, AttentionCache};
+use crate::shape::SameDim;
 use crate::tensor::Tensor;
 
-/// A LLaMA-style decoder with vocabulary `Vocab`, width `DModel = Heads × HeadDim`, and
-/// SwiGLU FFNs of width `Ffn`; see the [module docs](self).
+/// A LLaMA-family decoder of dims `D` ([`DecoderDims`]: vocabulary, width, heads,
+/// key/value heads, head width, FFN width); see the [module docs](self).
 #[derive(Debug)]
-pub struct Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T = f32>
-where
-    Vocab: Dim,
-    DModel: Dim,
-    Heads: Dim,
-    HeadDim: Dim,
-    Ffn: Dim,
-    T: Float,
-{
-    /// The token embedding `(Vocab, DModel)` (`embed_tokens`); the output head too when
+pub struct Decoder<D: DecoderDims, T: Float = f32> {
+    /// The token embedding `(Vocab, Model)` (`embed_tokens`); the output head too when
     /// the head is tied.
-    pub embedding: Embedding<Vocab, DModel, T>,
+    pub embedding: Embedding<D::Vocab, D::Model, T>,
     /// The blocks, in order (`layers.{i}.`).
-    pub blocks: Vec<Block<DModel, Ffn, T>>,
+    pub blocks: Vec<Block<D, T>>,
     /// The final RMS norm (`norm`).
-    pub norm: RmsNorm<DModel, T>,
-    /// The output head `DModel → Vocab` (`lm_head`), or `None` when tied to the embedding.
-    pub head: Option<Linear<DModel, Vocab, T>>,
-    rope: Rope<HeadDim>,
+    pub norm: RmsNorm<D::Model, T>,
+    /// The output head `Model → Vocab` (`lm_head`), or `None` when tied to the embedding.
+    pub head: Option<Linear<D::Model, D::Vocab, T>>,
+    rope: Rope<D::HeadDim>,
     config: DecoderConfig,
-    _heads: PhantomData<fn() -> Heads>,
+    dims: D,
 }
 
-impl<Vocab, DModel, Heads, HeadDim, Ffn, T> Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
-where
-    Vocab: StaticDim<Kind = Many>,
-    DModel: StaticDim<Kind = Many> + SplitsInto<Heads, HeadDim>,
-    Heads: StaticDim,
-    HeadDim: StaticDim + IsEven,
-    Ffn: StaticDim<Kind = Many>,
-    T: Float,
-{
-    /// A decoder with `config.layers` blocks, matrices drawn from a normal of standard
-    /// deviation `config.init_std` (seeded), norm weights of 1.
+impl<D: DecoderDims + Default, T: Float> Decoder<D, T> {
+    /// A decoder of static dims with `config.layers` blocks, matrices drawn from a normal
+    /// of standard deviation `config.init_std` (seeded), norm weights of 1.
     ///
     /// # Panics
     ///
-    /// If `config.rope_base` is not a finite number greater than 0.
-    pub fn init(config: DecoderConfig, seed: u64) -> Self {
-        let (std, eps) = (config.init_std, config.norm_eps);
-        let base = seed.wrapping_mul(1000);
-        Decoder {
-            embedding: Embedding::new(normal(std, base)),
-            blocks: (0..config.layers)
-                .map(|l| Block::init(std, eps, base + 10 * (l as u64 + 1)))
-                .collect(),
-            norm: RmsNorm::new(Tensor::ones(), eps),
-            head: (!config.tied).then(|| Linear::new(normal(std, base + 1), None)),
-            rope: Rope::new(config.rope_layout).base(config.rope_base),
-            config,
-            _heads: PhantomData,
-        }
+    /// If `config.rope_base` is not a finite number greater than 0, the head dim is odd or
+    /// the RoPE scaling invalid; see [`try_init_with`](Self::try_init_with).
+    #[track_caller]
+    pub fn init(config: DecoderConfig, seed: u64) -> Self
+    where
+        D::KvHeads: DividesHeads<D::Heads>,
+    {
+        Self::try_init_with(D::default(), config, seed).unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
-impl<Vocab, DModel, Heads, HeadDim, Ffn, T> Params<T>
-    for Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
-where
-    Vocab: Dim,
-    DModel: Dim,
-    Heads: Dim,
-    HeadDim: Dim,
-    Ffn: Dim,
-    T: Float,
-{
+impl<D: DecoderDims, T: Float> Decoder<D, T> {
+    /// [`init`](Self::init) with the dims given as values (runtime dims: a checkpoint's
+    /// sizes read from its file). `Err` when the key/value heads do not divide the heads,
+    /// the head dim is odd, or RoPE's base or scaling is invalid.
+    pub fn try_init_with(dims: D, config: DecoderConfig, seed: u64) -> Result<Self, Error>
+    where
+        D::KvHeads: DividesHeads<D::Heads>,
+    {
+        check_groups("Decoder::init", dims.heads().size(), dims.kv_heads().size())?;
+        if !(config.rope_base.is_finite() && config.rope_base > 0.0) {
+            return Err(crate::error::NumericError::InvalidArgument {
+                op: "Decoder::init",
+                shape: format!("{dims:?}"),
+                name: "rope_base",
+                value: config.rope_base.to_string(),
+                rule: "it must be a finite number greater than 0",
+            }
+            .into());
+        }
+        let rope = Rope::new_with(dims.head_dim(), config.rope_layout)?
+            .base(config.rope_base)
+            .try_scaling(config.rope_scaling)?;
+        let (std, eps) = (config.init_std, config.norm_eps);
+        let base = seed.wrapping_mul(1000);
+        let (v, m) = (dims.vocab(), dims.model());
+        let mut blocks: Vec<Block<D, T>> = (0..config.layers)
+            .map(|l| {
+                Block::init(
+                    dims,
+                    (std, eps, config.qkv_bias),
+                    base + 10 * (l as u64 + 1),
+                )
+            })
+            .collect();
+        for b in &mut blocks {
+            b.attn.window = config.sliding_window;
+        }
+        Ok(Decoder {
+            embedding: Embedding::new(normal_table((v, m), std, base)),
+            blocks,
+            norm: RmsNorm::new(ones(m), eps),
+            head: (!config.tied).then(|| normal_linear((m, v), false, std, base + 1)),
+            rope,
+            config,
+            dims,
+        })
+    }
+}
+
+/// Logits `(B, S, Vocab)`.
+type Logits<B, S, V, T> = Tensor<(B, S, V), T>;
+
+/// `(B, S, X)` traced, or why not.
+pub(crate) type Rows<'t, B, S, X, T> = Result<Var<'t, (B, S, X), T>, ShapeError>;
+
+/// A `(rows, cols)` table of normal entries of standard deviation `std`.
+fn normal_table<R: crate::dim::Dim, C: crate::dim::Dim, T: Float>(
+    dims: (R, C),
+    std: f64,
+    seed: u64,
+) -> Tensor<(R, C), T> {
+    if std == 0.0 {
+        return Tensor::zeros_with(dims);
+    }
+    let mut t = Tensor::<(R, C), T>::randn_with(dims, seed);
+    let s = T::from_f64(std);
+    t.map_inplace(|x| x * s);
+    t
+}
+
+impl<D: DecoderDims, T: Float> Params<T> for Decoder<D, T> {
     /// Hugging Face LLaMA's names: `embed_tokens.weight`,
     /// `layers.{i}.self_attn.q_proj.weight`, …, `norm.weight`, and `lm_head.weight` when
     /// untied. The LoRA adapters have a walk of their own
@@ -204,26 +246,24 @@ where
     }
 }
 
-impl<Vocab, DModel, Heads, HeadDim, Ffn, T> Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
-where
-    Vocab: StaticDim<Kind = Many>,
-    DModel: StaticDim<Kind = Many> + SplitsInto<Heads, HeadDim>,
-    Heads: StaticDim,
-    HeadDim: StaticDim,
-    Ffn: StaticDim<Kind = Many>,
-    T: Float,
-{
+impl<D: DecoderDims, T: Float> Decoder<D, T> {
     /// The configuration it was built with.
     pub fn config(&self) -> &DecoderConfig {
         &self.config
     }
 
+    /// Its dims.
+    pub fn dims(&self) -> D {
+        self.dims
+    }
+
     /// The rotary embedding of its attention.
-    pub fn rope(&self) -> &Rope<HeadDim> {
+    pub fn rope(&self) -> &Rope<D::HeadDim> {
         &self.rope
     }
 
-    /// The one forward: logits `(B, S, Vocab)` for `ids` (row-major, `B × S` of them),
+    /// The one forward: logits `(B, S, Vocab)` for `ids` (row-major, `B × S` of them), or
+    /// with `last` those of the last position of each sequence only `(B, 1, Vocab)`,
     /// parameters read through `tape` (an inference tape reads them as constants), the
     /// blocks attending over a KV cache each when `caches` are given (one sequence: the
     /// positions come after the cached ones), their hook points passed to `hooks` (and,
@@ -233,33 +273,54 @@ where
         tape: &'t Tape<T>,
         shape: (B, S),
         ids: &[u32],
-        mut caches: Option<&mut [BlockCache<Heads, HeadDim, T>]>,
-        hooks: &mut impl BlockHooks<'t, B, S, DModel, Heads, HeadDim, Ffn, T>,
-    ) -> Result<Var<'t, (B, S, Vocab), T>, ShapeError>
+        caches: Option<&mut [AttentionCache<T>]>,
+        hooks: &mut impl BlockHooks<'t, B, S, D, T>,
+    ) -> Rows<'t, B, S, D::Vocab, T>
     where
-        B: Dim<Kind = Runtime>,
-        S: Dim<Kind = Runtime>,
+        B: SameDim,
+        S: SameDim,
     {
-        let mut x = self.embedding.try_forward_batch(tape, shape, ids)?;
+        let x = self.embedding.try_forward_batch(tape, shape, ids)?;
+        let x = self.blocks_and_norm(x, caches, hooks)?;
+        self.project_out(&x)
+    }
+
+    /// The blocks and the final norm.
+    fn blocks_and_norm<'t, B, S>(
+        &self,
+        mut x: Var<'t, (B, S, D::Model), T>,
+        mut caches: Option<&mut [AttentionCache<T>]>,
+        hooks: &mut impl BlockHooks<'t, B, S, D, T>,
+    ) -> Rows<'t, B, S, D::Model, T>
+    where
+        B: SameDim,
+        S: SameDim,
+    {
         for (l, block) in self.blocks.iter().enumerate() {
             hooks.block(l);
-            let attend = match caches.as_deref_mut() {
-                Some(c) => Attend::Cached(&mut c[l]),
-                None => Attend::Causal,
-            };
-            x = block.forward::<B, S, Heads, HeadDim>(&x, &self.rope, attend, hooks)?;
+            let cache = caches.as_deref_mut().map(|c| &mut c[l]);
+            x = block.forward::<B, S>(&x, &self.rope, cache, hooks)?;
         }
         hooks.block(self.blocks.len());
         let x = hooks.resid(crate::inspect::Site::ResidPre, x);
-        let x = self.norm.try_forward(&x)?;
+        self.norm.try_forward(&x)
+    }
+
+    /// The output head (or the tied embedding) on the normed stream.
+    fn project_out<'t, B, S>(&self, x: &Var<'t, (B, S, D::Model), T>) -> Rows<'t, B, S, D::Vocab, T>
+    where
+        B: SameDim,
+        S: SameDim,
+    {
         match &self.head {
-            Some(head) => head.try_forward(&x),
-            None => self.embedding.try_unembed(&x),
+            Some(head) => head.try_forward(x),
+            None => self.embedding.try_unembed(x),
         }
     }
 
     /// The logits `(B, S, Vocab)` of a batch of `B` sequences of `S` tokens (`ids`
-    /// row-major), traced on `tape`: position `i` sees positions `≤ i` of its sequence.
+    /// row-major), traced on `tape`: position `i` sees positions `≤ i` of its sequence
+    /// (within the window, for a block that has one).
     ///
     /// `Err` when `ids` does not hold `B × S` ids or an id is not below `Vocab`.
     pub fn forward<'t, B, S>(
@@ -267,10 +328,10 @@ where
         tape: &'t Tape<T>,
         shape: (B, S),
         ids: &[u32],
-    ) -> Result<Var<'t, (B, S, Vocab), T>, ShapeError>
+    ) -> Rows<'t, B, S, D::Vocab, T>
     where
-        B: Dim<Kind = Runtime>,
-        S: Dim<Kind = Runtime>,
+        B: SameDim,
+        S: SameDim,
     {
         self.run(tape, shape, ids, None, &mut NoHooks::new())
     }
@@ -287,14 +348,14 @@ where
         targets: &[u32],
     ) -> Result<Var<'t, (), T>, ShapeError>
     where
-        B: Dim<Kind = Runtime>,
-        S: Dim<Kind = Runtime>,
+        B: SameDim,
+        S: SameDim,
     {
         let logits = self.forward(tape, shape, ids)?;
         let rows = Dyn::new(shape.0.size() * shape.1.size());
         let targets: Vec<usize> = targets.iter().map(|&t| t as usize).collect();
         logits
-            .try_reshape_with((rows, Vocab::default()))?
+            .try_reshape_with((rows, self.dims.vocab()))?
             .try_cross_entropy(&targets)
     }
 
@@ -304,10 +365,10 @@ where
         &self,
         shape: (B, S),
         ids: &[u32],
-    ) -> Result<Tensor<(B, S, Vocab), T>, ShapeError>
+    ) -> Result<Logits<B, S, D::Vocab, T>, ShapeError>
     where
-        B: Dim<Kind = Runtime>,
-        S: Dim<Kind = Runtime>,
+        B: SameDim,
+        S: SameDim,
     {
         let tape = Tape::inference();
         let logits = self.run(&tape, shape, ids, None, &mut NoHooks::new())?;
@@ -340,7 +401,8 @@ mod tests {
                 tied,
                 ..DecoderConfig::default()
             };
-            let mut model = Decoder::<Vocab, DModel, Heads, HeadDim, Ffn>::init(config, 3);
+            let mut model =
+                Decoder::<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>>::init(config, 3);
             let mut names = Names(Vec::new());
             model.visit_params("", &mut names);
             let named: Vec<(String, usize)> = model

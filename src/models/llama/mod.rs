@@ -3,9 +3,14 @@
 //! of its forms and checks it; [`LlamaConfig::rope`] builds the rotary embedding it was
 //! trained with, its scaling computed as `transformers` computes it.
 //!
-//! The model that loads these checkpoints is the next step (the decoder of
-//! [`decoder`](super::decoder) is this family's block, without grouped-query attention yet).
+//! The model that loads these checkpoints is the one [`Decoder`](super::decoder::Decoder)
+//! (grouped-query attention, explicit head dims, biases, sliding windows, RoPE scalings):
+//! [`Decoder::from_hf_dir`](super::decoder::Decoder::from_hf_dir) reads a Hugging Face
+//! directory, [`Decoder::from_gguf`](super::decoder::Decoder::from_gguf) a GGUF file
+//! (`load.rs`), into static dims (a preset of [`presets`](super::decoder::presets), checked
+//! against the file) or runtime ones ([`RuntimeDims`](super::decoder::RuntimeDims)).
 
 mod config;
+mod load;
 
 pub use config::{Family, LlamaConfig};

@@ -174,6 +174,7 @@ impl Inspector<'_> {
 
 impl Hooks<Plain, f32> for Inspector<'_> {
     type Stream = (Tokens, Hidden);
+    type Merged = (Tokens, Hidden);
     type Heads = (Tokens, Hidden);
     type Ffn = (Tokens, Ffn);
 

@@ -47,12 +47,26 @@ pub(super) fn layer_norm(st: &SafeTensors, prefix: &str) -> Result<LayerNorm<Hid
 /// packed queries and keys before the split into heads `(Tokens, Hidden)`, the FFN's
 /// activations `(Tokens, Ffn)`.
 pub(super) trait LayerHooks:
-    Hooks<Plain, f32, Stream = (Tokens, Hidden), Heads = (Tokens, Hidden), Ffn = (Tokens, Ffn)>
+    Hooks<
+    Plain,
+    f32,
+    Stream = (Tokens, Hidden),
+    Merged = (Tokens, Hidden),
+    Heads = (Tokens, Hidden),
+    Ffn = (Tokens, Ffn),
+>
 {
 }
 
 impl<X> LayerHooks for X where
-    X: Hooks<Plain, f32, Stream = (Tokens, Hidden), Heads = (Tokens, Hidden), Ffn = (Tokens, Ffn)>
+    X: Hooks<
+        Plain,
+        f32,
+        Stream = (Tokens, Hidden),
+        Merged = (Tokens, Hidden),
+        Heads = (Tokens, Hidden),
+        Ffn = (Tokens, Ffn),
+    >
 {
 }
 

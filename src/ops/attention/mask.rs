@@ -28,6 +28,7 @@ use crate::tensor::Tensor;
 pub struct AttentionMask<M: Shape = (), T: Float = f32> {
     pub(super) bias: Option<Tensor<M, T>>,
     pub(super) causal: Option<usize>,
+    pub(super) window: Option<usize>,
 }
 
 impl<T: Float> AttentionMask<(), T> {
@@ -36,6 +37,7 @@ impl<T: Float> AttentionMask<(), T> {
         AttentionMask {
             bias: None,
             causal: None,
+            window: None,
         }
     }
 
@@ -57,6 +59,27 @@ impl<T: Float> AttentionMask<(), T> {
         AttentionMask {
             bias: None,
             causal: Some(offset),
+            window: None,
+        }
+    }
+
+    /// The causal mask within a sliding window of `window` positions (Mistral's, Qwen2's
+    /// sliding layers): query `i` sees key `j` when `j ≤ i + offset` and
+    /// `i + offset − j < window`, as `transformers` masks it.
+    ///
+    /// ```
+    /// use shapecheck::prelude::*;
+    /// use shapecheck::nn::attention::{attention_weights, AttentionMask};
+    /// let q = Tensor::<(D<5>, D<4>)>::randn(0);
+    /// let p = attention_weights(&q, &q, &AttentionMask::sliding(0, 2));
+    /// assert_eq!(p[[4, 2]], 0.0); // 4 − 2 = 2 is not below the window
+    /// assert!(p[[4, 3]] > 0.0 && p[[4, 4]] > 0.0);
+    /// ```
+    pub fn sliding(offset: usize, window: usize) -> Self {
+        AttentionMask {
+            bias: None,
+            causal: Some(offset),
+            window: Some(window),
         }
     }
 }
@@ -67,6 +90,7 @@ impl<M: Shape, T: Float> AttentionMask<M, T> {
         AttentionMask {
             bias: Some(bias),
             causal: None,
+            window: None,
         }
     }
 
@@ -96,6 +120,11 @@ impl<M: Shape, T: Float> AttentionMask<M, T> {
     /// The causal offset, if causal.
     pub fn causal_offset(&self) -> Option<usize> {
         self.causal
+    }
+
+    /// The sliding window, if any (see [`sliding`](AttentionMask::sliding)).
+    pub fn window(&self) -> Option<usize> {
+        self.window.filter(|_| self.causal.is_some())
     }
 }
 

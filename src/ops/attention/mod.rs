@@ -259,6 +259,7 @@ pub(crate) fn masking<'a, M: Shape, T: Float>(
             strides: st,
         }),
         causal: mask.causal,
+        window: mask.window,
     }
 }
 

@@ -60,6 +60,9 @@ pub(crate) struct Bias<'a, T> {
 pub(crate) struct Masking<'a, T> {
     pub(crate) bias: Option<Bias<'a, T>>,
     pub(crate) causal: Option<usize>,
+    /// With `causal`, the sliding window: query `i` sees key `j` only when
+    /// `i + offset − j < window`.
+    pub(crate) window: Option<usize>,
 }
 
 /// Per-thread scratch: one block of scores, and each row's running maximum and sum.
@@ -97,6 +100,16 @@ pub(crate) fn mask_row<T: Float>(
             .saturating_sub(kb)
             .min(kn);
         row[visible..].iter_mut().for_each(|x| *x = T::NEG_INFINITY);
+        if let Some(w) = m.window {
+            // Keys before `i + off + 1 − w` have slid out of the window.
+            let first = i
+                .saturating_add(off)
+                .saturating_add(1)
+                .saturating_sub(w)
+                .saturating_sub(kb)
+                .min(kn);
+            row[..first].iter_mut().for_each(|x| *x = T::NEG_INFINITY);
+        }
     }
 }
 

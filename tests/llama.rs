@@ -1,0 +1,344 @@
+//! Parity of the LLaMA-family decoder with `transformers` (issue 22 item 5), through the
+//! public API a user calls: tiny random checkpoints saved by `save_pretrained`
+//! (`scripts/golden_llama.py`, fixtures in `tests/fixtures/llama/<case>/`) load with
+//! `Decoder::from_hf_dir` and give `transformers`' logits within 1e-4; SmolLM2-135M-Instruct
+//! from its GGUF gives its last-token logits within 1e-3 and the same greedy continuation.
+
+use std::path::{Path, PathBuf};
+
+use shapecheck::io::SafeTensors;
+use shapecheck::models::decoder::presets::SmolLm2_135m;
+use shapecheck::models::decoder::{Decoder, DecoderDims, Dims, RuntimeDims};
+use shapecheck::models::ModelError;
+use shapecheck::prelude::*;
+
+fn fixture(case: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/llama")
+        .join(case)
+}
+
+/// The ids and logits `transformers` computed for `case`.
+fn expected(case: &str) -> (usize, usize, Vec<u32>, Vec<f32>) {
+    let file = SafeTensors::open(fixture(case).join("expected.safetensors")).unwrap();
+    let shape = file.info("ids").unwrap().shape;
+    let (b, s) = (shape[0], shape[1]);
+    let ids: Tensor<(Dyn, Dyn)> = file.load_with("ids", (Dyn::new(b), Dyn::new(s))).unwrap();
+    let v = file.info("logits").unwrap().shape[2];
+    let logits: Tensor<(Dyn, Dyn, Dyn)> = file
+        .load_with("logits", (Dyn::new(b), Dyn::new(s), Dyn::new(v)))
+        .unwrap();
+    let ids = ids.as_slice().iter().map(|&x| x as u32).collect();
+    (b, s, ids, logits.into_vec())
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// The case's logits, through runtime dims, within 1e-4 of `transformers`'; and, unless
+/// the RoPE depends on the length of each call (dynamic NTK), the logits of KV-cache
+/// decoding one token at a time equal the full forward's.
+fn parity(case: &str, decode: bool) {
+    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture(case)).unwrap();
+    let (b, s, ids, want) = expected(case);
+    let got = model.logits((Dyn::new(b), Dyn::new(s)), &ids).unwrap();
+    let d = max_diff(got.as_slice(), &want);
+    assert!(d < 1e-4, "{case}: logits differ from transformers' by {d}");
+    if decode {
+        let v = model.dims().vocab().size();
+        for row in 0..b {
+            let mut cache = model.cache();
+            for t in 0..s {
+                let step = model.decode(&mut cache, &ids[row * s + t..][..1]).unwrap();
+                let want = &got.as_slice()[(row * s + t) * v..][..v];
+                let d = max_diff(step.as_slice(), want);
+                assert!(
+                    d < 1e-5,
+                    "{case}: decoding position {t} of row {row} differs by {d}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn llama_with_grouped_queries_an_explicit_head_dim_and_llama3_rope() {
+    parity("llama_gqa", true);
+}
+
+#[test]
+fn qwen2_with_biases_and_a_tied_head() {
+    parity("qwen2", true);
+}
+
+#[test]
+fn mistral_with_a_window_shorter_than_the_sequence() {
+    parity("mistral_sw", true);
+}
+
+#[test]
+fn linear_rope_from_the_older_config_form() {
+    parity("rope_linear", true);
+}
+
+#[test]
+fn dynamic_ntk_rope() {
+    parity("rope_dynamic", false);
+}
+
+#[test]
+fn yarn_rope() {
+    parity("rope_yarn", true);
+}
+
+dim!(pub Vocab = 64; pub Model = 32; pub Heads = 4; pub KvHeads = 2; pub HeadDim = 12; pub Ffn = 48);
+
+/// Static dims load the same checkpoint; dims that disagree with it are an `Err` naming
+/// the field and both values.
+#[test]
+fn static_dims_are_checked_against_the_config() {
+    type Gqa = Dims<Vocab, Model, Heads, KvHeads, HeadDim, Ffn>;
+    let model = Decoder::<Gqa>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let (b, s, ids, want) = expected("llama_gqa");
+    let got = model.logits((Dyn::new(b), Dyn::new(s)), &ids).unwrap();
+    assert!(max_diff(got.as_slice(), &want) < 1e-4);
+    // qwen2 has a head dim of 8, not 12.
+    let err = Decoder::<Gqa>::from_hf_dir(fixture("qwen2")).unwrap_err();
+    assert!(matches!(err, ModelError::Config { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .ends_with("`head_dim` is 8 in the file, but the model's type has 12"),
+        "{err}"
+    );
+}
+
+/// A checkpoint missing a tensor is an `Err` naming it; one whose activation is not SiLU
+/// is an `Err` naming the field.
+#[test]
+fn a_missing_tensor_or_another_activation_is_refused() {
+    let dir = std::env::temp_dir().join(format!("shapecheck-llama-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        fixture("qwen2").join("config.json"),
+        dir.join("config.json"),
+    )
+    .unwrap();
+    let file = SafeTensors::open(fixture("qwen2").join("model.safetensors")).unwrap();
+    let mut w = shapecheck::io::SafetensorsWriter::new();
+    for name in file.names() {
+        let shape = file.info(name).unwrap().shape;
+        let dims: Vec<Dyn> = shape.iter().map(|&n| Dyn::new(n)).collect();
+        match (name, dims.as_slice()) {
+            ("model.layers.1.self_attn.k_proj.bias", _) => {} // dropped
+            (_, [a]) => {
+                let t: Tensor<(Dyn,)> = file.load_with(name, (*a,)).unwrap();
+                w.add(name, &t).unwrap();
+            }
+            (_, [a, b]) => {
+                let t: Tensor<(Dyn, Dyn)> = file.load_with(name, (*a, *b)).unwrap();
+                w.add(name, &t).unwrap();
+            }
+            _ => unreachable!("{name}"),
+        }
+    }
+    w.write(dir.join("model.safetensors")).unwrap();
+    let err = Decoder::<RuntimeDims>::from_hf_dir(&dir)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model.layers.1.self_attn.k_proj.bias"),
+        "{err}"
+    );
+    // An activation the decoder does not compute is refused, not run as SiLU.
+    let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    assert!(config.contains("\"hidden_act\": \"silu\""));
+    let gelu = config.replace("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"");
+    std::fs::write(dir.join("config.json"), gelu).unwrap();
+    let err = Decoder::<RuntimeDims>::from_hf_dir(&dir)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with(
+            "`hidden_act` is \"gelu\", but it must be \"silu\": the decoder's FFN is SwiGLU"
+        ),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The SmolLM2 GGUF (git-ignored; `scripts/fetch-smollm2.sh`), or `None` with a note
+/// (a failure under `CI=true`, where the fetch runs).
+fn smollm2() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} is missing: run scripts/fetch-smollm2.sh",
+        path.display()
+    );
+    eprintln!(
+        "note: {} is missing (scripts/fetch-smollm2.sh); skipped",
+        path.display()
+    );
+    None
+}
+
+/// SmolLM2-135M-Instruct from its GGUF: the last-token logits of each prompt within 1e-3
+/// of `transformers`' (which dequantizes the same file), and the greedy continuation of
+/// 24 tokens the same, decoding with the KV cache.
+#[test]
+fn smollm2_from_gguf_matches_transformers() {
+    let Some(path) = smollm2() else { return };
+    let model = Decoder::<SmolLm2_135m>::from_gguf(&path).unwrap();
+    let text = std::fs::read_to_string(fixture("smollm2").join("expected.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let last = SafeTensors::open(fixture("smollm2").join("last_logits.safetensors")).unwrap();
+    let prompts = json["prompts"].as_array().unwrap();
+    let n = json["new_tokens"].as_u64().unwrap() as usize;
+    for (i, p) in prompts.iter().enumerate() {
+        let ids: Vec<u32> = p["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let want: Tensor<(Dyn,)> = last
+            .load_with(&format!("p{i}"), (Dyn::new(49152),))
+            .unwrap();
+        let mut cache = model.cache();
+        let logits = model.decode_last(&mut cache, &ids).unwrap();
+        let d = max_diff(logits.as_slice(), want.as_slice());
+        assert!(d < 1e-3, "prompt {i}: last-token logits differ by {d}");
+        // `generate` stops early at the end-of-sequence token (2, `<|im_end|>`).
+        let want: Vec<u32> = p["greedy"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert!(want.len() == n || want.last() == Some(&2), "{want:?}");
+        let mut out = vec![argmax(logits.as_slice())];
+        while out.len() < want.len() {
+            let l = model
+                .decode_last(&mut cache, &out[out.len() - 1..])
+                .unwrap();
+            out.push(argmax(l.as_slice()));
+        }
+        assert_eq!(out, want, "prompt {i}: greedy continuation");
+    }
+}
+
+fn argmax(xs: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        if x > xs[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Training through grouped-query attention with a window: the gradient of the loss with
+/// respect to a key projection entry (which reaches its group of query heads through
+/// `repeat_kv`) and a query bias entry equals the central difference.
+#[test]
+fn gradients_through_grouped_heads_and_a_window_match_finite_differences() {
+    use shapecheck::autodiff::Tape;
+    use shapecheck::models::decoder::DecoderConfig;
+    dim!(pub V = 11; pub M = 16; pub H = 4; pub K = 2; pub Hd = 6; pub F = 20);
+    type Gqa = Decoder<Dims<V, M, H, K, Hd, F>, f64>;
+    let config = DecoderConfig {
+        qkv_bias: true,
+        sliding_window: Some(3),
+        init_std: 0.3,
+        ..DecoderConfig::default()
+    };
+    let mut model = Gqa::init(config, 4);
+    let shape = (Dyn::new(2), Dyn::new(7));
+    let ids: Vec<u32> = (0..14).map(|i| (i * 5 + 1) % 11).collect();
+    let targets: Vec<u32> = (0..14).map(|i| (i * 3 + 2) % 11).collect();
+    let tape = Tape::new();
+    let grads = model.loss(&tape, shape, &ids, &targets).unwrap().backward();
+    let gk = grads
+        .of(&model.blocks[1].attn.wk.weight)
+        .unwrap()
+        .get([7, 3])
+        .copied()
+        .unwrap();
+    let bq = model.blocks[0].attn.wq.bias.as_ref().unwrap();
+    let gb = grads.of(bq).unwrap().get([13]).copied().unwrap();
+    drop(tape);
+    let loss = |m: &Gqa| m.loss(&Tape::new(), shape, &ids, &targets).unwrap().item();
+    let eps = 1e-5;
+    let mut central = |set: &mut dyn FnMut(&mut Gqa, f64)| {
+        set(&mut model, eps);
+        let up = loss(&model);
+        set(&mut model, -2.0 * eps);
+        let down = loss(&model);
+        set(&mut model, eps);
+        (up - down) / (2.0 * eps)
+    };
+    let nk = central(&mut |m, d| m.blocks[1].attn.wk.weight.value_mut()[[7, 3]] += d);
+    let nb = central(&mut |m, d| m.blocks[0].attn.wq.bias.as_mut().unwrap().value_mut()[[13]] += d);
+    assert!(gk.abs() > 1e-6 && gb.abs() > 1e-6, "{gk} {gb}");
+    assert!(
+        (gk - nk).abs() < 1e-7 * (1.0 + nk.abs()),
+        "wk: {gk} vs {nk}"
+    );
+    assert!(
+        (gb - nb).abs() < 1e-7 * (1.0 + nb.abs()),
+        "bq: {gb} vs {nb}"
+    );
+}
+
+/// Runtime dims whose key/value heads do not divide the heads are refused when the
+/// decoder is built, with the rule in the message.
+#[test]
+fn runtime_heads_that_do_not_group_are_an_error() {
+    use shapecheck::models::decoder::DecoderConfig;
+    let dims = RuntimeDims::of(11, 16, 9, 4, 8, 20);
+    let err = Decoder::<RuntimeDims>::try_init_with(dims, DecoderConfig::default(), 0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the key/value heads must divide the heads"),
+        "{err}"
+    );
+}
+
+/// Inspection of a grouped-query checkpoint: the run with a cache gives the logits of the
+/// plain forward, and the keys it shows are the key/value heads repeated to the query
+/// heads (head `h` is key/value head `h / 2` here), so the attention patterns are whole.
+#[test]
+fn inspecting_grouped_heads_shows_the_keys_repeated() {
+    use shapecheck::inspect::{Selection, Site};
+    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let (b, s, ids, _) = expected("llama_gqa");
+    let shape = (Dyn::new(b), Dyn::new(s));
+    let sel = Selection::new()
+        .with(Site::Keys, [1])
+        .with(Site::Attention, [1]);
+    let (logits, cache) = model.run_with_cache(shape, &ids, &sel, &[]).unwrap();
+    assert_eq!(logits, model.logits(shape, &ids).unwrap());
+    let keys = cache.keys(1, 1).unwrap(); // (Heads, Seq, HeadDim) of sequence 1
+    assert_eq!(keys.dims().as_slice(), &[4, s, 12]);
+    for t in 0..s {
+        for d in 0..12 {
+            assert_eq!(keys[[2, t, d]], keys[[3, t, d]]);
+        }
+    }
+    assert_ne!(keys[[1, 3, 0]], keys[[2, 3, 0]]);
+    let p = cache.attention(1, 0).unwrap();
+    for h in 0..4 {
+        let row: f32 = (0..s).map(|j| p[[h, s - 1, j]]).sum();
+        assert!((row - 1.0).abs() < 1e-5, "{row}");
+    }
+}
