@@ -1,27 +1,17 @@
-//! [`CausalLm`] for the toy LLaMA-style [`Decoder`]: its KV-cache decoding, the last row of
-//! logits as f32. (One block, so that a change of the decoder's type parameters touches
+//! [`CausalLm`] for the LLaMA-family [`Decoder`]: its KV-cache decoding, the logits of the
+//! last id as f32. (One block, so that a change of the decoder's type parameters touches
 //! only it.)
 
 use super::CausalLm;
-use crate::dim::{Many, StaticDim};
+use crate::dim::Dim;
 use crate::element::Float;
-use crate::models::decoder::{Decoder, DecoderCache};
-use crate::shape::SplitsInto;
+use crate::models::decoder::{Decoder, DecoderCache, DecoderDims};
 
-impl<Vocab, DModel, Heads, HeadDim, Ffn, T> CausalLm
-    for Decoder<Vocab, DModel, Heads, HeadDim, Ffn, T>
-where
-    Vocab: StaticDim<Kind = Many>,
-    DModel: StaticDim<Kind = Many> + SplitsInto<Heads, HeadDim>,
-    Heads: StaticDim,
-    HeadDim: StaticDim,
-    Ffn: StaticDim<Kind = Many>,
-    T: Float,
-{
-    type Cache = DecoderCache<Heads, HeadDim, T>;
+impl<D: DecoderDims, T: Float> CausalLm for Decoder<D, T> {
+    type Cache = DecoderCache<T>;
 
     fn vocab_size(&self) -> usize {
-        Vocab::SIZE
+        self.dims().vocab().size()
     }
 
     fn new_cache(&self) -> Self::Cache {
@@ -29,9 +19,11 @@ where
     }
 
     fn step(&self, cache: &mut Self::Cache, ids: &[u32]) -> Result<Vec<f32>, crate::Error> {
-        let logits = self.decode(cache, ids)?;
-        let all = logits.as_slice();
-        let last = &all[all.len().saturating_sub(Vocab::SIZE)..];
-        Ok(last.iter().map(|x| x.to_f64() as f32).collect())
+        let logits = self.decode_last(cache, ids)?;
+        Ok(logits
+            .as_slice()
+            .iter()
+            .map(|x| x.to_f64() as f32)
+            .collect())
     }
 }
