@@ -15,6 +15,12 @@
 //! - [`ablate`]: [`HeadAblation`] (zero or mean-ablate one attention head's output at a
 //!   layer, typed by the model's heads dim).
 //!
+//! - [`direction`](mod@direction): [`Contrast`] (the mean-difference [`Direction`] between two
+//!   sets of activations, its held-out accuracy, and PC1 of the sets pooled beside it);
+//!
+//! - [`patch`]: [`ResidSite`] (a typed (layer, position) of the residual stream whose clean
+//!   value patches another run) and [`restored`] (the fraction of a logit difference restored);
+//!
 //! - [`hooks`]: [`Hooks`], the hook points of a layer's forward, one trait for every
 //!   model (tensors or traced values, the model's shapes), and [`NoHooks`].
 //!
@@ -27,7 +33,9 @@
 pub mod ablate;
 pub mod cache;
 pub mod concentration;
+pub mod direction;
 pub mod hooks;
+pub mod patch;
 pub mod pca;
 pub mod steer;
 
@@ -38,7 +46,9 @@ pub use cache::{ActivationCache, Selection, Site};
 pub use concentration::{
     cosine_stats, distance_stats, histogram, predicted_ratio, CosineStats, DistanceStats,
 };
+pub use direction::{Contrast, Direction};
 pub use hooks::{Hooks, NoHooks};
+pub use patch::{restored, ResidSite};
 pub use pca::{pca_summary, separation, Components, PcaSummary, Separation};
 pub use steer::{mean_difference, top_difference_component, Intervention};
 

@@ -65,6 +65,8 @@ enum Action<D: Dim, T: Float> {
 pub struct Intervention<D: Dim, T: Float = f32> {
     layer: usize,
     from: usize,
+    /// The position it stops before (`None`: the sequence's end).
+    until: Option<usize>,
     action: Action<D, T>,
 }
 
@@ -74,6 +76,7 @@ impl<D: Dim, T: Float> Intervention<D, T> {
         Intervention {
             layer,
             from: 0,
+            until: None,
             action: Action::Add {
                 vector,
                 coefficient,
@@ -86,6 +89,7 @@ impl<D: Dim, T: Float> Intervention<D, T> {
         Intervention {
             layer,
             from: 0,
+            until: None,
             action: Action::Replace(vector),
         }
     }
@@ -95,6 +99,7 @@ impl<D: Dim, T: Float> Intervention<D, T> {
         Intervention {
             layer,
             from: 0,
+            until: None,
             action: Action::Ablate,
         }
     }
@@ -103,6 +108,19 @@ impl<D: Dim, T: Float> Intervention<D, T> {
     pub fn from_position(mut self, from: usize) -> Self {
         self.from = from;
         self
+    }
+
+    /// Stops before position `end` of each sequence (the positions covered are
+    /// `from..end`): `.from_position(p).to_position(p + 1)` is position `p` alone, as an
+    /// activation patch at (layer, position) needs.
+    pub fn to_position(mut self, end: usize) -> Self {
+        self.until = Some(end);
+        self
+    }
+
+    /// The position it stops before, if it does (see [`to_position`](Self::to_position)).
+    pub fn until(&self) -> Option<usize> {
+        self.until
     }
 
     /// The layer whose incoming residual stream it changes.
@@ -138,7 +156,10 @@ impl<D: Dim, T: Float> Intervention<D, T> {
         let data = x.as_mut_slice();
         for r in sentences {
             let first = (r.start + self.from).min(r.end);
-            let Some(rows) = data.get_mut(first * width..r.end * width) else {
+            let end = self
+                .until
+                .map_or(r.end, |u| (r.start + u).clamp(first, r.end));
+            let Some(rows) = data.get_mut(first * width..end * width) else {
                 continue;
             };
             for row in rows.chunks_exact_mut(width.max(1)) {

@@ -90,6 +90,7 @@ mod decode;
 pub mod dims;
 pub mod inspect;
 mod io;
+pub mod lens;
 mod lora;
 
 /// The parameter visitors, re-exported where the decoder's walk is used.

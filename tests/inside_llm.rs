@@ -1,0 +1,172 @@
+//! Inside a real LLM (issue 23) on the tiny LLaMA-family fixtures (`tests/fixtures/llama`,
+//! fast): the invariants of the logit lens and of activation patching, a contrast of
+//! residual streams, and the committed sentiment sentences.
+
+use std::path::{Path, PathBuf};
+
+use shapecheck::inspect::{restored, Contrast, Intervention, ResidSite, Selection, Site};
+use shapecheck::models::decoder::{Decoder, RuntimeDims};
+use shapecheck::prelude::*;
+
+fn fixture(case: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/llama")
+        .join(case)
+}
+
+/// The stream leaving the last block, through the lens, is the model's logits (an untied
+/// head: llama_gqa; a tied one: qwen2), at every position of a batch of two.
+#[test]
+fn logit_lens_at_the_last_layer_is_the_models_logits() {
+    for case in ["llama_gqa", "qwen2"] {
+        let model = Decoder::<RuntimeDims>::from_hf_dir(fixture(case)).unwrap();
+        let layers = model.blocks.len();
+        let shape = (Dyn::new(2), Dyn::new(5));
+        let ids = [1, 5, 9, 2, 7, 3, 3, 8, 4, 6];
+        let sel = Selection::new().with(Site::ResidPost, 0..layers);
+        let (logits, cache) = model.run_with_cache(shape, &ids, &sel, &[]).unwrap();
+        let last = model
+            .logit_lens(cache.resid_post(layers - 1).unwrap())
+            .unwrap();
+        assert_eq!(last.dims()[..], [10, logits.dims()[2]]);
+        let d = last
+            .as_slice()
+            .iter()
+            .zip(logits.as_slice())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(d <= 1e-6, "{case}: the lens differs from the logits by {d}");
+        // An earlier layer's lens is another prediction (the layers above do something).
+        let first = model.logit_lens(cache.resid_post(0).unwrap()).unwrap();
+        assert_ne!(first.as_slice(), logits.as_slice(), "{case}");
+    }
+}
+
+/// A stream of another width is an error, not a panic.
+#[test]
+fn logit_lens_of_the_wrong_width_is_an_error() {
+    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let width = model.embedding.table().dims()[1];
+    let wrong = Tensor::<(Dyn, Dyn)>::zeros_with((Dyn::new(2), Dyn::new(width + 1)));
+    assert!(model.logit_lens(&wrong).is_err());
+}
+
+fn lines(name: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/sentiment")
+        .join(name);
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().map(String::from).collect()
+}
+
+/// The committed sentences: 110 a set, distinct, mirrored line by line (one set's line is
+/// the other's with a few sentiment words swapped, so the word count is the same and most
+/// words are shared).
+#[test]
+fn the_sentiment_sentences_are_mirrored() {
+    let (pos, neg) = (lines("positive.txt"), lines("negative.txt"));
+    assert_eq!((pos.len(), neg.len()), (110, 110));
+    for set in [&pos, &neg] {
+        let distinct: std::collections::HashSet<_> = set.iter().collect();
+        assert_eq!(distinct.len(), 110);
+    }
+    for (p, n) in pos.iter().zip(&neg) {
+        let (pw, nw): (Vec<_>, Vec<_>) = (p.split(' ').collect(), n.split(' ').collect());
+        assert_eq!(pw.len(), nw.len(), "{p} / {n}");
+        let differ = pw.iter().zip(&nw).filter(|(a, b)| a != b).count();
+        assert!((1..=2).contains(&differ), "{p} / {n}");
+    }
+}
+
+/// A contrast fitted on a model's residual streams of two prompt sets: the direction
+/// classifies the sets it was fitted on, and is the model's width.
+#[test]
+fn a_contrast_of_residual_streams() {
+    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let layers = model.blocks.len();
+    let sel = Selection::new().with(Site::ResidPost, [layers - 1]);
+    let last_rows = |first: u32| {
+        let mut v = Vec::new();
+        for i in 0..6u32 {
+            let ids = [first, 2 + i, 3 + i];
+            let (_, cache) = model
+                .run_with_cache((Dyn::new(1), Dyn::new(3)), &ids, &sel, &[])
+                .unwrap();
+            let r = cache.resid_post(layers - 1).unwrap();
+            let w = r.dims()[1];
+            v.extend_from_slice(&r.as_slice()[2 * w..]);
+        }
+        let w = v.len() / 6;
+        Tensor::<(Dyn, Dyn)>::from_vec_with((Dyn::new(6), Dyn::new(w)), v).unwrap()
+    };
+    let (a, b) = (last_rows(1), last_rows(20));
+    let c = Contrast::fit(&a, &b).unwrap();
+    assert_eq!(c.direction.unit().dims()[0], a.dims()[1]);
+    assert!((0.0..=1.0).contains(&c.pc1_ratio) && (0.0..=1.0 + 1e-9).contains(&c.cosine));
+    assert!(c.direction.accuracy(&a, &b).unwrap() > 0.5);
+}
+
+/// Patching: a patch of nothing changes nothing, the clean run patched into itself at any
+/// site is the clean run (bit for bit), the changed token's embedding patched into the
+/// corrupted run restores 100%, and a position before the change restores nothing.
+#[test]
+fn patching_invariants() {
+    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let layers = model.blocks.len();
+    let shape = (Dyn::new(1), Dyn::new(4));
+    let (clean, corrupt) = ([3, 9, 4, 6], [3, 11, 4, 6]);
+    let sel = Selection::new().with(Site::ResidPre, 0..layers);
+    let (clean_logits, cache) = model.run_with_cache(shape, &clean, &sel, &[]).unwrap();
+    let plain = model.logits(shape, &clean).unwrap();
+    assert_eq!(clean_logits.as_slice(), plain.as_slice());
+    let none: [Intervention<_>; 0] = [];
+    let (nothing, _) = model
+        .run_with_cache(shape, &clean, &Selection::new(), &none)
+        .unwrap();
+    assert_eq!(nothing.as_slice(), plain.as_slice());
+    for layer in 0..layers {
+        for position in 0..4 {
+            let patch = ResidSite { layer, position }.patch(&cache, 0).unwrap();
+            let (same, _) = model
+                .run_with_cache(shape, &clean, &Selection::new(), &[patch])
+                .unwrap();
+            assert_eq!(same.as_slice(), plain.as_slice(), "({layer}, {position})");
+        }
+    }
+    let (corrupt_logits, _) = model
+        .run_with_cache(shape, &corrupt, &Selection::new(), &[])
+        .unwrap();
+    let v = clean_logits.dims()[2];
+    let diff = |l: &[f32]| l[3 * v + 5] - l[3 * v + 2];
+    let (c, k) = (
+        diff(clean_logits.as_slice()),
+        diff(corrupt_logits.as_slice()),
+    );
+    assert!(
+        (c - k).abs() > 1e-4,
+        "the prompts must differ in the answer"
+    );
+    let patched = |position| {
+        let patch = ResidSite { layer: 0, position }.patch(&cache, 0).unwrap();
+        let (l, _) = model
+            .run_with_cache(shape, &corrupt, &Selection::new(), &[patch])
+            .unwrap();
+        restored(c, k, diff(l.as_slice()))
+    };
+    assert_eq!(patched(1), 1.0);
+    assert_eq!(patched(0), 0.0);
+    // A site the cache does not hold is an error naming it.
+    let e = ResidSite {
+        layer: 0,
+        position: 4,
+    }
+    .patch(&cache, 0)
+    .unwrap_err();
+    assert_eq!(e.to_string(), "position 4 is out of range: there are 4");
+    assert!(ResidSite {
+        layer: 0,
+        position: 0
+    }
+    .patch(&cache, 1)
+    .is_err());
+}
