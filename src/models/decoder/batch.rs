@@ -4,7 +4,9 @@
 //! rows, left-padded prefill), the caches are the one-sequence [`DecoderCache`]s, so a
 //! sequence that has finished simply leaves the slice (what `generate_batch` does).
 //!
-//! Every projection and FFN sees the `B` rows at once (a `B`-row product reads each weight
+//! It is the decoder's one forward ([`Decoder::decode_batch`]'s, with one new token a row
+//! and no padding), the sequences' caches lent to it as the rows of one batch cache and
+//! given back. Every projection and FFN sees the `B` rows at once (a `B`-row product reads each weight
 //! once for all of them: the gain over `B` separate steps, whose products are each one row
 //! and bound by memory); only what is per sequence is done per row: RoPE at the row's own
 //! position (its cache's length) and attention over the row's own cache. Nothing is padded
@@ -16,31 +18,16 @@
 //! have nothing to share but the weights, and a prompt's own rows already make a
 //! many-row product.
 
-use super::{Decoder, DecoderCache, DecoderDims};
+use std::mem;
+
+use super::{Caches, Decoder, DecoderCache, DecoderDims};
 use crate::autodiff::Tape;
-use crate::dim::{Dim, Dyn, Times};
+use crate::dim::{Dim, Dyn};
 use crate::element::Float;
 use crate::error::ShapeError;
-use crate::nn::lora::adapted;
-use crate::ops::attention::AttentionMask;
-use crate::tensor::{AsView, Tensor, TensorView};
-
-/// A `(B, Heads, S, HeadDim)` view.
-type HeadsView<'a, H, Hd, T> = TensorView<'a, (Dyn, H, Dyn, Hd), T>;
-
-/// Row `b` of a `(B, Heads, 1, HeadDim)` view, as `(1, Heads, 1, HeadDim)`.
-fn row<'a, H: Dim, Hd: Dim, T: Float>(
-    x: &HeadsView<'a, H, Hd, T>,
-    b: usize,
-) -> Result<HeadsView<'a, H, Hd, T>, ShapeError> {
-    let (st, (_, h, _, hd)) = (x.strides(), x.shape());
-    TensorView::from_parts(
-        x.as_base_slice(),
-        x.offset() + b * st[0],
-        (Dyn::new(1), h, Dyn::new(1), hd),
-        &st[..],
-    )
-}
+use crate::inspect::NoHooks;
+use crate::nn::self_attention::AttentionCache;
+use crate::tensor::Tensor;
 
 impl<D: DecoderDims, T: Float> Decoder<D, T> {
     /// The logits `(B, Vocab)` of one new token for each of `B` sequences: `ids[b]` is fed
@@ -77,46 +64,31 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
             ));
         }
         let b = Dyn::new(ids.len());
-        let one = Dyn::new(1);
+        let (kh, hd) = (self.dims.kv_heads().size(), self.dims.head_dim().size());
+        // The sequences' caches lent as the rows of one batch cache (layer-major), and given
+        // back whatever the forward says.
+        let mut rows: Vec<Vec<AttentionCache<T>>> = (0..self.blocks.len())
+            .map(|l| {
+                caches
+                    .iter_mut()
+                    .map(|c| mem::replace(&mut c.layers[l], AttentionCache::new(kh, hd)))
+                    .collect()
+            })
+            .collect();
+        let pads = vec![0; ids.len()];
         let tape = Tape::inference();
-        let mut x = self.embedding.try_forward_batch(&tape, (b, one), ids)?;
-        let offsets: Vec<usize> = caches.iter().map(DecoderCache::len).collect();
-        let (h, kh, hd) = (
-            self.dims.heads(),
-            self.dims.kv_heads(),
-            self.dims.head_dim(),
-        );
-        for (l, block) in self.blocks.iter().enumerate() {
-            let attn = &block.attn;
-            let n = block.attn_norm.try_forward(&x)?;
-            let lora = &attn.lora;
-            let q = adapted(&attn.wq, lora.q.as_ref(), &n)?.try_split_heads_with(h, hd)?;
-            let k = adapted(&attn.wk, lora.k.as_ref(), &n)?.try_split_heads_with(kh, hd)?;
-            let v = adapted(&attn.wv, lora.v.as_ref(), &n)?.try_split_heads_with(kh, hd)?;
-            let (qv, kv, vv) = (q.value(), k.value(), v.value());
-            let mut z = Vec::with_capacity(ids.len() * h.size() * hd.size());
-            for (r, cache) in caches.iter_mut().enumerate() {
-                let offset = offsets[r];
-                let qr = self.rope.try_rotate(&row(&qv, r)?, offset)?;
-                let kr = self.rope.try_rotate(&row(&kv, r)?, offset)?;
-                let mask = match attn.window {
-                    Some(w) => AttentionMask::sliding(offset, w),
-                    None => AttentionMask::causal(offset),
-                };
-                let o =
-                    cache.layers[l].attend(&qr.as_view(), &kr.as_view(), &row(&vv, r)?, &mask)?;
-                z.extend_from_slice(o.as_slice());
+        let out = self
+            .embedding
+            .try_forward_batch(&tape, (b, Dyn::new(1)), ids)
+            .and_then(|x| {
+                self.blocks_and_norm(x, Caches::Rows(&mut rows, &pads), &mut NoHooks::new())
+            });
+        for (l, layer) in rows.into_iter().enumerate() {
+            for (cache, row) in caches.iter_mut().zip(layer) {
+                cache.layers[l] = row;
             }
-            let z = Tensor::from_parts((b, h, one, hd), z);
-            let z = tape.constant(z).try_merge_heads_with(Times::of(h, hd))?;
-            x = &x + &attn.out(&z)?;
-            let n = block.ffn_norm.try_forward(&x)?;
-            let act = block.ffn.activations(&n);
-            x = &x + &block.ffn.down.try_forward(&act)?;
         }
-        let x = self.norm.try_forward(&x)?;
-        let logits = self.project_out(&x)?;
-        logits
+        self.project_out(&out?)?
             .into_tensor()
             .try_reshape_with((b, self.dims.vocab()))
     }

@@ -542,64 +542,19 @@ impl Tokenizer {
     }
 }
 
-impl GgufVocab {
-    /// Reads the `tokenizer.ggml.*` values of a GGUF file's metadata. Each optional key may
-    /// be absent; a present key of the wrong type is an error naming it.
-    ///
-    /// # Errors
-    /// [`TokenizerError::GgufVocab`] naming the key: `tokenizer.ggml.model` or
-    /// `tokenizer.ggml.tokens` missing, or a key whose value has another type.
-    pub fn from_metadata(m: &crate::io::Metadata) -> Result<Self, TokenizerError> {
-        fn opt<'a, T: crate::io::FromMeta<'a>>(
-            m: &'a crate::io::Metadata,
-            key: &'static str,
-        ) -> Result<Option<T>, TokenizerError> {
-            m.get_opt::<T>(key)
-                .map_err(|e| gguf_err(key, e.to_string()))
-        }
-        fn req<'a, T: crate::io::FromMeta<'a>>(
-            m: &'a crate::io::Metadata,
-            key: &'static str,
-        ) -> Result<T, TokenizerError> {
-            opt::<T>(m, key)?.ok_or_else(|| {
-                gguf_err(
-                    key,
-                    "the GGUF has no such key, so it carries no tokenizer (use the model's \
-                     tokenizer.json instead)",
-                )
-            })
-        }
-        Ok(GgufVocab {
-            model: req::<&str>(m, "tokenizer.ggml.model")?.to_string(),
-            pre: opt::<&str>(m, "tokenizer.ggml.pre")?.map(str::to_string),
-            tokens: req::<&[String]>(m, "tokenizer.ggml.tokens")?.to_vec(),
-            token_types: opt::<&[i32]>(m, "tokenizer.ggml.token_type")?
-                .map(<[i32]>::to_vec)
-                .unwrap_or_default(),
-            merges: opt::<&[String]>(m, "tokenizer.ggml.merges")?
-                .map(<[String]>::to_vec)
-                .unwrap_or_default(),
-            scores: opt::<&[f32]>(m, "tokenizer.ggml.scores")?
-                .map(<[f32]>::to_vec)
-                .unwrap_or_default(),
-            bos_id: opt(m, "tokenizer.ggml.bos_token_id")?,
-            eos_id: opt(m, "tokenizer.ggml.eos_token_id")?,
-            pad_id: opt(m, "tokenizer.ggml.padding_token_id")?,
-            unk_id: opt(m, "tokenizer.ggml.unknown_token_id")?,
-            add_bos: opt(m, "tokenizer.ggml.add_bos_token")?,
-            add_eos: opt(m, "tokenizer.ggml.add_eos_token")?,
-            add_space_prefix: opt(m, "tokenizer.ggml.add_space_prefix")?,
-        })
-    }
-}
-
 impl Tokenizer {
-    /// The tokenizer a GGUF file carries: [`GgufVocab::from_metadata`], then
+    /// The tokenizer a GGUF file carries: [`Gguf::vocab`](crate::io::Gguf::vocab), then
     /// [`from_gguf_vocab`](Self::from_gguf_vocab).
     ///
     /// # Errors
-    /// [`TokenizerError::GgufVocab`] naming the GGUF key at fault.
+    /// [`TokenizerError::Malformed`] when a `tokenizer.ggml.*` key is missing or of another
+    /// type (the message names it), [`TokenizerError::GgufVocab`] naming the key whose
+    /// values are inconsistent.
     pub fn from_gguf(gguf: &crate::io::Gguf) -> Result<Self, TokenizerError> {
-        Self::from_gguf_vocab(&GgufVocab::from_metadata(gguf.metadata())?)
+        let vocab = gguf.vocab().map_err(|e| TokenizerError::Malformed {
+            source_name: "GGUF metadata".to_owned(),
+            message: e.to_string(),
+        })?;
+        Self::from_gguf_vocab(&vocab)
     }
 }
