@@ -77,6 +77,22 @@ pub(crate) fn threads_for_product(macs: usize) -> usize {
     max_threads().min(by_work)
 }
 
+/// Below this many bytes of weights per thread, a product with a handful of rows (which
+/// streams its `B` once and is bound by memory bandwidth, not by multiply-adds) stays on
+/// fewer threads: a second core adds bandwidth only when its share takes longer to read than
+/// waking it (measured on AMD EPYC Zen 5: from about 1 MB of weights).
+const MIN_STREAM_BYTES_PER_THREAD: usize = 1 << 19;
+
+/// Threads for a product that reads `bytes` of one operand once, with little arithmetic per
+/// byte (a matrix–vector product: a decode step's `x·Wᵀ`).
+pub(crate) fn threads_for_stream(bytes: usize) -> usize {
+    let by_work = bytes / MIN_STREAM_BYTES_PER_THREAD;
+    if by_work <= 1 {
+        return 1;
+    }
+    max_threads().min(by_work)
+}
+
 /// Calls `f(&mut scratch, index, chunk)` once for every chunk, on the calling thread and up to
 /// `threads − 1` jobs of the pool; each thread makes its own scratch with `init`. Chunks are
 /// handed out one at a time from a shared counter, so a pool thread that wakes late simply

@@ -17,6 +17,7 @@ mod attention;
 mod autodiff;
 #[path = "../common/mod.rs"]
 mod common;
+mod decode;
 mod einsum;
 mod elementwise;
 mod gemm;
@@ -72,5 +73,6 @@ fn main() -> ExitCode {
     minilm::run(&filter);
     train::run(&filter);
     gemm::run(&filter);
+    decode::run(&filter);
     ExitCode::SUCCESS
 }

@@ -17,6 +17,11 @@ use super::split::split_gemm;
 use crate::element::Float;
 use crate::tensor::layout::unravel;
 
+/// Products with at most this many rows are bound by reading `B` (a matrix–vector product
+/// or a few of them, as a decode step computes): their threads follow `B`'s bytes, not
+/// their multiply-adds.
+const STREAMING_MAX_M: usize = 8;
+
 /// The knobs of one product `C = α·A·B + β·C`: α, β and the number of threads. Defaults:
 /// α = 1, β = 0, one thread.
 ///
@@ -201,7 +206,15 @@ impl<T: Float> Gemm<T> {
         let threads = self.threads.unwrap_or_else(|| {
             let macs = batch.saturating_mul(m).saturating_mul(k).saturating_mul(n);
             if batch == 1 {
-                crate::parallel::threads_for_product(macs)
+                let by_macs = crate::parallel::threads_for_product(macs);
+                if m <= STREAMING_MAX_M {
+                    let bytes = k
+                        .saturating_mul(n)
+                        .saturating_mul(core::mem::size_of::<T>());
+                    by_macs.max(crate::parallel::threads_for_stream(bytes))
+                } else {
+                    by_macs
+                }
             } else {
                 crate::parallel::threads_for(batch, macs)
             }

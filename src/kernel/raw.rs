@@ -101,9 +101,9 @@ impl Backend {
 /// The kernel one product runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Route {
-    /// The few-rows `x·Wᵀ` kernel (`nt.rs`).
+    /// The few-rows `x·Wᵀ` kernel (`nt.rs`) on vectors of this width.
     #[cfg(target_arch = "x86_64")]
-    Nt,
+    Nt(super::nt::Width),
     /// The packed GEMM with the micro-kernels of an available `Backend::Avx2` or `Avx512`.
     #[cfg(target_arch = "x86_64")]
     Blocked(Backend),
@@ -141,7 +141,14 @@ pub(super) fn route<T: Float>(
     #[cfg(target_arch = "x86_64")]
     {
         if super::nt::eligible(m, k, rsa, csa, rsb, csb, rsc, csc) {
-            return Route::Nt;
+            // AVX-512 vectors on the AVX-512 backend; AVX2 on the others (matrixmultiply
+            // has no few-rows kernel of its own).
+            let width = if backend == Backend::Avx512 && backend.available() {
+                super::nt::Width::Zmm
+            } else {
+                super::nt::Width::Ymm
+            };
+            return Route::Nt(width);
         }
         if backend == Backend::MatrixMultiply || !backend.available() {
             return Route::MatrixMultiply;
@@ -331,24 +338,23 @@ macro_rules! typed_gemm {
             match route {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: the route is `Nt` only when `nt::eligible` held: the CPU has AVX2
-                // and FMA (the target features of `gemm_nt`), csa = rsb = 1 and the other
-                // strides are non-negative, so the casts to usize keep their values; the
-                // caller upholds the rest of `gemm_nt`'s contract, which is this function's.
-                Route::Nt => unsafe {
-                    super::nt::gemm_nt::<$t>(
-                        m,
-                        k,
-                        n,
-                        alpha,
-                        a,
-                        rsa as usize,
-                        b,
-                        csb as usize,
-                        beta,
-                        c,
-                        rsc as usize,
-                        csc as usize,
-                    )
+                // and FMA (the target features of `gemm_nt_ymm`), and AVX-512F when the width
+                // is `Zmm` (`route` picks it only for an available AVX-512 backend);
+                // csa = rsb = 1 and the other strides are non-negative, so the casts to usize
+                // keep their values; the caller upholds the rest of `gemm_nt`'s contract,
+                // which is this function's.
+                Route::Nt(width) => unsafe {
+                    let (rsa, csb, rsc, csc) =
+                        (rsa as usize, csb as usize, rsc as usize, csc as usize);
+                    if width == super::nt::Width::Zmm {
+                        super::nt::gemm_nt_zmm::<$t>(
+                            m, k, n, alpha, a, rsa, b, csb, beta, c, rsc, csc,
+                        )
+                    } else {
+                        super::nt::gemm_nt_ymm::<$t>(
+                            m, k, n, alpha, a, rsa, b, csb, beta, c, rsc, csc,
+                        )
+                    }
                 },
                 #[cfg(target_arch = "x86_64")]
                 Route::Blocked(backend) => {
