@@ -140,7 +140,11 @@ fn every_class<T: Float>(backend: Backend) {
                 // contiguous or strided; X likewise.
                 let woff = case % 17;
                 let csb = if case.is_multiple_of(3) { k + 3 } else { k };
-                let (xoff, rsa) = if case.is_multiple_of(2) { (1, k + 2) } else { (0, k) };
+                let (xoff, rsa) = if case.is_multiple_of(2) {
+                    (1, k + 2)
+                } else {
+                    (0, k)
+                };
                 let scalars = match case % 3 {
                     0 => (1.0, 0.0),
                     1 => (-0.5, 0.0),
