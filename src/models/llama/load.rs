@@ -18,13 +18,19 @@
 
 use std::path::{Path, PathBuf};
 
-use super::config::{Family, LlamaConfig};
+#[cfg(feature = "llm")]
+use super::config::Family;
+use super::config::LlamaConfig;
 use crate::autodiff::{Param, ParamVisitorMut, Params};
 use crate::element::Float;
-use crate::io::{Gguf, LoadError, SafeTensors};
+#[cfg(feature = "llm")]
+use crate::io::Gguf;
+use crate::io::{LoadError, SafeTensors};
 use crate::models::decoder::{Decoder, DecoderConfig, DecoderDims, DividesHeads};
 use crate::models::ModelError;
-use crate::ops::rope::{RopeLayout, RopeScaling};
+use crate::ops::rope::RopeLayout;
+#[cfg(feature = "llm")]
+use crate::ops::rope::RopeScaling;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -32,10 +38,12 @@ use crate::tensor::Tensor;
 enum Source<'f> {
     /// A Hugging Face checkpoint: `model.` before every name but `lm_head.`.
     Hf(&'f SafeTensors),
+    #[cfg(feature = "llm")]
     /// A GGUF file, its q/k rows to unpermute for `heads` and `kv_heads` (llama only).
     Gguf(&'f Gguf, Option<(usize, usize)>),
 }
 
+#[cfg(feature = "llm")]
 /// The GGUF name of a parameter named as Hugging Face's LLaMA names it (without `model.`).
 fn gguf_name(name: &str) -> String {
     let (body, suffix) = match name.rsplit_once('.') {
@@ -71,6 +79,7 @@ fn gguf_name(name: &str) -> String {
     format!("{mapped}.{suffix}")
 }
 
+#[cfg(feature = "llm")]
 /// Undoes llama.cpp's permutation of the rows of a q or k projection (weight or bias):
 /// `rows = n_head × HeadDim`, each head's rows read as `(HeadDim/2, 2)` and written as
 /// `(2, HeadDim/2)`.
@@ -118,6 +127,7 @@ impl<'a, T: Float> ParamVisitorMut<'a, T> for Reader<'_> {
                 self.read.push(full);
                 t
             }
+            #[cfg(feature = "llm")]
             Source::Gguf(file, permute) => {
                 let full = gguf_name(name);
                 let t = file.load_with(&full, shape).map(|mut t| {
@@ -192,6 +202,7 @@ where
         Ok(model)
     }
 
+    #[cfg(feature = "llm")]
     /// The decoder of a GGUF file of the `llama` architecture (SmolLM2, Llama, TinyLlama,
     /// Mistral converted by llama.cpp) or `qwen2`, every tensor dequantized to `T`
     /// (`F32`, `F16`, `BF16`, `Q8_0`, `Q4_0`, `Q4_1`), the q/k rows of `llama` put back in
@@ -337,6 +348,7 @@ fn with_path(e: LoadError, path: &Path) -> LoadError {
     }
 }
 
+#[cfg(feature = "llm")]
 /// The configuration a GGUF file's metadata gives.
 fn gguf_config(file: &Gguf, path: &Path) -> Result<LlamaConfig, ModelError> {
     let meta = file.metadata();
@@ -422,7 +434,7 @@ fn gguf_config(file: &Gguf, path: &Path) -> Result<LlamaConfig, ModelError> {
     Ok(config)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "llm"))]
 mod tests {
     use super::*;
 
