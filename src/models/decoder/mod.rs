@@ -107,7 +107,7 @@ use self::block::{ones, BlockHooks, Kv};
 use crate::autodiff::{Params, Tape, Var};
 use crate::dim::{Dim, Dyn};
 use crate::element::Float;
-use crate::error::{Error, ShapeError};
+use crate::error::{Error, OrPanic, ShapeError};
 use crate::inspect::NoHooks;
 use crate::nn::embedding::Embedding;
 use crate::nn::linear::Linear;
@@ -148,7 +148,7 @@ impl<D: DecoderDims + Default, T: Float> Decoder<D, T> {
     where
         D::KvHeads: DividesHeads<D::Heads>,
     {
-        Self::try_init_with(D::default(), config, seed).unwrap_or_else(|e| panic!("{e}"))
+        Self::try_init_with(D::default(), config, seed).or_panic()
     }
 }
 

@@ -48,7 +48,7 @@ use crate::autodiff::attention::try_attention_masked;
 use crate::autodiff::{Param, ParamVisitor, ParamVisitorMut, Params, Var};
 use crate::dim::{Dim, Dyn, Times};
 use crate::element::Float;
-use crate::error::{Error, ShapeError};
+use crate::error::{Error, OrPanic, ShapeError};
 use crate::nn::linear::Linear;
 use crate::nn::lora::{adapted, LoRA, LoraConfig};
 use crate::ops::attention::{try_attention_masked as attend_values, AttentionMask};
@@ -204,7 +204,7 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
             ),
             (heads, kv_heads, head_dim),
         )
-        .unwrap_or_else(|e| panic!("{e}"))
+        .or_panic()
     }
 
     /// The query heads.
