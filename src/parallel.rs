@@ -46,35 +46,77 @@ fn default_threads() -> usize {
     rayon::current_num_threads()
 }
 
-/// Threads for `items` independent pieces of `macs` multiply-adds in all.
-pub(crate) fn threads_for(items: usize, macs: usize) -> usize {
-    if items <= 1 {
+/// What an operation is about to do, as the thread policy ([`threads`]) sees it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Work {
+    /// `items` independent pieces of `macs` multiply-adds in all (attention's heads, a batch
+    /// of sequences).
+    Items { items: usize, macs: usize },
+    /// One pass over `n` elements, each computed on its own (an optimizer's update).
+    Elementwise(usize),
+    /// A GEMM: `batch` products of `m × k · k × n`, with elements of `elem` bytes.
+    Gemm {
+        batch: usize,
+        m: usize,
+        k: usize,
+        n: usize,
+        elem: usize,
+    },
+}
+
+/// Products with at most this many rows are bound by reading `B` (a matrix–vector product
+/// or a few of them, as a decode step computes): their threads follow `B`'s bytes, not
+/// their multiply-adds.
+const STREAMING_MAX_M: usize = 8;
+
+/// The thread policy, the one place that decides how many threads an operation uses: as
+/// many as its size pays for (a pool thread costs microseconds to wake), capped by
+/// [`with_threads`] (the limit in force, [`max_threads`]). A batch splits over its items;
+/// one product over blocks of rows or columns, as its multiply-adds pay for, or — with a
+/// handful of rows — as the bytes of `B` it streams do.
+pub(crate) fn threads(work: Work) -> usize {
+    match work {
+        Work::Items { items, .. } if items <= 1 => 1,
+        Work::Items { items, macs } => for_product(macs).min(items),
+        Work::Elementwise(n) => capped(n / MIN_ELEMENTS_PER_THREAD),
+        Work::Gemm {
+            batch,
+            m,
+            k,
+            n,
+            elem,
+        } => {
+            let macs = batch.saturating_mul(m).saturating_mul(k).saturating_mul(n);
+            if batch != 1 {
+                return threads(Work::Items { items: batch, macs });
+            }
+            let by_macs = for_product(macs);
+            if m <= STREAMING_MAX_M {
+                let bytes = k.saturating_mul(n).saturating_mul(elem);
+                by_macs.max(capped(bytes / MIN_STREAM_BYTES_PER_THREAD))
+            } else {
+                by_macs
+            }
+        }
+    }
+}
+
+/// `by_work` threads, capped by the limit in force; 1 without asking the pool its size
+/// (which costs an atomic round trip) when the work pays for no more.
+fn capped(by_work: usize) -> usize {
+    if by_work <= 1 {
         return 1;
     }
-    threads_for_product(macs).min(items)
+    max_threads().min(by_work)
 }
 
 /// Below this many elements per thread an element-wise pass (an optimizer's update) stays on
 /// fewer threads: waking a pool thread costs more than updating this many elements.
 const MIN_ELEMENTS_PER_THREAD: usize = 1 << 16;
 
-/// Threads for an element-wise pass over `n` elements (each computed on its own, so the
-/// split changes no result).
-pub(crate) fn threads_for_elementwise(n: usize) -> usize {
-    let by_work = n / MIN_ELEMENTS_PER_THREAD;
-    if by_work <= 1 {
-        return 1;
-    }
-    max_threads().min(by_work)
-}
-
 /// Threads for one product of `macs` multiply-adds, split into blocks of rows or columns.
-pub(crate) fn threads_for_product(macs: usize) -> usize {
-    let by_work = macs / MIN_MACS_PER_THREAD;
-    if by_work <= 1 {
-        return 1; // without asking the pool its size, which costs an atomic round trip
-    }
-    max_threads().min(by_work)
+fn for_product(macs: usize) -> usize {
+    capped(macs / MIN_MACS_PER_THREAD)
 }
 
 /// Below this many bytes of weights per thread, a product with a handful of rows (which
@@ -82,16 +124,6 @@ pub(crate) fn threads_for_product(macs: usize) -> usize {
 /// fewer threads: a second core adds bandwidth only when its share takes longer to read than
 /// waking it (measured on AMD EPYC Zen 5: from about 1 MB of weights).
 const MIN_STREAM_BYTES_PER_THREAD: usize = 1 << 19;
-
-/// Threads for a product that reads `bytes` of one operand once, with little arithmetic per
-/// byte (a matrix–vector product: a decode step's `x·Wᵀ`).
-pub(crate) fn threads_for_stream(bytes: usize) -> usize {
-    let by_work = bytes / MIN_STREAM_BYTES_PER_THREAD;
-    if by_work <= 1 {
-        return 1;
-    }
-    max_threads().min(by_work)
-}
 
 /// Calls `f(&mut scratch, index, chunk)` once for every chunk, on the calling thread and up to
 /// `threads − 1` jobs of the pool; each thread makes its own scratch with `init`. Chunks are

@@ -121,7 +121,10 @@ pub(crate) fn backward<T: Float>(
     let threads = if dbias.is_some() {
         1
     } else {
-        parallel::threads_for(units.len(), macs)
+        parallel::threads(parallel::Work::Items {
+            items: units.len(),
+            macs,
+        })
     };
     let dbias = dbias.as_ref().map(|m| (m, bias_strides));
     let (lse, d) = (saved.lse, &d[..]);

@@ -11,14 +11,19 @@
 //! A right operand shared by a batch (`(B…, M, K)·(K, N)`) gets the gradient summed over
 //! the batch in one GEMM: the batch and row axes of `A` and `dC` collapse into one axis of
 //! `B·M` rows (when `A`'s layout allows it; otherwise `A` is first copied contiguous).
+//! Other broadcast batch dims (`(B, 1, M, K)·(1, H, K, N)`, a shared left operand) get their
+//! gradient summed over the stretched axes item by item. The batched forms read the one
+//! [`Plan`] the forward made.
 
 use super::tape::GradSink;
 use super::var::{one_tape, record, Handle, Var};
 use crate::element::Float;
+use crate::error::OrPanic;
 use crate::kernel::{Gemm, MatRef};
-use crate::ops::matmul::Form;
+use crate::ops::matmul::{planned_matmul, rows_collapse, Form, Plan, MAX_BATCH};
 use crate::ops::MatMul;
 use crate::shape::Shape;
+use crate::tensor::layout::unravel;
 
 impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     /// The traced matrix product `self · rhs`, every form of [`MatMul`] (2-D, vector,
@@ -44,13 +49,14 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     where
         S: MatMul<R>,
     {
-        let value = self.value().matmul(&rhs.value());
+        // One plan for the value and both gradients.
+        let (value, plan) = planned_matmul(&self.value(), &rhs.value()).or_panic();
         let (a, b) = (self.h.clone(), rhs.h.clone());
         let traced = a.is_traced() || b.is_traced();
         let tape = one_tape("matmul", &[self.tape, rhs.tape]);
         record(tape, value, traced, move |_| {
             Box::new(move |g, sink| match S::FORM {
-                Form::Batched => batched_backward(&a, &b, g, sink),
+                Form::Batched => batched_backward(&plan, &a, &b, g, sink),
                 form => flat_backward(form, &a, &b, g, sink),
             })
         })
@@ -65,13 +71,6 @@ fn is_transposed_whole<S: Shape, T: Float>(h: &Handle<S, T>) -> bool {
         && h.data.slice().len() == d[0] * d[1]
         && (d[0] <= 1 || s[0] == 1)
         && (d[1] <= 1 || s[1] == d[0])
-}
-
-/// Whether the axes `..r-1` of a layout collapse into one axis of stride `strides[r - 2]`
-/// (each is laid out row-major over the next; size-1 axes do not matter).
-fn rows_collapse(dims: &[usize], strides: &[usize]) -> bool {
-    let r = dims.len();
-    (0..r.saturating_sub(2)).all(|j| dims[j] <= 1 || strides[j] == dims[j + 1] * strides[j + 1])
 }
 
 /// The forms whose left operand is read as one matrix of `rows × k` (the batch axes of a
@@ -129,42 +128,29 @@ pub(crate) fn flat_backward<L: Shape, R: Shape, T: Float>(
     }
 }
 
-/// `(B…, M, K)·(B…, K, N)`: one product per batch item, each gradient batched the same way.
+/// `(B…, M, K)·(B…, K, N)` and its broadcasting forms: one product per batch item of the
+/// plan, each gradient batched the same way. An operand read with stride 0 along a batch
+/// axis (stretched) gets the sum over that axis: one GEMM per product item, accumulated
+/// (β = 1) into that operand's item of a dense gradient, in the order of the items.
 fn batched_backward<L: Shape, R: Shape, T: Float>(
+    plan: &Plan,
     a: &Handle<L, T>,
     b: &Handle<R, T>,
     g: &[T],
     sink: &mut GradSink<'_, T>,
 ) {
-    let (ad, asd) = (a.shape.dims(), a.strides.clone());
-    let (bd, bsd) = (b.shape.dims(), b.strides.clone());
-    let nb = ad.len() - 2;
-    let (m, k, n) = (ad[nb], ad[nb + 1], bd[nb + 1]);
-    let batch_dims = &ad[..nb];
-    let mut cs = [0usize; 4];
-    let mut acc = m * n;
-    for j in (0..nb).rev() {
-        cs[j] = acc;
-        acc *= batch_dims[j];
-    }
-    let am = MatRef::batched(
-        a.data.slice(),
-        a.offset,
-        (batch_dims, &asd[..nb]),
-        (m, k),
-        (asd[nb], asd[nb + 1]),
-    );
-    let bm = MatRef::batched(
-        b.data.slice(),
-        b.offset,
-        (batch_dims, &bsd[..nb]),
-        (k, n),
-        (bsd[nb], bsd[nb + 1]),
-    );
-    let dc = MatRef::batched(g, 0, (batch_dims, &cs[..nb]), (m, n), (n, 1));
+    let (m, k, n) = (plan.m, plan.k, plan.n);
+    let am = plan.a(a.data.slice(), a.offset);
+    let bm = plan.b(b.data.slice(), b.offset);
+    let dc = plan.c(g);
     let gemm = Gemm::new();
     if let Some(id) = a.id {
-        if a.is_whole_buffer() {
+        if plan.a_stretched() {
+            let da = summed(plan, &a.shape.dims(), (m, k), |idx| {
+                (dc.item(idx), bm.t().item(idx))
+            });
+            sink.add(a, &da);
+        } else if a.is_whole_buffer() {
             gemm.beta(T::ONE).to_slice(dc, bm.t(), sink.buf(id), k);
         } else {
             let da = gemm.to_vec(dc, bm.t());
@@ -172,11 +158,40 @@ fn batched_backward<L: Shape, R: Shape, T: Float>(
         }
     }
     if let Some(id) = b.id {
-        if b.is_whole_buffer() {
+        if plan.b_stretched() {
+            let db = summed(plan, &b.shape.dims(), (k, n), |idx| {
+                (am.t().item(idx), dc.item(idx))
+            });
+            sink.add(b, &db);
+        } else if b.is_whole_buffer() {
             gemm.beta(T::ONE).to_slice(am.t(), dc, sink.buf(id), n);
         } else {
             let db = gemm.to_vec(am.t(), dc);
             sink.add(b, &db);
         }
     }
+}
+
+/// The gradient of an operand of dims `dims` (row-major, dense), whose `rows × cols` item
+/// for each product batch item `idx` is `Σ x·y` over the items `operands(idx)` that map to
+/// it.
+fn summed<'x, T: Float>(
+    plan: &Plan,
+    dims: &[usize],
+    (rows, cols): (usize, usize),
+    operands: impl Fn(&[usize]) -> (MatRef<'x, T>, MatRef<'x, T>),
+) -> Vec<T> {
+    let mut grad = vec![T::ZERO; dims.iter().product()];
+    let strides = plan.dense_batch_strides(dims);
+    let batch = plan.batch_dims();
+    let mut idx = [0usize; MAX_BATCH];
+    let idx = &mut idx[..batch.len()];
+    let gemm = Gemm::new().beta(T::ONE);
+    for item in 0..batch.iter().product() {
+        unravel(item, batch, idx);
+        let at: usize = idx.iter().zip(&strides).map(|(i, s)| i * s).sum();
+        let (x, y) = operands(idx);
+        gemm.to_slice(x, y, &mut grad[at..at + rows * cols], cols);
+    }
+    grad
 }

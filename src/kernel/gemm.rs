@@ -17,11 +17,6 @@ use super::split::split_gemm;
 use crate::element::Float;
 use crate::tensor::layout::unravel;
 
-/// Products with at most this many rows are bound by reading `B` (a matrix–vector product
-/// or a few of them, as a decode step computes): their threads follow `B`'s bytes, not
-/// their multiply-adds.
-const STREAMING_MAX_M: usize = 8;
-
 /// The knobs of one product `C = α·A·B + β·C`: α, β and the number of threads. Defaults:
 /// α = 1, β = 0, one thread.
 ///
@@ -200,24 +195,17 @@ impl<T: Float> Gemm<T> {
         assert!(needed <= c.len(), "C reaches past its buffer");
         assert!(rsc <= isize::MAX as usize, "C stride must fit in isize");
         let c = &mut c[..needed];
-        // The thread policy, decided once here for every product: one product splits over
-        // M and N as its multiply-adds pay for; a batch splits over its items. Both are capped
-        // by `with_threads`.
+        // The threads, decided here for every product from the operand sizes by the one
+        // thread policy (capped by `with_threads`), unless the caller set them.
         let threads = self.threads.unwrap_or_else(|| {
-            let macs = batch.saturating_mul(m).saturating_mul(k).saturating_mul(n);
-            if batch == 1 {
-                let by_macs = crate::parallel::threads_for_product(macs);
-                if m <= STREAMING_MAX_M {
-                    let bytes = k
-                        .saturating_mul(n)
-                        .saturating_mul(core::mem::size_of::<T>());
-                    by_macs.max(crate::parallel::threads_for_stream(bytes))
-                } else {
-                    by_macs
-                }
-            } else {
-                crate::parallel::threads_for(batch, macs)
-            }
+            let elem = core::mem::size_of::<T>();
+            crate::parallel::threads(crate::parallel::Work::Gemm {
+                batch,
+                m,
+                k,
+                n,
+                elem,
+            })
         });
         let (alpha, beta, backend) = (self.alpha, self.beta, self.backend);
         let ((ars, acs), (brs, bcs)) = (a.strides(), b.strides());

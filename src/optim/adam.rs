@@ -160,7 +160,7 @@ fn update<T: Float>(
     let vmax: &mut [T] = if c.amsgrad { &mut vmax[0] } else { &mut [] };
     // Every element is updated on its own, so splitting the buffers into chunks over
     // threads changes nothing in the results.
-    let threads = crate::parallel::threads_for_elementwise(n);
+    let threads = crate::parallel::threads(crate::parallel::Work::Elementwise(n));
     if threads == 1 {
         run_avx2_fma(AdamPass {
             k,

@@ -167,7 +167,7 @@ fn update<T: Float>(c: &SgdConfig, p: &mut [T], g: &[T], buf: &mut Vec<T>) {
     let buf: &mut [T] = if c.momentum != 0.0 { buf } else { &mut [] };
     // Every element is updated on its own, so splitting the buffers into chunks over
     // threads changes nothing in the results.
-    let threads = crate::parallel::threads_for_elementwise(p.len());
+    let threads = crate::parallel::threads(crate::parallel::Work::Elementwise(p.len()));
     if threads == 1 {
         run_avx2_fma(SgdPass { k, p, g, buf });
         return;

@@ -145,6 +145,109 @@ impl<A: Dim> BroadcastByKind<Runtime, Runtime, A> for A {
     }
 }
 
+/// Two batch dims of a matrix product that broadcast together: the same dim, or one of them
+/// of size 1 (`D<1>` or a named dim of size 1, or a runtime dim whose size is 1 at run time);
+/// `Output` is the batch dim of the product. It is [`BroadcastDim`]'s rule, dispatched on
+/// the dims' kinds the same way, with one difference: a dim broadcasts with *itself* by a
+/// single impl for every kind, so code generic over a batch dim (`B: Dim`) multiplies
+/// `(B, M, K)·(B, K, N)` without a further bound. (The price: two *different* dims both of
+/// size 1 do not broadcast here; neither is needed for a product.)
+///
+/// ```
+/// use shapecheck::prelude::*;
+/// dim!(pub Batch = 2; pub Heads = 3; pub Seq = 4; pub HeadDim = 8);
+/// let q = Tensor::<(Batch, D<1>, Seq, HeadDim)>::zeros();
+/// let k = Tensor::<(D<1>, Heads, Seq, HeadDim)>::zeros();
+/// let scores: Tensor<(Batch, Heads, Seq, Seq)> = q.matmul(&k.t());
+/// fn generic<B: Dim>(a: &Tensor<(B, Seq, HeadDim)>, b: &Tensor<(B, HeadDim, Seq)>) -> Tensor<(B, Seq, Seq)> {
+///     a.matmul(b)
+/// }
+/// ```
+///
+/// ```compile_fail,E0277
+/// use shapecheck::prelude::*;
+/// dim!(pub Heads = 12; pub KvHeads = 4; pub Seq = 16; pub HeadDim = 8);
+/// let q = Tensor::<(Heads, Seq, HeadDim)>::zeros();
+/// let k = Tensor::<(KvHeads, Seq, HeadDim)>::zeros();
+/// let _ = q.matmul(&k.t()); // 12 heads against 4: neither is 1
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "matmul batch dims must broadcast: `{Self}` and `{B}` are different dims, and neither has size 1",
+    label = "the batch dims `{Self}` and `{B}` do not broadcast",
+    note = "aligned on the last batch axis, each pair of batch dims must be the same dim or contain a `D<1>` (a missing leading dim counts as `D<1>`)"
+)]
+pub trait BroadcastBatchDim<B: Dim>: Dim {
+    /// The batch dim of the product.
+    type Output: Dim;
+    /// The product's batch dim, or `None` when runtime sizes disagree (neither equal nor 1).
+    fn broadcast_batch(self, b: B) -> Option<Self::Output>;
+}
+
+/// The kind-dispatched implementation of [`BroadcastBatchDim`].
+#[doc(hidden)]
+pub trait BroadcastBatchByKind<KA, KB, B: Dim>: Dim {
+    type Output: Dim;
+    fn batch_by_kind(self, b: B) -> Option<Self::Output>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<A: Dim, B: Dim> BroadcastBatchDim<B> for A
+where
+    A: BroadcastBatchByKind<<A as Dim>::Kind, <B as Dim>::Kind, B>,
+{
+    type Output = <A as BroadcastBatchByKind<<A as Dim>::Kind, <B as Dim>::Kind, B>>::Output;
+    #[inline(always)]
+    fn broadcast_batch(self, b: B) -> Option<Self::Output> {
+        self.batch_by_kind(b)
+    }
+}
+
+/// A dim with itself, whatever its kind (so a generic `B: Dim` is covered): runtime sizes
+/// must be equal or one of them 1.
+impl<A: Dim, K> BroadcastBatchByKind<K, K, A> for A {
+    type Output = A;
+    #[inline(always)]
+    fn batch_by_kind(self, b: A) -> Option<A> {
+        match (self.size(), b.size()) {
+            (x, y) if x == y || y == 1 => Some(self),
+            (1, _) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl<A: Dim, B: Dim> BroadcastBatchByKind<One, Many, B> for A {
+    type Output = B;
+    #[inline(always)]
+    fn batch_by_kind(self, b: B) -> Option<B> {
+        Some(b)
+    }
+}
+
+impl<A: Dim, B: Dim> BroadcastBatchByKind<One, Runtime, B> for A {
+    type Output = B;
+    #[inline(always)]
+    fn batch_by_kind(self, b: B) -> Option<B> {
+        Some(b)
+    }
+}
+
+impl<A: Dim, B: Dim> BroadcastBatchByKind<Many, One, B> for A {
+    type Output = A;
+    #[inline(always)]
+    fn batch_by_kind(self, _b: B) -> Option<A> {
+        Some(self)
+    }
+}
+
+impl<A: Dim, B: Dim> BroadcastBatchByKind<Runtime, One, B> for A {
+    type Output = A;
+    #[inline(always)]
+    fn batch_by_kind(self, _b: B) -> Option<A> {
+        Some(self)
+    }
+}
+
 /// Two shapes that broadcast together (NumPy's rule, trailing alignment); `Output` is the
 /// shape of the result.
 ///

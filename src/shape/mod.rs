@@ -17,7 +17,8 @@
 //! - [`RankAtMost`] (the rank of a low-rank factorisation fits the matrix) in `low_rank.rs`;
 //! - [`Permutation`] and [`Transpose`] (zero-copy reorderings) in `permutes.rs`;
 //! - [`BroadcastShapes`], [`BroadcastDim`] and [`BroadcastsTo`] (NumPy broadcasting) in
-//!   `broadcasts.rs`, their per-rank impls generated into `broadcasts_gen.rs`.
+//!   `broadcasts.rs`, their per-rank impls generated into `broadcasts_gen.rs`, and
+//!   [`BroadcastBatchDim`] (the batch dims of a matrix product) beside them.
 //!
 //! Dim arithmetic that makes a new dim ([`MinOf`](crate::dim::MinOf)) lives in
 //! [`dim`](mod@crate::dim). Rules that belong to one op sit beside it: the matmul rule
@@ -44,8 +45,10 @@ pub use axes::{
 };
 pub(crate) use broadcasts::broadcast_strides;
 #[doc(hidden)]
-pub use broadcasts::{BroadcastByKind, BroadcastsToByKind};
-pub use broadcasts::{BroadcastDim, BroadcastShapes, BroadcastsTo, BroadcastsToDim, SameDim};
+pub use broadcasts::{BroadcastBatchByKind, BroadcastByKind, BroadcastsToByKind};
+pub use broadcasts::{
+    BroadcastBatchDim, BroadcastDim, BroadcastShapes, BroadcastsTo, BroadcastsToDim, SameDim,
+};
 pub use ellipsis::{Splice, SplitEllipsis};
 pub use low_rank::RankAtMost;
 #[doc(hidden)]

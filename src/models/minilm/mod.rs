@@ -49,7 +49,7 @@ use crate::models::ModelError;
 use crate::nn::embedding::Embedding;
 use crate::nn::norm::LayerNorm;
 use crate::ops::Unit;
-use crate::parallel::{for_each_chunk, threads_for, with_threads};
+use crate::parallel::{for_each_chunk, threads, with_threads, Work};
 use crate::tensor::Tensor;
 use crate::text::WordPiece;
 
@@ -200,7 +200,10 @@ impl MiniLm {
         let spans = Spans::from_lengths(input_ids.iter().map(Vec::len));
         // Multiply-adds per token of the layers' products (Q, K, V, output, FFN).
         let per_token = Layers::SIZE * Hidden::SIZE * (4 * Hidden::SIZE + 2 * Ffn::SIZE);
-        let threads = threads_for(input_ids.len(), spans.tokens().size() * per_token);
+        let threads = threads(Work::Items {
+            items: input_ids.len(),
+            macs: spans.tokens().size() * per_token,
+        });
         let x = if threads > 1 {
             self.forward_split(input_ids, &spans, threads)?
         } else {

@@ -25,7 +25,7 @@ use crate::dim::{Dim, StaticDim};
 use crate::error::ShapeError;
 use crate::ops::attention::try_attention;
 use crate::ops::{Norms, Unit};
-use crate::parallel::{for_each_chunk, max_threads, threads_for};
+use crate::parallel::{for_each_chunk, threads, Work};
 use crate::tensor::{Tensor, TensorView};
 
 /// Where each sentence of a packed batch sits: sentence `i` is rows
@@ -193,7 +193,10 @@ pub(super) fn attend(
         rest = tail;
     }
     let macs: usize = spans.iter().map(|r| 2 * r.len() * r.len() * h).sum();
-    let threads = threads_for(spans.len(), macs).min(max_threads());
+    let threads = threads(Work::Items {
+        items: spans.len(),
+        macs,
+    });
     for_each_chunk(
         chunks,
         threads,

@@ -267,7 +267,10 @@ pub(crate) fn attend<T: Float>(
     }
     let items = p.batch[0] * p.batch[1];
     let macs = items * p.sq * p.sk * (p.dk + p.dv);
-    let threads = parallel::threads_for(chunks.len(), macs);
+    let threads = parallel::threads(parallel::Work::Items {
+        items: chunks.len(),
+        macs,
+    });
     parallel::for_each_chunk(
         chunks,
         threads,

@@ -7,8 +7,16 @@
 //! | `(M, K)` | `(K, N)` | `(M, N)` |
 //! | `(M, K)` | `(K,)` | `(M,)` |
 //! | `(K,)` | `(K, N)` | `(N,)` |
-//! | `(B…, M, K)` | `(B…, K, N)` | `(B…, M, N)` (same batch dims, 1 to 4 of them) |
+//! | `(B…, M, K)` | `(B…, K, N)` | `(B…, M, N)` (1 to 4 batch dims, which broadcast) |
 //! | `(B…, M, K)` | `(K, N)` | `(B…, M, N)` (one right operand shared by the batch) |
+//! | `(M, K)` | `(B…, K, N)` | `(B…, M, N)` (one left operand shared by the batch) |
+//! | `(B, M, K)` | `(C, B, K, N)` | `(C, B, M, N)` (and the other way round) |
+//!
+//! Batch dims broadcast as NumPy's do ([`BroadcastBatchDim`]): aligned on the last batch
+//! axis, each pair is the same dim or contains a `D<1>` (`(B, D<1>, M, K)·(D<1>, H, K, N)` is
+//! `(B, H, M, N)`), and an operand with fewer batch dims reads as if the missing leading ones
+//! were `D<1>`. A runtime dim broadcasts when its size is 1 at run time. A stretched operand
+//! is read with stride 0, never copied.
 //!
 //! Plus [`dot`](crate::Tensor::dot) and [`outer`](crate::Tensor::outer) for vectors.
 
@@ -17,8 +25,12 @@ use crate::element::Float;
 use crate::error::OrPanic;
 use crate::error::ShapeError;
 use crate::kernel::{Gemm, MatRef};
-use crate::shape::Shape;
+use crate::shape::{BroadcastBatchDim, Shape};
 use crate::tensor::{AsView, Tensor, TensorView};
+
+mod plan;
+
+pub(crate) use plan::{rows_collapse, Plan, MAX_BATCH};
 
 /// The rule of matrix multiplication: `Self · Rhs` is defined, and is an `Output`.
 ///
@@ -46,7 +58,7 @@ use crate::tensor::{AsView, Tensor, TensorView};
 #[diagnostic::on_unimplemented(
     message = "matmul needs matching inner dims: cannot multiply `{Self}` by `{Rhs}`",
     label = "`{Self}` · `{Rhs}` has no matmul rule",
-    note = "matmul needs the left operand's last dim to be the very same dim as the right operand's first (or second-to-last) dim, and batched operands to have the same batch dims",
+    note = "matmul needs the left operand's last dim to be the very same dim as the right operand's first (or second-to-last) dim, and the batch dims of batched operands to broadcast",
     note = "if the right operand is stored the other way round (keys for q·kᵀ, a weight `(DOut, DIn)`), multiply by its transposed view, `.matmul(&rhs.t())`: no copy is made"
 )]
 pub trait MatMul<Rhs: Shape>: Shape {
@@ -54,8 +66,9 @@ pub trait MatMul<Rhs: Shape>: Shape {
     type Output: Shape;
     #[doc(hidden)]
     const FORM: Form;
+    /// The product's shape, or `None` when runtime batch dims do not broadcast.
     #[doc(hidden)]
-    fn output_shape(&self, rhs: &Rhs) -> Self::Output;
+    fn output_shape(&self, rhs: &Rhs) -> Option<Self::Output>;
 }
 
 /// How the operands' axes map to GEMM extents.
@@ -67,7 +80,7 @@ pub enum Form {
     VecMat,
     /// Leading axes of the left operand are batch axes; the right is `(K, N)`.
     SharedRhs,
-    /// Leading axes of both operands are batch axes.
+    /// Leading axes of either operand or both are batch axes, which broadcast.
     Batched,
 }
 
@@ -76,8 +89,8 @@ impl<M: Dim, K: Dim, N: Dim> MatMul<(K, N)> for (M, K) {
     type Output = (M, N);
     const FORM: Form = Form::MatMat;
     #[inline(always)]
-    fn output_shape(&self, rhs: &(K, N)) -> (M, N) {
-        (self.0, rhs.1)
+    fn output_shape(&self, rhs: &(K, N)) -> Option<(M, N)> {
+        Some((self.0, rhs.1))
     }
 }
 
@@ -86,8 +99,8 @@ impl<M: Dim, K: Dim> MatMul<(K,)> for (M, K) {
     type Output = (M,);
     const FORM: Form = Form::MatVec;
     #[inline(always)]
-    fn output_shape(&self, _rhs: &(K,)) -> (M,) {
-        (self.0,)
+    fn output_shape(&self, _rhs: &(K,)) -> Option<(M,)> {
+        Some((self.0,))
     }
 }
 
@@ -96,119 +109,115 @@ impl<K: Dim, N: Dim> MatMul<(K, N)> for (K,) {
     type Output = (N,);
     const FORM: Form = Form::VecMat;
     #[inline(always)]
-    fn output_shape(&self, rhs: &(K, N)) -> (N,) {
-        (rhs.1,)
+    fn output_shape(&self, rhs: &(K, N)) -> Option<(N,)> {
+        Some((rhs.1,))
     }
 }
 
 macro_rules! batched {
-    ($($B:ident $bi:tt),*; $mi:tt, $ki:tt) => {
+    // `($($L)*, $($A)*, M, K)·($($R)*, $($B)*, K, N)`: the pairs `A·B` broadcast; the leading
+    // dims `L` (or `R`) of the operand with more batch dims are the product's as they are
+    // (one of the two lists is empty).
+    ([$($L:ident $li:tt),*], [$($R:ident $ri:tt),*], [$($A:ident $ai:tt $B:ident $bi:tt),*];
+     $mi:tt, $ki:tt; $rki:tt, $ni:tt) => {
         #[diagnostic::do_not_recommend]
-        impl<$($B: Dim,)* M: Dim, K: Dim, N: Dim> MatMul<($($B,)* K, N)> for ($($B,)* M, K) {
-            type Output = ($($B,)* M, N);
+        impl<$($L: Dim,)* $($R: Dim,)* $($A: Dim, $B: Dim,)* M: Dim, K: Dim, N: Dim>
+            MatMul<($($R,)* $($B,)* K, N)> for ($($L,)* $($A,)* M, K)
+        where
+            $($A: BroadcastBatchDim<$B>,)*
+        {
+            type Output = ($($L,)* $($R,)* $(<$A as BroadcastBatchDim<$B>>::Output,)* M, N);
             const FORM: Form = Form::Batched;
             #[inline(always)]
-            fn output_shape(&self, rhs: &($($B,)* K, N)) -> Self::Output {
-                ($(self.$bi,)* self.$mi, rhs.$ki)
+            fn output_shape(&self, rhs: &($($R,)* $($B,)* K, N)) -> Option<Self::Output> {
+                Some(($(self.$li,)* $(rhs.$ri,)* $(self.$ai.broadcast_batch(rhs.$bi)?,)*
+                    self.$mi, rhs.$ni))
             }
         }
+    };
+}
 
+/// `(B…, M, K)·(K, N)`: one right operand for every batch item.
+macro_rules! shared_rhs {
+    ($($B:ident $bi:tt),*; $mi:tt) => {
         #[diagnostic::do_not_recommend]
         impl<$($B: Dim,)* M: Dim, K: Dim, N: Dim> MatMul<(K, N)> for ($($B,)* M, K) {
             type Output = ($($B,)* M, N);
             const FORM: Form = Form::SharedRhs;
             #[inline(always)]
-            fn output_shape(&self, rhs: &(K, N)) -> Self::Output {
-                ($(self.$bi,)* self.$mi, rhs.1)
+            fn output_shape(&self, rhs: &(K, N)) -> Option<Self::Output> {
+                Some(($(self.$bi,)* self.$mi, rhs.1))
             }
         }
     };
 }
 
-batched!(B0 0; 1, 2);
-batched!(B0 0, B1 1; 2, 3);
-batched!(B0 0, B1 1, B2 2; 3, 4);
-batched!(B0 0, B1 1, B2 2, B3 3; 4, 5);
+// Equal batch ranks.
+batched!([], [], [A0 0 B0 0]; 1, 2; 1, 2);
+batched!([], [], [A0 0 B0 0, A1 1 B1 1]; 2, 3; 2, 3);
+batched!([], [], [A0 0 B0 0, A1 1 B1 1, A2 2 B2 2]; 3, 4; 3, 4);
+batched!([], [], [A0 0 B0 0, A1 1 B1 1, A2 2 B2 2, A3 3 B3 3]; 4, 5; 4, 5);
+// A `(M, K)` left operand shared by a batch of right operands.
+batched!([], [R0 0], []; 0, 1; 1, 2);
+batched!([], [R0 0, R1 1], []; 0, 1; 2, 3);
+batched!([], [R0 0, R1 1, R2 2], []; 0, 1; 3, 4);
+batched!([], [R0 0, R1 1, R2 2, R3 3], []; 0, 1; 4, 5);
+// Batch ranks 1 and 2 (the rank-3 operand's batch dim pairs with the other's last one).
+batched!([L0 0], [], [A0 1 B0 0]; 2, 3; 1, 2);
+batched!([], [R0 0], [A0 0 B0 1]; 1, 2; 2, 3);
+// The right operand shared by the batch.
+shared_rhs!(B0 0; 1);
+shared_rhs!(B0 0, B1 1; 2);
+shared_rhs!(B0 0, B1 1, B2 2; 3);
+shared_rhs!(B0 0, B1 1, B2 2, B3 3; 4);
 
-/// Works out the GEMM operands of `lhs · rhs`, checking the sizes that must agree (the
-/// types already guarantee it for static dims; runtime dims are compared here), and hands
-/// them to `gemm` with the number of threads to use.
+/// Works out the plan of `lhs · rhs` ([`Plan`]: the one place that maps axes to GEMM
+/// extents, strides and the batch walk), checking the sizes that must agree (the types
+/// already guarantee it for static dims; runtime dims are compared here), and hands the
+/// operands to `gemm`, which decides its threads from their sizes.
 fn with_plan<L, R, T, X>(
     lhs: &TensorView<'_, L, T>,
     rhs: &TensorView<'_, R, T>,
     gemm: impl FnOnce(MatRef<'_, T>, MatRef<'_, T>, Gemm<T>) -> X,
-) -> Result<X, ShapeError>
+) -> Result<(L::Output, Plan, X), ShapeError>
 where
     L: MatMul<R>,
     R: Shape,
     T: Float,
 {
-    let (ld, ls) = (lhs.dims(), lhs.strides());
-    let (rd, rs) = (rhs.dims(), rhs.strides());
-    let zeros = [0usize; 4];
-    let (nb, m, k, k2, n, (ars, acs), (brs, bcs)) = match L::FORM {
-        Form::MatMat => (
-            0,
-            ld[0],
-            ld[1],
-            rd[0],
-            rd[1],
-            (ls[0], ls[1]),
-            (rs[0], rs[1]),
-        ),
-        Form::MatVec => (0, ld[0], ld[1], rd[0], 1, (ls[0], ls[1]), (rs[0], 1)),
-        Form::VecMat => (0, 1, ld[0], rd[0], rd[1], (1, ls[0]), (rs[0], rs[1])),
-        Form::SharedRhs | Form::Batched => {
-            let r = ld.len();
-            let rr = rd.len();
-            (
-                r - 2,
-                ld[r - 2],
-                ld[r - 1],
-                rd[rr - 2],
-                rd[rr - 1],
-                (ls[r - 2], ls[r - 1]),
-                (rs[rr - 2], rs[rr - 1]),
-            )
-        }
-    };
     let mismatch =
         |detail: String| ShapeError::incompatible("matmul", &lhs.shape(), &rhs.shape(), detail);
-    if k != k2 {
-        return Err(mismatch(format!(
-            "the inner dims differ ({k} on the left, {k2} on the right)"
-        )));
-    }
+    let plan = Plan::new(
+        L::FORM,
+        (&lhs.dims(), &lhs.strides()),
+        (&rhs.dims(), &rhs.strides()),
+    )
+    .map_err(mismatch)?;
+    let out = lhs
+        .shape()
+        .output_shape(&rhs.shape())
+        .ok_or_else(|| mismatch("the batch dims do not broadcast".into()))?;
     // Operands that fit (stride-0 views, say) can make a product that does not.
-    lhs.shape().output_shape(&rhs.shape()).try_num_elements()?;
-    let b_batch_strides = if L::FORM == Form::Batched {
-        if ld[..nb] != rd[..nb] {
-            return Err(mismatch(format!(
-                "the batch dims differ ({:?} on the left, {:?} on the right)",
-                &ld[..nb],
-                &rd[..nb]
-            )));
-        }
-        &rs[..nb]
-    } else {
-        &zeros[..nb]
-    };
-    let batch_dims = &ld[..nb];
-    let a = MatRef::batched(
-        lhs.as_base_slice(),
-        lhs.offset(),
-        (batch_dims, &ls[..nb]),
-        (m, k),
-        (ars, acs),
-    );
-    let b = MatRef::batched(
-        rhs.as_base_slice(),
-        rhs.offset(),
-        (batch_dims, b_batch_strides),
-        (k, n),
-        (brs, bcs),
-    );
-    Ok(gemm(a, b, Gemm::new()))
+    out.try_num_elements()?;
+    let a = plan.a(lhs.as_base_slice(), lhs.offset());
+    let b = plan.b(rhs.as_base_slice(), rhs.offset());
+    let x = gemm(a, b, Gemm::new());
+    Ok((out, plan, x))
+}
+
+/// `lhs · rhs` and the plan it was made by (which the traced product keeps for its
+/// gradients).
+pub(crate) fn planned_matmul<L, R, T>(
+    lhs: &TensorView<'_, L, T>,
+    rhs: &TensorView<'_, R, T>,
+) -> Result<(Tensor<L::Output, T>, Plan), ShapeError>
+where
+    L: MatMul<R>,
+    R: Shape,
+    T: Float,
+{
+    let (shape, plan, data) = with_plan(lhs, rhs, |a, b, gemm| gemm.to_vec(a, b))?;
+    Ok((Tensor::from_parts(shape, data), plan))
 }
 
 fn matmul_views<L, R, T>(
@@ -220,11 +229,7 @@ where
     R: Shape,
     T: Float,
 {
-    let data = with_plan(lhs, rhs, |a, b, gemm| gemm.to_vec(a, b))?;
-    Ok(Tensor::from_parts(
-        lhs.shape().output_shape(&rhs.shape()),
-        data,
-    ))
+    planned_matmul(lhs, rhs).map(|(c, _)| c)
 }
 
 fn matmul_views_into<L, R, T>(
@@ -238,10 +243,13 @@ where
     T: Float,
 {
     let expected = lhs.shape().output_shape(&rhs.shape());
-    if expected != out.shape() {
+    if expected != Some(out.shape()) {
         return Err(ShapeError::incompatible_described(
             "matmul_into",
-            format!("the product {expected:?}"),
+            match expected {
+                Some(e) => format!("the product {e:?}"),
+                None => "the product".into(),
+            },
             format!("the output {:?}", out.shape()),
             "the output must have the product's shape",
         ));
@@ -250,6 +258,7 @@ where
         let n = b.ncols();
         gemm.to_slice(a, b, out.as_mut_slice(), n)
     })
+    .map(|_| ())
 }
 
 macro_rules! matmul_methods {
