@@ -90,7 +90,13 @@ const RULES: &[(&str, &[&str])] = &[
         &[
             "matmul-inner-dim-mismatch",
             "matmul-forgotten-transpose",
+        ],
+    ),
+    (
+        "BroadcastBatchDim (shape/broadcasts, the batch dims of a matmul)",
+        &[
             "batched-matmul-batch-dims-differ",
+            "matmul-batch-dims-do-not-broadcast",
         ],
     ),
     (
