@@ -107,9 +107,8 @@ where
         None => out.resize(rows * dout, T::ZERO),
     }
     let s = x.strides();
-    let collapses = (0..r.saturating_sub(2)).all(|a| d[a] <= 1 || s[a] == s[a + 1] * d[a + 1]);
     let copied;
-    let (data, offset, rs, cs) = if collapses {
+    let (data, offset, rs, cs) = if crate::ops::matmul::rows_collapse(&d, &s) {
         let rs = if r >= 2 { s[r - 2] } else { 0 };
         (x.as_base_slice(), x.offset(), rs, s[r - 1])
     } else {

@@ -87,10 +87,7 @@ const RULES: &[(&str, &[&str])] = &[
     // Rules that belong to one op, beside it.
     (
         "MatMul (ops/matmul)",
-        &[
-            "matmul-inner-dim-mismatch",
-            "matmul-forgotten-transpose",
-        ],
+        &["matmul-inner-dim-mismatch", "matmul-forgotten-transpose"],
     ),
     (
         "BroadcastBatchDim (shape/broadcasts, the batch dims of a matmul)",
