@@ -117,9 +117,10 @@ impl<K: Dim, N: Dim> MatMul<(K, N)> for (K,) {
 macro_rules! batched {
     // `($($L)*, $($A)*, M, K)·($($R)*, $($B)*, K, N)`: the pairs `A·B` broadcast; the leading
     // dims `L` (or `R`) of the operand with more batch dims are the product's as they are
-    // (one of the two lists is empty).
+    // (one of the two lists is empty). `$mi` is the index of `M` in the left operand, `$ni`
+    // that of `N` in the right.
     ([$($L:ident $li:tt),*], [$($R:ident $ri:tt),*], [$($A:ident $ai:tt $B:ident $bi:tt),*];
-     $mi:tt, $ki:tt; $rki:tt, $ni:tt) => {
+     $mi:tt; $ni:tt) => {
         #[diagnostic::do_not_recommend]
         impl<$($L: Dim,)* $($R: Dim,)* $($A: Dim, $B: Dim,)* M: Dim, K: Dim, N: Dim>
             MatMul<($($R,)* $($B,)* K, N)> for ($($L,)* $($A,)* M, K)
@@ -153,18 +154,18 @@ macro_rules! shared_rhs {
 }
 
 // Equal batch ranks.
-batched!([], [], [A0 0 B0 0]; 1, 2; 1, 2);
-batched!([], [], [A0 0 B0 0, A1 1 B1 1]; 2, 3; 2, 3);
-batched!([], [], [A0 0 B0 0, A1 1 B1 1, A2 2 B2 2]; 3, 4; 3, 4);
-batched!([], [], [A0 0 B0 0, A1 1 B1 1, A2 2 B2 2, A3 3 B3 3]; 4, 5; 4, 5);
+batched!([], [], [A0 0 B0 0]; 1; 2);
+batched!([], [], [A0 0 B0 0, A1 1 B1 1]; 2; 3);
+batched!([], [], [A0 0 B0 0, A1 1 B1 1, A2 2 B2 2]; 3; 4);
+batched!([], [], [A0 0 B0 0, A1 1 B1 1, A2 2 B2 2, A3 3 B3 3]; 4; 5);
 // A `(M, K)` left operand shared by a batch of right operands.
-batched!([], [R0 0], []; 0, 1; 1, 2);
-batched!([], [R0 0, R1 1], []; 0, 1; 2, 3);
-batched!([], [R0 0, R1 1, R2 2], []; 0, 1; 3, 4);
-batched!([], [R0 0, R1 1, R2 2, R3 3], []; 0, 1; 4, 5);
+batched!([], [R0 0], []; 0; 2);
+batched!([], [R0 0, R1 1], []; 0; 3);
+batched!([], [R0 0, R1 1, R2 2], []; 0; 4);
+batched!([], [R0 0, R1 1, R2 2, R3 3], []; 0; 5);
 // Batch ranks 1 and 2 (the rank-3 operand's batch dim pairs with the other's last one).
-batched!([L0 0], [], [A0 1 B0 0]; 2, 3; 1, 2);
-batched!([], [R0 0], [A0 0 B0 1]; 1, 2; 2, 3);
+batched!([L0 0], [], [A0 1 B0 0]; 2; 2);
+batched!([], [R0 0], [A0 0 B0 1]; 1; 3);
 // The right operand shared by the batch.
 shared_rhs!(B0 0; 1);
 shared_rhs!(B0 0, B1 1; 2);
