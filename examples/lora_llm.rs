@@ -19,9 +19,12 @@
 //!
 //! `--out DIR` saves the adapters as PEFT does (`adapter_model.safetensors`,
 //! `adapter_config.json`); `--merged DIR` folds them into the model and saves it as a
-//! Hugging Face directory (config.json + model.safetensors, 540 MB); `--dump FILE` writes
-//! the ids and our logits of the first held-out prompt (adapted model) for
-//! `scripts/check_peft.py`.
+//! Hugging Face directory (config.json + model.safetensors, 540 MB); `--dump FILE` (with
+//! `--out`) writes the ids and our logits of the first held-out prompt for
+//! `scripts/check_peft.py`: in f32 from the model trained here, and in f64 with the base
+//! loaded again as f64 and the adapters read back from `--out` (and the merged model from
+//! `--merged`), so that the check compares the adapters and the files rather than f32
+//! rounding.
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -61,7 +64,8 @@ usage: lora_llm [--model FILE.gguf] [--data DIR] [--steps N] [--rank R] [--batch
   --lr LR        AdamW's peak rate, warmup 3 steps then cosine (2e-3)
   --out DIR      save the adapters there as PEFT does
   --merged DIR   save the merged model there as a Hugging Face directory
-  --dump FILE    write the ids and logits of the first held-out prompt (safetensors)
+  --dump FILE    write the ids and logits (f32, and f64 read back from --out and --merged)
+                 of the first held-out prompt (safetensors), for scripts/check_peft.py
   -h, --help     this help
 ";
 
@@ -264,6 +268,40 @@ impl Rng {
     }
 }
 
+/// `--dump`: the ids of `prompt` and its logits, for `scripts/check_peft.py`: in f32 from
+/// the model trained here (`base_f32` before the adapters, `adapted_f32` with them), and in
+/// f64 from the GGUF loaded again as f64 (`base`), with the adapters read back from
+/// `--out` by `load_peft` (`adapted`), and from the `--merged` directory read back by
+/// `from_hf_dir` (`merged`). In f64 the comparison with PEFT measures the adapters and the
+/// files, not f32 rounding over 30 layers.
+fn dump(
+    a: &Args,
+    file: &std::path::Path,
+    prompt: &[u32],
+    base_f32: Tensor<(Dyn, Dyn, Dyn)>,
+    adapted_f32: Tensor<(Dyn, Dyn, Dyn)>,
+) -> Result<(), Box<dyn Error>> {
+    let out = a.out.as_ref().ok_or("--dump needs --out (the adapters it reads back)")?;
+    let shape = (Dyn::new(1), Dyn::new(prompt.len()));
+    let ids: Vec<f32> = prompt.iter().map(|&i| i as f32).collect();
+    let mut w = SafetensorsWriter::new();
+    w.add("ids", &Tensor::from_vec_with(shape, ids)?)?
+        .add("base_f32", &base_f32)?
+        .add("adapted_f32", &adapted_f32)?;
+    let mut m64 = Decoder::<RuntimeDims, f64>::from_gguf(&a.model)?;
+    w.add("base", &m64.logits(shape, prompt)?)?;
+    m64.load_peft(out)?;
+    w.add("adapted", &m64.logits(shape, prompt)?)?;
+    drop(m64);
+    if let Some(dir) = &a.merged {
+        let merged = Decoder::<RuntimeDims, f64>::from_hf_dir(dir)?;
+        w.add("merged", &merged.logits(shape, prompt)?)?;
+    }
+    w.write(file)?;
+    println!("ids and logits of the first held-out prompt in {}", file.display());
+    Ok(())
+}
+
 fn run(a: &Args) -> Result<(), Box<dyn Error>> {
     if !a.model.exists() {
         return Err(format!(
@@ -293,6 +331,9 @@ fn run(a: &Args) -> Result<(), Box<dyn Error>> {
         held.len()
     );
 
+    let dump_prompt = (Dyn::new(1), Dyn::new(held.first().map_or(0, |e| e.prompt.len())));
+    let dump_ids = held.first().map(|e| e.prompt.clone()).unwrap_or_default();
+    let base_f32 = model.logits(dump_prompt, &dump_ids)?;
     let before_lp = mean_logprob(&model, &held, pad)?;
     let (before_texts, before_fmt, before_right) = greedy(&model, &tok, &held, stop)?;
 
@@ -396,24 +437,19 @@ fn run(a: &Args) -> Result<(), Box<dyn Error>> {
         );
     }
 
+    let mut model_f32_logits = Some(model.logits(dump_prompt, &dump_ids)?);
     if let Some(dir) = &a.out {
         model.save_peft(dir, "HuggingFaceTB/SmolLM2-135M-Instruct")?;
         println!("\nadapters saved as PEFT does in {}", dir.display());
-    }
-    if let (Some(file), Some(e)) = (&a.dump, held.first()) {
-        let s = e.prompt.len();
-        let logits = model.logits((Dyn::new(1), Dyn::new(s)), &e.prompt)?;
-        let ids: Vec<f32> = e.prompt.iter().map(|&i| i as f32).collect();
-        let mut w = SafetensorsWriter::new();
-        w.add("ids", &Tensor::from_vec_with((Dyn::new(1), Dyn::new(s)), ids)?)?
-            .add("logits", &logits)?;
-        w.write(file)?;
-        println!("ids and logits of the first held-out prompt in {}", file.display());
     }
     if let Some(dir) = &a.merged {
         model.merge_adapters();
         model.save_hf_dir(dir, context)?;
         println!("merged model saved as a Hugging Face directory in {}", dir.display());
+    }
+    if let (Some(file), Some(e)) = (&a.dump, held.first()) {
+        let adapted_f32 = model_f32_logits.take().ok_or("no logits were kept")?;
+        dump(a, file, &e.prompt, base_f32, adapted_f32)?;
     }
     Ok(())
 }
