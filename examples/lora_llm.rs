@@ -129,9 +129,13 @@ fn load_set(
 ) -> Result<Vec<Example>, Box<dyn Error>> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
         let field = |k: &str| {
             v.get(k)
                 .and_then(|x| x.as_str())
@@ -207,7 +211,12 @@ fn mean_logprob(model: &Model, set: &[Example], pad: u32) -> Result<f64, Box<dyn
             for (j, &t) in e.answer.iter().enumerate() {
                 let row = &logits.as_slice()[(r * len + e.prompt.len() - 1 + j) * v..][..v];
                 let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) as f64;
-                let lse = max + row.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln();
+                let lse = max
+                    + row
+                        .iter()
+                        .map(|&x| (x as f64 - max).exp())
+                        .sum::<f64>()
+                        .ln();
                 lp += row[t as usize] as f64 - lse;
             }
             total += lp / e.answer.len() as f64;
@@ -239,10 +248,8 @@ fn greedy(
             &g.ids[..]
         };
         let text = tok.decode(body)?;
-        let in_format = stopped
-            && text.starts_with("ANSWER: ")
-            && text.ends_with('.')
-            && !text.contains('\n');
+        let in_format =
+            stopped && text.starts_with("ANSWER: ") && text.ends_with('.') && !text.contains('\n');
         format += usize::from(in_format);
         right += usize::from(text.to_lowercase().contains(&e.content.to_lowercase()));
         texts.push(text);
@@ -263,7 +270,10 @@ fn peak_rss_mib() -> Option<f64> {
 struct Rng(u64);
 impl Rng {
     fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 33) % n as u64) as usize
     }
 }
@@ -281,7 +291,10 @@ fn dump(
     base_f32: Tensor<(Dyn, Dyn, Dyn)>,
     adapted_f32: Tensor<(Dyn, Dyn, Dyn)>,
 ) -> Result<(), Box<dyn Error>> {
-    let out = a.out.as_ref().ok_or("--dump needs --out (the adapters it reads back)")?;
+    let out = a
+        .out
+        .as_ref()
+        .ok_or("--dump needs --out (the adapters it reads back)")?;
     let shape = (Dyn::new(1), Dyn::new(prompt.len()));
     let ids: Vec<f32> = prompt.iter().map(|&i| i as f32).collect();
     let mut w = SafetensorsWriter::new();
@@ -298,7 +311,10 @@ fn dump(
         w.add("merged", &merged.logits(shape, prompt)?)?;
     }
     w.write(file)?;
-    println!("ids and logits of the first held-out prompt in {}", file.display());
+    println!(
+        "ids and logits of the first held-out prompt in {}",
+        file.display()
+    );
     Ok(())
 }
 
@@ -331,7 +347,10 @@ fn run(a: &Args) -> Result<(), Box<dyn Error>> {
         held.len()
     );
 
-    let dump_prompt = (Dyn::new(1), Dyn::new(held.first().map_or(0, |e| e.prompt.len())));
+    let dump_prompt = (
+        Dyn::new(1),
+        Dyn::new(held.first().map_or(0, |e| e.prompt.len())),
+    );
     let dump_ids = held.first().map(|e| e.prompt.clone()).unwrap_or_default();
     let base_f32 = model.logits(dump_prompt, &dump_ids)?;
     let before_lp = mean_logprob(&model, &held, pad)?;
@@ -410,7 +429,10 @@ fn run(a: &Args) -> Result<(), Box<dyn Error>> {
 
     let after_lp = mean_logprob(&model, &held, pad)?;
     let (after_texts, after_fmt, after_right) = greedy(&model, &tok, &held, stop)?;
-    println!("\nheld-out ({} questions)              before    after", held.len());
+    println!(
+        "\nheld-out ({} questions)              before    after",
+        held.len()
+    );
     println!("mean log-prob per answer token    {before_lp:>8.3} {after_lp:>8.3}");
     println!(
         "greedy answers in the format      {:>7.0}% {:>7.0}%",
@@ -445,7 +467,10 @@ fn run(a: &Args) -> Result<(), Box<dyn Error>> {
     if let Some(dir) = &a.merged {
         model.merge_adapters();
         model.save_hf_dir(dir, context)?;
-        println!("merged model saved as a Hugging Face directory in {}", dir.display());
+        println!(
+            "merged model saved as a Hugging Face directory in {}",
+            dir.display()
+        );
     }
     if let (Some(file), Some(e)) = (&a.dump, held.first()) {
         let adapted_f32 = model_f32_logits.take().ok_or("no logits were kept")?;
