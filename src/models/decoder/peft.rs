@@ -12,6 +12,23 @@
 //! shape (an `Err` naming the key and both shapes) or not an adapter of the decoder is
 //! refused; and when the decoder already has adapters, their ranks, α and rsLoRA must be
 //! the file's.
+//!
+//! ```
+//! use shapecheck::models::decoder::{Decoder, RuntimeDims};
+//! // A tiny LLaMA and a rank-4 adapter on q/k/v/o that PEFT saved (tests/fixtures/peft).
+//! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/peft");
+//! let mut model = Decoder::<RuntimeDims>::from_hf_dir(format!("{dir}/base"))?;
+//! let config = model.load_peft(format!("{dir}/adapter"))?;
+//! assert_eq!((config.r, config.lora_alpha), (4, 8.0));
+//! // Per layer 4·(32 + 32) for q and o, 4·(32 + 16) for k and v; two layers.
+//! assert_eq!(model.num_adapter_params(), 2 * (2 * 256 + 2 * 192));
+//! let out = std::env::temp_dir().join(format!("shapecheck-peft-doc-{}", std::process::id()));
+//! model.save_peft(&out, "tiny-llama")?;
+//! let mut again = Decoder::<RuntimeDims>::from_hf_dir(format!("{dir}/base"))?;
+//! again.load_peft(&out)?;
+//! # std::fs::remove_dir_all(&out)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::path::Path;
 
