@@ -236,11 +236,24 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
 
     /// [`load_adapters`](Self::load_adapters) from a file already read.
     pub fn load_adapters_from(&mut self, file: &SafeTensors) -> Result<(), LoadError> {
+        let config = crate::nn::lora::recorded_config(file)?;
+        self.load_adapters_under(file, "", &config)
+    }
+
+    /// Reads every adapter under `{root}layers.{i}.self_attn.{q,k,v,o}_proj.`, checked
+    /// against `config`, after refusing a tensor of `file` that is none of them; all are
+    /// read and checked before any is replaced.
+    pub(super) fn load_adapters_under(
+        &mut self,
+        file: &SafeTensors,
+        root: &str,
+        config: &crate::nn::lora::AdapterConfig,
+    ) -> Result<(), LoadError> {
         // A stray tensor is refused before anything is replaced.
         let known: Vec<String> = self
             .named_adapter_params()
             .into_iter()
-            .map(|(n, _)| n)
+            .map(|(n, _)| format!("{root}{n}"))
             .collect();
         if let Some(extra) = file
             .names()
@@ -252,17 +265,16 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
                 detail: format!("tensor `{extra}` is not one of the decoder's adapters"),
             });
         }
-        let config = crate::nn::lora::recorded_config(file)?;
         // All read and checked first: a refused file replaces nothing.
         let mut read_all = Vec::new();
         for (i, b) in self.blocks.iter().enumerate() {
             let l = &b.attn.lora;
-            let p = |n: &str| format!("layers.{i}.self_attn.{n}.");
+            let p = |n: &str| format!("{root}layers.{i}.self_attn.{n}.");
             read_all.push((
-                read(&l.q, file, p("q_proj"), &config)?,
-                read(&l.k, file, p("k_proj"), &config)?,
-                read(&l.v, file, p("v_proj"), &config)?,
-                read(&l.o, file, p("o_proj"), &config)?,
+                read(&l.q, file, p("q_proj"), config)?,
+                read(&l.k, file, p("k_proj"), config)?,
+                read(&l.v, file, p("v_proj"), config)?,
+                read(&l.o, file, p("o_proj"), config)?,
             ));
         }
         for (b, (q, k, v, o)) in self.blocks.iter_mut().zip(read_all) {

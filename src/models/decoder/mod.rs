@@ -88,10 +88,12 @@ mod block;
 mod config;
 mod decode;
 pub mod dims;
+mod hf_save;
 pub mod inspect;
 mod io;
 pub mod lens;
 mod lora;
+mod peft;
 
 /// The parameter visitors, re-exported where the decoder's walk is used.
 pub use crate::autodiff::{ParamVisitor, ParamVisitorMut};
@@ -102,6 +104,7 @@ pub use decode::{BatchCache, DecoderCache};
 pub use dims::{presets, DecoderDims, Dims, DividesHeads, RuntimeDims, SizeMismatch};
 pub use inspect::{Seq, Tokens};
 pub use lora::Adapter;
+pub use peft::{PEFT_CONFIG, PEFT_PREFIX, PEFT_WEIGHTS};
 
 use self::block::{ones, BlockHooks, Kv};
 use crate::autodiff::{Params, Tape, Var};
