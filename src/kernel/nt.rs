@@ -630,8 +630,10 @@ unsafe fn gemm_nt<L: Lanes>(
 
 /// The single-pass loop for `m ≤ GEMV_MAX_M`: `A`'s rows copied into the aligned scratch,
 /// then tiles of all `m` rows × `C` rows of `W`, `C` as many as the registers hold (the
-/// accumulators, the rows of `A` and a vector of `W`): 4 for one or two rows, then 2 on
-/// AVX-512 (32 registers); on AVX2 (16) 4 up to three rows, 2 for four and 1 above.
+/// accumulators, and per row of `W` its last aligned vector and its permute index, which on
+/// AVX2 is two registers): on AVX-512 (32 registers) 8 for one row, 4 up to four rows, 2
+/// above; on AVX2 (16) 4 for one row, 2 up to four, 1 above (2 rows × 4 spilled and ran at
+/// 16 GB/s).
 ///
 /// # Safety
 ///
