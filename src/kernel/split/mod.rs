@@ -29,8 +29,10 @@ unsafe impl<T: Sync> Sync for Parts<T> {}
 /// then reads only its columns of `B` (a weight read once, not once per thread).
 const SPLIT_COLUMNS_MAX_M: usize = 48;
 
-/// [`raw::gemm`] on `backend` spread over up to `threads` threads of the pool: blocks of
-/// columns when `m` is small, blocks of rows otherwise, each block a multiple of 16 wide.
+/// [`raw::gemm`] on `backend` spread over up to `threads` threads: blocks of columns when
+/// `m` is small, blocks of rows otherwise, each block a multiple of 16 wide. Two blocks of
+/// columns go to this thread and the [`helper`] (rayon's pool when another product holds
+/// it); anything else goes to the pool.
 /// Each block is routed by itself, as before the packed GEMM existed: a block of up to 48
 /// rows of `x·Wᵀ` goes to the few-rows kernel, so the bits of such a product with 49 to 96
 /// rows depend on the thread count (one block on the packed kernel, or two on the few-rows
