@@ -23,15 +23,15 @@ thread_local! {
 /// the registers hold (the accumulators, and per row of `W` its last aligned vector and its
 /// permute index, two registers): 4 for one row, 2 up to four, 1 above (2 rows × 4 spilled
 /// and ran at 16 GB/s). On AVX-512 (32 registers) fewer rows of `W` at once read faster than
-/// more, although more fit: 2 for one or two rows, 4 for three and four, 2 above. Measured on
-/// AMD EPYC Zen 5, 1 thread, SmolLM2-135M's shapes cycling through 64 MB: one row read
-/// 29–34 GB/s with 8 rows of `W` per tile (16: 26–30), 33–39 with 4, 37–43 with 2, as fast
-/// as AVX2's 4 × 8 lanes (a tile of 2 × 16 lanes reads the same two cache lines per step);
-/// two rows 34–38 with 4, 37–41 with 2 (1536 → 576: 33 against 40–41). The prefetch
-/// distance was not the cause: 8, 32 and 64 KiB read as 16 KiB did with 8 rows of `W`. What
-/// changes it is how many rows of `W` a tile reads at once; our guess at why (unverified: the
-/// VM measured on exposes no hardware counters) is that each is a stream of its own to the
-/// hardware prefetchers, and a row of 576 floats is only 36 cache lines long.
+/// more, although more fit: 1 for one or two rows, 2 above. Measured on AMD EPYC Zen 5,
+/// 1 thread, SmolLM2-135M's shapes cycling through 64 MB, GB/s: one row 29–34 with 8 rows
+/// of `W` per tile (16: 26–30), 33–39 with 4, 38–46 with 2, 44–53 with 1 (AVX2's 4 × 8
+/// lanes: 29–50 in the same runs); two rows 34–38 with 4, 41–47 with 2, 44–52 with 1; four
+/// rows 36–41 with 4, 39–47 with 2 (3 rows follow 4, not measured apart); eight rows
+/// 28–32 with 2, 22–27 with 1. The prefetch distance was not the cause: 8, 32 and 64 KiB read
+/// as 16 KiB did with 8 rows of `W`. Our guess at why fewer is faster (unverified: the VM
+/// measured on exposes no hardware counters) is that each row of `W` is a stream of its own
+/// to the hardware prefetchers, and a row of 576 floats is only 36 cache lines long.
 ///
 /// # Safety
 ///
@@ -93,10 +93,10 @@ pub(super) unsafe fn single_pass<L: Lanes>(
         };
     }
     tiles! {
-        1 => 2, 4;
-        2 => 2, 2;
-        3 => 4, 2;
-        4 => 4, 2;
+        1 => 1, 4;
+        2 => 1, 2;
+        3 => 2, 2;
+        4 => 2, 2;
         5 => 2, 1;
         6 => 2, 1;
         7 => 2, 1;
