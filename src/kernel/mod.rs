@@ -29,11 +29,14 @@
 //! - `epilogue.rs`: [`Epilogue`], the fused write-back of a product (a bias row, then an
 //!   elementwise map such as an activation and a residual add), fused into the packed
 //!   GEMM's tiles and run unfused on the other routes, with the same values.
-//! - `nt.rs`: the few-rows `x·Wᵀ` kernel (AVX-512F on the AVX-512 backend, AVX2 + FMA on
-//!   the others), reading both operands in place; up to 8 rows (a decode step) in one pass
-//!   over `W` at the machine's memory bandwidth. `tests_nt.rs` forces each width.
-//! - `split.rs`: one product split into blocks of rows or columns over threads, on the
-//!   kernels' tile edges so the result does not depend on the thread count.
+//! - `nt/`: the few-rows `x·Wᵀ` kernel (AVX-512F on the AVX-512 backend, AVX2 + FMA on
+//!   the others), reading both operands in place, its loops written once over a vector
+//!   trait implemented per width; up to 8 rows (a decode step) in one pass over `W` at the
+//!   machine's memory bandwidth. `tests_nt.rs` forces each width.
+//! - `split/`: one product split into blocks of rows or columns over threads, on the
+//!   kernels' tile edges so the result does not depend on the thread count; a few-rows
+//!   product split in two hands its second block to a helper thread of its own that spins
+//!   between products (`split/helper.rs`), the rest goes to rayon's pool.
 //! - `simd.rs`: running safe code compiled for AVX2/FMA when the CPU has them.
 //! - `tests.rs`: the entry against a naive product.
 //! - `pairwise.rs`: safe, accurate sums (NumPy's pairwise summation) for every sum outside

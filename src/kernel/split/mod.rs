@@ -8,6 +8,8 @@ use super::epilogue::Epilogue;
 use super::raw::{self, Backend};
 use crate::element::Float;
 
+mod helper;
+
 /// The pointers of one product, shared by the threads that compute disjoint blocks of it.
 #[derive(Clone, Copy)]
 struct Parts<T> {
@@ -27,8 +29,10 @@ unsafe impl<T: Sync> Sync for Parts<T> {}
 /// then reads only its columns of `B` (a weight read once, not once per thread).
 const SPLIT_COLUMNS_MAX_M: usize = 48;
 
-/// [`raw::gemm`] on `backend` spread over up to `threads` threads of the pool: blocks of
-/// columns when `m` is small, blocks of rows otherwise, each block a multiple of 16 wide.
+/// [`raw::gemm`] on `backend` spread over up to `threads` threads: blocks of columns when
+/// `m` is small, blocks of rows otherwise, each block a multiple of 16 wide. Two blocks of
+/// columns go to this thread and the [`helper`] (rayon's pool when another product holds
+/// it); anything else goes to the pool.
 /// Each block is routed by itself, as before the packed GEMM existed: a block of up to 48
 /// rows of `x·Wᵀ` goes to the few-rows kernel, so the bits of such a product with 49 to 96
 /// rows depend on the thread count (one block on the packed kernel, or two on the few-rows
@@ -79,62 +83,66 @@ pub(super) unsafe fn split_gemm<T: Float>(
         .map(|s| s..(s + step).min(len))
         .collect();
     let parts = Parts { a, b, c };
-    crate::parallel::for_each_chunk(
-        blocks,
-        threads,
-        || (),
-        |_, _, r| {
-            let p = parts;
-            let (start, len) = (r.start, r.end - r.start);
-            // SAFETY: a block of columns `start..start + len` (or of rows) of the product the
-            // caller made valid: the offset pointers address elements of it (strides are
-            // non-negative, `start < n` or `< m`), the block's reads are a subset of the
-            // product's, and its writes are the block's own elements of `C`, disjoint from every
-            // other block's; `A` and `B` are not written by anyone meanwhile. `route` is the
-            // block's own.
-            unsafe {
-                if by_columns {
-                    let route = raw::route::<T>(backend, (m, k, len), rsa, csa, rsb, csb, rsc, csc);
-                    raw::gemm(
-                        route,
-                        m,
-                        k,
-                        len,
-                        alpha,
-                        p.a,
-                        rsa,
-                        csa,
-                        p.b.add(start * csb as usize),
-                        rsb,
-                        csb,
-                        beta,
-                        p.c.add(start * csc as usize),
-                        rsc,
-                        csc,
-                        epi.shifted(0, start),
-                    )
-                } else {
-                    let route = raw::route::<T>(backend, (len, k, n), rsa, csa, rsb, csb, rsc, csc);
-                    raw::gemm(
-                        route,
-                        len,
-                        k,
-                        n,
-                        alpha,
-                        p.a.add(start * rsa as usize),
-                        rsa,
-                        csa,
-                        p.b,
-                        rsb,
-                        csb,
-                        beta,
-                        p.c.add(start * rsc as usize),
-                        rsc,
-                        csc,
-                        epi.shifted(start, 0),
-                    )
-                }
+    let block = |r: core::ops::Range<usize>| {
+        let p = parts;
+        let (start, len) = (r.start, r.end - r.start);
+        // SAFETY: a block of columns `start..start + len` (or of rows) of the product the
+        // caller made valid: the offset pointers address elements of it (strides are
+        // non-negative, `start < n` or `< m`), the block's reads are a subset of the
+        // product's, and its writes are the block's own elements of `C`, disjoint from every
+        // other block's; `A` and `B` are not written by anyone meanwhile. `route` is the
+        // block's own.
+        unsafe {
+            if by_columns {
+                let route = raw::route::<T>(backend, (m, k, len), rsa, csa, rsb, csb, rsc, csc);
+                raw::gemm(
+                    route,
+                    m,
+                    k,
+                    len,
+                    alpha,
+                    p.a,
+                    rsa,
+                    csa,
+                    p.b.add(start * csb as usize),
+                    rsb,
+                    csb,
+                    beta,
+                    p.c.add(start * csc as usize),
+                    rsc,
+                    csc,
+                    epi.shifted(0, start),
+                )
+            } else {
+                let route = raw::route::<T>(backend, (len, k, n), rsa, csa, rsb, csb, rsc, csc);
+                raw::gemm(
+                    route,
+                    len,
+                    k,
+                    n,
+                    alpha,
+                    p.a.add(start * rsa as usize),
+                    rsa,
+                    csa,
+                    p.b,
+                    rsb,
+                    csb,
+                    beta,
+                    p.c.add(start * rsc as usize),
+                    rsc,
+                    csc,
+                    epi.shifted(start, 0),
+                )
             }
-        },
-    );
+        }
+    };
+    // Two blocks of a few-rows product (a decode step's `x·Wᵀ` on two threads): the second
+    // to the decode helper, which is awake between products; the pool when it is taken.
+    if by_columns && blocks.len() == 2 {
+        let (first, second) = (blocks[0].clone(), blocks[1].clone());
+        if helper::pair(&|| block(second.clone()), || block(first.clone())) {
+            return;
+        }
+    }
+    crate::parallel::for_each_chunk(blocks, threads, || (), |_, _, r| block(r));
 }
