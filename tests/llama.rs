@@ -343,8 +343,8 @@ fn inspecting_grouped_heads_shows_the_keys_repeated() {
     }
 }
 
-/// Prompts of different lengths decoded together (left-padded, a cache per row) give each
-/// row the logits it has decoded alone, prefill and greedy steps, with grouped heads and
+/// Prompts of different lengths decoded together (`decode_ragged`: left-padded, a cache
+/// per row) give each row the logits it has decoded alone, prefill and greedy steps, with grouped heads and
 /// with a sliding window.
 #[test]
 fn a_left_padded_batch_decodes_as_each_row_alone() {
@@ -354,13 +354,8 @@ fn a_left_padded_batch_decodes_as_each_row_alone() {
         let prompts: [&[u32]; 3] = [&[5, 9, 2, 40, 7, 7, 63], &[11, 3, 30, 8], &[17]];
         let n = 7;
         let pads: Vec<usize> = prompts.iter().map(|p| n - p.len()).collect();
-        let mut ids = Vec::new();
-        for p in prompts {
-            ids.extend(std::iter::repeat_n(0, n - p.len()));
-            ids.extend_from_slice(p);
-        }
-        let mut batch = model.batch_cache(3);
-        let mut logits = model.decode_batch(&mut batch, &ids, &pads).unwrap();
+        let mut batch = vec![model.cache(); 3];
+        let mut logits = model.decode_ragged(&mut batch, &prompts).unwrap();
         let mut alone: Vec<_> = prompts.iter().map(|_| model.cache()).collect();
         let mut last: Vec<Vec<f32>> = Vec::new();
         for (r, p) in prompts.iter().enumerate() {
@@ -374,7 +369,8 @@ fn a_left_padded_batch_decodes_as_each_row_alone() {
         }
         for step in 0..5 {
             let next: Vec<u32> = last.iter().map(|l| argmax(l)).collect();
-            logits = model.decode_batch(&mut batch, &next, &[0, 0, 0]).unwrap();
+            let rows: Vec<&[u32]> = next.chunks(1).collect();
+            logits = model.decode_ragged(&mut batch, &rows).unwrap();
             for r in 0..3 {
                 let one = model.decode(&mut alone[r], &next[r..r + 1]).unwrap();
                 let d = max_diff(&logits.as_slice()[r * v..][..v], one.as_slice());
@@ -382,8 +378,8 @@ fn a_left_padded_batch_decodes_as_each_row_alone() {
                 last[r] = one.as_slice().to_vec();
             }
         }
-        assert_eq!(batch.len_of(0), 12);
-        assert_eq!(batch.len_of(2), 6);
+        assert_eq!(batch[0].len(), 12);
+        assert_eq!(batch[2].len(), 6);
     }
 }
 

@@ -98,7 +98,7 @@ pub use crate::autodiff::{ParamVisitor, ParamVisitorMut};
 pub use crate::nn::self_attention::{AttnAdapters, LoraTargets};
 pub use block::{Attention, Block};
 pub use config::DecoderConfig;
-pub use decode::{BatchCache, DecoderCache};
+pub use decode::{BatchLogits, DecoderCache};
 pub use dims::{presets, DecoderDims, Dims, DividesHeads, RuntimeDims, SizeMismatch};
 pub use inspect::{Seq, Tokens};
 pub use lora::Adapter;
