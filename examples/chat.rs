@@ -314,11 +314,12 @@ fn bench(args: &Args) -> Result<(), Box<dyn Error>> {
     let ids: Vec<String> = ids.iter().map(u32::to_string).collect();
     println!(
         "BENCH {{\"prefill_s\": {:.6}, \"decode_s\": {:.6}, \"decode_steps\": {}, \
-         \"load_rss_kb\": {}, \"ids\": [{}]}}",
+         \"load_rss_kb\": {}, \"peak_rss_kb\": {}, \"ids\": [{}]}}",
         prefill.as_secs_f64(),
         decode.as_secs_f64(),
         n - 1,
         load_rss_kb.map_or("null".to_string(), |k| k.to_string()),
+        peak_rss_kb().map_or("null".to_string(), |k| k.to_string()),
         ids.join(", ")
     );
     Ok(())

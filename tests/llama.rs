@@ -488,7 +488,8 @@ fn rewrite_shard(dir: &Path, shard: &str, edit: impl Fn(&str, Vec<usize>) -> Opt
 }
 
 /// A missing shard, a parameter no shard holds, and a tensor of another shape are each an
-/// `Err` naming the file and the tensor.
+/// `Err` naming the file and the tensor; a directory with no weights file names both the
+/// files it looked for.
 #[test]
 fn a_broken_sharded_checkpoint_is_refused_naming_file_and_tensor() {
     let load = |dir: &Path| {
@@ -502,6 +503,16 @@ fn a_broken_sharded_checkpoint_is_refused_naming_file_and_tensor() {
     assert!(
         err.contains("model.safetensors.index.json`: the index puts tensor `model.layers.0.self_attn.o_proj.weight` and 8 others in shard `model-00002-of-00003.safetensors`, but")
             && err.ends_with("model-00002-of-00003.safetensors` is not a file"),
+        "{err}"
+    );
+    // Neither the index nor one file (a directory of `pytorch_model.bin`, say).
+    std::fs::remove_file(dir.join("model.safetensors.index.json")).unwrap();
+    let err = load(&dir).to_string();
+    assert!(
+        err.ends_with(
+            "the directory holds neither `model.safetensors` nor \
+             `model.safetensors.index.json`"
+        ),
         "{err}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
