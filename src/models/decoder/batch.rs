@@ -34,8 +34,9 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     /// `N` is the longest `ids[b]`, and sequence `b`'s logits are the last `ids[b].len()`
     /// of its row (the row is padded on the left; the logits of its padding positions mean
     /// nothing). Each cache grows by its sequence's ids. Sequence `b`'s logits equal what
-    /// [`decode`](Self::decode)`(&mut caches[b], ids[b])` gives, up to rounding (see the
-    /// [module docs](self)).
+    /// [`decode`](Self::decode)`(&mut caches[b], ids[b])` gives, up to rounding (the
+    /// kernel may pick another micro-kernel for a `B`-row product than for a smaller one;
+    /// the sums are over the same terms).
     ///
     /// `Err` when `ids` and `caches` differ in length or are empty, a sequence has no id,
     /// an id is not below `Vocab`, or a cache was made for another decoder (all checked
@@ -73,7 +74,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     /// after what `caches[b]` holds (at position `caches[b].len()`), and each cache grows
     /// by one: [`decode_ragged`](Self::decode_ragged) with one id a sequence. Row `b`
     /// equals what [`decode_last`](Self::decode_last)`(&mut caches[b], &[ids[b]])` gives,
-    /// up to rounding (see the [module docs](self)).
+    /// up to rounding (see [`decode_ragged`](Self::decode_ragged)).
     ///
     /// `Err` when `ids` and `caches` differ in length or are empty, an id is not below
     /// `Vocab`, or a cache was made for another decoder (all checked before anything is
