@@ -31,7 +31,10 @@ use shapecheck::models::generate::{
 };
 use shapecheck::text::Tokenizer;
 
-const DEFAULT_MODEL: &str = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
+#[path = "common/llm.rs"]
+mod llm;
+
+const DEFAULT_MODEL: &str = llm::DEFAULT_GGUF;
 
 const USAGE: &str = "usage: chat [OPTIONS] PROMPT\n       chat --bench --model FILE.gguf \
                      --prompt-ids ID,ID,... -n N [--threads N]";
@@ -62,6 +65,7 @@ options:
   --bench                   scripts/bench_llm.py's contract: time the prefill of
                             --prompt-ids and the greedy decode of -n tokens in all (a warm-up,
                             then the best of 3 runs), print BENCH {...}
+  --repeats R               (--bench) the best of R runs instead of 3 (to profile)
   --prompt-ids ID,ID,...    (--bench) the prompt as token ids
   --batch B                 (--bench) instead: B prompts (the ids, then shorter by 8 ids each),
                             generated greedily with generate_batch (the decode steps packed)
@@ -81,6 +85,7 @@ struct Args {
     bench: bool,
     prompt_ids: Vec<u32>,
     batch: Option<usize>,
+    repeats: usize,
 }
 
 fn parse() -> Result<Args, lexopt::Error> {
@@ -99,6 +104,7 @@ fn parse() -> Result<Args, lexopt::Error> {
         threads: None,
         bench: false,
         prompt_ids: Vec::new(),
+        repeats: 3,
         batch: None,
     };
     let mut p = lexopt::Parser::from_env();
@@ -117,6 +123,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             Long("threads") => args.threads = Some(common::positive(&mut p, "--threads")?),
             Long("bench") => args.bench = true,
             Long("batch") => args.batch = Some(common::positive(&mut p, "--batch")?),
+            Long("repeats") => args.repeats = common::positive(&mut p, "--repeats")?,
             Long("prompt-ids") => {
                 let v = p.value()?.string()?;
                 args.prompt_ids = v
@@ -148,14 +155,7 @@ struct Loaded {
 }
 
 fn load(path: &Path, with_text: bool) -> Result<Loaded, Box<dyn Error>> {
-    if !path.exists() {
-        let hint = if path == Path::new(DEFAULT_MODEL) {
-            " (run scripts/fetch-smollm2.sh to fetch SmolLM2-135M-Instruct, or pass --model)"
-        } else {
-            ""
-        };
-        return Err(format!("{} does not exist{hint}", path.display()).into());
-    }
+    llm::check_exists(path)?;
     if path.is_dir() {
         let model = Decoder::<RuntimeDims>::from_hf_dir(path)?;
         let tokenizer = Tokenizer::from_file(path.join("tokenizer.json"))?;
@@ -300,25 +300,26 @@ fn bench(args: &Args) -> Result<(), Box<dyn Error>> {
     let l = load(&args.model, false)?;
     let load_rss_kb = peak_rss_kb();
     let n = args.new_tokens;
-    // A warm-up (page faults, the thread pool), then the best of 3.
+    // A warm-up (page faults, the thread pool), then the best of `--repeats` (3).
     bench_run(&l.model, &args.prompt_ids, n.min(4))?;
     let mut best: Option<(Duration, Duration, Vec<u32>)> = None;
-    for _ in 0..3 {
+    for _ in 0..args.repeats {
         let (p, d, ids) = bench_run(&l.model, &args.prompt_ids, n)?;
         best = Some(match best {
             None => (p, d, ids),
             Some((bp, bd, _)) => (bp.min(p), bd.min(d), ids),
         });
     }
-    let (prefill, decode, ids) = best.expect("three runs");
+    let (prefill, decode, ids) = best.expect("at least one run");
     let ids: Vec<String> = ids.iter().map(u32::to_string).collect();
     println!(
         "BENCH {{\"prefill_s\": {:.6}, \"decode_s\": {:.6}, \"decode_steps\": {}, \
-         \"load_rss_kb\": {}, \"ids\": [{}]}}",
+         \"load_rss_kb\": {}, \"peak_rss_kb\": {}, \"ids\": [{}]}}",
         prefill.as_secs_f64(),
         decode.as_secs_f64(),
         n - 1,
         load_rss_kb.map_or("null".to_string(), |k| k.to_string()),
+        peak_rss_kb().map_or("null".to_string(), |k| k.to_string()),
         ids.join(", ")
     );
     Ok(())

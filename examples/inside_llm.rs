@@ -24,12 +24,14 @@
 //! the clean residual stream entering each layer at each position, patched into the
 //! corrupted run; the fraction of the clean − corrupted difference it restores.
 
+#[path = "common/llm.rs"]
+mod llm;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use shapecheck::inspect::{restored, Contrast, ResidSite, Selection, Site};
-use shapecheck::io::Gguf;
 use shapecheck::models::decoder::presets::SmolLm2_135m;
 use shapecheck::models::decoder::Decoder;
 use shapecheck::prelude::*;
@@ -63,7 +65,7 @@ usage: inside_llm [--model FILE.gguf] [--data DIR]
 fn parse() -> Result<Option<Args>, lexopt::Error> {
     use lexopt::prelude::*;
     let mut args = Args {
-        model: PathBuf::from("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        model: PathBuf::from(llm::DEFAULT_GGUF),
         data: PathBuf::from("data/sentiment"),
     };
     let mut p = lexopt::Parser::from_env();
@@ -268,14 +270,8 @@ fn patching(model: &Model, tok: &Tokenizer) -> Result<(), Box<dyn std::error::Er
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
-    let model = Model::from_gguf(&args.model)?;
-    let tok = Tokenizer::from_gguf_vocab(&Gguf::open(&args.model)?.vocab()?)?;
-    println!(
-        "loaded {} ({} layers, f32) in {:.2} s",
-        args.model.display(),
-        model.blocks.len(),
-        t.elapsed().as_secs_f64()
-    );
+    let (model, tok) = llm::load_gguf::<SmolLm2_135m>(&args.model, true)?;
+    let tok = tok.ok_or("the GGUF carries no tokenizer")?;
     sentiment(&model, &tok, &args.data)?;
     logit_lens(&model, &tok)?;
     patching(&model, &tok)?;

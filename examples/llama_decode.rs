@@ -8,11 +8,14 @@
 //! The prompt is `N` token ids (a fixed pattern, not text: this measures the model, not the
 //! tokenizer); the output is one line per phase with tokens per second.
 
+#[path = "common/llm.rs"]
+mod llm;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use shapecheck::models::decoder::{Decoder, RuntimeDims};
+use shapecheck::models::decoder::RuntimeDims;
 
 struct Args {
     model: PathBuf,
@@ -34,7 +37,7 @@ usage: llama_decode [--model FILE.gguf] [--prompt N] [--new N] [--threads N]
 fn parse() -> Result<Option<Args>, lexopt::Error> {
     use lexopt::prelude::*;
     let mut args = Args {
-        model: PathBuf::from("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        model: PathBuf::from(llm::DEFAULT_GGUF),
         prompt: 128,
         new: 64,
         threads: None,
@@ -53,15 +56,8 @@ fn parse() -> Result<Option<Args>, lexopt::Error> {
     Ok(Some(args))
 }
 
-fn run(args: &Args) -> Result<(), shapecheck::Error> {
-    let t = Instant::now();
-    let model = Decoder::<RuntimeDims>::from_gguf(&args.model)?;
-    println!(
-        "loaded {} ({} layers, f32) in {:.2} s",
-        args.model.display(),
-        model.blocks.len(),
-        t.elapsed().as_secs_f64()
-    );
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let (model, _) = llm::load_gguf::<RuntimeDims>(&args.model, false)?;
     let vocab = model.embedding.table().dims()[0] as u32;
     let prompt: Vec<u32> = (0..args.prompt as u32)
         .map(|i| (i * 7919 + 13) % vocab)

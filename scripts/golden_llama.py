@@ -22,7 +22,16 @@ Two kinds of fixture, both under tests/fixtures/llama/:
    `generate`) and `smollm2/last_logits.safetensors` (the whole last-token logits of
    prompt i as `p{i}`, (V,)).
 
+3. `llama_gqa_bf16_sharded/`: the `llama_gqa` checkpoint cast to bfloat16 and saved by
+   `save_pretrained` in shards (`model-0000i-of-0000n.safetensors` + the index), as the Hub
+   ships large models. `expected.safetensors` holds `ids`, `logits` (transformers' eager
+   f32 forward of the bf16 weights widened to f32: what a loader that widens at load must
+   give, within f32 rounding) and `gap` (the largest distance of those logits from the f32
+   checkpoint's: what rounding the weights to bf16 alone costs, the bound a test of the
+   bf16 copy against the f32 logits may allow).
+
     python3 scripts/golden_llama.py      # torch, transformers, gguf, safetensors (PyPI)
+    python3 scripts/golden_llama.py sharded   # only 3., from the committed llama_gqa
 """
 import copy
 import json
@@ -32,7 +41,7 @@ import sys
 
 import torch
 import transformers
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from transformers import (AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM,
                           MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM)
 
@@ -177,11 +186,45 @@ def smollm2():
     save_file(tensors, os.path.join(d, "last_logits.safetensors"))
 
 
+def sharded_bf16():
+    src = os.path.join(OUT, "llama_gqa")
+    model = LlamaForCausalLM.from_pretrained(src, dtype=torch.float32,
+                                             attn_implementation="eager").eval()
+    ids = load_file(os.path.join(src, "expected.safetensors"))["ids"].long()
+    with torch.no_grad():
+        f32 = model(input_ids=ids).logits
+        half = copy.deepcopy(model).to(torch.bfloat16)
+        # A fresh f32 model given the bf16 weights: `.float()` on `half` would widen
+        # RoPE's inverse frequencies too, which `.to(bfloat16)` rounded.
+        widened = copy.deepcopy(model)
+        widened.load_state_dict({k: v.float() for k, v in half.state_dict().items()})
+        logits = widened(input_ids=ids).logits
+    gap = (logits - f32).abs().max().item()
+    d = os.path.join(OUT, "llama_gqa_bf16_sharded")
+    shutil.rmtree(d, ignore_errors=True)
+    half.save_pretrained(d, safe_serialization=True, max_shard_size="20KB")
+    p = os.path.join(d, "generation_config.json")
+    if os.path.exists(p):
+        os.remove(p)
+    shards = sorted(f for f in os.listdir(d) if f.startswith("model-"))
+    print(f"llama_gqa_bf16_sharded: {len(shards)} shards; bf16 weights move the logits by "
+          f"{gap:.3e} (logits std {f32.std().item():.3f})")
+    if len(shards) < 3:
+        sys.exit("llama_gqa_bf16_sharded: fewer than 3 shards")
+    save_file({"ids": ids.float().contiguous(), "logits": logits.float().contiguous(),
+               "gap": torch.tensor([gap], dtype=torch.float32)},
+              os.path.join(d, "expected.safetensors"))
+
+
 def main():
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
+    if sys.argv[1:] == ["sharded"]:
+        sharded_bf16()
+        return
     for case in cases():
         tiny(*case)
+    sharded_bf16()
     smollm2()
 
 

@@ -343,8 +343,8 @@ fn inspecting_grouped_heads_shows_the_keys_repeated() {
     }
 }
 
-/// Prompts of different lengths decoded together (left-padded, a cache per row) give each
-/// row the logits it has decoded alone, prefill and greedy steps, with grouped heads and
+/// Prompts of different lengths decoded together (`decode_ragged`: left-padded, a cache
+/// per row) give each row the logits it has decoded alone, prefill and greedy steps, with grouped heads and
 /// with a sliding window.
 #[test]
 fn a_left_padded_batch_decodes_as_each_row_alone() {
@@ -354,13 +354,8 @@ fn a_left_padded_batch_decodes_as_each_row_alone() {
         let prompts: [&[u32]; 3] = [&[5, 9, 2, 40, 7, 7, 63], &[11, 3, 30, 8], &[17]];
         let n = 7;
         let pads: Vec<usize> = prompts.iter().map(|p| n - p.len()).collect();
-        let mut ids = Vec::new();
-        for p in prompts {
-            ids.extend(std::iter::repeat_n(0, n - p.len()));
-            ids.extend_from_slice(p);
-        }
-        let mut batch = model.batch_cache(3);
-        let mut logits = model.decode_batch(&mut batch, &ids, &pads).unwrap();
+        let mut batch = vec![model.cache(); 3];
+        let mut logits = model.decode_ragged(&mut batch, &prompts).unwrap();
         let mut alone: Vec<_> = prompts.iter().map(|_| model.cache()).collect();
         let mut last: Vec<Vec<f32>> = Vec::new();
         for (r, p) in prompts.iter().enumerate() {
@@ -374,7 +369,8 @@ fn a_left_padded_batch_decodes_as_each_row_alone() {
         }
         for step in 0..5 {
             let next: Vec<u32> = last.iter().map(|l| argmax(l)).collect();
-            logits = model.decode_batch(&mut batch, &next, &[0, 0, 0]).unwrap();
+            let rows: Vec<&[u32]> = next.chunks(1).collect();
+            logits = model.decode_ragged(&mut batch, &rows).unwrap();
             for r in 0..3 {
                 let one = model.decode(&mut alone[r], &next[r..r + 1]).unwrap();
                 let d = max_diff(&logits.as_slice()[r * v..][..v], one.as_slice());
@@ -382,7 +378,175 @@ fn a_left_padded_batch_decodes_as_each_row_alone() {
                 last[r] = one.as_slice().to_vec();
             }
         }
-        assert_eq!(batch.len_of(0), 12);
-        assert_eq!(batch.len_of(2), 6);
+        assert_eq!(batch[0].len(), 12);
+        assert_eq!(batch[2].len(), 6);
     }
+}
+
+/// The `llama_gqa` checkpoint as the Hub ships larger models: cast to bf16 and saved by
+/// `save_pretrained` in 3 shards with an index. It loads through the same call and gives
+/// `transformers`' logits of the same bf16 weights (widened to f32, as the loader widens
+/// them) within 1e-4, the f32 bound: widening bf16 is exact, so only f32 rounding is left.
+/// Against the f32 checkpoint's logits the bound is the script's `gap` (how far rounding
+/// the weights to bf16 moves transformers' own logits, 3.3e-2 for logits of std 0.88;
+/// bf16 keeps 8 significant bits, a relative error up to 2^-9 per weight) plus 1e-4: a
+/// loader that misread a bf16 tensor would be off by far more.
+#[test]
+fn a_sharded_bf16_checkpoint_gives_transformers_logits() {
+    let dir = fixture("llama_gqa_bf16_sharded");
+    assert!(!dir.join("model.safetensors").exists());
+    let model = Decoder::<RuntimeDims>::from_hf_dir(&dir).unwrap();
+    let file = SafeTensors::open(dir.join("expected.safetensors")).unwrap();
+    let ids = file.info("ids").unwrap().shape;
+    let (b, s) = (ids[0], ids[1]);
+    let v = model.dims().vocab().size();
+    let (ids, want) = (values(&file, "ids"), values(&file, "logits"));
+    let gap = values(&file, "gap")[0];
+    assert_eq!(want.len(), b * s * v);
+    let ids: Vec<u32> = ids.iter().map(|&x| x as u32).collect();
+    let got = model.logits((Dyn::new(b), Dyn::new(s)), &ids).unwrap();
+    let d = max_diff(got.as_slice(), &want);
+    assert!(
+        d < 1e-4,
+        "bf16 weights: logits differ from transformers' by {d}"
+    );
+    let (_, _, f32_ids, f32_logits) = expected("llama_gqa");
+    assert_eq!(f32_ids, ids);
+    let d = max_diff(got.as_slice(), &f32_logits);
+    assert!(
+        d > 1e-3 && d <= gap + 1e-4,
+        "bf16 weights move the logits by {d}, transformers' by {gap}"
+    );
+}
+
+/// Tensor `name` of `file` (any rank, any loadable dtype) as f32 values.
+fn values(file: &SafeTensors, name: &str) -> Vec<f32> {
+    let shape = file.info(name).unwrap().shape;
+    let d = |i: usize| Dyn::new(shape[i]);
+    match shape.len() {
+        1 => file.load_with::<_, f32>(name, (d(0),)).unwrap().into_vec(),
+        2 => file
+            .load_with::<_, f32>(name, (d(0), d(1)))
+            .unwrap()
+            .into_vec(),
+        3 => file
+            .load_with::<_, f32>(name, (d(0), d(1), d(2)))
+            .unwrap()
+            .into_vec(),
+        _ => unreachable!("{name}"),
+    }
+}
+
+/// A copy of the sharded fixture in a fresh directory, for a test to break.
+fn sharded_copy(tag: &str) -> PathBuf {
+    let src = fixture("llama_gqa_bf16_sharded");
+    let dir = std::env::temp_dir().join(format!("shapecheck-sharded-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+/// Rewrites shard `shard` of `dir` through `edit` (each tensor as f32, by name), and drops
+/// from the index the tensors `edit` drops.
+fn rewrite_shard(dir: &Path, shard: &str, edit: impl Fn(&str, Vec<usize>) -> Option<Vec<usize>>) {
+    let file = SafeTensors::open(dir.join(shard)).unwrap();
+    let mut w = shapecheck::io::SafetensorsWriter::new();
+    let mut dropped = Vec::new();
+    for name in file.names() {
+        let shape = file.info(name).unwrap().shape;
+        let Some(new_shape) = edit(name, shape) else {
+            dropped.push(name.to_owned());
+            continue;
+        };
+        let mut values = values(&file, name);
+        values.resize(new_shape.iter().product(), 0.5);
+        match new_shape.as_slice() {
+            [a] => w.add(
+                name,
+                &Tensor::from_vec_with((Dyn::new(*a),), values).unwrap(),
+            ),
+            [a, b] => w.add(
+                name,
+                &Tensor::from_vec_with((Dyn::new(*a), Dyn::new(*b)), values).unwrap(),
+            ),
+            _ => unreachable!("{name}"),
+        }
+        .unwrap();
+    }
+    w.write(dir.join(shard)).unwrap();
+    let index_path = dir.join("model.safetensors.index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&index_path).unwrap()).unwrap();
+    for name in dropped {
+        index["weight_map"].as_object_mut().unwrap().remove(&name);
+    }
+    std::fs::write(&index_path, index.to_string()).unwrap();
+}
+
+/// A missing shard, a parameter no shard holds, and a tensor of another shape are each an
+/// `Err` naming the file and the tensor; a directory with no weights file names both the
+/// files it looked for.
+#[test]
+fn a_broken_sharded_checkpoint_is_refused_naming_file_and_tensor() {
+    let load = |dir: &Path| {
+        Decoder::<RuntimeDims>::from_hf_dir(dir)
+            .map(|_| ())
+            .unwrap_err()
+    };
+    let dir = sharded_copy("missing");
+    std::fs::remove_file(dir.join("model-00002-of-00003.safetensors")).unwrap();
+    let err = load(&dir).to_string();
+    assert!(
+        err.contains("model.safetensors.index.json`: the index puts tensor `model.layers.0.self_attn.o_proj.weight` and 8 others in shard `model-00002-of-00003.safetensors`, but")
+            && err.ends_with("model-00002-of-00003.safetensors` is not a file"),
+        "{err}"
+    );
+    // Neither the index nor one file (a directory of `pytorch_model.bin`, say).
+    std::fs::remove_file(dir.join("model.safetensors.index.json")).unwrap();
+    let err = load(&dir).to_string();
+    assert!(
+        err.ends_with(
+            "the directory holds neither `model.safetensors` nor \
+             `model.safetensors.index.json`"
+        ),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let dir = sharded_copy("absent");
+    rewrite_shard(&dir, "model-00003-of-00003.safetensors", |name, shape| {
+        (name != "model.norm.weight").then_some(shape)
+    });
+    let err = load(&dir);
+    assert!(matches!(err, ModelError::Weights(_)), "{err:?}");
+    let err = err.to_string();
+    assert!(
+        err.starts_with("checkpoint `")
+            && err.ends_with(
+                "model.safetensors.index.json`: none of the 3 shards holds tensor \
+                 `model.norm.weight`, a parameter of the decoder"
+            ),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let dir = sharded_copy("shape");
+    rewrite_shard(&dir, "model-00002-of-00003.safetensors", |name, shape| {
+        Some(if name == "model.layers.1.mlp.up_proj.weight" {
+            vec![shape[0], shape[1] + 1]
+        } else {
+            shape
+        })
+    });
+    let err = load(&dir).to_string();
+    assert!(
+        err.contains("model-00002-of-00003.safetensors`: tensor `model.layers.1.mlp.up_proj.weight`: expected shape")
+            && err.ends_with("file has [48, 33]"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -28,6 +28,8 @@
 //! [`decode`](Decoder::decode) and [`decode_last`](Decoder::decode_last) run it on an
 //! inference tape too, with a KV cache of the key/value heads, and give the logits of the
 //! full causal forward, token by token: the same layers, attention reading the cache.
+//! [`decode_ragged`](Decoder::decode_ragged) and [`decode_packed`](Decoder::decode_packed)
+//! feed several sequences, each with its own cache, as one batch (`batch.rs`).
 //!
 //! [`save`](Decoder::save) and [`load`](Decoder::load) write and read the weights with the
 //! configuration as safetensors (Hugging Face LLaMA's tensor names).
@@ -100,7 +102,7 @@ pub use crate::autodiff::{ParamVisitor, ParamVisitorMut};
 pub use crate::nn::self_attention::{AttnAdapters, LoraTargets};
 pub use block::{Attention, Block};
 pub use config::DecoderConfig;
-pub use decode::{BatchCache, DecoderCache};
+pub use decode::{BatchLogits, DecoderCache};
 pub use dims::{presets, DecoderDims, Dims, DividesHeads, RuntimeDims, SizeMismatch};
 pub use inspect::{Seq, Tokens};
 pub use lora::Adapter;

@@ -1,5 +1,6 @@
 //! Loading a LLaMA-family checkpoint into the one [`Decoder`]: a Hugging Face directory
-//! ([`Decoder::from_hf_dir`]: `config.json` and `model.safetensors`) or a GGUF file
+//! ([`Decoder::from_hf_dir`]: `config.json` and `model.safetensors`, or the shards
+//! `model.safetensors.index.json` lists, read through [`Checkpoint`]) or a GGUF file
 //! ([`Decoder::from_gguf`]: the `llama.*` metadata and the tensors, dequantized to the
 //! model's element type at load).
 //!
@@ -7,8 +8,8 @@
 //! static dim that disagrees is a [`ModelError::Config`] naming the field and both values;
 //! runtime dims ([`RuntimeDims`](crate::models::decoder::RuntimeDims)) take the file's. Every
 //! parameter is then read under its name with its shape checked (a missing tensor or one of
-//! another shape is a [`ModelError::Weights`] naming it), and a tensor of the file that is
-//! no parameter is refused.
+//! another shape is a [`ModelError::Weights`] naming it and the file it is in, or the index
+//! when no shard holds it), and a tensor of the file that is no parameter is refused.
 //!
 //! GGUF stores the rows of the query and key projections permuted for ggml's interleaved
 //! RoPE (llama.cpp's `convert_hf_to_gguf.py`, for the `llama` architecture); they are put
@@ -25,7 +26,7 @@ use crate::autodiff::{Param, ParamVisitorMut, Params};
 use crate::element::Float;
 #[cfg(feature = "llm")]
 use crate::io::Gguf;
-use crate::io::{LoadError, SafeTensors};
+use crate::io::{Checkpoint, LoadError, INDEX_FILE, SINGLE_FILE};
 use crate::models::decoder::{Decoder, DecoderConfig, DecoderDims, DividesHeads};
 use crate::models::ModelError;
 use crate::ops::rope::RopeLayout;
@@ -36,8 +37,10 @@ use crate::tensor::Tensor;
 
 /// Where the tensors come from, and how a parameter's name maps to the file's.
 enum Source<'f> {
-    /// A Hugging Face checkpoint: `model.` before every name but `lm_head.`.
-    Hf(&'f SafeTensors),
+    /// A Hugging Face checkpoint (one file or shards): `model.` before every name but
+    /// `lm_head.`; the path names the checkpoint (the file, or the shards' index) in the
+    /// error of a tensor no shard holds.
+    Hf(&'f Checkpoint, &'f Path),
     #[cfg(feature = "llm")]
     /// A GGUF file, its q/k rows to unpermute for `heads` and `kv_heads` (llama only).
     Gguf(&'f Gguf, Option<(usize, usize)>),
@@ -117,13 +120,15 @@ impl<'a, T: Float> ParamVisitorMut<'a, T> for Reader<'_> {
         }
         let shape = p.value().shape();
         let loaded: Result<Tensor<S, T>, LoadError> = match &self.source {
-            Source::Hf(file) => {
+            Source::Hf(file, at) => {
                 let full = if name.starts_with("lm_head.") {
                     name.to_owned()
                 } else {
                     format!("model.{name}")
                 };
-                let t = file.load_with(&full, shape);
+                let t = file
+                    .load_with(&full, shape)
+                    .map_err(|e| in_checkpoint(e, file, at, &full));
                 self.read.push(full);
                 t
             }
@@ -157,24 +162,33 @@ where
     D::KvHeads: DividesHeads<D::Heads>,
 {
     /// The decoder of a Hugging Face checkpoint directory: `config.json` (read by
-    /// [`LlamaConfig`]: Llama, SmolLM2, TinyLlama, Qwen2, Mistral) and
-    /// `model.safetensors`.
+    /// [`LlamaConfig`]: Llama, SmolLM2, TinyLlama, Qwen2, Mistral) and the weights in
+    /// `F32`, `F16` or `BF16` (widened to `T` at load): `model.safetensors`, or, as the
+    /// Hub ships larger models, the shards `model-0000i-of-0000n.safetensors` that
+    /// `model.safetensors.index.json` lists ([`Checkpoint`]: the index and the shards are
+    /// checked against each other before a tensor is read).
     ///
     /// `Err` when a file cannot be read, the configuration is invalid or disagrees with
     /// the dims of `D` ([`ModelError::Config`], naming the field and both values), asks
     /// for what the decoder does not do (biases on the FFN, a bias on the output
-    /// projection: [`ModelError::InvalidConfig`]), or a tensor is missing, of another
-    /// shape or dtype, or is not a parameter ([`ModelError::Weights`], naming it).
+    /// projection: [`ModelError::InvalidConfig`]), a shard the index names is missing or
+    /// the index and the shards disagree, or a tensor is missing, of another shape or
+    /// dtype, or is not a parameter ([`ModelError::Weights`], naming the tensor and the
+    /// file it is in, or the index when no shard holds it).
     pub fn from_hf_dir(dir: impl AsRef<Path>) -> Result<Self, ModelError> {
         let dir = dir.as_ref();
         let config_path = dir.join("config.json");
         let config = LlamaConfig::from_file(&config_path)?;
         check_activation(&config_path)?;
-        let weights = dir.join("model.safetensors");
-        let file = SafeTensors::open(&weights).map_err(ModelError::Weights)?;
+        // Checkpoint::open's own choice: the single file first, as transformers does.
+        let weights = match dir.join(SINGLE_FILE) {
+            single if single.is_file() => single,
+            _ => dir.join(INDEX_FILE),
+        };
+        let file = Checkpoint::open(dir).map_err(ModelError::Weights)?;
         let mut model = Self::for_config(&config, &config_path)?;
         let mut reader = Reader {
-            source: Source::Hf(&file),
+            source: Source::Hf(&file, &weights),
             error: None,
             read: Vec::new(),
         };
@@ -189,8 +203,8 @@ where
             !known
         });
         if let Some(extra) = stray {
-            return Err(ModelError::Weights(LoadError::Malformed {
-                path: Some(weights),
+            return Err(ModelError::Weights(LoadError::Checkpoint {
+                path: Some(file.path_of(extra).unwrap_or(&weights).to_owned()),
                 detail: format!(
                     "tensor `{extra}` is not a parameter of a {:?} decoder of {} layers{}",
                     config.family,
@@ -334,6 +348,27 @@ fn check_activation(path: &Path) -> Result<(), ModelError> {
             found: v.to_string(),
             rule: "\"silu\": the decoder's FFN is SwiGLU".into(),
         }),
+    }
+}
+
+/// A tensor's load error from a checkpoint, naming the file: the shard that holds the
+/// tensor, or `at` (the single file or the index) when none does.
+fn in_checkpoint(e: LoadError, file: &Checkpoint, at: &Path, name: &str) -> LoadError {
+    match e {
+        LoadError::Missing { .. } => LoadError::Checkpoint {
+            path: Some(at.to_owned()),
+            detail: match file.num_shards() {
+                1 => format!("no tensor `{name}`, a parameter of the decoder"),
+                n => format!(
+                    "none of the {n} shards holds tensor `{name}`, a parameter of the decoder"
+                ),
+            },
+        },
+        e @ (LoadError::Shape { .. } | LoadError::Dtype { .. }) => LoadError::Checkpoint {
+            path: Some(file.path_of(name).unwrap_or(at).to_owned()),
+            detail: e.to_string(),
+        },
+        e => e,
     }
 }
 

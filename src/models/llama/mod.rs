@@ -6,7 +6,8 @@
 //! The model that loads these checkpoints is the one [`Decoder`](super::decoder::Decoder)
 //! (grouped-query attention, explicit head dims, biases, sliding windows, RoPE scalings):
 //! [`Decoder::from_hf_dir`](super::decoder::Decoder::from_hf_dir) reads a Hugging Face
-//! directory, [`Decoder::from_gguf`](super::decoder::Decoder::from_gguf) a GGUF file
+//! directory (one `model.safetensors` or its shards, F32/F16/BF16, through
+//! [`Checkpoint`](crate::io::Checkpoint)), [`Decoder::from_gguf`](super::decoder::Decoder::from_gguf) a GGUF file
 //! (`load.rs`), into static dims (a preset of [`presets`](super::decoder::presets), checked
 //! against the file) or runtime ones ([`RuntimeDims`](super::decoder::RuntimeDims)).
 
