@@ -86,6 +86,7 @@ pub mod optim;
 mod parallel;
 #[cfg(feature = "plots")]
 pub mod plot;
+mod pool;
 pub mod shape;
 pub mod tensor;
 pub mod text;
@@ -94,6 +95,7 @@ pub use dim::{Dyn, D};
 pub use element::Float;
 pub use error::{Error, NumericError, Result, ShapeError};
 pub use parallel::{max_threads, with_threads};
+pub use pool::release_buffers;
 pub use tensor::{AsView, Tensor, TensorView, TensorViewMut};
 
 /// Declares named dimensions; see the [`dim`](mod@dim) module.

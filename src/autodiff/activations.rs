@@ -69,7 +69,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
                 let outer = remove(&dims, I);
                 let os = remove(&cs, I);
                 let yd = y.data.slice();
-                let mut d = vec![T::ZERO; yd.len()];
+                let mut d = crate::pool::zeroed(yd.len());
                 for_each_pair(&outer, (0, &os), (0, &os), |_, o, _| {
                     let lane = (0..n).map(|j| o + j * st);
                     if log {

@@ -265,9 +265,9 @@ where
     let shape = qv.shape().output_shape(&vv.shape());
     let bias_traced = bias.as_ref().is_some_and(Handle::is_traced);
     let traced = q.is_traced() || k.is_traced() || v.is_traced() || bias_traced;
-    let mut out = vec![T::ZERO; shape.num_elements()];
+    let mut out = crate::pool::zeroed(shape.num_elements());
     let rows = p.batch[0] * p.batch[1] * p.sq;
-    let mut lse = vec![T::ZERO; if traced { rows } else { 0 }];
+    let mut lse = crate::pool::zeroed(if traced { rows } else { 0 });
     let mut strides = [[0usize; 2]; 3];
     let [qs, ks, vs] = &mut strides;
     let ops = Operands {
@@ -301,12 +301,14 @@ where
                 v: operand(&vv, &p, vs),
             };
             let items = p.batch[0] * p.batch[1];
-            let mut dq = vec![T::ZERO; items * p.sq * p.dk];
-            let mut dk = vec![T::ZERO; items * p.sk * p.dk];
-            let mut dv = vec![T::ZERO; items * p.sk * p.dv];
+            let mut dq = crate::pool::zeroed(items * p.sq * p.dk);
+            let mut dk = crate::pool::zeroed(items * p.sk * p.dk);
+            let mut dv = crate::pool::zeroed(items * p.sk * p.dv);
             // The bias gradient is laid out like the mask's (contiguous) bias tensor, so it
             // is read back with the same broadcast strides `st`.
-            let mut db = bias.as_ref().map(|b| vec![T::ZERO; b.shape.num_elements()]);
+            let mut db = bias
+                .as_ref()
+                .map(|b| crate::pool::zeroed(b.shape.num_elements()));
             let dbias = db.as_deref_mut().map(|buf| (buf, st));
             kernel::backward(
                 ops,

@@ -93,7 +93,7 @@ pub(crate) fn backward<T: Float>(
     let groups = nkb.min(SPLIT.div_ceil(items)).max(1);
     let per_group = nkb.div_ceil(groups) * BLOCK_K;
     let groups = p.sk.div_ceil(per_group);
-    let mut partials = vec![T::ZERO; items * (groups - 1) * p.sq * p.dk];
+    let mut partials = crate::pool::zeroed(items * (groups - 1) * p.sq * p.dk);
     let mut units = Vec::with_capacity(items * groups);
     let (mut dq, mut dk, mut dv) = (&mut *grads.dq, &mut *grads.dk, &mut *grads.dv);
     let mut extra = &mut partials[..];

@@ -63,7 +63,7 @@ fn binary_grad<SX: Shape, SY: Shape, T: Float>(
             // Product and quotient need the operands' values at each output element.
             let sy = broadcast(&y.shape.dims(), &y.strides, out_dims);
             let (xd, yd) = (x.data.slice(), y.data.slice());
-            let mut d = Vec::with_capacity(g.len());
+            let mut d = crate::pool::with_capacity(g.len());
             for_each_pair(out_dims, (x.offset, &sx), (y.offset, &sy), |k, ox, oy| {
                 let (xv, yv) = (xd[ox], yd[oy]);
                 d.push(match (op, x_is_lhs) {
@@ -111,7 +111,7 @@ fn same_shape_grad<SX: Shape, SY: Shape, T: Float>(
                 // out = y / x: ∂/∂x = −y / x².
                 _ => {
                     let xv = x.view();
-                    let mut d = Vec::with_capacity(g.len());
+                    let mut d = crate::pool::with_capacity(g.len());
                     let mut k = 0;
                     layout::for_each_offset(xv.offset(), &xv.dims(), &xv.strides(), |o| {
                         let xo = xv.as_base_slice()[o];

@@ -128,7 +128,7 @@ impl<'t, V: Dim, C: Dim, T: Float> Var<'t, (V, C), T> {
                 } else {
                     // A view of a table (a slice, say): scatter into a dense gradient
                     // laid out like the view, then add it through the view's strides.
-                    let mut d = vec![T::ZERO; vocab * width];
+                    let mut d = crate::pool::zeroed(vocab * width);
                     for (&i, gr) in rows.iter().zip(g.chunks_exact(width)) {
                         let row = &mut d[i * width..(i + 1) * width];
                         row.iter_mut().zip(gr).for_each(|(b, &v)| *b += v);

@@ -38,6 +38,13 @@ pub struct Gradients<T: Float = f32> {
     map: HashMap<ParamId, Vec<T>>,
 }
 
+impl<T: Float> Drop for Gradients<T> {
+    /// The buffers go back to the thread's buffer pool, for the next step's gradients.
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
 impl<T: Float> Gradients<T> {
     /// No gradient yet.
     pub fn new() -> Self {
@@ -73,7 +80,7 @@ impl<T: Float> Gradients<T> {
 
     /// Removes every gradient.
     pub fn clear(&mut self) {
-        self.map.clear();
+        self.map.drain().for_each(|(_, g)| crate::pool::give(g));
     }
 
     /// The number of parameters that have a gradient.
@@ -112,6 +119,7 @@ impl<T: Float> Gradients<T> {
                     "parameter {id:?} changed its number of elements between two backward passes"
                 );
                 buf.iter_mut().zip(&g).for_each(|(b, &v)| *b += v);
+                crate::pool::give(g);
             }
         }
     }

@@ -27,6 +27,39 @@ impl<S: Shape, T: Float> Buffer<T> for Tensor<S, T> {
     }
 }
 
+/// An op's fresh value, whose buffer goes back to the thread's buffer pool
+/// (`crate::pool`) when the last reference to it is dropped (with its tape, for a traced
+/// value), for the next step's ops to reuse.
+pub(crate) struct Pooled<S: Shape, T: Float>(Option<Tensor<S, T>>);
+
+impl<S: Shape, T: Float> Pooled<S, T> {
+    pub(crate) fn new(t: Tensor<S, T>) -> Self {
+        Pooled(Some(t))
+    }
+}
+
+impl<S: Shape, T: Float> Drop for Pooled<S, T> {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            crate::pool::give(t.into_vec());
+        }
+    }
+}
+
+impl<S: Shape, T: Float> Buffer<T> for Pooled<S, T> {
+    #[inline]
+    fn slice(&self) -> &[T] {
+        self.0.as_ref().map_or(&[], Tensor::as_slice)
+    }
+
+    fn into_vec(self: Arc<Self>) -> Vec<T> {
+        match Arc::try_unwrap(self) {
+            Ok(mut own) => own.0.take().map_or_else(Vec::new, Tensor::into_vec),
+            Err(shared) => shared.slice().to_vec(),
+        }
+    }
+}
+
 /// The part of a [`Var`] that outlives the borrow of its tape: node, buffer and layout.
 pub(crate) struct Handle<S: Shape, T: Float> {
     pub(crate) id: Option<usize>,
@@ -49,7 +82,7 @@ impl<S: Shape, T: Float> Clone for Handle<S, T> {
 }
 
 impl<S: Shape, T: Float> Handle<S, T> {
-    pub(crate) fn whole<S0: Shape>(id: Option<usize>, t: Arc<Tensor<S0, T>>, shape: S) -> Self {
+    pub(crate) fn whole<B: Buffer<T>>(id: Option<usize>, t: Arc<B>, shape: S) -> Self {
         Handle {
             id,
             data: t,

@@ -195,7 +195,7 @@ impl<'t, B: Dim, H: Dim, S: Dim, Hd: Dim, T: Float> Var<'t, (B, H, S, Hd), T> {
         let v = self.value();
         let (d, st) = (v.dims(), v.strides());
         let data = v.as_base_slice();
-        let mut out = Vec::with_capacity(d[0] * d[1] * d[2] * d[3]);
+        let mut out = crate::pool::with_capacity(d[0] * d[1] * d[2] * d[3]);
         for bi in 0..d[0] {
             for t in 0..d[2] {
                 for head in 0..d[1] {
@@ -261,7 +261,7 @@ impl<'t, B: Dim, H: Dim, S: Dim, Hd: Dim, T: Float> Var<'t, (B, H, S, Hd), T> {
         let (d, st) = (v.dims(), v.strides());
         let data = v.as_base_slice();
         let inner = d[2] * d[3];
-        let mut out = Vec::with_capacity(d[0] * h.size() * inner);
+        let mut out = crate::pool::with_capacity(d[0] * h.size() * inner);
         for bi in 0..d[0] {
             for head in 0..h.size() {
                 let src = head / group;
@@ -277,7 +277,7 @@ impl<'t, B: Dim, H: Dim, S: Dim, Hd: Dim, T: Float> Var<'t, (B, H, S, Hd), T> {
             Box::new(move |g, sink| {
                 let d = x.shape.dims();
                 let (nb, hk, inner) = (d[0], d[1], d[2] * d[3]);
-                let mut summed = vec![T::ZERO; nb * hk * inner];
+                let mut summed = crate::pool::zeroed(nb * hk * inner);
                 for bi in 0..nb {
                     for head in 0..hk * group {
                         let src = &g[(bi * hk * group + head) * inner..][..inner];

@@ -120,7 +120,7 @@ impl<'t, N: Dim, C: Dim, T: Float> Var<'t, (N, C), T> {
         record(self.tape, value, x.is_traced(), move |_| {
             Box::new(move |g, sink| {
                 let d = -g[0] / T::from_usize(n);
-                let mut dx = vec![T::ZERO; n * c];
+                let mut dx = crate::pool::zeroed(n * c);
                 for (i, &t) in targets.iter().enumerate() {
                     dx[i * c + t] = d;
                 }

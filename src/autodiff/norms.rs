@@ -30,8 +30,8 @@ fn norm_backward<S: Shape, T: Float>(
         return;
     }
     let nf = T::from_usize(n);
-    let mut dx = vec![T::ZERO; xv.len()];
-    let (mut dw, mut db) = (vec![T::ZERO; n], vec![T::ZERO; n]);
+    let mut dx = crate::pool::zeroed(xv.len());
+    let (mut dw, mut db) = (crate::pool::zeroed(n), crate::pool::zeroed(n));
     for ((xr, gr), dxr) in xv
         .chunks_exact(n)
         .zip(g.chunks_exact(n))

@@ -24,7 +24,7 @@ use crate::tensor::Tensor;
 fn spread<T: Float>(dims: &[usize], axis: usize, g: &[T], scale: T) -> Vec<T> {
     let gs = insert_zero(&contiguous(&remove(dims, axis)), axis);
     let zeros = vec![0usize; dims.len()];
-    let mut d = Vec::with_capacity(dims.iter().product());
+    let mut d = crate::pool::with_capacity(dims.iter().product());
     for_each_pair(dims, (0, &gs), (0, &zeros), |_, og, _| {
         d.push(g[og] * scale)
     });
@@ -86,7 +86,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
                 let xs = contiguous(&dims);
                 let win = winners.as_slice();
                 let gi = insert_zero(&contiguous(&remove(&dims, I)), I);
-                let mut d = vec![T::ZERO; x.shape.num_elements()];
+                let mut d = crate::pool::zeroed(x.shape.num_elements());
                 for_each_pair(&dims, (0, &xs), (0, &gi), |k, _, og| {
                     if (k / xs[I]) % dims[I] == win[og] {
                         d[k] = g[og];
@@ -254,7 +254,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
             move |_| {
                 Box::new(move |g, sink| {
                     let xs = x.view().to_vec();
-                    let mut dx = vec![T::ZERO; xs.len()];
+                    let mut dx = crate::pool::zeroed(xs.len());
                     f(&xs, g[0], value, &mut dx);
                     sink.add(&x, &dx);
                 })

@@ -64,7 +64,8 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
             Box::new(move |g, sink| {
                 let dims = x.shape.dims();
                 let seq = dims[S::RANK - 2];
-                let mut d = g.to_vec();
+                let mut d = crate::pool::with_capacity(g.len());
+                d.extend_from_slice(g);
                 rope.turn_rows(&mut d, seq, offset, true);
                 sink.add(&x, &d);
             })

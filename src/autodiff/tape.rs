@@ -161,6 +161,8 @@ impl<T: Float> Tape<T> {
                 };
                 backward(&g, &mut sink);
             }
+            // Done with: the next step's ops can reuse it.
+            crate::pool::give(g);
         }
     }
 }
@@ -176,7 +178,7 @@ impl<T: Float> GradSink<'_, T> {
     /// The gradient buffer of node `id`, laid out like its value.
     pub(crate) fn buf(&mut self, id: usize) -> &mut [T] {
         let len = self.nodes[id].len;
-        self.bufs[id].get_or_insert_with(|| vec![T::ZERO; len])
+        self.bufs[id].get_or_insert_with(|| crate::pool::zeroed(len))
     }
 
     /// Adds `g` (laid out contiguously in `x`'s own shape) into the gradient of the traced

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::grads::Gradients;
 pub(crate) use super::handle::Handle;
+use super::handle::Pooled;
 use super::param::Param;
 use super::tape::{Backward, ScalarLoss, Tape};
 use crate::element::Float;
@@ -225,7 +226,7 @@ pub(crate) fn record<'t, S2: Shape, T: Float>(
 ) -> Var<'t, S2, T> {
     let shape = value.shape();
     let len = value.len();
-    let mut h = Handle::whole(None, Arc::new(value), shape);
+    let mut h = Handle::whole(None, Arc::new(Pooled::new(value)), shape);
     if traced {
         let backward = make(&h);
         h.id = Some(tape.push(len, None, Some(backward)));

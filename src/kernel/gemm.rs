@@ -97,7 +97,7 @@ impl<T: Float> Gemm<T> {
             .checked_mul(b.ncols())
             .and_then(|x| x.checked_mul(batch))
             .expect("output size overflows usize");
-        let mut out: Vec<T> = Vec::with_capacity(len);
+        let mut out: Vec<T> = crate::pool::with_capacity(len);
         // SAFETY: β = 0 (asserted), so `C` is never read and may be uninitialised.
         unsafe {
             self.run(

@@ -114,7 +114,7 @@ where
     broadcast_strides(&b.dims(), &b.strides(), &dims, &mut sb).ok_or_else(mismatch)?;
     let (da, db) = (a.as_base_slice(), b.as_base_slice());
     let n = shape.try_num_elements()?;
-    let mut out = Vec::with_capacity(n);
+    let mut out = crate::pool::with_capacity(n);
     if a.is_contiguous()
         && b.is_contiguous()
         && a.dims().as_slice() == dims.as_slice()

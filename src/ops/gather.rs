@@ -45,7 +45,7 @@ pub(crate) fn gather_rows<V: Dim, C: Dim, O: Shape, T: Float, I: Copy + TryInto<
             }
         }
     }
-    let mut out = Vec::with_capacity(n * width);
+    let mut out = crate::pool::with_capacity(n * width);
     let copied;
     let t = match table.as_contiguous_slice() {
         Some(t) => t,

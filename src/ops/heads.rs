@@ -126,7 +126,7 @@ impl<'a, S: Shape, T: Float> TensorView<'a, S, T> {
         let (h, seq, hd) = (d[r - 3], d[r - 2], d[r - 1]);
         let (hs, ss, ds) = (s[r - 3], s[r - 2], s[r - 1]);
         let data = self.as_base_slice();
-        let mut out = Vec::with_capacity(nb * seq * h * hd);
+        let mut out = crate::pool::with_capacity(nb * seq * h * hd);
         for b in 0..nb {
             for t in 0..seq {
                 for head in 0..h {

@@ -23,14 +23,18 @@ use crate::tensor::{AsView, Tensor, TensorView};
 /// `f` applied to every element of `v`, in row-major order: one pass over the slice when
 /// `v` is contiguous (a tensor, or a view of a whole tensor), the strided walk otherwise.
 #[inline]
-pub(crate) fn map_view<S: Shape, T: Float, U: Copy>(
+pub(crate) fn map_view<S: Shape, T: Float, U: Copy + 'static>(
     v: &TensorView<'_, S, T>,
     mut f: impl FnMut(T) -> U,
 ) -> Tensor<S, U> {
     let data = match v.as_contiguous_slice() {
-        Some(xs) => xs.iter().map(|&x| f(x)).collect(),
+        Some(xs) => {
+            let mut out = crate::pool::with_capacity(xs.len());
+            out.extend(xs.iter().map(|&x| f(x)));
+            out
+        }
         None => {
-            let mut out = Vec::with_capacity(v.len());
+            let mut out = crate::pool::with_capacity(v.len());
             v.for_each(|x| out.push(f(x)));
             out
         }

@@ -46,7 +46,7 @@ fn rows<S: LastAxis, T: Float>(
 ) -> Tensor<S, T> {
     let x = elements(v);
     let n = v.dims()[S::RANK - 1];
-    let mut out = vec![T::ZERO; x.len()];
+    let mut out = crate::pool::zeroed(x.len());
     if n > 0 {
         for (src, dst) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
             f(src, dst);

@@ -344,7 +344,7 @@ fn fold<T: Float>(
     init: T,
     f: impl Fn(T, T) -> T,
 ) -> Vec<T> {
-    let mut out = Vec::with_capacity(kd.iter().product());
+    let mut out = crate::pool::with_capacity(kd.iter().product());
     for_each_offset(base, kd, ks, |o| {
         let mut acc = init;
         for_each_offset(o, rd, rs, |p| acc = f(acc, data[p]));

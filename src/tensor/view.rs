@@ -188,11 +188,11 @@ impl<'a, S: Shape, T: Float> TensorView<'a, S, T> {
 
     /// The elements in row-major logical order.
     pub fn to_vec(&self) -> Vec<T> {
-        if let Some(xs) = self.as_contiguous_slice() {
-            return xs.to_vec();
+        let mut out = crate::pool::with_capacity(self.len());
+        match self.as_contiguous_slice() {
+            Some(xs) => out.extend_from_slice(xs),
+            None => self.for_each(|x| out.push(x)),
         }
-        let mut out = Vec::with_capacity(self.len());
-        self.for_each(|x| out.push(x));
         out
     }
 
