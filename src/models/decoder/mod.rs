@@ -92,6 +92,7 @@ pub mod inspect;
 mod io;
 pub mod lens;
 mod lora;
+pub mod steer;
 
 /// The parameter visitors, re-exported where the decoder's walk is used.
 pub use crate::autodiff::{ParamVisitor, ParamVisitorMut};
@@ -102,6 +103,7 @@ pub use decode::{BatchCache, DecoderCache};
 pub use dims::{presets, DecoderDims, Dims, DividesHeads, RuntimeDims, SizeMismatch};
 pub use inspect::{Seq, Tokens};
 pub use lora::Adapter;
+pub use steer::Steered;
 
 use self::block::{ones, BlockHooks, Kv};
 use crate::autodiff::{Params, Tape, Var};
