@@ -241,7 +241,13 @@ fn head_patching_invariants() {
             for h in 0..heads {
                 let patch = site(l, h).patch(&cache, 0).unwrap();
                 let (same, _) = model
-                    .run_with_patches(shape, &clean, &Selection::new(), &[], &[patch.clone()])
+                    .run_with_patches(
+                        shape,
+                        &clean,
+                        &Selection::new(),
+                        &[],
+                        std::slice::from_ref(&patch),
+                    )
                     .unwrap();
                 assert_eq!(
                     same.as_slice(),
