@@ -108,6 +108,11 @@ impl<'m, D: DecoderDims, T: Float> Steered<'m, D, T> {
         }
     }
 
+    /// The decoder it steers.
+    pub fn model(&self) -> &'m Decoder<D, T> {
+        self.model
+    }
+
     /// The interventions.
     pub fn interventions(&self) -> &[Intervention<D::Model, T>] {
         &self.interventions
