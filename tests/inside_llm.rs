@@ -1,11 +1,12 @@
 //! Inside a real LLM (issue 23) on the tiny LLaMA-family fixtures (`tests/fixtures/llama`,
-//! fast): the invariants of the logit lens and of activation patching, a contrast of
-//! residual streams, and the committed sentiment sentences.
+//! fast): the invariants of the logit lens, of activation patching (the residual stream and
+//! single heads), of steering while generating, a contrast of residual streams, and the
+//! committed sentiment sentences.
 
 use std::path::{Path, PathBuf};
 
-use shapecheck::inspect::{restored, Contrast, Intervention, ResidSite, Selection, Site};
-use shapecheck::models::decoder::{Decoder, RuntimeDims};
+use shapecheck::inspect::{restored, Contrast, HeadSite, Intervention, ResidSite, Selection, Site};
+use shapecheck::models::decoder::{Decoder, DecoderDims, RuntimeDims};
 use shapecheck::prelude::*;
 
 fn fixture(case: &str) -> PathBuf {
@@ -169,4 +170,227 @@ fn patching_invariants() {
     }
     .patch(&cache, 1)
     .is_err());
+}
+
+/// The stream leaving the last block (the block count as the layer) patches too: the clean
+/// run into itself is the clean run, and at the last position it restores all of the last
+/// position's logit difference (nothing else reaches those logits).
+#[test]
+fn patching_the_stream_leaving_the_last_block() {
+    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let layers = model.blocks.len();
+    let shape = (Dyn::new(1), Dyn::new(4));
+    let (clean, corrupt) = ([3, 9, 4, 6], [3, 11, 4, 6]);
+    let sel = Selection::new().with(Site::ResidPost, [layers - 1]);
+    let (clean_logits, cache) = model.run_with_cache(shape, &clean, &sel, &[]).unwrap();
+    let site = |position| ResidSite {
+        layer: layers,
+        position,
+    };
+    let patch = site(2).patch(&cache, 0).unwrap();
+    let (same, _) = model
+        .run_with_cache(shape, &clean, &Selection::new(), &[patch])
+        .unwrap();
+    assert_eq!(same.as_slice(), clean_logits.as_slice());
+    let (corrupt_logits, _) = model
+        .run_with_cache(shape, &corrupt, &Selection::new(), &[])
+        .unwrap();
+    let v = clean_logits.dims()[2];
+    let diff = |l: &[f32]| l[3 * v + 5] - l[3 * v + 2];
+    let patch = site(3).patch(&cache, 0).unwrap();
+    let (patched, _) = model
+        .run_with_cache(shape, &corrupt, &Selection::new(), &[patch])
+        .unwrap();
+    let (c, k) = (
+        diff(clean_logits.as_slice()),
+        diff(corrupt_logits.as_slice()),
+    );
+    assert_eq!(restored(c, k, diff(patched.as_slice())), 1.0);
+    let e = ResidSite {
+        layer: layers + 1,
+        position: 0,
+    }
+    .patch(&cache, 0)
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "layer (cached resid_pre) 3 is out of range: there are 3"
+    );
+}
+
+/// Head patching (`hook_z`): each head of each layer, the clean run into itself, is the
+/// clean run bit for bit; every head of every layer patched into the corrupted run makes
+/// its heads' outputs the clean ones at every layer; a head of layer 1 leaves the stream
+/// entering layer 1 as it was and changes the logits; a run of another length or a head
+/// the model lacks is an error.
+#[test]
+fn head_patching_invariants() {
+    for case in ["llama_gqa", "qwen2"] {
+        let model = Decoder::<RuntimeDims>::from_hf_dir(fixture(case)).unwrap();
+        let (layers, heads) = (model.blocks.len(), model.dims().heads().size());
+        let shape = (Dyn::new(1), Dyn::new(4));
+        let (clean, corrupt) = ([3, 9, 4, 6], [3, 11, 4, 6]);
+        let sel = Selection::new()
+            .with(Site::Z, 0..layers)
+            .with(Site::ResidPre, [0]);
+        let (clean_logits, cache) = model.run_with_cache(shape, &clean, &sel, &[]).unwrap();
+        assert_eq!(cache.heads(), heads);
+        let site = |l, h| HeadSite::<Dyn>::new(l, h);
+        let mut all = Vec::new();
+        for l in 0..layers {
+            for h in 0..heads {
+                let patch = site(l, h).patch(&cache, 0).unwrap();
+                let (same, _) = model
+                    .run_with_patches(
+                        shape,
+                        &clean,
+                        &Selection::new(),
+                        &[],
+                        std::slice::from_ref(&patch),
+                    )
+                    .unwrap();
+                assert_eq!(
+                    same.as_slice(),
+                    clean_logits.as_slice(),
+                    "{case} ({l}, {h})"
+                );
+                all.push(patch);
+            }
+        }
+        // Every head of every layer from the clean run: the heads' outputs of the
+        // corrupted run are the clean ones at every layer (the stream still differs: it
+        // carries the corrupted token's embedding and the FFNs' outputs).
+        let zs = Selection::new().with(Site::Z, 0..layers);
+        let (whole, patched) = model
+            .run_with_patches(shape, &corrupt, &zs, &[], &all)
+            .unwrap();
+        for l in 0..layers {
+            let (a, b) = (patched.z(l).unwrap(), cache.z(l).unwrap());
+            assert_eq!(a.as_slice(), b.as_slice(), "{case}, layer {l}");
+        }
+        assert_ne!(whole.as_slice(), clean_logits.as_slice(), "{case}");
+        let (corrupt_logits, plain) = model
+            .run_with_cache(
+                shape,
+                &corrupt,
+                &Selection::new().with(Site::ResidPre, [1]),
+                &[],
+            )
+            .unwrap();
+        let one = site(1, heads - 1).patch(&cache, 0).unwrap();
+        let (one_logits, patched) = model
+            .run_with_patches(
+                shape,
+                &corrupt,
+                &Selection::new().with(Site::ResidPre, [1]),
+                &[],
+                &[one],
+            )
+            .unwrap();
+        assert_eq!(
+            patched.resid_pre(1).unwrap().as_slice(),
+            plain.resid_pre(1).unwrap().as_slice()
+        );
+        assert_ne!(one_logits.as_slice(), corrupt_logits.as_slice(), "{case}");
+        let two = site(0, 0).patch(&cache, 0).unwrap();
+        let e = model
+            .run_with_patches(
+                (Dyn::new(1), Dyn::new(3)),
+                &[3, 11, 4],
+                &Selection::new(),
+                &[],
+                &[two],
+            )
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.to_string().contains("the runs must be as long"), "{e}");
+        let e = site(0, heads).patch(&cache, 0).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("head {heads} is out of range: there are {heads}")
+        );
+        assert!(site(0, 0).patch(&cache, 1).is_err());
+    }
+}
+
+/// Steering while decoding with a KV cache is steering the whole sequence: at every step
+/// the steered logits of the last position are the full forward's with the same
+/// intervention (positions counted from the sequence's start, cached ones included), and a
+/// coefficient of zero is the plain decoder's, bit for bit.
+#[test]
+fn steering_while_decoding() {
+    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let (layers, width) = (model.blocks.len(), model.embedding.table().dims()[1]);
+    let v = Tensor::<(Dyn,)>::randn_with((Dyn::new(width),), 5);
+    let steer = |layer, c| [Intervention::add(layer, v.clone(), c).from_position(2)];
+    for layer in [0, 1, layers] {
+        let (mut cache, mut zero, mut plain) = (model.cache(), model.cache(), model.cache());
+        let mut ids = vec![3, 9, 4];
+        let mut fed = ids.clone();
+        for step in 0..4 {
+            let logits = model
+                .decode_last_steered(&mut cache, &fed, &steer(layer, 2.0))
+                .unwrap();
+            let shape = (Dyn::new(1), Dyn::new(ids.len()));
+            let (full, _) = model
+                .run_with_cache(shape, &ids, &Selection::new(), &steer(layer, 2.0))
+                .unwrap();
+            let v = logits.dims()[0];
+            let last = &full.as_slice()[full.as_slice().len() - v..];
+            let d = logits
+                .as_slice()
+                .iter()
+                .zip(last)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(d <= 1e-5, "layer {layer}, step {step}: {d}");
+            let unsteered = model.decode_last(&mut plain, &fed).unwrap();
+            let nothing = model
+                .decode_last_steered(&mut zero, &fed, &steer(layer, 0.0))
+                .unwrap();
+            assert_eq!(
+                nothing.as_slice(),
+                unsteered.as_slice(),
+                "layer {layer}, step {step}"
+            );
+            assert_ne!(
+                logits.as_slice(),
+                unsteered.as_slice(),
+                "layer {layer}, step {step}"
+            );
+            let next = (step as u32 * 7 + 1) % v as u32;
+            ids.push(next);
+            fed = vec![next];
+        }
+    }
+    let e = model
+        .decode_last_steered(&mut model.cache(), &[1], &steer(layers + 1, 1.0))
+        .unwrap_err();
+    assert_eq!(e.to_string(), "layer 3 is out of range: there are 3");
+}
+
+/// Generation through `Steered`: greedy with a coefficient of zero is plain greedy
+/// generation, id for id; a large coefficient changes what is generated.
+#[cfg(feature = "llm")]
+#[test]
+fn steered_generation_at_zero_is_plain_generation() {
+    use shapecheck::models::decoder::Steered;
+    use shapecheck::models::generate::{generate, GenerateConfig};
+    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let v = Tensor::<(Dyn,)>::randn_with((model.dims().model(),), 9);
+    let config = GenerateConfig {
+        max_new_tokens: 8,
+        ..GenerateConfig::default()
+    };
+    let prompt = [1, 4, 7, 2];
+    let plain = generate(&model, &prompt, config.clone()).unwrap();
+    let steered = |c| {
+        let s = Steered::new(
+            &model,
+            vec![Intervention::add(1, v.clone(), c).from_position(1)],
+        );
+        generate(&s, &prompt, config.clone()).unwrap()
+    };
+    assert_eq!(steered(0.0).ids, plain.ids);
+    assert_ne!(steered(50.0).ids, plain.ids);
 }

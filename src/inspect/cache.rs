@@ -24,7 +24,7 @@
 
 use core::ops::Range;
 
-use crate::dim::Dim;
+use crate::dim::{Dim, Times};
 use crate::element::Float;
 use crate::tensor::Tensor;
 
@@ -46,9 +46,12 @@ pub enum Site {
     Attention,
     /// The FFN's hidden activations after the nonlinearity (`mlp.hook_post`).
     Ffn,
+    /// Every head's output, merged, before the output projection (`attn.hook_z`;
+    /// recorded by the LLaMA-family decoder).
+    Z,
 }
 
-const SITES: usize = 7;
+const SITES: usize = 8;
 
 impl Site {
     /// Every site, in the order of the forward.
@@ -57,6 +60,7 @@ impl Site {
         Site::Queries,
         Site::Keys,
         Site::Attention,
+        Site::Z,
         Site::ResidMid,
         Site::Ffn,
         Site::ResidPost,
@@ -141,6 +145,15 @@ pub type Pattern<M> = Tensor<
     ),
     <M as CacheDims>::Elem,
 >;
+/// The heads' outputs `(Tokens, Heads × HeadDim)` of model `M` before the output
+/// projection, packed: head `h` is the columns `h·HeadDim .. (h + 1)·HeadDim`.
+pub type ZStates<M> = Tensor<
+    (
+        <M as CacheDims>::Tokens,
+        Times<<M as CacheDims>::Heads, <M as CacheDims>::HeadDim>,
+    ),
+    <M as CacheDims>::Elem,
+>;
 /// FFN activations `(Tokens, Ffn)` of model `M`, packed.
 pub type FfnStates<M> =
     Tensor<(<M as CacheDims>::Tokens, <M as CacheDims>::Ffn), <M as CacheDims>::Elem>;
@@ -154,6 +167,7 @@ struct LayerCache<M: CacheDims> {
     keys: Vec<HeadStates<M>>,
     attention: Vec<Pattern<M>>,
     ffn: Option<FfnStates<M>>,
+    z: Option<ZStates<M>>,
 }
 
 impl<M: CacheDims> Default for LayerCache<M> {
@@ -166,6 +180,7 @@ impl<M: CacheDims> Default for LayerCache<M> {
             keys: Vec::new(),
             attention: Vec::new(),
             ffn: None,
+            z: None,
         }
     }
 }
@@ -176,6 +191,8 @@ impl<M: CacheDims> Default for LayerCache<M> {
 pub struct ActivationCache<M: CacheDims> {
     layers: Vec<LayerCache<M>>,
     rows: Vec<Range<usize>>,
+    /// The number of heads the recorded `z` holds (a runtime `Heads` is not in its type).
+    heads: usize,
 }
 
 impl<M: CacheDims> ActivationCache<M> {
@@ -184,6 +201,7 @@ impl<M: CacheDims> ActivationCache<M> {
         ActivationCache {
             layers: (0..layers).map(|_| LayerCache::default()).collect(),
             rows,
+            heads: 0,
         }
     }
 
@@ -230,6 +248,22 @@ impl<M: CacheDims> ActivationCache<M> {
     /// Layer `l`'s FFN activations after the nonlinearity.
     pub fn ffn(&self, l: usize) -> Option<&FfnStates<M>> {
         self.layers.get(l)?.ffn.as_ref()
+    }
+
+    /// Layer `l`'s heads' outputs before the output projection (`hook_z`).
+    pub fn z(&self, l: usize) -> Option<&ZStates<M>> {
+        self.layers.get(l)?.z.as_ref()
+    }
+
+    /// The number of heads of the recorded [`z`](Self::z) (0 when none was recorded).
+    pub fn heads(&self) -> usize {
+        self.heads
+    }
+
+    /// Records the heads' outputs, `heads` of them.
+    pub(crate) fn put_z(&mut self, l: usize, z: ZStates<M>, heads: usize) {
+        self.layers[l].z = Some(z);
+        self.heads = heads;
     }
 
     /// Records a residual-stream state at `site` (one of the three `Resid…` sites).

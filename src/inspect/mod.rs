@@ -19,7 +19,9 @@
 //!   sets of activations, its held-out accuracy, and PC1 of the sets pooled beside it);
 //!
 //! - [`patch`]: [`ResidSite`] (a typed (layer, position) of the residual stream whose clean
-//!   value patches another run) and [`restored`] (the fraction of a logit difference restored);
+//!   value patches another run), [`HeadSite`] (a typed (layer, head) whose clean output
+//!   patches another run, a [`HeadPatch`]) and [`restored`] (the fraction of a logit
+//!   difference restored);
 //!
 //! - [`hooks`]: [`Hooks`], the hook points of a layer's forward, one trait for every
 //!   model (tensors or traced values, the model's shapes), and [`NoHooks`].
@@ -48,7 +50,7 @@ pub use concentration::{
 };
 pub use direction::{Contrast, Direction};
 pub use hooks::{Hooks, NoHooks};
-pub use patch::{restored, ResidSite};
+pub use patch::{restored, HeadPatch, HeadSite, ResidSite};
 pub use pca::{pca_summary, separation, Components, PcaSummary, Separation};
 pub use steer::{mean_difference, top_difference_component, Intervention};
 

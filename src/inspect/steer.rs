@@ -141,6 +141,18 @@ impl<D: Dim, T: Float> Intervention<D, T> {
         x: &mut Tensor<(R, D), T>,
         sentences: impl Iterator<Item = Range<usize>>,
     ) -> Result<(), InspectError> {
+        self.apply_at(x, sentences, 0)
+    }
+
+    /// [`apply`](Self::apply) to rows that stand at positions `offset..` of their
+    /// sequences (new tokens decoded after `offset` cached ones): the positions covered
+    /// are counted from each sequence's start, not from the first row given.
+    pub(crate) fn apply_at<R: Dim>(
+        &self,
+        x: &mut Tensor<(R, D), T>,
+        sentences: impl Iterator<Item = Range<usize>>,
+        offset: usize,
+    ) -> Result<(), InspectError> {
         let width = x.dims()[1];
         if let Action::Add { vector: v, .. } | Action::Replace(v) = &self.action {
             if v.dims()[0] != width {
@@ -155,10 +167,10 @@ impl<D: Dim, T: Float> Intervention<D, T> {
         }
         let data = x.as_mut_slice();
         for r in sentences {
-            let first = (r.start + self.from).min(r.end);
-            let end = self
-                .until
-                .map_or(r.end, |u| (r.start + u).clamp(first, r.end));
+            let first = (r.start + self.from.saturating_sub(offset)).min(r.end);
+            let end = self.until.map_or(r.end, |u| {
+                (r.start + u.saturating_sub(offset)).clamp(first, r.end)
+            });
             let Some(rows) = data.get_mut(first * width..end * width) else {
                 continue;
             };
@@ -308,6 +320,14 @@ mod tests {
         let mut x = mk();
         Intervention::<W>::ablate(0).apply(&mut x, spans()).unwrap();
         assert!(x.as_slice().iter().all(|&v| v == 0.0));
+        // Rows at positions 2.. of their sequences: from position 1 to 3 is their first.
+        let mut x = mk();
+        Intervention::<W>::ablate(0)
+            .from_position(1)
+            .to_position(3)
+            .apply_at(&mut x, spans(), 2)
+            .unwrap();
+        assert_eq!(x.as_slice(), &[0., 0., 1., 1., 1., 1., 0., 0., 1., 1.]);
         let wrong = Tensor::<(W,)>::ones_with((W::new(3),));
         let e = Intervention::add(0, wrong, 1.0)
             .apply(&mut mk(), spans())

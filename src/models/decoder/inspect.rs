@@ -62,7 +62,9 @@ use crate::dim::{Dim, Times};
 use crate::element::Float;
 use crate::inspect::cache::CacheDims;
 use crate::inspect::Hooks;
-use crate::inspect::{ActivationCache, HeadAblation, InspectError, Intervention, Selection, Site};
+use crate::inspect::{
+    ActivationCache, HeadAblation, HeadPatch, InspectError, Intervention, Selection, Site,
+};
 use crate::nn::flow::Traced;
 use crate::ops::attention::{try_attention_weights, AttentionMask};
 use crate::shape::SameDim;
@@ -110,11 +112,15 @@ const HEADS: [Site; 3] = [Site::Queries, Site::Keys, Site::Attention];
 /// applies the interventions and ablations of the block it is in. It reads values and
 /// puts constants back, so it serves the inference path (every parameter a constant),
 /// where nothing is traced.
-struct Inspector<'a, M: CacheDims, B, S> {
+pub(super) struct Inspector<'a, M: CacheDims, B, S> {
     selection: &'a Selection,
     interventions: &'a [Intervention<M::Hidden, M::Elem>],
     ablations: &'a [HeadAblation<M::Heads>],
+    patches: &'a [HeadPatch<M::Heads, M::Elem>],
     cache: ActivationCache<M>,
+    /// The position of the run's first row in its sequences (the tokens a KV cache
+    /// already holds): interventions count positions from the sequences' starts.
+    offset: usize,
     layer: usize,
     /// The first error met (a hook cannot return one; the run does).
     error: Option<InspectError>,
@@ -124,7 +130,46 @@ struct Inspector<'a, M: CacheDims, B, S> {
     dims: PhantomData<fn() -> (B, S)>,
 }
 
-impl<M: CacheDims<Tokens = Tokens, Seq = Seq>, B: Dim, S: Dim> Inspector<'_, M, B, S> {
+/// What an inspected run does besides recording: interventions on the residual stream,
+/// head ablations and head patches.
+pub(super) type Changes<'a, M> = (
+    &'a [Intervention<<M as CacheDims>::Hidden, <M as CacheDims>::Elem>],
+    &'a [HeadAblation<<M as CacheDims>::Heads>],
+    &'a [HeadPatch<<M as CacheDims>::Heads, <M as CacheDims>::Elem>],
+);
+
+impl<'a, M: CacheDims<Tokens = Tokens, Seq = Seq>, B: Dim, S: Dim> Inspector<'a, M, B, S> {
+    /// An inspector of a run of `(B, S)` = `shape` positions, after `offset` cached ones,
+    /// of a model of `layers` blocks and `heads` heads.
+    pub(super) fn new(
+        selection: &'a Selection,
+        (interventions, ablations, patches): Changes<'a, M>,
+        (layers, heads): (usize, usize),
+        (b, s): (usize, usize),
+        offset: usize,
+    ) -> Self {
+        Inspector {
+            selection,
+            interventions,
+            ablations,
+            patches,
+            cache: ActivationCache::new(layers, (0..b).map(|i| i * s..(i + 1) * s).collect()),
+            offset,
+            layer: 0,
+            error: None,
+            heads,
+            dims: PhantomData,
+        }
+    }
+
+    /// The cache, or the first error met.
+    pub(super) fn finish(self) -> Result<ActivationCache<M>, InspectError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.cache),
+        }
+    }
+
     fn keep(&self, site: Site) -> bool {
         self.layer < self.cache.layers() && self.selection.contains(site, self.layer)
     }
@@ -184,7 +229,7 @@ where
         };
         let sequences = || (0..shape.0.size()).map(|b| b * s..(b + 1) * s);
         for i in self.interventions.iter().filter(|i| i.layer() == layer) {
-            if let Err(e) = i.apply(&mut flat, sequences()) {
+            if let Err(e) = i.apply_at(&mut flat, sequences(), self.offset) {
                 self.fail(e);
             }
         }
@@ -247,21 +292,36 @@ where
         z: Var<'t, (B, S, Times<M::Heads, M::HeadDim>), M::Elem>,
     ) -> Var<'t, (B, S, Times<M::Heads, M::HeadDim>), M::Elem> {
         let layer = self.layer;
-        let mut here = self
-            .ablations
-            .iter()
-            .filter(|a| a.layer() == layer)
-            .peekable();
-        if here.peek().is_none() {
+        let ablated = self.ablations.iter().any(|a| a.layer() == layer);
+        let patched = self.patches.iter().any(|p| p.site().layer() == layer);
+        let keep = self.keep(Site::Z);
+        if !ablated && !patched && !keep {
             return z;
         }
-        let width = z.shape().2.size();
+        let (shape, width) = (z.shape(), z.shape().2.size());
         let head_dim = width / self.heads.max(1);
         let mut data = z.value().to_vec();
-        for a in here {
+        for a in self.ablations.iter().filter(|a| a.layer() == layer) {
             a.apply(&mut data, width, head_dim);
         }
-        match Tensor::from_vec_with(z.shape(), data) {
+        let s = shape.1.size();
+        for p in self.patches.iter().filter(|p| p.site().layer() == layer) {
+            let sequences = (0..shape.0.size()).map(|b| b * s..(b + 1) * s);
+            if let Err(e) = p.apply(&mut data, width, self.heads, sequences) {
+                self.fail(e);
+            }
+        }
+        if keep {
+            let rows = Tokens::new(shape.0.size() * s);
+            match Tensor::from_vec_with((rows, shape.2), data.clone()) {
+                Ok(t) => self.cache.put_z(layer, t, self.heads),
+                Err(e) => self.fail(e),
+            }
+        }
+        if !ablated && !patched {
+            return z;
+        }
+        match Tensor::from_vec_with(shape, data) {
             Ok(t) => z.tape().constant(t),
             Err(e) => {
                 self.fail(e);
@@ -322,26 +382,83 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         B: SameDim,
         S: SameDim,
     {
-        let layers = self.blocks.len();
-        HeadAblation::check_all_with(layers, self.dims.heads().size(), interventions, ablations)?;
+        self.run_inspected(shape, ids, selection, (interventions, ablations, &[]))
+    }
+
+    /// [`run_with_cache`](Self::run_with_cache) (its `interventions` too) with head
+    /// patches: each [`HeadPatch`]
+    /// (from [`HeadSite::patch`](crate::inspect::HeadSite::patch) of a clean run's cache)
+    /// puts a head's clean output, at every position of every sequence, in place of this
+    /// run's, before the output projection. A sequence not as long as the clean one, a
+    /// head not below `Heads` or a block not below the block count is an error.
+    ///
+    /// ```
+    /// use shapecheck::inspect::{HeadSite, Selection, Site};
+    /// use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims};
+    /// use shapecheck::prelude::*;
+    /// dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 32);
+    /// dim!(pub Batch; pub Len);
+    /// let model = Decoder::<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>, f64>::init(DecoderConfig::default(), 0);
+    /// let shape = (Batch::new(1), Len::new(3));
+    /// let sel = Selection::new().with(Site::Z, 0..2);
+    /// let (clean, cache) = model.run_with_cache(shape, &[1, 2, 3], &sel, &[]).unwrap();
+    /// assert_eq!(cache.z(1).unwrap().dims()[..], [3, 16]); // (Tokens, Heads × HeadDim)
+    /// // Every head of every layer from the clean run: the corrupted run becomes the clean one.
+    /// let patches: Vec<_> = (0..2)
+    ///     .flat_map(|l| (0..2).map(move |h| HeadSite::<Heads>::new(l, h)))
+    ///     .map(|site| site.patch(&cache, 0).unwrap())
+    ///     .collect();
+    /// let (patched, _) = model
+    ///     .run_with_patches(shape, &[1, 5, 3], &Selection::new(), &[], &patches)
+    ///     .unwrap();
+    /// let (corrupt, _) = model.run_with_cache(shape, &[1, 5, 3], &Selection::new(), &[]).unwrap();
+    /// assert_ne!(patched.as_slice(), corrupt.as_slice());
+    /// // Not the clean run: the residual stream still carries the corrupted token itself.
+    /// assert_ne!(patched.as_slice(), clean.as_slice());
+    /// ```
+    pub fn run_with_patches<B, S>(
+        &self,
+        shape: (B, S),
+        ids: &[u32],
+        selection: &Selection,
+        interventions: &[Intervention<D::Model, T>],
+        patches: &[HeadPatch<D::Heads, T>],
+    ) -> Inspected<B, S, D::Vocab, T, Self>
+    where
+        B: SameDim,
+        S: SameDim,
+    {
+        self.run_inspected(shape, ids, selection, (interventions, &[], patches))
+    }
+
+    /// `Err` when a change is out of range for this decoder.
+    pub(super) fn check_changes(&self, changes: Changes<'_, Self>) -> Result<(), InspectError> {
+        let (layers, heads) = (self.blocks.len(), self.dims.heads().size());
+        HeadAblation::check_all_with(layers, heads, changes.0, changes.1)?;
+        changes.2.iter().try_for_each(|p| {
+            let site = p.site();
+            HeadAblation::<D::Heads>::zero(site.layer(), site.head()).check(layers, heads)
+        })
+    }
+
+    fn run_inspected<B, S>(
+        &self,
+        shape: (B, S),
+        ids: &[u32],
+        selection: &Selection,
+        changes: Changes<'_, Self>,
+    ) -> Inspected<B, S, D::Vocab, T, Self>
+    where
+        B: SameDim,
+        S: SameDim,
+    {
+        self.check_changes(changes)?;
+        let sizes = (self.blocks.len(), self.dims.heads().size());
         let (b, s) = (shape.0.size(), shape.1.size());
-        let rows = (0..b).map(|i| i * s..(i + 1) * s).collect();
-        let mut inspector = Inspector::<Self, B, S> {
-            selection,
-            interventions,
-            ablations,
-            cache: ActivationCache::new(layers, rows),
-            layer: 0,
-            error: None,
-            heads: self.dims.heads().size(),
-            dims: PhantomData,
-        };
+        let mut inspector = Inspector::<Self, B, S>::new(selection, changes, sizes, (b, s), 0);
         let tape = Tape::inference();
         let logits = self.run(&tape, shape, ids, super::Caches::None, &mut inspector)?;
         debug_assert!(tape.is_empty(), "inspection recorded {} nodes", tape.len());
-        match inspector.error {
-            Some(e) => Err(e),
-            None => Ok((logits.to_tensor(), inspector.cache)),
-        }
+        Ok((logits.to_tensor(), inspector.finish()?))
     }
 }

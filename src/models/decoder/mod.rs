@@ -96,6 +96,7 @@ mod io;
 pub mod lens;
 mod lora;
 mod peft;
+pub mod steer;
 
 /// The parameter visitors, re-exported where the decoder's walk is used.
 pub use crate::autodiff::{ParamVisitor, ParamVisitorMut};
@@ -107,6 +108,7 @@ pub use dims::{presets, DecoderDims, Dims, DividesHeads, RuntimeDims, SizeMismat
 pub use inspect::{Seq, Tokens};
 pub use lora::Adapter;
 pub use peft::{PEFT_CONFIG, PEFT_PREFIX, PEFT_WEIGHTS};
+pub use steer::Steered;
 
 use self::block::{ones, BlockHooks, Kv};
 use crate::autodiff::{Params, Tape, Var};
