@@ -27,18 +27,20 @@ unsafe impl<T: Sync> Sync for Parts<T> {}
 
 /// Largest `m` for which [`split_gemm`] always splits the columns rather than the rows: each
 /// thread then reads only its columns of `B` (a weight read once, not once per thread).
-/// Above it the columns are still split when `m < n`: each thread packs all of the operand
-/// it does not split, and `A` (m × k) is then the smaller one (a 128-token prefill's
-/// `x·Wᵀ`: row blocks packed the whole weight on both threads, 16% of the prefill).
+/// Above twice it the columns are still split when `m < n`: each thread packs all of the
+/// operand it does not split, and `A` (m × k) is then the smaller one (a 128-token prefill's
+/// `x·Wᵀ`: row blocks packed the whole weight on both threads, 16% of the prefill). From 49
+/// to 96 rows the rows are split, so that on two threads each half takes the few-rows
+/// kernel, as it does for a sequence of that length alone (see below).
 const SPLIT_COLUMNS_MAX_M: usize = 48;
 
 /// [`raw::gemm`] on `backend` spread over up to `threads` threads: blocks of columns when
-/// `m` is small or below `n`, blocks of rows otherwise, each block a multiple of 16 wide. Two blocks of
+/// `m` is small, or above 96 and below `n`; blocks of rows otherwise, each block a multiple of 16 wide. Two blocks of
 /// columns go to this thread and the [`helper`] (rayon's pool when another product holds
 /// it); anything else goes to the pool.
 /// Each block is routed by itself, as before the packed GEMM existed: a block of up to 48
 /// rows of `x·Wᵀ` goes to the few-rows kernel, so the bits of such a product with 49 to 96
-/// rows and no more columns than rows (split by rows) depend on the thread count (one block on the packed kernel, or two on the few-rows
+/// rows depend on the thread count (one block on the packed kernel, or two on the few-rows
 /// one). The tests comparing a batch with its sequences one by one (`tests/inspect.rs`)
 /// pass on two threads because of it. Every other product is computed element by element
 /// by the same kernel in the same order of `k` whatever the split.
@@ -68,7 +70,7 @@ pub(super) unsafe fn split_gemm<T: Float>(
     epi: Epilogue<'_, T>,
 ) {
     let route = raw::route::<T>(backend, (m, k, n), rsa, csa, rsb, csb, rsc, csc);
-    let by_columns = m <= SPLIT_COLUMNS_MAX_M || m < n;
+    let by_columns = m <= SPLIT_COLUMNS_MAX_M || (m > 2 * SPLIT_COLUMNS_MAX_M && m < n);
     let len = if by_columns { n } else { m };
     let parts = threads.min(len.div_ceil(16));
     if parts <= 1 {
