@@ -86,6 +86,8 @@ pub mod optim;
 mod parallel;
 #[cfg(feature = "plots")]
 pub mod plot;
+#[cfg(feature = "llm")]
+pub mod quant;
 pub mod shape;
 pub mod tensor;
 pub mod text;

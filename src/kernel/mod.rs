@@ -32,6 +32,8 @@
 //! - `nt.rs`: the few-rows `x·Wᵀ` kernel (AVX-512F on the AVX-512 backend, AVX2 + FMA on
 //!   the others), reading both operands in place; up to 8 rows (a decode step) in one pass
 //!   over `W` at the machine's memory bandwidth. `tests_nt.rs` forces each width.
+//! - `quant/`: few-rows `x·Wᵀ` with `W` in a GGUF block format (Q8_0, Q4_0, Q4_1) or in
+//!   bf16/f16, read in place (integer dots on 8-bit activations, or f32 activations).
 //! - `split.rs`: one product split into blocks of rows or columns over threads, on the
 //!   kernels' tile edges so the result does not depend on the thread count.
 //! - `simd.rs`: running safe code compiled for AVX2/FMA when the CPU has them.
@@ -60,6 +62,8 @@ mod operand;
 #[cfg(target_arch = "x86_64")]
 mod pack;
 pub(crate) mod pairwise;
+#[cfg(feature = "llm")]
+pub(crate) mod quant;
 mod raw;
 mod simd;
 mod split;
