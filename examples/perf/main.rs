@@ -25,6 +25,7 @@ mod harness;
 mod linalg;
 mod matmul;
 mod minilm;
+mod quant;
 mod train;
 
 const USAGE: &str = "usage: perf [FILTER]";
@@ -74,5 +75,6 @@ fn main() -> ExitCode {
     train::run(&filter);
     gemm::run(&filter);
     decode::run(&filter);
+    quant::run(&filter);
     ExitCode::SUCCESS
 }
