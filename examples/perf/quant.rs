@@ -92,7 +92,7 @@ pub fn run(filter: &str) {
                 .iter()
                 .any(|t| format!("quant/{n}/1-row/{din}x{dout}/{t}t").contains(filter))
         };
-        if !NAMES.iter().any(|n| wanted(&n)) {
+        if !NAMES.iter().any(wanted) {
             continue;
         }
         if !header {

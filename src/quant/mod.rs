@@ -223,7 +223,7 @@ fn row_bytes<F: WeightFormat>(din: usize) -> usize {
 
 fn check_width<F: WeightFormat>(op: &'static str, din: usize) -> Result<(), ShapeError> {
     let block = F::GGML.block_size();
-    if din % block != 0 {
+    if !din.is_multiple_of(block) {
         return Err(ShapeError::incompatible_described(
             op,
             format!("input width {din}"),

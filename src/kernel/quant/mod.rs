@@ -230,12 +230,8 @@ pub(crate) fn matmul_t(
     kernel: QuantKernel,
 ) {
     let row_bytes = din / layout.block() * layout.block_bytes();
-    assert!(din % layout.block() == 0 && w.len() == dout * row_bytes);
-    let rows = if din == 0 {
-        out.len() / dout.max(1)
-    } else {
-        x.len() / din
-    };
+    assert!(din.is_multiple_of(layout.block()) && w.len() == dout * row_bytes);
+    let rows = x.len().checked_div(din).unwrap_or(out.len() / dout.max(1));
     assert!(x.len() == rows * din && out.len() == rows * dout);
     if rows == 0 || dout == 0 {
         return;

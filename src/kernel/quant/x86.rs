@@ -86,8 +86,8 @@ macro_rules! int_row_kernel {
                     }
                 }
             }
-            for r in 0..m {
-                out[r] = hsum256(acc[r]) + offset[r];
+            for ((o, a), off) in out.iter_mut().zip(&acc).zip(&offset) {
+                *o = hsum256(*a) + off;
             }
         }
     };
@@ -141,15 +141,15 @@ unsafe fn dequant_row_avx2<const FMT: usize>(w: &[u8], x: &[f32], r0: usize, out
                 *vk = _mm256_fmadd_ps(f, d, bias);
             }
         }
-        for r in 0..m {
+        for (r, a) in acc[..m].iter_mut().enumerate() {
             let xp = x.as_ptr().add((r0 + r) * din + b * 32);
             for (k, vk) in v.iter().enumerate() {
-                acc[r] = _mm256_fmadd_ps(*vk, _mm256_loadu_ps(xp.add(8 * k)), acc[r]);
+                *a = _mm256_fmadd_ps(*vk, _mm256_loadu_ps(xp.add(8 * k)), *a);
             }
         }
     }
-    for r in 0..m {
-        out[r] = hsum256(acc[r]);
+    for (o, a) in out.iter_mut().zip(&acc) {
+        *o = hsum256(*a);
     }
 }
 
@@ -178,13 +178,13 @@ unsafe fn half_row_avx2<const BF16: bool>(
         } else {
             _mm256_cvtph_ps(h)
         };
-        for r in 0..m {
+        for (r, a) in acc[..m].iter_mut().enumerate() {
             let xv = _mm256_loadu_ps(x.as_ptr().add((r0 + r) * din + i));
-            acc[r] = _mm256_fmadd_ps(v, xv, acc[r]);
+            *a = _mm256_fmadd_ps(v, xv, *a);
         }
     }
-    for r in 0..m {
-        out[r] = hsum256(acc[r]) + half_tail::<BF16>(w, x, din, r0 + r, body);
+    for (r, (o, a)) in out.iter_mut().zip(&acc).enumerate() {
+        *o = hsum256(*a) + half_tail::<BF16>(w, x, din, r0 + r, body);
     }
 }
 
@@ -211,13 +211,13 @@ unsafe fn half_row_avx512<const BF16: bool>(
         } else {
             _mm512_cvtph_ps(h)
         };
-        for r in 0..m {
+        for (r, a) in acc[..m].iter_mut().enumerate() {
             let xv = _mm512_loadu_ps(x.as_ptr().add((r0 + r) * din + i));
-            acc[r] = _mm512_fmadd_ps(v, xv, acc[r]);
+            *a = _mm512_fmadd_ps(v, xv, *a);
         }
     }
-    for r in 0..m {
-        out[r] = _mm512_reduce_add_ps(acc[r]) + half_tail::<BF16>(w, x, din, r0 + r, body);
+    for (r, (o, a)) in out.iter_mut().zip(&acc).enumerate() {
+        *o = _mm512_reduce_add_ps(*a) + half_tail::<BF16>(w, x, din, r0 + r, body);
     }
 }
 
@@ -279,7 +279,7 @@ pub(super) fn f32_row(
     kernel: QuantKernel,
 ) {
     let nb = din / layout.block();
-    assert!(din % layout.block() == 0 && w.len() == nb * layout.block_bytes());
+    assert!(din.is_multiple_of(layout.block()) && w.len() == nb * layout.block_bytes());
     assert!(out.len() <= 8 && x.len() >= (r0 + out.len()) * din && kernel.is_available());
     let wide = kernel == QuantKernel::Avx512;
     // SAFETY: the asserts above establish the lengths each kernel's safety section asks
