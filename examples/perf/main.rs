@@ -25,6 +25,7 @@ mod harness;
 mod linalg;
 mod matmul;
 mod minilm;
+#[cfg(feature = "llm")]
 mod quant;
 mod train;
 
@@ -75,6 +76,7 @@ fn main() -> ExitCode {
     train::run(&filter);
     gemm::run(&filter);
     decode::run(&filter);
+    #[cfg(feature = "llm")]
     quant::run(&filter);
     ExitCode::SUCCESS
 }
