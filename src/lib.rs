@@ -87,6 +87,8 @@ mod parallel;
 #[cfg(feature = "plots")]
 pub mod plot;
 mod pool;
+#[cfg(feature = "llm")]
+pub mod quant;
 pub mod shape;
 pub mod tensor;
 pub mod text;

@@ -25,6 +25,8 @@ mod harness;
 mod linalg;
 mod matmul;
 mod minilm;
+#[cfg(feature = "llm")]
+mod quant;
 mod train;
 
 const USAGE: &str = "usage: perf [FILTER]";
@@ -74,5 +76,7 @@ fn main() -> ExitCode {
     train::run(&filter);
     gemm::run(&filter);
     decode::run(&filter);
+    #[cfg(feature = "llm")]
+    quant::run(&filter);
     ExitCode::SUCCESS
 }

@@ -72,6 +72,9 @@ pub use dtype::{bf16_bits_to_f32, f16_bits_to_f32, Dtype};
 pub use error::LoadError;
 #[cfg(feature = "llm")]
 pub use gguf::{FromMeta, GgmlType, Gguf, GgufTensorInfo, MetaArray, MetaValue, Metadata};
+// The block decoding that `quant::Quantized::dequantize` shares with the GGUF reader.
+#[cfg(feature = "llm")]
+pub(crate) use gguf::dequant::dequantize;
 pub use npy::NpyWriter;
 pub use safetensors::{SafeTensors, TensorInfo};
 pub use writer::{SafetensorsWriter, SaveError};

@@ -33,6 +33,8 @@
 //!   the others), reading both operands in place, its loops written once over a vector
 //!   trait implemented per width; up to 8 rows (a decode step) in one pass over `W` at the
 //!   machine's memory bandwidth. `tests_nt.rs` forces each width.
+//! - `quant/`: few-rows `x·Wᵀ` with `W` in a GGUF block format (Q8_0, Q4_0, Q4_1) or in
+//!   bf16/f16, read in place (integer dots on 8-bit activations, or f32 activations).
 //! - `split/`: one product split into blocks of rows or columns over threads, on the
 //!   kernels' tile edges so the result does not depend on the thread count; a few-rows
 //!   product split in two hands its second block to a helper thread of its own that spins
@@ -63,6 +65,8 @@ mod operand;
 #[cfg(target_arch = "x86_64")]
 mod pack;
 pub(crate) mod pairwise;
+#[cfg(feature = "llm")]
+pub(crate) mod quant;
 mod raw;
 mod simd;
 mod split;

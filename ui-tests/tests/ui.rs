@@ -183,6 +183,15 @@ const RULES: &[(&str, &[&str])] = &[
         "DividesHeads (grouped-query attention)",
         &["decoder-kv-heads-do-not-divide-heads"],
     ),
+    // quant/
+    (
+        "HoldsBlocks (quant/rule)",
+        &["quantized-width-not-a-multiple-of-the-block"],
+    ),
+    (
+        "PlainInput: no gradient through a quantized weight (quant/rule)",
+        &["quantized-weight-times-a-traced-var"],
+    ),
 ];
 
 #[test]

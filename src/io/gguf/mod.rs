@@ -25,7 +25,7 @@
 //!
 //! This module sits behind the `llm` cargo feature (on by default).
 
-mod dequant;
+pub(crate) mod dequant;
 mod metadata;
 mod parse;
 mod types;

@@ -1,0 +1,293 @@
+//! Few-rows products `x·Wᵀ` with `W: (out, in)` kept in a GGUF block format (Q8_0, Q4_0,
+//! Q4_1) or in half precision (bf16, f16), read in place, row of `W` by row of `W`.
+//!
+//! Block formats (blocks of 32 along `in`; `ggml-quants.c`'s layouts, see `io/gguf/dequant.rs`)
+//! run one of two schemes:
+//! - **integer dots** (as llama.cpp does): each row of `x` is first quantized to 8 bits per
+//!   block of 32 (`d = amax/127`, `q = round(x/d)`, the scale kept in `f32`, the block's sum
+//!   of `q` kept for the 4-bit formats' offsets); a block then contributes
+//!   `d_w·d_x·Σ q_w·q_x` (+ `m_w·d_x·Σ q_x` for Q4_1, − `8·d_w·d_x·Σ q_x` for Q4_0, whose
+//!   nibbles are read unsigned). The 32-lane integer dot is AVX-512 VNNI's `vpdpbusd` on
+//!   [`QuantKernel::Avx512`], AVX2's `vpmaddubsw` + `vpmaddwd` on [`QuantKernel::Avx2`] (Q8_0's
+//!   signed weights through the sign trick: `|w|` times `x` carrying `w`'s sign), and plain
+//!   `i32` arithmetic on [`QuantKernel::Portable`].
+//! - **f32 activations** ([`QuantKernel::DequantF32`], AVX2 + FMA + F16C): each block of `W`
+//!   is dequantized in registers (the same `f32` values as the GGUF reader's dequantizer,
+//!   up to one rounding for Q4_1's `d·q + m`, here fused) and multiplied with `x` as is.
+//!
+//! Half formats always keep `x` in f32: 8 lanes converted by `vcvtph2ps` (f16) or a 16-bit
+//! shift (bf16) on AVX2, 16 lanes on AVX-512F, `half`'s conversions on the portable path.
+//!
+//! The product is split over threads by blocks of output columns (rows of `W`); each output
+//! is computed by the same code whatever the split, so the thread count changes no result.
+//! `x` is taken in groups of up to 8 rows, each group in one pass over `W`.
+
+mod x86;
+
+use crate::parallel::{for_each_chunk, threads_for_stream};
+
+/// Which code runs a product with a quantized or half-precision weight
+/// ([`Quantized::forward_on`](crate::quant::Quantized::forward_on)); [`best`](Self::best)
+/// is what [`forward`](crate::quant::Quantized::forward) uses.
+///
+/// ```
+/// use shapecheck::quant::QuantKernel;
+/// assert!(QuantKernel::Portable.is_available());
+/// assert!(QuantKernel::best().is_available());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum QuantKernel {
+    /// Safe scalar code on every CPU: integer dots for the block formats.
+    Portable,
+    /// AVX2 + FMA + F16C: `vpmaddubsw` integer dots; 8-lane half conversions.
+    Avx2,
+    /// AVX-512 (F, BW, VL, VNNI): `vpdpbusd` integer dots; 16-lane half conversions.
+    Avx512,
+    /// AVX2 + FMA + F16C with `x` kept in f32 and each block of `W` dequantized in
+    /// registers (for the half formats, the same code as [`Avx2`](Self::Avx2)).
+    DequantF32,
+}
+
+impl QuantKernel {
+    /// Whether this CPU runs this kernel (checked at run time).
+    pub fn is_available(self) -> bool {
+        match self {
+            QuantKernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            QuantKernel::Avx2 | QuantKernel::DequantF32 => {
+                is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("f16c")
+            }
+            #[cfg(target_arch = "x86_64")]
+            QuantKernel::Avx512 => {
+                QuantKernel::Avx2.is_available()
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vl")
+                    && is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The fastest kernel this CPU runs, found once: AVX-512 VNNI, else AVX2, else portable.
+    pub fn best() -> QuantKernel {
+        use std::sync::OnceLock;
+        static BEST: OnceLock<QuantKernel> = OnceLock::new();
+        *BEST.get_or_init(|| {
+            [QuantKernel::Avx512, QuantKernel::Avx2]
+                .into_iter()
+                .find(|k| k.is_available())
+                .unwrap_or(QuantKernel::Portable)
+        })
+    }
+}
+
+/// How `W`'s bytes are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    Q8_0,
+    Q4_0,
+    Q4_1,
+    Bf16,
+    F16,
+}
+
+impl Layout {
+    /// Elements per block.
+    pub(crate) fn block(self) -> usize {
+        match self {
+            Layout::Q8_0 | Layout::Q4_0 | Layout::Q4_1 => 32,
+            Layout::Bf16 | Layout::F16 => 1,
+        }
+    }
+
+    /// Bytes per block.
+    pub(crate) fn block_bytes(self) -> usize {
+        match self {
+            Layout::Q8_0 => 34,
+            Layout::Q4_0 => 18,
+            Layout::Q4_1 => 20,
+            Layout::Bf16 | Layout::F16 => 2,
+        }
+    }
+
+    fn is_half(self) -> bool {
+        matches!(self, Layout::Bf16 | Layout::F16)
+    }
+}
+
+/// The rows of `x` quantized to 8 bits per block of 32, as llama.cpp's `quantize_row_q8_0`
+/// does (but with the scale kept in `f32`): `q` row-major `(rows, din)`, one scale and one
+/// sum of `q` per block, `(rows, din/32)`.
+pub(crate) struct QRows {
+    q: Vec<i8>,
+    d: Vec<f32>,
+    s: Vec<i32>,
+}
+
+fn quantize_rows(x: &[f32]) -> QRows {
+    let mut q = Vec::with_capacity(x.len());
+    let mut d = Vec::with_capacity(x.len() / 32);
+    let mut s = Vec::with_capacity(x.len() / 32);
+    for block in x.chunks_exact(32) {
+        let amax = block.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let scale = amax / 127.0;
+        let inv = if scale != 0.0 { 1.0 / scale } else { 0.0 };
+        let mut sum = 0i32;
+        for v in block {
+            let qi = (v * inv).round() as i8;
+            sum += i32::from(qi);
+            q.push(qi);
+        }
+        d.push(scale);
+        s.push(sum);
+    }
+    QRows { q, d, s }
+}
+
+/// The f32 an IEEE half at `b[0..2]` holds.
+fn f16_le(b: &[u8]) -> f32 {
+    half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
+}
+
+/// `out[r] = x_r · w` for the rows `r0..r0 + out.len()` of the quantized `x`, one row `w` of
+/// a block-format weight: safe scalar code.
+fn int_row_portable(layout: Layout, w: &[u8], qa: &QRows, r0: usize, out: &mut [f32]) {
+    let bb = layout.block_bytes();
+    let nb = w.len() / bb;
+    let din = nb * 32;
+    for (r, o) in out.iter_mut().enumerate() {
+        let row = r0 + r;
+        let mut acc = 0f32;
+        for (b, blk) in w.chunks_exact(bb).enumerate() {
+            let qx = &qa.q[row * din + b * 32..][..32];
+            let (dx, sx) = (qa.d[row * nb + b], qa.s[row * nb + b] as f32);
+            let dw = f16_le(blk);
+            acc += match layout {
+                Layout::Q8_0 => {
+                    let dot: i32 = blk[2..]
+                        .iter()
+                        .zip(qx)
+                        .map(|(&a, &c)| i32::from(a as i8) * i32::from(c))
+                        .sum();
+                    dw * dx * dot as f32
+                }
+                _ => {
+                    let qs = if layout == Layout::Q4_0 {
+                        &blk[2..]
+                    } else {
+                        &blk[4..]
+                    };
+                    let dot: i32 = (0..16)
+                        .map(|i| {
+                            i32::from(qs[i] & 0x0F) * i32::from(qx[i])
+                                + i32::from(qs[i] >> 4) * i32::from(qx[i + 16])
+                        })
+                        .sum();
+                    let offset = if layout == Layout::Q4_0 {
+                        -8.0 * dw * dx * sx
+                    } else {
+                        f16_le(&blk[2..]) * dx * sx
+                    };
+                    dw * dx * dot as f32 + offset
+                }
+            };
+        }
+        *o = acc;
+    }
+}
+
+/// `out[r] = x_r · w` for the f32 rows `r0..r0 + out.len()` of `x` (width `din`) and one row
+/// `w` of a half weight: safe scalar code.
+fn half_row_portable(layout: Layout, w: &[u8], x: &[f32], din: usize, r0: usize, out: &mut [f32]) {
+    let conv = |b: &[u8]| {
+        let bits = u16::from_le_bytes([b[0], b[1]]);
+        if layout == Layout::Bf16 {
+            half::bf16::from_bits(bits).to_f32()
+        } else {
+            half::f16::from_bits(bits).to_f32()
+        }
+    };
+    for (r, o) in out.iter_mut().enumerate() {
+        let xr = &x[(r0 + r) * din..][..din];
+        *o = w.chunks_exact(2).zip(xr).map(|(b, v)| conv(b) * v).sum();
+    }
+}
+
+/// `out = x·Wᵀ`: `x` row-major `(rows, din)`, `W`'s bytes `(dout, din)` in `layout`, `out`
+/// row-major `(rows, dout)`. The caller has checked that `din` is a multiple of the block
+/// and that `w` holds exactly `dout` rows; an unavailable `kernel` runs the portable one.
+pub(crate) fn matmul_t(
+    layout: Layout,
+    w: &[u8],
+    (dout, din): (usize, usize),
+    x: &[f32],
+    out: &mut [f32],
+    kernel: QuantKernel,
+) {
+    let row_bytes = din / layout.block() * layout.block_bytes();
+    assert!(din.is_multiple_of(layout.block()) && w.len() == dout * row_bytes);
+    let rows = x.len().checked_div(din).unwrap_or(out.len() / dout.max(1));
+    assert!(x.len() == rows * din && out.len() == rows * dout);
+    if rows == 0 || dout == 0 {
+        return;
+    }
+    let kernel = if kernel.is_available() {
+        kernel
+    } else {
+        QuantKernel::Portable
+    };
+    let qa = (!layout.is_half() && kernel != QuantKernel::DequantF32).then(|| quantize_rows(x));
+    // Outputs transposed, (dout, rows), so that blocks of W's rows own disjoint slices.
+    let mut out_t = vec![0f32; rows * dout];
+    let threads = threads_for_stream(w.len());
+    let per_chunk = dout.div_ceil(threads * 4).max(16);
+    let chunks: Vec<(usize, &mut [f32])> = out_t
+        .chunks_mut(per_chunk * rows)
+        .enumerate()
+        .map(|(i, c)| (i * per_chunk, c))
+        .collect();
+    for_each_chunk(
+        chunks,
+        threads,
+        || (),
+        |(), _, (j0, chunk)| {
+            let mut acc = [0f32; 8];
+            for (dj, col) in chunk.chunks_mut(rows).enumerate() {
+                let wrow = &w[(j0 + dj) * row_bytes..][..row_bytes];
+                for r0 in (0..rows).step_by(8) {
+                    let m = (rows - r0).min(8);
+                    let acc = &mut acc[..m];
+                    match (&qa, kernel) {
+                        (Some(qa), QuantKernel::Portable) => {
+                            int_row_portable(layout, wrow, qa, r0, acc)
+                        }
+                        (None, QuantKernel::Portable) => {
+                            half_row_portable(layout, wrow, x, din, r0, acc)
+                        }
+                        #[cfg(target_arch = "x86_64")]
+                        (Some(qa), k) => x86::int_row(layout, wrow, qa, r0, acc, k),
+                        #[cfg(target_arch = "x86_64")]
+                        (None, k) => x86::f32_row(layout, wrow, x, din, r0, acc, k),
+                        #[cfg(not(target_arch = "x86_64"))]
+                        _ => unreachable!("only the portable kernel is available"),
+                    }
+                    col[r0..r0 + m].copy_from_slice(acc);
+                }
+            }
+        },
+    );
+    if rows == 1 {
+        out.copy_from_slice(&out_t);
+    } else {
+        for (j, col) in out_t.chunks_exact(rows).enumerate() {
+            for (r, v) in col.iter().enumerate() {
+                out[r * dout + j] = *v;
+            }
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! The x86-64 kernels of `x·Wᵀ` over one row of a quantized or half `W`: AVX2 + FMA + F16C,
+//! and AVX-512 (VNNI for the integer dots, F for the half conversions). The safe entries
+//! check every length the pointer arithmetic relies on, then call the `#[target_feature]`
+//! functions, which [`QuantKernel::is_available`] has established the CPU runs.
+
+use core::arch::x86_64::*;
+
+use super::{Layout, QRows, QuantKernel};
+
+/// The sum of the 8 lanes of `v`.
+#[inline(always)]
+unsafe fn hsum256(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+/// The f32 of the little-endian IEEE half at `p`.
+#[inline(always)]
+unsafe fn f16_at(p: *const u8) -> f32 {
+    let bits = i32::from(u16::from_le_bytes([*p, *p.add(1)]));
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits)))
+}
+
+/// The 32 weights of a 4-bit block's 16 bytes at `p` as unsigned bytes in element order:
+/// the low nibbles (elements 0..16) in the low lane, the high nibbles in the high lane.
+#[inline(always)]
+unsafe fn nibbles(p: *const u8) -> __m256i {
+    let q = _mm_loadu_si128(p.cast());
+    _mm256_and_si256(
+        _mm256_set_m128i(_mm_srli_epi16::<4>(q), q),
+        _mm256_set1_epi8(0x0F),
+    )
+}
+
+/// One integer-dot row kernel per instruction set; `FMT` is 0 for Q8_0, 1 for Q4_0, 2 for
+/// Q4_1; `$dot(w, x)` is the eight `i32` sums of four adjacent products of unsigned `w`
+/// and signed `x` bytes.
+macro_rules! int_row_kernel {
+    ($name:ident, $features:literal, $dot:expr) => {
+        /// `out[r] = x_r · w` over the blocks of one row `w` of a block-format weight.
+        ///
+        /// # Safety
+        ///
+        /// The CPU has the features enabled below; `w` holds `nb` whole blocks of the
+        /// format `FMT`; `qa` holds rows `r0..r0 + out.len()` of width `32·nb`; `out.len() ≤ 8`.
+        #[target_feature(enable = $features)]
+        unsafe fn $name<const FMT: usize>(w: &[u8], qa: &QRows, r0: usize, out: &mut [f32]) {
+            let bb = [34, 18, 20][FMT];
+            let nb = w.len() / bb;
+            let din = nb * 32;
+            let m = out.len();
+            let mut acc = [_mm256_setzero_ps(); 8];
+            let mut offset = [0f32; 8];
+            for b in 0..nb {
+                let blk = w.as_ptr().add(b * bb);
+                let dw = f16_at(blk);
+                let (wv, wu) = if FMT == 0 {
+                    let v = _mm256_loadu_si256(blk.add(2).cast());
+                    (v, _mm256_sign_epi8(v, v))
+                } else {
+                    let n = nibbles(blk.add(if FMT == 1 { 2 } else { 4 }));
+                    (n, n)
+                };
+                let mw = if FMT == 2 { f16_at(blk.add(2)) } else { 0.0 };
+                for r in 0..m {
+                    let row = r0 + r;
+                    let xq = _mm256_loadu_si256(qa.q.as_ptr().add(row * din + b * 32).cast());
+                    let xs = if FMT == 0 {
+                        _mm256_sign_epi8(xq, wv)
+                    } else {
+                        xq
+                    };
+                    let dot: __m256i = $dot(wu, xs);
+                    let dx = *qa.d.get_unchecked(row * nb + b);
+                    let scale = _mm256_set1_ps(dw * dx);
+                    acc[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), acc[r]);
+                    if FMT != 0 {
+                        let sx = *qa.s.get_unchecked(row * nb + b) as f32;
+                        offset[r] += if FMT == 1 {
+                            -8.0 * dw * dx * sx
+                        } else {
+                            mw * dx * sx
+                        };
+                    }
+                }
+            }
+            for ((o, a), off) in out.iter_mut().zip(&acc).zip(&offset) {
+                *o = hsum256(*a) + off;
+            }
+        }
+    };
+}
+
+int_row_kernel!(int_row_avx2, "avx2,fma,f16c", |w, x| _mm256_madd_epi16(
+    _mm256_maddubs_epi16(w, x),
+    _mm256_set1_epi16(1)
+));
+int_row_kernel!(
+    int_row_vnni,
+    "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    |w, x| _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x)
+);
+
+/// `out[r] = x_r · w` for a block format with `x` kept in f32: each block of `w` becomes
+/// four vectors of 8 f32 (`d·q`, `d·q − 8d`, `d·q + m`), multiplied with `x` by FMA.
+///
+/// # Safety
+///
+/// The CPU has AVX2, FMA and F16C; `w` holds `nb` whole blocks of the format `FMT`; `x`
+/// holds rows `r0..r0 + out.len()` of width `32·nb`; `out.len() ≤ 8`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dequant_row_avx2<const FMT: usize>(w: &[u8], x: &[f32], r0: usize, out: &mut [f32]) {
+    let bb = [34, 18, 20][FMT];
+    let nb = w.len() / bb;
+    let din = nb * 32;
+    let m = out.len();
+    let mut acc = [_mm256_setzero_ps(); 8];
+    for b in 0..nb {
+        let blk = w.as_ptr().add(b * bb);
+        let d = _mm256_set1_ps(f16_at(blk));
+        let mut v = [_mm256_setzero_ps(); 4];
+        if FMT == 0 {
+            for (k, vk) in v.iter_mut().enumerate() {
+                let q = _mm_loadl_epi64(blk.add(2 + 8 * k).cast());
+                *vk = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d);
+            }
+        } else {
+            let (qs, bias) = if FMT == 1 {
+                (blk.add(2), _mm256_mul_ps(d, _mm256_set1_ps(-8.0)))
+            } else {
+                (blk.add(4), _mm256_set1_ps(f16_at(blk.add(2))))
+            };
+            let q = _mm_loadu_si128(qs.cast());
+            let lo = _mm_and_si128(q, _mm_set1_epi8(0x0F));
+            let hi = _mm_and_si128(_mm_srli_epi16::<4>(q), _mm_set1_epi8(0x0F));
+            let parts = [lo, _mm_srli_si128::<8>(lo), hi, _mm_srli_si128::<8>(hi)];
+            for (vk, p) in v.iter_mut().zip(parts) {
+                let f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(p));
+                *vk = _mm256_fmadd_ps(f, d, bias);
+            }
+        }
+        for (r, a) in acc[..m].iter_mut().enumerate() {
+            let xp = x.as_ptr().add((r0 + r) * din + b * 32);
+            for (k, vk) in v.iter().enumerate() {
+                *a = _mm256_fmadd_ps(*vk, _mm256_loadu_ps(xp.add(8 * k)), *a);
+            }
+        }
+    }
+    for (o, a) in out.iter_mut().zip(&acc) {
+        *o = hsum256(*a);
+    }
+}
+
+/// `out[r] = x_r · w` for a half row `w` of `din` elements, 8 at a time (`BF16`: bf16,
+/// else f16), the tail in scalar code.
+///
+/// # Safety
+///
+/// The CPU has AVX2, FMA and F16C; `w` holds `2·din` bytes; `x` holds rows
+/// `r0..r0 + out.len()` of width `din`; `out.len() ≤ 8`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn half_row_avx2<const BF16: bool>(
+    w: &[u8],
+    x: &[f32],
+    din: usize,
+    r0: usize,
+    out: &mut [f32],
+) {
+    let m = out.len();
+    let mut acc = [_mm256_setzero_ps(); 8];
+    let body = din / 8 * 8;
+    for i in (0..body).step_by(8) {
+        let h = _mm_loadu_si128(w.as_ptr().add(2 * i).cast());
+        let v = if BF16 {
+            _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
+        } else {
+            _mm256_cvtph_ps(h)
+        };
+        for (r, a) in acc[..m].iter_mut().enumerate() {
+            let xv = _mm256_loadu_ps(x.as_ptr().add((r0 + r) * din + i));
+            *a = _mm256_fmadd_ps(v, xv, *a);
+        }
+    }
+    for (r, (o, a)) in out.iter_mut().zip(&acc).enumerate() {
+        *o = hsum256(*a) + half_tail::<BF16>(w, x, din, r0 + r, body);
+    }
+}
+
+/// `out[r] = x_r · w` for a half row, 16 at a time with AVX-512F.
+///
+/// # Safety
+///
+/// As [`half_row_avx2`], with AVX-512F.
+#[target_feature(enable = "avx2,fma,f16c,avx512f")]
+unsafe fn half_row_avx512<const BF16: bool>(
+    w: &[u8],
+    x: &[f32],
+    din: usize,
+    r0: usize,
+    out: &mut [f32],
+) {
+    let m = out.len();
+    let mut acc = [_mm512_setzero_ps(); 8];
+    let body = din / 16 * 16;
+    for i in (0..body).step_by(16) {
+        let h = _mm256_loadu_si256(w.as_ptr().add(2 * i).cast());
+        let v = if BF16 {
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+        } else {
+            _mm512_cvtph_ps(h)
+        };
+        for (r, a) in acc[..m].iter_mut().enumerate() {
+            let xv = _mm512_loadu_ps(x.as_ptr().add((r0 + r) * din + i));
+            *a = _mm512_fmadd_ps(v, xv, *a);
+        }
+    }
+    for (r, (o, a)) in out.iter_mut().zip(&acc).enumerate() {
+        *o = _mm512_reduce_add_ps(*a) + half_tail::<BF16>(w, x, din, r0 + r, body);
+    }
+}
+
+/// `Σ_{i ≥ from} w_i·x_{row, i}` in scalar code.
+fn half_tail<const BF16: bool>(w: &[u8], x: &[f32], din: usize, row: usize, from: usize) -> f32 {
+    (from..din)
+        .map(|i| {
+            let bits = u16::from_le_bytes([w[2 * i], w[2 * i + 1]]);
+            let v = if BF16 {
+                half::bf16::from_bits(bits).to_f32()
+            } else {
+                half::f16::from_bits(bits).to_f32()
+            };
+            v * x[row * din + i]
+        })
+        .sum()
+}
+
+/// [`int_row_avx2`] or [`int_row_vnni`] (`kernel` [`QuantKernel::Avx512`]) for `layout`.
+pub(super) fn int_row(
+    layout: Layout,
+    w: &[u8],
+    qa: &QRows,
+    r0: usize,
+    out: &mut [f32],
+    kernel: QuantKernel,
+) {
+    let nb = w.len() / layout.block_bytes();
+    assert!(w.len() == nb * layout.block_bytes() && out.len() <= 8);
+    assert!(qa.q.len() >= (r0 + out.len()) * nb * 32 && qa.d.len() >= (r0 + out.len()) * nb);
+    assert!(qa.s.len() == qa.d.len() && kernel.is_available());
+    let vnni = kernel == QuantKernel::Avx512;
+    // SAFETY: the asserts above establish every length the kernels' safety sections ask
+    // for (whole blocks, rows r0..r0 + out.len() of qa, at most 8 outputs), and
+    // `kernel.is_available()` that the CPU has the features each kernel enables (AVX-512
+    // VNNI, BW, VL and F for `Avx512`; AVX2, FMA and F16C for both).
+    unsafe {
+        match (layout, vnni) {
+            (Layout::Q8_0, false) => int_row_avx2::<0>(w, qa, r0, out),
+            (Layout::Q4_0, false) => int_row_avx2::<1>(w, qa, r0, out),
+            (Layout::Q4_1, false) => int_row_avx2::<2>(w, qa, r0, out),
+            (Layout::Q8_0, true) => int_row_vnni::<0>(w, qa, r0, out),
+            (Layout::Q4_0, true) => int_row_vnni::<1>(w, qa, r0, out),
+            (Layout::Q4_1, true) => int_row_vnni::<2>(w, qa, r0, out),
+            (Layout::Bf16 | Layout::F16, _) => unreachable!("half weights keep x in f32"),
+        }
+    }
+}
+
+/// The f32-activation kernels: half formats on AVX2 or AVX-512F, block formats dequantized
+/// in registers (AVX2).
+pub(super) fn f32_row(
+    layout: Layout,
+    w: &[u8],
+    x: &[f32],
+    din: usize,
+    r0: usize,
+    out: &mut [f32],
+    kernel: QuantKernel,
+) {
+    let nb = din / layout.block();
+    assert!(din.is_multiple_of(layout.block()) && w.len() == nb * layout.block_bytes());
+    assert!(out.len() <= 8 && x.len() >= (r0 + out.len()) * din && kernel.is_available());
+    let wide = kernel == QuantKernel::Avx512;
+    // SAFETY: the asserts above establish the lengths each kernel's safety section asks
+    // for (`w` holds exactly the row, `x` the rows r0..r0 + out.len() of width `din`, at most
+    // 8 outputs), and `kernel.is_available()` the CPU features: AVX2, FMA and F16C for every
+    // kernel that is not `Portable`, and AVX-512F as well for `Avx512`.
+    unsafe {
+        match (layout, wide) {
+            (Layout::Bf16, true) => half_row_avx512::<true>(w, x, din, r0, out),
+            (Layout::F16, true) => half_row_avx512::<false>(w, x, din, r0, out),
+            (Layout::Bf16, false) => half_row_avx2::<true>(w, x, din, r0, out),
+            (Layout::F16, false) => half_row_avx2::<false>(w, x, din, r0, out),
+            (Layout::Q8_0, _) => dequant_row_avx2::<0>(w, x, r0, out),
+            (Layout::Q4_0, _) => dequant_row_avx2::<1>(w, x, r0, out),
+            (Layout::Q4_1, _) => dequant_row_avx2::<2>(w, x, r0, out),
+        }
+    }
+}
