@@ -154,6 +154,6 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
                 cache.layers[l] = row;
             }
         }
-        Ok(self.project_out(&out?)?.into_tensor())
+        Ok(self.head_logits(&out?)?.into_tensor())
     }
 }

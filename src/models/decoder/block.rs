@@ -153,18 +153,18 @@ impl<D: DecoderDims, T: Float> Block<D, T> {
         let h = self.attn_norm.try_forward(x)?;
         let z = match kv {
             Kv::Own => {
-                let (q, k, v) = self.attn.project(&h, rope, 0)?;
+                let (q, k, v) = self.attn.qkv(&h, rope, 0)?;
                 if hooks.wants_heads() {
                     hooks.heads(&q, &self.attn.repeat_kv(&k)?);
                 }
                 self.attn.attend(&q, &k, &v, None)?
             }
             Kv::Cache(cache) => {
-                let (q, k, v) = self.attn.project(&h, rope, cache.len())?;
+                let (q, k, v) = self.attn.qkv(&h, rope, cache.len())?;
                 self.attn.attend(&q, &k, &v, Some(cache))?
             }
             Kv::Rows(caches, pads) => {
-                let (q, k, v) = self.attn.project_unrotated(&h)?;
+                let (q, k, v) = self.attn.qkv_unrotated(&h)?;
                 self.attn.attend_rows((&q, &k, &v), rope, caches, pads)?
             }
         };

@@ -119,7 +119,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
             .try_forward_batch(&tape, (Dyn::new(1), n), ids)?;
         let x = self.blocks_and_norm(x, Caches::One(&mut cache.layers), &mut NoHooks::new())?;
         let last = x.try_slice_with(A1, ids.len() - 1..)?;
-        let logits = self.project_out(&last)?;
+        let logits = self.head_logits(&last)?;
         logits.into_tensor().try_reshape_with((self.dims.vocab(),))
     }
 }

@@ -299,7 +299,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     {
         let x = self.embedding.try_forward_batch(tape, shape, ids)?;
         let x = self.blocks_and_norm(x, caches, hooks)?;
-        self.project_out(&x)
+        self.head_logits(&x)
     }
 
     /// The blocks and the final norm.
@@ -328,7 +328,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     }
 
     /// The output head (or the tied embedding) on the normed stream.
-    fn project_out<'t, B, S>(&self, x: &Var<'t, (B, S, D::Model), T>) -> Rows<'t, B, S, D::Vocab, T>
+    fn head_logits<'t, B, S>(&self, x: &Var<'t, (B, S, D::Model), T>) -> Rows<'t, B, S, D::Vocab, T>
     where
         B: SameDim,
         S: SameDim,

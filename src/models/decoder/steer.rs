@@ -74,7 +74,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
                 .try_forward_batch(&tape, (Dyn::new(1), n), ids)?;
             let x = self.blocks_and_norm(x, Caches::One(&mut cache.layers), &mut inspector)?;
             let x = x.try_slice_with(A1, last..)?;
-            let logits = self.project_out(&x)?;
+            let logits = self.head_logits(&x)?;
             Ok::<_, InspectError>(
                 logits
                     .into_tensor()

@@ -283,7 +283,7 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
     /// `x: (B, S, M)`, the queries and keys turned by `rope`, row `i` at position
     /// `offset + i`.
     #[allow(clippy::type_complexity)]
-    pub fn project<'t, B: SameDim, S: SameDim>(
+    pub fn qkv<'t, B: SameDim, S: SameDim>(
         &self,
         x: &Var<'t, (B, S, M), T>,
         rope: &Rope<Hd>,
@@ -296,14 +296,14 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
         ),
         ShapeError,
     > {
-        let (q, k, v) = self.project_unrotated(x)?;
+        let (q, k, v) = self.qkv_unrotated(x)?;
         Ok((q.try_rope(rope, offset)?, k.try_rope(rope, offset)?, v))
     }
 
     /// [`project`](Self::project) without RoPE: for rows whose positions differ (a
     /// left-padded batch, [`attend_rows`](Self::attend_rows)).
     #[allow(clippy::type_complexity)]
-    pub fn project_unrotated<'t, B: SameDim, S: SameDim>(
+    pub fn qkv_unrotated<'t, B: SameDim, S: SameDim>(
         &self,
         x: &Var<'t, (B, S, M), T>,
     ) -> Result<
@@ -323,7 +323,7 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
     }
 
     /// Attention of a left-padded batch over a cache per row, on values (inference):
-    /// `q`, `k`, `v` unrotated ([`project_unrotated`](Self::project_unrotated)), row `b`'s
+    /// `q`, `k`, `v` unrotated ([`qkv_unrotated`](Self::qkv_unrotated)), row `b`'s
     /// first `pads[b]` positions padding. Row `b`'s other positions are turned by `rope`
     /// at `caches[b].len()..`, appended to `caches[b]` and attend over it (causal, within
     /// the window), exactly as that row alone through [`attend`](Self::attend) with its
@@ -448,7 +448,7 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
         cache: Option<&mut AttentionCache<T>>,
     ) -> Result<Var<'t, (B, S, M), T>, ShapeError> {
         let offset = cache.as_ref().map_or(0, |c| c.len());
-        let (q, k, v) = self.project(x, rope, offset)?;
+        let (q, k, v) = self.qkv(x, rope, offset)?;
         let z = self.attend(&q, &k, &v, cache)?;
         self.out(&z)
     }
