@@ -54,6 +54,9 @@ pub(crate) enum Work {
     Items { items: usize, macs: usize },
     /// One pass over `n` elements, each computed on its own (an optimizer's update).
     Elementwise(usize),
+    /// One read of `bytes` bytes bound by memory bandwidth (a few rows times a weight kept
+    /// in a block format).
+    Stream(usize),
     /// A GEMM: `batch` products of `m × k · k × n`, with elements of `elem` bytes.
     Gemm {
         batch: usize,
@@ -79,6 +82,7 @@ pub(crate) fn threads(work: Work) -> usize {
         Work::Items { items, .. } if items <= 1 => 1,
         Work::Items { items, macs } => for_product(macs).min(items),
         Work::Elementwise(n) => capped(n / MIN_ELEMENTS_PER_THREAD),
+        Work::Stream(bytes) => capped(bytes / MIN_STREAM_BYTES_PER_THREAD),
         Work::Gemm {
             batch,
             m,
@@ -93,7 +97,7 @@ pub(crate) fn threads(work: Work) -> usize {
             let by_macs = for_product(macs);
             if m <= STREAMING_MAX_M {
                 let bytes = k.saturating_mul(n).saturating_mul(elem);
-                by_macs.max(capped(bytes / MIN_STREAM_BYTES_PER_THREAD))
+                by_macs.max(threads(Work::Stream(bytes)))
             } else {
                 by_macs
             }

@@ -24,7 +24,7 @@
 
 mod x86;
 
-use crate::parallel::{for_each_chunk, threads_for_stream};
+use crate::parallel::{for_each_chunk, threads, Work};
 
 /// Which code runs a product with a quantized or half-precision weight
 /// ([`Quantized::forward_on`](crate::quant::Quantized::forward_on)); [`best`](Self::best)
@@ -244,7 +244,7 @@ pub(crate) fn matmul_t(
     let qa = (!layout.is_half() && kernel != QuantKernel::DequantF32).then(|| quantize_rows(x));
     // Outputs transposed, (dout, rows), so that blocks of W's rows own disjoint slices.
     let mut out_t = vec![0f32; rows * dout];
-    let threads = threads_for_stream(w.len());
+    let threads = threads(Work::Stream(w.len()));
     let per_chunk = dout.div_ceil(threads * 4).max(16);
     let chunks: Vec<(usize, &mut [f32])> = out_t
         .chunks_mut(per_chunk * rows)
