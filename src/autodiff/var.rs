@@ -226,7 +226,14 @@ pub(crate) fn record<'t, S2: Shape, T: Float>(
 ) -> Var<'t, S2, T> {
     let shape = value.shape();
     let len = value.len();
-    let mut h = Handle::whole(None, Arc::new(Pooled::new(value)), shape);
+    // Only a traced value's buffer goes back to the pool, for the next training step; an
+    // inference forward's values are freed as before (pooled, they kept ≈ 210 MB of a
+    // SmolLM2 prefill alive and made it 12% slower on 1 thread, 24% on 2).
+    let mut h = if traced {
+        Handle::whole(None, Arc::new(Pooled::new(value)), shape)
+    } else {
+        Handle::whole(None, Arc::new(value), shape)
+    };
     if traced {
         let backward = make(&h);
         h.id = Some(tape.push(len, None, Some(backward)));
