@@ -188,10 +188,16 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     /// projections, `layers.{i}.self_attn.{q,k,v,o}_proj`). `Err` when the adapters
     /// disagree on rsLoRA (the record holds one for all).
     pub fn adapters_to_safetensors(&self) -> Result<SafetensorsWriter, SaveError> {
+        self.adapters_under("")
+    }
+
+    /// The adapters as [`adapters_to_safetensors`](Self::adapters_to_safetensors) writes
+    /// them, every name after `prefix` (PEFT's `base_model.model.model.` for `save_peft`).
+    pub(super) fn adapters_under(&self, prefix: &str) -> Result<SafetensorsWriter, SaveError> {
         let mut file = SafetensorsWriter::new();
         for (i, b) in self.blocks.iter().enumerate() {
             let l: &AttnAdapters<_, _, _, _, T> = &b.attn.lora;
-            let p = |n: &str| format!("layers.{i}.self_attn.{n}.");
+            let p = |n: &str| format!("{prefix}layers.{i}.self_attn.{n}.");
             if let Some(a) = &l.q {
                 a.save(&mut file, &p("q_proj"))?;
             }

@@ -135,23 +135,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         if targets == LoraTargets::NONE {
             return Err(bad("the decoder has no adapter to save".into()));
         }
-        let mut file = SafetensorsWriter::new();
-        for (i, b) in self.blocks.iter().enumerate() {
-            let l = &b.attn.lora;
-            let p = |n: &str| format!("{PEFT_PREFIX}layers.{i}.self_attn.{n}.");
-            if let Some(a) = &l.q {
-                a.save(&mut file, &p("q_proj"))?;
-            }
-            if let Some(a) = &l.k {
-                a.save(&mut file, &p("k_proj"))?;
-            }
-            if let Some(a) = &l.v {
-                a.save(&mut file, &p("v_proj"))?;
-            }
-            if let Some(a) = &l.o {
-                a.save(&mut file, &p("o_proj"))?;
-            }
-        }
+        let mut file = self.adapters_under(PEFT_PREFIX)?;
         let recorded = file
             .metadata_value(AdapterConfig::METADATA_KEY)
             .map(AdapterConfig::from_json)
