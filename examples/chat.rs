@@ -10,7 +10,10 @@
 //! `tokenizer.chat_template`, or a Hugging Face directory's `tokenizer_config.json`), the
 //! answer streams as it is generated, and the prompt and generation speeds follow it.
 //! `--raw` feeds the text as it is (no template), so that a greedy continuation can be
-//! compared with transformers' `generate`. `--bench` is the contract of
+//! compared with transformers' `generate`. `--dtype` picks the weights' types in memory:
+//! `stored` (a GGUF's own, the default for a GGUF: SmolLM2's Q4_1 and Q8_0 blocks), or
+//! `f32`, `bf16`, `f16`, `q8_0`, `q4_0`, `q4_1`, converted at load (`f32`, the default for
+//! a Hugging Face directory, runs today's f32 products). `--bench` is the contract of
 //! `scripts/bench_llm.py` (see its docstring): no text, token ids in, one `BENCH {…}` line
 //! out.
 
@@ -29,6 +32,8 @@ use shapecheck::models::generate::{
     generate, generate_batch, generate_text, CausalLm, ChatMessage, ChatTemplate, GenerateConfig,
     Sampling,
 };
+use shapecheck::nn::stored::Stored;
+use shapecheck::quant::{LoadDtype, StoredType};
 use shapecheck::text::Tokenizer;
 
 #[path = "common/llm.rs"]
@@ -62,6 +67,9 @@ options:
   --repetition-penalty R    transformers' repetition penalty (1: off, the default)
   --seed S                  the sampler's seed (0)
   --threads N               at most N threads per operation (all cores)
+  --dtype T                 the weights in memory: stored (the GGUF's own types, the
+                            default for a GGUF), f32 (the default for a Hugging Face
+                            directory), bf16, f16, q8_0, q4_0, q4_1 (converted at load)
   --bench                   scripts/bench_llm.py's contract: time the prefill of
                             --prompt-ids and the greedy decode of -n tokens in all (a warm-up,
                             then the best of 3 runs), print BENCH {...}
@@ -82,6 +90,7 @@ struct Args {
     new_tokens: usize,
     sampling: Sampling,
     threads: Option<usize>,
+    dtype: Option<LoadDtype>,
     bench: bool,
     prompt_ids: Vec<u32>,
     batch: Option<usize>,
@@ -102,6 +111,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             ..Sampling::default()
         },
         threads: None,
+        dtype: None,
         bench: false,
         prompt_ids: Vec::new(),
         repeats: 3,
@@ -121,6 +131,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             Long("repetition-penalty") => args.sampling.repetition_penalty = p.value()?.parse()?,
             Long("seed") => args.sampling.seed = p.value()?.parse()?,
             Long("threads") => args.threads = Some(common::positive(&mut p, "--threads")?),
+            Long("dtype") => args.dtype = Some(p.value()?.parse()?),
             Long("bench") => args.bench = true,
             Long("batch") => args.batch = Some(common::positive(&mut p, "--batch")?),
             Long("repeats") => args.repeats = common::positive(&mut p, "--repeats")?,
@@ -147,17 +158,21 @@ fn parse() -> Result<Args, lexopt::Error> {
     Ok(args)
 }
 
+/// The decoder chat runs: its weights in the types `--dtype` asks for.
+type Model = Decoder<RuntimeDims, f32, Stored>;
+
 /// The model, its tokenizer and its chat template (if it has one).
 struct Loaded {
-    model: Decoder<RuntimeDims>,
+    model: Model,
     tokenizer: Tokenizer,
     template: Option<ChatTemplate>,
 }
 
-fn load(path: &Path, with_text: bool) -> Result<Loaded, Box<dyn Error>> {
+fn load(path: &Path, dtype: Option<LoadDtype>, with_text: bool) -> Result<Loaded, Box<dyn Error>> {
     llm::check_exists(path)?;
     if path.is_dir() {
-        let model = Decoder::<RuntimeDims>::from_hf_dir(path)?;
+        let dtype = dtype.unwrap_or(LoadDtype::To(StoredType::F32));
+        let model = Model::from_hf_dir_with(path, dtype)?;
         let tokenizer = Tokenizer::from_file(path.join("tokenizer.json"))?;
         let config = path.join("tokenizer_config.json");
         let template = if with_text && config.exists() {
@@ -171,7 +186,7 @@ fn load(path: &Path, with_text: bool) -> Result<Loaded, Box<dyn Error>> {
             template,
         });
     }
-    let model = Decoder::<RuntimeDims>::from_gguf(path)?;
+    let model = Model::from_gguf_with(path, dtype.unwrap_or(LoadDtype::Stored))?;
     let gguf = Gguf::open(path)?;
     let tokenizer = Tokenizer::from_gguf(&gguf)?;
     let template = if with_text && gguf.metadata().contains("tokenizer.chat_template") {
@@ -213,12 +228,15 @@ fn stop_ids(l: &Loaded) -> Vec<u32> {
 
 fn chat(args: &Args) -> Result<(), Box<dyn Error>> {
     let t = Instant::now();
-    let l = load(&args.model, !args.raw)?;
+    let l = load(&args.model, args.dtype, !args.raw)?;
     eprintln!(
-        "loaded {} ({} layers, f32) in {:.2} s",
+        "loaded {} ({} layers, weights {}: {:.1} MB) in {:.2} s, peak memory {:.1} MB",
         args.model.display(),
         l.model.blocks.len(),
-        t.elapsed().as_secs_f64()
+        dtype_name(&args.model, args.dtype),
+        l.model.weight_bytes() as f64 / 1e6,
+        t.elapsed().as_secs_f64(),
+        peak_rss_kb().map_or(f64::NAN, |k| k as f64 * 1024.0 / 1e6),
     );
     let prompt = args.prompt.as_deref().unwrap_or_default();
     let ids = if args.raw {
@@ -260,6 +278,15 @@ fn chat(args: &Args) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// `--dtype` as chat applies it to the model at `path`.
+fn dtype_name(path: &Path, dtype: Option<LoadDtype>) -> String {
+    match (dtype, path.is_dir()) {
+        (Some(LoadDtype::To(t)), _) => t.to_string(),
+        (None, true) => "F32".into(),
+        _ => "as stored".into(),
+    }
+}
+
 /// The peak resident memory of this process so far (`VmHWM`), in KiB.
 fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -279,7 +306,7 @@ fn argmax(xs: &[f32]) -> u32 {
 
 /// One greedy run: the prefill's time, the time of the `n - 1` steps after it, the ids.
 fn bench_run(
-    model: &Decoder<RuntimeDims>,
+    model: &Model,
     prompt: &[u32],
     n: usize,
 ) -> Result<(Duration, Duration, Vec<u32>), Box<dyn Error>> {
@@ -297,7 +324,7 @@ fn bench_run(
 }
 
 fn bench(args: &Args) -> Result<(), Box<dyn Error>> {
-    let l = load(&args.model, false)?;
+    let l = load(&args.model, args.dtype, false)?;
     let load_rss_kb = peak_rss_kb();
     let n = args.new_tokens;
     // A warm-up (page faults, the thread pool), then the best of `--repeats` (3).
@@ -314,12 +341,13 @@ fn bench(args: &Args) -> Result<(), Box<dyn Error>> {
     let ids: Vec<String> = ids.iter().map(u32::to_string).collect();
     println!(
         "BENCH {{\"prefill_s\": {:.6}, \"decode_s\": {:.6}, \"decode_steps\": {}, \
-         \"load_rss_kb\": {}, \"peak_rss_kb\": {}, \"ids\": [{}]}}",
+         \"load_rss_kb\": {}, \"peak_rss_kb\": {}, \"weight_bytes\": {}, \"ids\": [{}]}}",
         prefill.as_secs_f64(),
         decode.as_secs_f64(),
         n - 1,
         load_rss_kb.map_or("null".to_string(), |k| k.to_string()),
         peak_rss_kb().map_or("null".to_string(), |k| k.to_string()),
+        l.model.weight_bytes(),
         ids.join(", ")
     );
     Ok(())
@@ -327,7 +355,7 @@ fn bench(args: &Args) -> Result<(), Box<dyn Error>> {
 
 /// `--bench --batch B`: B ragged prompts, greedy, batched and one by one.
 fn bench_batch(args: &Args, b: usize) -> Result<(), Box<dyn Error>> {
-    let l = load(&args.model, false)?;
+    let l = load(&args.model, args.dtype, false)?;
     let ids = &args.prompt_ids;
     let prompts: Vec<&[u32]> = (0..b)
         .map(|i| &ids[..ids.len().saturating_sub(8 * i).max(1)])

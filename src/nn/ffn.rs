@@ -18,12 +18,16 @@
 //! assert_eq!(y.dims().as_slice(), &[5, 8]);
 //! ```
 
-use super::flow::{Flow, Input, Out};
+use super::flow::{Flow, Input, Out, Traced};
 use super::linear::{Linear, LinearInput, LinearOut};
+use super::stored::{Dense, Project, Storage};
+use crate::autodiff::Var;
 use crate::autodiff::{ParamVisitor, ParamVisitorMut, Params};
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
+use crate::error::ShapeError;
 use crate::shape::BroadcastShapes;
+use crate::shape::SameDim;
 
 /// The nonlinearity of a [`FeedForward`] block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,14 +140,34 @@ impl<DModel: Dim, DFf: Dim, T: Float> Params<T> for FeedForward<DModel, DFf, T> 
 /// let grads = ffn.forward(&tape.constant(x)).sum_all().backward();
 /// assert!(grads.of(&ffn.gate.weight).is_some() && grads.of(&ffn.down.weight).is_some());
 /// ```
+///
+/// Its projections are trainable [`Linear`]s, or inference-only stored weights with `W` =
+/// [`Stored`](crate::nn::stored::Stored) (run on traced values by
+/// [`try_activations_of`](Self::try_activations_of)).
 #[derive(Clone, Debug)]
-pub struct SwiGlu<DModel: Dim, Ffn: Dim, T: Float = f32> {
+pub struct SwiGlu<DModel: Dim, Ffn: Dim, T: Float = f32, W: Storage<T> = Dense> {
     /// The gate projection (`gate_proj`, `W1`), through SiLU.
-    pub gate: Linear<DModel, Ffn, T>,
+    pub gate: W::Linear<DModel, Ffn>,
     /// The up projection (`up_proj`, `W3`).
-    pub up: Linear<DModel, Ffn, T>,
+    pub up: W::Linear<DModel, Ffn>,
     /// The down projection (`down_proj`, `W2`).
-    pub down: Linear<Ffn, DModel, T>,
+    pub down: W::Linear<Ffn, DModel>,
+}
+
+impl<DModel: SameDim, Ffn: SameDim, T: Float, W: Storage<T>> SwiGlu<DModel, Ffn, T, W> {
+    /// [`activations`](SwiGlu::activations) of a traced `x: (B, S, DModel)`, whatever
+    /// holds the projections: `silu(gate(x)) ⊙ up(x)`, `(B, S, Ffn)`.
+    pub fn try_activations_of<'t, B: SameDim, S: SameDim>(
+        &self,
+        x: &Var<'t, (B, S, DModel), T>,
+    ) -> Result<Var<'t, (B, S, Ffn), T>, ShapeError> {
+        let gate = self.gate.try_project(None, x)?;
+        let gate = <Traced<'t> as Flow<T>>::activate(gate, Activation::Silu);
+        Ok(<Traced<'t> as Flow<T>>::mul(
+            gate,
+            &self.up.try_project(None, x)?,
+        ))
+    }
 }
 
 impl<DModel: StaticDim, Ffn: StaticDim, T: Float> SwiGlu<DModel, Ffn, T> {

@@ -28,6 +28,7 @@ pub mod linear;
 pub mod lora;
 pub mod norm;
 pub mod self_attention;
+pub mod stored;
 
 /// Scaled dot-product attention and its masks (defined in [`ops::attention`](crate::ops::attention)).
 pub mod attention {

@@ -35,6 +35,7 @@
 
 mod format;
 mod rule;
+mod stored;
 
 use core::marker::PhantomData;
 use std::borrow::Cow;
@@ -42,6 +43,7 @@ use std::borrow::Cow;
 pub use crate::kernel::quant::QuantKernel;
 pub use format::{Bf16, WeightFormat, F16, Q4_0, Q4_1, Q8_0};
 pub use rule::{HoldsBlocks, KindHoldsBlocks, PlainInput};
+pub use stored::{LoadDtype, StoredType, StoredWeight, UnknownDtype};
 
 use crate::dim::Dim;
 use crate::error::{OrPanic, ShapeError};
@@ -190,31 +192,62 @@ impl<DOut: Dim, DIn: Dim, F: WeightFormat> Quantized<DOut, DIn, F> {
         X: PlainInput + ?Sized,
         X::Shape: LinearInput<DIn, DOut>,
     {
-        let v = x.plain_view();
-        let d = v.dims();
-        let r = d.len();
-        let (dout, din) = (self.shape.0.size(), self.shape.1.size());
-        if d[r - 1] != din {
-            return Err(ShapeError::incompatible_described(
-                "Quantized::forward",
-                format!("input {:?}", v.shape()),
-                format!("weight {:?}", self.shape),
-                format!("the input has width {} and the weight {din}", d[r - 1]),
-            ));
-        }
-        let rows: usize = d[..r - 1].iter().product();
-        let data = match v.as_contiguous_slice() {
-            Some(s) => Cow::Borrowed(s),
-            None => Cow::Owned(v.to_vec()),
-        };
-        let mut out = vec![0f32; rows * dout];
-        let layout = format::layout(F::GGML);
-        crate::kernel::quant::matmul_t(layout, &self.bytes, (dout, din), &data, &mut out, kernel);
-        Ok(Tensor::from_parts(
-            v.shape().output_shape(self.shape.0),
-            out,
-        ))
+        blocks_forward(
+            "Quantized::forward",
+            F::GGML,
+            &self.bytes,
+            self.shape,
+            &x.plain_view(),
+            kernel,
+        )
     }
+}
+
+/// `x·Wᵀ` for `x: (…, DIn)` and `W`'s bytes `(DOut, DIn)` in `ty` (a block or half
+/// format, whole rows: checked by the caller); `Err` from `op` when `x`'s width differs.
+pub(crate) fn blocks_forward<S, DIn: Dim, DOut: Dim>(
+    op: &'static str,
+    ty: crate::io::GgmlType,
+    bytes: &[u8],
+    shape: (DOut, DIn),
+    x: &crate::tensor::TensorView<'_, S, f32>,
+    kernel: QuantKernel,
+) -> Result<Tensor<LinearOut<S, DIn, DOut>>, ShapeError>
+where
+    S: LinearInput<DIn, DOut>,
+{
+    let d = x.dims();
+    let r = d.len();
+    let (dout, din) = (shape.0.size(), shape.1.size());
+    if d[r - 1] != din {
+        return Err(ShapeError::incompatible_described(
+            op,
+            format!("input {:?}", x.shape()),
+            format!("weight {shape:?}"),
+            format!("the input has width {} and the weight {din}", d[r - 1]),
+        ));
+    }
+    let rows: usize = d[..r - 1].iter().product();
+    let data = match x.as_contiguous_slice() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(x.to_vec()),
+    };
+    let mut out = vec![0f32; rows * dout];
+    product(ty, bytes, (dout, din), &data, &mut out, kernel);
+    Ok(Tensor::from_parts(x.shape().output_shape(shape.0), out))
+}
+
+/// `out = x·Wᵀ` for `x` row-major `(rows, din)` and `W`'s bytes `(dout, din)` in `ty` (a
+/// block or half format): the one call of the quantized kernels.
+pub(crate) fn product(
+    ty: crate::io::GgmlType,
+    w: &[u8],
+    dims: (usize, usize),
+    x: &[f32],
+    out: &mut [f32],
+    kernel: QuantKernel,
+) {
+    crate::kernel::quant::matmul_t(format::layout(ty), w, dims, x, out, kernel);
 }
 
 fn row_bytes<F: WeightFormat>(din: usize) -> usize {

@@ -26,9 +26,10 @@ use crate::element::Float;
 use crate::error::ShapeError;
 use crate::inspect::NoHooks;
 use crate::nn::self_attention::AttentionCache;
+use crate::nn::stored::{Lookup, Storage};
 use crate::tensor::Tensor;
 
-impl<D: DecoderDims, T: Float> Decoder<D, T> {
+impl<D: DecoderDims, T: Float, W: Storage<T>> Decoder<D, T, W> {
     /// The logits `(B, N, Vocab)` of `B = ids.len()` sequences fed together: `ids[b]` (at
     /// least one id) after what `caches[b]` holds, at its positions `caches[b].len()..`;
     /// `N` is the longest `ids[b]`, and sequence `b`'s logits are the last `ids[b].len()`
@@ -145,7 +146,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         let tape = Tape::inference();
         let out = self
             .embedding
-            .try_forward_batch(&tape, (Dyn::new(ids.len()), Dyn::new(n)), &flat)
+            .try_lookup(&tape, (Dyn::new(ids.len()), Dyn::new(n)), &flat)
             .and_then(|x| {
                 self.blocks_and_norm(x, Caches::Rows(&mut rows, &pads), &mut NoHooks::new())
             });

@@ -21,33 +21,37 @@ use crate::nn::norm::RmsNorm;
 use crate::nn::rope::Rope;
 use crate::nn::self_attention::LoraTargets;
 use crate::nn::self_attention::{normal_linear, AttentionCache, SelfAttention};
+use crate::nn::stored::{Dense, Project, Storage};
 use crate::shape::SameDim;
 use crate::tensor::Tensor;
 
-/// The attention layer of a block of a decoder of dims `D`.
-pub type Attention<D, T> = SelfAttention<
+/// The attention layer of a block of a decoder of dims `D`, its projections held as `W`
+/// says.
+pub type Attention<D, T, W = Dense> = SelfAttention<
     <D as DecoderDims>::Model,
     <D as DecoderDims>::Heads,
     <D as DecoderDims>::KvHeads,
     <D as DecoderDims>::HeadDim,
     T,
+    W,
 >;
 
 /// The layers of one pre-norm block: RMS norm → grouped-query attention with RoPE →
 /// residual → RMS norm → SwiGLU FFN → residual. Every projection is a [`Linear`](crate::nn::linear::Linear)
-/// in PyTorch's layout (`weight: (DOut, DIn)`); the attention's may have biases (Qwen2)
-/// and LoRA adapters.
+/// in PyTorch's layout (`weight: (DOut, DIn)`), or with `W` =
+/// [`Stored`](crate::nn::stored::Stored) an inference-only stored weight; the attention's
+/// may have biases (Qwen2) and (trainable) LoRA adapters.
 #[derive(Debug)]
-pub struct Block<D: DecoderDims, T: Float = f32> {
+pub struct Block<D: DecoderDims, T: Float = f32, W: Storage<T> = Dense> {
     /// The RMS norm before attention (`input_layernorm`).
     pub attn_norm: RmsNorm<D::Model, T>,
     /// The attention layer (`self_attn`): `wq`, `wk`, `wv`, `wo`, their adapters, the
     /// window.
-    pub attn: Attention<D, T>,
+    pub attn: Attention<D, T, W>,
     /// The RMS norm before the FFN (`post_attention_layernorm`).
     pub ffn_norm: RmsNorm<D::Model, T>,
     /// The SwiGLU feed-forward (`mlp`): `gate` (`W1`), `up` (`W3`), `down` (`W2`).
-    pub ffn: SwiGlu<D::Model, D::Ffn, T>,
+    pub ffn: SwiGlu<D::Model, D::Ffn, T, W>,
 }
 
 /// A vector of ones.
@@ -129,7 +133,7 @@ impl<D: DecoderDims, T: Float> Params<T> for Block<D, T> {
     }
 }
 
-impl<D: DecoderDims, T: Float> Block<D, T> {
+impl<D: DecoderDims, T: Float, W: Storage<T>> Block<D, T, W> {
     /// The block on `x: (B, S, Model)`, attending causally over its own positions, or
     /// with a cache over the cached positions and its own (which are appended; a cache
     /// per row for a left-padded batch), passing
@@ -171,9 +175,9 @@ impl<D: DecoderDims, T: Float> Block<D, T> {
         let z = hooks.z(z);
         let x = hooks.resid(Site::ResidMid, x + &self.attn.out(&z)?);
         let h = self.ffn_norm.try_forward(&x)?;
-        let act = self.ffn.activations(&h);
+        let act = self.ffn.try_activations_of(&h)?;
         hooks.ffn(&act);
-        let down = self.ffn.down.try_forward(&act)?;
+        let down = self.ffn.down.try_project(None, &act)?;
         Ok(hooks.resid(Site::ResidPost, &x + &down))
     }
 }

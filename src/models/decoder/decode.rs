@@ -13,6 +13,7 @@ use crate::element::Float;
 use crate::error::ShapeError;
 use crate::inspect::NoHooks;
 use crate::nn::self_attention::AttentionCache;
+use crate::nn::stored::{Lookup, Storage};
 use crate::shape::A1;
 use crate::tensor::Tensor;
 
@@ -40,7 +41,7 @@ impl<T: Float> DecoderCache<T> {
     }
 }
 
-impl<D: DecoderDims, T: Float> Decoder<D, T> {
+impl<D: DecoderDims, T: Float, W: Storage<T>> Decoder<D, T, W> {
     /// An empty cache for [`decode`](Self::decode).
     pub fn cache(&self) -> DecoderCache<T> {
         let (kh, hd) = (self.dims.kv_heads().size(), self.dims.head_dim().size());
@@ -114,9 +115,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         }
         let n = Dyn::new(ids.len());
         let tape = Tape::inference();
-        let x = self
-            .embedding
-            .try_forward_batch(&tape, (Dyn::new(1), n), ids)?;
+        let x = self.embedding.try_lookup(&tape, (Dyn::new(1), n), ids)?;
         let x = self.blocks_and_norm(x, Caches::One(&mut cache.layers), &mut NoHooks::new())?;
         let last = x.try_slice_with(A1, ids.len() - 1..)?;
         let logits = self.head_logits(&last)?;

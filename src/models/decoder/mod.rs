@@ -10,7 +10,7 @@
 //! ([`DividesHeads`], checked by the type checker for static dims, at build for runtime
 //! ones); the queries' width `Heads × HeadDim` ([`Times`](crate::dim::Times)) need not be
 //! the model's. The batch and the sequence are runtime dims chosen per call. The decoder
-//! is built only from `nn` layers ([`Embedding`], [`RmsNorm`], [`Linear`],
+//! is built only from `nn` layers ([`Embedding`], [`RmsNorm`], [`Linear`](crate::nn::linear::Linear),
 //! [`SwiGlu`](crate::nn::ffn::SwiGlu), the attention layer
 //! [`SelfAttention`](crate::nn::self_attention::SelfAttention) with its optional biases,
 //! window and [`LoRA`](crate::nn::lora::LoRA) adapters); every parameter is a
@@ -117,26 +117,29 @@ use crate::element::Float;
 use crate::error::{Error, OrPanic, ShapeError};
 use crate::inspect::NoHooks;
 use crate::nn::embedding::Embedding;
-use crate::nn::linear::Linear;
 use crate::nn::norm::RmsNorm;
 use crate::nn::rope::Rope;
 use crate::nn::self_attention::{check_groups, normal_linear, AttentionCache};
+use crate::nn::stored::{Dense, Lookup, Project, Storage, Trainable};
 use crate::shape::SameDim;
 use crate::tensor::Tensor;
 
 /// A LLaMA-family decoder of dims `D` ([`DecoderDims`]: vocabulary, width, heads,
-/// key/value heads, head width, FFN width); see the [module docs](self).
+/// key/value heads, head width, FFN width), its matrices held as `W` says: trainable
+/// ([`Dense`], the default) or inference-only in a file's formats
+/// ([`Stored`](crate::nn::stored::Stored), loaded by
+/// [`from_gguf_with`](Decoder::from_gguf_with)); see the [module docs](self).
 #[derive(Debug)]
-pub struct Decoder<D: DecoderDims, T: Float = f32> {
+pub struct Decoder<D: DecoderDims, T: Float = f32, W: Storage<T> = Dense> {
     /// The token embedding `(Vocab, Model)` (`embed_tokens`); the output head too when
     /// the head is tied.
-    pub embedding: Embedding<D::Vocab, D::Model, T>,
+    pub embedding: W::Embedding<D::Vocab, D::Model>,
     /// The blocks, in order (`layers.{i}.`).
-    pub blocks: Vec<Block<D, T>>,
+    pub blocks: Vec<Block<D, T, W>>,
     /// The final RMS norm (`norm`).
     pub norm: RmsNorm<D::Model, T>,
     /// The output head `Model → Vocab` (`lm_head`), or `None` when tied to the embedding.
-    pub head: Option<Linear<D::Model, D::Vocab, T>>,
+    pub head: Option<W::Linear<D::Model, D::Vocab>>,
     rope: Rope<D::HeadDim>,
     config: DecoderConfig,
     dims: D,
@@ -167,20 +170,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     where
         D::KvHeads: DividesHeads<D::Heads>,
     {
-        check_groups("Decoder::init", dims.heads().size(), dims.kv_heads().size())?;
-        if !(config.rope_base.is_finite() && config.rope_base > 0.0) {
-            return Err(crate::error::NumericError::InvalidArgument {
-                op: "Decoder::init",
-                shape: format!("{dims:?}"),
-                name: "rope_base",
-                value: config.rope_base.to_string(),
-                rule: "it must be a finite number greater than 0",
-            }
-            .into());
-        }
-        let rope = Rope::new_with(dims.head_dim(), config.rope_layout)?
-            .base(config.rope_base)
-            .try_scaling(config.rope_scaling)?;
+        let rope = checked_rope(dims, &config)?;
         let (std, eps) = (config.init_std, config.norm_eps);
         let base = seed.wrapping_mul(1000);
         let (v, m) = (dims.vocab(), dims.model());
@@ -206,6 +196,30 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
             dims,
         })
     }
+}
+
+/// The rotary embedding of a decoder of dims `dims` configured as `config`; `Err` when the
+/// key/value heads do not divide the heads, the head dim is odd, or RoPE's base or scaling
+/// is invalid.
+pub(crate) fn checked_rope<D: DecoderDims>(
+    dims: D,
+    config: &DecoderConfig,
+) -> Result<Rope<D::HeadDim>, Error> {
+    check_groups("Decoder::init", dims.heads().size(), dims.kv_heads().size())?;
+    if !(config.rope_base.is_finite() && config.rope_base > 0.0) {
+        return Err(crate::error::NumericError::InvalidArgument {
+            op: "Decoder::init",
+            shape: format!("{dims:?}"),
+            name: "rope_base",
+            value: config.rope_base.to_string(),
+            rule: "it must be a finite number greater than 0",
+        }
+        .into());
+    }
+    let rope = Rope::new_with(dims.head_dim(), config.rope_layout)?
+        .base(config.rope_base)
+        .try_scaling(config.rope_scaling)?;
+    Ok(rope)
 }
 
 /// The caches a forward reads: none, one per block (one sequence), or one per block and
@@ -263,7 +277,56 @@ impl<D: DecoderDims, T: Float> Params<T> for Decoder<D, T> {
     }
 }
 
-impl<D: DecoderDims, T: Float> Decoder<D, T> {
+impl<D: DecoderDims, T: Float, W: Storage<T>> Decoder<D, T, W> {
+    /// A decoder from its parts (a loader's: every size already checked against `dims`).
+    pub(crate) fn from_parts(
+        (embedding, blocks, norm, head): (
+            W::Embedding<D::Vocab, D::Model>,
+            Vec<Block<D, T, W>>,
+            RmsNorm<D::Model, T>,
+            Option<W::Linear<D::Model, D::Vocab>>,
+        ),
+        rope: Rope<D::HeadDim>,
+        config: DecoderConfig,
+        dims: D,
+    ) -> Self {
+        Decoder {
+            embedding,
+            blocks,
+            norm,
+            head,
+            rope,
+            config,
+            dims,
+        }
+    }
+
+    /// The bytes its weights take in memory: the embedding, every projection (in its
+    /// stored format), the norms and the head.
+    pub fn weight_bytes(&self) -> usize {
+        let f = core::mem::size_of::<T>();
+        let norms = |n: &RmsNorm<D::Model, T>| n.weight.value().len() * f;
+        let blocks: usize = self
+            .blocks
+            .iter()
+            .map(|b| {
+                let (a, m) = (&b.attn, &b.ffn);
+                [a.wq.nbytes(), a.wk.nbytes(), a.wv.nbytes(), a.wo.nbytes()]
+                    .iter()
+                    .sum::<usize>()
+                    + m.gate.nbytes()
+                    + m.up.nbytes()
+                    + m.down.nbytes()
+                    + norms(&b.attn_norm)
+                    + norms(&b.ffn_norm)
+            })
+            .sum();
+        self.embedding.nbytes()
+            + blocks
+            + norms(&self.norm)
+            + self.head.as_ref().map_or(0, |h| h.nbytes())
+    }
+
     /// The configuration it was built with.
     pub fn config(&self) -> &DecoderConfig {
         &self.config
@@ -297,7 +360,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         B: SameDim,
         S: SameDim,
     {
-        let x = self.embedding.try_forward_batch(tape, shape, ids)?;
+        let x = self.embedding.try_lookup(tape, shape, ids)?;
         let x = self.blocks_and_norm(x, caches, hooks)?;
         self.head_logits(&x)
     }
@@ -334,9 +397,26 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         S: SameDim,
     {
         match &self.head {
-            Some(head) => head.try_forward(x),
-            None => self.embedding.try_unembed(x),
+            Some(head) => head.try_project(None, x),
+            None => self.embedding.try_scores(x),
         }
+    }
+
+    /// The logits `(B, S, Vocab)` for inference: [`forward`](Self::forward) on an inference
+    /// tape, so every parameter is read as a constant and nothing is recorded (or copied).
+    pub fn logits<B, S>(
+        &self,
+        shape: (B, S),
+        ids: &[u32],
+    ) -> Result<Logits<B, S, D::Vocab, T>, ShapeError>
+    where
+        B: SameDim,
+        S: SameDim,
+    {
+        let tape = Tape::inference();
+        let logits = self.run(&tape, shape, ids, Caches::None, &mut NoHooks::new())?;
+        debug_assert!(tape.is_empty(), "inference recorded {} nodes", tape.len());
+        Ok(logits.into_tensor())
     }
 
     /// The logits `(B, S, Vocab)` of a batch of `B` sequences of `S` tokens (`ids`
@@ -353,6 +433,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     where
         B: SameDim,
         S: SameDim,
+        W: Trainable,
     {
         self.run(tape, shape, ids, Caches::None, &mut NoHooks::new())
     }
@@ -371,6 +452,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     where
         B: SameDim,
         S: SameDim,
+        W: Trainable,
     {
         let logits = self.forward(tape, shape, ids)?;
         let rows = Dyn::new(shape.0.size() * shape.1.size());
@@ -378,23 +460,6 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         logits
             .try_reshape_with((rows, self.dims.vocab()))?
             .try_cross_entropy(&targets)
-    }
-
-    /// The logits `(B, S, Vocab)` for inference: [`forward`](Self::forward) on an inference
-    /// tape, so every parameter is read as a constant and nothing is recorded (or copied).
-    pub fn logits<B, S>(
-        &self,
-        shape: (B, S),
-        ids: &[u32],
-    ) -> Result<Logits<B, S, D::Vocab, T>, ShapeError>
-    where
-        B: SameDim,
-        S: SameDim,
-    {
-        let tape = Tape::inference();
-        let logits = self.run(&tape, shape, ids, Caches::None, &mut NoHooks::new())?;
-        debug_assert!(tape.is_empty(), "inference recorded {} nodes", tape.len());
-        Ok(logits.into_tensor())
     }
 }
 

@@ -14,6 +14,7 @@ use super::{CausalLm, GenerateConfig, GenerateError, GenerateStats, Generation, 
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::models::decoder::{Decoder, DecoderCache, DecoderDims};
+use crate::nn::stored::Storage;
 
 /// A [`CausalLm`] that can also feed one new id to each of several sequences in one call.
 ///
@@ -51,7 +52,7 @@ pub trait BatchedCausalLm: CausalLm {
         -> Result<Vec<f32>, crate::Error>;
 }
 
-impl<D: DecoderDims, T: Float> BatchedCausalLm for Decoder<D, T> {
+impl<D: DecoderDims, T: Float, W: Storage<T>> BatchedCausalLm for Decoder<D, T, W> {
     fn step_batch(
         &self,
         caches: &mut [DecoderCache<T>],

@@ -8,8 +8,9 @@ use super::CausalLm;
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::models::decoder::{Decoder, DecoderCache, DecoderDims};
+use crate::nn::stored::Storage;
 
-impl<D: DecoderDims, T: Float> CausalLm for Decoder<D, T> {
+impl<D: DecoderDims, T: Float, W: Storage<T>> CausalLm for Decoder<D, T, W> {
     type Cache = DecoderCache<T>;
 
     fn vocab_size(&self) -> usize {

@@ -36,7 +36,7 @@ use crate::shape::Shape;
 use crate::tensor::Tensor;
 
 /// Where the tensors come from, and how a parameter's name maps to the file's.
-enum Source<'f> {
+pub(super) enum Source<'f> {
     /// A Hugging Face checkpoint (one file or shards): `model.` before every name but
     /// `lm_head.`; the path names the checkpoint (the file, or the shards' index) in the
     /// error of a tensor no shard holds.
@@ -48,7 +48,7 @@ enum Source<'f> {
 
 #[cfg(feature = "llm")]
 /// The GGUF name of a parameter named as Hugging Face's LLaMA names it (without `model.`).
-fn gguf_name(name: &str) -> String {
+pub(super) fn gguf_name(name: &str) -> String {
     let (body, suffix) = match name.rsplit_once('.') {
         Some((b, s)) => (b, s),
         None => return name.to_owned(),
@@ -86,7 +86,7 @@ fn gguf_name(name: &str) -> String {
 /// Undoes llama.cpp's permutation of the rows of a q or k projection (weight or bias):
 /// `rows = n_head × HeadDim`, each head's rows read as `(HeadDim/2, 2)` and written as
 /// `(2, HeadDim/2)`.
-fn unpermute<T: Float>(data: &mut [T], rows: usize, n_head: usize) {
+pub(super) fn unpermute<T: Copy>(data: &mut [T], rows: usize, n_head: usize) {
     if n_head == 0 || !rows.is_multiple_of(2 * n_head) || data.is_empty() {
         return;
     }
@@ -105,6 +105,59 @@ fn unpermute<T: Float>(data: &mut [T], rows: usize, n_head: usize) {
     }
 }
 
+impl Source<'_> {
+    /// The file's name of the parameter `name` (Hugging Face LLaMA's, without `model.`).
+    pub(super) fn full_name(&self, name: &str) -> String {
+        match self {
+            Source::Hf(..) if name.starts_with("lm_head.") => name.to_owned(),
+            Source::Hf(..) => format!("model.{name}"),
+            #[cfg(feature = "llm")]
+            Source::Gguf(..) => gguf_name(name),
+        }
+    }
+
+    /// The q/k rows to unpermute of the file's tensor `full` with `rows` rows: the heads
+    /// they are grouped in (GGUF of the `llama` architecture only).
+    pub(super) fn permuted_heads(&self, full: &str) -> Option<usize> {
+        match self {
+            #[cfg(feature = "llm")]
+            Source::Gguf(_, Some((heads, kv_heads))) => {
+                if full.contains(".attn_q.") {
+                    Some(*heads)
+                } else if full.contains(".attn_k.") {
+                    Some(*kv_heads)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The parameter `name` of shape `shape` read in `T`, shape-checked (GGUF's q/k rows
+    /// put back in Hugging Face's order), and the file's name of it.
+    pub(super) fn load<S: Shape, T: Float>(
+        &self,
+        name: &str,
+        shape: S,
+    ) -> (String, Result<Tensor<S, T>, LoadError>) {
+        let full = self.full_name(name);
+        let loaded = match self {
+            Source::Hf(file, at) => file
+                .load_with(&full, shape)
+                .map_err(|e| in_checkpoint(e, file, at, &full)),
+            #[cfg(feature = "llm")]
+            Source::Gguf(file, _) => file.load_with(&full, shape).map(|mut t| {
+                if let Some(heads) = self.permuted_heads(&full) {
+                    unpermute(t.as_mut_slice(), shape.dims()[0], heads);
+                }
+                t
+            }),
+        };
+        (full, loaded)
+    }
+}
+
 /// Reads every parameter from the source, shape-checked; the first error is kept.
 struct Reader<'f> {
     source: Source<'f>,
@@ -119,37 +172,8 @@ impl<'a, T: Float> ParamVisitorMut<'a, T> for Reader<'_> {
             return;
         }
         let shape = p.value().shape();
-        let loaded: Result<Tensor<S, T>, LoadError> = match &self.source {
-            Source::Hf(file, at) => {
-                let full = if name.starts_with("lm_head.") {
-                    name.to_owned()
-                } else {
-                    format!("model.{name}")
-                };
-                let t = file
-                    .load_with(&full, shape)
-                    .map_err(|e| in_checkpoint(e, file, at, &full));
-                self.read.push(full);
-                t
-            }
-            #[cfg(feature = "llm")]
-            Source::Gguf(file, permute) => {
-                let full = gguf_name(name);
-                let t = file.load_with(&full, shape).map(|mut t| {
-                    if let Some((heads, kv_heads)) = permute {
-                        let rows = shape.dims()[0];
-                        if full.contains(".attn_q.") {
-                            unpermute(t.as_mut_slice(), rows, *heads);
-                        } else if full.contains(".attn_k.") {
-                            unpermute(t.as_mut_slice(), rows, *kv_heads);
-                        }
-                    }
-                    t
-                });
-                self.read.push(full);
-                t
-            }
-        };
+        let (full, loaded) = self.source.load(name, shape);
+        self.read.push(full);
         match loaded {
             Ok(t) => *p.value_mut() = t,
             Err(e) => self.error = Some(e),
@@ -196,23 +220,7 @@ where
         if let Some(e) = reader.error {
             return Err(ModelError::Weights(with_path(e, &weights)));
         }
-        let stray = file.names().into_iter().find(|n| {
-            let known = reader.read.iter().any(|r| r == n)
-                || n.ends_with("rotary_emb.inv_freq")
-                || (config.tied && *n == "lm_head.weight");
-            !known
-        });
-        if let Some(extra) = stray {
-            return Err(ModelError::Weights(LoadError::Checkpoint {
-                path: Some(file.path_of(extra).unwrap_or(&weights).to_owned()),
-                detail: format!(
-                    "tensor `{extra}` is not a parameter of a {:?} decoder of {} layers{}",
-                    config.family,
-                    config.layers,
-                    if config.tied { " with a tied head" } else { "" }
-                ),
-            }));
-        }
+        hf_strays(&file, &reader.read, &config, &weights)?;
         Ok(model)
     }
 
@@ -247,19 +255,7 @@ where
         if let Some(e) = reader.error {
             return Err(ModelError::Weights(with_path(e, path)));
         }
-        let stray = file
-            .tensor_names()
-            .into_iter()
-            .find(|n| !reader.read.iter().any(|r| r == n) && !n.ends_with("rope_freqs.weight"));
-        if let Some(extra) = stray {
-            return Err(ModelError::Weights(LoadError::MalformedGguf {
-                path: Some(path.to_owned()),
-                detail: format!(
-                    "tensor `{extra}` is not a parameter of a decoder of {} layers",
-                    config.layers
-                ),
-            }));
-        }
+        gguf_strays(&file, &reader.read, &config, path)?;
         Ok(model)
     }
 
@@ -267,50 +263,12 @@ where
     /// its sizes checked against `D`; `path` names the configuration in errors.
     pub fn for_config(config: &LlamaConfig, path: impl AsRef<Path>) -> Result<Self, ModelError> {
         let path: PathBuf = path.as_ref().to_owned();
+        let (dims, decoder_config) = checked_config::<D>(config, &path)?;
         let invalid = |field: &'static str, found: String, rule: &str| ModelError::InvalidConfig {
             path: path.clone(),
             field,
             found,
             rule: rule.to_owned(),
-        };
-        if config.mlp_bias {
-            return Err(invalid(
-                "mlp_bias",
-                "true".into(),
-                "false: the decoder's SwiGLU has no biases",
-            ));
-        }
-        if config.o_bias {
-            return Err(invalid(
-                "attention_bias",
-                "true".into(),
-                "false: the decoder's output projection has no bias",
-            ));
-        }
-        let sizes = [
-            config.vocab_size,
-            config.hidden_size,
-            config.heads,
-            config.kv_heads,
-            config.head_dim,
-            config.intermediate_size,
-        ];
-        let dims = D::with_sizes(sizes).map_err(|m| ModelError::Config {
-            path: path.clone(),
-            field: m.field,
-            expected: m.expected.to_string(),
-            found: m.found.to_string(),
-        })?;
-        let decoder_config = DecoderConfig {
-            layers: config.layers,
-            norm_eps: config.rms_norm_eps,
-            rope_base: config.rope_theta,
-            rope_layout: RopeLayout::HalfSplit,
-            rope_scaling: config.rope_scaling,
-            qkv_bias: config.qkv_bias,
-            sliding_window: None,
-            tied: config.tied,
-            init_std: 0.0,
         };
         let mut model = Self::try_init_with(dims, decoder_config, 0).map_err(|e| {
             invalid(
@@ -326,10 +284,118 @@ where
     }
 }
 
+/// The dims and the decoder's configuration of `config` (read from `path`), checked
+/// against `D` and against what the decoder does.
+pub(super) fn checked_config<D: DecoderDims>(
+    config: &LlamaConfig,
+    path: &Path,
+) -> Result<(D, DecoderConfig), ModelError> {
+    let path: PathBuf = path.to_owned();
+    let invalid = |field: &'static str, found: String, rule: &str| ModelError::InvalidConfig {
+        path: path.clone(),
+        field,
+        found,
+        rule: rule.to_owned(),
+    };
+    if config.mlp_bias {
+        return Err(invalid(
+            "mlp_bias",
+            "true".into(),
+            "false: the decoder's SwiGLU has no biases",
+        ));
+    }
+    if config.o_bias {
+        return Err(invalid(
+            "attention_bias",
+            "true".into(),
+            "false: the decoder's output projection has no bias",
+        ));
+    }
+    let sizes = [
+        config.vocab_size,
+        config.hidden_size,
+        config.heads,
+        config.kv_heads,
+        config.head_dim,
+        config.intermediate_size,
+    ];
+    let dims = D::with_sizes(sizes).map_err(|m| ModelError::Config {
+        path: path.clone(),
+        field: m.field,
+        expected: m.expected.to_string(),
+        found: m.found.to_string(),
+    })?;
+    let decoder_config = DecoderConfig {
+        layers: config.layers,
+        norm_eps: config.rms_norm_eps,
+        rope_base: config.rope_theta,
+        rope_layout: RopeLayout::HalfSplit,
+        rope_scaling: config.rope_scaling,
+        qkv_bias: config.qkv_bias,
+        sliding_window: None,
+        tied: config.tied,
+        init_std: 0.0,
+    };
+    Ok((dims, decoder_config))
+}
+
+/// `Err` naming the first tensor of the Hugging Face checkpoint `file` that was not
+/// `read` (nor a buffer `transformers` saves, nor a tied head).
+pub(super) fn hf_strays(
+    file: &Checkpoint,
+    read: &[String],
+    config: &LlamaConfig,
+    weights: &Path,
+) -> Result<(), ModelError> {
+    let stray = file.names().into_iter().find(|n| {
+        let known = read.iter().any(|r| r == n)
+            || n.ends_with("rotary_emb.inv_freq")
+            || (config.tied && *n == "lm_head.weight");
+        !known
+    });
+    if let Some(extra) = stray {
+        return Err(ModelError::Weights(LoadError::Checkpoint {
+            path: Some(file.path_of(extra).unwrap_or(weights).to_owned()),
+            detail: format!(
+                "tensor `{extra}` is not a parameter of a {:?} decoder of {} layers{}",
+                config.family,
+                config.layers,
+                if config.tied { " with a tied head" } else { "" }
+            ),
+        }));
+    }
+    Ok(())
+}
+
+#[cfg(feature = "llm")]
+/// `Err` naming the first tensor of the GGUF `file` that was not `read` (nor RoPE's
+/// frequencies).
+pub(super) fn gguf_strays(
+    file: &Gguf,
+    read: &[String],
+    config: &LlamaConfig,
+    path: &Path,
+) -> Result<(), ModelError> {
+    let stray = file
+        .tensor_names()
+        .into_iter()
+        .find(|n| !read.iter().any(|r| r == n) && !n.ends_with("rope_freqs.weight"));
+    if let Some(extra) = stray {
+        return Err(ModelError::Weights(LoadError::MalformedGguf {
+            path: Some(path.to_owned()),
+            detail: format!(
+                "tensor `{extra}` is not a parameter of a decoder of {} layers",
+                config.layers
+            ),
+        }));
+    }
+    Ok(())
+}
+
 /// `Err` unless the `hidden_act` of the `config.json` at `path` is SwiGLU's `silu` (or
 /// absent, as the family's default): the decoder computes no other activation, and a
 /// checkpoint trained with another would give wrong logits silently.
-fn check_activation(path: &Path) -> Result<(), ModelError> {
+pub(super) fn check_activation(path: &Path) -> Result<(), ModelError> {
     let text = std::fs::read_to_string(path).map_err(|e| ModelError::ConfigFile {
         path: path.to_owned(),
         detail: e.to_string(),
@@ -353,7 +419,7 @@ fn check_activation(path: &Path) -> Result<(), ModelError> {
 
 /// A tensor's load error from a checkpoint, naming the file: the shard that holds the
 /// tensor, or `at` (the single file or the index) when none does.
-fn in_checkpoint(e: LoadError, file: &Checkpoint, at: &Path, name: &str) -> LoadError {
+pub(super) fn in_checkpoint(e: LoadError, file: &Checkpoint, at: &Path, name: &str) -> LoadError {
     match e {
         LoadError::Missing { .. } => LoadError::Checkpoint {
             path: Some(at.to_owned()),
@@ -373,7 +439,7 @@ fn in_checkpoint(e: LoadError, file: &Checkpoint, at: &Path, name: &str) -> Load
 }
 
 /// A load error with the file's path where it has none.
-fn with_path(e: LoadError, path: &Path) -> LoadError {
+pub(super) fn with_path(e: LoadError, path: &Path) -> LoadError {
     match e {
         LoadError::Malformed { path: None, detail } => LoadError::Malformed {
             path: Some(path.to_owned()),
@@ -385,7 +451,7 @@ fn with_path(e: LoadError, path: &Path) -> LoadError {
 
 #[cfg(feature = "llm")]
 /// The configuration a GGUF file's metadata gives.
-fn gguf_config(file: &Gguf, path: &Path) -> Result<LlamaConfig, ModelError> {
+pub(super) fn gguf_config(file: &Gguf, path: &Path) -> Result<LlamaConfig, ModelError> {
     let meta = file.metadata();
     let weights = |e: LoadError| ModelError::Weights(e);
     let arch = meta.get_str("general.architecture").map_err(weights)?;

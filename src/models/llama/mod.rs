@@ -13,5 +13,7 @@
 
 mod config;
 mod load;
+#[cfg(feature = "llm")]
+mod stored;
 
 pub use config::{Family, LlamaConfig};

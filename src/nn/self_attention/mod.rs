@@ -50,7 +50,8 @@ use crate::dim::{Dim, Dyn, Times};
 use crate::element::Float;
 use crate::error::{Error, OrPanic, ShapeError};
 use crate::nn::linear::Linear;
-use crate::nn::lora::{adapted, LoRA, LoraConfig};
+use crate::nn::lora::{LoRA, LoraConfig};
+use crate::nn::stored::{Dense, Project, Storage};
 use crate::ops::attention::{try_attention_masked as attend_values, AttentionMask};
 use crate::ops::rope::Rope;
 use crate::shape::{SameDim, Shape, A0, A2};
@@ -69,27 +70,29 @@ pub type KvWidth<Kh, Hd> = Times<Kh, Hd>;
 pub type Merged<'t, B, S, H, Hd, T> = Var<'t, (B, S, QWidth<H, Hd>), T>;
 
 /// The four projections `wq`, `wk`, `wv`, `wo` of a [`SelfAttention`].
-pub type Projections<M, H, Kh, Hd, T> = (
-    Linear<M, QWidth<H, Hd>, T>,
-    Linear<M, KvWidth<Kh, Hd>, T>,
-    Linear<M, KvWidth<Kh, Hd>, T>,
-    Linear<QWidth<H, Hd>, M, T>,
+pub type Projections<M, H, Kh, Hd, T, W = Dense> = (
+    <W as Storage<T>>::Linear<M, QWidth<H, Hd>>,
+    <W as Storage<T>>::Linear<M, KvWidth<Kh, Hd>>,
+    <W as Storage<T>>::Linear<M, KvWidth<Kh, Hd>>,
+    <W as Storage<T>>::Linear<QWidth<H, Hd>, M>,
 );
 
 /// Queries `(B, Heads, S, HeadDim)` or keys and values `(B, KvHeads, S, HeadDim)`.
 pub type HeadsOf<'t, B, H, S, Hd, T> = Var<'t, (B, H, S, Hd), T>;
 
 /// Multi-head self-attention with grouped key/value heads; see the [module docs](self).
+/// Its projections are trainable [`Linear`]s, or inference-only stored weights with `W`
+/// = [`Stored`](crate::nn::stored::Stored).
 #[derive(Debug)]
-pub struct SelfAttention<M: Dim, H: Dim, Kh: Dim, Hd: Dim, T: Float = f32> {
+pub struct SelfAttention<M: Dim, H: Dim, Kh: Dim, Hd: Dim, T: Float = f32, W: Storage<T> = Dense> {
     /// The query projection `M → Heads × HeadDim` (`q_proj`).
-    pub wq: Linear<M, QWidth<H, Hd>, T>,
+    pub wq: W::Linear<M, QWidth<H, Hd>>,
     /// The key projection `M → KvHeads × HeadDim` (`k_proj`).
-    pub wk: Linear<M, KvWidth<Kh, Hd>, T>,
+    pub wk: W::Linear<M, KvWidth<Kh, Hd>>,
     /// The value projection (`v_proj`).
-    pub wv: Linear<M, KvWidth<Kh, Hd>, T>,
+    pub wv: W::Linear<M, KvWidth<Kh, Hd>>,
     /// The output projection `Heads × HeadDim → M` (`o_proj`).
-    pub wo: Linear<QWidth<H, Hd>, M, T>,
+    pub wo: W::Linear<QWidth<H, Hd>, M>,
     /// LoRA adapters of the projections, none by default.
     pub lora: AttnAdapters<M, H, Kh, Hd, T>,
     /// The sliding window (Mistral's, Qwen2's sliding layers): a query sees the keys of
@@ -142,11 +145,13 @@ pub(crate) fn check_groups(
     Ok(())
 }
 
-impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd, T> {
+impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float, W: Storage<T>>
+    SelfAttention<M, H, Kh, Hd, T, W>
+{
     /// A layer from its projections, unadapted, without a window. `Err` when the key/value
     /// heads do not divide the heads, or a projection's width is not its heads × head dim.
     pub fn new(
-        (wq, wk, wv, wo): Projections<M, H, Kh, Hd, T>,
+        (wq, wk, wv, wo): Projections<M, H, Kh, Hd, T, W>,
         (heads, kv_heads, head_dim): (H, Kh, Hd),
     ) -> Result<Self, ShapeError> {
         check_groups("SelfAttention::new", heads.size(), kv_heads.size())?;
@@ -155,10 +160,10 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
             kv_heads.size() * head_dim.size(),
         );
         let rows = [
-            ("wq", wq.weight.value().dims()[0], q),
-            ("wk", wk.weight.value().dims()[0], kv),
-            ("wv", wv.weight.value().dims()[0], kv),
-            ("wo", wo.weight.value().dims()[1], q),
+            ("wq", wq.sizes()[0], q),
+            ("wk", wk.sizes()[0], kv),
+            ("wv", wv.sizes()[0], kv),
+            ("wo", wo.sizes()[1], q),
         ];
         if let Some((name, found, want)) = rows.into_iter().find(|(_, f, w)| f != w) {
             return Err(ShapeError::incompatible_described(
@@ -181,6 +186,23 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
         })
     }
 
+    /// The query heads.
+    pub fn heads(&self) -> H {
+        self.heads
+    }
+
+    /// The key/value heads.
+    pub fn kv_heads(&self) -> Kh {
+        self.kv_heads
+    }
+
+    /// The width of a head.
+    pub fn head_dim(&self) -> Hd {
+        self.head_dim
+    }
+}
+
+impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd, T> {
     /// A layer of normal matrices of standard deviation `std` (seeds `seed..seed + 4`),
     /// with zero q/k/v biases when `qkv_bias`.
     ///
@@ -205,21 +227,6 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
             (heads, kv_heads, head_dim),
         )
         .or_panic()
-    }
-
-    /// The query heads.
-    pub fn heads(&self) -> H {
-        self.heads
-    }
-
-    /// The key/value heads.
-    pub fn kv_heads(&self) -> Kh {
-        self.kv_heads
-    }
-
-    /// The width of a head.
-    pub fn head_dim(&self) -> Hd {
-        self.head_dim
     }
 
     /// Gives each projection named by `targets` a fresh adapter of rank `rank` (`A`
@@ -278,7 +285,11 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
             a.merge(self.wo.weight.value_mut());
         }
     }
+}
 
+impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float, W: Storage<T>>
+    SelfAttention<M, H, Kh, Hd, T, W>
+{
     /// The queries `(B, Heads, S, HeadDim)`, keys and values `(B, KvHeads, S, HeadDim)` of
     /// `x: (B, S, M)`, the queries and keys turned by `rope`, row `i` at position
     /// `offset + i`.
@@ -316,9 +327,18 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
     > {
         let (h, kh, hd) = (self.heads, self.kv_heads, self.head_dim);
         let l = &self.lora;
-        let q = adapted(&self.wq, l.q.as_ref(), x)?.try_split_heads_with(h, hd)?;
-        let k = adapted(&self.wk, l.k.as_ref(), x)?.try_split_heads_with(kh, hd)?;
-        let v = adapted(&self.wv, l.v.as_ref(), x)?.try_split_heads_with(kh, hd)?;
+        let q = self
+            .wq
+            .try_project(l.q.as_ref(), x)?
+            .try_split_heads_with(h, hd)?;
+        let k = self
+            .wk
+            .try_project(l.k.as_ref(), x)?
+            .try_split_heads_with(kh, hd)?;
+        let v = self
+            .wv
+            .try_project(l.v.as_ref(), x)?
+            .try_split_heads_with(kh, hd)?;
         Ok((q, k, v))
     }
 
@@ -436,7 +456,7 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float> SelfAttention<M, H, Kh, Hd,
         &self,
         z: &Var<'t, (B, S, QWidth<H, Hd>), T>,
     ) -> Result<Var<'t, (B, S, M), T>, ShapeError> {
-        adapted(&self.wo, self.lora.o.as_ref(), z)
+        self.wo.try_project(self.lora.o.as_ref(), z)
     }
 
     /// The layer on `x: (B, S, M)`: [`project`](Self::project) (at the cache's length, or

@@ -1,0 +1,287 @@
+//! A weight whose format is chosen at run time, tensor by tensor: [`StoredWeight`], in f32,
+//! bf16, f16, Q8_0, Q4_0 or Q4_1 ([`StoredType`]) — what a GGUF file mixes (SmolLM2's Q4_1
+//! projections beside its Q8_0 embedding) and what [`LoadDtype`] asks a loader to keep or
+//! convert to. The product is [`Quantized`](super::Quantized)'s for the block and half
+//! formats and [`Linear`](crate::nn::linear::Linear)'s for f32, so an f32 stored weight
+//! gives the trainable layer's results bit for bit.
+
+use core::fmt;
+use core::str::FromStr;
+
+use super::format::quantize_into;
+use crate::dim::Dim;
+use crate::error::ShapeError;
+use crate::io::GgmlType;
+use crate::ops::linear::{try_linear, LinearInput, LinearOut};
+use crate::tensor::{Tensor, TensorView};
+
+/// The format of a [`StoredWeight`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(non_camel_case_types)] // ggml's names
+pub enum StoredType {
+    /// f32, as a trainable layer holds it.
+    F32,
+    /// bfloat16.
+    Bf16,
+    /// IEEE half.
+    F16,
+    /// ggml's Q8_0 (blocks of 32 along the input width).
+    Q8_0,
+    /// ggml's Q4_0.
+    Q4_0,
+    /// ggml's Q4_1.
+    Q4_1,
+}
+
+impl StoredType {
+    /// The GGUF type of the bytes.
+    pub fn ggml(self) -> GgmlType {
+        match self {
+            StoredType::F32 => GgmlType::F32,
+            StoredType::Bf16 => GgmlType::BF16,
+            StoredType::F16 => GgmlType::F16,
+            StoredType::Q8_0 => GgmlType::Q8_0,
+            StoredType::Q4_0 => GgmlType::Q4_0,
+            StoredType::Q4_1 => GgmlType::Q4_1,
+        }
+    }
+
+    /// The format of a GGUF type, `None` for a type that is not stored (Q4_K, …).
+    pub fn from_ggml(ty: GgmlType) -> Option<StoredType> {
+        Some(match ty {
+            GgmlType::F32 => StoredType::F32,
+            GgmlType::BF16 => StoredType::Bf16,
+            GgmlType::F16 => StoredType::F16,
+            GgmlType::Q8_0 => StoredType::Q8_0,
+            GgmlType::Q4_0 => StoredType::Q4_0,
+            GgmlType::Q4_1 => StoredType::Q4_1,
+            _ => return None,
+        })
+    }
+
+    /// Elements per block along the input width (1 for f32 and the half formats).
+    pub fn block_size(self) -> usize {
+        self.ggml().block_size()
+    }
+}
+
+impl fmt::Display for StoredType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.ggml().name())
+    }
+}
+
+/// What a loader does with the weights' types: keep each tensor's own (`Stored`), or
+/// convert every matrix to one format at load. Parsed from `stored`, `f32`, `bf16`, `f16`,
+/// `q8_0`, `q4_0`, `q4_1`.
+///
+/// ```
+/// use shapecheck::quant::{LoadDtype, StoredType};
+/// assert_eq!("q8_0".parse::<LoadDtype>(), Ok(LoadDtype::To(StoredType::Q8_0)));
+/// assert_eq!(
+///     "q4_k".parse::<LoadDtype>().unwrap_err().to_string(),
+///     "unknown weight type `q4_k`: expected one of stored, f32, bf16, f16, q8_0, q4_0, q4_1"
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LoadDtype {
+    /// Each tensor in its file's own type (a GGUF's blocks, a safetensors file's f32, bf16
+    /// or f16).
+    #[default]
+    Stored,
+    /// Every matrix converted to this format at load.
+    To(StoredType),
+}
+
+/// A weight type that [`LoadDtype`] does not know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownDtype(pub String);
+
+impl fmt::Display for UnknownDtype {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown weight type `{}`: expected one of stored, f32, bf16, f16, q8_0, q4_0, q4_1",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownDtype {}
+
+impl FromStr for LoadDtype {
+    type Err = UnknownDtype;
+    fn from_str(s: &str) -> Result<Self, UnknownDtype> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "stored" => LoadDtype::Stored,
+            "f32" => LoadDtype::To(StoredType::F32),
+            "bf16" => LoadDtype::To(StoredType::Bf16),
+            "f16" => LoadDtype::To(StoredType::F16),
+            "q8_0" => LoadDtype::To(StoredType::Q8_0),
+            "q4_0" => LoadDtype::To(StoredType::Q4_0),
+            "q4_1" => LoadDtype::To(StoredType::Q4_1),
+            _ => return Err(UnknownDtype(s.to_owned())),
+        })
+    }
+}
+
+/// A `(DOut, DIn)` weight in the format chosen at run time ([`StoredType`]): an f32
+/// tensor, or rows of blocks byte for byte as GGUF stores them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredWeight<DOut: Dim, DIn: Dim> {
+    shape: (DOut, DIn),
+    data: Data<DOut, DIn>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Data<DOut: Dim, DIn: Dim> {
+    F32(Tensor<(DOut, DIn)>),
+    Blocks(StoredType, Vec<u8>),
+}
+
+impl<DOut: Dim, DIn: Dim> StoredWeight<DOut, DIn> {
+    /// `w` in `ty`: kept for f32, rounded or quantized as ggml does for the others. `Err`
+    /// when `ty`'s blocks do not divide the width, naming both.
+    pub fn try_from_f32(w: Tensor<(DOut, DIn)>, ty: StoredType) -> Result<Self, ShapeError> {
+        let shape = w.shape();
+        if ty == StoredType::F32 {
+            return Ok(StoredWeight {
+                shape,
+                data: Data::F32(w),
+            });
+        }
+        check_width(ty, shape)?;
+        let mut bytes = Vec::with_capacity(shape.0.size() * row_bytes(ty, shape.1.size()));
+        quantize_into(ty.ggml(), w.as_slice(), &mut bytes);
+        Ok(StoredWeight {
+            shape,
+            data: Data::Blocks(ty, bytes),
+        })
+    }
+
+    /// A weight from bytes in `ty`, as a GGUF file stores them. `Err` when the blocks do not
+    /// divide the width or the byte count is not the shape's.
+    pub fn try_from_bytes(
+        shape: (DOut, DIn),
+        ty: StoredType,
+        bytes: Vec<u8>,
+    ) -> Result<Self, ShapeError> {
+        check_width(ty, shape)?;
+        let expected = shape.0.size() * row_bytes(ty, shape.1.size());
+        if bytes.len() != expected {
+            return Err(ShapeError::incompatible_described(
+                "StoredWeight::from_bytes",
+                format!("shape {shape:?}"),
+                format!("{} bytes", bytes.len()),
+                format!("a {shape:?} weight in {ty} takes {expected} bytes"),
+            ));
+        }
+        let data = match ty {
+            StoredType::F32 => {
+                let v = bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                Data::F32(Tensor::from_parts(shape, v))
+            }
+            _ => Data::Blocks(ty, bytes),
+        };
+        Ok(StoredWeight { shape, data })
+    }
+
+    /// The shape `(DOut, DIn)`.
+    pub fn shape(&self) -> (DOut, DIn) {
+        self.shape
+    }
+
+    /// Its format.
+    pub fn stored_type(&self) -> StoredType {
+        match &self.data {
+            Data::F32(_) => StoredType::F32,
+            Data::Blocks(ty, _) => *ty,
+        }
+    }
+
+    /// The bytes it takes in memory.
+    pub fn nbytes(&self) -> usize {
+        match &self.data {
+            Data::F32(t) => t.len() * 4,
+            Data::Blocks(_, b) => b.len(),
+        }
+    }
+
+    /// The weight in f32 (the values the blocks stand for).
+    pub fn dequantize(&self) -> Tensor<(DOut, DIn)> {
+        match &self.data {
+            Data::F32(t) => t.clone(),
+            Data::Blocks(ty, b) => Tensor::from_parts(self.shape, dequantized(*ty, b)),
+        }
+    }
+
+    /// Rows `rows` (each below `DOut`, checked by the caller), dequantized and
+    /// concatenated: an embedding's lookup.
+    pub(crate) fn rows_into(&self, rows: &[usize], out: &mut Vec<f32>) {
+        let din = self.shape.1.size();
+        match &self.data {
+            Data::F32(t) => {
+                let t = t.as_slice();
+                rows.iter()
+                    .for_each(|&i| out.extend_from_slice(&t[i * din..(i + 1) * din]));
+            }
+            Data::Blocks(ty, b) => {
+                let rb = row_bytes(*ty, din);
+                rows.iter()
+                    .for_each(|&i| out.extend(dequantized(*ty, &b[i * rb..(i + 1) * rb])));
+            }
+        }
+    }
+
+    /// `x·Wᵀ` for `x: (…, DIn)`: f32 by the one product of the linear layers
+    /// ([`try_linear`]), the other formats by the quantized kernels. `Err` when a runtime
+    /// width of `x` differs from the weight's.
+    pub fn try_forward<S>(
+        &self,
+        x: &TensorView<'_, S, f32>,
+    ) -> Result<Tensor<LinearOut<S, DIn, DOut>>, ShapeError>
+    where
+        S: LinearInput<DIn, DOut>,
+    {
+        let bytes = match &self.data {
+            Data::F32(w) => return try_linear(x, &w.view(), None),
+            Data::Blocks(_, b) => b,
+        };
+        super::blocks_forward(
+            "StoredWeight::forward",
+            self.stored_type().ggml(),
+            bytes,
+            self.shape,
+            x,
+            super::QuantKernel::best(),
+        )
+    }
+}
+
+/// The f32 values of whole blocks `b` in `ty`.
+fn dequantized(ty: StoredType, b: &[u8]) -> Vec<f32> {
+    // Every StoredType is a type the GGUF reader dequantizes.
+    crate::io::dequantize::<f32>(ty.ggml(), b).unwrap_or_default()
+}
+
+fn row_bytes(ty: StoredType, din: usize) -> usize {
+    din / ty.block_size() * ty.ggml().block_bytes()
+}
+
+fn check_width<DOut: Dim, DIn: Dim>(ty: StoredType, shape: (DOut, DIn)) -> Result<(), ShapeError> {
+    let (din, block) = (shape.1.size(), ty.block_size());
+    if !din.is_multiple_of(block) {
+        return Err(ShapeError::incompatible_described(
+            "StoredWeight",
+            format!("weight {shape:?}"),
+            format!("{ty} blocks of {block}"),
+            format!(
+                "a {ty} weight stores its rows in blocks of {block}, which do not divide {din}"
+            ),
+        ));
+    }
+    Ok(())
+}
