@@ -12,7 +12,7 @@ use shapecheck::models::decoder::{Decoder, RuntimeDims};
 use shapecheck::models::generate::CausalLm;
 use shapecheck::nn::stored::Stored;
 use shapecheck::prelude::*;
-use shapecheck::quant::{LoadDtype, StoredType};
+use shapecheck::quant::{LoadDtype, QuantKernel, StoredType};
 
 type Dense = Decoder<RuntimeDims>;
 type StoredModel = Decoder<RuntimeDims, f32, Stored>;
@@ -59,25 +59,36 @@ fn f32_stored_is_the_dense_decoder() {
 }
 
 /// As stored (Q8_0, Q4_0, Q4_1, F16, BF16, F32 mixed), the logits are those of the same
-/// weights dequantized, up to the rounding of the activations: the block kernels round `x`
-/// to 8 bits per block of 32 (a step of `max|x|/127`), so each product `Σ wᵢxᵢ` is off by at
-/// most `‖w‖₁·max|x|/254` — 0.4 % of the scale `‖w‖₁·max|x|`, which for these normal weights
-/// is a few times `|y|`. A logit passes through 2 blocks of 4 such products in series and
-/// the tied head: 9 × 0.4 % ≈ 3.5 % of the logits' scale bounds the drift; the test allows
-/// 5 %. (A Q4 weight read with the wrong rows, or its minimum dropped, is off by tens of
-/// percent.)
+/// weights dequantized, up to rounding. With the activations kept f32
+/// (`QuantKernel::DequantF32`) only the order of the sums differs: within 1e-5 of the
+/// logits' scale. With the fastest kernels (llama.cpp's scheme) the activations are
+/// rounded to 8 bits per block of 32 (a step of `max|x|/127`), so each product `Σ wᵢxᵢ`
+/// is off by at most `‖w‖₁·max|x|/254`, 0.4 % of a scale that for these normal rows is
+/// about 3 `|y|`; a logit passes through 2 blocks of 4 products in series and the head:
+/// 9 × 1.2 % ≈ 10 % of the logits' scale bounds the drift (measured: 5.4 %). A Q4 weight
+/// read with the wrong rows, or its minimum dropped, is off by far more.
 #[test]
 fn stored_logits_are_the_dequantized_ones_within_the_activation_rounding() {
     let dense = Dense::from_gguf(tiny()).unwrap();
-    let stored = StoredModel::from_gguf_with(tiny(), LoadDtype::Stored).unwrap();
+    let mut stored = StoredModel::from_gguf_with(tiny(), LoadDtype::Stored).unwrap();
     let (want, got) = (logits(&dense), logits(&stored));
     let (diff, scale) = (max_diff(&want, &got), max_abs(&want));
     eprintln!("stored vs dequantized: max |Δ| {diff:.5} of max |logit| {scale:.3}");
-    assert!(diff <= 0.05 * scale, "{diff} > 5% of {scale}");
+    assert!(diff <= 0.10 * scale, "{diff} > 10% of {scale}");
     assert!(
         diff > 0.0,
         "the block kernels round the activations: equal logits mean f32 ran"
     );
+    if QuantKernel::DequantF32.is_available() {
+        let mut exact = StoredModel::from_gguf_with(tiny(), LoadDtype::Stored).unwrap();
+        exact.set_quant_kernel(QuantKernel::DequantF32);
+        let d = max_diff(&want, &logits(&exact));
+        eprintln!("activations in f32: max |Δ| {d:.2e}");
+        assert!(d <= 1e-5 * scale, "{d}");
+    }
+    stored.set_quant_kernel(QuantKernel::Portable);
+    let d = max_diff(&got, &logits(&stored));
+    assert!(d <= 1e-4 * scale, "the portable kernel: {d}");
     // The KV-cache decode gives the whole sequence's logits.
     let mut cache = stored.new_cache();
     let vocab = 64;
@@ -154,7 +165,14 @@ fn hf_directories_load_stored_and_refuse_blocks_that_do_not_fit() {
     for case in ["llama_gqa", "llama_gqa_bf16_sharded"] {
         let dense = Dense::from_hf_dir(dir(case)).unwrap();
         let stored = StoredModel::from_hf_dir_with(dir(case), LoadDtype::Stored).unwrap();
-        assert_eq!(logits(&dense), logits(&stored), "{case}");
+        let (want, got) = (logits(&dense), logits(&stored));
+        if case.contains("bf16") {
+            // The same bf16 values, multiplied by the half kernel (its own order of sums).
+            let d = max_diff(&want, &got);
+            assert!(d <= 1e-5 * max_abs(&want), "{case}: {d}");
+        } else {
+            assert_eq!(want, got, "{case}");
+        }
         let own = stored.blocks[0].attn.wq.weight.stored_type();
         let want = if case.contains("bf16") {
             StoredType::Bf16
@@ -202,8 +220,9 @@ fn smollm2_path() -> Option<PathBuf> {
 }
 
 /// SmolLM2-135M-Instruct as stored (Q4_1, its embedding Q8_0): the weights take the file's
-/// tensor bytes, and the next-token logits of a prompt stay close to the dequantized f32
-/// decoder's (the activation rounding only), with the same greedy pick.
+/// tensor bytes, and the next-token logits of a prompt stay within the bound of the
+/// activations' rounding (see above) of the dequantized f32 decoder's, with the same
+/// greedy pick.
 #[test]
 fn smollm2_runs_on_its_own_blocks() {
     let Some(path) = smollm2_path() else { return };
@@ -232,6 +251,6 @@ fn smollm2_runs_on_its_own_blocks() {
     let argmax = |x: &[f32]| (0..x.len()).max_by(|&i, &j| x[i].total_cmp(&x[j])).unwrap();
     let (diff, scale) = (max_diff(&want, &got), max_abs(&want));
     eprintln!("SmolLM2 stored vs f32: max |Δ| {diff:.4} of {scale:.2}");
-    assert!(diff <= 0.05 * scale, "{diff} of {scale}");
+    assert!(diff <= 0.10 * scale, "{diff} of {scale}");
     assert_eq!(argmax(&want), argmax(&got));
 }

@@ -9,6 +9,7 @@ use core::fmt;
 use core::str::FromStr;
 
 use super::format::quantize_into;
+use super::QuantKernel;
 use crate::dim::Dim;
 use crate::error::ShapeError;
 use crate::io::GgmlType;
@@ -131,6 +132,8 @@ impl FromStr for LoadDtype {
 pub struct StoredWeight<DOut: Dim, DIn: Dim> {
     shape: (DOut, DIn),
     data: Data<DOut, DIn>,
+    /// The block kernel, `None`: the fastest of this CPU.
+    kernel: Option<QuantKernel>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -148,6 +151,7 @@ impl<DOut: Dim, DIn: Dim> StoredWeight<DOut, DIn> {
             return Ok(StoredWeight {
                 shape,
                 data: Data::F32(w),
+                kernel: None,
             });
         }
         check_width(ty, shape)?;
@@ -156,6 +160,7 @@ impl<DOut: Dim, DIn: Dim> StoredWeight<DOut, DIn> {
         Ok(StoredWeight {
             shape,
             data: Data::Blocks(ty, bytes),
+            kernel: None,
         })
     }
 
@@ -186,7 +191,18 @@ impl<DOut: Dim, DIn: Dim> StoredWeight<DOut, DIn> {
             }
             _ => Data::Blocks(ty, bytes),
         };
-        Ok(StoredWeight { shape, data })
+        Ok(StoredWeight {
+            shape,
+            data,
+            kernel: None,
+        })
+    }
+
+    /// Runs the block and half formats' products on `kernel` (the portable one when this
+    /// CPU does not run it), e.g. [`QuantKernel::DequantF32`] to keep the activations in
+    /// f32 instead of rounding them to 8 bits per block; f32 weights are unaffected.
+    pub fn set_kernel(&mut self, kernel: QuantKernel) {
+        self.kernel = Some(kernel);
     }
 
     /// The shape `(DOut, DIn)`.
@@ -256,7 +272,7 @@ impl<DOut: Dim, DIn: Dim> StoredWeight<DOut, DIn> {
             bytes,
             self.shape,
             x,
-            super::QuantKernel::best(),
+            self.kernel.unwrap_or_else(QuantKernel::best),
         )
     }
 }

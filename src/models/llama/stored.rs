@@ -20,7 +20,7 @@ use crate::nn::ffn::SwiGlu;
 use crate::nn::norm::RmsNorm;
 use crate::nn::self_attention::SelfAttention;
 use crate::nn::stored::{Stored, StoredEmbedding, StoredLinear};
-use crate::quant::{LoadDtype, StoredType, StoredWeight};
+use crate::quant::{LoadDtype, QuantKernel, StoredType, StoredWeight};
 use crate::tensor::Tensor;
 
 /// A matrix as the file holds it: bytes in a GGUF type, or f32 values read from a
@@ -180,6 +180,26 @@ where
         let model = Self::read_stored(&mut reader, &config, &config_path)?;
         hf_strays(&file, &reader.read, &config, &weights)?;
         Ok(model)
+    }
+
+    /// Runs every block and half product on `kernel` ([`StoredWeight::set_kernel`]):
+    /// [`QuantKernel::DequantF32`] keeps the activations f32 where the fastest kernels
+    /// round them to 8 bits per block of 32, as llama.cpp does.
+    pub fn set_quant_kernel(&mut self, kernel: QuantKernel) {
+        self.embedding.table.set_kernel(kernel);
+        for b in &mut self.blocks {
+            let (a, f) = (&mut b.attn, &mut b.ffn);
+            a.wq.weight.set_kernel(kernel);
+            a.wk.weight.set_kernel(kernel);
+            a.wv.weight.set_kernel(kernel);
+            a.wo.weight.set_kernel(kernel);
+            f.gate.weight.set_kernel(kernel);
+            f.up.weight.set_kernel(kernel);
+            f.down.weight.set_kernel(kernel);
+        }
+        if let Some(h) = &mut self.head {
+            h.weight.set_kernel(kernel);
+        }
     }
 
     /// Every weight of the decoder `config` describes, read by `reader`.
