@@ -192,6 +192,10 @@ const RULES: &[(&str, &[&str])] = &[
         "PlainInput: no gradient through a quantized weight (quant/rule)",
         &["quantized-weight-times-a-traced-var"],
     ),
+    (
+        "Trainable: a decoder of stored weights runs inference only (nn/stored)",
+        &["training-a-stored-decoder"],
+    ),
 ];
 
 #[test]
