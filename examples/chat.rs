@@ -186,8 +186,9 @@ fn load(path: &Path, dtype: Option<LoadDtype>, with_text: bool) -> Result<Loaded
             template,
         });
     }
-    let model = Model::from_gguf_with(path, dtype.unwrap_or(LoadDtype::Stored))?;
+    // Read once: the tokenizer's and the weights' file (stored weights point into it).
     let gguf = Gguf::open(path)?;
+    let model = Model::from_gguf_file_with(&gguf, path, dtype.unwrap_or(LoadDtype::Stored))?;
     let tokenizer = Tokenizer::from_gguf(&gguf)?;
     let template = if with_text && gguf.metadata().contains("tokenizer.chat_template") {
         Some(ChatTemplate::from_gguf(&gguf)?)

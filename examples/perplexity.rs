@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use shapecheck::io::Gguf;
-use shapecheck::models::decoder::{Decoder, RuntimeDims};
+use shapecheck::models::decoder::{Decoder, DecoderDims, RuntimeDims};
 use shapecheck::nn::stored::Stored;
 use shapecheck::prelude::*;
 use shapecheck::quant::{LoadDtype, QuantKernel};
@@ -92,11 +92,14 @@ fn nll(row: &[f32], target: usize) -> f64 {
 fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     llm::check_exists(&args.model)?;
     let t = Instant::now();
-    let mut model = Decoder::<RuntimeDims, f32, Stored>::from_gguf_with(&args.model, args.dtype)?;
+    let file = Gguf::open(&args.model)?;
+    let mut model =
+        Decoder::<RuntimeDims, f32, Stored>::from_gguf_file_with(&file, &args.model, args.dtype)?;
     if args.f32_activations {
         model.set_quant_kernel(QuantKernel::DequantF32);
     }
-    let tokenizer = Tokenizer::from_gguf(&Gguf::open(&args.model)?)?;
+    let tokenizer = Tokenizer::from_gguf(&file)?;
+    drop(file);
     eprintln!(
         "loaded {} (weights {:?}: {:.1} MB) in {:.2} s",
         args.model.display(),
@@ -109,9 +112,10 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let mut tokens = tokenizer.encode(&text, true)?;
     // llama-perplexity puts the BOS token first in every chunk when the vocabulary adds
     // one; SmolLM2's does not.
-    let bos = tokenizer.bos_id().filter(|&b| {
-        tokens.first() == Some(&b) && tokenizer.encode(&text, false).ok()?.first() != Some(&b)
-    });
+    let plain = tokenizer.encode(&text, false)?;
+    let bos = tokenizer
+        .bos_id()
+        .filter(|&b| tokens.first() == Some(&b) && plain.first() != Some(&b));
     let n = args.ctx;
     let chunks = tokens.len() / n;
     if chunks == 0 {

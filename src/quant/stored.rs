@@ -9,6 +9,9 @@ use core::fmt;
 use core::str::FromStr;
 
 use super::format::quantize_into;
+use core::ops::Range;
+use std::sync::Arc;
+
 use super::QuantKernel;
 use crate::dim::Dim;
 use crate::error::ShapeError;
@@ -139,7 +142,24 @@ pub struct StoredWeight<DOut: Dim, DIn: Dim> {
 #[derive(Clone, Debug, PartialEq)]
 enum Data<DOut: Dim, DIn: Dim> {
     F32(Tensor<(DOut, DIn)>),
-    Blocks(StoredType, Vec<u8>),
+    Blocks(StoredType, Bytes),
+}
+
+/// Blocks of its own, or a range of a buffer shared with others (a GGUF file's, read
+/// once: the weights point into it instead of copying it).
+#[derive(Clone, Debug, PartialEq)]
+enum Bytes {
+    Own(Vec<u8>),
+    Shared(Arc<Vec<u8>>, Range<usize>),
+}
+
+impl Bytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Own(b) => b,
+            Bytes::Shared(b, r) => &b[r.clone()],
+        }
+    }
 }
 
 impl<DOut: Dim, DIn: Dim> StoredWeight<DOut, DIn> {
@@ -159,7 +179,7 @@ impl<DOut: Dim, DIn: Dim> StoredWeight<DOut, DIn> {
         quantize_into(ty.ggml(), w.as_slice(), &mut bytes);
         Ok(StoredWeight {
             shape,
-            data: Data::Blocks(ty, bytes),
+            data: Data::Blocks(ty, Bytes::Own(bytes)),
             kernel: None,
         })
     }
@@ -171,19 +191,47 @@ impl<DOut: Dim, DIn: Dim> StoredWeight<DOut, DIn> {
         ty: StoredType,
         bytes: Vec<u8>,
     ) -> Result<Self, ShapeError> {
+        Self::from_stored(shape, ty, Bytes::Own(bytes))
+    }
+
+    /// A weight whose bytes in `ty` are `buffer[range]` (a GGUF file's tensor, in the file's
+    /// buffer: [`Gguf::shared_bytes`](crate::io::Gguf::shared_bytes) and
+    /// [`tensor_range`](crate::io::Gguf::tensor_range)): kept there, not copied (f32 is
+    /// copied into a tensor). `Err` as [`try_from_bytes`](Self::try_from_bytes), or when
+    /// the range is not in the buffer.
+    pub fn try_from_shared(
+        shape: (DOut, DIn),
+        ty: StoredType,
+        buffer: Arc<Vec<u8>>,
+        range: Range<usize>,
+    ) -> Result<Self, ShapeError> {
+        if range.start > range.end || range.end > buffer.len() {
+            return Err(ShapeError::incompatible_described(
+                "StoredWeight::from_shared",
+                format!("a buffer of {} bytes", buffer.len()),
+                format!("the range {range:?}"),
+                "the range must lie in the buffer",
+            ));
+        }
+        Self::from_stored(shape, ty, Bytes::Shared(buffer, range))
+    }
+
+    fn from_stored(shape: (DOut, DIn), ty: StoredType, bytes: Bytes) -> Result<Self, ShapeError> {
         check_width(ty, shape)?;
         let expected = shape.0.size() * row_bytes(ty, shape.1.size());
-        if bytes.len() != expected {
+        let n = bytes.as_slice().len();
+        if n != expected {
             return Err(ShapeError::incompatible_described(
                 "StoredWeight::from_bytes",
                 format!("shape {shape:?}"),
-                format!("{} bytes", bytes.len()),
+                format!("{n} bytes"),
                 format!("a {shape:?} weight in {ty} takes {expected} bytes"),
             ));
         }
         let data = match ty {
             StoredType::F32 => {
                 let v = bytes
+                    .as_slice()
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect();
@@ -222,7 +270,7 @@ impl<DOut: Dim, DIn: Dim> StoredWeight<DOut, DIn> {
     pub fn nbytes(&self) -> usize {
         match &self.data {
             Data::F32(t) => t.len() * 4,
-            Data::Blocks(_, b) => b.len(),
+            Data::Blocks(_, b) => b.as_slice().len(),
         }
     }
 
@@ -230,7 +278,7 @@ impl<DOut: Dim, DIn: Dim> StoredWeight<DOut, DIn> {
     pub fn dequantize(&self) -> Tensor<(DOut, DIn)> {
         match &self.data {
             Data::F32(t) => t.clone(),
-            Data::Blocks(ty, b) => Tensor::from_parts(self.shape, dequantized(*ty, b)),
+            Data::Blocks(ty, b) => Tensor::from_parts(self.shape, dequantized(*ty, b.as_slice())),
         }
     }
 
@@ -245,7 +293,7 @@ impl<DOut: Dim, DIn: Dim> StoredWeight<DOut, DIn> {
                     .for_each(|&i| out.extend_from_slice(&t[i * din..(i + 1) * din]));
             }
             Data::Blocks(ty, b) => {
-                let rb = row_bytes(*ty, din);
+                let (rb, b) = (row_bytes(*ty, din), b.as_slice());
                 rows.iter()
                     .for_each(|&i| out.extend(dequantized(*ty, &b[i * rb..(i + 1) * rb])));
             }
@@ -264,7 +312,7 @@ impl<DOut: Dim, DIn: Dim> StoredWeight<DOut, DIn> {
     {
         let bytes = match &self.data {
             Data::F32(w) => return try_linear(x, &w.view(), None),
-            Data::Blocks(_, b) => b,
+            Data::Blocks(_, b) => b.as_slice(),
         };
         super::blocks_forward(
             "StoredWeight::forward",

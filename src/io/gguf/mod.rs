@@ -116,7 +116,9 @@ impl GgufTensorInfo {
 /// # Ok::<(), LoadError>(())
 /// ```
 pub struct Gguf {
-    bytes: Vec<u8>,
+    /// The whole file, shared with the weights that keep their blocks in it
+    /// ([`shared_bytes`](Gguf::shared_bytes)).
+    bytes: std::sync::Arc<Vec<u8>>,
     version: u32,
     alignment: usize,
     data_start: usize,
@@ -166,7 +168,7 @@ impl Gguf {
     fn parse(bytes: Vec<u8>, path: Option<&Path>) -> Result<Self, LoadError> {
         match parse::parse_header(&bytes) {
             Ok(h) => Ok(Gguf {
-                bytes,
+                bytes: std::sync::Arc::new(bytes),
                 version: h.version,
                 alignment: h.alignment,
                 data_start: h.data_start,
@@ -221,6 +223,17 @@ impl Gguf {
     /// The stored bytes of tensor `name` (blocks of its ggml type, as in the file).
     pub fn tensor_data(&self, name: &str) -> Option<&[u8]> {
         self.entry(name).map(|e| &self.bytes[e.begin..e.end])
+    }
+
+    /// Where the bytes of tensor `name` lie in [`shared_bytes`](Self::shared_bytes).
+    pub fn tensor_range(&self, name: &str) -> Option<core::ops::Range<usize>> {
+        self.entry(name).map(|e| e.begin..e.end)
+    }
+
+    /// The file's bytes, shared: a weight that keeps its blocks as the file stores them
+    /// can point into them instead of copying them (the buffer lives while one does).
+    pub fn shared_bytes(&self) -> std::sync::Arc<Vec<u8>> {
+        std::sync::Arc::clone(&self.bytes)
     }
 
     /// Loads tensor `name` as a tensor of static shape `S`, dequantized to `T`; see

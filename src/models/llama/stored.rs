@@ -5,7 +5,9 @@
 //! ([`LoadDtype::To`]); the norms and biases in f32. The same names, shape checks, q/k row
 //! order and stray-tensor checks as the dense loaders (`load.rs`), tensor by tensor.
 
+use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::config::{Family, LlamaConfig};
 use super::load::{
@@ -27,6 +29,8 @@ use crate::tensor::Tensor;
 /// checkpoint whose own type was `F32`, `BF16` or `F16`.
 enum Raw<O: Dim, I: Dim> {
     Bytes(Vec<u8>),
+    /// A range of the file's buffer, shared.
+    Shared(Arc<Vec<u8>>, Range<usize>),
     Values(Tensor<(O, I)>),
 }
 
@@ -75,12 +79,16 @@ impl StoredReader<'_> {
                     }
                     .into());
                 }
-                let mut bytes = file.tensor_data(&full).unwrap_or_default().to_vec();
-                if let Some(heads) = self.source.permuted_heads(&full) {
-                    // Each row is whole blocks: the rows move as the values' rows do.
-                    unpermute(&mut bytes, shape.0.size(), heads);
+                let range = file.tensor_range(&full).unwrap_or_default();
+                match self.source.permuted_heads(&full) {
+                    Some(heads) => {
+                        // Each row is whole blocks: the rows move as the values' rows do.
+                        let mut bytes = file.shared_bytes()[range].to_vec();
+                        unpermute(&mut bytes, shape.0.size(), heads);
+                        (own, Raw::Bytes(bytes))
+                    }
+                    None => (own, Raw::Shared(file.shared_bytes(), range)),
                 }
-                (own, Raw::Bytes(bytes))
             }
             Source::Hf(file, _) => {
                 let own = match file.info(&full).map(|i| i.dtype) {
@@ -99,7 +107,10 @@ impl StoredReader<'_> {
         };
         let stored = match raw {
             Raw::Bytes(b) if to == own => StoredWeight::try_from_bytes(shape, own, b),
+            Raw::Shared(b, r) if to == own => StoredWeight::try_from_shared(shape, own, b, r),
             Raw::Bytes(b) => StoredWeight::try_from_bytes(shape, own, b)
+                .and_then(|w| StoredWeight::try_from_f32(w.dequantize(), to)),
+            Raw::Shared(b, r) => StoredWeight::try_from_shared(shape, own, b, r)
                 .and_then(|w| StoredWeight::try_from_f32(w.dequantize(), to)),
             Raw::Values(t) => StoredWeight::try_from_f32(t, to),
         };
@@ -143,16 +154,30 @@ where
     pub fn from_gguf_with(path: impl AsRef<Path>, dtype: LoadDtype) -> Result<Self, ModelError> {
         let path = path.as_ref();
         let file = Gguf::open(path).map_err(ModelError::Weights)?;
-        let config = gguf_config(&file, path)?;
+        Self::from_gguf_file_with(&file, path, dtype)
+    }
+
+    /// [`from_gguf_with`](Self::from_gguf_with) from a file already read (`path` names it
+    /// in errors), e.g. the one its tokenizer was read from: the weights kept in their
+    /// stored types point into the file's buffer
+    /// ([`Gguf::shared_bytes`](crate::io::Gguf::shared_bytes)) rather than copy it, so the
+    /// file is in memory once, loading and after.
+    pub fn from_gguf_file_with(
+        file: &Gguf,
+        path: impl AsRef<Path>,
+        dtype: LoadDtype,
+    ) -> Result<Self, ModelError> {
+        let path = path.as_ref();
+        let config = gguf_config(file, path)?;
         let permute = (config.family == Family::Llama).then_some((config.heads, config.kv_heads));
         let mut reader = StoredReader {
-            source: Source::Gguf(&file, permute),
+            source: Source::Gguf(file, permute),
             dtype,
             read: Vec::new(),
             path,
         };
         let model = Self::read_stored(&mut reader, &config, path)?;
-        gguf_strays(&file, &reader.read, &config, path)?;
+        gguf_strays(file, &reader.read, &config, path)?;
         Ok(model)
     }
 
