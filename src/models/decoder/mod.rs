@@ -230,6 +230,15 @@ pub(crate) enum Caches<'c, T: Float> {
     Rows(&'c mut [Vec<AttentionCache<T>>], &'c [usize]),
 }
 
+/// A decoder's layers: the embedding, the blocks, the final norm, the untied head.
+#[cfg(feature = "llm")]
+pub(crate) type Parts<D, T, W> = (
+    <W as Storage<T>>::Embedding<<D as DecoderDims>::Vocab, <D as DecoderDims>::Model>,
+    Vec<Block<D, T, W>>,
+    RmsNorm<<D as DecoderDims>::Model, T>,
+    Option<<W as Storage<T>>::Linear<<D as DecoderDims>::Model, <D as DecoderDims>::Vocab>>,
+);
+
 /// Logits `(B, S, Vocab)`.
 type Logits<B, S, V, T> = Tensor<(B, S, V), T>;
 
@@ -279,13 +288,9 @@ impl<D: DecoderDims, T: Float> Params<T> for Decoder<D, T> {
 
 impl<D: DecoderDims, T: Float, W: Storage<T>> Decoder<D, T, W> {
     /// A decoder from its parts (a loader's: every size already checked against `dims`).
+    #[cfg(feature = "llm")]
     pub(crate) fn from_parts(
-        (embedding, blocks, norm, head): (
-            W::Embedding<D::Vocab, D::Model>,
-            Vec<Block<D, T, W>>,
-            RmsNorm<D::Model, T>,
-            Option<W::Linear<D::Model, D::Vocab>>,
-        ),
+        (embedding, blocks, norm, head): Parts<D, T, W>,
         rope: Rope<D::HeadDim>,
         config: DecoderConfig,
         dims: D,

@@ -116,11 +116,11 @@ impl Source<'_> {
         }
     }
 
-    /// The q/k rows to unpermute of the file's tensor `full` with `rows` rows: the heads
-    /// they are grouped in (GGUF of the `llama` architecture only).
+    /// The heads the rows of the file's tensor `full` are grouped in when they are to be
+    /// unpermuted (q and k of a GGUF of the `llama` architecture), or `None`.
+    #[cfg(feature = "llm")]
     pub(super) fn permuted_heads(&self, full: &str) -> Option<usize> {
         match self {
-            #[cfg(feature = "llm")]
             Source::Gguf(_, Some((heads, kv_heads))) => {
                 if full.contains(".attn_q.") {
                     Some(*heads)
