@@ -254,3 +254,37 @@ fn smollm2_runs_on_its_own_blocks() {
     assert!(diff <= 0.10 * scale, "{diff} of {scale}");
     assert_eq!(argmax(&want), argmax(&got));
 }
+
+/// A stored projection reads its input's value: given a traced input on a tape that
+/// records, it says so rather than cut the input from the graph silently.
+#[test]
+fn a_traced_input_is_refused_on_a_recording_tape() {
+    use shapecheck::autodiff::{Param, Tape};
+    use shapecheck::models::decoder::DecoderDims;
+    use shapecheck::nn::stored::Project;
+    let stored = StoredModel::from_gguf_with(tiny(), LoadDtype::Stored).unwrap();
+    let m = stored.dims().model();
+    let p = Param::new(Tensor::<(Dyn, Dyn, _)>::zeros_with((
+        Dyn::new(1),
+        Dyn::new(2),
+        m,
+    )));
+    let tape = Tape::new();
+    let err = stored.blocks[0]
+        .attn
+        .wq
+        .try_project(None, &tape.param(&p))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no gradient flows through a stored weight"),
+        "{err}"
+    );
+    // On an inference tape the same input is a value, and the product runs.
+    let tape = Tape::inference();
+    assert!(stored.blocks[0]
+        .attn
+        .wq
+        .try_project(None, &tape.param(&p))
+        .is_ok());
+}
