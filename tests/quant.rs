@@ -22,11 +22,12 @@ use shapecheck::quant::{
 };
 
 const U: f64 = 1.0 / (1u64 << 24) as f64;
-const KERNELS: [QuantKernel; 4] = [
+const KERNELS: [QuantKernel; 5] = [
     QuantKernel::Portable,
     QuantKernel::Avx2,
     QuantKernel::Avx512,
     QuantKernel::DequantF32,
+    QuantKernel::Gemm,
 ];
 
 fn fixture() -> serde_json::Value {
@@ -79,7 +80,7 @@ fn quantize_matches_gguf_py_byte_for_byte() {
 
 /// Whether `kernel` keeps `x` in f32 for `F`.
 fn keeps_f32<F: WeightFormat>(kernel: QuantKernel) -> bool {
-    F::GGML.block_size() == 1 || kernel == QuantKernel::DequantF32
+    F::GGML.block_size() == 1 || matches!(kernel, QuantKernel::DequantF32 | QuantKernel::Gemm)
 }
 
 /// The product with every kernel against the f64 product of `x` with the dequantized

@@ -36,7 +36,10 @@ unsafe fn nibbles(p: *const u8) -> __m256i {
 
 /// One integer-dot row kernel per instruction set; `FMT` is 0 for Q8_0, 1 for Q4_0, 2 for
 /// Q4_1; `$dot(w, x)` is the eight `i32` sums of four adjacent products of unsigned `w`
-/// and signed `x` bytes.
+/// and signed `x` bytes. `M` rows of `x` share each block of `w`; each row keeps `U`
+/// accumulators, block `b` going to `b mod U` (the tail blocks to the first), so that `U·M`
+/// multiply-add chains run at once: one chain took one block per FMA latency, 8 cycles a
+/// block with the accumulator kept in memory, and bounded Q4_1 at 10 GB/s.
 macro_rules! int_row_kernel {
     ($name:ident, $features:literal, $dot:expr) => {
         /// `out[r] = x_r · w` over the blocks of one row `w` of a block-format weight.
@@ -44,16 +47,23 @@ macro_rules! int_row_kernel {
         /// # Safety
         ///
         /// The CPU has the features enabled below; `w` holds `nb` whole blocks of the
-        /// format `FMT`; `qa` holds rows `r0..r0 + out.len()` of width `32·nb`; `out.len() ≤ 8`.
+        /// format `FMT`; `qa` holds rows `r0..r0 + M` of width `32·nb`; `out.len() == M`.
         #[target_feature(enable = $features)]
-        unsafe fn $name<const FMT: usize>(w: &[u8], qa: &QRows, r0: usize, out: &mut [f32]) {
+        unsafe fn $name<const FMT: usize, const M: usize, const U: usize>(
+            w: &[u8],
+            qa: &QRows,
+            r0: usize,
+            out: &mut [f32],
+        ) {
             let bb = [34, 18, 20][FMT];
             let nb = w.len() / bb;
             let din = nb * 32;
-            let m = out.len();
-            let mut acc = [_mm256_setzero_ps(); 8];
-            let mut offset = [0f32; 8];
-            for b in 0..nb {
+            let xq = qa.q.as_ptr().add(r0 * din);
+            let xd = qa.d.as_ptr().add(r0 * nb);
+            let xs = qa.ds.as_ptr().add(r0 * nb);
+            let mut acc = [[_mm256_setzero_ps(); U]; M];
+            let mut off = [[0f32; U]; M];
+            let mut block = |b: usize, u: usize| {
                 let blk = w.as_ptr().add(b * bb);
                 let dw = f16_at(blk);
                 let (wv, wu) = if FMT == 0 {
@@ -63,31 +73,40 @@ macro_rules! int_row_kernel {
                     let n = nibbles(blk.add(if FMT == 1 { 2 } else { 4 }));
                     (n, n)
                 };
-                let mw = if FMT == 2 { f16_at(blk.add(2)) } else { 0.0 };
-                for r in 0..m {
-                    let row = r0 + r;
-                    let xq = _mm256_loadu_si256(qa.q.as_ptr().add(row * din + b * 32).cast());
-                    let xs = if FMT == 0 {
-                        _mm256_sign_epi8(xq, wv)
+                // Q4_0's offset is −8·d_w·ds, summed as d_w·ds and scaled at the end.
+                let ow = if FMT == 2 { f16_at(blk.add(2)) } else { dw };
+                for r in 0..M {
+                    let xv = _mm256_loadu_si256(xq.add(r * din + b * 32).cast());
+                    let xv = if FMT == 0 {
+                        _mm256_sign_epi8(xv, wv)
                     } else {
-                        xq
+                        xv
                     };
-                    let dot: __m256i = $dot(wu, xs);
-                    let dx = *qa.d.get_unchecked(row * nb + b);
-                    let scale = _mm256_set1_ps(dw * dx);
-                    acc[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), acc[r]);
+                    let dot: __m256i = $dot(wu, xv);
+                    let scale = _mm256_set1_ps(dw * *xd.add(r * nb + b));
+                    acc[r][u] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), acc[r][u]);
                     if FMT != 0 {
-                        let sx = *qa.s.get_unchecked(row * nb + b) as f32;
-                        offset[r] += if FMT == 1 {
-                            -8.0 * dw * dx * sx
-                        } else {
-                            mw * dx * sx
-                        };
+                        off[r][u] += ow * *xs.add(r * nb + b);
                     }
                 }
+            };
+            let body = nb - nb % U;
+            for b0 in (0..body).step_by(U) {
+                for u in 0..U {
+                    block(b0 + u, u);
+                }
             }
-            for ((o, a), off) in out.iter_mut().zip(&acc).zip(&offset) {
-                *o = hsum256(*a) + off;
+            for b in body..nb {
+                block(b, 0);
+            }
+            for r in 0..M {
+                let mut a = acc[r][0];
+                let mut o = off[r][0];
+                for u in 1..U {
+                    a = _mm256_add_ps(a, acc[r][u]);
+                    o += off[r][u];
+                }
+                out[r] = hsum256(a) + if FMT == 1 { -8.0 * o } else { o };
             }
         }
     };
@@ -102,6 +121,62 @@ int_row_kernel!(
     "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
     |w, x| _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x)
 );
+
+/// `x` quantized per block of 32 into `qa` (sized for it), the same bytes and scales as the
+/// scalar code of [`super::quantize_rows`]: `vroundps` to nearest rounds ties to even.
+///
+/// # Safety
+///
+/// The CPU has AVX2; `qa.q` holds `x.len()` bytes, `qa.d` and `qa.ds` `x.len() / 32`
+/// floats.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_rows_avx2(x: &[f32], qa: &mut QRows) {
+    let abs = _mm256_set1_ps(-0.0);
+    for b in 0..x.len() / 32 {
+        let p = x.as_ptr().add(b * 32);
+        let v = [0, 8, 16, 24].map(|k| _mm256_loadu_ps(p.add(k)));
+        let mut m = _mm256_andnot_ps(abs, v[0]);
+        for vk in &v[1..] {
+            m = _mm256_max_ps(m, _mm256_andnot_ps(abs, *vk));
+        }
+        let m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+        let m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        let m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        let (scale, inv) = super::block_scale(_mm_cvtss_f32(m4));
+        let inv = _mm256_set1_ps(inv);
+        let i = v.map(|vk| {
+            _mm256_cvtps_epi32(_mm256_round_ps::<
+                { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+            >(_mm256_mul_ps(vk, inv)))
+        });
+        let sum = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+        let s4 = _mm_add_epi32(
+            _mm256_castsi256_si128(sum),
+            _mm256_extracti128_si256::<1>(sum),
+        );
+        let s4 = _mm_add_epi32(s4, _mm_shuffle_epi32::<0b01_00_11_10>(s4));
+        let s4 = _mm_add_epi32(s4, _mm_shuffle_epi32::<0b10_11_00_01>(s4));
+        // The packs interleave the lanes: [0..4 of each of the four | 4..8 of each].
+        let packed = _mm256_packs_epi16(
+            _mm256_packs_epi32(i[0], i[1]),
+            _mm256_packs_epi32(i[2], i[3]),
+        );
+        let q = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(qa.q.as_mut_ptr().add(b * 32).cast(), q);
+        *qa.d.get_unchecked_mut(b) = scale;
+        *qa.ds.get_unchecked_mut(b) = scale * _mm_cvtsi128_si32(s4) as f32;
+    }
+}
+
+/// [`quantize_rows_avx2`] after checking its lengths.
+pub(super) fn quantize_rows(x: &[f32], qa: &mut QRows) {
+    let n = x.len() / 32;
+    assert!(qa.q.len() == x.len() && qa.d.len() == n && qa.ds.len() == n);
+    assert!(super::QuantKernel::Avx2.is_available());
+    // SAFETY: the asserts establish the lengths the function's safety section asks for, and
+    // that the CPU has AVX2 and FMA.
+    unsafe { quantize_rows_avx2(x, qa) }
+}
 
 /// `out[r] = x_r · w` for a block format with `x` kept in f32: each block of `w` becomes
 /// four vectors of 8 f32 (`d·q`, `d·q − 8d`, `d·q + m`), multiplied with `x` by FMA.
@@ -236,6 +311,23 @@ fn half_tail<const BF16: bool>(w: &[u8], x: &[f32], din: usize, row: usize, from
         .sum()
 }
 
+/// Calls `$f::<FMT, M, U>` for `m` rows: `U` accumulators a row, so that about 4 chains
+/// (at least) run at once and no more than 8 vectors accumulate.
+macro_rules! by_rows {
+    ($f:ident, $fmt:literal, $m:expr, ($($a:expr),*)) => {
+        match $m {
+            1 => $f::<$fmt, 1, 4>($($a),*),
+            2 => $f::<$fmt, 2, 2>($($a),*),
+            3 => $f::<$fmt, 3, 2>($($a),*),
+            4 => $f::<$fmt, 4, 2>($($a),*),
+            5 => $f::<$fmt, 5, 1>($($a),*),
+            6 => $f::<$fmt, 6, 1>($($a),*),
+            7 => $f::<$fmt, 7, 1>($($a),*),
+            _ => $f::<$fmt, 8, 1>($($a),*),
+        }
+    };
+}
+
 /// [`int_row_avx2`] or [`int_row_vnni`] (`kernel` [`QuantKernel::Avx512`]) for `layout`.
 pub(super) fn int_row(
     layout: Layout,
@@ -246,22 +338,24 @@ pub(super) fn int_row(
     kernel: QuantKernel,
 ) {
     let nb = w.len() / layout.block_bytes();
-    assert!(w.len() == nb * layout.block_bytes() && out.len() <= 8);
-    assert!(qa.q.len() >= (r0 + out.len()) * nb * 32 && qa.d.len() >= (r0 + out.len()) * nb);
-    assert!(qa.s.len() == qa.d.len() && kernel.is_available());
+    let m = out.len();
+    assert!(w.len() == nb * layout.block_bytes() && (1..=8).contains(&m));
+    assert!(qa.q.len() >= (r0 + m) * nb * 32 && qa.d.len() >= (r0 + m) * nb);
+    assert!(qa.ds.len() == qa.d.len() && kernel.is_available());
     let vnni = kernel == QuantKernel::Avx512;
     // SAFETY: the asserts above establish every length the kernels' safety sections ask
-    // for (whole blocks, rows r0..r0 + out.len() of qa, at most 8 outputs), and
-    // `kernel.is_available()` that the CPU has the features each kernel enables (AVX-512
-    // VNNI, BW, VL and F for `Avx512`; AVX2, FMA and F16C for both).
+    // for (whole blocks, rows r0..r0 + m of qa, `M = m` outputs between 1 and 8: `by_rows`
+    // passes `m` itself as `M`), and `kernel.is_available()` that the CPU has the features
+    // each kernel enables (AVX-512 VNNI, BW, VL and F for `Avx512`; AVX2, FMA and F16C for
+    // both).
     unsafe {
         match (layout, vnni) {
-            (Layout::Q8_0, false) => int_row_avx2::<0>(w, qa, r0, out),
-            (Layout::Q4_0, false) => int_row_avx2::<1>(w, qa, r0, out),
-            (Layout::Q4_1, false) => int_row_avx2::<2>(w, qa, r0, out),
-            (Layout::Q8_0, true) => int_row_vnni::<0>(w, qa, r0, out),
-            (Layout::Q4_0, true) => int_row_vnni::<1>(w, qa, r0, out),
-            (Layout::Q4_1, true) => int_row_vnni::<2>(w, qa, r0, out),
+            (Layout::Q8_0, false) => by_rows!(int_row_avx2, 0, m, (w, qa, r0, out)),
+            (Layout::Q4_0, false) => by_rows!(int_row_avx2, 1, m, (w, qa, r0, out)),
+            (Layout::Q4_1, false) => by_rows!(int_row_avx2, 2, m, (w, qa, r0, out)),
+            (Layout::Q8_0, true) => by_rows!(int_row_vnni, 0, m, (w, qa, r0, out)),
+            (Layout::Q4_0, true) => by_rows!(int_row_vnni, 1, m, (w, qa, r0, out)),
+            (Layout::Q4_1, true) => by_rows!(int_row_vnni, 2, m, (w, qa, r0, out)),
             (Layout::Bf16 | Layout::F16, _) => unreachable!("half weights keep x in f32"),
         }
     }

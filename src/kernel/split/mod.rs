@@ -10,6 +10,8 @@ use crate::element::Float;
 
 mod helper;
 
+pub(super) use helper::pair;
+
 /// The pointers of one product, shared by the threads that compute disjoint blocks of it.
 #[derive(Clone, Copy)]
 struct Parts<T> {
