@@ -16,8 +16,8 @@
 //!   stored as SmolLM2-135M-Instruct's Q4_1 GGUF stores them (Q4_1, the head Q8_0: 85 MB)
 //!   or in f32 (540 MB), so the step reads memory, not cache.
 //! - `quant/<format>/<rows>-rows/<in>x<out>/<threads>t us=… f32_us=… speedup=…`: a prompt's
-//!   product with the best kernel (the integer kernel below 16 rows, the GEMM on dequantized
-//!   panels from 16), the GEMM forced (`-gemm`), against `Linear`'s f32 product.
+//!   product with the best kernel (the integer kernel below 8 rows, the GEMM on dequantized
+//!   panels from 8), the GEMM forced (`-gemm`), against `Linear`'s f32 product.
 
 use std::hint::black_box;
 
@@ -230,7 +230,7 @@ fn prompt(filter: &str) {
         let w = Tensor::<W>::randn_with((Dyn::new(dout), Dyn::new(din)), 1);
         let q = Quantized::<Dyn, Dyn, Q4_1>::try_quantize(&w).expect("widths of 32");
         let lin = Linear::new(w, None);
-        for rows in [8usize, 15, 16, 32, 128] {
+        for rows in [2usize, 4, 8, 15, 16, 32, 128] {
             for threads in [1usize, 2] {
                 for (name, kernel) in [
                     ("q4_1", QuantKernel::best()),

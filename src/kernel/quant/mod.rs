@@ -19,8 +19,11 @@
 //! shift (bf16) on AVX2, 16 lanes on AVX-512F, `half`'s conversions on the portable path.
 //!
 //! The product is split over threads by blocks of output columns (rows of `W`); each output
-//! is computed by the same code whatever the split, so the thread count changes no result.
-//! `x` is taken in groups of up to 8 rows, each group in one pass over `W`.
+//! is computed by the same code whatever the split, so the thread count changes no result;
+//! two halves go to this thread and the decode helper of `kernel/split/`. `x` is taken in
+//! groups of up to 4 rows, each group in one pass over `W`. From 8 rows the best kernel
+//! hands the product to [`QuantKernel::Gemm`] (`prefill.rs`): `W` dequantized by panels into
+//! the packed GEMM.
 
 mod prefill;
 #[cfg(target_arch = "x86_64")]
@@ -50,7 +53,8 @@ pub enum QuantKernel {
     /// registers (for the half formats, the same code as [`Avx2`](Self::Avx2)).
     DequantF32,
     /// Many rows (a prompt): `W` dequantized to f32 by panels of rows, each multiplied by the
-    /// crate's packed GEMM. [`best`](Self::best) hands products of 16 rows or more to it.
+    /// crate's packed GEMM. [`best`](Self::best) hands products of 8 rows or more to it (forcing
+    /// `best()` explicitly does the same; any other kernel runs at every row count).
     Gemm,
 }
 
@@ -240,13 +244,20 @@ fn half_row_portable(layout: Layout, w: &[u8], x: &[f32], din: usize, r0: usize,
 
 /// Rows of `x` from which the best kernel ([`QuantKernel::best`], what `forward` runs) hands
 /// the product to [`QuantKernel::Gemm`]: below it the integer kernel, which reads `W` once
-/// per 8 rows, is faster (measured on AMD EPYC Zen 5 by `perf quant/…/rows`).
-pub(crate) const GEMM_MIN_ROWS: usize = 16;
+/// per 4 rows, is faster (AMD EPYC Zen 5, `perf quant/q4_1/8-rows`: 130 µs on the GEMM
+/// against 177 µs for 576 × 1536, 171 against 167 for 1536 × 576; at 15 rows 237 against 343
+/// and 275 against 322).
+pub(crate) const GEMM_MIN_ROWS: usize = 8;
 
 /// Bytes of `W` from which a few-rows product is split over two threads (the second half
 /// to the decode helper of `kernel/split/`, which spins between products): below it the
 /// hand-over costs more than the half it saves (measured on AMD EPYC Zen 5).
 const SPLIT_MIN_BYTES: usize = 1 << 16;
+
+/// Rows of `x` per pass over `W`: the kernels take up to 8, but 5 to 8 rows ran at a third
+/// of the speed per row of 4 (AMD EPYC Zen 5, `perf quant/q4_1/8-rows`: 280 µs for 8 rows
+/// of 576 × 1536 against 89 µs for 4).
+const GROUP: usize = 4;
 
 /// One few-rows product: what each block of output columns needs.
 struct Product<'a> {
@@ -268,8 +279,8 @@ impl Product<'_> {
         let mut acc = [0f32; 8];
         for (dj, col) in out_t.chunks_mut(rows).enumerate() {
             let wrow = &self.w[(j0 + dj) * self.row_bytes..][..self.row_bytes];
-            for r0 in (0..rows).step_by(8) {
-                let m = (rows - r0).min(8);
+            for r0 in (0..rows).step_by(GROUP) {
+                let m = (rows - r0).min(GROUP);
                 let acc = &mut acc[..m];
                 match (&self.qa, self.kernel) {
                     (Some(qa), QuantKernel::Portable) => {
@@ -348,6 +359,9 @@ pub(crate) fn matmul_t(
         out.fill(0.0);
         return;
     }
+    if kernel == QuantKernel::Gemm {
+        return prefill::matmul_t(layout, w, (dout, din), x, out);
+    }
     // Outputs transposed, (dout, rows), so that blocks of W's rows own disjoint slices (one
     // row: `out` itself).
     let mut out_t = if rows == 1 {
@@ -356,27 +370,23 @@ pub(crate) fn matmul_t(
         vec![0f32; rows * dout]
     };
     let target = if rows == 1 { &mut *out } else { &mut out_t[..] };
-    if kernel == QuantKernel::Gemm {
-        prefill::matmul_t(layout, w, (dout, din), x, target);
+    let int = !layout.is_half() && kernel != QuantKernel::DequantF32;
+    let product = Product {
+        layout,
+        w,
+        row_bytes,
+        x,
+        din,
+        rows,
+        qa: int.then(|| quantize_rows(x, kernel)),
+        kernel,
+    };
+    let threads = if w.len() >= SPLIT_MIN_BYTES {
+        max_threads().min(dout.div_ceil(16))
     } else {
-        let int = !layout.is_half() && kernel != QuantKernel::DequantF32;
-        let product = Product {
-            layout,
-            w,
-            row_bytes,
-            x,
-            din,
-            rows,
-            qa: int.then(|| quantize_rows(x, kernel)),
-            kernel,
-        };
-        let threads = if w.len() >= SPLIT_MIN_BYTES {
-            max_threads().min(dout.div_ceil(16))
-        } else {
-            1
-        };
-        product.run(target, threads);
-    }
+        1
+    };
+    product.run(target, threads);
     if rows > 1 {
         for (j, col) in out_t.chunks_exact(rows).enumerate() {
             for (r, v) in col.iter().enumerate() {

@@ -17,6 +17,10 @@ const PANEL: usize = 256;
 /// them: `d·q` (Q8_0), `d·(q − 8)` (Q4_0), `d·q + m` rounded twice (Q4_1), the halves
 /// widened.
 pub(super) fn dequantize(layout: Layout, w: &[u8], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if !matches!(layout, Layout::Bf16 | Layout::F16) && super::QuantKernel::Avx2.is_available() {
+        return super::x86::dequantize(layout, w, out);
+    }
     let bb = layout.block_bytes();
     match layout {
         Layout::Bf16 => {
@@ -58,14 +62,16 @@ pub(super) fn dequantize(layout: Layout, w: &[u8], out: &mut [f32]) {
     }
 }
 
-/// `out_t = W·xᵀ` (`(dout, rows)`, the transpose of `x·Wᵀ`) for `x` row-major
-/// `(rows, din)` and `W`'s bytes `(dout, din)` in `layout`, checked by the caller.
+/// `out = x·Wᵀ` (`(rows, dout)` row-major) for `x` row-major `(rows, din)` and `W`'s bytes
+/// `(dout, din)` in `layout`, checked by the caller. Each panel's product goes to a buffer of
+/// its own, copied into `out` by rows afterwards (writing `out` by columns, or a transposed
+/// result, doubled the time of a 128-row product).
 pub(super) fn matmul_t(
     layout: Layout,
     w: &[u8],
     (dout, din): (usize, usize),
     x: &[f32],
-    out_t: &mut [f32],
+    out: &mut [f32],
 ) {
     let rows = x.len() / din;
     let row_bytes = din / layout.block() * layout.block_bytes();
@@ -76,23 +82,31 @@ pub(super) fn matmul_t(
         n: dout,
         elem: 4,
     });
-    let chunks: Vec<(usize, &mut [f32])> = out_t
-        .chunks_mut(PANEL * rows)
+    let mut results: Vec<Vec<f32>> = vec![Vec::new(); dout.div_ceil(PANEL)];
+    let chunks: Vec<(usize, &mut Vec<f32>)> = results
+        .iter_mut()
         .enumerate()
         .map(|(i, c)| (i * PANEL, c))
         .collect();
-    let xt = MatRef::rows(x, rows, din).t();
+    let xm = MatRef::rows(x, rows, din);
     for_each_chunk(
         chunks,
         threads,
         Vec::new,
         |panel: &mut Vec<f32>, _, (j0, c)| {
-            let n = c.len() / rows;
+            let n = PANEL.min(dout - j0);
             panel.resize(n * din, 0.0);
+            c.resize(rows * n, 0.0);
             dequantize(layout, &w[j0 * row_bytes..][..n * row_bytes], panel);
             Gemm::<f32>::new()
                 .threads(1)
-                .to_slice(MatRef::rows(panel, n, din), xt, c, rows);
+                .to_slice(xm, MatRef::rows(panel, n, din).t(), c, n);
         },
     );
+    for (i, c) in results.iter().enumerate() {
+        let n = c.len() / rows;
+        for (r, row) in c.chunks_exact(n).enumerate() {
+            out[r * dout + i * PANEL..][..n].copy_from_slice(row);
+        }
+    }
 }

@@ -34,6 +34,21 @@ unsafe fn nibbles(p: *const u8) -> __m256i {
     )
 }
 
+/// Runs `$body` with `$i` bound to each constant `0..$n` (`$n ≤ 8`), unrolled, so that
+/// arrays indexed by `$i` stay in registers (a loop the compiler does not unroll keeps them
+/// in memory: 8 rows of `x` ran at a fifth of the speed of one).
+macro_rules! unrolled {
+    ($n:expr, |$i:ident| $body:block) => {
+        unrolled!(@ $n, $i, $body, 0 1 2 3 4 5 6 7)
+    };
+    (@ $n:expr, $i:ident, $body:block, $($k:literal)*) => {
+        $(if $k < $n {
+            let $i: usize = $k;
+            $body
+        })*
+    };
+}
+
 /// One integer-dot row kernel per instruction set; `FMT` is 0 for Q8_0, 1 for Q4_0, 2 for
 /// Q4_1; `$dot(w, x)` is the eight `i32` sums of four adjacent products of unsigned `w`
 /// and signed `x` bytes. `M` rows of `x` share each block of `w`; each row keeps `U`
@@ -75,7 +90,7 @@ macro_rules! int_row_kernel {
                 };
                 // Q4_0's offset is −8·d_w·ds, summed as d_w·ds and scaled at the end.
                 let ow = if FMT == 2 { f16_at(blk.add(2)) } else { dw };
-                for r in 0..M {
+                unrolled!(M, |r| {
                     let xv = _mm256_loadu_si256(xq.add(r * din + b * 32).cast());
                     let xv = if FMT == 0 {
                         _mm256_sign_epi8(xv, wv)
@@ -88,18 +103,18 @@ macro_rules! int_row_kernel {
                     if FMT != 0 {
                         off[r][u] += ow * *xs.add(r * nb + b);
                     }
-                }
+                });
             };
             let body = nb - nb % U;
             for b0 in (0..body).step_by(U) {
-                for u in 0..U {
+                unrolled!(U, |u| {
                     block(b0 + u, u);
-                }
+                });
             }
             for b in body..nb {
                 block(b, 0);
             }
-            for r in 0..M {
+            unrolled!(M, |r| {
                 let mut a = acc[r][0];
                 let mut o = off[r][0];
                 for u in 1..U {
@@ -107,7 +122,7 @@ macro_rules! int_row_kernel {
                     o += off[r][u];
                 }
                 out[r] = hsum256(a) + if FMT == 1 { -8.0 * o } else { o };
-            }
+            });
         }
     };
 }
@@ -165,6 +180,63 @@ unsafe fn quantize_rows_avx2(x: &[f32], qa: &mut QRows) {
         _mm256_storeu_si256(qa.q.as_mut_ptr().add(b * 32).cast(), q);
         *qa.d.get_unchecked_mut(b) = scale;
         *qa.ds.get_unchecked_mut(b) = scale * _mm_cvtsi128_si32(s4) as f32;
+    }
+}
+
+/// `w`'s blocks of format `FMT` as f32 into `out`, the values of [`super::prefill::dequantize`]
+/// bit for bit (Q4_1's `d·q + m` as a product then a sum, not fused).
+///
+/// # Safety
+///
+/// The CPU has AVX2 and F16C; `w` holds whole blocks, `out` 32 floats per block.
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn dequantize_avx2<const FMT: usize>(w: &[u8], out: &mut [f32]) {
+    let bb = [34, 18, 20][FMT];
+    for b in 0..w.len() / bb {
+        let blk = w.as_ptr().add(b * bb);
+        let o = out.as_mut_ptr().add(b * 32);
+        let d = _mm256_set1_ps(f16_at(blk));
+        if FMT == 0 {
+            for k in 0..4 {
+                let q = _mm_loadl_epi64(blk.add(2 + 8 * k).cast());
+                let v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d);
+                _mm256_storeu_ps(o.add(8 * k), v);
+            }
+        } else {
+            let q = _mm_loadu_si128(blk.add(if FMT == 1 { 2 } else { 4 }).cast());
+            let lo = _mm_and_si128(q, _mm_set1_epi8(0x0F));
+            let hi = _mm_and_si128(_mm_srli_epi16::<4>(q), _mm_set1_epi8(0x0F));
+            let m = _mm256_set1_ps(if FMT == 2 { f16_at(blk.add(2)) } else { 0.0 });
+            for (k, p) in [lo, _mm_srli_si128::<8>(lo), hi, _mm_srli_si128::<8>(hi)]
+                .into_iter()
+                .enumerate()
+            {
+                let n = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(p));
+                let v = if FMT == 1 {
+                    _mm256_mul_ps(d, _mm256_sub_ps(n, _mm256_set1_ps(8.0)))
+                } else {
+                    _mm256_add_ps(_mm256_mul_ps(d, n), m)
+                };
+                _mm256_storeu_ps(o.add(8 * k), v);
+            }
+        }
+    }
+}
+
+/// [`dequantize_avx2`] for a block layout after checking the lengths.
+pub(super) fn dequantize(layout: Layout, w: &[u8], out: &mut [f32]) {
+    let nb = w.len() / layout.block_bytes();
+    assert!(w.len() == nb * layout.block_bytes() && out.len() == nb * 32);
+    assert!(QuantKernel::Avx2.is_available());
+    // SAFETY: the asserts establish whole blocks of `layout` in `w`, 32 floats of `out` per
+    // block, and that the CPU has AVX2 and F16C.
+    unsafe {
+        match layout {
+            Layout::Q8_0 => dequantize_avx2::<0>(w, out),
+            Layout::Q4_0 => dequantize_avx2::<1>(w, out),
+            Layout::Q4_1 => dequantize_avx2::<2>(w, out),
+            Layout::Bf16 | Layout::F16 => unreachable!("halves are widened in scalar code"),
+        }
     }
 }
 
@@ -311,19 +383,15 @@ fn half_tail<const BF16: bool>(w: &[u8], x: &[f32], din: usize, row: usize, from
         .sum()
 }
 
-/// Calls `$f::<FMT, M, U>` for `m` rows: `U` accumulators a row, so that about 4 chains
-/// (at least) run at once and no more than 8 vectors accumulate.
+/// Calls `$f::<FMT, M, U>` for `m` rows (1 to 4, the caller's groups): `U` accumulators a
+/// row, so that at least 4 chains run at once and no more than 8 vectors accumulate.
 macro_rules! by_rows {
     ($f:ident, $fmt:literal, $m:expr, ($($a:expr),*)) => {
         match $m {
             1 => $f::<$fmt, 1, 4>($($a),*),
             2 => $f::<$fmt, 2, 2>($($a),*),
             3 => $f::<$fmt, 3, 2>($($a),*),
-            4 => $f::<$fmt, 4, 2>($($a),*),
-            5 => $f::<$fmt, 5, 1>($($a),*),
-            6 => $f::<$fmt, 6, 1>($($a),*),
-            7 => $f::<$fmt, 7, 1>($($a),*),
-            _ => $f::<$fmt, 8, 1>($($a),*),
+            _ => $f::<$fmt, 4, 2>($($a),*),
         }
     };
 }
@@ -339,12 +407,12 @@ pub(super) fn int_row(
 ) {
     let nb = w.len() / layout.block_bytes();
     let m = out.len();
-    assert!(w.len() == nb * layout.block_bytes() && (1..=8).contains(&m));
+    assert!(w.len() == nb * layout.block_bytes() && (1..=4).contains(&m));
     assert!(qa.q.len() >= (r0 + m) * nb * 32 && qa.d.len() >= (r0 + m) * nb);
     assert!(qa.ds.len() == qa.d.len() && kernel.is_available());
     let vnni = kernel == QuantKernel::Avx512;
     // SAFETY: the asserts above establish every length the kernels' safety sections ask
-    // for (whole blocks, rows r0..r0 + m of qa, `M = m` outputs between 1 and 8: `by_rows`
+    // for (whole blocks, rows r0..r0 + m of qa, `M = m` outputs between 1 and 4: `by_rows`
     // passes `m` itself as `M`), and `kernel.is_available()` that the CPU has the features
     // each kernel enables (AVX-512 VNNI, BW, VL and F for `Avx512`; AVX2, FMA and F16C for
     // both).
