@@ -276,6 +276,26 @@ impl Product<'_> {
     /// The outputs of `W`'s rows `j0..`, transposed: `out_t` is `(len, rows)`.
     fn columns(&self, j0: usize, out_t: &mut [f32]) {
         let (rows, din, layout) = (self.rows, self.din, self.layout);
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(qa), QuantKernel::Avx2 | QuantKernel::Avx512) = (&self.qa, self.kernel) {
+            // Tiles of 16 rows of W, each read by every group of x's rows while in L1.
+            for (t, tile) in out_t.chunks_mut(16 * rows).enumerate() {
+                let n = tile.len() / rows;
+                let w = &self.w[(j0 + 16 * t) * self.row_bytes..][..n * self.row_bytes];
+                let nb = din / 32;
+                for r0 in (0..rows).step_by(GROUP) {
+                    let m = (rows - r0).min(GROUP);
+                    let wrows = x86::WRows {
+                        w,
+                        nb,
+                        n,
+                        stride: rows,
+                    };
+                    x86::int_rows(layout, wrows, qa, (r0, m), &mut tile[r0..], self.kernel);
+                }
+            }
+            return;
+        }
         let mut acc = [0f32; 8];
         for (dj, col) in out_t.chunks_mut(rows).enumerate() {
             let wrow = &self.w[(j0 + dj) * self.row_bytes..][..self.row_bytes];
@@ -283,14 +303,10 @@ impl Product<'_> {
                 let m = (rows - r0).min(GROUP);
                 let acc = &mut acc[..m];
                 match (&self.qa, self.kernel) {
-                    (Some(qa), QuantKernel::Portable) => {
-                        int_row_portable(layout, wrow, qa, r0, acc)
-                    }
+                    (Some(qa), _) => int_row_portable(layout, wrow, qa, r0, acc),
                     (None, QuantKernel::Portable) => {
                         half_row_portable(layout, wrow, self.x, din, r0, acc)
                     }
-                    #[cfg(target_arch = "x86_64")]
-                    (Some(qa), k) => x86::int_row(layout, wrow, qa, r0, acc, k),
                     #[cfg(target_arch = "x86_64")]
                     (None, k) => x86::f32_row(layout, wrow, self.x, din, r0, acc, k),
                     #[cfg(not(target_arch = "x86_64"))]
