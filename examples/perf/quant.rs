@@ -16,8 +16,8 @@
 //!   stored as SmolLM2-135M-Instruct's Q4_1 GGUF stores them (Q4_1, the head Q8_0: 85 MB)
 //!   or in f32 (540 MB), so the step reads memory, not cache.
 //! - `quant/<format>/<rows>-rows/<in>x<out>/<threads>t us=… f32_us=… speedup=…`: a prompt's
-//!   product with the best kernel (the integer kernel below 8 rows, the GEMM on dequantized
-//!   panels from 8), the GEMM forced (`-gemm`), against `Linear`'s f32 product.
+//!   product with the best kernel (the integer kernel below 32 rows, the GEMM on dequantized
+//!   panels from 32), the GEMM forced (`-gemm`), against `Linear`'s f32 product.
 
 use std::hint::black_box;
 

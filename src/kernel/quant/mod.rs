@@ -21,7 +21,7 @@
 //! The product is split over threads by blocks of output columns (rows of `W`); each output
 //! is computed by the same code whatever the split, so the thread count changes no result;
 //! two halves go to this thread and the decode helper of `kernel/split/`. `x` is taken in
-//! groups of up to 4 rows, each group in one pass over `W`. From 8 rows the best kernel
+//! groups of up to 4 rows, each group in one pass over `W`. From 32 rows the best kernel
 //! hands the product to [`QuantKernel::Gemm`] (`prefill.rs`): `W` dequantized by panels into
 //! the packed GEMM.
 
@@ -53,7 +53,7 @@ pub enum QuantKernel {
     /// registers (for the half formats, the same code as [`Avx2`](Self::Avx2)).
     DequantF32,
     /// Many rows (a prompt): `W` dequantized to f32 by panels of rows, each multiplied by the
-    /// crate's packed GEMM. [`best`](Self::best) hands products of 8 rows or more to it (forcing
+    /// crate's packed GEMM. [`best`](Self::best) hands products of 32 rows or more to it (forcing
     /// `best()` explicitly does the same; any other kernel runs at every row count).
     Gemm,
 }
@@ -244,10 +244,10 @@ fn half_row_portable(layout: Layout, w: &[u8], x: &[f32], din: usize, r0: usize,
 
 /// Rows of `x` from which the best kernel ([`QuantKernel::best`], what `forward` runs) hands
 /// the product to [`QuantKernel::Gemm`]: below it the integer kernel, which reads `W` once
-/// per 4 rows, is faster (AMD EPYC Zen 5, `perf quant/q4_1/8-rows`: 130 µs on the GEMM
-/// against 177 µs for 576 × 1536, 171 against 167 for 1536 × 576; at 15 rows 237 against 343
-/// and 275 against 322).
-pub(crate) const GEMM_MIN_ROWS: usize = 8;
+/// per 4 rows, is faster (AMD EPYC Zen 5, `perf quant/q4_1/…-rows`, 1 thread, Q4_1: at 16
+/// rows 245 µs against the GEMM's 281 for 576 × 1536, 208 against 315 for 1536 × 576; at 32
+/// rows 599 against 486 and 418 against 494).
+pub(crate) const GEMM_MIN_ROWS: usize = 32;
 
 /// Bytes of `W` from which a few-rows product is split over two threads (the second half
 /// to the decode helper of `kernel/split/`, which spins between products): below it the
