@@ -254,9 +254,10 @@ pub(crate) const GEMM_MIN_ROWS: usize = 32;
 /// hand-over costs more than the half it saves (measured on AMD EPYC Zen 5).
 const SPLIT_MIN_BYTES: usize = 1 << 16;
 
-/// Rows of `x` per pass over `W`: the kernels take up to 8, but 5 to 8 rows ran at a third
-/// of the speed per row of 4 (AMD EPYC Zen 5, `perf quant/q4_1/8-rows`: 280 µs for 8 rows
-/// of 576 × 1536 against 89 µs for 4).
+/// Rows of `x` per pass over `W` (the kernels' `M`, up to 4): with up to 8, 5 to 8 rows ran
+/// at a third of the speed per row of 4 (AMD EPYC Zen 5, `perf quant/q4_1/8-rows`, when the
+/// kernels still kept their accumulators in memory: 280 µs for 8 rows of 576 × 1536
+/// against 89 µs for 4).
 const GROUP: usize = 4;
 
 /// One few-rows product: what each block of output columns needs.
