@@ -7,8 +7,13 @@ and greedy decode of 64 tokens, on 1 and 2 threads, for
   llama.cpp     llama-cpp-python from PyPI (built from source by pip), the same GGUF (Q4_1,
                 its own quantized kernels)
   ours          a command of this repository (default: the chat example's --bench mode,
-                `cargo run --release --example chat -- --bench ...`); skipped, with a note,
-                while examples/chat.rs does not exist.
+                `cargo run --release --example chat -- --bench ...`) with its default
+                weights: the GGUF's own types (Q4_1, one Q8_0 tensor) kept as stored, once
+                the chat example has `--dtype` (issue 24); before that, the f32 weights it
+                dequantizes at load, and the row says so
+  ours-f32      the same command with `--dtype f32` (the stored weights dequantized at load):
+                skipped, with a note, while the chat example has no `--dtype`
+Both rows of ours are skipped, with a note, while examples/chat.rs does not exist.
 
 Every engine runs in a subprocess of its own (one per thread count) and reports its own peak
 resident memory, right after loading and at the end, read from /proc/self/status (VmHWM).
@@ -36,6 +41,10 @@ the script times what the command reports, not the compilation.
 Usage (through the machine's build/bench lock):
     /work/lock.sh python3 scripts/bench_llm.py [--threads 1,2] [--engines transformers,llamacpp,ours]
         [--repeats 3] [--ours "cargo run --release --example chat -- --bench"]
+
+The table puts each engine's prefill and decode next to llama.cpp's at the same thread count
+(`x llama.cpp`), for the goals of issue 24 (decode >= 1.0x on 1 thread, >= 0.9x on 2, prefill
+>= 2x, peak memory <= 1.2x).
 """
 import argparse
 import json
@@ -79,6 +88,15 @@ def cpu_name():
     isa = "AVX-512F" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
     return (f"{fields.get('model name', 'unknown CPU')} (family {fields.get('cpu family', '?')}, "
             f"model {fields.get('model', '?')}; {isa}; {os.cpu_count()} logical CPUs)")
+
+
+def chat_has_dtype(path):
+    """Whether the chat example takes --dtype (issue 24: the stored weights' types)."""
+    try:
+        with open(path) as f:
+            return 'Long("dtype")' in f.read()
+    except OSError:
+        return False
 
 
 def maxrss_kb():
@@ -223,7 +241,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--engines", default="transformers,llamacpp,ours")
+    ap.add_argument("--engines", default="transformers,llamacpp,ours,ours-f32")
     ap.add_argument("--prompt-tokens", type=int, default=128)
     ap.add_argument("--gen-tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
@@ -250,20 +268,32 @@ def main():
             env = dict(os.environ, OMP_NUM_THREADS=str(n), MKL_NUM_THREADS=str(n),
                        RAYON_NUM_THREADS=str(n))
             job = {"threads": n, "prompt": prompt, "gen": args.gen_tokens, "repeats": args.repeats}
+            label = {"ours": "ours (stored)"}.get(engine, engine)
             if engine in ("transformers", "llamacpp"):
                 argv = [sys.executable, os.path.abspath(__file__), "--worker", engine]
                 stdin = json.dumps(job)
-            elif engine == "ours":
-                if "--example chat" in args.ours and not os.path.isfile(
-                        os.path.join(ROOT, "examples", "chat.rs")) and not os.path.isdir(
-                        os.path.join(ROOT, "examples", "chat")):
-                    print("note: ours: skipped: examples/chat.rs does not exist yet (the chat "
-                          "example's --bench mode is to provide these numbers); no figure is "
-                          "printed for it", flush=True)
+            elif engine in ("ours", "ours-f32"):
+                chat = os.path.join(ROOT, "examples", "chat.rs")
+                if "--example chat" in args.ours and not os.path.isfile(chat) and not \
+                        os.path.isdir(os.path.join(ROOT, "examples", "chat")):
+                    print(f"note: {engine}: skipped: examples/chat.rs does not exist yet (the "
+                          "chat example's --bench mode is to provide these numbers); no figure "
+                          "is printed for it", flush=True)
                     break
+                dtype = chat_has_dtype(chat) if "--example chat" in args.ours else True
+                extra = []
+                if engine == "ours-f32":
+                    if not dtype:
+                        print("note: ours-f32: skipped: the chat example has no --dtype yet "
+                              "(its default already runs f32 weights, the row `ours`)",
+                              flush=True)
+                        break
+                    extra = ["--dtype", "f32"]
+                elif not dtype:
+                    label = "ours (f32)"
                 argv = shlex.split(args.ours) + [
                     "--model", gguf, "--threads", str(n),
-                    "--prompt-ids", ",".join(map(str, prompt)), "-n", str(args.gen_tokens)]
+                    "--prompt-ids", ",".join(map(str, prompt)), "-n", str(args.gen_tokens)] + extra
                 stdin = ""
             else:
                 sys.exit(f"bench_llm: unknown engine {engine}")
@@ -275,7 +305,7 @@ def main():
                 continue
             steps = bench.get("decode_steps", args.gen_tokens)
             row = {
-                "engine": engine, "threads": n,
+                "engine": label, "threads": n,
                 "prefill_tok_s": len(prompt) / bench["prefill_s"],
                 "decode_tok_s": steps / bench["decode_s"],
                 "load_rss_mb": bench.get("load_rss_kb", 0) / 1024,
@@ -284,17 +314,26 @@ def main():
                 "ids": bench.get("ids", []),
             }
             rows.append(row)
-            print(f"  {engine:<13} {n} thread(s): prefill {row['prefill_tok_s']:8.1f} tok/s, "
+            print(f"  {label:<13} {n} thread(s): prefill {row['prefill_tok_s']:8.1f} tok/s, "
                   f"decode {row['decode_tok_s']:6.1f} tok/s, peak RSS {row['peak_rss_mb']:.0f} MB "
                   f"({wall:.0f} s)", flush=True)
 
     print()
     print(f"CPU: {cpu}")
-    print(f"{'engine':<14}{'threads':>8}{'prefill tok/s':>15}{'decode tok/s':>14}"
-          f"{'RSS loaded MB':>15}{'RSS peak MB':>13}")
+    print(f"{'engine':<16}{'threads':>8}{'prefill tok/s':>15}{'x llama.cpp':>12}"
+          f"{'decode tok/s':>14}{'ms/token':>10}{'x llama.cpp':>12}"
+          f"{'RSS loaded MB':>15}{'RSS peak MB':>13}{'x llama.cpp':>12}")
+    llama = {r["threads"]: r for r in rows if r["engine"] == "llamacpp"}
+
+    def ratio(r, key):
+        ref = llama.get(r["threads"])
+        return f"{r[key] / ref[key]:.2f}" if ref and ref[key] else "-"
+
     for r in rows:
-        print(f"{r['engine']:<14}{r['threads']:>8}{r['prefill_tok_s']:>15.1f}{r['decode_tok_s']:>14.1f}"
-              f"{r['load_rss_mb']:>15.0f}{r['peak_rss_mb']:>13.0f}")
+        print(f"{r['engine']:<16}{r['threads']:>8}{r['prefill_tok_s']:>15.1f}"
+              f"{ratio(r, 'prefill_tok_s'):>12}{r['decode_tok_s']:>14.1f}"
+              f"{1000 / r['decode_tok_s']:>10.2f}{ratio(r, 'decode_tok_s'):>12}"
+              f"{r['load_rss_mb']:>15.0f}{r['peak_rss_mb']:>13.0f}{ratio(r, 'peak_rss_mb'):>12}")
     # Greedy continuations side by side: transformers runs the dequantized f32 weights,
     # llama.cpp the Q4_1 blocks, so they may part after a while.
     by = {}

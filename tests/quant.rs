@@ -22,11 +22,12 @@ use shapecheck::quant::{
 };
 
 const U: f64 = 1.0 / (1u64 << 24) as f64;
-const KERNELS: [QuantKernel; 4] = [
+const KERNELS: [QuantKernel; 5] = [
     QuantKernel::Portable,
     QuantKernel::Avx2,
     QuantKernel::Avx512,
     QuantKernel::DequantF32,
+    QuantKernel::Gemm,
 ];
 
 fn fixture() -> serde_json::Value {
@@ -79,7 +80,7 @@ fn quantize_matches_gguf_py_byte_for_byte() {
 
 /// Whether `kernel` keeps `x` in f32 for `F`.
 fn keeps_f32<F: WeightFormat>(kernel: QuantKernel) -> bool {
-    F::GGML.block_size() == 1 || kernel == QuantKernel::DequantF32
+    F::GGML.block_size() == 1 || matches!(kernel, QuantKernel::DequantF32 | QuantKernel::Gemm)
 }
 
 /// The product with every kernel against the f64 product of `x` with the dequantized
@@ -169,15 +170,45 @@ fn half_kernels_are_within_the_bound_on_odd_shapes() {
     }
 }
 
+/// Every kernel, on 1 row (split in two halves: this thread and the decode helper), 3 rows
+/// and 40 rows (the best kernel hands those to the GEMM), gives the same bits on 1 and 2
+/// threads.
+fn check_threads<F: WeightFormat>(seed: u64) {
+    // 1536 × 576 is 500 KB to 940 KB in these formats: products split in two.
+    let w = Tensor::<(Dyn, Dyn)>::randn_with((Dyn::new(1536), Dyn::new(576)), seed);
+    let q = Quantized::<Dyn, Dyn, F>::try_quantize(&w).unwrap();
+    for rows in [1, 3, 40] {
+        let x = Tensor::<(Dyn, Dyn)>::randn_with((Dyn::new(rows), Dyn::new(576)), seed + 1);
+        for kernel in KERNELS.into_iter().filter(|k| k.is_available()) {
+            let one = shapecheck::with_threads(1, || q.forward_on(&x, kernel));
+            let two = shapecheck::with_threads(2, || q.forward_on(&x, kernel));
+            assert!(
+                one.as_slice() == two.as_slice(),
+                "{:?} {kernel:?}, {rows} rows: 2 threads differ from 1",
+                F::GGML
+            );
+        }
+    }
+}
+
 #[test]
 fn the_thread_count_changes_no_result() {
-    // 2048 × 576 Q8_0 is 1.25 MB, which the product splits over 2 threads.
-    let w = Tensor::<(D<2048>, D<576>)>::randn(3);
-    let q = Quantized::<D<2048>, D<576>, Q8_0>::quantize(&w);
-    let x = Tensor::<(D<3>, D<576>)>::randn(4);
-    let one = shapecheck::with_threads(1, || q.forward(&x));
-    let two = shapecheck::with_threads(2, || q.forward(&x));
-    assert_eq!(one.as_slice(), two.as_slice());
+    check_threads::<Q8_0>(3);
+    check_threads::<Q4_0>(5);
+    check_threads::<Q4_1>(7);
+    check_threads::<Bf16>(9);
+}
+
+/// A product of many rows on the best kernel (the GEMM on dequantized panels) within the
+/// f32 bound of the module doc, over more than one panel of `W`'s rows.
+#[test]
+fn prompts_run_on_the_gemm_within_the_f32_bound() {
+    let worst = [
+        check_kernels::<Q4_1>(20, 300, 64, 41),
+        check_kernels::<Q8_0>(8, 260, 96, 43),
+        check_kernels::<Q4_0>(33, 257, 32, 45),
+    ];
+    assert!(worst.iter().all(|w| *w > 1e-3), "{worst:?}");
 }
 
 #[test]

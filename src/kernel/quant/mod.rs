@@ -19,12 +19,17 @@
 //! shift (bf16) on AVX2, 16 lanes on AVX-512F, `half`'s conversions on the portable path.
 //!
 //! The product is split over threads by blocks of output columns (rows of `W`); each output
-//! is computed by the same code whatever the split, so the thread count changes no result.
-//! `x` is taken in groups of up to 8 rows, each group in one pass over `W`.
+//! is computed by the same code whatever the split, so the thread count changes no result;
+//! two halves go to this thread and the decode helper of `kernel/split/`. `x` is taken in
+//! groups of up to 4 rows, each group in one pass over `W`. From 32 rows the best kernel
+//! hands the product to [`QuantKernel::Gemm`] (`prefill.rs`): `W` dequantized by panels into
+//! the packed GEMM.
 
+mod prefill;
+#[cfg(target_arch = "x86_64")]
 mod x86;
 
-use crate::parallel::{for_each_chunk, threads, Work};
+use crate::parallel::{for_each_chunk, max_threads};
 
 /// Which code runs a product with a quantized or half-precision weight
 /// ([`Quantized::forward_on`](crate::quant::Quantized::forward_on)); [`best`](Self::best)
@@ -47,13 +52,17 @@ pub enum QuantKernel {
     /// AVX2 + FMA + F16C with `x` kept in f32 and each block of `W` dequantized in
     /// registers (for the half formats, the same code as [`Avx2`](Self::Avx2)).
     DequantF32,
+    /// Many rows (a prompt): `W` dequantized to f32 by panels of rows, each multiplied by the
+    /// crate's packed GEMM. [`best`](Self::best) hands products of 32 rows or more to it (forcing
+    /// `best()` explicitly does the same; any other kernel runs at every row count).
+    Gemm,
 }
 
 impl QuantKernel {
     /// Whether this CPU runs this kernel (checked at run time).
     pub fn is_available(self) -> bool {
         match self {
-            QuantKernel::Portable => true,
+            QuantKernel::Portable | QuantKernel::Gemm => true,
             #[cfg(target_arch = "x86_64")]
             QuantKernel::Avx2 | QuantKernel::DequantF32 => {
                 is_x86_feature_detected!("avx2")
@@ -120,33 +129,48 @@ impl Layout {
     }
 }
 
-/// The rows of `x` quantized to 8 bits per block of 32, as llama.cpp's `quantize_row_q8_0`
-/// does (but with the scale kept in `f32`): `q` row-major `(rows, din)`, one scale and one
-/// sum of `q` per block, `(rows, din/32)`.
+/// The rows of `x` quantized to 8 bits per block of 32, as llama.cpp's `quantize_row_q8_1`
+/// does (but with the scales kept in `f32`): `q` row-major `(rows, din)`; per block
+/// `(rows, din/32)` the scale `d` and `ds = d·Σq` (the 4-bit formats' offsets, llama.cpp's
+/// `s`).
 pub(crate) struct QRows {
     q: Vec<i8>,
     d: Vec<f32>,
-    s: Vec<i32>,
+    ds: Vec<f32>,
 }
 
-fn quantize_rows(x: &[f32]) -> QRows {
-    let mut q = Vec::with_capacity(x.len());
-    let mut d = Vec::with_capacity(x.len() / 32);
-    let mut s = Vec::with_capacity(x.len() / 32);
-    for block in x.chunks_exact(32) {
-        let amax = block.iter().fold(0f32, |a, v| a.max(v.abs()));
-        let scale = amax / 127.0;
-        let inv = if scale != 0.0 { 1.0 / scale } else { 0.0 };
-        let mut sum = 0i32;
-        for v in block {
-            let qi = (v * inv).round() as i8;
-            sum += i32::from(qi);
-            q.push(qi);
-        }
-        d.push(scale);
-        s.push(sum);
+/// The scale of a block whose largest magnitude is `amax`, and its inverse (0 for 0).
+fn block_scale(amax: f32) -> (f32, f32) {
+    let scale = amax / 127.0;
+    (scale, if scale != 0.0 { 1.0 / scale } else { 0.0 })
+}
+
+/// `x` quantized by [`QRows`]' rule, `q = round_ties_even(x·(1/d))` (as `vroundps` rounds):
+/// AVX2 code when `kernel` runs on AVX2, safe scalar code otherwise, the same bytes.
+fn quantize_rows(x: &[f32], kernel: QuantKernel) -> QRows {
+    let n = x.len() / 32;
+    let mut qa = QRows {
+        q: vec![0; x.len()],
+        d: vec![0.0; n],
+        ds: vec![0.0; n],
+    };
+    #[cfg(target_arch = "x86_64")]
+    if matches!(kernel, QuantKernel::Avx2 | QuantKernel::Avx512) {
+        x86::quantize_rows(x, &mut qa);
+        return qa;
     }
-    QRows { q, d, s }
+    let _ = kernel;
+    for (b, block) in x.chunks_exact(32).enumerate() {
+        let (scale, inv) = block_scale(block.iter().fold(0f32, |a, v| a.max(v.abs())));
+        let mut sum = 0i32;
+        for (q, v) in qa.q[b * 32..][..32].iter_mut().zip(block) {
+            *q = (v * inv).round_ties_even() as i8;
+            sum += i32::from(*q);
+        }
+        qa.d[b] = scale;
+        qa.ds[b] = scale * sum as f32;
+    }
+    qa
 }
 
 /// The f32 an IEEE half at `b[0..2]` holds.
@@ -165,7 +189,7 @@ fn int_row_portable(layout: Layout, w: &[u8], qa: &QRows, r0: usize, out: &mut [
         let mut acc = 0f32;
         for (b, blk) in w.chunks_exact(bb).enumerate() {
             let qx = &qa.q[row * din + b * 32..][..32];
-            let (dx, sx) = (qa.d[row * nb + b], qa.s[row * nb + b] as f32);
+            let (dx, ds) = (qa.d[row * nb + b], qa.ds[row * nb + b]);
             let dw = f16_le(blk);
             acc += match layout {
                 Layout::Q8_0 => {
@@ -189,9 +213,9 @@ fn int_row_portable(layout: Layout, w: &[u8], qa: &QRows, r0: usize, out: &mut [
                         })
                         .sum();
                     let offset = if layout == Layout::Q4_0 {
-                        -8.0 * dw * dx * sx
+                        -8.0 * dw * ds
                     } else {
-                        f16_le(&blk[2..]) * dx * sx
+                        f16_le(&blk[2..]) * ds
                     };
                     dw * dx * dot as f32 + offset
                 }
@@ -218,9 +242,113 @@ fn half_row_portable(layout: Layout, w: &[u8], x: &[f32], din: usize, r0: usize,
     }
 }
 
+/// Rows of `x` from which the best kernel ([`QuantKernel::best`], what `forward` runs) hands
+/// the product to [`QuantKernel::Gemm`]: below it the integer kernel, which reads `W` once
+/// per 4 rows, is faster (AMD EPYC Zen 5, `perf quant/q4_1/…-rows`, 1 thread, Q4_1: at 16
+/// rows 245 µs against the GEMM's 281 for 576 × 1536, 208 against 315 for 1536 × 576; at 32
+/// rows 599 against 486 and 418 against 494).
+pub(crate) const GEMM_MIN_ROWS: usize = 32;
+
+/// Bytes of `W` from which a few-rows product is split over two threads (the second half
+/// to the decode helper of `kernel/split/`, which spins between products): below it the
+/// hand-over costs more than the half it saves (measured on AMD EPYC Zen 5).
+const SPLIT_MIN_BYTES: usize = 1 << 16;
+
+/// Rows of `x` per pass over `W` (the kernels' `M`, up to 4): with up to 8, 5 to 8 rows ran
+/// at a third of the speed per row of 4 (AMD EPYC Zen 5, `perf quant/q4_1/8-rows`, when the
+/// kernels still kept their accumulators in memory: 280 µs for 8 rows of 576 × 1536
+/// against 89 µs for 4).
+const GROUP: usize = 4;
+
+/// One few-rows product: what each block of output columns needs.
+struct Product<'a> {
+    layout: Layout,
+    w: &'a [u8],
+    row_bytes: usize,
+    x: &'a [f32],
+    din: usize,
+    rows: usize,
+    /// `x` quantized, for the integer kernels.
+    qa: Option<QRows>,
+    kernel: QuantKernel,
+}
+
+impl Product<'_> {
+    /// The outputs of `W`'s rows `j0..`, transposed: `out_t` is `(len, rows)`.
+    fn columns(&self, j0: usize, out_t: &mut [f32]) {
+        let (rows, din, layout) = (self.rows, self.din, self.layout);
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(qa), QuantKernel::Avx2 | QuantKernel::Avx512) = (&self.qa, self.kernel) {
+            // Tiles of 16 rows of W, each read by every group of x's rows while in L1.
+            for (t, tile) in out_t.chunks_mut(16 * rows).enumerate() {
+                let n = tile.len() / rows;
+                let w = &self.w[(j0 + 16 * t) * self.row_bytes..][..n * self.row_bytes];
+                let nb = din / 32;
+                for r0 in (0..rows).step_by(GROUP) {
+                    let m = (rows - r0).min(GROUP);
+                    let wrows = x86::WRows {
+                        w,
+                        nb,
+                        n,
+                        stride: rows,
+                    };
+                    x86::int_rows(layout, wrows, qa, (r0, m), &mut tile[r0..], self.kernel);
+                }
+            }
+            return;
+        }
+        let mut acc = [0f32; 8];
+        for (dj, col) in out_t.chunks_mut(rows).enumerate() {
+            let wrow = &self.w[(j0 + dj) * self.row_bytes..][..self.row_bytes];
+            for r0 in (0..rows).step_by(GROUP) {
+                let m = (rows - r0).min(GROUP);
+                let acc = &mut acc[..m];
+                match (&self.qa, self.kernel) {
+                    (Some(qa), _) => int_row_portable(layout, wrow, qa, r0, acc),
+                    (None, QuantKernel::Portable) => {
+                        half_row_portable(layout, wrow, self.x, din, r0, acc)
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    (None, k) => x86::f32_row(layout, wrow, self.x, din, r0, acc, k),
+                    #[cfg(not(target_arch = "x86_64"))]
+                    _ => unreachable!("only the portable kernel is available"),
+                }
+                col[r0..r0 + m].copy_from_slice(acc);
+            }
+        }
+    }
+
+    /// All of `out_t` (`(dout, rows)`), split by blocks of columns over up to `threads`
+    /// threads; two halves go to this thread and the decode helper.
+    fn run(&self, out_t: &mut [f32], threads: usize) {
+        let (rows, dout) = (self.rows, out_t.len() / self.rows);
+        if threads <= 1 {
+            return self.columns(0, out_t);
+        }
+        if threads == 2 {
+            let half = dout.div_ceil(2);
+            let (first, second) = out_t.split_at_mut(half * rows);
+            let second = std::sync::Mutex::new(second);
+            let theirs =
+                || self.columns(half, &mut second.lock().unwrap_or_else(|e| e.into_inner()));
+            if super::split::pair(&theirs, || self.columns(0, first)) {
+                return;
+            }
+        }
+        let per_chunk = dout.div_ceil(threads * 4).max(16);
+        let chunks: Vec<(usize, &mut [f32])> = out_t
+            .chunks_mut(per_chunk * rows)
+            .enumerate()
+            .map(|(i, c)| (i * per_chunk, c))
+            .collect();
+        for_each_chunk(chunks, threads, || (), |(), _, (j0, c)| self.columns(j0, c));
+    }
+}
+
 /// `out = x·Wᵀ`: `x` row-major `(rows, din)`, `W`'s bytes `(dout, din)` in `layout`, `out`
 /// row-major `(rows, dout)`. The caller has checked that `din` is a multiple of the block
-/// and that `w` holds exactly `dout` rows; an unavailable `kernel` runs the portable one.
+/// and that `w` holds exactly `dout` rows; an unavailable `kernel` runs the portable one;
+/// the best kernel hands a product of [`GEMM_MIN_ROWS`] rows or more to the GEMM.
 pub(crate) fn matmul_t(
     layout: Layout,
     w: &[u8],
@@ -236,54 +364,47 @@ pub(crate) fn matmul_t(
     if rows == 0 || dout == 0 {
         return;
     }
-    let kernel = if kernel.is_available() {
+    let mut kernel = if kernel.is_available() {
         kernel
     } else {
         QuantKernel::Portable
     };
-    let qa = (!layout.is_half() && kernel != QuantKernel::DequantF32).then(|| quantize_rows(x));
-    // Outputs transposed, (dout, rows), so that blocks of W's rows own disjoint slices.
-    let mut out_t = vec![0f32; rows * dout];
-    let threads = threads(Work::Stream(w.len()));
-    let per_chunk = dout.div_ceil(threads * 4).max(16);
-    let chunks: Vec<(usize, &mut [f32])> = out_t
-        .chunks_mut(per_chunk * rows)
-        .enumerate()
-        .map(|(i, c)| (i * per_chunk, c))
-        .collect();
-    for_each_chunk(
-        chunks,
-        threads,
-        || (),
-        |(), _, (j0, chunk)| {
-            let mut acc = [0f32; 8];
-            for (dj, col) in chunk.chunks_mut(rows).enumerate() {
-                let wrow = &w[(j0 + dj) * row_bytes..][..row_bytes];
-                for r0 in (0..rows).step_by(8) {
-                    let m = (rows - r0).min(8);
-                    let acc = &mut acc[..m];
-                    match (&qa, kernel) {
-                        (Some(qa), QuantKernel::Portable) => {
-                            int_row_portable(layout, wrow, qa, r0, acc)
-                        }
-                        (None, QuantKernel::Portable) => {
-                            half_row_portable(layout, wrow, x, din, r0, acc)
-                        }
-                        #[cfg(target_arch = "x86_64")]
-                        (Some(qa), k) => x86::int_row(layout, wrow, qa, r0, acc, k),
-                        #[cfg(target_arch = "x86_64")]
-                        (None, k) => x86::f32_row(layout, wrow, x, din, r0, acc, k),
-                        #[cfg(not(target_arch = "x86_64"))]
-                        _ => unreachable!("only the portable kernel is available"),
-                    }
-                    col[r0..r0 + m].copy_from_slice(acc);
-                }
-            }
-        },
-    );
-    if rows == 1 {
-        out.copy_from_slice(&out_t);
+    if kernel == QuantKernel::best() && rows >= GEMM_MIN_ROWS {
+        kernel = QuantKernel::Gemm;
+    }
+    if din == 0 {
+        out.fill(0.0);
+        return;
+    }
+    if kernel == QuantKernel::Gemm {
+        return prefill::matmul_t(layout, w, (dout, din), x, out);
+    }
+    // Outputs transposed, (dout, rows), so that blocks of W's rows own disjoint slices (one
+    // row: `out` itself).
+    let mut out_t = if rows == 1 {
+        Vec::new()
     } else {
+        vec![0f32; rows * dout]
+    };
+    let target = if rows == 1 { &mut *out } else { &mut out_t[..] };
+    let int = !layout.is_half() && kernel != QuantKernel::DequantF32;
+    let product = Product {
+        layout,
+        w,
+        row_bytes,
+        x,
+        din,
+        rows,
+        qa: int.then(|| quantize_rows(x, kernel)),
+        kernel,
+    };
+    let threads = if w.len() >= SPLIT_MIN_BYTES {
+        max_threads().min(dout.div_ceil(16))
+    } else {
+        1
+    };
+    product.run(target, threads);
+    if rows > 1 {
         for (j, col) in out_t.chunks_exact(rows).enumerate() {
             for (r, v) in col.iter().enumerate() {
                 out[r * dout + j] = *v;

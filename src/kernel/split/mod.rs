@@ -10,6 +10,10 @@ use crate::element::Float;
 
 mod helper;
 
+// For the quantized few-rows products (`kernel/quant/`).
+#[cfg(feature = "llm")]
+pub(super) use helper::pair;
+
 /// The pointers of one product, shared by the threads that compute disjoint blocks of it.
 #[derive(Clone, Copy)]
 struct Parts<T> {
