@@ -58,9 +58,8 @@ fn along_axis<S: Shape, T: Float>(
     let data = out.as_mut_slice();
     if axis + 1 == S::RANK {
         let n = dims[axis];
-        if n > 0 {
+        if let Some(rows) = data.len().checked_div(n) {
             let threads = parallel::threads(parallel::Work::Elementwise(data.len()));
-            let rows = data.len() / n;
             // A few blocks per thread, so one that wakes late takes fewer.
             let per_block = rows.div_ceil(threads * LANE_BLOCKS_PER_THREAD).max(1) * n;
             let blocks: Vec<&mut [T]> = data.chunks_mut(per_block).collect();
