@@ -223,3 +223,40 @@ fn activations_match_definitions() {
     assert!((x.sigmoid()[[2]] - 0.5).abs() < 1e-15);
     assert!((x.silu()[[4]] - 3.0 / (1.0 + (-3.0f64).exp())).abs() < 1e-15);
 }
+
+/// Softmax and log-softmax along the last axis, split over threads in blocks of whole rows,
+/// give every row the bits that row gives on its own on one thread (row counts that do and do
+/// not divide evenly into the blocks).
+#[test]
+fn softmax_rows_do_not_depend_on_threads() {
+    for (rows, n) in [(1024, 512), (1037, 129)] {
+        let x = Tensor::<(Dyn, Dyn), f32>::randn_with((Dyn::new(rows), Dyn::new(n)), 21);
+        for log in [false, true] {
+            let run = |t: &Tensor<(Dyn, Dyn), f32>| {
+                if log {
+                    t.log_softmax_last()
+                } else {
+                    t.softmax_last()
+                }
+            };
+            let split = shapecheck::with_threads(2, || run(&x));
+            let serial = shapecheck::with_threads(1, || run(&x));
+            assert!(
+                split.as_slice() == serial.as_slice(),
+                "{rows}×{n}, log {log}: 2 threads differ from 1"
+            );
+            for (r, got) in split.as_slice().chunks_exact(n).enumerate() {
+                let row = Tensor::<(Dyn, Dyn), f32>::from_vec_with(
+                    (Dyn::new(1), Dyn::new(n)),
+                    x.as_slice()[r * n..(r + 1) * n].to_vec(),
+                )
+                .unwrap();
+                let alone = shapecheck::with_threads(1, || run(&row));
+                assert!(
+                    got == alone.as_slice(),
+                    "row {r} of {rows}×{n}, log {log}: differs from the row alone"
+                );
+            }
+        }
+    }
+}

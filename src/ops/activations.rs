@@ -20,8 +20,12 @@ use crate::element::Float;
 use crate::kernel::{lanes, with_avx2_fma};
 use crate::ops::reduce::for_each_lane_offset;
 use crate::ops::Elementwise;
+use crate::parallel;
 use crate::shape::{HasAxis, LastAxis, Shape};
 use crate::tensor::{AsView, Tensor, TensorView};
+
+/// Blocks of lanes per thread when [`along_axis`] splits its lanes over threads.
+const LANE_BLOCKS_PER_THREAD: usize = 4;
 
 /// Softmax of one lane in place: the crate's one softmax row (`kernel::lanes`), run in the
 /// AVX2/FMA frame.
@@ -40,19 +44,33 @@ fn log_softmax_lane<T: Float>(x: &mut [T]) {
     );
 }
 
-/// Applies `f` to every lane along axis `axis` of a contiguous copy of `v`.
+/// Applies `f` to every lane along axis `axis` of a contiguous copy of `v`. Lanes along the
+/// last axis (a classifier's logits, attention's scores) are split in blocks of whole lanes
+/// over the threads the policy gives their elements: each lane is computed by the same code
+/// whatever the thread count, so the result is bit-identical.
 fn along_axis<S: Shape, T: Float>(
     v: &TensorView<'_, S, T>,
     axis: usize,
-    f: impl Fn(&mut [T]),
+    f: impl Fn(&mut [T]) + Sync,
 ) -> Tensor<S, T> {
     let mut out = v.to_tensor();
     let (dims, strides) = (out.dims(), out.strides());
     let data = out.as_mut_slice();
     if axis + 1 == S::RANK {
         let n = dims[axis];
-        if n > 0 {
-            data.chunks_exact_mut(n).for_each(&f);
+        if let Some(rows) = data.len().checked_div(n) {
+            let threads = parallel::threads(parallel::Work::Elementwise(data.len()));
+            // A few blocks per thread, so one that wakes late takes fewer.
+            let per_block = rows.div_ceil(threads * LANE_BLOCKS_PER_THREAD).max(1) * n;
+            let blocks: Vec<&mut [T]> = data.chunks_mut(per_block).collect();
+            parallel::for_each_chunk(
+                blocks,
+                threads,
+                || (),
+                |_, _, block| {
+                    block.chunks_exact_mut(n).for_each(&f);
+                },
+            );
         }
         return out;
     }
