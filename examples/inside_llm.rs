@@ -107,28 +107,43 @@ fn parse() -> Result<Option<Args>, lexopt::Error> {
 /// Per layer, the residual stream leaving it pooled two ways: (mean over tokens, last token).
 type Pooled = Vec<(Vec<f32>, Vec<f32>)>;
 
+/// Sentences run through the model together: a batch of prompts of different lengths.
+const BATCH: usize = 32;
+
+/// The pooled streams of each of `texts`, run [`BATCH`] at a time
+/// ([`Decoder::run_ragged`]: each sentence's rows of the cache are its own positions).
 fn pooled_streams(
     model: &Model,
     tok: &Tokenizer,
-    text: &str,
-) -> Result<Pooled, Box<dyn std::error::Error>> {
-    let ids = tok.encode(text, false)?;
+    texts: &[String],
+) -> Result<Vec<Pooled>, Box<dyn std::error::Error>> {
     let layers = model.blocks.len();
     let sel = Selection::new().with(Site::ResidPost, 0..layers);
-    let shape = (Batch::new(1), Len::new(ids.len()));
-    let (_, cache) = model.run_with_cache(shape, &ids, &sel, &[])?;
-    let mut out = Vec::with_capacity(layers);
-    for l in 0..layers {
-        let r = cache.resid_post(l).ok_or("resid_post not cached")?;
-        let w = r.dims()[1];
-        let mut mean = vec![0.0f32; w];
-        for row in r.as_slice().chunks_exact(w) {
-            mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v);
+    let mut out = Vec::with_capacity(texts.len());
+    for batch in texts.chunks(BATCH) {
+        let ids = batch
+            .iter()
+            .map(|t| tok.encode(t, false))
+            .collect::<Result<Vec<_>, _>>()?;
+        let prompts: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        let (_, cache) = model.run_ragged(&prompts, &sel, &[], &[], &[])?;
+        for i in 0..batch.len() {
+            let rows = cache.rows(i).ok_or("a sentence missing from the cache")?;
+            let mut pooled = Vec::with_capacity(layers);
+            for l in 0..layers {
+                let r = cache.resid_post(l).ok_or("resid_post not cached")?;
+                let w = r.dims()[1];
+                let own = &r.as_slice()[rows.start * w..rows.end * w];
+                let mut mean = vec![0.0f32; w];
+                for row in own.chunks_exact(w) {
+                    mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v);
+                }
+                let n = rows.len() as f32;
+                mean.iter_mut().for_each(|m| *m /= n);
+                pooled.push((mean, own[own.len() - w..].to_vec()));
+            }
+            out.push(pooled);
         }
-        let n = ids.len() as f32;
-        mean.iter_mut().for_each(|m| *m /= n);
-        let last = r.as_slice()[r.as_slice().len() - w..].to_vec();
-        out.push((mean, last));
     }
     Ok(out)
 }
@@ -166,9 +181,9 @@ fn sentiment(
     // [set][split] -> per layer, per sentence: (mean, last)
     let mut acts: Vec<Vec<Vec<Pooled>>> = vec![vec![Vec::new(), Vec::new()]; 2];
     for (s, set) in [&pos, &neg].into_iter().enumerate() {
-        for (i, text) in set.iter().enumerate() {
+        for (i, pooled) in pooled_streams(model, tok, set)?.into_iter().enumerate() {
             // Line i + 1 counting from 1: odd lines fit (split 0), even lines are held out.
-            acts[s][i % 2].push(pooled_streams(model, tok, text)?);
+            acts[s][i % 2].push(pooled);
         }
     }
     println!(

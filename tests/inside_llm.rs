@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use shapecheck::inspect::{restored, Contrast, HeadSite, Intervention, ResidSite, Selection, Site};
+use shapecheck::inspect::{
+    restored, Contrast, HeadAblation, HeadSite, Intervention, ResidSite, Selection, Site,
+};
 use shapecheck::models::decoder::{Decoder, DecoderDims, RuntimeDims};
 use shapecheck::prelude::*;
 
@@ -393,4 +395,174 @@ fn steered_generation_at_zero_is_plain_generation() {
     };
     assert_eq!(steered(0.0).ids, plain.ids);
     assert_ne!(steered(50.0).ids, plain.ids);
+}
+
+/// The largest difference of two equally long slices.
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// A batch of prompts of different lengths (`Decoder::run_ragged`): every prompt's logits,
+/// cached states (residual stream, FFN activations, head outputs, queries, keys, attention
+/// pattern), steering, head ablation and logit lens are what the prompt gives alone, at
+/// its own rows of the packed cache, and no padding position is among them. Bit for bit
+/// while the batch's products have at most 48 rows (the few-rows kernel's sums do not
+/// depend on the row count); past that the packed GEMM sums in another order.
+#[test]
+fn a_batch_of_prompts_of_different_lengths_is_each_prompt_alone() {
+    let prompts: [&[u32]; 4] = [&[3, 9, 4, 6, 2], &[7, 1], &[5, 8, 2, 2, 10, 4, 1], &[6]];
+    for case in ["llama_gqa", "qwen2"] {
+        let model = Decoder::<RuntimeDims>::from_hf_dir(fixture(case)).unwrap();
+        let (layers, heads) = (model.blocks.len(), model.dims().heads().size());
+        let width = model.embedding.table().dims()[1];
+        let v = Tensor::<(Dyn,)>::randn_with((Dyn::new(width),), 5);
+        let steer = [Intervention::add(1, v, 0.7).from_position(1)];
+        let ablate = [HeadAblation::<Dyn>::zero(0, heads - 1)];
+        let all = [
+            Site::ResidPre,
+            Site::ResidMid,
+            Site::ResidPost,
+            Site::Ffn,
+            Site::Z,
+        ];
+        let sel = all
+            .iter()
+            .fold(Selection::new(), |s, &site| s.with(site, 0..layers))
+            .with(Site::Queries, 0..layers)
+            .with(Site::Keys, 0..layers)
+            .with(Site::Attention, 0..layers);
+        // 22 positions (28 with the padding): products of at most 48 rows.
+        let (logits, cache) = model
+            .run_ragged(&prompts, &sel, &steer, &ablate, &[])
+            .unwrap();
+        let vocab = logits.dims()[1];
+        assert_eq!(logits.dims()[0], 15);
+        for (i, p) in prompts.iter().enumerate() {
+            let rows = cache.rows(i).unwrap();
+            assert_eq!(rows.len(), p.len(), "{case} prompt {i}");
+            let (one, alone) = model
+                .run_with_hooks((Dyn::new(1), Dyn::new(p.len())), p, &sel, &steer, &ablate)
+                .unwrap();
+            let mine = &logits.as_slice()[rows.start * vocab..rows.end * vocab];
+            assert_eq!(mine, one.as_slice(), "{case} prompt {i}: logits");
+            for l in 0..layers {
+                let packed = [
+                    (cache.resid_pre(l), alone.resid_pre(l)),
+                    (cache.resid_mid(l), alone.resid_mid(l)),
+                    (cache.resid_post(l), alone.resid_post(l)),
+                ];
+                for (k, (a, b)) in packed.into_iter().enumerate() {
+                    let (a, b) = (a.unwrap(), b.unwrap());
+                    let w = a.dims()[1];
+                    let a = &a.as_slice()[rows.start * w..rows.end * w];
+                    assert_eq!(a, b.as_slice(), "{case} prompt {i} layer {l} resid {k}");
+                }
+                let (a, b) = (cache.ffn(l).unwrap(), alone.ffn(l).unwrap());
+                let w = a.dims()[1];
+                assert_eq!(&a.as_slice()[rows.start * w..rows.end * w], b.as_slice());
+                let (a, b) = (cache.z(l).unwrap(), alone.z(l).unwrap());
+                let w = a.dims()[1];
+                assert_eq!(&a.as_slice()[rows.start * w..rows.end * w], b.as_slice());
+                let heads_of = [
+                    (cache.queries(l, i), alone.queries(l, 0)),
+                    (cache.keys(l, i), alone.keys(l, 0)),
+                ];
+                let pattern = (cache.attention(l, i), alone.attention(l, 0));
+                let pattern = pattern
+                    .0
+                    .zip(pattern.1)
+                    .map(|(a, b)| (a.dims(), a.as_slice(), b));
+                let heads_of = heads_of.map(|(a, b)| (a.map(|a| (a.dims(), a.as_slice())), b));
+                for ((dims, a), b) in heads_of.into_iter().map(|(a, b)| (a.unwrap(), b.unwrap())) {
+                    assert_eq!(dims, b.dims(), "{case} prompt {i} layer {l}");
+                    assert_eq!(a, b.as_slice(), "{case} prompt {i} layer {l}");
+                }
+                let (dims, a, b) = pattern.unwrap();
+                assert_eq!(dims, b.dims(), "{case} prompt {i} layer {l}: pattern");
+                assert_eq!(a, b.as_slice(), "{case} prompt {i} layer {l}: pattern");
+            }
+            // The logit lens of the packed stream, row for row.
+            let lens = model.logit_lens(cache.resid_post(0).unwrap()).unwrap();
+            let lone = model.logit_lens(alone.resid_post(0).unwrap()).unwrap();
+            let d = max_diff(
+                &lens.as_slice()[rows.start * vocab..rows.end * vocab],
+                lone.as_slice(),
+            );
+            assert!(d <= 1e-6, "{case} prompt {i}: the lens differs by {d}");
+        }
+        assert!(cache.rows(prompts.len()).is_none());
+        assert!(cache.queries(0, prompts.len()).is_none());
+        // A plain ragged run of one prompt is the plain forward, bit for bit.
+        let (plain, _) = model
+            .run_ragged(&prompts[..1], &Selection::new(), &[], &[], &[])
+            .unwrap();
+        let shape = (Dyn::new(1), Dyn::new(prompts[0].len()));
+        assert_eq!(
+            plain.as_slice(),
+            model.logits(shape, prompts[0]).unwrap().as_slice()
+        );
+    }
+}
+
+/// Past 48 rows a product goes to the packed GEMM, whose sums are in another order than
+/// the few-rows kernel's: a batch of 12 prompts (up to 9 positions each, 108 rows with the
+/// padding) gives each prompt's logits within rounding of the prompt alone; a mean
+/// ablation averages over the prompts' own positions only. Empty input is an error.
+#[test]
+fn a_large_ragged_batch_and_its_errors() {
+    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let prompts: Vec<Vec<u32>> = (0..12)
+        .map(|i| {
+            (0..1 + (i * 5) % 9)
+                .map(|j| ((i * 7 + j * 3) % 11 + 1) as u32)
+                .collect()
+        })
+        .collect();
+    let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+    let (logits, cache) = model
+        .run_ragged(&refs, &Selection::new(), &[], &[], &[])
+        .unwrap();
+    let vocab = logits.dims()[1];
+    let mut worst = 0.0f32;
+    for (i, p) in refs.iter().enumerate() {
+        let rows = cache.rows(i).unwrap();
+        let one = model.logits((Dyn::new(1), Dyn::new(p.len())), p).unwrap();
+        let d = max_diff(
+            &logits.as_slice()[rows.start * vocab..rows.end * vocab],
+            one.as_slice(),
+        );
+        worst = worst.max(d);
+    }
+    assert!(
+        worst <= 1e-5,
+        "a prompt's logits differ from its own by {worst}"
+    );
+    // A mean ablation averages over the prompts' 3 + 2 own positions, not the padding.
+    let mean = [HeadAblation::<Dyn>::mean(0, 0)];
+    let pair: [&[u32]; 2] = [&[3, 9, 4], &[7, 1]];
+    let z = Selection::new().with(Site::Z, [0]);
+    let (_, ragged) = model.run_ragged(&pair, &z, &[], &mean, &[]).unwrap();
+    let (_, plain) = model.run_ragged(&pair, &z, &[], &[], &[]).unwrap();
+    let (za, zp) = (ragged.z(0).unwrap(), plain.z(0).unwrap());
+    let w = za.dims()[1];
+    let hd = w / model.dims().heads().size();
+    let avg: Vec<f32> = (0..hd)
+        .map(|c| (0..5).map(|r| zp.as_slice()[r * w + c]).sum::<f32>() / 5.0)
+        .collect();
+    for r in 0..5 {
+        let d = max_diff(&za.as_slice()[r * w..r * w + hd], &avg);
+        assert!(d <= 1e-6, "row {r}: the mean ablation is off by {d}");
+    }
+    let e = model
+        .run_ragged(&[&[1, 2], &[]], &Selection::new(), &[], &[], &[])
+        .map(|_| ())
+        .unwrap_err();
+    assert!(e.to_string().contains("each of at least one id"), "{e}");
+    assert!(model
+        .run_ragged(&[], &Selection::new(), &[], &[], &[])
+        .is_err());
 }

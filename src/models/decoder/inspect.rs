@@ -56,9 +56,10 @@
 
 use super::{Decoder, DecoderDims};
 use core::marker::PhantomData;
+use core::ops::Range;
 
 use crate::autodiff::{Tape, Var};
-use crate::dim::{Dim, Times};
+use crate::dim::{Dim, Dyn, Times};
 use crate::element::Float;
 use crate::inspect::cache::CacheDims;
 use crate::inspect::Hooks;
@@ -101,9 +102,10 @@ type SequenceHeads<'v, M> = TensorView<
     (<M as CacheDims>::Heads, Seq, <M as CacheDims>::HeadDim),
     <M as CacheDims>::Elem,
 >;
-/// What an inspected run returns: the logits and the cache.
-type Inspected<B, S, Vocab, T, M> =
-    Result<(Tensor<(B, S, Vocab), T>, ActivationCache<M>), InspectError>;
+/// What an inspected run returns: the logits `(B, S, Vocab)` and the cache.
+type Inspected<B, S, Vocab, T, M> = InspectedRows<(B, S, Vocab), T, M>;
+/// What an inspected run returns: its logits of shape `L` and the cache.
+type InspectedRows<L, T, M> = Result<(Tensor<L, T>, ActivationCache<M>), InspectError>;
 
 /// Sites inside a block that need its queries and keys, per sequence.
 const HEADS: [Site; 3] = [Site::Queries, Site::Keys, Site::Attention];
@@ -126,6 +128,12 @@ pub(super) struct Inspector<'a, M: CacheDims, B, S> {
     error: Option<InspectError>,
     /// The number of query heads (the width of the merged heads is theirs × head dim).
     heads: usize,
+    /// Each sequence's rows in the run's `B × S` rows, `b·S..b·S + len` (a sequence
+    /// shorter than `S` is padded on the right: causal attention never lets its
+    /// positions see the padding after them).
+    padded: Vec<Range<usize>>,
+    /// Whether some sequence is shorter than `S` (else the packed rows are the run's).
+    ragged: bool,
     /// The batch and sequence dims of the run.
     dims: PhantomData<fn() -> (B, S)>,
 }
@@ -139,27 +147,71 @@ pub(super) type Changes<'a, M> = (
 );
 
 impl<'a, M: CacheDims<Tokens = Tokens, Seq = Seq>, B: Dim, S: Dim> Inspector<'a, M, B, S> {
-    /// An inspector of a run of `(B, S)` = `shape` positions, after `offset` cached ones,
-    /// of a model of `layers` blocks and `heads` heads.
+    /// An inspector of a run of sequences of `lens` positions each, padded on the right
+    /// to `s`, after `offset` cached ones, of a model of `layers` blocks and `heads`
+    /// heads. The cache holds the sequences' own positions only, packed.
     pub(super) fn new(
         selection: &'a Selection,
         (interventions, ablations, patches): Changes<'a, M>,
         (layers, heads): (usize, usize),
-        (b, s): (usize, usize),
+        (lens, s): (&[usize], usize),
         offset: usize,
     ) -> Self {
+        let padded = lens.iter().enumerate().map(|(b, &n)| b * s..b * s + n);
+        let mut start = 0;
+        let packed = lens.iter().map(|&n| {
+            start += n;
+            start - n..start
+        });
         Inspector {
             selection,
             interventions,
             ablations,
             patches,
-            cache: ActivationCache::new(layers, (0..b).map(|i| i * s..(i + 1) * s).collect()),
+            cache: ActivationCache::new(layers, packed.collect()),
             offset,
             layer: 0,
             error: None,
             heads,
+            padded: padded.collect(),
+            ragged: lens.iter().any(|&n| n != s),
             dims: PhantomData,
         }
+    }
+
+    /// The number of the sequences' own positions.
+    fn tokens(&self) -> Tokens {
+        Tokens::new(self.padded.iter().map(Range::len).sum())
+    }
+
+    /// The sequences' packed rows, each `(0..len)` of them in the packed rows.
+    fn sequences(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+        (0..self.padded.len()).filter_map(|b| self.cache.rows(b))
+    }
+
+    /// The sequences' own rows of `data`, rows of `width` of the run's `B × S` positions,
+    /// packed (the padding left out).
+    pub(super) fn gather(&self, data: Vec<M::Elem>, width: usize) -> Vec<M::Elem> {
+        if !self.ragged {
+            return data;
+        }
+        let rows = self.padded.iter();
+        rows.flat_map(|r| &data[r.start * width..r.end * width])
+            .copied()
+            .collect()
+    }
+
+    /// The packed rows of `packed` put back at the sequences' own rows of `data` (the run's
+    /// `B × S` rows of `width`).
+    fn scatter(&self, packed: &[M::Elem], mut data: Vec<M::Elem>, width: usize) -> Vec<M::Elem> {
+        if !self.ragged {
+            return packed.to_vec();
+        }
+        for (r, p) in self.padded.iter().zip(self.sequences()) {
+            data[r.start * width..r.end * width]
+                .copy_from_slice(&packed[p.start * width..p.end * width]);
+        }
+        data
     }
 
     /// The cache, or the first error met.
@@ -178,16 +230,17 @@ impl<'a, M: CacheDims<Tokens = Tokens, Seq = Seq>, B: Dim, S: Dim> Inspector<'a,
         self.error.get_or_insert(e.into());
     }
 
-    /// Sequence `b`'s `(Heads, Seq, HeadDim)` slice of `x: (B, Heads, S, HeadDim)`.
+    /// Sequence `b`'s `(Heads, Seq, HeadDim)` slice of `x: (B, Heads, S, HeadDim)`: its
+    /// first `len` positions.
     fn sequence<'v>(
         x: &BatchHeads<'v, M, B, S>,
-        b: usize,
+        (b, len): (usize, usize),
     ) -> Result<SequenceHeads<'v, M>, InspectError> {
         let (shape, st) = (x.shape(), x.strides());
         Ok(TensorView::from_parts(
             x.as_base_slice(),
             x.offset() + b * st[0],
-            (shape.1, Seq::new(shape.2.size()), shape.3),
+            (shape.1, Seq::new(len), shape.3),
             &[st[1], st[2], st[3]],
         )?)
     }
@@ -218,23 +271,23 @@ where
         if !here && !self.keep(site) {
             return x;
         }
-        let (shape, s) = (x.shape(), x.shape().1.size());
-        let rows = Tokens::new(shape.0.size() * s);
-        let mut flat = match Tensor::from_vec_with((rows, shape.2), x.value().to_vec()) {
+        let (shape, width) = (x.shape(), x.shape().2.size());
+        let packed = self.gather(x.value().to_vec(), width);
+        let mut flat = match Tensor::from_vec_with((self.tokens(), shape.2), packed) {
             Ok(t) => t,
             Err(e) => {
                 self.fail(e);
                 return x;
             }
         };
-        let sequences = || (0..shape.0.size()).map(|b| b * s..(b + 1) * s);
         for i in self.interventions.iter().filter(|i| i.layer() == layer) {
-            if let Err(e) = i.apply_at(&mut flat, sequences(), self.offset) {
+            if let Err(e) = i.apply_at(&mut flat, self.sequences(), self.offset) {
                 self.fail(e);
             }
         }
         let out = if here {
-            match Tensor::from_vec_with(shape, flat.as_slice().to_vec()) {
+            let data = self.scatter(flat.as_slice(), x.value().to_vec(), width);
+            match Tensor::from_vec_with(shape, data) {
                 Ok(t) => x.tape().constant(t),
                 Err(e) => {
                     self.fail(e);
@@ -264,7 +317,8 @@ where
         }
         let (qv, kv) = (q.value(), k.value());
         for b in 0..q.shape().0.size() {
-            let one = Self::sequence(&qv, b).and_then(|qb| Ok((qb, Self::sequence(&kv, b)?)));
+            let at = (b, self.padded[b].len());
+            let one = Self::sequence(&qv, at).and_then(|qb| Ok((qb, Self::sequence(&kv, at)?)));
             let (qb, kb) = match one {
                 Ok(p) => p,
                 Err(e) => return self.fail(e),
@@ -300,20 +354,18 @@ where
         }
         let (shape, width) = (z.shape(), z.shape().2.size());
         let head_dim = width / self.heads.max(1);
-        let mut data = z.value().to_vec();
+        // The sequences' own rows: a mean ablation averages over them, not the padding.
+        let mut data = self.gather(z.value().to_vec(), width);
         for a in self.ablations.iter().filter(|a| a.layer() == layer) {
             a.apply(&mut data, width, head_dim);
         }
-        let s = shape.1.size();
         for p in self.patches.iter().filter(|p| p.site().layer() == layer) {
-            let sequences = (0..shape.0.size()).map(|b| b * s..(b + 1) * s);
-            if let Err(e) = p.apply(&mut data, width, self.heads, sequences) {
+            if let Err(e) = p.apply(&mut data, width, self.heads, self.sequences()) {
                 self.fail(e);
             }
         }
         if keep {
-            let rows = Tokens::new(shape.0.size() * s);
-            match Tensor::from_vec_with((rows, shape.2), data.clone()) {
+            match Tensor::from_vec_with((self.tokens(), shape.2), data.clone()) {
                 Ok(t) => self.cache.put_z(layer, t, self.heads),
                 Err(e) => self.fail(e),
             }
@@ -321,7 +373,7 @@ where
         if !ablated && !patched {
             return z;
         }
-        match Tensor::from_vec_with(shape, data) {
+        match Tensor::from_vec_with(shape, self.scatter(&data, z.value().to_vec(), width)) {
             Ok(t) => z.tape().constant(t),
             Err(e) => {
                 self.fail(e);
@@ -335,8 +387,8 @@ where
             return;
         }
         let shape = act.shape();
-        let rows = Tokens::new(shape.0.size() * shape.1.size());
-        match Tensor::from_vec_with((rows, shape.2), act.value().to_vec()) {
+        let packed = self.gather(act.value().to_vec(), shape.2.size());
+        match Tensor::from_vec_with((self.tokens(), shape.2), packed) {
             Ok(t) => self.cache.put_ffn(self.layer, t),
             Err(e) => self.fail(e),
         }
@@ -431,6 +483,83 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         self.run_inspected(shape, ids, selection, (interventions, &[], patches))
     }
 
+    /// The inspected run ([`run_with_hooks`](Self::run_with_hooks) with `patches` as in
+    /// [`run_with_patches`](Self::run_with_patches)) of prompts of different lengths in
+    /// one batch. The logits `(Tokens, Vocab)` and every `(Tokens, …)` state of the cache
+    /// hold each prompt's own positions only, packed: prompt `i`'s are the rows
+    /// [`cache.rows(i)`](ActivationCache::rows), its position `p` the row
+    /// `rows(i).start + p`; its queries, keys and pattern are `cache.queries(l, i)`, … of
+    /// its own length. Interventions count positions from each prompt's start, a mean
+    /// ablation averages over the prompts' own positions, and a head patch needs every
+    /// prompt as long as its clean run.
+    ///
+    /// Each prompt gives what it gives alone ([`run_with_hooks`](Self::run_with_hooks) on
+    /// `(1, its length)`): the batch is padded on the right to the longest prompt, and
+    /// causal attention never lets a position see the padding after it. Up to the
+    /// rounding of a product of more rows: the products of up to 48 rows and of more
+    /// take kernels that sum in different orders (`tests/inside_llm.rs` measures it).
+    ///
+    /// `Err` when there is no prompt or a prompt has no id, an id is not below `Vocab`, or
+    /// a change is out of range ([`InspectError::OutOfRange`]).
+    ///
+    /// ```
+    /// use shapecheck::inspect::{Selection, Site};
+    /// use shapecheck::models::decoder::{Decoder, DecoderConfig, Dims};
+    /// use shapecheck::prelude::*;
+    /// dim!(pub Vocab = 11; pub DModel = 16; pub Heads = 2; pub HeadDim = 8; pub Ffn = 32);
+    /// let model = Decoder::<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>, f64>::init(DecoderConfig::default(), 0);
+    /// let prompts: [&[u32]; 2] = [&[1, 2, 3, 4], &[5, 6]];
+    /// let sel = Selection::new().with(Site::ResidPost, 0..2).with(Site::Attention, [0]);
+    /// let (logits, cache) = model.run_ragged(&prompts, &sel, &[], &[], &[]).unwrap();
+    /// assert_eq!(logits.dims()[..], [6, 11]); // 4 + 2 positions, no padding
+    /// assert_eq!((cache.rows(0), cache.rows(1)), (Some(0..4), Some(4..6)));
+    /// assert_eq!(cache.attention(0, 1).unwrap().dims()[..], [2, 2, 2]); // (Heads, Seq, Seq)
+    /// // The second prompt alone.
+    /// let (alone, _) = model.run_with_cache((Dyn::new(1), Dyn::new(2)), &[5, 6], &sel, &[]).unwrap();
+    /// for (a, b) in logits.as_slice()[4 * 11..].iter().zip(alone.as_slice()) {
+    ///     assert!((a - b).abs() < 1e-12);
+    /// }
+    /// ```
+    pub fn run_ragged(
+        &self,
+        prompts: &[&[u32]],
+        selection: &Selection,
+        interventions: &[Intervention<D::Model, T>],
+        ablations: &[HeadAblation<D::Heads>],
+        patches: &[HeadPatch<D::Heads, T>],
+    ) -> InspectedRows<(Tokens, D::Vocab), T, Self> {
+        let lens: Vec<usize> = prompts.iter().map(|p| p.len()).collect();
+        if lens.is_empty() || lens.contains(&0) {
+            return Err(crate::ShapeError::incompatible_described(
+                "Decoder::run_ragged",
+                format!("{} prompts of {lens:?} ids", lens.len()),
+                "a batch of prompts",
+                "there must be at least one prompt, each of at least one id",
+            )
+            .into());
+        }
+        let changes = (interventions, ablations, patches);
+        self.check_changes(changes)?;
+        let s = lens.iter().copied().max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(lens.len() * s);
+        for p in prompts {
+            ids.extend_from_slice(p);
+            // Padding: any id below the vocabulary; no position of the prompt sees it.
+            ids.extend(std::iter::repeat_n(0, s - p.len()));
+        }
+        let sizes = (self.blocks.len(), self.dims.heads().size());
+        let mut inspector =
+            Inspector::<Self, Dyn, Dyn>::new(selection, changes, sizes, (&lens, s), 0);
+        let tape = Tape::inference();
+        let shape = (Dyn::new(lens.len()), Dyn::new(s));
+        let logits = self.run(&tape, shape, &ids, super::Caches::None, &mut inspector)?;
+        let vocab = self.dims.vocab();
+        let packed = inspector.gather(logits.value().to_vec(), vocab.size());
+        let tokens = Tokens::new(lens.iter().sum());
+        let logits = Tensor::from_vec_with((tokens, vocab), packed)?;
+        Ok((logits, inspector.finish()?))
+    }
+
     /// `Err` when a change is out of range for this decoder.
     pub(super) fn check_changes(&self, changes: Changes<'_, Self>) -> Result<(), InspectError> {
         let (layers, heads) = (self.blocks.len(), self.dims.heads().size());
@@ -455,7 +584,8 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         self.check_changes(changes)?;
         let sizes = (self.blocks.len(), self.dims.heads().size());
         let (b, s) = (shape.0.size(), shape.1.size());
-        let mut inspector = Inspector::<Self, B, S>::new(selection, changes, sizes, (b, s), 0);
+        let lens = vec![s; b];
+        let mut inspector = Inspector::<Self, B, S>::new(selection, changes, sizes, (&lens, s), 0);
         let tape = Tape::inference();
         let logits = self.run(&tape, shape, ids, super::Caches::None, &mut inspector)?;
         debug_assert!(tape.is_empty(), "inspection recorded {} nodes", tape.len());

@@ -62,7 +62,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
             &selection,
             (interventions, &[], &[]),
             (self.blocks.len(), self.dims.heads().size()),
-            (1, ids.len()),
+            (&[ids.len()], ids.len()),
             offset,
         );
         // On an error below the cache has grown: put it back as it was.
