@@ -11,9 +11,10 @@
 //! kernel, matrixmultiply) the same three steps run unfused: prefill, product with β = 1,
 //! map over `C`; so on every route the fused form gives the bits of the unfused steps.
 //!
-//! Not yet used by `nn` (the lead wires it): `Linear`'s bias and activation, the FFNs'
-//! activation and the residual adds after attention's output projection and the FFN are
-//! the intended callers, through [`Gemm::to_slice_with`](super::Gemm::to_slice_with).
+//! The callers: every `Linear` product's bias ([`ops::linear`](crate::ops::linear), through
+//! [`Gemm::to_vec_with`](super::Gemm::to_vec_with)), the activation of `FeedForward`'s up
+//! product and SwiGLU's gating `silu(gate)·up` in the up product's write-back (tensor
+//! forwards; see [`nn::flow::Input`](crate::nn::flow::Input)).
 #![deny(unsafe_code)]
 
 /// An elementwise function on the rows of a product's result: `map(i, j0, row)` where `row`

@@ -90,7 +90,28 @@ impl<T: Float> Gemm<T> {
     /// When β ≠ 0 (a fresh buffer has no `C` to keep), or the operands' extents do not
     /// agree (bugs of the caller).
     pub(crate) fn to_vec(self, a: MatRef<'_, T>, b: MatRef<'_, T>) -> Vec<T> {
+        self.to_vec_with(a, b, Epilogue::default())
+    }
+
+    /// [`to_vec`](Self::to_vec) with a fused epilogue: `map(α·A·B + bias)` (see
+    /// [`Epilogue`]) into a new buffer, for a single product; no pass over the buffer
+    /// precedes or follows the product on the packed routes.
+    ///
+    /// # Panics
+    ///
+    /// As `to_vec`; and a non-empty epilogue on a batched product, or a bias shorter than
+    /// `n`.
+    pub(crate) fn to_vec_with(
+        self,
+        a: MatRef<'_, T>,
+        b: MatRef<'_, T>,
+        epi: Epilogue<'_, T>,
+    ) -> Vec<T> {
         assert!(self.beta == T::ZERO, "a fresh output has no C to keep");
+        assert!(
+            epi.is_empty() || a.batch_dims().is_empty(),
+            "a fused epilogue is for a single product"
+        );
         let batch: usize = a.batch_dims().iter().product();
         let len = a
             .nrows()
@@ -98,16 +119,10 @@ impl<T: Float> Gemm<T> {
             .and_then(|x| x.checked_mul(batch))
             .expect("output size overflows usize");
         let mut out: Vec<T> = crate::pool::with_capacity(len);
-        // SAFETY: β = 0 (asserted), so `C` is never read and may be uninitialised.
-        unsafe {
-            self.run(
-                a,
-                b,
-                &mut out.spare_capacity_mut()[..len],
-                b.ncols(),
-                Epilogue::default(),
-            )
-        };
+        // SAFETY: β = 0 (asserted), so `C` is never read before it is written (a bias is
+        // written first on every route: the packed write-back adds it in place of `β·C`, the
+        // unfused routes prefill it), and may be uninitialised.
+        unsafe { self.run(a, b, &mut out.spare_capacity_mut()[..len], b.ncols(), epi) };
         // SAFETY: with row stride n, the `batch·m` rows of n elements written by `run` (its
         // postcondition) tile exactly the first `len` elements, and no borrow of the spare
         // capacity remains.

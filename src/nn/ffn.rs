@@ -25,7 +25,7 @@ use crate::autodiff::Var;
 use crate::autodiff::{ParamVisitor, ParamVisitorMut, Params};
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
-use crate::error::ShapeError;
+use crate::error::{OrPanic, ShapeError};
 use crate::shape::BroadcastShapes;
 use crate::shape::SameDim;
 
@@ -87,7 +87,9 @@ impl<DModel: Dim, DFf: Dim, T: Float> FeedForward<DModel, DFf, T> {
         X: Input<T> + ?Sized,
         X::Shape: LinearInput<DModel, DFf>,
     {
-        <X::Flow as Flow<T>>::activate(self.up.forward(x), self.activation)
+        // The activation runs in the up product's write-back on tensors.
+        x.try_linear_act_with(&self.up.weight, self.up.bias.as_ref(), self.activation)
+            .or_panic()
     }
 
     /// `down(act(up(x)))` for `x: (…, DModel)`, a tensor or a traced value.
@@ -204,8 +206,10 @@ impl<DModel: Dim, Ffn: Dim, T: Float> SwiGlu<DModel, Ffn, T> {
             Output = LinearOut<X::Shape, DModel, Ffn>,
         >,
     {
-        let gate = <X::Flow as Flow<T>>::activate(self.gate.forward(x), Activation::Silu);
-        <X::Flow as Flow<T>>::mul(gate, &self.up.forward(x))
+        // `silu(gate) ⊙ up` runs in the up product's write-back on tensors.
+        let gate = self.gate.forward(x);
+        x.try_linear_gated_with(&self.up.weight, self.up.bias.as_ref(), &gate)
+            .or_panic()
     }
 
     /// `down(silu(gate(x)) ⊙ up(x))` for `x: (…, DModel)`, a tensor or a traced value.

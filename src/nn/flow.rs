@@ -32,12 +32,12 @@ use crate::autodiff::{Param, Var};
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::error::{OrPanic, ShapeError};
-use crate::kernel::{run_avx2_fma, Avx2FmaKernel};
+use crate::kernel::{run_avx2_fma, Avx2FmaKernel, RowMap};
 use crate::ops::activations::{gelu, gelu_tanh, relu, silu};
-use crate::ops::linear::{try_linear, LinearInput, LinearOut};
+use crate::ops::linear::{try_linear, try_linear_map, LinearInput, LinearOut};
 use crate::ops::{Elementwise, Norms};
 use crate::shape::{BroadcastShapes, LastAxis, Shape};
-use crate::tensor::{AsView, Tensor};
+use crate::tensor::{AsView, Tensor, TensorView};
 
 /// A kind of value layers compute with: [`Plain`] tensors or [`Traced`] values. The
 /// operations on values a layer owns are here, one implementation per kind.
@@ -107,6 +107,31 @@ pub trait Input<T: Float> {
     where
         Self::Shape: LinearInput<DIn, DOut>;
 
+    /// `act(x·Wᵀ + b)`; on tensors the activation runs in the product's write-back, bit for
+    /// bit [`try_linear_with`](Self::try_linear_with) then the activation. `Err` when
+    /// runtime widths disagree.
+    fn try_linear_act_with<DIn: Dim, DOut: Dim>(
+        &self,
+        weight: &Param<(DOut, DIn), T>,
+        bias: Option<&Param<(DOut,), T>>,
+        act: Activation,
+    ) -> Result<Applied<Self, DIn, DOut, T>, ShapeError>
+    where
+        Self::Shape: LinearInput<DIn, DOut>;
+
+    /// `silu(gate) ⊙ (x·Wᵀ + b)` (SwiGLU's gating); on tensors the gating runs in the
+    /// product's write-back, reading `gate`'s row, bit for bit the unfused ops. `Err` when
+    /// runtime widths disagree or `gate`'s dims are not the product's.
+    fn try_linear_gated_with<DIn: Dim, DOut: Dim, O>(
+        &self,
+        weight: &Param<(DOut, DIn), T>,
+        bias: Option<&Param<(DOut,), T>>,
+        gate: &Out<Self, T, O>,
+    ) -> Result<Out<Self, T, O>, ShapeError>
+    where
+        Self::Shape: LinearInput<DIn, DOut, Output = O>,
+        O: Shape + BroadcastShapes<O, Output = O>;
+
     /// RMS normalisation over the last axis with `weight`; `Err` when a runtime width
     /// disagrees.
     fn try_rms_norm_with<D: Dim>(
@@ -144,6 +169,51 @@ impl<X: AsView + ?Sized> Input<X::Elem> for X {
     {
         let bias = bias.map(|b| b.value().view());
         try_linear(&self.as_view(), &weight.value().view(), bias.as_ref())
+    }
+
+    fn try_linear_act_with<DIn: Dim, DOut: Dim>(
+        &self,
+        weight: &Param<(DOut, DIn), X::Elem>,
+        bias: Option<&Param<(DOut,), X::Elem>>,
+        act: Activation,
+    ) -> Result<Tensor<LinearOut<X::Shape, DIn, DOut>, X::Elem>, ShapeError>
+    where
+        X::Shape: LinearInput<DIn, DOut>,
+    {
+        let map = |_: usize, _: usize, xs: &mut [X::Elem]| run_avx2_fma(ActivationPass { act, xs });
+        linear_params_map(&self.as_view(), weight, bias, &map)
+    }
+
+    fn try_linear_gated_with<DIn: Dim, DOut: Dim, O>(
+        &self,
+        weight: &Param<(DOut, DIn), X::Elem>,
+        bias: Option<&Param<(DOut,), X::Elem>>,
+        gate: &Tensor<O, X::Elem>,
+    ) -> Result<Tensor<O, X::Elem>, ShapeError>
+    where
+        X::Shape: LinearInput<DIn, DOut, Output = O>,
+        O: Shape + BroadcastShapes<O, Output = O>,
+    {
+        let (d, w) = (self.as_view().dims(), weight.value().dims());
+        let (r, dout) = (d.len(), w[0]);
+        let g = gate.dims();
+        if g.len() != r || g[..r - 1] != d[..r - 1] || g[r - 1] != dout {
+            return Err(ShapeError::incompatible_described(
+                "SwiGlu::forward",
+                format!("gate {:?}", gate.shape()),
+                format!("input {:?}", self.as_view().shape()),
+                format!("the gate must have the product's dims (its rows, {dout} outputs)"),
+            ));
+        }
+        let gs = gate.as_slice();
+        let map = |i: usize, j0: usize, ys: &mut [X::Elem]| {
+            let at = i * dout + j0;
+            run_avx2_fma(GatePass {
+                gate: &gs[at..at + ys.len()],
+                ys,
+            })
+        };
+        linear_params_map(&self.as_view(), weight, bias, &map)
     }
 
     fn try_rms_norm_with<D: Dim>(
@@ -187,6 +257,32 @@ impl<'t, S: Shape, T: Float> Input<T> for Var<'t, S, T> {
         self.try_linear(&tape.param(weight), bias.as_ref())
     }
 
+    fn try_linear_act_with<DIn: Dim, DOut: Dim>(
+        &self,
+        weight: &Param<(DOut, DIn), T>,
+        bias: Option<&Param<(DOut,), T>>,
+        act: Activation,
+    ) -> Result<Var<'t, LinearOut<S, DIn, DOut>, T>, ShapeError>
+    where
+        S: LinearInput<DIn, DOut>,
+    {
+        Ok(Traced::activate(self.try_linear_with(weight, bias)?, act))
+    }
+
+    fn try_linear_gated_with<DIn: Dim, DOut: Dim, O>(
+        &self,
+        weight: &Param<(DOut, DIn), T>,
+        bias: Option<&Param<(DOut,), T>>,
+        gate: &Var<'t, O, T>,
+    ) -> Result<Var<'t, O, T>, ShapeError>
+    where
+        S: LinearInput<DIn, DOut, Output = O>,
+        O: Shape + BroadcastShapes<O, Output = O>,
+    {
+        let gate = Traced::activate(gate.clone(), Activation::Silu);
+        Ok(Traced::mul(gate, &self.try_linear_with(weight, bias)?))
+    }
+
     fn try_rms_norm_with<D: Dim>(
         &self,
         weight: &Param<(D,), T>,
@@ -213,6 +309,17 @@ impl<'t, S: Shape, T: Float> Input<T> for Var<'t, S, T> {
         let tape = self.tape();
         Ok(self.layer_norm(&tape.param(weight), &tape.param(bias), eps))
     }
+}
+
+/// `map(x·Wᵀ + b)` with the map in the product's write-back, from the parameters.
+fn linear_params_map<S: LinearInput<DIn, DOut>, DIn: Dim, DOut: Dim, T: Float>(
+    x: &TensorView<'_, S, T>,
+    weight: &Param<(DOut, DIn), T>,
+    bias: Option<&Param<(DOut,), T>>,
+    map: RowMap<'_, T>,
+) -> Result<Tensor<LinearOut<S, DIn, DOut>, T>, ShapeError> {
+    let bias = bias.map(|b| b.value().view());
+    try_linear_map(x, &weight.value().view(), bias.as_ref(), Some(map))
 }
 
 /// `Err` unless a runtime last dim of `shape` is the length of `p` (the traced norms
@@ -354,5 +461,24 @@ impl<T: Float> Avx2FmaKernel for ActivationPass<'_, T> {
     #[inline(always)]
     fn run(self) {
         self.act.apply(self.xs)
+    }
+}
+
+/// SwiGLU's gating of a row of the up product, `y ← silu(g)·y`, for [`run_avx2_fma`]: the
+/// multiplication [`Flow::mul`] runs on `silu(gate)` and `up`, in the same order of operands'
+/// values (a product of two floats does not depend on their order).
+struct GatePass<'a, T> {
+    gate: &'a [T],
+    ys: &'a mut [T],
+}
+
+impl<T: Float> Avx2FmaKernel for GatePass<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        self.ys
+            .iter_mut()
+            .zip(self.gate)
+            .for_each(|(y, &g)| *y = silu(g) * *y);
     }
 }

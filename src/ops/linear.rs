@@ -17,7 +17,7 @@
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::error::ShapeError;
-use crate::kernel::{Gemm, MatRef};
+use crate::kernel::{Epilogue, Gemm, MatRef, RowMap};
 use crate::shape::Shape;
 use crate::tensor::{Tensor, TensorView};
 
@@ -60,7 +60,8 @@ pub type LinearOut<S, DIn, DOut> = <S as LinearInput<DIn, DOut>>::Output;
 
 /// `x·Wᵀ + b` for `x: (…, DIn)`, `W: (DOut, DIn)` and an optional `b: (DOut,)`: one GEMM
 /// whose right operand is `W` read through swapped strides (never transposed by a copy),
-/// with the bias as the product's initial value. The leading axes of `x` are one matrix of
+/// with the bias added in the product's write-back (bit for bit the bias as the product's
+/// initial value). The leading axes of `x` are one matrix of
 /// rows when they are laid out row-major over each other (a fresh tensor always is);
 /// otherwise `x` is copied once to make them so.
 ///
@@ -69,6 +70,24 @@ pub fn try_linear<S, DIn, DOut, T>(
     x: &TensorView<'_, S, T>,
     weight: &TensorView<'_, (DOut, DIn), T>,
     bias: Option<&TensorView<'_, (DOut,), T>>,
+) -> Result<Tensor<LinearOut<S, DIn, DOut>, T>, ShapeError>
+where
+    S: LinearInput<DIn, DOut>,
+    DIn: Dim,
+    DOut: Dim,
+    T: Float,
+{
+    try_linear_map(x, weight, bias, None)
+}
+
+/// [`try_linear`] followed by `map`, an elementwise function of the result's rows (see
+/// [`RowMap`]) fused into the product's write-back: `map(x·Wᵀ + b)`, bit for bit the same
+/// as running `map` over the result afterwards.
+pub(crate) fn try_linear_map<S, DIn, DOut, T>(
+    x: &TensorView<'_, S, T>,
+    weight: &TensorView<'_, (DOut, DIn), T>,
+    bias: Option<&TensorView<'_, (DOut,), T>>,
+    map: Option<RowMap<'_, T>>,
 ) -> Result<Tensor<LinearOut<S, DIn, DOut>, T>, ShapeError>
 where
     S: LinearInput<DIn, DOut>,
@@ -98,14 +117,6 @@ where
     }
     let shape = x.shape().output_shape(weight.shape().0);
     let rows: usize = d[..r - 1].iter().product();
-    let mut out = Vec::with_capacity(rows * dout);
-    match bias {
-        Some(b) => {
-            let b = b.to_vec();
-            (0..rows).for_each(|_| out.extend_from_slice(&b));
-        }
-        None => out.resize(rows * dout, T::ZERO),
-    }
     let s = x.strides();
     let copied;
     let (data, offset, rs, cs) = if crate::ops::matmul::rows_collapse(&d, &s) {
@@ -115,7 +126,6 @@ where
         copied = x.to_vec();
         (&copied[..], 0, din, 1)
     };
-    let beta = if bias.is_some() { T::ONE } else { T::ZERO };
     let xm = MatRef::new(data, offset, (rows, din), (rs, cs));
     // Wᵀ: element (i, j) is W[j, i].
     let ws = weight.strides();
@@ -126,6 +136,36 @@ where
         (ws[0], ws[1]),
     )
     .t();
-    Gemm::new().beta(beta).to_slice(xm, wt, &mut out, dout);
+    let bias = bias.map(|b| b.to_vec());
+    let epi = Epilogue {
+        bias: bias.as_deref(),
+        map,
+        ..Epilogue::default()
+    };
+    let out = Gemm::new().to_vec_with(xm, wt, epi);
     Ok(Tensor::from_parts(shape, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dim::{Dyn, D};
+
+    /// The bias in the write-back against the former form, the bias as the product's initial
+    /// value (β = 1), bit for bit, for the few-rows kernel's and the packed GEMM's row counts.
+    #[test]
+    fn the_bias_in_the_write_back_is_the_prefilled_bias_bit_for_bit() {
+        for rows in [1usize, 3, 37, 130] {
+            let x = Tensor::<(Dyn, D<40>)>::randn_with((Dyn::new(rows), D), 1);
+            let w = Tensor::<(D<72>, D<40>)>::randn(2);
+            let b = Tensor::<(D<72>,)>::randn(3);
+            let got = try_linear(&x.view(), &w.view(), Some(&b.view())).unwrap();
+            let mut want: Vec<f32> = (0..rows).flat_map(|_| b.as_slice().to_vec()).collect();
+            let xm = MatRef::new(x.as_slice(), 0, (rows, 40), (40, 1));
+            let wt = MatRef::new(w.as_slice(), 0, (72, 40), (40, 1)).t();
+            Gemm::new().beta(1.0).to_slice(xm, wt, &mut want, 72);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(got.as_slice()), bits(&want), "{rows} rows");
+        }
+    }
 }
