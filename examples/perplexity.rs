@@ -148,15 +148,5 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse() {
-        Ok(a) => a,
-        Err(e) => return common::usage_error(USAGE, e),
-    };
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("perplexity: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::run_main(USAGE, "perplexity", parse, run)
 }

@@ -37,6 +37,27 @@ pub fn usage_error(usage: &str, e: impl Display) -> ExitCode {
 }
 
 /// The value of the option just read, as a number greater than 0.
+/// An example's `main`: its arguments parsed (a usage error exits with 2), then run; an
+/// error from the run is printed after `prefix` and exits with 1.
+pub fn run_main<A, E: Display>(
+    usage: &str,
+    prefix: &str,
+    parse: impl FnOnce() -> Result<A, lexopt::Error>,
+    run: impl FnOnce(&A) -> Result<(), E>,
+) -> ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => return usage_error(usage, e),
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{prefix}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn positive(parser: &mut lexopt::Parser, option: &str) -> Result<usize, lexopt::Error> {
     let v = parser.value()?;
     let v = v.string()?;

@@ -200,16 +200,12 @@ where
     /// dtype, or is not a parameter ([`ModelError::Weights`], naming the tensor and the
     /// file it is in, or the index when no shard holds it).
     pub fn from_hf_dir(dir: impl AsRef<Path>) -> Result<Self, ModelError> {
-        let dir = dir.as_ref();
-        let config_path = dir.join("config.json");
-        let config = LlamaConfig::from_file(&config_path)?;
-        check_activation(&config_path)?;
-        // Checkpoint::open's own choice: the single file first, as transformers does.
-        let weights = match dir.join(SINGLE_FILE) {
-            single if single.is_file() => single,
-            _ => dir.join(INDEX_FILE),
-        };
-        let file = Checkpoint::open(dir).map_err(ModelError::Weights)?;
+        let HfDir {
+            config,
+            config_path,
+            weights,
+            file,
+        } = HfDir::open(dir.as_ref())?;
         let mut model = Self::for_config(&config, &config_path)?;
         let mut reader = Reader {
             source: Source::Hf(&file, &weights),
@@ -395,6 +391,35 @@ pub(super) fn gguf_strays(
 /// `Err` unless the `hidden_act` of the `config.json` at `path` is SwiGLU's `silu` (or
 /// absent, as the family's default): the decoder computes no other activation, and a
 /// checkpoint trained with another would give wrong logits silently.
+/// A Hugging Face directory opened: its `config.json` read and checked, the file that names
+/// the weights (the single file first, as transformers and `Checkpoint::open` choose, else
+/// the index) and the checkpoint itself.
+pub(super) struct HfDir {
+    pub(super) config: LlamaConfig,
+    pub(super) config_path: PathBuf,
+    pub(super) weights: PathBuf,
+    pub(super) file: Checkpoint,
+}
+
+impl HfDir {
+    pub(super) fn open(dir: &Path) -> Result<Self, ModelError> {
+        let config_path = dir.join("config.json");
+        let config = LlamaConfig::from_file(&config_path)?;
+        check_activation(&config_path)?;
+        let weights = match dir.join(SINGLE_FILE) {
+            single if single.is_file() => single,
+            _ => dir.join(INDEX_FILE),
+        };
+        let file = Checkpoint::open(dir).map_err(ModelError::Weights)?;
+        Ok(HfDir {
+            config,
+            config_path,
+            weights,
+            file,
+        })
+    }
+}
+
 pub(super) fn check_activation(path: &Path) -> Result<(), ModelError> {
     let text = std::fs::read_to_string(path).map_err(|e| ModelError::ConfigFile {
         path: path.to_owned(),

@@ -11,11 +11,10 @@ use std::sync::Arc;
 
 use super::config::{Family, LlamaConfig};
 use super::load::{
-    check_activation, checked_config, gguf_config, gguf_strays, hf_strays, unpermute, with_path,
-    Source,
+    checked_config, gguf_config, gguf_strays, hf_strays, unpermute, with_path, HfDir, Source,
 };
 use crate::dim::{Dim, Times};
-use crate::io::{Checkpoint, Dtype, Gguf, LoadError, INDEX_FILE, SINGLE_FILE};
+use crate::io::{Dtype, Gguf, LoadError};
 use crate::models::decoder::{checked_rope, Block, Decoder, DecoderDims, DividesHeads};
 use crate::models::ModelError;
 use crate::nn::ffn::SwiGlu;
@@ -187,15 +186,12 @@ where
     /// ([`LoadDtype::To`]). `Err` as [`from_hf_dir`](Decoder::from_hf_dir), and when the
     /// type asked for stores blocks that do not divide a tensor's width.
     pub fn from_hf_dir_with(dir: impl AsRef<Path>, dtype: LoadDtype) -> Result<Self, ModelError> {
-        let dir = dir.as_ref();
-        let config_path = dir.join("config.json");
-        let config = LlamaConfig::from_file(&config_path)?;
-        check_activation(&config_path)?;
-        let weights = match dir.join(SINGLE_FILE) {
-            single if single.is_file() => single,
-            _ => dir.join(INDEX_FILE),
-        };
-        let file = Checkpoint::open(dir).map_err(ModelError::Weights)?;
+        let HfDir {
+            config,
+            config_path,
+            weights,
+            file,
+        } = HfDir::open(dir.as_ref())?;
         let mut reader = StoredReader {
             source: Source::Hf(&file, &weights),
             dtype,
