@@ -5,6 +5,8 @@
 //! and config and load back; mismatches are errors naming the key; and the merged model
 //! saves as a Hugging Face directory that `Decoder::from_hf_dir` loads back.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use shapecheck::io::{LoadError, SafeTensors};
@@ -43,14 +45,6 @@ fn expected(key: &str) -> ((Dyn, Dyn), Vec<u32>, Vec<f32>) {
     (shape, ids, logits.into_vec())
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 fn logits(model: &Decoder<RuntimeDims>, key: &str) -> (Vec<f32>, Vec<f32>) {
     let (shape, ids, want) = expected(key);
     (model.logits(shape, &ids).unwrap().into_vec(), want)
@@ -60,16 +54,16 @@ fn logits(model: &Decoder<RuntimeDims>, key: &str) -> (Vec<f32>, Vec<f32>) {
 fn adapters_written_by_peft_give_its_logits() {
     let mut model = base();
     let (got, want) = logits(&model, "base");
-    assert!(max_diff(&got, &want) < 1e-4);
+    assert!(common::max_abs_diff(&got, &want) < 1e-4);
     for name in ["adapter", "adapter_rslora"] {
         let mut model = base();
         let config = model.load_peft(fixture(name)).unwrap();
         let (got, want) = logits(&model, name);
-        let d = max_diff(&got, &want);
+        let d = common::max_abs_diff(&got, &want);
         assert!(d < 1e-4, "{name}: logits differ from PEFT's by {d}");
         // The adapter moved the logits far more than the tolerance.
         let (plain, _) = logits(&base(), "base");
-        assert!(max_diff(&got, &plain) > 0.5, "{name}");
+        assert!(common::max_abs_diff(&got, &plain) > 0.5, "{name}");
         assert_eq!(config.r, 4);
         // Only the adapters are trainable, as after PEFT's `get_peft_model`.
         let trainable = model.adapter_params_mut().len();
@@ -235,7 +229,7 @@ fn merged_model_saves_as_a_hugging_face_directory_that_loads_back() {
     model.save_hf_dir(&dir, 64).unwrap();
     let back = Decoder::<RuntimeDims>::from_hf_dir(&dir).unwrap();
     let (got, want) = logits(&back, "adapter");
-    let d = max_diff(&got, &want);
+    let d = common::max_abs_diff(&got, &want);
     assert!(
         d < 1e-4,
         "merged and reloaded: logits differ from PEFT's by {d}"
