@@ -15,9 +15,10 @@ Offline: PyPI's torch, transformers, gguf, peft, safetensors.
   reference here runs those three in float64 (the same formulas; attention through SDPA) and
   prints the stock figure beside it.
 - **float32**: each side's own f32 error against that float64 reference (ours from the model
-  as trained, on the same weights), ours checked within 1e-4, and the difference of the two
-  f32 runs, printed: two independent f32 computations differ by up to the sum of their
-  roundings, so that figure says whose rounding it is only beside the other two.
+  as trained, on the same weights; torch's with SDPA, transformers' default, and with its
+  eager attention), ours checked within 1e-4, and the difference of the two f32 runs,
+  printed: two independent f32 computations differ by up to the sum of their roundings, so
+  that figure says whose rounding it is only beside the other two.
 
     cargo run --release --example lora_llm -- --out /tmp/lora/adapter \\
         --merged /tmp/lora/merged --dump /tmp/lora/logits.safetensors
@@ -127,15 +128,16 @@ def main():
     print("torch.float32 (ours: the model trained in f32), each against the float64 reference above:")
     for name, key, adapter, ref in (("base (no adapter)", "base", None, ref_base),
                                     ("base + our adapters", "adapted", args.adapter, ref_adapted)):
-        theirs, _ = logits(torch.float32, adapter, attn="eager")
         ours = dump[key + "_f32"]
-        same = bool((theirs[0, -1].argmax() == ours[0, -1].argmax()).item())
         own = diff(ours, ref)
         ok &= own < TOL_F32
-        print(f"  {name:<20} |torch f32 - f64| = {diff(theirs, ref):.3e}   "
-              f"|ours f32 - f64| = {own:.3e} ({'within' if own < TOL_F32 else 'NOT within'} "
-              f"{TOL_F32:g})   |torch f32 - ours f32| = {diff(theirs, ours):.3e}; "
-              f"same next token: {same}")
+        print(f"  {name}: |ours f32 - f64| = {own:.3e} "
+              f"({'within' if own < TOL_F32 else 'NOT within'} {TOL_F32:g})")
+        for attn in ("sdpa", "eager"):  # transformers' default, and its own attention
+            theirs, _ = logits(torch.float32, adapter, attn=attn)
+            same = bool((theirs[0, -1].argmax() == ours[0, -1].argmax()).item())
+            print(f"    torch f32 ({attn:<5}): |torch f32 - f64| = {diff(theirs, ref):.3e}   "
+                  f"|torch f32 - ours f32| = {diff(theirs, ours):.3e}; same next token: {same}")
     print("OK" if ok else "FAILED")
     sys.exit(0 if ok else 1)
 
