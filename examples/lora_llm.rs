@@ -1,11 +1,12 @@
 //! LoRA fine-tuning of SmolLM2-135M-Instruct (issue 23 item 5): rank-`R` adapters on the
-//! attention projections q/k/v/o with PEFT's initialisation and scale, the base frozen,
+//! attention projections q/k/v/o (`--targets` adds the MLP's gate/up/down, or picks any of
+//! the seven) with PEFT's initialisation and scale, the base frozen,
 //! AdamW on the adapters only, on a small instruction set (`data/lora/`) whose answers
 //! follow a fixed format (`ANSWER: Paris.`), which the model does not use on its own.
 //!
 //! ```text
 //! scripts/fetch-smollm2.sh   # once
-//! cargo run --release --example lora_llm -- [--steps N] [--rank R] [--out DIR] [--merged DIR] [--dump FILE]
+//! cargo run --release --example lora_llm -- [--steps N] [--rank R] [--targets LIST] [--out DIR] [--merged DIR] [--dump FILE]
 //! python3 scripts/check_peft.py --adapter DIR --merged DIR --dump FILE   # PEFT's view of ours
 //! ```
 //!
@@ -47,19 +48,22 @@ type Model = Decoder<RuntimeDims>;
 const DEFAULT_MODEL: &str = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
 
 const USAGE: &str = "usage: lora_llm [--model FILE.gguf] [--data DIR] [--steps N] [--rank R] \
-                     [--batch B] [--lr LR] [--out DIR] [--merged DIR] [--dump FILE]";
+                     [--targets LIST] [--batch B] [--lr LR] [--out DIR] [--merged DIR] \
+                     [--dump FILE]";
 
 const HELP: &str = "\
 lora_llm: LoRA fine-tuning of SmolLM2-135M-Instruct on data/lora (answers as `ANSWER: X.`),
 the held-out metrics before and after, the adapters saved as PEFT does
 
-usage: lora_llm [--model FILE.gguf] [--data DIR] [--steps N] [--rank R] [--batch B] [--lr LR]
-                [--out DIR] [--merged DIR] [--dump FILE]
+usage: lora_llm [--model FILE.gguf] [--data DIR] [--steps N] [--rank R] [--targets LIST]
+                [--batch B] [--lr LR] [--out DIR] [--merged DIR] [--dump FILE]
 
   --model FILE   the GGUF (models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf)
   --data DIR     train.jsonl and heldout.jsonl (data/lora)
   --steps N      optimizer steps (30)
   --rank R       the adapters' rank (8); alpha is 2R (PEFT's scale alpha/R = 2)
+  --targets LIST the adapted projections, comma-separated among q, k, v, o, gate, up,
+                 down (q,k,v,o)
   --batch B      questions per step (4)
   --lr LR        AdamW's peak rate, warmup 3 steps then cosine (2e-3)
   --out DIR      save the adapters there as PEFT does
@@ -74,6 +78,7 @@ struct Args {
     data: PathBuf,
     steps: usize,
     rank: usize,
+    targets: LoraTargets,
     batch: usize,
     lr: f64,
     out: Option<PathBuf>,
@@ -88,6 +93,7 @@ fn parse() -> Result<Args, lexopt::Error> {
         data: PathBuf::from("data/lora"),
         steps: 30,
         rank: 8,
+        targets: LoraTargets::ALL,
         batch: 4,
         lr: 2e-3,
         out: None,
@@ -101,6 +107,7 @@ fn parse() -> Result<Args, lexopt::Error> {
             Long("data") => a.data = p.value()?.into(),
             Long("steps") => a.steps = common::positive(&mut p, "--steps")?,
             Long("rank") => a.rank = common::positive(&mut p, "--rank")?,
+            Long("targets") => a.targets = targets(&p.value()?.string()?)?,
             Long("batch") => a.batch = common::positive(&mut p, "--batch")?,
             Long("lr") => a.lr = p.value()?.parse()?,
             Long("out") => a.out = Some(p.value()?.into()),
@@ -111,6 +118,30 @@ fn parse() -> Result<Args, lexopt::Error> {
         }
     }
     Ok(a)
+}
+
+/// `--targets`: `q,k,v,o,gate,up,down` or any of them.
+fn targets(list: &str) -> Result<LoraTargets, lexopt::Error> {
+    let mut t = LoraTargets::NONE;
+    for name in list.split(',').map(str::trim) {
+        let flag = match name {
+            "q" => &mut t.q,
+            "k" => &mut t.k,
+            "v" => &mut t.v,
+            "o" => &mut t.o,
+            "gate" => &mut t.gate,
+            "up" => &mut t.up,
+            "down" => &mut t.down,
+            _ => {
+                return Err(format!(
+                    "--targets: `{name}` is not a projection (q, k, v, o, gate, up, down)"
+                )
+                .into())
+            }
+        };
+        *flag = true;
+    }
+    Ok(t)
 }
 
 /// One question: its prompt (the chat template's, up to the assistant's turn) and the
@@ -360,12 +391,16 @@ fn run(a: &Args) -> Result<(), Box<dyn Error>> {
         alpha: 2.0 * a.rank as f64,
         ..LoraConfig::default()
     };
-    model.add_adapters(LoraTargets::ALL, a.rank, config, 0)?;
+    model.add_adapters(a.targets, a.rank, config, 0)?;
     let (trainable, frozen) = (model.num_adapter_params(), model.num_parameters());
+    let adapted = model.blocks.first().map_or(Vec::new(), |b| {
+        [b.attn.lora.names(), b.mlp_lora.names()].concat()
+    });
     println!(
-        "rank-{} adapters on q/k/v/o of {} layers (alpha {}, PEFT's init): {trainable} trainable \
+        "rank-{} adapters on {} of {} layers (alpha {}, PEFT's init): {trainable} trainable \
          parameters, {:.3}% of {}; the base is frozen",
         a.rank,
+        adapted.join("/"),
         model.blocks.len(),
         config.alpha,
         100.0 * trainable as f64 / (trainable + frozen) as f64,

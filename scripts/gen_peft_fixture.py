@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes tests/fixtures/peft/: a tiny random LLaMA checkpoint (`base/`, saved by
-transformers' `save_pretrained`), two LoRA adapters on it saved by PEFT's `save_pretrained`
+transformers' `save_pretrained`), three LoRA adapters on it saved by PEFT's `save_pretrained`
 with non-zero B (`adapter/`: r = 4, α = 8 on q/k/v/o; `adapter_rslora/`: rsLoRA on q/v with
-a `rank_pattern` and an `alpha_pattern`), and `expected.safetensors`: the ids of two
+a `rank_pattern` and an `alpha_pattern`; `adapter_mlp/`: the MLP's gate/up/down and q, down
+of rank 2), and `expected.safetensors`: the ids of two
 sequences and the logits of the base and of base + each adapter, as PEFT computes them.
 tests/peft.rs loads them through shapecheck's public API and checks the logits within 1e-4.
 
@@ -65,6 +66,15 @@ def main():
             rank_pattern={"v_proj": 2},
             alpha_pattern={"q_proj": 16},
             use_rslora=True,
+            lora_dropout=0.0,
+            bias="none",
+            task_type="CAUSAL_LM",
+        ),
+        "adapter_mlp": LoraConfig(
+            r=4,
+            lora_alpha=8,
+            target_modules=["q_proj", "gate_proj", "up_proj", "down_proj"],
+            rank_pattern={"down_proj": 2},
             lora_dropout=0.0,
             bias="none",
             task_type="CAUSAL_LM",

@@ -3,7 +3,9 @@
 //! single heads), of steering while generating, a contrast of residual streams, and the
 //! committed sentiment sentences.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use shapecheck::inspect::{
     restored, Contrast, HeadAblation, HeadSite, Intervention, ResidSite, Selection, Site,
@@ -11,18 +13,12 @@ use shapecheck::inspect::{
 use shapecheck::models::decoder::{Decoder, DecoderDims, RuntimeDims};
 use shapecheck::prelude::*;
 
-fn fixture(case: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/llama")
-        .join(case)
-}
-
 /// The stream leaving the last block, through the lens, is the model's logits (an untied
 /// head: llama_gqa; a tied one: qwen2), at every position of a batch of two.
 #[test]
 fn logit_lens_at_the_last_layer_is_the_models_logits() {
     for case in ["llama_gqa", "qwen2"] {
-        let model = Decoder::<RuntimeDims>::from_hf_dir(fixture(case)).unwrap();
+        let model = Decoder::<RuntimeDims>::from_hf_dir(common::llama_fixture(case)).unwrap();
         let layers = model.blocks.len();
         let shape = (Dyn::new(2), Dyn::new(5));
         let ids = [1, 5, 9, 2, 7, 3, 3, 8, 4, 6];
@@ -48,7 +44,7 @@ fn logit_lens_at_the_last_layer_is_the_models_logits() {
 /// A stream of another width is an error, not a panic.
 #[test]
 fn logit_lens_of_the_wrong_width_is_an_error() {
-    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let model = Decoder::<RuntimeDims>::from_hf_dir(common::llama_fixture("llama_gqa")).unwrap();
     let width = model.embedding.table().dims()[1];
     let wrong = Tensor::<(Dyn, Dyn)>::zeros_with((Dyn::new(2), Dyn::new(width + 1)));
     assert!(model.logit_lens(&wrong).is_err());
@@ -85,7 +81,7 @@ fn the_sentiment_sentences_are_mirrored() {
 /// classifies the sets it was fitted on, and is the model's width.
 #[test]
 fn a_contrast_of_residual_streams() {
-    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let model = Decoder::<RuntimeDims>::from_hf_dir(common::llama_fixture("llama_gqa")).unwrap();
     let layers = model.blocks.len();
     let sel = Selection::new().with(Site::ResidPost, [layers - 1]);
     let last_rows = |first: u32| {
@@ -114,7 +110,7 @@ fn a_contrast_of_residual_streams() {
 /// corrupted run restores 100%, and a position before the change restores nothing.
 #[test]
 fn patching_invariants() {
-    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let model = Decoder::<RuntimeDims>::from_hf_dir(common::llama_fixture("llama_gqa")).unwrap();
     let layers = model.blocks.len();
     let shape = (Dyn::new(1), Dyn::new(4));
     let (clean, corrupt) = ([3, 9, 4, 6], [3, 11, 4, 6]);
@@ -179,7 +175,7 @@ fn patching_invariants() {
 /// position's logit difference (nothing else reaches those logits).
 #[test]
 fn patching_the_stream_leaving_the_last_block() {
-    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let model = Decoder::<RuntimeDims>::from_hf_dir(common::llama_fixture("llama_gqa")).unwrap();
     let layers = model.blocks.len();
     let shape = (Dyn::new(1), Dyn::new(4));
     let (clean, corrupt) = ([3, 9, 4, 6], [3, 11, 4, 6]);
@@ -228,7 +224,7 @@ fn patching_the_stream_leaving_the_last_block() {
 #[test]
 fn head_patching_invariants() {
     for case in ["llama_gqa", "qwen2"] {
-        let model = Decoder::<RuntimeDims>::from_hf_dir(fixture(case)).unwrap();
+        let model = Decoder::<RuntimeDims>::from_hf_dir(common::llama_fixture(case)).unwrap();
         let (layers, heads) = (model.blocks.len(), model.dims().heads().size());
         let shape = (Dyn::new(1), Dyn::new(4));
         let (clean, corrupt) = ([3, 9, 4, 6], [3, 11, 4, 6]);
@@ -321,7 +317,7 @@ fn head_patching_invariants() {
 /// coefficient of zero is the plain decoder's, bit for bit.
 #[test]
 fn steering_while_decoding() {
-    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let model = Decoder::<RuntimeDims>::from_hf_dir(common::llama_fixture("llama_gqa")).unwrap();
     let (layers, width) = (model.blocks.len(), model.embedding.table().dims()[1]);
     let v = Tensor::<(Dyn,)>::randn_with((Dyn::new(width),), 5);
     let steer = |layer, c| [Intervention::add(layer, v.clone(), c).from_position(2)];
@@ -378,7 +374,7 @@ fn steering_while_decoding() {
 fn steered_generation_at_zero_is_plain_generation() {
     use shapecheck::models::decoder::Steered;
     use shapecheck::models::generate::{generate, GenerateConfig};
-    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let model = Decoder::<RuntimeDims>::from_hf_dir(common::llama_fixture("llama_gqa")).unwrap();
     let v = Tensor::<(Dyn,)>::randn_with((model.dims().model(),), 9);
     let config = GenerateConfig {
         max_new_tokens: 8,
@@ -398,14 +394,6 @@ fn steered_generation_at_zero_is_plain_generation() {
 }
 
 /// The largest difference of two equally long slices.
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 /// A batch of prompts of different lengths (`Decoder::run_ragged`): every prompt's logits,
 /// cached states (residual stream, FFN activations, head outputs, queries, keys, attention
 /// pattern), steering, head ablation and logit lens are what the prompt gives alone, at
@@ -416,7 +404,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 fn a_batch_of_prompts_of_different_lengths_is_each_prompt_alone() {
     let prompts: [&[u32]; 4] = [&[3, 9, 4, 6, 2], &[7, 1], &[5, 8, 2, 2, 10, 4, 1], &[6]];
     for case in ["llama_gqa", "qwen2"] {
-        let model = Decoder::<RuntimeDims>::from_hf_dir(fixture(case)).unwrap();
+        let model = Decoder::<RuntimeDims>::from_hf_dir(common::llama_fixture(case)).unwrap();
         let (layers, heads) = (model.blocks.len(), model.dims().heads().size());
         let width = model.embedding.table().dims()[1];
         let v = Tensor::<(Dyn,)>::randn_with((Dyn::new(width),), 5);
@@ -488,7 +476,7 @@ fn a_batch_of_prompts_of_different_lengths_is_each_prompt_alone() {
             // The logit lens of the packed stream, row for row.
             let lens = model.logit_lens(cache.resid_post(0).unwrap()).unwrap();
             let lone = model.logit_lens(alone.resid_post(0).unwrap()).unwrap();
-            let d = max_diff(
+            let d = common::max_abs_diff(
                 &lens.as_slice()[rows.start * vocab..rows.end * vocab],
                 lone.as_slice(),
             );
@@ -514,7 +502,7 @@ fn a_batch_of_prompts_of_different_lengths_is_each_prompt_alone() {
 /// ablation averages over the prompts' own positions only. Empty input is an error.
 #[test]
 fn a_large_ragged_batch_and_its_errors() {
-    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let model = Decoder::<RuntimeDims>::from_hf_dir(common::llama_fixture("llama_gqa")).unwrap();
     let prompts: Vec<Vec<u32>> = (0..12)
         .map(|i| {
             (0..1 + (i * 5) % 9)
@@ -527,11 +515,11 @@ fn a_large_ragged_batch_and_its_errors() {
         .run_ragged(&refs, &Selection::new(), &[], &[], &[])
         .unwrap();
     let vocab = logits.dims()[1];
-    let mut worst = 0.0f32;
+    let mut worst = 0.0f64;
     for (i, p) in refs.iter().enumerate() {
         let rows = cache.rows(i).unwrap();
         let one = model.logits((Dyn::new(1), Dyn::new(p.len())), p).unwrap();
-        let d = max_diff(
+        let d = common::max_abs_diff(
             &logits.as_slice()[rows.start * vocab..rows.end * vocab],
             one.as_slice(),
         );
@@ -554,7 +542,7 @@ fn a_large_ragged_batch_and_its_errors() {
         .map(|c| (0..5).map(|r| zp.as_slice()[r * w + c]).sum::<f32>() / 5.0)
         .collect();
     for r in 0..5 {
-        let d = max_diff(&za.as_slice()[r * w..r * w + hd], &avg);
+        let d = common::max_abs_diff(&za.as_slice()[r * w..r * w + hd], &avg);
         assert!(d <= 1e-6, "row {r}: the mean ablation is off by {d}");
     }
     let e = model

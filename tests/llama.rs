@@ -4,6 +4,8 @@
 //! `Decoder::from_hf_dir` and give `transformers`' logits within 1e-4; SmolLM2-135M-Instruct
 //! from its GGUF gives its last-token logits within 1e-3 and the same greedy continuation.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use shapecheck::io::SafeTensors;
@@ -12,15 +14,9 @@ use shapecheck::models::decoder::{Decoder, DecoderDims, Dims, RuntimeDims};
 use shapecheck::models::ModelError;
 use shapecheck::prelude::*;
 
-fn fixture(case: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/llama")
-        .join(case)
-}
-
 /// The ids and logits `transformers` computed for `case`.
 fn expected(case: &str) -> (usize, usize, Vec<u32>, Vec<f32>) {
-    let file = SafeTensors::open(fixture(case).join("expected.safetensors")).unwrap();
+    let file = SafeTensors::open(common::llama_fixture(case).join("expected.safetensors")).unwrap();
     let shape = file.info("ids").unwrap().shape;
     let (b, s) = (shape[0], shape[1]);
     let ids: Tensor<(Dyn, Dyn)> = file.load_with("ids", (Dyn::new(b), Dyn::new(s))).unwrap();
@@ -32,22 +28,14 @@ fn expected(case: &str) -> (usize, usize, Vec<u32>, Vec<f32>) {
     (b, s, ids, logits.into_vec())
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 /// The case's logits, through runtime dims, within 1e-4 of `transformers`'; and, unless
 /// the RoPE depends on the length of each call (dynamic NTK), the logits of KV-cache
 /// decoding one token at a time equal the full forward's.
 fn parity(case: &str, decode: bool) {
-    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture(case)).unwrap();
+    let model = Decoder::<RuntimeDims>::from_hf_dir(common::llama_fixture(case)).unwrap();
     let (b, s, ids, want) = expected(case);
     let got = model.logits((Dyn::new(b), Dyn::new(s)), &ids).unwrap();
-    let d = max_diff(got.as_slice(), &want);
+    let d = common::max_abs_diff(got.as_slice(), &want);
     assert!(d < 1e-4, "{case}: logits differ from transformers' by {d}");
     if decode {
         let v = model.dims().vocab().size();
@@ -56,7 +44,7 @@ fn parity(case: &str, decode: bool) {
             for t in 0..s {
                 let step = model.decode(&mut cache, &ids[row * s + t..][..1]).unwrap();
                 let want = &got.as_slice()[(row * s + t) * v..][..v];
-                let d = max_diff(step.as_slice(), want);
+                let d = common::max_abs_diff(step.as_slice(), want);
                 assert!(
                     d < 1e-5,
                     "{case}: decoding position {t} of row {row} differs by {d}"
@@ -103,12 +91,12 @@ dim!(pub Vocab = 64; pub Model = 32; pub Heads = 4; pub KvHeads = 2; pub HeadDim
 #[test]
 fn static_dims_are_checked_against_the_config() {
     type Gqa = Dims<Vocab, Model, Heads, KvHeads, HeadDim, Ffn>;
-    let model = Decoder::<Gqa>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let model = Decoder::<Gqa>::from_hf_dir(common::llama_fixture("llama_gqa")).unwrap();
     let (b, s, ids, want) = expected("llama_gqa");
     let got = model.logits((Dyn::new(b), Dyn::new(s)), &ids).unwrap();
-    assert!(max_diff(got.as_slice(), &want) < 1e-4);
+    assert!(common::max_abs_diff(got.as_slice(), &want) < 1e-4);
     // qwen2 has a head dim of 8, not 12.
-    let err = Decoder::<Gqa>::from_hf_dir(fixture("qwen2")).unwrap_err();
+    let err = Decoder::<Gqa>::from_hf_dir(common::llama_fixture("qwen2")).unwrap_err();
     assert!(matches!(err, ModelError::Config { .. }), "{err:?}");
     assert!(
         err.to_string()
@@ -124,11 +112,11 @@ fn a_missing_tensor_or_another_activation_is_refused() {
     let dir = std::env::temp_dir().join(format!("shapecheck-llama-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(
-        fixture("qwen2").join("config.json"),
+        common::llama_fixture("qwen2").join("config.json"),
         dir.join("config.json"),
     )
     .unwrap();
-    let file = SafeTensors::open(fixture("qwen2").join("model.safetensors")).unwrap();
+    let file = SafeTensors::open(common::llama_fixture("qwen2").join("model.safetensors")).unwrap();
     let mut w = shapecheck::io::SafetensorsWriter::new();
     for name in file.names() {
         let shape = file.info(name).unwrap().shape;
@@ -198,9 +186,11 @@ fn smollm2() -> Option<PathBuf> {
 fn smollm2_from_gguf_matches_transformers() {
     let Some(path) = smollm2() else { return };
     let model = Decoder::<SmolLm2_135m>::from_gguf(&path).unwrap();
-    let text = std::fs::read_to_string(fixture("smollm2").join("expected.json")).unwrap();
+    let text =
+        std::fs::read_to_string(common::llama_fixture("smollm2").join("expected.json")).unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let last = SafeTensors::open(fixture("smollm2").join("last_logits.safetensors")).unwrap();
+    let last = SafeTensors::open(common::llama_fixture("smollm2").join("last_logits.safetensors"))
+        .unwrap();
     let prompts = json["prompts"].as_array().unwrap();
     let n = json["new_tokens"].as_u64().unwrap() as usize;
     for (i, p) in prompts.iter().enumerate() {
@@ -215,7 +205,7 @@ fn smollm2_from_gguf_matches_transformers() {
             .unwrap();
         let mut cache = model.cache();
         let logits = model.decode_last(&mut cache, &ids).unwrap();
-        let d = max_diff(logits.as_slice(), want.as_slice());
+        let d = common::max_abs_diff(logits.as_slice(), want.as_slice());
         assert!(d < 1e-3, "prompt {i}: last-token logits differ by {d}");
         // `generate` stops early at the end-of-sequence token (2, `<|im_end|>`).
         let want: Vec<u32> = p["greedy"]
@@ -320,7 +310,7 @@ fn runtime_heads_that_do_not_group_are_an_error() {
 #[test]
 fn inspecting_grouped_heads_shows_the_keys_repeated() {
     use shapecheck::inspect::{Selection, Site};
-    let model = Decoder::<RuntimeDims>::from_hf_dir(fixture("llama_gqa")).unwrap();
+    let model = Decoder::<RuntimeDims>::from_hf_dir(common::llama_fixture("llama_gqa")).unwrap();
     let (b, s, ids, _) = expected("llama_gqa");
     let shape = (Dyn::new(b), Dyn::new(s));
     let sel = Selection::new()
@@ -349,7 +339,7 @@ fn inspecting_grouped_heads_shows_the_keys_repeated() {
 #[test]
 fn a_left_padded_batch_decodes_as_each_row_alone() {
     for case in ["llama_gqa", "mistral_sw"] {
-        let model = Decoder::<RuntimeDims>::from_hf_dir(fixture(case)).unwrap();
+        let model = Decoder::<RuntimeDims>::from_hf_dir(common::llama_fixture(case)).unwrap();
         let v = model.dims().vocab().size();
         let prompts: [&[u32]; 3] = [&[5, 9, 2, 40, 7, 7, 63], &[11, 3, 30, 8], &[17]];
         let n = 7;
@@ -362,7 +352,7 @@ fn a_left_padded_batch_decodes_as_each_row_alone() {
             let one = model.decode(&mut alone[r], p).unwrap();
             for (t, pos) in (pads[r]..n).enumerate() {
                 let got = &logits.as_slice()[(r * n + pos) * v..][..v];
-                let d = max_diff(got, &one.as_slice()[t * v..][..v]);
+                let d = common::max_abs_diff(got, &one.as_slice()[t * v..][..v]);
                 assert!(d < 1e-5, "{case}: row {r} position {t} differs by {d}");
             }
             last.push(one.as_slice()[(p.len() - 1) * v..].to_vec());
@@ -373,7 +363,7 @@ fn a_left_padded_batch_decodes_as_each_row_alone() {
             logits = model.decode_ragged(&mut batch, &rows).unwrap();
             for r in 0..3 {
                 let one = model.decode(&mut alone[r], &next[r..r + 1]).unwrap();
-                let d = max_diff(&logits.as_slice()[r * v..][..v], one.as_slice());
+                let d = common::max_abs_diff(&logits.as_slice()[r * v..][..v], one.as_slice());
                 assert!(d < 1e-5, "{case}: step {step} row {r} differs by {d}");
                 last[r] = one.as_slice().to_vec();
             }
@@ -393,7 +383,7 @@ fn a_left_padded_batch_decodes_as_each_row_alone() {
 /// loader that misread a bf16 tensor would be off by far more.
 #[test]
 fn a_sharded_bf16_checkpoint_gives_transformers_logits() {
-    let dir = fixture("llama_gqa_bf16_sharded");
+    let dir = common::llama_fixture("llama_gqa_bf16_sharded");
     assert!(!dir.join("model.safetensors").exists());
     let model = Decoder::<RuntimeDims>::from_hf_dir(&dir).unwrap();
     let file = SafeTensors::open(dir.join("expected.safetensors")).unwrap();
@@ -405,16 +395,16 @@ fn a_sharded_bf16_checkpoint_gives_transformers_logits() {
     assert_eq!(want.len(), b * s * v);
     let ids: Vec<u32> = ids.iter().map(|&x| x as u32).collect();
     let got = model.logits((Dyn::new(b), Dyn::new(s)), &ids).unwrap();
-    let d = max_diff(got.as_slice(), &want);
+    let d = common::max_abs_diff(got.as_slice(), &want);
     assert!(
         d < 1e-4,
         "bf16 weights: logits differ from transformers' by {d}"
     );
     let (_, _, f32_ids, f32_logits) = expected("llama_gqa");
     assert_eq!(f32_ids, ids);
-    let d = max_diff(got.as_slice(), &f32_logits);
+    let d = common::max_abs_diff(got.as_slice(), &f32_logits);
     assert!(
-        d > 1e-3 && d <= gap + 1e-4,
+        d > 1e-3 && d <= f64::from(gap) + 1e-4,
         "bf16 weights move the logits by {d}, transformers' by {gap}"
     );
 }
@@ -439,7 +429,7 @@ fn values(file: &SafeTensors, name: &str) -> Vec<f32> {
 
 /// A copy of the sharded fixture in a fresh directory, for a test to break.
 fn sharded_copy(tag: &str) -> PathBuf {
-    let src = fixture("llama_gqa_bf16_sharded");
+    let src = common::llama_fixture("llama_gqa_bf16_sharded");
     let dir = std::env::temp_dir().join(format!("shapecheck-sharded-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

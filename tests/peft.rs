@@ -5,6 +5,8 @@
 //! and config and load back; mismatches are errors naming the key; and the merged model
 //! saves as a Hugging Face directory that `Decoder::from_hf_dir` loads back.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use shapecheck::io::{LoadError, SafeTensors};
@@ -26,6 +28,15 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// A scratch directory `name` holding the weights of fixture `adapter` (its configuration
+/// for the test to write, edited), and the text of that configuration.
+fn weights_of(adapter: &str, name: &str) -> (PathBuf, String) {
+    let dir = scratch(name);
+    let text = std::fs::read_to_string(fixture(adapter).join(PEFT_CONFIG)).unwrap();
+    std::fs::copy(fixture(adapter).join(PEFT_WEIGHTS), dir.join(PEFT_WEIGHTS)).unwrap();
+    (dir, text)
+}
+
 fn base() -> Decoder<RuntimeDims> {
     Decoder::<RuntimeDims>::from_hf_dir(fixture("base")).unwrap()
 }
@@ -43,14 +54,6 @@ fn expected(key: &str) -> ((Dyn, Dyn), Vec<u32>, Vec<f32>) {
     (shape, ids, logits.into_vec())
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 fn logits(model: &Decoder<RuntimeDims>, key: &str) -> (Vec<f32>, Vec<f32>) {
     let (shape, ids, want) = expected(key);
     (model.logits(shape, &ids).unwrap().into_vec(), want)
@@ -60,16 +63,16 @@ fn logits(model: &Decoder<RuntimeDims>, key: &str) -> (Vec<f32>, Vec<f32>) {
 fn adapters_written_by_peft_give_its_logits() {
     let mut model = base();
     let (got, want) = logits(&model, "base");
-    assert!(max_diff(&got, &want) < 1e-4);
+    assert!(common::max_abs_diff(&got, &want) < 1e-4);
     for name in ["adapter", "adapter_rslora"] {
         let mut model = base();
         let config = model.load_peft(fixture(name)).unwrap();
         let (got, want) = logits(&model, name);
-        let d = max_diff(&got, &want);
+        let d = common::max_abs_diff(&got, &want);
         assert!(d < 1e-4, "{name}: logits differ from PEFT's by {d}");
         // The adapter moved the logits far more than the tolerance.
         let (plain, _) = logits(&base(), "base");
-        assert!(max_diff(&got, &plain) > 0.5, "{name}");
+        assert!(common::max_abs_diff(&got, &plain) > 0.5, "{name}");
         assert_eq!(config.r, 4);
         // Only the adapters are trainable, as after PEFT's `get_peft_model`.
         let trainable = model.adapter_params_mut().len();
@@ -154,13 +157,7 @@ fn saved_adapters_use_peft_names_and_config_and_load_back() {
 #[test]
 fn a_config_that_disagrees_with_the_tensors_or_the_model_is_an_error() {
     // The config says rank 2, the tensors are of rank 4.
-    let dir = scratch("rank");
-    let text = std::fs::read_to_string(fixture("adapter").join(PEFT_CONFIG)).unwrap();
-    std::fs::copy(
-        fixture("adapter").join(PEFT_WEIGHTS),
-        dir.join(PEFT_WEIGHTS),
-    )
-    .unwrap();
+    let (dir, text) = weights_of("adapter", "rank");
     std::fs::write(dir.join(PEFT_CONFIG), text.replace("\"r\": 4", "\"r\": 2")).unwrap();
     let mut model = base();
     let err = model.load_peft(&dir).unwrap_err();
@@ -172,15 +169,15 @@ fn a_config_that_disagrees_with_the_tensors_or_the_model_is_an_error() {
     );
     assert!(!model.has_adapters(), "a refused file leaves no adapter");
 
-    // An MLP target this decoder does not adapt.
+    // A target this decoder does not adapt (the MLP's are adapted now: the head is not).
     std::fs::write(
         dir.join(PEFT_CONFIG),
-        text.replace("\"o_proj\"", "\"gate_proj\""),
+        text.replace("\"o_proj\"", "\"lm_head\""),
     )
     .unwrap();
     let err = model.load_peft(&dir).unwrap_err().to_string();
     assert!(
-        err.contains("target module `gate_proj` is not one this decoder adapts"),
+        err.contains("target module `lm_head` is not one this decoder adapts"),
         "{err}"
     );
 
@@ -235,11 +232,78 @@ fn merged_model_saves_as_a_hugging_face_directory_that_loads_back() {
     model.save_hf_dir(&dir, 64).unwrap();
     let back = Decoder::<RuntimeDims>::from_hf_dir(&dir).unwrap();
     let (got, want) = logits(&back, "adapter");
-    let d = max_diff(&got, &want);
+    let d = common::max_abs_diff(&got, &want);
     assert!(
         d < 1e-4,
         "merged and reloaded: logits differ from PEFT's by {d}"
     );
     let (merged, _) = logits(&model, "adapter");
     assert_eq!(got, merged, "the reloaded model is the merged one");
+}
+
+/// Adapters on the MLP's gate/up/down (and q), written by PEFT with `down_proj` of rank 2:
+/// PEFT's logits within 1e-4, saved under PEFT's names and read back bit for bit, merged
+/// into a Hugging Face directory that gives PEFT's logits again.
+#[test]
+fn mlp_adapters_written_by_peft_give_peft_logits_and_save_and_merge() {
+    let mut model = base();
+    let config = model.load_peft(fixture("adapter_mlp")).unwrap();
+    assert_eq!(
+        (config.r, config.rank_of("model.layers.1.mlp.down_proj")),
+        (4, 2)
+    );
+    let (got, want) = logits(&model, "adapter_mlp");
+    let d = common::max_abs_diff(&got, &want);
+    assert!(d < 1e-4, "logits differ from PEFT's by {d}");
+    let (plain, _) = logits(&base(), "base");
+    assert!(common::max_abs_diff(&got, &plain) > 0.5);
+    // Per layer q 4·(32 + 32), gate and up 4·(32 + 48), down 2·(48 + 32); two layers.
+    assert_eq!(model.num_adapter_params(), 2 * (256 + 2 * 320 + 160));
+    assert_eq!(model.adapter_params_mut().len(), 2 * 4 * 2);
+
+    let dir = scratch("mlp");
+    model.save_peft(&dir, "base").unwrap();
+    let ours = SafeTensors::open(dir.join(PEFT_WEIGHTS)).unwrap();
+    let peft = SafeTensors::open(fixture("adapter_mlp").join(PEFT_WEIGHTS)).unwrap();
+    let (mut a, mut b) = (ours.names(), peft.names());
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    assert!(a.contains(&"base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"));
+    let text = std::fs::read_to_string(dir.join(PEFT_CONFIG)).unwrap();
+    let saved = AdapterConfig::from_json(&text).unwrap();
+    assert_eq!(
+        saved.target_modules,
+        ["q_proj", "gate_proj", "up_proj", "down_proj"]
+    );
+    assert_eq!(saved.rank_of("model.layers.0.mlp.down_proj"), 2);
+    let mut back = base();
+    back.load_peft(&dir).unwrap();
+    assert_eq!(logits(&back, "base").0, got);
+
+    model.merge_adapters();
+    assert!(!model.has_adapters());
+    let merged = scratch("mlp-merged");
+    model.save_hf_dir(&merged, 64).unwrap();
+    let again = Decoder::<RuntimeDims>::from_hf_dir(&merged).unwrap();
+    let (got, want) = logits(&again, "adapter_mlp");
+    let d = common::max_abs_diff(&got, &want);
+    assert!(d < 1e-4, "merged: logits differ from PEFT's by {d}");
+}
+
+/// An MLP adapter whose tensor disagrees with the configuration is an `Err` naming the key
+/// and both shapes, and leaves no adapter.
+#[test]
+fn an_mlp_adapter_of_another_shape_is_an_error_naming_the_key() {
+    let (dir, text) = weights_of("adapter_mlp", "mlp-rank");
+    let text = text.replace("\"down_proj\": 2", "\"down_proj\": 3");
+    std::fs::write(dir.join(PEFT_CONFIG), text).unwrap();
+    let mut model = base();
+    let err = model.load_peft(&dir).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "tensor `base_model.model.model.layers.0.mlp.down_proj.lora_A.weight`: \
+         expected shape (Dyn=3, Dyn=48), file has [2, 48]"
+    );
+    assert!(!model.has_adapters(), "a refused file leaves no adapter");
 }

@@ -289,3 +289,11 @@ pub fn missing(what: &str, path: &Path) {
     }
     eprintln!("note: skipping: {msg}");
 }
+
+/// The tiny LLaMA-family checkpoint `case` of `tests/fixtures/llama` (a Hugging Face
+/// directory with the logits `transformers` computed, from `scripts/golden_llama.py`).
+pub fn llama_fixture(case: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/llama")
+        .join(case)
+}

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::inspect::{Hooks, Site};
 use crate::nn::ffn::SwiGlu;
 use crate::nn::flow::Traced;
-use crate::nn::lora::LoraConfig;
+use crate::nn::lora::{LoraConfig, MlpAdapters};
 use crate::nn::norm::RmsNorm;
 use crate::nn::rope::Rope;
 use crate::nn::self_attention::LoraTargets;
@@ -52,6 +52,8 @@ pub struct Block<D: DecoderDims, T: Float = f32, W: Storage<T> = Dense> {
     pub ffn_norm: RmsNorm<D::Model, T>,
     /// The SwiGLU feed-forward (`mlp`): `gate` (`W1`), `up` (`W3`), `down` (`W2`).
     pub ffn: SwiGlu<D::Model, D::Ffn, T, W>,
+    /// LoRA adapters of the feed-forward's projections, none by default.
+    pub mlp_lora: MlpAdapters<D::Model, D::Ffn, T>,
 }
 
 /// A vector of ones.
@@ -84,15 +86,17 @@ impl<D: DecoderDims, T: Float> Block<D, T> {
                 normal_linear((m, f), false, std, seed + 5),
                 normal_linear((f, m), false, std, seed + 6),
             ),
+            mlp_lora: MlpAdapters::none(),
         }
     }
 }
 
 impl<D: DecoderDims, T: Float> Block<D, T> {
-    /// Gives the attention projections named by `targets` a fresh adapter of rank `rank`
-    /// ([`SelfAttention::add_adapters`]). The block's own parameters are left as they
-    /// are: freeze them (or use [`Decoder::add_adapters`](super::Decoder::add_adapters),
-    /// which does).
+    /// Gives the projections named by `targets` a fresh adapter of rank `rank`
+    /// ([`SelfAttention::add_adapters`] from `seed`, [`MlpAdapters::add`] from
+    /// `seed + 4`). The block's own parameters are left as they are: freeze them (or use
+    /// [`Decoder::add_adapters`](super::Decoder::add_adapters), which does). `Err` as
+    /// theirs; the attention's are added before the feed-forward's are checked.
     pub fn add_adapters(
         &mut self,
         targets: LoraTargets,
@@ -100,13 +104,16 @@ impl<D: DecoderDims, T: Float> Block<D, T> {
         config: LoraConfig,
         seed: u64,
     ) -> Result<(), Error> {
-        self.attn.add_adapters(targets, rank, config, seed)
+        self.attn.add_adapters(targets, rank, config, seed)?;
+        self.mlp_lora
+            .add(&self.ffn, targets, rank, config, seed + 4)
     }
 
     /// Folds every adapter into its projection and removes it
-    /// ([`SelfAttention::merge_adapters`]).
+    /// ([`SelfAttention::merge_adapters`], [`MlpAdapters::merge_into`]).
     pub fn merge_adapters(&mut self) {
-        self.attn.merge_adapters()
+        self.attn.merge_adapters();
+        self.mlp_lora.merge_into(&mut self.ffn);
     }
 }
 
@@ -175,9 +182,12 @@ impl<D: DecoderDims, T: Float, W: Storage<T>> Block<D, T, W> {
         let z = hooks.z(z);
         let x = hooks.resid(Site::ResidMid, x + &self.attn.out(&z)?);
         let h = self.ffn_norm.try_forward(&x)?;
-        let act = self.ffn.try_activations_of(&h)?;
+        let act = self.mlp_lora.try_activations(&self.ffn, &h)?;
         hooks.ffn(&act);
-        let down = self.ffn.down.try_project(None, &act)?;
+        let down = self
+            .ffn
+            .down
+            .try_project(self.mlp_lora.down.as_ref(), &act)?;
         Ok(hooks.resid(Site::ResidPost, &x + &down))
     }
 }

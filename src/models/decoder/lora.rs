@@ -1,11 +1,12 @@
-//! LoRA on a decoder's attention projections: optional [`LoRA`] adapters beside `wq`, `wk`,
-//! `wv` and `wo` of each block's attention layer ([`AttnAdapters`]), trained while the decoder is frozen,
-//! then folded into the projections ([`Decoder::merge_adapters`]).
+//! LoRA on a decoder's projections: optional [`LoRA`] adapters beside `wq`, `wk`, `wv` and
+//! `wo` of each block's attention layer ([`AttnAdapters`]) and beside `gate`, `up` and
+//! `down` of its feed-forward ([`MlpAdapters`](crate::nn::lora::MlpAdapters), the block's `mlp_lora`), trained while the
+//! decoder is frozen, then folded into the projections ([`Decoder::merge_adapters`]).
 //!
 //! - The forward stays the one forward of `block.rs`: each adapted projection runs
 //!   [`nn::lora::adapted`](crate::nn::lora::adapted), `x·Wᵀ + s·(x·Aᵀ)·Bᵀ` (two thin GEMMs,
 //!   `B·A` never formed) where the plain one computes `x·Wᵀ`; a block without adapters
-//!   checks four `None`s and computes nothing more.
+//!   checks seven `None`s and computes nothing more.
 //! - [`Decoder::add_adapters`] freezes every parameter of the decoder (as PEFT's
 //!   `get_peft_model` does), so a tape reads the base as constants: only `A` and `B` get
 //!   gradients. [`Decoder::adapter_params_mut`] is what the optimizer steps, so only they
@@ -13,7 +14,8 @@
 //!   `num_parameters`, …) and [`Decoder::save`] cover the base only: the adapters have a
 //!   walk of their own ([`AttnAdapters`]'s `Params`) and save and load on their own
 //!   ([`save_adapters`](Decoder::save_adapters), [`load_adapters`](Decoder::load_adapters)),
-//!   under PEFT's names (`layers.0.self_attn.q_proj.lora_A.weight`).
+//!   under PEFT's names (`layers.0.self_attn.q_proj.lora_A.weight`,
+//!   `layers.0.mlp.gate_proj.lora_A.weight`).
 //! - [`Decoder::decode`] (the KV cache) runs the same block forward, adapters included, so
 //!   incremental decoding of an adapted decoder equals its full forward, merged or not.
 //!
@@ -67,6 +69,15 @@ fn read<DIn: crate::dim::Dim, DOut: crate::dim::Dim, T: Float>(
         .transpose()
 }
 
+/// Adds adapter `a`, if there is one, to `file` under `prefix`.
+fn save<DIn: crate::dim::Dim, DOut: crate::dim::Dim, T: Float>(
+    a: &Option<Adapter<DIn, DOut, T>>,
+    file: &mut SafetensorsWriter,
+    prefix: String,
+) -> Result<(), SaveError> {
+    a.as_ref().map_or(Ok(()), |a| a.save(file, &prefix))
+}
+
 /// Puts factors read by [`read`] into the adapter.
 fn put<DIn: crate::dim::Dim, DOut: crate::dim::Dim, T: Float>(
     a: &mut Option<Adapter<DIn, DOut, T>>,
@@ -80,13 +91,15 @@ fn put<DIn: crate::dim::Dim, DOut: crate::dim::Dim, T: Float>(
 
 impl<D: DecoderDims, T: Float> Decoder<D, T> {
     /// Calls `v` on every adapter parameter, under PEFT's names
-    /// (`layers.{i}.self_attn.{q,k,v,o}_proj.lora_{A,B}.weight`): the adapters' walk, beside
-    /// the decoder's own ([`Params`], which covers the base only).
+    /// (`layers.{i}.self_attn.{q,k,v,o}_proj.lora_{A,B}.weight`, then
+    /// `layers.{i}.mlp.{gate,up,down}_proj.…`): the adapters' walk, beside the decoder's
+    /// own ([`Params`], which covers the base only).
     pub fn visit_adapters<'a>(&'a self, v: &mut impl ParamVisitor<'a, T>) {
         for (i, b) in self.blocks.iter().enumerate() {
             b.attn
                 .lora
                 .visit_params(&format!("layers.{i}.self_attn."), v);
+            b.mlp_lora.visit_params(&format!("layers.{i}.mlp."), v);
         }
     }
 
@@ -96,14 +109,17 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
             b.attn
                 .lora
                 .visit_params_mut(&format!("layers.{i}.self_attn."), v);
+            b.mlp_lora.visit_params_mut(&format!("layers.{i}.mlp."), v);
         }
     }
 
     /// Freezes the decoder ([`Params::freeze`]: its own parameters, not the adapters) and
     /// gives the projections named by `targets` in every block a fresh rank-`rank` adapter
-    /// (see [`SelfAttention::add_adapters`](crate::nn::self_attention::SelfAttention::add_adapters);
-    /// block `i` draws from `seed + 4·i`). For other targets per block, call
-    /// [`Params::freeze`] and `SelfAttention::add_adapters` yourself.
+    /// (see [`SelfAttention::add_adapters`](crate::nn::self_attention::SelfAttention::add_adapters)
+    /// and [`MlpAdapters::add`](crate::nn::lora::MlpAdapters::add); block `i`'s attention draws from `seed + 4·i`, its
+    /// feed-forward from `seed + 4·L + 3·i` for `L` blocks). For other targets per block,
+    /// call [`Params::freeze`] and [`Block::add_adapters`](super::Block::add_adapters)
+    /// yourself.
     ///
     /// `Err` when `rank` exceeds a projection's smaller side or `config` is invalid;
     /// nothing is then added (the decoder is frozen all the same).
@@ -135,22 +151,40 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
             if targets.o {
                 Adapter::<_, _, T>::peft(op, o, r, config, 0)?;
             }
+            let (up, down) = (
+                b.ffn.up.weight.value().shape(),
+                b.ffn.down.weight.value().shape(),
+            );
+            if targets.gate || targets.up {
+                Adapter::<_, _, T>::peft(op, (up.1, up.0), r, config, 0)?;
+            }
+            if targets.down {
+                Adapter::<_, _, T>::peft(op, (down.1, down.0), r, config, 0)?;
+            }
         }
+        let mlp_seed = seed + 4 * self.blocks.len() as u64;
         for (i, b) in self.blocks.iter_mut().enumerate() {
-            b.attn
-                .add_adapters(targets, rank, config, seed + 4 * i as u64)?;
+            let i = i as u64;
+            b.attn.add_adapters(targets, rank, config, seed + 4 * i)?;
+            b.mlp_lora
+                .add(&b.ffn, targets, rank, config, mlp_seed + 3 * i)?;
         }
         Ok(())
     }
 
     /// Whether any block has an adapter.
     pub fn has_adapters(&self) -> bool {
-        self.blocks.iter().any(|b| !b.attn.lora.is_empty())
+        self.blocks
+            .iter()
+            .any(|b| !b.attn.lora.is_empty() || !b.mlp_lora.is_empty())
     }
 
     /// The number of scalar parameters of the adapters (`R·(DIn + DOut)` each).
     pub fn num_adapter_params(&self) -> usize {
-        self.blocks.iter().map(|b| b.attn.lora.num_params()).sum()
+        self.blocks
+            .iter()
+            .map(|b| b.attn.lora.num_params() + b.mlp_lora.num_params())
+            .sum()
     }
 
     /// The adapters' parameters with PEFT's names
@@ -174,18 +208,18 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     }
 
     /// Folds every adapter into its projection and removes it
-    /// ([`SelfAttention::merge_adapters`](crate::nn::self_attention::SelfAttention::merge_adapters)):
+    /// ([`Block::merge_adapters`](super::Block::merge_adapters)):
     /// a plain decoder again, which computes what the adapted one computed (to rounding),
     /// and saves as any decoder does.
     pub fn merge_adapters(&mut self) {
-        self.blocks.iter_mut().for_each(|b| b.attn.merge_adapters());
+        self.blocks.iter_mut().for_each(|b| b.merge_adapters());
     }
 
     /// The adapters alone as a safetensors file in memory, under
     /// [`named_adapter_params`](Self::named_adapter_params)' names, with their rank, α and
     /// rsLoRA recorded in the metadata in the shape of PEFT's `adapter_config.json`
     /// ([`AdapterConfig`](crate::nn::lora::AdapterConfig): `target_modules` the adapted
-    /// projections, `layers.{i}.self_attn.{q,k,v,o}_proj`). `Err` when the adapters
+    /// projections, `layers.{i}.self_attn.{q,k,v,o}_proj`, `layers.{i}.mlp.{gate,up,down}_proj`). `Err` when the adapters
     /// disagree on rsLoRA (the record holds one for all).
     pub fn adapters_to_safetensors(&self) -> Result<SafetensorsWriter, SaveError> {
         self.adapters_under("")
@@ -196,20 +230,16 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     pub(super) fn adapters_under(&self, prefix: &str) -> Result<SafetensorsWriter, SaveError> {
         let mut file = SafetensorsWriter::new();
         for (i, b) in self.blocks.iter().enumerate() {
-            let l: &AttnAdapters<_, _, _, _, T> = &b.attn.lora;
+            let (l, m): (&AttnAdapters<_, _, _, _, T>, _) = (&b.attn.lora, &b.mlp_lora);
             let p = |n: &str| format!("{prefix}layers.{i}.self_attn.{n}.");
-            if let Some(a) = &l.q {
-                a.save(&mut file, &p("q_proj"))?;
-            }
-            if let Some(a) = &l.k {
-                a.save(&mut file, &p("k_proj"))?;
-            }
-            if let Some(a) = &l.v {
-                a.save(&mut file, &p("v_proj"))?;
-            }
-            if let Some(a) = &l.o {
-                a.save(&mut file, &p("o_proj"))?;
-            }
+            let pm = |n: &str| format!("{prefix}layers.{i}.mlp.{n}.");
+            save(&l.q, &mut file, p("q_proj"))?;
+            save(&l.k, &mut file, p("k_proj"))?;
+            save(&l.v, &mut file, p("v_proj"))?;
+            save(&l.o, &mut file, p("o_proj"))?;
+            save(&m.gate, &mut file, pm("gate_proj"))?;
+            save(&m.up, &mut file, pm("up_proj"))?;
+            save(&m.down, &mut file, pm("down_proj"))?;
         }
         Ok(file)
     }
@@ -246,7 +276,8 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         self.load_adapters_under(file, "", &config)
     }
 
-    /// Reads every adapter under `{root}layers.{i}.self_attn.{q,k,v,o}_proj.`, checked
+    /// Reads every adapter under `{root}layers.{i}.self_attn.{q,k,v,o}_proj.` and
+    /// `{root}layers.{i}.mlp.{gate,up,down}_proj.`, checked
     /// against `config`, after refusing a tensor of `file` that is none of them; all are
     /// read and checked before any is replaced.
     pub(super) fn load_adapters_under(
@@ -276,19 +307,31 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         for (i, b) in self.blocks.iter().enumerate() {
             let l = &b.attn.lora;
             let p = |n: &str| format!("{root}layers.{i}.self_attn.{n}.");
+            let (m, pm) = (&b.mlp_lora, |n: &str| format!("{root}layers.{i}.mlp.{n}."));
             read_all.push((
-                read(&l.q, file, p("q_proj"), config)?,
-                read(&l.k, file, p("k_proj"), config)?,
-                read(&l.v, file, p("v_proj"), config)?,
-                read(&l.o, file, p("o_proj"), config)?,
+                (
+                    read(&l.q, file, p("q_proj"), config)?,
+                    read(&l.k, file, p("k_proj"), config)?,
+                    read(&l.v, file, p("v_proj"), config)?,
+                    read(&l.o, file, p("o_proj"), config)?,
+                ),
+                (
+                    read(&m.gate, file, pm("gate_proj"), config)?,
+                    read(&m.up, file, pm("up_proj"), config)?,
+                    read(&m.down, file, pm("down_proj"), config)?,
+                ),
             ));
         }
-        for (b, (q, k, v, o)) in self.blocks.iter_mut().zip(read_all) {
+        for (b, ((q, k, v, o), (gate, up, down))) in self.blocks.iter_mut().zip(read_all) {
             let l = &mut b.attn.lora;
             put(&mut l.q, q);
             put(&mut l.k, k);
             put(&mut l.v, v);
             put(&mut l.o, o);
+            let m = &mut b.mlp_lora;
+            put(&mut m.gate, gate);
+            put(&mut m.up, up);
+            put(&mut m.down, down);
         }
         Ok(())
     }

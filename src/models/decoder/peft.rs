@@ -1,13 +1,15 @@
 //! A decoder's LoRA adapters as PEFT saves them: a directory holding
 //! `adapter_model.safetensors` (the factors under PEFT's names,
-//! `base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight`, …) and
+//! `base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight`, …,
+//! `….layers.{i}.mlp.gate_proj.lora_A.weight`, …) and
 //! `adapter_config.json` (`r`, `lora_alpha`, `target_modules`, `lora_dropout`,
 //! `use_rslora`, `bias` `none`, `task_type` `CAUSAL_LM`, `base_model_name_or_path`), which
 //! `PeftModel.from_pretrained` loads onto the Hugging Face model, and which
 //! [`Decoder::load_peft`] reads back — or reads from PEFT.
 //!
 //! Loading checks the configuration against the decoder before it replaces anything:
-//! a target module the decoder cannot adapt (an MLP projection), a `bias`, DoRA,
+//! a target module the decoder cannot adapt (one that is none of q/k/v/o and
+//! gate/up/down_proj, such as `lm_head`), a `bias`, DoRA,
 //! `layers_to_transform` or `modules_to_save` is refused; a tensor missing, of another
 //! shape (an `Err` naming the key and both shapes) or not an adapter of the decoder is
 //! refused; and when the decoder already has adapters, their ranks, α and rsLoRA must be
@@ -38,7 +40,7 @@ use super::{Decoder, DecoderDims};
 use crate::autodiff::Params;
 use crate::element::Float;
 use crate::io::{LoadError, SafeTensors, SafetensorsWriter, SaveError};
-use crate::nn::lora::{AdapterConfig, LoraConfig};
+use crate::nn::lora::{AdapterConfig, LoraConfig, MlpAdapters};
 use crate::nn::self_attention::{AttnAdapters, LoraTargets};
 
 /// The file of the factors in a PEFT adapter directory.
@@ -63,7 +65,41 @@ const REFUSED: [&str; 8] = [
 ];
 
 /// The projections an adapter can sit on, as Hugging Face names them.
-const PROJ: [&str; 4] = ["q_proj", "k_proj", "v_proj", "o_proj"];
+const PROJ: [&str; 7] = [
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.o_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
+];
+
+/// The projection's own name, the last part of its path (`q_proj` of `self_attn.q_proj`).
+fn short(path: &str) -> &str {
+    path.rsplit('.').next().unwrap_or(path)
+}
+
+/// The flags of `t` in [`PROJ`]'s order.
+fn flags(t: LoraTargets) -> [bool; 7] {
+    [t.q, t.k, t.v, t.o, t.gate, t.up, t.down]
+}
+
+/// The targets of which only `PROJ[index]` is on.
+fn only(index: usize) -> LoraTargets {
+    let mut f = [false; 7];
+    f[index] = true;
+    let [q, k, v, o, gate, up, down] = f;
+    LoraTargets {
+        q,
+        k,
+        v,
+        o,
+        gate,
+        up,
+        down,
+    }
+}
 
 /// Which projections a PEFT `target_modules` list names, each entry read as PEFT matches
 /// it (a module name or a `.`-separated suffix of one): `Err` naming an entry that is
@@ -77,10 +113,13 @@ fn targets_of(modules: &[String]) -> Result<LoraTargets, String> {
             "k_proj" => t.k = true,
             "v_proj" => t.v = true,
             "o_proj" => t.o = true,
+            "gate_proj" => t.gate = true,
+            "up_proj" => t.up = true,
+            "down_proj" => t.down = true,
             _ => {
                 return Err(format!(
                     "target module `{m}` is not one this decoder adapts (q_proj, k_proj, \
-                     v_proj, o_proj)"
+                     v_proj, o_proj, gate_proj, up_proj, down_proj)"
                 ))
             }
         }
@@ -101,13 +140,16 @@ fn malformed(path: &Path, detail: String) -> LoadError {
 impl<D: DecoderDims, T: Float> Decoder<D, T> {
     /// The projections that have an adapter in every block, or `Err` when blocks differ.
     fn adapted_targets(&self) -> Result<LoraTargets, String> {
-        let of = |l: &AttnAdapters<_, _, _, _, T>| LoraTargets {
+        let of = |l: &AttnAdapters<_, _, _, _, T>, m: &MlpAdapters<_, _, T>| LoraTargets {
             q: l.q.is_some(),
             k: l.k.is_some(),
             v: l.v.is_some(),
             o: l.o.is_some(),
+            gate: m.gate.is_some(),
+            up: m.up.is_some(),
+            down: m.down.is_some(),
         };
-        let mut blocks = self.blocks.iter().map(|b| of(&b.attn.lora));
+        let mut blocks = self.blocks.iter().map(|b| of(&b.attn.lora, &b.mlp_lora));
         let first = blocks.next().unwrap_or(LoraTargets::NONE);
         if blocks.any(|t| t != first) {
             return Err("the blocks have adapters on different projections; PEFT's \
@@ -148,7 +190,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         let modules: Vec<(usize, &str)> = (0..self.blocks.len())
             .flat_map(|i| names(targets).into_iter().map(move |n| (i, n)))
             .collect();
-        let full = |(i, n): (usize, &str)| format!("{PEFT_PREFIX}layers.{i}.self_attn.{n}");
+        let full = |(i, n): (usize, &str)| format!("{PEFT_PREFIX}layers.{i}.{n}");
         let ranks: Vec<_> = modules
             .iter()
             .map(|&m| (m, recorded.rank_of(&full(m))))
@@ -162,7 +204,10 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         let config = AdapterConfig {
             r,
             lora_alpha,
-            target_modules: names(targets).into_iter().map(str::to_owned).collect(),
+            target_modules: names(targets)
+                .into_iter()
+                .map(|n| short(n).to_owned())
+                .collect(),
             rank_pattern,
             alpha_pattern,
             ..recorded
@@ -267,7 +312,10 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
                 return Err(LoadError::Mismatch {
                     item: "the decoder's adapters".into(),
                     field: "target_modules".into(),
-                    expected: format!("{:?}", names(have)),
+                    expected: format!(
+                        "{:?}",
+                        names(have).into_iter().map(short).collect::<Vec<_>>()
+                    ),
                     found: format!("{:?}", config.target_modules),
                 });
             }
@@ -277,17 +325,13 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
                 .map_err(with_path);
         }
         if let Err(e) = self.add_from_config(targets, &config) {
-            self.blocks
-                .iter_mut()
-                .for_each(|b| b.attn.lora = AttnAdapters::none());
+            self.drop_adapters();
             return Err(malformed(&config_path, e.to_string()));
         }
         match self.load_adapters_under(&file, PEFT_PREFIX, &config) {
             Ok(()) => Ok(config),
             Err(e) => {
-                self.blocks
-                    .iter_mut()
-                    .for_each(|b| b.attn.lora = AttnAdapters::none());
+                self.drop_adapters();
                 Err(with_path(e))
             }
         }
@@ -302,36 +346,34 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     ) -> Result<(), crate::Error> {
         Params::freeze(self);
         for (i, b) in self.blocks.iter_mut().enumerate() {
-            for (n, on) in PROJ
-                .iter()
-                .zip([targets.q, targets.k, targets.v, targets.o])
-            {
+            for (j, (n, on)) in PROJ.iter().zip(flags(targets)).enumerate() {
                 if !on {
                     continue;
                 }
-                let module = format!("model.layers.{i}.self_attn.{n}");
-                let one = LoraTargets {
-                    q: *n == "q_proj",
-                    k: *n == "k_proj",
-                    v: *n == "v_proj",
-                    o: *n == "o_proj",
-                };
+                let module = format!("model.layers.{i}.{n}");
                 let lora = LoraConfig {
                     alpha: config.alpha_of(&module),
                     dropout: config.lora_dropout,
                     rslora: config.use_rslora,
                 };
-                b.attn
-                    .add_adapters(one, config.rank_of(&module), lora, 4 * i as u64)?;
+                b.add_adapters(only(j), config.rank_of(&module), lora, 7 * i as u64)?;
             }
         }
         Ok(())
+    }
+
+    /// Removes every adapter (a refused load leaves the decoder without any, as it was).
+    fn drop_adapters(&mut self) {
+        for b in &mut self.blocks {
+            b.attn.lora = AttnAdapters::none();
+            b.mlp_lora = MlpAdapters::none();
+        }
     }
 }
 
 /// The most common value of `values` (`fallback` when there is none) and the pattern of
 /// the modules whose value differs (ties go to the first module's value): keyed by the projection's name when all its layers
-/// agree, else by `model.layers.{i}.self_attn.{name}`.
+/// agree, else by `model.layers.{i}.self_attn.{name}` or `model.layers.{i}.mlp.{name}`.
 fn pattern<V: PartialEq + Copy>(
     values: &[((usize, &str), V)],
     fallback: V,
@@ -352,11 +394,11 @@ fn pattern<V: PartialEq + Copy>(
         };
         if of.iter().all(|(_, v)| v == first) {
             if *first != common {
-                out.insert(proj.to_owned(), *first);
+                out.insert(short(proj).to_owned(), *first);
             }
         } else {
             for ((i, n), v) in of.iter().filter(|(_, v)| *v != common) {
-                out.insert(format!("model.layers.{i}.self_attn.{n}"), *v);
+                out.insert(format!("model.layers.{i}.{n}"), *v);
             }
         }
     }
@@ -366,7 +408,7 @@ fn pattern<V: PartialEq + Copy>(
 /// The names of the projections `t` selects.
 fn names(t: LoraTargets) -> Vec<&'static str> {
     PROJ.iter()
-        .zip([t.q, t.k, t.v, t.o])
+        .zip(flags(t))
         .filter_map(|(n, on)| on.then_some(*n))
         .collect()
 }

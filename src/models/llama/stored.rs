@@ -18,6 +18,7 @@ use crate::io::{Dtype, Gguf, LoadError};
 use crate::models::decoder::{checked_rope, Block, Decoder, DecoderDims, DividesHeads};
 use crate::models::ModelError;
 use crate::nn::ffn::SwiGlu;
+use crate::nn::lora::MlpAdapters;
 use crate::nn::norm::RmsNorm;
 use crate::nn::self_attention::SelfAttention;
 use crate::nn::stored::{Stored, StoredEmbedding, StoredLinear};
@@ -267,6 +268,7 @@ where
                     up: reader.linear(&p("mlp.up_proj"), (m, f), false)?,
                     down: reader.linear(&p("mlp.down_proj"), (f, m), false)?,
                 },
+                mlp_lora: MlpAdapters::none(),
             });
         }
         let norm = RmsNorm::new(reader.vector("norm.weight", m)?, eps);

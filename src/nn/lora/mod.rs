@@ -31,8 +31,10 @@ mod config_meta;
 pub use config_meta::AdapterConfig;
 
 mod linear;
+mod mlp;
 
 pub use linear::LoraLinear;
+pub use mlp::MlpAdapters;
 
 use super::flow::{Flow, Input, Out, Plain};
 use super::linear::{Linear, LinearInput, LinearOut};

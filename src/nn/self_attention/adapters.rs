@@ -82,7 +82,8 @@ impl<M: Dim, H: Dim, Kh: Dim, Hd: Dim, T: Float> Params<T> for AttnAdapters<M, H
     }
 }
 
-/// Which attention projections get an adapter.
+/// Which projections get an adapter: the attention's four and (in a decoder block) the
+/// SwiGLU feed-forward's three ([`MlpAdapters`](crate::nn::lora::MlpAdapters)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoraTargets {
     /// The query projection `wq` (`q_proj`).
@@ -93,6 +94,12 @@ pub struct LoraTargets {
     pub v: bool,
     /// The output projection `wo` (`o_proj`).
     pub o: bool,
+    /// The feed-forward's gate projection (`gate_proj`).
+    pub gate: bool,
+    /// The feed-forward's up projection (`up_proj`).
+    pub up: bool,
+    /// The feed-forward's down projection (`down_proj`).
+    pub down: bool,
 }
 
 impl LoraTargets {
@@ -102,12 +109,31 @@ impl LoraTargets {
         k: false,
         v: false,
         o: false,
+        gate: false,
+        up: false,
+        down: false,
     };
-    /// All four projections.
+    /// The four attention projections (q, k, v, o).
     pub const ALL: LoraTargets = LoraTargets {
         q: true,
         k: true,
         v: true,
         o: true,
+        ..LoraTargets::NONE
+    };
+    /// The feed-forward's three projections (gate, up, down).
+    pub const MLP: LoraTargets = LoraTargets {
+        gate: true,
+        up: true,
+        down: true,
+        ..LoraTargets::NONE
+    };
+    /// Every linear projection of a decoder block (PEFT's `all-linear` without the head).
+    pub const ALL_LINEAR: LoraTargets = LoraTargets {
+        q: true,
+        k: true,
+        v: true,
+        o: true,
+        ..LoraTargets::MLP
     };
 }
