@@ -278,13 +278,28 @@ mod tests {
     }
 
     /// The traced forward (bias in the write-back) and its gradients, with the layer's packs
-    /// and without (`Var::try_linear` on the same parameters), on 1 and 2 threads.
+    /// and without (`Var::try_linear` on the same parameters), on 1 and 2 threads: a frozen
+    /// weight (as under LoRA) is read from its packs, forward and input gradient; a trainable
+    /// one makes none.
     #[test]
     fn the_traced_linear_with_packs_is_the_unpacked_bits() {
         let x0 = Tensor::<(Dyn, D<40>)>::randn_with((Dyn::new(130), D), 1);
         for backend in packing_backends() {
             for threads in [1, 2] {
-                let (lin, x) = (Layer::init(true, 0), Param::new(x0.clone()));
+                let (mut lin, x) = (Layer::init(true, 0), Param::new(x0.clone()));
+                crate::with_threads(threads, || {
+                    with_backend(backend, || {
+                        let tape = Tape::new();
+                        drop(lin.forward(&tape.param(&x)).sum_all().backward());
+                    })
+                });
+                assert_eq!(
+                    lin.packed_bytes(),
+                    0,
+                    "a trainable weight was packed on a tape"
+                );
+                lin.weight.freeze();
+                let lin = lin;
                 let run = |packed: bool| {
                     let tape = Tape::new();
                     let xv = tape.param(&x);
@@ -310,7 +325,12 @@ mod tests {
                     with_backend(backend, || (run(true), run(false)))
                 });
                 let case = format!("{backend:?}, {threads} threads");
-                assert!(lin.packed_bytes() > 0, "{case}: no pack made");
+                // Both forms: `Wᵀ` for the forward, `W` for the input gradient.
+                assert!(
+                    lin.packed_bytes() >= 2 * 72 * 40 * 4,
+                    "{case}: {} bytes of packs",
+                    lin.packed_bytes()
+                );
                 assert_eq!(bits(&v1), bits(&v0), "{case}: value");
                 assert_eq!(
                     bits(&v1),
