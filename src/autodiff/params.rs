@@ -65,6 +65,8 @@ pub trait DynParam<T: Float> {
     fn packed_bytes(&self) -> usize;
     /// Drops those packs ([`Param::release_packs`]).
     fn release_packs(&mut self);
+    /// Turns packing on or off ([`Param::set_prepack`]).
+    fn set_prepack(&mut self, on: bool);
 }
 
 impl<S: Shape, T: Float> DynParam<T> for Param<S, T> {
@@ -120,6 +122,10 @@ impl<S: Shape, T: Float> DynParam<T> for Param<S, T> {
 
     fn release_packs(&mut self) {
         Param::release_packs(self)
+    }
+
+    fn set_prepack(&mut self, on: bool) {
+        Param::set_prepack(self, on)
     }
 }
 
@@ -187,6 +193,14 @@ pub trait Params<T: Float> {
         self.params_mut()
             .into_iter()
             .for_each(|p| p.release_packs());
+    }
+
+    /// Turns the GEMM packs of every parameter on or off ([`Param::set_prepack`]): off drops
+    /// them and makes no more.
+    fn set_prepack(&mut self, on: bool) {
+        self.params_mut()
+            .into_iter()
+            .for_each(|p| p.set_prepack(on));
     }
 
     /// Freezes every parameter: tapes read them as constants, and they get no gradient.

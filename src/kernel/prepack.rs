@@ -204,13 +204,35 @@ impl<T> PackedView<'_, T> {
 /// weight.
 pub(crate) struct PackCache<T> {
     slots: Mutex<Vec<(PackForm, Arc<PackedB<T>>)>>,
+    /// Whether it makes packs at all (its owner's choice; off keeps no memory).
+    on: bool,
 }
 
+/// On: a cache that packs.
 impl<T> Default for PackCache<T> {
     fn default() -> Self {
         PackCache {
             slots: Mutex::new(Vec::new()),
+            on: true,
         }
+    }
+}
+
+/// A copy starts empty (the packs are a cache of the value, not part of it), on or off as
+/// the original.
+impl<T> Clone for PackCache<T> {
+    fn clone(&self) -> Self {
+        PackCache {
+            on: self.on,
+            ..Self::default()
+        }
+    }
+}
+
+/// Always equal: the packs are a cache of the value, not part of it.
+impl<T> PartialEq for PackCache<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
 }
 
@@ -226,7 +248,7 @@ impl<T> core::fmt::Debug for PackCache<T> {
 impl<T: Float> PackCache<T> {
     /// The pack of `b` (which is `W` or `Wᵀ` as `form` says) for an `m`-row product on this
     /// process's backend: the cached one, or a new one kept for the next product. `None`
-    /// when prepacking is off or the product would not read a pack (see
+    /// when this cache or prepacking is off, or the product would not read a pack (see
     /// [`PackedB::new`]; products of up to 48 rows go to the few-rows kernel, which reads
     /// `W` in place, so decoding builds no pack).
     pub(crate) fn get(
@@ -235,7 +257,7 @@ impl<T: Float> PackCache<T> {
         b: MatRef<'_, T>,
         m: usize,
     ) -> Option<Arc<PackedB<T>>> {
-        if !prepack_enabled() || m <= super::raw::FEW_ROWS_MAX_M {
+        if !self.on || !prepack_enabled() || m <= super::raw::FEW_ROWS_MAX_M {
             return None;
         }
         let backend = Backend::current();
@@ -257,6 +279,27 @@ impl<T: Float> PackCache<T> {
         slots.retain(|(f, _)| *f != form);
         slots.push((form, packed.clone()));
         Some(packed)
+    }
+
+    /// An empty cache that makes packs (`on`) or never does.
+    pub(crate) fn new(on: bool) -> Self {
+        PackCache {
+            on,
+            ..Self::default()
+        }
+    }
+
+    /// Makes packs from now on, or stops and forgets them.
+    pub(crate) fn set_on(&mut self, on: bool) {
+        self.on = on;
+        if !on {
+            self.clear();
+        }
+    }
+
+    /// Whether it makes packs.
+    pub(crate) fn is_on(&self) -> bool {
+        self.on
     }
 
     /// Forgets every pack (the weight changed).

@@ -273,6 +273,11 @@ mod tests {
                 );
                 lin.release_packs();
                 assert_eq!(lin.packed_bytes(), 0);
+                // Off: no pack is made, the same bits.
+                lin.set_prepack(false);
+                let y3 = lin.forward(&x);
+                assert_eq!(lin.packed_bytes(), 0, "{backend:?}: a pack made while off");
+                assert_eq!(bits(y3.as_slice()), bits(y2.as_slice()));
             });
         }
     }
@@ -345,6 +350,28 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// A stored f32 weight packs only when asked, and its packed products are the
+    /// unpacked bits.
+    #[test]
+    fn a_stored_f32_weight_packs_when_asked() {
+        use crate::quant::{StoredType, StoredWeight};
+        let x = Tensor::<(Dyn, D<40>)>::randn_with((Dyn::new(130), D), 1);
+        let w = Tensor::<(D<72>, D<40>)>::randn(2);
+        for backend in packing_backends() {
+            with_backend(backend, || {
+                let mut s = StoredWeight::try_from_f32(w.clone(), StoredType::F32).or_panic();
+                let want = s.try_forward(&x.view()).or_panic();
+                assert_eq!(s.packed_bytes(), 0, "{backend:?}: packed while off");
+                s.set_prepack(true);
+                for _ in 0..2 {
+                    let got = s.try_forward(&x.view()).or_panic();
+                    assert_eq!(bits(got.as_slice()), bits(want.as_slice()), "{backend:?}");
+                }
+                assert!(s.packed_bytes() >= 72 * 40 * 4, "{backend:?}: no pack");
+            });
         }
     }
 }
