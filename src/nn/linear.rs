@@ -355,6 +355,7 @@ mod tests {
 
     /// A stored f32 weight packs only when asked, and its packed products are the
     /// unpacked bits.
+    #[cfg(feature = "llm")]
     #[test]
     fn a_stored_f32_weight_packs_when_asked() {
         use crate::quant::{StoredType, StoredWeight};
