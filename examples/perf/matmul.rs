@@ -256,6 +256,7 @@ fn few_rows(filter: &str) {
 fn prepacked(filter: &str) {
     use shapecheck::autodiff::Params;
     use shapecheck::ops::linear::try_linear;
+    type Layer = (Linear<Dyn, Dyn>, Tensor<(Dyn, Dyn)>);
     for threads in [1usize, 2] {
         shapecheck::with_threads(threads, || {
             for rows in [128usize, 512] {
@@ -291,7 +292,7 @@ fn prepacked(filter: &str) {
                 (384, 1536),
                 (1536, 384),
             ];
-            let layers: Vec<(Linear<Dyn, Dyn>, Tensor<(Dyn, Dyn)>)> = (0..36)
+            let layers: Vec<Layer> = (0..36)
                 .map(|i| {
                     let (din, dout) = shapes[i % 6];
                     let lin = Linear::init_with((Dyn::new(din), Dyn::new(dout)), false, i as u64);

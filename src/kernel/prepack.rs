@@ -178,7 +178,7 @@ unsafe impl<T: Sync> Sync for PackedView<'_, T> {}
 impl<T> PackedView<'_, T> {
     /// The view of the block of columns from `start` on, or `None` when `start` is not on a
     /// panel edge (the block then packs its own).
-    pub(super) fn from_column(self, start: usize) -> Option<Self> {
+    pub(super) fn columns_from(self, start: usize) -> Option<Self> {
         start.is_multiple_of(self.nr).then_some(PackedView {
             col0: self.col0 + start,
             ..self
@@ -282,6 +282,10 @@ impl<T: Float> PackCache<T> {
     }
 
     /// An empty cache that makes packs (`on`) or never does.
+    #[cfg_attr(
+        not(feature = "llm"),
+        expect(dead_code, reason = "for quant::StoredWeight, an llm type")
+    )]
     pub(crate) fn new(on: bool) -> Self {
         PackCache {
             on,

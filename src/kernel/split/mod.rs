@@ -129,7 +129,7 @@ pub(super) unsafe fn split_gemm<T: Float>(
                     rsc,
                     csc,
                     epi.shifted(0, start),
-                    packed.and_then(|p| p.from_column(start)),
+                    packed.and_then(|p| p.columns_from(start)),
                 )
             } else {
                 let route = raw::route::<T>(backend, (len, k, n), rsa, csa, rsb, csb, rsc, csc);
