@@ -292,8 +292,10 @@ impl<T: Float> Gemm<T> {
             // isize, so the strides do too (or k = 0 and nothing is read); `C`'s elements
             // `i·rsc + j` are below `needed ≤ c.len()`, distinct since `rsc ≥ n`, and `c` is a
             // unique borrow, so it aliases neither operand (shared borrows); when β ≠ 0 they
-            // are initialised (the caller's contract). That is `raw::gemm`'s contract, with
-            // non-negative strides, which `split_gemm` asks for.
+            // are initialised (the caller's contract); `packed`, if any, was checked by
+            // `view_for` to be this `B` (address, extents, strides) packed whole, and borrows
+            // its buffer for the call. That is `raw::gemm`'s contract, with non-negative
+            // strides, which `split_gemm` asks for.
             unsafe {
                 split_gemm(
                     m,
