@@ -118,6 +118,7 @@ pub fn run(filter: &str) {
     });
 
     few_rows(filter);
+    prepacked(filter);
 
     if "batched".contains(filter) || filter.is_empty() {
         use batched::{GROUP, HEADS, HEAD_DIM, SEQ};
@@ -244,4 +245,84 @@ fn few_rows(filter: &str) {
             line(&case, flops, r);
         }
     });
+}
+
+/// `x·Wᵀ` with enough rows for the packed GEMM (a batch of sentences, a prefill), on 1 and 2
+/// threads: `Linear::forward`, which reads the weight's pack (made at the first call, kept
+/// until the weight changes), against `ops::linear::try_linear` on the same buffers, which
+/// packs `W` at every call (what `Linear` did before). The same bits; `SHAPECHECK_PREPACK=0`
+/// makes both sides pack per call. `warm` repeats one weight; `cold` cycles through the 36
+/// weights of a 6-layer MiniLM-sized model (42 MB of weights, and as much again of packs).
+fn prepacked(filter: &str) {
+    use shapecheck::autodiff::Params;
+    use shapecheck::ops::linear::try_linear;
+    type Layer = (Linear<Dyn, Dyn>, Tensor<(Dyn, Dyn)>);
+    for threads in [1usize, 2] {
+        shapecheck::with_threads(threads, || {
+            for rows in [128usize, 512] {
+                for (din, dout) in cases::LINEAR_SHAPES {
+                    let case = format!(
+                        "{}/warm/{threads}-thread/prepacked-vs-per-call",
+                        cases::linear_group(rows, din, dout)
+                    );
+                    if !case.contains(filter) {
+                        continue;
+                    }
+                    let lin =
+                        Linear::<Dyn, Dyn>::init_with((Dyn::new(din), Dyn::new(dout)), false, 1);
+                    let x = Tensor::<(Dyn, Dyn)>::randn_with((Dyn::new(rows), Dyn::new(din)), 2);
+                    let flops = 2.0 * (rows * din * dout) as f64;
+                    let r = interleave(
+                        || drop(black_box(lin.forward(&x))),
+                        || drop(black_box(try_linear(&x.view(), &lin.weight().view(), None))),
+                    );
+                    line(&case, flops, r);
+                }
+            }
+            let rows = 128;
+            let case = format!("linear/f32/{rows}-rows/6-layer-weights/cold/{threads}-thread/prepacked-vs-per-call");
+            if !case.contains(filter) {
+                return;
+            }
+            let shapes = [
+                (384usize, 384usize),
+                (384, 384),
+                (384, 384),
+                (384, 384),
+                (384, 1536),
+                (1536, 384),
+            ];
+            let layers: Vec<Layer> = (0..36)
+                .map(|i| {
+                    let (din, dout) = shapes[i % 6];
+                    let lin = Linear::init_with((Dyn::new(din), Dyn::new(dout)), false, i as u64);
+                    (lin, Tensor::randn_with((Dyn::new(rows), Dyn::new(din)), 3))
+                })
+                .collect();
+            let flops: f64 = layers
+                .iter()
+                .map(|(l, _)| 2.0 * (rows * l.weight().len()) as f64)
+                .sum();
+            let r = interleave(
+                || {
+                    layers
+                        .iter()
+                        .for_each(|(lin, x)| drop(black_box(lin.forward(x))))
+                },
+                || {
+                    for (lin, x) in &layers {
+                        drop(black_box(try_linear(&x.view(), &lin.weight().view(), None)));
+                    }
+                },
+            );
+            line(&case, flops, r);
+            let packs: usize = layers.iter().map(|(l, _)| l.packed_bytes()).sum();
+            let weights: usize = layers.iter().map(|(l, _)| l.weight().len() * 4).sum();
+            println!(
+                "# {case}: packs {:.1} MB for {:.1} MB of weights",
+                packs as f64 / 1e6,
+                weights as f64 / 1e6
+            );
+        });
+    }
 }

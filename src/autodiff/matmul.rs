@@ -19,7 +19,7 @@ use super::tape::GradSink;
 use super::var::{one_tape, record, Handle, Var};
 use crate::element::Float;
 use crate::error::OrPanic;
-use crate::kernel::{Gemm, MatRef};
+use crate::kernel::{Epilogue, Gemm, MatRef, PackedB};
 use crate::ops::matmul::{planned_matmul, rows_collapse, Form, Plan, MAX_BATCH};
 use crate::ops::MatMul;
 use crate::shape::Shape;
@@ -57,7 +57,7 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
         record(tape, value, traced, move |_| {
             Box::new(move |g, sink| match S::FORM {
                 Form::Batched => batched_backward(&plan, &a, &b, g, sink),
-                form => flat_backward(form, &a, &b, g, sink),
+                form => flat_backward(form, &a, &b, g, sink, None),
             })
         })
     }
@@ -75,12 +75,15 @@ fn is_transposed_whole<S: Shape, T: Float>(h: &Handle<S, T>) -> bool {
 
 /// The forms whose left operand is read as one matrix of `rows × k` (the batch axes of a
 /// shared right operand folded into the rows): 2-D, matrix·vector, vector·matrix, shared.
+/// `bt_packed`, if given, is `Bᵀ` packed for the GEMM (a linear layer's `W`), which `dA`'s
+/// product reads instead of packing it.
 pub(crate) fn flat_backward<L: Shape, R: Shape, T: Float>(
     form: Form,
     a: &Handle<L, T>,
     b: &Handle<R, T>,
     g: &[T],
     sink: &mut GradSink<'_, T>,
+    bt_packed: Option<&PackedB<T>>,
 ) {
     let (ad, asd) = (a.shape.dims(), a.strides.clone());
     let (bd, bsd) = (b.shape.dims(), b.strides.clone());
@@ -109,9 +112,10 @@ pub(crate) fn flat_backward<L: Shape, R: Shape, T: Float>(
     let gemm = Gemm::new();
     if let Some(id) = a.id {
         if a.is_whole_buffer() {
-            gemm.beta(T::ONE).to_slice(dc, bm.t(), sink.buf(id), k);
+            gemm.beta(T::ONE)
+                .to_slice_packed(dc, bm.t(), sink.buf(id), k, bt_packed);
         } else {
-            let da = gemm.to_vec(dc, bm.t());
+            let da = gemm.to_vec_packed(dc, bm.t(), Epilogue::default(), bt_packed);
             sink.add(a, &da);
         }
     }

@@ -8,11 +8,16 @@
 //! it with the tape instead of copying it, and [`Param::value_mut`] writes in place once no
 //! tape holds it any more (it copies first if one still does, so a recorded forward never
 //! sees its inputs change).
+//!
+//! A parameter also keeps the packs of its value that the packed GEMM made when it read it
+//! as a weight of many rows (see [`Param::packed_bytes`]); every mutable access empties
+//! them, so a product never reads a pack of an older value.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::element::Float;
+use crate::kernel::PackCache;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -56,6 +61,8 @@ pub struct Param<S: Shape, T: Float = f32> {
     id: ParamId,
     value: Arc<Tensor<S, T>>,
     frozen: bool,
+    /// The value packed for the GEMM, per form; emptied by every mutable access.
+    packs: PackCache<T>,
 }
 
 impl<S: Shape, T: Float> Param<S, T> {
@@ -65,6 +72,7 @@ impl<S: Shape, T: Float> Param<S, T> {
             id: ParamId::next(),
             value: Arc::new(value),
             frozen: false,
+            packs: PackCache::default(),
         }
     }
 
@@ -88,8 +96,38 @@ impl<S: Shape, T: Float> Param<S, T> {
 
     /// The value, mutably, for an update step. In place when no tape holds the value any
     /// more; otherwise the value is copied first, so recorded forwards are not changed.
+    /// Its packs are dropped first (see [`packed_bytes`](Self::packed_bytes)).
     pub fn value_mut(&mut self) -> &mut Tensor<S, T> {
+        self.packs.clear();
         Arc::make_mut(&mut self.value)
+    }
+
+    /// The bytes of the packs of its value that it keeps: the value packed into the GEMM
+    /// kernel's panels, once per form it was read in (`x·Wᵀ` in a forward, `dy·W` in a
+    /// backward), made by the first product of more than 48 rows that reads it as a weight
+    /// and reused by the next ones until the value changes. About the value's own size per
+    /// form (rows padded to the kernel's panel width); 0 when nothing packed it, on
+    /// matrixmultiply, or with `SHAPECHECK_PREPACK=0`.
+    pub fn packed_bytes(&self) -> usize {
+        self.packs.bytes()
+    }
+
+    /// Drops its packs (the next product of many rows packs the value again).
+    pub fn release_packs(&mut self) {
+        self.packs.clear();
+    }
+
+    /// Whether products may pack its value and keep the pack (on by default): off drops the
+    /// packs it has and makes no more (each product then packs at every call, as before; the
+    /// same bits either way). For a large model where the memory matters more than the
+    /// 2–8% a pack saves a product of many rows (see the README's "Kernels").
+    pub fn set_prepack(&mut self, on: bool) {
+        self.packs.set_on(on);
+    }
+
+    /// Whether products may pack its value ([`set_prepack`](Self::set_prepack)).
+    pub fn prepacks(&self) -> bool {
+        self.packs.is_on()
     }
 
     /// The value, leaving the parameter.
@@ -114,5 +152,9 @@ impl<S: Shape, T: Float> Param<S, T> {
 
     pub(crate) fn shared(&self) -> &Arc<Tensor<S, T>> {
         &self.value
+    }
+
+    pub(crate) fn packs(&self) -> &PackCache<T> {
+        &self.packs
     }
 }

@@ -61,6 +61,12 @@ pub trait DynParam<T: Float> {
     ) -> Result<(), SaveError>;
     /// Loads tensor `name` from `file`, checked against the parameter's shape.
     fn load_like(&self, file: &SafeTensors, name: &str) -> Result<Vec<T>, LoadError>;
+    /// The bytes of the GEMM packs it keeps ([`Param::packed_bytes`]).
+    fn packed_bytes(&self) -> usize;
+    /// Drops those packs ([`Param::release_packs`]).
+    fn release_packs(&mut self);
+    /// Turns packing on or off ([`Param::set_prepack`]).
+    fn set_prepack(&mut self, on: bool);
 }
 
 impl<S: Shape, T: Float> DynParam<T> for Param<S, T> {
@@ -108,6 +114,18 @@ impl<S: Shape, T: Float> DynParam<T> for Param<S, T> {
     fn load_like(&self, file: &SafeTensors, name: &str) -> Result<Vec<T>, LoadError> {
         file.load_with::<S, T>(name, self.value().shape())
             .map(|t| t.into_vec())
+    }
+
+    fn packed_bytes(&self) -> usize {
+        Param::packed_bytes(self)
+    }
+
+    fn release_packs(&mut self) {
+        Param::release_packs(self)
+    }
+
+    fn set_prepack(&mut self, on: bool) {
+        Param::set_prepack(self, on)
     }
 }
 
@@ -159,6 +177,30 @@ pub trait Params<T: Float> {
             .iter()
             .map(|(_, p)| p.values().len())
             .sum()
+    }
+
+    /// The bytes of the GEMM packs its parameters keep (see [`Param::packed_bytes`]): the
+    /// memory prepacking costs on top of the parameters' own.
+    fn packed_bytes(&self) -> usize {
+        self.named_params()
+            .iter()
+            .map(|(_, p)| p.packed_bytes())
+            .sum()
+    }
+
+    /// Drops the GEMM packs of every parameter (they are made again on use).
+    fn release_packs(&mut self) {
+        self.params_mut()
+            .into_iter()
+            .for_each(|p| p.release_packs());
+    }
+
+    /// Turns the GEMM packs of every parameter on or off ([`Param::set_prepack`]): off drops
+    /// them and makes no more.
+    fn set_prepack(&mut self, on: bool) {
+        self.params_mut()
+            .into_iter()
+            .for_each(|p| p.set_prepack(on));
     }
 
     /// Freezes every parameter: tapes read them as constants, and they get no gradient.

@@ -23,24 +23,14 @@ use core::cell::Cell;
 use super::epilogue::Epilogue;
 use super::micro::{Kernel, TileArgs};
 use super::pack::pack;
+use super::prepack::{lines_for, Line, PackedView};
 use crate::element::Float;
-
-/// One cache line: the unit of the packing buffers, so that each panel starts 64-byte
-/// aligned (whole-vector loads of a packed panel never straddle a line).
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Line([u8; 64]);
 
 thread_local! {
     /// The packing buffer of this thread: taken for the duration of one product and put
     /// back (a product run while it is taken, which nothing does today, would allocate its
     /// own rather than share it).
     static PACKS: Cell<Vec<Line>> = const { Cell::new(Vec::new()) };
-}
-
-/// Elements of `T` rounded up to whole lines.
-fn lines_for<T>(elements: usize) -> usize {
-    (elements * core::mem::size_of::<T>()).div_ceil(64)
 }
 
 /// `C = α·A·B + β·C` with kernel `K`, in the raw strided format (column stride of `C` 1),
@@ -51,7 +41,8 @@ fn lines_for<T>(elements: usize) -> usize {
 /// `K::available()`; `m, n, k ≥ 1`; for `i < m`, `l < k`, `j < n`: `a + i·rsa + l·csa` and
 /// `b + l·rsb + j·csb` valid for reads, `c + i·rsc + j` valid for writes, pairwise distinct
 /// for distinct `(i, j)` and aliasing neither operand; when β ≠ 0 and there is no bias, `C`
-/// initialised. A bias has at least `n` elements.
+/// initialised. A bias has at least `n` elements. `packed`, if given, is this `B` packed
+/// whole for `K` (`NR` and `k` its own), from its first column.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm<K: Kernel>(
     m: usize,
@@ -66,8 +57,13 @@ pub(super) unsafe fn gemm<K: Kernel>(
     c: *mut K::E,
     rsc: usize,
     epi: Epilogue<'_, K::E>,
+    packed: Option<PackedView<'_, K::E>>,
 ) {
     debug_assert!(m > 0 && n > 0 && k > 0 && K::available());
+    assert!(
+        packed.is_none_or(|p| p.nr == K::NR && p.k == k),
+        "a packed B of another kernel or depth"
+    );
     debug_assert!(epi.bias.is_none_or(|b| b.len() >= n));
     let (mr, nr) = (K::MR, K::NR);
     let kc_max = K::KC.min(k);
@@ -75,7 +71,11 @@ pub(super) unsafe fn gemm<K: Kernel>(
     let nc_max = K::NC.min(n.next_multiple_of(nr));
     let (a_lines, b_lines) = (
         lines_for::<K::E>(mc_max * kc_max),
-        lines_for::<K::E>(kc_max * nc_max),
+        if packed.is_some() {
+            0
+        } else {
+            lines_for::<K::E>(kc_max * nc_max)
+        },
     );
     let mut buf = PACKS.take();
     if buf.len() < a_lines + b_lines {
@@ -90,12 +90,15 @@ pub(super) unsafe fn gemm<K: Kernel>(
         let nc = (n - jc).min(K::NC);
         for pc in (0..k).step_by(K::KC) {
             let kc = (k - pc).min(K::KC);
-            // SAFETY: the block `B[pc .. pc + kc, jc .. jc + nc]` is inside the caller's
-            // readable range; packed as `Bᵀ` (rows of `Bᵀ` are columns of `B`) it fills
-            // `nc.div_ceil(NR)·NR·kc ≤ nc_max·kc_max` elements of `bpack`, the buffer's own
-            // `b_lines` lines (a `Line` is 64 bytes, aligned for any `T`), disjoint from the
-            // operands (a buffer of this thread's).
-            unsafe { pack(nr, nc, kc, b.add(pc * rsb + jc * csb), csb, rsb, bpack) };
+            // A prepacked `B` (the caller's) already holds every panel of this block.
+            if packed.is_none() {
+                // SAFETY: the block `B[pc .. pc + kc, jc .. jc + nc]` is inside the caller's
+                // readable range; packed as `Bᵀ` (rows of `Bᵀ` are columns of `B`) it fills
+                // `nc.div_ceil(NR)·NR·kc ≤ nc_max·kc_max` elements of `bpack`, the buffer's
+                // own `b_lines` lines (a `Line` is 64 bytes, aligned for any `T`), disjoint
+                // from the operands (a buffer of this thread's).
+                unsafe { pack(nr, nc, kc, b.add(pc * rsb + jc * csb), csb, rsb, bpack) };
+            }
             let (beta, beta_zero) = if pc == 0 {
                 (beta, beta_zero)
             } else {
@@ -113,12 +116,18 @@ pub(super) unsafe fn gemm<K: Kernel>(
                     for ir in (0..mc).step_by(mr) {
                         // SAFETY: panel `ir / MR` of the packed A block and `jr / NR` of the
                         // packed B block are inside what was just packed, `kc·MR` and `kc·NR`
-                        // elements each; the tile's first element of `C`, `(ic + ir, jc + jr)`,
+                        // elements each; or, prepacked, the panel of columns `jc + jr ..`
+                        // (a multiple of NR, below n) for the `k` block `pc < k`, which holds
+                        // the same `kc·NR` values in the same order (`PackedView::panel`'s
+                        // contract); the tile's first element of `C`, `(ic + ir, jc + jr)`,
                         // is in `C` (`ic + ir < m`, `jc + jr < n`).
                         let (ap, bp, cp) = unsafe {
                             (
                                 apack.add(ir * kc),
-                                bpack.add(jr * kc),
+                                match packed {
+                                    Some(p) => p.panel(jc + jr, pc),
+                                    None => bpack.add(jr * kc),
+                                },
                                 c.add((ic + ir) * rsc + jc + jr),
                             )
                         };

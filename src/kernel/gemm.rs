@@ -12,6 +12,7 @@ use core::mem::MaybeUninit;
 
 use super::epilogue::Epilogue;
 use super::operand::MatRef;
+use super::prepack::PackedB;
 use super::raw::{self, Backend};
 use super::split::split_gemm;
 use crate::element::Float;
@@ -107,6 +108,22 @@ impl<T: Float> Gemm<T> {
         b: MatRef<'_, T>,
         epi: Epilogue<'_, T>,
     ) -> Vec<T> {
+        self.to_vec_packed(a, b, epi, None)
+    }
+
+    /// [`to_vec_with`](Self::to_vec_with) reading `b` from `packed` (`b` packed whole, see
+    /// [`PackedB`]) on the packed GEMM instead of packing it: the same bits.
+    ///
+    /// # Panics
+    ///
+    /// As `to_vec_with`; and when `packed` was packed from another matrix than `b`.
+    pub(crate) fn to_vec_packed(
+        self,
+        a: MatRef<'_, T>,
+        b: MatRef<'_, T>,
+        epi: Epilogue<'_, T>,
+        packed: Option<&PackedB<T>>,
+    ) -> Vec<T> {
         assert!(self.beta == T::ZERO, "a fresh output has no C to keep");
         assert!(
             epi.is_empty() || a.batch_dims().is_empty(),
@@ -122,7 +139,16 @@ impl<T: Float> Gemm<T> {
         // SAFETY: β = 0 (asserted), so `C` is never read before it is written (a bias is
         // written first on every route: the packed write-back adds it in place of `β·C`, the
         // unfused routes prefill it), and may be uninitialised.
-        unsafe { self.run(a, b, &mut out.spare_capacity_mut()[..len], b.ncols(), epi) };
+        unsafe {
+            self.run(
+                a,
+                b,
+                &mut out.spare_capacity_mut()[..len],
+                b.ncols(),
+                epi,
+                packed,
+            )
+        };
         // SAFETY: with row stride n, the `batch·m` rows of n elements written by `run` (its
         // postcondition) tile exactly the first `len` elements, and no borrow of the spare
         // capacity remains.
@@ -148,7 +174,30 @@ impl<T: Float> Gemm<T> {
         };
         // SAFETY: every element of `c` is initialised (it was a `&mut [T]`), so `C` may be
         // read when β ≠ 0.
-        unsafe { self.run(a, b, c, rsc, Epilogue::default()) };
+        unsafe { self.run(a, b, c, rsc, Epilogue::default(), None) };
+    }
+
+    /// [`to_slice`](Self::to_slice) reading `b` from `packed`, as
+    /// [`to_vec_packed`](Self::to_vec_packed) does.
+    ///
+    /// # Panics
+    ///
+    /// As `to_slice`; and when `packed` was packed from another matrix than `b`.
+    pub(crate) fn to_slice_packed(
+        self,
+        a: MatRef<'_, T>,
+        b: MatRef<'_, T>,
+        c: &mut [T],
+        rsc: usize,
+        packed: Option<&PackedB<T>>,
+    ) {
+        let len = c.len();
+        // SAFETY: as in `to_slice`.
+        let c = unsafe {
+            core::slice::from_raw_parts_mut(c.as_mut_ptr().cast::<MaybeUninit<T>>(), len)
+        };
+        // SAFETY: every element of `c` is initialised.
+        unsafe { self.run(a, b, c, rsc, Epilogue::default(), packed) };
     }
 
     /// [`to_slice`](Self::to_slice) with a fused epilogue: `C = map(α·A·B + bias)` (see
@@ -177,7 +226,7 @@ impl<T: Float> Gemm<T> {
             core::slice::from_raw_parts_mut(c.as_mut_ptr().cast::<MaybeUninit<T>>(), len)
         };
         // SAFETY: every element of `c` is initialised.
-        unsafe { self.run(a, b, c, rsc, epi) };
+        unsafe { self.run(a, b, c, rsc, epi, None) };
     }
 
     /// The product into `c` as described at [`to_slice`](Self::to_slice). Postcondition: every
@@ -193,8 +242,13 @@ impl<T: Float> Gemm<T> {
         c: &mut [MaybeUninit<T>],
         rsc: usize,
         epi: Epilogue<'_, T>,
+        packed: Option<&PackedB<T>>,
     ) {
         let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+        assert!(
+            packed.is_none() || a.batch_dims().is_empty(),
+            "a packed operand is for a single product"
+        );
         assert_eq!(k, b.nrows(), "GEMM inner dims differ");
         let dims = a.batch_dims();
         assert_eq!(dims, b.batch_dims(), "GEMM batch dims differ");
@@ -227,6 +281,7 @@ impl<T: Float> Gemm<T> {
         let nb = dims.len();
 
         if batch == 1 {
+            let packed = packed.and_then(|p| p.view_for(b, backend));
             let zeros = [0usize; 8];
             let (ap, bp) = (
                 a.ptr_at(a.item_offset(&zeros[..nb])),
@@ -237,8 +292,10 @@ impl<T: Float> Gemm<T> {
             // isize, so the strides do too (or k = 0 and nothing is read); `C`'s elements
             // `i·rsc + j` are below `needed ≤ c.len()`, distinct since `rsc ≥ n`, and `c` is a
             // unique borrow, so it aliases neither operand (shared borrows); when β ≠ 0 they
-            // are initialised (the caller's contract). That is `raw::gemm`'s contract, with
-            // non-negative strides, which `split_gemm` asks for.
+            // are initialised (the caller's contract); `packed`, if any, was checked by
+            // `view_for` to be this `B` (address, extents, strides) packed whole, and borrows
+            // its buffer for the call. That is `raw::gemm`'s contract, with non-negative
+            // strides, which `split_gemm` asks for.
             unsafe {
                 split_gemm(
                     m,
@@ -258,6 +315,7 @@ impl<T: Float> Gemm<T> {
                     threads,
                     backend,
                     epi,
+                    packed,
                 );
             }
             return;
@@ -308,6 +366,7 @@ impl<T: Float> Gemm<T> {
                     rsc as isize,
                     1,
                     Epilogue::default(),
+                    None,
                 );
             }
         };

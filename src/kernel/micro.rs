@@ -474,6 +474,20 @@ pub(super) fn has_avx2_fma() -> bool {
     std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
 }
 
+/// The panel width `NR` of `backend`'s packed-GEMM kernel for `T` (a prepacked operand's
+/// layout, `prepack.rs`); 1 for matrixmultiply, which reads no prepacked operand.
+pub(super) fn nr<T: crate::element::Float>(backend: super::raw::Backend) -> usize {
+    use super::raw::Backend;
+    use crate::element::Kind;
+    match (backend, T::KIND) {
+        (Backend::Avx512, Kind::F32) => <Avx512<f32> as Kernel>::NR,
+        (Backend::Avx512, Kind::F64) => <Avx512<f64> as Kernel>::NR,
+        (Backend::Avx2, Kind::F32) => <Avx2<f32> as Kernel>::NR,
+        (Backend::Avx2, Kind::F64) => <Avx2<f64> as Kernel>::NR,
+        (Backend::MatrixMultiply, _) => 1,
+    }
+}
+
 macro_rules! kernel {
     ($ty:ident, $e:ty, $simd:ty, $features:literal, $has:path,
      mr = $mr:literal, nv = $nv:literal, kc = $kc:literal, mc = $mc:literal, nc = $nc:literal) => {

@@ -26,6 +26,9 @@
 //!   `micro.rs` holds the micro-kernels (AVX-512F 12 × 32 and AVX2 + FMA 6 × 16 for f32,
 //!   12 × 16 and 6 × 8 for f64) and their blocking. `tests_micro.rs` forces each of them on
 //!   every shape class.
+//! - `prepack.rs`: [`PackedB`], a weight packed once into the packed GEMM's panels and read
+//!   by every product until it changes, and [`PackCache`], a parameter's packs (emptied on
+//!   every change of its value).
 //! - `epilogue.rs`: [`Epilogue`], the fused write-back of a product (a bias row, then an
 //!   elementwise map such as an activation and a residual add), fused into the packed
 //!   GEMM's tiles and run unfused on the other routes, with the same values.
@@ -65,6 +68,7 @@ mod operand;
 #[cfg(target_arch = "x86_64")]
 mod pack;
 pub(crate) mod pairwise;
+mod prepack;
 #[cfg(feature = "llm")]
 pub(crate) mod quant;
 mod raw;
@@ -76,6 +80,7 @@ mod split;
 pub(crate) use epilogue::{Epilogue, RowMap};
 pub(crate) use gemm::Gemm;
 pub(crate) use operand::MatRef;
+pub(crate) use prepack::{PackCache, PackForm, PackedB};
 pub(crate) use simd::{run_avx2_fma, with_avx2_fma, Avx2FmaKernel};
 
 #[cfg(test)]
@@ -84,3 +89,7 @@ mod tests;
 mod tests_micro;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests_nt;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests_prepack;
+#[cfg(test)]
+pub(crate) use raw::{with_backend, Backend};

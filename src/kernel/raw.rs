@@ -16,6 +16,7 @@
 use std::sync::OnceLock;
 
 use super::epilogue::Epilogue;
+use super::prepack::PackedView;
 use crate::element::{Float, Kind};
 
 /// The kernels the large products run on: this CPU's best, unless the environment variable
@@ -76,6 +77,10 @@ impl Backend {
     /// The backend of this process: `SHAPECHECK_GEMM`'s choice if the CPU runs it, else the
     /// default; read once.
     pub(crate) fn current() -> Backend {
+        #[cfg(test)]
+        if let Some(b) = FORCED.get() {
+            return b;
+        }
         static CHOSEN: OnceLock<Backend> = OnceLock::new();
         *CHOSEN.get_or_init(|| {
             let asked = match std::env::var("SHAPECHECK_GEMM").as_deref() {
@@ -98,6 +103,30 @@ impl Backend {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// The backend `Backend::current` returns on this thread inside `with_backend`.
+    static FORCED: core::cell::Cell<Option<Backend>> = const { core::cell::Cell::new(None) };
+}
+
+/// Runs `f` with `backend` as this thread's [`Backend::current`] (every `Gemm::new` and pack
+/// cache inside it uses it), for the tests of the layers above the kernels.
+///
+/// # Panics
+///
+/// When the CPU lacks `backend`.
+#[cfg(test)]
+pub(crate) fn with_backend<R>(backend: Backend, f: impl FnOnce() -> R) -> R {
+    assert!(
+        backend.available(),
+        "{backend:?} needs a CPU feature this one lacks"
+    );
+    let old = FORCED.replace(Some(backend));
+    let out = f();
+    FORCED.set(old);
+    out
+}
+
 /// The kernel one product runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Route {
@@ -110,6 +139,14 @@ pub(super) enum Route {
     /// matrixmultiply.
     MatrixMultiply,
 }
+
+/// Products of up to this many rows may take the few-rows kernel, which reads `W` in place
+/// (never a prepacked operand).
+#[cfg(target_arch = "x86_64")]
+pub(super) const FEW_ROWS_MAX_M: usize = super::nt::MAX_M;
+/// No few-rows kernel off x86-64.
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) const FEW_ROWS_MAX_M: usize = 0;
 
 /// f64 products whose `k·n` is below this stay with matrixmultiply: at 64³ the 12 × 16 f64
 /// tile pads 64 rows to 72 and ran 0.88–0.96 of matrixmultiply (1.15× ahead from 128³ up;
@@ -173,7 +210,9 @@ pub(super) fn route<T: Float>(
 /// backend). For `i < m`, `l < k`, `j < n`: `a + i·rsa + l·csa` and `b + l·rsb + j·csb` must
 /// be valid for reads, and `c + i·rsc + j·csc` valid for writes, pairwise distinct for
 /// distinct `(i, j)` and not aliasing `a` or `b`; when β ≠ 0 (and there is no bias), `C`
-/// must also be valid for reads and initialised. A non-empty epilogue needs `csc = 1`, β = 0
+/// must also be valid for reads and initialised. `packed`, if given, is `B` packed (from
+/// its first column) for this product's `k`; the blocked route reads it in place of packing
+/// `B` when it was packed for that route's kernel. A non-empty epilogue needs `csc = 1`, β = 0
 /// when it has a bias, and a bias of `n` or more elements (checked).
 #[allow(clippy::too_many_arguments)]
 #[inline]
@@ -194,6 +233,7 @@ pub(super) unsafe fn gemm<T: Float>(
     rsc: isize,
     csc: isize,
     epi: Epilogue<'_, T>,
+    packed: Option<PackedView<'_, T>>,
 ) {
     #[cfg(target_arch = "x86_64")]
     let fused = matches!(route, Route::Blocked(_));
@@ -241,6 +281,7 @@ pub(super) unsafe fn gemm<T: Float>(
                 rsc,
                 csc,
                 Epilogue::default(),
+                packed,
             )
         };
         if let Some(map) = epi.map {
@@ -261,8 +302,10 @@ pub(super) unsafe fn gemm<T: Float>(
         Kind::F32 => unsafe {
             // `Epilogue<T>` and `Epilogue<f32>` are the same type here.
             let epi = *(&raw const epi).cast::<Epilogue<'_, f32>>();
+            let packed = *(&raw const packed).cast::<Option<PackedView<'_, f32>>>();
             gemm_f32(
                 epi,
+                packed,
                 route,
                 m,
                 k,
@@ -283,8 +326,10 @@ pub(super) unsafe fn gemm<T: Float>(
         // SAFETY: as above: only `f64` has `KIND = F64`, so `T` is `f64`.
         Kind::F64 => unsafe {
             let epi = *(&raw const epi).cast::<Epilogue<'_, f64>>();
+            let packed = *(&raw const packed).cast::<Option<PackedView<'_, f64>>>();
             gemm_f64(
                 epi,
+                packed,
                 route,
                 m,
                 k,
@@ -316,6 +361,7 @@ macro_rules! typed_gemm {
         #[inline]
         unsafe fn $name(
             epi: Epilogue<'_, $t>,
+            packed: Option<PackedView<'_, $t>>,
             route: Route,
             m: usize,
             k: usize,
@@ -334,7 +380,7 @@ macro_rules! typed_gemm {
         ) {
             // Only the blocked route receives a non-empty epilogue (`gemm` runs the others'
             // unfused).
-            let _ = &epi;
+            let _ = (&epi, &packed);
             match route {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: the route is `Nt` only when `nt::eligible` held: the CPU has AVX2
@@ -382,6 +428,7 @@ macro_rules! typed_gemm {
                                 c,
                                 rsc as usize,
                                 epi,
+                                packed.filter(|p| p.nr == super::micro::nr::<$t>(backend)),
                             )
                         } else {
                             super::blocked::gemm::<super::micro::Avx2<$t>>(
@@ -397,6 +444,7 @@ macro_rules! typed_gemm {
                                 c,
                                 rsc as usize,
                                 epi,
+                                packed.filter(|p| p.nr == super::micro::nr::<$t>(backend)),
                             )
                         }
                     }

@@ -132,6 +132,7 @@ fn check<K: Kernel>(case: Case, seed: u64) -> usize {
             c.as_mut_ptr(),
             rsc,
             Epilogue::default(),
+            None,
         );
     }
     let eps = K::E::EPSILON.to_f64();

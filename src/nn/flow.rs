@@ -34,7 +34,7 @@ use crate::element::Float;
 use crate::error::{OrPanic, ShapeError};
 use crate::kernel::{run_avx2_fma, Avx2FmaKernel, RowMap};
 use crate::ops::activations::{gelu, gelu_tanh, relu, silu};
-use crate::ops::linear::{try_linear, try_linear_map, LinearInput, LinearOut};
+use crate::ops::linear::{try_linear_cached, LinearInput, LinearOut};
 use crate::ops::{Elementwise, Norms};
 use crate::shape::{BroadcastShapes, LastAxis, Shape};
 use crate::tensor::{AsView, Tensor, TensorView};
@@ -168,7 +168,14 @@ impl<X: AsView + ?Sized> Input<X::Elem> for X {
         X::Shape: LinearInput<DIn, DOut>,
     {
         let bias = bias.map(|b| b.value().view());
-        try_linear(&self.as_view(), &weight.value().view(), bias.as_ref())
+        let packs = Some(weight.packs());
+        try_linear_cached(
+            &self.as_view(),
+            &weight.value().view(),
+            bias.as_ref(),
+            None,
+            packs,
+        )
     }
 
     fn try_linear_act_with<DIn: Dim, DOut: Dim>(
@@ -254,7 +261,7 @@ impl<'t, S: Shape, T: Float> Input<T> for Var<'t, S, T> {
     {
         let tape = self.tape();
         let bias = bias.map(|b| tape.param(b));
-        self.try_linear(&tape.param(weight), bias.as_ref())
+        self.try_linear_packs(&tape.param(weight), bias.as_ref(), Some(weight.packs()))
     }
 
     fn try_linear_act_with<DIn: Dim, DOut: Dim>(
@@ -319,7 +326,8 @@ fn linear_params_map<S: LinearInput<DIn, DOut>, DIn: Dim, DOut: Dim, T: Float>(
     map: RowMap<'_, T>,
 ) -> Result<Tensor<LinearOut<S, DIn, DOut>, T>, ShapeError> {
     let bias = bias.map(|b| b.value().view());
-    try_linear_map(x, &weight.value().view(), bias.as_ref(), Some(map))
+    let packs = Some(weight.packs());
+    try_linear_cached(x, &weight.value().view(), bias.as_ref(), Some(map), packs)
 }
 
 /// `Err` unless a runtime last dim of `shape` is the length of `p` (the traced norms

@@ -190,3 +190,189 @@ impl<DIn: Dim, DOut: Dim, T: Float> Params<T> for Linear<DIn, DOut, T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The weight's packs (`Param::packed_bytes`) on every backend that makes them: the
+    //! same bits as the unpacked products, never read once the weight changed.
+    use super::*;
+    use crate::autodiff::{Param, Tape};
+    use crate::dim::{Dyn, D};
+    use crate::kernel::{with_backend, Backend};
+    use crate::ops::linear::try_linear;
+    use crate::optim::{Optimizer, Sgd, SgdConfig};
+
+    type Layer = Linear<D<40>, D<72>>;
+
+    /// The backends that make packs, with a note for those this CPU lacks.
+    fn packing_backends() -> Vec<Backend> {
+        [Backend::Avx512, Backend::Avx2]
+            .into_iter()
+            .filter(|b| {
+                let ok = b.available();
+                if !ok {
+                    eprintln!("note: this CPU cannot run {b:?}; its packs were not tested");
+                }
+                ok
+            })
+            .collect()
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// `x·Wᵀ + b` from the layer's current values, through no pack.
+    fn unpacked(lin: &Layer, x: &Tensor<(Dyn, D<40>)>) -> Vec<f32> {
+        let b = lin.bias().map(|b| b.view());
+        let y = try_linear(&x.view(), &lin.weight().view(), b.as_ref()).or_panic();
+        y.as_slice().to_vec()
+    }
+
+    #[test]
+    fn a_changed_weight_is_never_read_from_an_old_pack() {
+        let x = Tensor::<(Dyn, D<40>)>::randn_with((Dyn::new(130), D), 1);
+        for backend in packing_backends() {
+            with_backend(backend, || {
+                let mut lin = Layer::init(true, 0);
+                let y0 = lin.forward(&x);
+                assert!(
+                    lin.packed_bytes() >= 72 * 40 * 4,
+                    "{backend:?}: no pack made"
+                );
+                assert_eq!(bits(y0.as_slice()), bits(&unpacked(&lin, &x)));
+                // A write through `value_mut`, in place (no tape holds the value).
+                lin.weight
+                    .value_mut()
+                    .as_mut_slice()
+                    .iter_mut()
+                    .for_each(|w| *w *= 2.0);
+                let y1 = lin.forward(&x);
+                assert_ne!(bits(y1.as_slice()), bits(y0.as_slice()));
+                assert_eq!(
+                    bits(y1.as_slice()),
+                    bits(&unpacked(&lin, &x)),
+                    "{backend:?}"
+                );
+                // An optimizer step.
+                let tape = Tape::new();
+                let grads = lin.forward(&tape.constant(x.clone())).sum_all().backward();
+                drop(tape);
+                let mut opt = Sgd::new(SgdConfig {
+                    lr: 0.1,
+                    ..Default::default()
+                })
+                .or_panic();
+                opt.step(&mut lin.params_mut(), &grads).or_panic();
+                let y2 = lin.forward(&x);
+                assert_ne!(bits(y2.as_slice()), bits(y1.as_slice()));
+                assert_eq!(
+                    bits(y2.as_slice()),
+                    bits(&unpacked(&lin, &x)),
+                    "{backend:?}"
+                );
+                lin.release_packs();
+                assert_eq!(lin.packed_bytes(), 0);
+                // Off: no pack is made, the same bits.
+                lin.set_prepack(false);
+                let y3 = lin.forward(&x);
+                assert_eq!(lin.packed_bytes(), 0, "{backend:?}: a pack made while off");
+                assert_eq!(bits(y3.as_slice()), bits(y2.as_slice()));
+            });
+        }
+    }
+
+    /// The traced forward (bias in the write-back) and its gradients, with the layer's packs
+    /// and without (`Var::try_linear` on the same parameters), on 1 and 2 threads: a frozen
+    /// weight (as under LoRA) is read from its packs, forward and input gradient; a trainable
+    /// one makes none.
+    #[test]
+    fn the_traced_linear_with_packs_is_the_unpacked_bits() {
+        let x0 = Tensor::<(Dyn, D<40>)>::randn_with((Dyn::new(130), D), 1);
+        for backend in packing_backends() {
+            for threads in [1, 2] {
+                let (mut lin, x) = (Layer::init(true, 0), Param::new(x0.clone()));
+                crate::with_threads(threads, || {
+                    with_backend(backend, || {
+                        let tape = Tape::new();
+                        drop(lin.forward(&tape.param(&x)).sum_all().backward());
+                    })
+                });
+                assert_eq!(
+                    lin.packed_bytes(),
+                    0,
+                    "a trainable weight was packed on a tape"
+                );
+                lin.weight.freeze();
+                let lin = lin;
+                let run = |packed: bool| {
+                    let tape = Tape::new();
+                    let xv = tape.param(&x);
+                    let y = if packed {
+                        lin.forward(&xv)
+                    } else {
+                        let (w, b) = (
+                            tape.param(&lin.weight),
+                            lin.bias.as_ref().map(|b| tape.param(b)),
+                        );
+                        xv.try_linear(&w, b.as_ref()).or_panic()
+                    };
+                    let value = y.value().to_vec();
+                    let g = (&y * &y).sum_all().backward();
+                    let grads = [
+                        g.of(&x).map(|t| t.to_vec()),
+                        g.of(&lin.weight).map(|t| t.to_vec()),
+                        lin.bias.as_ref().and_then(|b| g.of(b)).map(|t| t.to_vec()),
+                    ];
+                    (value, grads)
+                };
+                let ((v1, g1), (v0, g0)) = crate::with_threads(threads, || {
+                    with_backend(backend, || (run(true), run(false)))
+                });
+                let case = format!("{backend:?}, {threads} threads");
+                // Both forms: `Wᵀ` for the forward, `W` for the input gradient.
+                assert!(
+                    lin.packed_bytes() >= 2 * 72 * 40 * 4,
+                    "{case}: {} bytes of packs",
+                    lin.packed_bytes()
+                );
+                assert_eq!(bits(&v1), bits(&v0), "{case}: value");
+                assert_eq!(
+                    bits(&v1),
+                    bits(lin.forward(&x0).as_slice()),
+                    "{case}: the tensor forward"
+                );
+                for (a, b) in g1.iter().zip(&g0) {
+                    assert_eq!(
+                        a.as_deref().map(bits),
+                        b.as_deref().map(bits),
+                        "{case}: gradients"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A stored f32 weight packs only when asked, and its packed products are the
+    /// unpacked bits.
+    #[cfg(feature = "llm")]
+    #[test]
+    fn a_stored_f32_weight_packs_when_asked() {
+        use crate::quant::{StoredType, StoredWeight};
+        let x = Tensor::<(Dyn, D<40>)>::randn_with((Dyn::new(130), D), 1);
+        let w = Tensor::<(D<72>, D<40>)>::randn(2);
+        for backend in packing_backends() {
+            with_backend(backend, || {
+                let mut s = StoredWeight::try_from_f32(w.clone(), StoredType::F32).or_panic();
+                let want = s.try_forward(&x.view()).or_panic();
+                assert_eq!(s.packed_bytes(), 0, "{backend:?}: packed while off");
+                s.set_prepack(true);
+                for _ in 0..2 {
+                    let got = s.try_forward(&x.view()).or_panic();
+                    assert_eq!(bits(got.as_slice()), bits(want.as_slice()), "{backend:?}");
+                }
+                assert!(s.packed_bytes() >= 72 * 40 * 4, "{backend:?}: no pack");
+            });
+        }
+    }
+}

@@ -17,7 +17,7 @@
 use crate::dim::Dim;
 use crate::element::Float;
 use crate::error::ShapeError;
-use crate::kernel::{Epilogue, Gemm, MatRef, RowMap};
+use crate::kernel::{Epilogue, Gemm, MatRef, PackCache, PackForm, RowMap};
 use crate::shape::Shape;
 use crate::tensor::{Tensor, TensorView};
 
@@ -95,6 +95,25 @@ where
     DOut: Dim,
     T: Float,
 {
+    try_linear_cached(x, weight, bias, map, None)
+}
+
+/// [`try_linear_map`] reading the weight's pack from `packs` (the weight's own cache, see
+/// [`Param::packed_bytes`](crate::autodiff::Param::packed_bytes)) when the product has
+/// enough rows for the packed GEMM: made on first use, then reused; the same bits.
+pub(crate) fn try_linear_cached<S, DIn, DOut, T>(
+    x: &TensorView<'_, S, T>,
+    weight: &TensorView<'_, (DOut, DIn), T>,
+    bias: Option<&TensorView<'_, (DOut,), T>>,
+    map: Option<RowMap<'_, T>>,
+    packs: Option<&PackCache<T>>,
+) -> Result<Tensor<LinearOut<S, DIn, DOut>, T>, ShapeError>
+where
+    S: LinearInput<DIn, DOut>,
+    DIn: Dim,
+    DOut: Dim,
+    T: Float,
+{
     let (d, r) = (x.dims(), x.dims().len());
     let (dout, din) = (weight.dims()[0], weight.dims()[1]);
     if d[r - 1] != din {
@@ -142,7 +161,8 @@ where
         map,
         ..Epilogue::default()
     };
-    let out = Gemm::new().to_vec_with(xm, wt, epi);
+    let packed = packs.and_then(|p| p.get(PackForm::Transposed, wt, rows));
+    let out = Gemm::new().to_vec_packed(xm, wt, epi, packed.as_deref());
     Ok(Tensor::from_parts(shape, out))
 }
 

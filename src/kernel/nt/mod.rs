@@ -43,7 +43,7 @@ mod zmm;
 /// The largest `m` the kernel takes: above it, packing `B` once pays for itself over
 /// enough rows and the packed GEMM is faster (measured side by side: at k = n = 384 this
 /// kernel was ahead up to m = 48 and behind at m = 64).
-const MAX_M: usize = 48;
+pub(super) const MAX_M: usize = 48;
 /// The smallest `k`: with shorter dot products the final reductions dominate.
 const MIN_K: usize = 32;
 /// The most rows the single-pass loop takes (all of them in one tile).

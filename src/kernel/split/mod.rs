@@ -5,6 +5,7 @@
 //! the thread count.
 
 use super::epilogue::Epilogue;
+use super::prepack::PackedView;
 use super::raw::{self, Backend};
 use crate::element::Float;
 
@@ -52,7 +53,8 @@ const SPLIT_COLUMNS_MAX_M: usize = 48;
 /// # Safety
 ///
 /// [`raw::gemm`]'s contract for the whole `m × k × n` product (the route aside, and the
-/// epilogue `epi`'s included), with non-negative strides.
+/// epilogue `epi`'s and the packed `B`'s included), with non-negative strides. A block of
+/// columns reads `packed` only if it starts on a panel edge (else it packs its own `B`).
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn split_gemm<T: Float>(
     m: usize,
@@ -72,6 +74,7 @@ pub(super) unsafe fn split_gemm<T: Float>(
     threads: usize,
     backend: Backend,
     epi: Epilogue<'_, T>,
+    packed: Option<PackedView<'_, T>>,
 ) {
     let route = raw::route::<T>(backend, (m, k, n), rsa, csa, rsb, csb, rsc, csc);
     let by_columns = m <= SPLIT_COLUMNS_MAX_M || (m > 2 * SPLIT_COLUMNS_MAX_M && m < n);
@@ -81,12 +84,17 @@ pub(super) unsafe fn split_gemm<T: Float>(
         // SAFETY: the caller's contract is `raw::gemm`'s, and `route` is this product's.
         unsafe {
             raw::gemm(
-                route, m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, epi,
+                route, m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, epi, packed,
             )
         };
         return;
     }
-    let step = len.div_ceil(parts).next_multiple_of(16);
+    // Blocks of columns of a prepacked `B` start on its panels' edges, so each reads the pack.
+    let edge = match packed {
+        Some(p) if by_columns => p.nr.max(16),
+        _ => 16,
+    };
+    let step = len.div_ceil(parts).next_multiple_of(edge);
     let blocks: Vec<core::ops::Range<usize>> = (0..len)
         .step_by(step)
         .map(|s| s..(s + step).min(len))
@@ -121,6 +129,7 @@ pub(super) unsafe fn split_gemm<T: Float>(
                     rsc,
                     csc,
                     epi.shifted(0, start),
+                    packed.and_then(|p| p.columns_from(start)),
                 )
             } else {
                 let route = raw::route::<T>(backend, (len, k, n), rsa, csa, rsb, csb, rsc, csc);
@@ -141,6 +150,7 @@ pub(super) unsafe fn split_gemm<T: Float>(
                     rsc,
                     csc,
                     epi.shifted(start, 0),
+                    packed,
                 )
             }
         }
