@@ -297,16 +297,14 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     pub(crate) fn unary(
         &self,
         value: Tensor<S, T>,
-        df: impl Fn(T, T) -> T + 'static,
+        df: impl Fn(T, T) -> T + Sync + 'static,
     ) -> Var<'t, S, T> {
         let x = self.h.clone();
         record(self.tape, value, x.is_traced(), move |out| {
             let y = out.clone();
             Box::new(move |g, sink| {
-                let dims = x.shape.dims();
                 let (xd, yd) = (x.data.slice(), y.data.slice());
-                let xs = x.strides.clone();
-                sink.add_with(&x, &dims, &xs, |k, o| g[k] * df(xd[o], yd[k]));
+                sink.add_map(&x, |k, o| g[k] * df(xd[o], yd[k]));
             })
         })
     }
