@@ -405,7 +405,7 @@ fn the_hand_written_matmul_backward_baseline_matches_the_tape() {
 
 /// The backward passes split over threads (element-wise gradients, the accumulation of a
 /// gradient into its node, the norms' input gradient by rows and weight/bias gradients by
-/// columns) give every gradient the same bits on 2 threads as on 1, on a tensor large enough
+/// columns, the cross-entropy's rows) give every gradient the same bits on 2 threads as on 1, on a tensor large enough
 /// to split, with a row count and a width that do not divide into the blocks evenly.
 #[test]
 fn split_backward_passes_do_not_depend_on_threads() {
@@ -425,7 +425,9 @@ fn split_backward_passes_do_not_depend_on_threads() {
             // `x` gets its gradient from both norms, `tanh` (element-wise) and the sum;
             // `a + b` accumulates into fresh buffers, `silu` through its element-wise map.
             let h = (&a + &b).silu() + xv.tanh() + &xv;
-            let g = (&h * &tape.constant(r.clone())).sum_all().backward();
+            let targets: Vec<usize> = (0..rows).map(|i| (i * 37 + 5) % n).collect();
+            let ce = h.cross_entropy(&targets);
+            let g = ((&h * &tape.constant(r.clone())).sum_all() + ce).backward();
             vec![
                 g.of(&x).unwrap().to_vec(),
                 g.of(&w).unwrap().to_vec(),
