@@ -170,3 +170,40 @@ pub(crate) fn for_each_chunk<C: Send, S>(
         work();
     });
 }
+
+/// Blocks handed out per thread by [`row_blocks`], so that a thread that wakes late takes
+/// fewer.
+const BLOCKS_PER_THREAD: usize = 4;
+
+/// How to split `rows` independent rows of a pass over `elements` elements in all: the
+/// threads the pass pays for ([`Work::Elementwise`]) and the rows per block (a few blocks
+/// per thread, handed out as threads take them).
+pub(crate) fn row_blocks(elements: usize, rows: usize) -> (usize, usize) {
+    let threads = threads(Work::Elementwise(elements));
+    (threads, rows.div_ceil(threads * BLOCKS_PER_THREAD).max(1))
+}
+
+/// Calls `f(start, block)` for consecutive blocks of whole rows (`row` elements each; 1 for
+/// a pass over elements) covering `data`, `start` being the block's first element, split
+/// as [`row_blocks`] says. Every element is computed by the same code whatever the split,
+/// so a pass whose rows are independent gives bit-identical results for every thread count.
+pub(crate) fn for_each_row_block<T: Send>(
+    data: &mut [T],
+    row: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let row = row.max(1);
+    let (threads, rows) = row_blocks(data.len(), data.len().div_ceil(row));
+    if threads == 1 {
+        f(0, data);
+        return;
+    }
+    let per_block = rows * row;
+    let blocks: Vec<&mut [T]> = data.chunks_mut(per_block).collect();
+    for_each_chunk(
+        blocks,
+        threads,
+        || (),
+        |_, i, block| f(i * per_block, block),
+    );
+}

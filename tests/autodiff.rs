@@ -402,3 +402,45 @@ fn the_hand_written_matmul_backward_baseline_matches_the_tape() {
         }
     }
 }
+
+/// The backward passes split over threads (element-wise gradients, the accumulation of a
+/// gradient into its node, the norms' input gradient by rows and weight/bias gradients by
+/// columns, the cross-entropy's rows) give every gradient the same bits on 2 threads as on 1, on a tensor large enough
+/// to split, with a row count and a width that do not divide into the blocks evenly.
+#[test]
+fn split_backward_passes_do_not_depend_on_threads() {
+    let (rows, n) = (517, 263);
+    let shape = (Dyn::new(rows), Dyn::new(n));
+    let x = Param::new(Tensor::<(Dyn, Dyn), f32>::randn_with(shape, 31));
+    let w = Param::new(Tensor::<(Dyn,), f32>::randn_with((Dyn::new(n),), 32));
+    let w2 = Param::new(Tensor::<(Dyn,), f32>::randn_with((Dyn::new(n),), 33));
+    let bias = Param::new(Tensor::<(Dyn,), f32>::randn_with((Dyn::new(n),), 34));
+    let r = Tensor::<(Dyn, Dyn), f32>::randn_with(shape, 35);
+    let grads = |threads| {
+        shapecheck::with_threads(threads, || {
+            let tape = Tape::new();
+            let xv = tape.param(&x);
+            let a = xv.rms_norm(&tape.param(&w), 1e-5);
+            let b = xv.layer_norm(&tape.param(&w2), &tape.param(&bias), 1e-5);
+            // `x` gets its gradient from both norms, `tanh` (element-wise) and the sum;
+            // `a + b` accumulates into fresh buffers, `silu` through its element-wise map.
+            let h = (&a + &b).silu() + xv.tanh() + &xv;
+            let targets: Vec<usize> = (0..rows).map(|i| (i * 37 + 5) % n).collect();
+            let ce = h.cross_entropy(&targets);
+            let g = ((&h * &tape.constant(r.clone())).sum_all() + ce).backward();
+            vec![
+                g.of(&x).unwrap().to_vec(),
+                g.of(&w).unwrap().to_vec(),
+                g.of(&w2).unwrap().to_vec(),
+                g.of(&bias).unwrap().to_vec(),
+            ]
+        })
+    };
+    let (one, two) = (grads(1), grads(2));
+    for (name, (a, b)) in ["x", "w", "w2", "bias"].iter().zip(one.iter().zip(&two)) {
+        assert!(
+            a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "the gradient of {name} differs between 1 and 2 threads"
+        );
+    }
+}

@@ -96,7 +96,7 @@ fn same_shape_grad<SX: Shape, SY: Shape, T: Float>(
             sink.add(x, g);
             return true;
         }
-        (Bin::Sub, false) => g.iter().map(|&v| -v).collect(),
+        (Bin::Sub, false) => pooled(g.iter().map(|&v| -v)),
         _ => {
             let yv = y.view();
             let Some(ys) = yv
@@ -106,8 +106,8 @@ fn same_shape_grad<SX: Shape, SY: Shape, T: Float>(
                 return false;
             };
             match (op, x_is_lhs) {
-                (Bin::Mul, _) => g.iter().zip(ys).map(|(&gv, &yv)| gv * yv).collect(),
-                (Bin::Div, true) => g.iter().zip(ys).map(|(&gv, &yv)| gv / yv).collect(),
+                (Bin::Mul, _) => pooled(g.iter().zip(ys).map(|(&gv, &yv)| gv * yv)),
+                (Bin::Div, true) => pooled(g.iter().zip(ys).map(|(&gv, &yv)| gv / yv)),
                 // out = y / x: ∂/∂x = −y / x².
                 _ => {
                     let xv = x.view();
@@ -125,6 +125,14 @@ fn same_shape_grad<SX: Shape, SY: Shape, T: Float>(
     };
     sink.add_owned(x, d);
     true
+}
+
+/// The gradient `it` yields, in a pooled buffer: a fresh one would be faulted in, page by
+/// page, at every step.
+fn pooled<T: Copy + 'static>(it: impl ExactSizeIterator<Item = T>) -> Vec<T> {
+    let mut d = crate::pool::with_capacity(it.len());
+    d.extend(it);
+    d
 }
 
 #[track_caller]
@@ -297,16 +305,14 @@ impl<'t, S: Shape, T: Float> Var<'t, S, T> {
     pub(crate) fn unary(
         &self,
         value: Tensor<S, T>,
-        df: impl Fn(T, T) -> T + 'static,
+        df: impl Fn(T, T) -> T + Sync + 'static,
     ) -> Var<'t, S, T> {
         let x = self.h.clone();
         record(self.tape, value, x.is_traced(), move |out| {
             let y = out.clone();
             Box::new(move |g, sink| {
-                let dims = x.shape.dims();
                 let (xd, yd) = (x.data.slice(), y.data.slice());
-                let xs = x.strides.clone();
-                sink.add_with(&x, &dims, &xs, |k, o| g[k] * df(xd[o], yd[k]));
+                sink.add_map(&x, |k, o| g[k] * df(xd[o], yd[k]));
             })
         })
     }

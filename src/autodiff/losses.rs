@@ -3,7 +3,8 @@
 //!
 //! Cross-entropy is `log_softmax` (max-subtracted, so logits of ±1e4 give finite values
 //! and gradients) followed by the mean negative log-likelihood of the target classes:
-//! its gradient is `(softmax − onehot) / rows`, computed through the two ops' backwards.
+//! its gradient is `(softmax − onehot) / rows`, recorded as one node whose backward gives
+//! the bits of the two ops' backwards and splits its rows over threads.
 
 use super::unit::UnitVar;
 use super::var::{one_tape, record, Var};
@@ -102,29 +103,39 @@ impl<'t, N: Dim, C: Dim, T: Float> Var<'t, (N, C), T> {
         if let Some(&t) = targets.iter().find(|&&t| t >= c) {
             return Err(bad(format!("class {t} is out of range for {c} classes")));
         }
-        Ok(self.log_softmax::<1>().nll(targets.to_vec()))
+        Ok(self.log_softmax_nll(targets.to_vec()))
     }
 
-    /// The mean over rows of `−self[row, targets[row]]` (checked by the caller).
-    fn nll(&self, targets: Vec<usize>) -> Var<'t, (), T> {
-        let v = self.value();
-        let (n, c) = (v.dims()[0], v.dims()[1]);
+    /// The mean over rows of `−log_softmax(self)[row, targets[row]]` (targets checked by
+    /// the caller), recorded as one node. Its backward, `dx = (onehot − eʸ)·d` per row with
+    /// `y` the log-softmax and `d = −g/n`, gives the bits of a `log_softmax` node followed
+    /// by an NLL node, and is split over threads by rows (the same for every count).
+    fn log_softmax_nll(&self, targets: Vec<usize>) -> Var<'t, (), T> {
+        use crate::ops::Activations;
+        let ls = self.value().log_softmax::<1>();
+        let (n, c) = (ls.dims()[0], ls.dims()[1]);
         let mut total = T::ZERO;
         for (i, &t) in targets.iter().enumerate() {
-            total += *v
-                .get([i, t])
-                .expect("targets were checked against the shape");
+            total += ls.as_slice()[i * c + t];
         }
         let value = Tensor::from_parts((), vec![-total / T::from_usize(n)]);
         let x = self.h.clone();
         record(self.tape, value, x.is_traced(), move |_| {
             Box::new(move |g, sink| {
                 let d = -g[0] / T::from_usize(n);
+                let y = ls.as_slice();
                 let mut dx = crate::pool::zeroed(n * c);
-                for (i, &t) in targets.iter().enumerate() {
-                    dx[i * c + t] = d;
-                }
-                sink.add(&x, &dx);
+                crate::parallel::for_each_row_block(&mut dx, c, |start, block| {
+                    for (r, row) in block.chunks_exact_mut(c).enumerate() {
+                        let i = start / c + r;
+                        let (t, yr) = (targets[i], &y[i * c..(i + 1) * c]);
+                        for (j, (v, &yv)) in row.iter_mut().zip(yr).enumerate() {
+                            let onehot = if j == t { d } else { T::ZERO };
+                            *v = onehot - yv.exp() * d;
+                        }
+                    }
+                });
+                sink.add_owned(&x, dx);
             })
         })
     }

@@ -14,6 +14,10 @@ use crate::shape::{LastAxis, Shape};
 
 /// The backward of both norms: `bias` says whether there is a bias; `centre` whether the
 /// mean is subtracted (layer norm) or not (RMS norm).
+///
+/// Two passes, each split over threads without splitting a sum, so the result is the same
+/// for every thread count: `dx` by blocks of rows (each row's statistics are its own), then
+/// `dw` and `db` by blocks of columns (each column summed over the rows in order).
 fn norm_backward<S: Shape, T: Float>(
     x: &Handle<S, T>,
     w: &Handle<impl Shape, T>,
@@ -23,46 +27,83 @@ fn norm_backward<S: Shape, T: Float>(
     g: &[T],
     sink: &mut super::tape::GradSink<'_, T>,
 ) {
-    let xv = x.view().to_vec();
+    let xv = x.view();
+    let xv = match xv.as_contiguous_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(xv.to_vec()),
+    };
     let wv = w.view().to_vec();
     let n = wv.len();
     if n == 0 {
         return;
     }
-    let nf = T::from_usize(n);
+    let (nf, rows) = (T::from_usize(n), xv.len() / n);
+    // Per row: the mean (0 for RMS norm) and r = 1/√(σ² + ε).
+    let mut stats = vec![(T::ZERO, T::ZERO); rows];
     let mut dx = crate::pool::zeroed(xv.len());
-    let (mut dw, mut db) = (crate::pool::zeroed(n), crate::pool::zeroed(n));
-    for ((xr, gr), dxr) in xv
-        .chunks_exact(n)
-        .zip(g.chunks_exact(n))
-        .zip(dx.chunks_exact_mut(n))
-    {
-        let mean = if centre {
-            xr.iter().copied().sum::<T>() / nf
-        } else {
-            T::ZERO
-        };
-        let var = xr.iter().map(|&v| (v - mean) * (v - mean)).sum::<T>() / nf;
-        let r = T::ONE / (var + eps).sqrt();
-        let (mut mh, mut mhx) = (T::ZERO, T::ZERO);
-        for j in 0..n {
-            let xh = (xr[j] - mean) * r;
-            let h = gr[j] * wv[j];
-            mh += h;
-            mhx += h * xh;
-            dw[j] += gr[j] * xh;
-            db[j] += gr[j];
-        }
-        let (mh, mhx) = (if centre { mh / nf } else { T::ZERO }, mhx / nf);
-        for j in 0..n {
-            let xh = (xr[j] - mean) * r;
-            dxr[j] = r * (gr[j] * wv[j] - mh - xh * mhx);
-        }
-    }
-    sink.add(x, &dx);
-    sink.add(w, &dw);
+    let (threads, per) = crate::parallel::row_blocks(xv.len(), rows);
+    let blocks: Vec<_> = dx.chunks_mut(per * n).zip(stats.chunks_mut(per)).collect();
+    crate::parallel::for_each_chunk(
+        blocks,
+        threads,
+        || (),
+        |_, b, (dxb, stb)| {
+            let first = b * per * n;
+            let (xb, gb) = (&xv[first..first + dxb.len()], &g[first..first + dxb.len()]);
+            for (((xr, gr), dxr), st) in xb
+                .chunks_exact(n)
+                .zip(gb.chunks_exact(n))
+                .zip(dxb.chunks_exact_mut(n))
+                .zip(stb)
+            {
+                let mean = if centre {
+                    xr.iter().copied().sum::<T>() / nf
+                } else {
+                    T::ZERO
+                };
+                let var = xr.iter().map(|&v| (v - mean) * (v - mean)).sum::<T>() / nf;
+                let r = T::ONE / (var + eps).sqrt();
+                *st = (mean, r);
+                let (mut mh, mut mhx) = (T::ZERO, T::ZERO);
+                for j in 0..n {
+                    let h = gr[j] * wv[j];
+                    mh += h;
+                    mhx += h * ((xr[j] - mean) * r);
+                }
+                let (mh, mhx) = (if centre { mh / nf } else { T::ZERO }, mhx / nf);
+                for j in 0..n {
+                    let xh = (xr[j] - mean) * r;
+                    dxr[j] = r * (gr[j] * wv[j] - mh - xh * mhx);
+                }
+            }
+        },
+    );
+    // dw (columns 0..n) and db (columns n..2n), each summed over the rows in order.
+    let mut acc = crate::pool::zeroed(if b.is_some() { 2 * n } else { n });
+    let (threads, per) = crate::parallel::row_blocks(xv.len(), acc.len());
+    let blocks: Vec<_> = acc.chunks_mut(per).collect();
+    crate::parallel::for_each_chunk(
+        blocks,
+        threads,
+        || (),
+        |_, b, block| {
+            let first = b * per;
+            for ((xr, gr), &(mean, r)) in xv.chunks_exact(n).zip(g.chunks_exact(n)).zip(&stats) {
+                for (i, a) in block.iter_mut().enumerate() {
+                    let j = first + i;
+                    *a += if j < n {
+                        gr[j] * ((xr[j] - mean) * r)
+                    } else {
+                        gr[j - n]
+                    };
+                }
+            }
+        },
+    );
+    sink.add_owned(x, dx);
+    sink.add(w, &acc[..n]);
     if let Some(b) = b {
-        sink.add(b, &db);
+        sink.add(b, &acc[n..]);
     }
 }
 

@@ -189,7 +189,11 @@ impl<T: Float> GradSink<'_, T> {
         let full = x.is_whole_buffer();
         let buf = self.buf(id);
         if full {
-            buf.iter_mut().zip(g).for_each(|(b, &v)| *b += v);
+            // Each element on its own: split over threads, the same sums for any count.
+            crate::parallel::for_each_row_block(buf, 1, |start, block| {
+                let g = &g[start..start + block.len()];
+                block.iter_mut().zip(g).for_each(|(b, &v)| *b += v);
+            });
         } else {
             let mut k = 0;
             layout::for_each_offset(x.offset, &x.shape.dims(), &x.strides, |o| {
@@ -209,6 +213,30 @@ impl<T: Float> GradSink<'_, T> {
             self.bufs[id] = Some(g);
         } else {
             self.add(x, &g);
+        }
+    }
+
+    /// Adds `f(k, o)` to element `o` of `x`'s gradient buffer for every element `k` of `x`
+    /// in row-major order, `o` being its offset through `x`'s strides: the gradient of an
+    /// element-wise op, whose `k`-th output element reads element `k` of `x`. When `x` is
+    /// its node's whole buffer (`o = k`) the elements are split over threads, each computed
+    /// on its own, so the result is the same for any count. Nothing for a constant.
+    pub(crate) fn add_map<S: Shape>(
+        &mut self,
+        x: &Handle<S, T>,
+        f: impl Fn(usize, usize) -> T + Sync,
+    ) {
+        let Some(id) = x.id else { return };
+        if x.is_whole_buffer() {
+            let buf = self.buf(id);
+            crate::parallel::for_each_row_block(buf, 1, |start, block| {
+                for (i, b) in block.iter_mut().enumerate() {
+                    *b += f(start + i, start + i);
+                }
+            });
+        } else {
+            let dims = x.shape.dims();
+            self.add_with(x, &dims, &x.strides, f);
         }
     }
 
