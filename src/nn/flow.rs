@@ -33,7 +33,7 @@ use crate::dim::Dim;
 use crate::element::Float;
 use crate::error::{OrPanic, ShapeError};
 use crate::kernel::{run_avx2_fma, Avx2FmaKernel, RowMap};
-use crate::ops::activations::{gelu, gelu_tanh, relu, silu};
+use crate::ops::activations::{gate, gelu, gelu_tanh, relu, silu};
 use crate::ops::linear::{try_linear, try_linear_map, LinearInput, LinearOut};
 use crate::ops::{Elementwise, Norms};
 use crate::shape::{BroadcastShapes, LastAxis, Shape};
@@ -279,8 +279,8 @@ impl<'t, S: Shape, T: Float> Input<T> for Var<'t, S, T> {
         S: LinearInput<DIn, DOut, Output = O>,
         O: Shape + BroadcastShapes<O, Output = O>,
     {
-        let gate = Traced::activate(gate.clone(), Activation::Silu);
-        Ok(Traced::mul(gate, &self.try_linear_with(weight, bias)?))
+        // One op: `silu(gate) ⊙ up` and its backward in one pass each.
+        gate.try_swiglu(&self.try_linear_with(weight, bias)?)
     }
 
     fn try_rms_norm_with<D: Dim>(
@@ -465,8 +465,8 @@ impl<T: Float> Avx2FmaKernel for ActivationPass<'_, T> {
 }
 
 /// SwiGLU's gating of a row of the up product, `y ← silu(g)·y`, for [`run_avx2_fma`]: the
-/// multiplication [`Flow::mul`] runs on `silu(gate)` and `up`, in the same order of operands'
-/// values (a product of two floats does not depend on their order).
+/// expression the traced op ([`Var::try_swiglu`]) computes, so the two forwards agree bit for
+/// bit.
 struct GatePass<'a, T> {
     gate: &'a [T],
     ys: &'a mut [T],
@@ -479,6 +479,6 @@ impl<T: Float> Avx2FmaKernel for GatePass<'_, T> {
         self.ys
             .iter_mut()
             .zip(self.gate)
-            .for_each(|(y, &g)| *y = silu(g) * *y);
+            .for_each(|(y, &g)| *y = gate(g, *y));
     }
 }
