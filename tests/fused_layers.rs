@@ -1,5 +1,6 @@
 //! The layers' fused write-backs (bias, FeedForward's activation, SwiGLU's gating in the up
-//! product) against the unfused ops, bit for bit, on the route this process runs (CI runs
+//! product, a residual add in an output projection's) and the fused traced SwiGLU against the
+//! unfused ops, bit for bit, on the route this process runs (CI runs
 //! the file as is; `SHAPECHECK_GEMM=avx2` / `=matrixmultiply` force the other routes), at
 //! row counts that reach the few-rows kernel and the packed GEMM.
 
@@ -195,4 +196,57 @@ fn a_gate_and_an_up_of_other_dims_are_an_error_on_the_tape() {
         err.contains("swiglu") && err.contains("the same dims"),
         "{err}"
     );
+}
+
+#[test]
+fn residual_add_in_the_output_projections_write_back_is_the_unfused_add_bit_for_bit() {
+    for with_bias in [false, true] {
+        let down = Linear::<DFf, DModel>::init(with_bias, 70);
+        for rows in ROWS {
+            let x = Tensor::<(Seq, DFf)>::randn_with((Seq::new(rows), DFf), 71);
+            let residual = Tensor::<(Seq, DModel)>::randn_with((Seq::new(rows), DModel), 72);
+            let want = &residual + &down.forward(&x);
+            let got = x
+                .try_linear_residual_with(&down.weight, down.bias.as_ref(), &residual)
+                .unwrap();
+            assert_eq!(
+                bits(got.as_slice()),
+                bits(want.as_slice()),
+                "bias {with_bias}, {rows} rows"
+            );
+            let tape = Tape::new();
+            let traced = tape
+                .constant(x.clone())
+                .try_linear_residual_with(
+                    &down.weight,
+                    down.bias.as_ref(),
+                    &tape.constant(residual.clone()),
+                )
+                .unwrap();
+            assert_eq!(bits(traced.to_tensor().as_slice()), bits(got.as_slice()));
+        }
+    }
+}
+
+#[test]
+fn a_residual_of_other_dims_than_the_product_is_an_error() {
+    let down = Linear::<DFf, DModel>::init(true, 80);
+    let x = Tensor::<(Seq, DFf)>::randn_with((Seq::new(4), DFf), 81);
+    let short = Tensor::<(Seq, DModel)>::randn_with((Seq::new(3), DModel), 82);
+    for err in [
+        x.try_linear_residual_with(&down.weight, down.bias.as_ref(), &short)
+            .unwrap_err(),
+        {
+            let tape = Tape::new();
+            tape.constant(x.clone())
+                .try_linear_residual_with(&down.weight, None, &tape.constant(short.clone()))
+                .unwrap_err()
+        },
+    ] {
+        let err = err.to_string();
+        assert!(
+            err.contains("residual") && err.contains("must have the product's dims"),
+            "{err}"
+        );
+    }
 }
