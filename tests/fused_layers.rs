@@ -100,10 +100,12 @@ fn a_gate_of_other_dims_than_the_product_is_an_error() {
     );
 }
 
+/// A traced SwiGLU's values, gradient of the gate, gradient of up.
+type Run<T> = (Vec<T>, Vec<T>, Vec<T>);
+
 /// `silu(g) ⊙ u` and its gradients through the fused op and through the unfused tape
 /// (`g.silu() * u`), on parameters `g`, `u` and a loss `Σ w ⊙ out` (so `dy` is not 1).
-#[allow(clippy::type_complexity)]
-fn swiglu_both_ways<T: Float>(rows: usize, seed: u64) -> [(Vec<T>, Vec<T>, Vec<T>); 2] {
+fn swiglu_both_ways<T: Float>(rows: usize, seed: u64) -> [Run<T>; 2] {
     let shape = (Seq::new(rows), DFf);
     let g =
         Param::new(Tensor::<(Seq, DFf), T>::randn_with(shape, seed).map(|v| v * T::from_f64(3.0)));

@@ -286,7 +286,7 @@ pub(crate) fn swiglu_grad<T: Float>(dy: &[T], g: &[T], u: &[T]) -> (Vec<T>, Vec<
     debug_assert!(dy.len() == g.len() && g.len() == u.len());
     let (mut dg, mut du) = (crate::pool::zeroed(g.len()), crate::pool::zeroed(g.len()));
     let (threads, per) = split(g.len());
-    let blocks: Vec<(usize, (&mut [T], &mut [T]))> = dg
+    let blocks: Vec<GradBlock<'_, T>> = dg
         .chunks_mut(per)
         .zip(du.chunks_mut(per))
         .enumerate()
@@ -303,6 +303,9 @@ pub(crate) fn swiglu_grad<T: Float>(dy: &[T], g: &[T], u: &[T]) -> (Vec<T>, Vec<
     );
     (dg, du)
 }
+
+/// A block of [`swiglu_grad`]'s split: its index, its `dg` and `du`.
+type GradBlock<'a, T> = (usize, (&'a mut [T], &'a mut [T]));
 
 /// [`gate`] over a block, for [`run_avx2_fma`].
 struct GateKernel<'a, T> {
