@@ -1,13 +1,15 @@
 //! The layers' fused write-backs (bias, FeedForward's activation, SwiGLU's gating in the up
-//! product) against the unfused ops, bit for bit, on the route this process runs (CI runs
+//! product, a residual add in an output projection's) and the fused traced SwiGLU against the
+//! unfused ops, bit for bit, on the route this process runs (CI runs
 //! the file as is; `SHAPECHECK_GEMM=avx2` / `=matrixmultiply` force the other routes), at
 //! row counts that reach the few-rows kernel and the packed GEMM.
 
-use shapecheck::autodiff::Tape;
+use shapecheck::autodiff::{Param, Tape};
 use shapecheck::nn::ffn::{Activation, FeedForward, SwiGlu};
 use shapecheck::nn::flow::Input;
 use shapecheck::nn::linear::Linear;
 use shapecheck::prelude::*;
+use shapecheck::with_threads;
 
 dim!(pub Seq; pub DModel = 40; pub DFf = 72);
 
@@ -96,4 +98,157 @@ fn a_gate_of_other_dims_than_the_product_is_an_error() {
         err.contains("SwiGlu::forward") && err.contains("the gate must have the product's dims"),
         "{err}"
     );
+}
+
+/// A traced SwiGLU's values, gradient of the gate, gradient of up.
+type Run<T> = (Vec<T>, Vec<T>, Vec<T>);
+
+/// `silu(g) ⊙ u` and its gradients through the fused op and through the unfused tape
+/// (`g.silu() * u`), on parameters `g`, `u` and a loss `Σ w ⊙ out` (so `dy` is not 1).
+fn swiglu_both_ways<T: Float>(rows: usize, seed: u64) -> [Run<T>; 2] {
+    let shape = (Seq::new(rows), DFf);
+    let g =
+        Param::new(Tensor::<(Seq, DFf), T>::randn_with(shape, seed).map(|v| v * T::from_f64(3.0)));
+    let u = Param::new(Tensor::<(Seq, DFf), T>::randn_with(shape, seed + 1));
+    let w = Tensor::<(Seq, DFf), T>::randn_with(shape, seed + 2);
+    [true, false].map(|fused| {
+        let tape = Tape::new();
+        let (gv, uv) = (tape.param(&g), tape.param(&u));
+        let out = if fused {
+            gv.swiglu(&uv)
+        } else {
+            &gv.silu() * &uv
+        };
+        let grads = (&out * &tape.constant(w.clone())).sum_all().backward();
+        let of = |p: &Param<(Seq, DFf), T>| grads.of(p).expect("traced").to_vec();
+        (out.to_tensor().as_slice().to_vec(), of(&g), of(&u))
+    })
+}
+
+#[test]
+fn traced_swiglu_is_the_unfused_tape_bit_for_bit_values_and_gradients() {
+    for rows in [1, 3, 37] {
+        let [fused, unfused] = swiglu_both_ways::<f32>(rows, 20);
+        assert_eq!(bits(&fused.0), bits(&unfused.0), "values, {rows} rows");
+        assert_eq!(bits(&fused.1), bits(&unfused.1), "d gate, {rows} rows");
+        assert_eq!(bits(&fused.2), bits(&unfused.2), "d up, {rows} rows");
+        let [fused, unfused] = swiglu_both_ways::<f64>(rows, 30);
+        assert_eq!(fused, unfused, "f64, {rows} rows");
+    }
+}
+
+#[test]
+fn traced_swiglu_gradients_match_finite_differences() {
+    let [(_, dg, du), _] = swiglu_both_ways::<f64>(2, 40);
+    let shape = (Seq::new(2), DFf);
+    let g = Tensor::<(Seq, DFf), f64>::randn_with(shape, 40).map(|v| v * 3.0);
+    let u = Tensor::<(Seq, DFf), f64>::randn_with(shape, 41);
+    let w = Tensor::<(Seq, DFf), f64>::randn_with(shape, 42);
+    let loss = |g: &Tensor<(Seq, DFf), f64>, u: &Tensor<(Seq, DFf), f64>| -> f64 {
+        let s = g.silu();
+        (0..g.len())
+            .map(|k| s.as_slice()[k] * u.as_slice()[k] * w.as_slice()[k])
+            .sum()
+    };
+    let h = 1e-6;
+    for k in 0..g.len() {
+        for (x, want, name) in [(0, &dg, "gate"), (1, &du, "up")] {
+            let (mut plus, mut minus) = ([g.clone(), u.clone()], [g.clone(), u.clone()]);
+            plus[x].as_mut_slice()[k] += h;
+            minus[x].as_mut_slice()[k] -= h;
+            let fd = (loss(&plus[0], &plus[1]) - loss(&minus[0], &minus[1])) / (2.0 * h);
+            assert!(
+                (fd - want[k]).abs() < 1e-7 * (1.0 + fd.abs()),
+                "d {name}[{k}]: finite differences {fd}, backward {}",
+                want[k]
+            );
+        }
+    }
+}
+
+#[test]
+fn traced_swiglu_is_bit_identical_on_one_and_two_threads() {
+    // 2000 × 72 elements: more than the elementwise threshold of two threads.
+    let one = with_threads(1, || swiglu_both_ways::<f32>(2000, 50));
+    let two = with_threads(2, || swiglu_both_ways::<f32>(2000, 50));
+    assert_eq!(
+        one[0]
+            .0
+            .iter()
+            .zip(&one[0].1)
+            .map(|(a, b)| (a.to_bits(), b.to_bits()))
+            .collect::<Vec<_>>(),
+        two[0]
+            .0
+            .iter()
+            .zip(&two[0].1)
+            .map(|(a, b)| (a.to_bits(), b.to_bits()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(bits(&one[0].2), bits(&two[0].2));
+}
+
+#[test]
+fn a_gate_and_an_up_of_other_dims_are_an_error_on_the_tape() {
+    let tape = Tape::new();
+    let g = tape.constant(Tensor::<(Seq, DFf)>::randn_with((Seq::new(2), DFf), 60));
+    let u = tape.constant(Tensor::<(Seq, DFf)>::randn_with((Seq::new(3), DFf), 61));
+    let err = g.try_swiglu(&u).unwrap_err().to_string();
+    assert!(
+        err.contains("swiglu") && err.contains("the same dims"),
+        "{err}"
+    );
+}
+
+#[test]
+fn residual_add_in_the_output_projections_write_back_is_the_unfused_add_bit_for_bit() {
+    for with_bias in [false, true] {
+        let down = Linear::<DFf, DModel>::init(with_bias, 70);
+        for rows in ROWS {
+            let x = Tensor::<(Seq, DFf)>::randn_with((Seq::new(rows), DFf), 71);
+            let residual = Tensor::<(Seq, DModel)>::randn_with((Seq::new(rows), DModel), 72);
+            let want = &residual + &down.forward(&x);
+            let got = x
+                .try_linear_residual_with(&down.weight, down.bias.as_ref(), &residual)
+                .unwrap();
+            assert_eq!(
+                bits(got.as_slice()),
+                bits(want.as_slice()),
+                "bias {with_bias}, {rows} rows"
+            );
+            let tape = Tape::new();
+            let traced = tape
+                .constant(x.clone())
+                .try_linear_residual_with(
+                    &down.weight,
+                    down.bias.as_ref(),
+                    &tape.constant(residual.clone()),
+                )
+                .unwrap();
+            assert_eq!(bits(traced.to_tensor().as_slice()), bits(got.as_slice()));
+        }
+    }
+}
+
+#[test]
+fn a_residual_of_other_dims_than_the_product_is_an_error() {
+    let down = Linear::<DFf, DModel>::init(true, 80);
+    let x = Tensor::<(Seq, DFf)>::randn_with((Seq::new(4), DFf), 81);
+    let short = Tensor::<(Seq, DModel)>::randn_with((Seq::new(3), DModel), 82);
+    for err in [
+        x.try_linear_residual_with(&down.weight, down.bias.as_ref(), &short)
+            .unwrap_err(),
+        {
+            let tape = Tape::new();
+            tape.constant(x.clone())
+                .try_linear_residual_with(&down.weight, None, &tape.constant(short.clone()))
+                .unwrap_err()
+        },
+    ] {
+        let err = err.to_string();
+        assert!(
+            err.contains("residual") && err.contains("must have the product's dims"),
+            "{err}"
+        );
+    }
 }

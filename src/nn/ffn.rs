@@ -18,7 +18,7 @@
 //! assert_eq!(y.dims().as_slice(), &[5, 8]);
 //! ```
 
-use super::flow::{Flow, Input, Out, Traced};
+use super::flow::{Input, Out};
 use super::linear::{Linear, LinearInput, LinearOut};
 use super::stored::{Dense, Project, Storage};
 use crate::autodiff::Var;
@@ -163,12 +163,9 @@ impl<DModel: SameDim, Ffn: SameDim, T: Float, W: Storage<T>> SwiGlu<DModel, Ffn,
         &self,
         x: &Var<'t, (B, S, DModel), T>,
     ) -> Result<Var<'t, (B, S, Ffn), T>, ShapeError> {
+        // One traced op (`Var::try_swiglu`): one pass forward, one backward.
         let gate = self.gate.try_project(None, x)?;
-        let gate = <Traced<'t> as Flow<T>>::activate(gate, Activation::Silu);
-        Ok(<Traced<'t> as Flow<T>>::mul(
-            gate,
-            &self.up.try_project(None, x)?,
-        ))
+        gate.try_swiglu(&self.up.try_project(None, x)?)
     }
 }
 

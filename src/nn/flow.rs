@@ -33,7 +33,7 @@ use crate::dim::Dim;
 use crate::element::Float;
 use crate::error::{OrPanic, ShapeError};
 use crate::kernel::{run_avx2_fma, Avx2FmaKernel, RowMap};
-use crate::ops::activations::{gelu, gelu_tanh, relu, silu};
+use crate::ops::activations::{gate, gelu, gelu_tanh, relu, silu};
 use crate::ops::linear::{try_linear_cached, LinearInput, LinearOut};
 use crate::ops::{Elementwise, Norms};
 use crate::shape::{BroadcastShapes, LastAxis, Shape};
@@ -132,6 +132,20 @@ pub trait Input<T: Float> {
         Self::Shape: LinearInput<DIn, DOut, Output = O>,
         O: Shape + BroadcastShapes<O, Output = O>;
 
+    /// `residual + (x·Wᵀ + b)` (a residual add after an output projection); on tensors the
+    /// add runs in the product's write-back, reading `residual`'s row, bit for bit the
+    /// unfused ops. `Err` when runtime widths disagree or `residual`'s dims are not the
+    /// product's.
+    fn try_linear_residual_with<DIn: Dim, DOut: Dim, O>(
+        &self,
+        weight: &Param<(DOut, DIn), T>,
+        bias: Option<&Param<(DOut,), T>>,
+        residual: &Out<Self, T, O>,
+    ) -> Result<Out<Self, T, O>, ShapeError>
+    where
+        Self::Shape: LinearInput<DIn, DOut, Output = O>,
+        O: Shape + BroadcastShapes<O, Output = O>;
+
     /// RMS normalisation over the last axis with `weight`; `Err` when a runtime width
     /// disagrees.
     fn try_rms_norm_with<D: Dim>(
@@ -201,26 +215,31 @@ impl<X: AsView + ?Sized> Input<X::Elem> for X {
         X::Shape: LinearInput<DIn, DOut, Output = O>,
         O: Shape + BroadcastShapes<O, Output = O>,
     {
-        let (d, w) = (self.as_view().dims(), weight.value().dims());
-        let (r, dout) = (d.len(), w[0]);
-        let g = gate.dims();
-        if g.len() != r || g[..r - 1] != d[..r - 1] || g[r - 1] != dout {
-            return Err(ShapeError::incompatible_described(
-                "SwiGlu::forward",
-                format!("gate {:?}", gate.shape()),
-                format!("input {:?}", self.as_view().shape()),
-                format!("the gate must have the product's dims (its rows, {dout} outputs)"),
-            ));
-        }
-        let gs = gate.as_slice();
-        let map = |i: usize, j0: usize, ys: &mut [X::Elem]| {
-            let at = i * dout + j0;
-            run_avx2_fma(GatePass {
-                gate: &gs[at..at + ys.len()],
-                ys,
-            })
-        };
-        linear_params_map(&self.as_view(), weight, bias, &map)
+        let gating = |ys: &mut [X::Elem], gs: &[X::Elem]| run_avx2_fma(GatePass { gate: gs, ys });
+        linear_zip_map(&self.as_view(), weight, bias, gate, ZipSite::Gate, &gating)
+    }
+
+    fn try_linear_residual_with<DIn: Dim, DOut: Dim, O>(
+        &self,
+        weight: &Param<(DOut, DIn), X::Elem>,
+        bias: Option<&Param<(DOut,), X::Elem>>,
+        residual: &Tensor<O, X::Elem>,
+    ) -> Result<Tensor<O, X::Elem>, ShapeError>
+    where
+        X::Shape: LinearInput<DIn, DOut, Output = O>,
+        O: Shape + BroadcastShapes<O, Output = O>,
+    {
+        // `y + r` where the unfused op computes `r + y`: the same float.
+        let add =
+            |ys: &mut [X::Elem], rs: &[X::Elem]| ys.iter_mut().zip(rs).for_each(|(y, &r)| *y += r);
+        linear_zip_map(
+            &self.as_view(),
+            weight,
+            bias,
+            residual,
+            ZipSite::Residual,
+            &add,
+        )
     }
 
     fn try_rms_norm_with<D: Dim>(
@@ -286,8 +305,25 @@ impl<'t, S: Shape, T: Float> Input<T> for Var<'t, S, T> {
         S: LinearInput<DIn, DOut, Output = O>,
         O: Shape + BroadcastShapes<O, Output = O>,
     {
-        let gate = Traced::activate(gate.clone(), Activation::Silu);
-        Ok(Traced::mul(gate, &self.try_linear_with(weight, bias)?))
+        // One op: `silu(gate) ⊙ up` and its backward in one pass each.
+        gate.try_swiglu(&self.try_linear_with(weight, bias)?)
+    }
+
+    fn try_linear_residual_with<DIn: Dim, DOut: Dim, O>(
+        &self,
+        weight: &Param<(DOut, DIn), T>,
+        bias: Option<&Param<(DOut,), T>>,
+        residual: &Var<'t, O, T>,
+    ) -> Result<Var<'t, O, T>, ShapeError>
+    where
+        S: LinearInput<DIn, DOut, Output = O>,
+        O: Shape + BroadcastShapes<O, Output = O>,
+    {
+        let y = self.try_linear_with(weight, bias)?;
+        if y.shape().dims() != residual.shape().dims() {
+            return Err(ZipSite::Residual.error(residual.shape(), y.shape()));
+        }
+        Ok(Traced::add(y, residual))
     }
 
     fn try_rms_norm_with<D: Dim>(
@@ -328,6 +364,59 @@ fn linear_params_map<S: LinearInput<DIn, DOut>, DIn: Dim, DOut: Dim, T: Float>(
     let bias = bias.map(|b| b.value().view());
     let packs = Some(weight.packs());
     try_linear_cached(x, &weight.value().view(), bias.as_ref(), Some(map), packs)
+}
+
+/// What a tensor read in a product's write-back is, for [`linear_zip_map`]'s error.
+#[derive(Clone, Copy)]
+enum ZipSite {
+    /// SwiGLU's gate.
+    Gate,
+    /// A residual stream added to an output projection.
+    Residual,
+}
+
+impl ZipSite {
+    /// The error for `other`, whose dims are not those of the product of `input`.
+    fn error(self, other: impl core::fmt::Debug, input: impl core::fmt::Debug) -> ShapeError {
+        let (op, name) = match self {
+            ZipSite::Gate => ("SwiGlu::forward", "gate"),
+            ZipSite::Residual => ("linear + residual", "residual"),
+        };
+        ShapeError::incompatible_described(
+            op,
+            format!("{name} {other:?}"),
+            format!("input {input:?}"),
+            format!("the {name} must have the product's dims (its rows, its outputs)"),
+        )
+    }
+}
+
+/// `x·Wᵀ + b` with `f(row, other's row)` in the product's write-back, for a tensor `other`
+/// of the product's dims (`Err` naming `site` otherwise, or when runtime widths disagree).
+fn linear_zip_map<S, DIn: Dim, DOut: Dim, O, T: Float>(
+    x: &TensorView<'_, S, T>,
+    weight: &Param<(DOut, DIn), T>,
+    bias: Option<&Param<(DOut,), T>>,
+    other: &Tensor<O, T>,
+    site: ZipSite,
+    f: &(dyn Fn(&mut [T], &[T]) + Sync),
+) -> Result<Tensor<O, T>, ShapeError>
+where
+    S: LinearInput<DIn, DOut, Output = O>,
+    O: Shape,
+{
+    let (d, w) = (x.dims(), weight.value().dims());
+    let (r, dout) = (d.len(), w[0]);
+    let g = other.dims();
+    if g.len() != r || g[..r - 1] != d[..r - 1] || g[r - 1] != dout {
+        return Err(site.error(other.shape(), x.shape()));
+    }
+    let os = other.as_slice();
+    let map = |i: usize, j0: usize, ys: &mut [T]| {
+        let at = i * dout + j0;
+        f(ys, &os[at..at + ys.len()])
+    };
+    linear_params_map(x, weight, bias, &map)
 }
 
 /// `Err` unless a runtime last dim of `shape` is the length of `p` (the traced norms
@@ -473,8 +562,8 @@ impl<T: Float> Avx2FmaKernel for ActivationPass<'_, T> {
 }
 
 /// SwiGLU's gating of a row of the up product, `y ← silu(g)·y`, for [`run_avx2_fma`]: the
-/// multiplication [`Flow::mul`] runs on `silu(gate)` and `up`, in the same order of operands'
-/// values (a product of two floats does not depend on their order).
+/// expression the traced op ([`Var::try_swiglu`]) computes, so the two forwards agree bit for
+/// bit.
 struct GatePass<'a, T> {
     gate: &'a [T],
     ys: &'a mut [T],
@@ -487,6 +576,6 @@ impl<T: Float> Avx2FmaKernel for GatePass<'_, T> {
         self.ys
             .iter_mut()
             .zip(self.gate)
-            .for_each(|(y, &g)| *y = silu(g) * *y);
+            .for_each(|(y, &g)| *y = gate(g, *y));
     }
 }

@@ -4,11 +4,12 @@
 
 use super::packed::{attend, Spans};
 use super::{Ffn, Hidden, Tokens, LN_EPS};
-use crate::dim::StaticDim;
+use crate::dim::{Dim, StaticDim};
+use crate::error::OrPanic;
 use crate::inspect::{Hooks, Site};
 use crate::io::{LoadError, SafeTensors};
 use crate::nn::ffn::{Activation, FeedForward};
-use crate::nn::flow::Plain;
+use crate::nn::flow::{Input, Plain};
 use crate::nn::linear::Linear;
 use crate::nn::norm::LayerNorm;
 use crate::tensor::Tensor;
@@ -22,6 +23,17 @@ pub(super) struct Layer {
     pub(super) attention_norm: LayerNorm<Hidden>,
     pub(super) ffn: FeedForward<Hidden, Ffn>,
     pub(super) output_norm: LayerNorm<Hidden>,
+}
+
+/// `residual + l(x)`, the add in the product's write-back: bit for bit `residual + l(x)`
+/// unfused.
+fn plus_linear<DIn: Dim>(
+    residual: &Tensor<(Tokens, Hidden)>,
+    l: &Linear<DIn, Hidden>,
+    x: &Tensor<(Tokens, DIn)>,
+) -> Tensor<(Tokens, Hidden)> {
+    x.try_linear_residual_with(&l.weight, l.bias.as_ref(), residual)
+        .or_panic()
 }
 
 /// `{prefix}.weight` (stored `(DOut, DIn)`, as PyTorch stores it) and `{prefix}.bias`.
@@ -107,14 +119,12 @@ impl Layer {
         );
         hooks.heads(&q, &k);
         let context = hooks.z(attend(&q, &k, &v, spans));
-        let attended = self.output.forward(&context);
-        let x = hooks.resid(
-            Site::ResidMid,
-            self.attention_norm.forward(&(&x + &attended)),
-        );
+        // The residual adds run in the output projections' write-backs.
+        let attended = plus_linear(&x, &self.output, &context);
+        let x = hooks.resid(Site::ResidMid, self.attention_norm.forward(&attended));
         let act = self.ffn.activations(&x);
         hooks.ffn(&act);
-        let h = self.ffn.down().forward(&act);
-        hooks.resid(Site::ResidPost, self.output_norm.forward(&(&x + &h)))
+        let h = plus_linear(&x, self.ffn.down(), &act);
+        hooks.resid(Site::ResidPost, self.output_norm.forward(&h))
     }
 }
