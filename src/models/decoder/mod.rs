@@ -166,6 +166,10 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
     /// [`init`](Self::init) with the dims given as values (runtime dims: a checkpoint's
     /// sizes read from its file). `Err` when the key/value heads do not divide the heads,
     /// the head dim is odd, or RoPE's base or scaling is invalid.
+    ///
+    /// Its weights do not keep GEMM packs ([`Params::set_prepack`] turns them on: a
+    /// prefill or a LoRA step on a frozen base then reads each weight's pack instead of
+    /// packing it per product, for about the weights' size again per form).
     pub fn try_init_with(dims: D, config: DecoderConfig, seed: u64) -> Result<Self, Error>
     where
         D::KvHeads: DividesHeads<D::Heads>,
@@ -186,7 +190,7 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
         for b in &mut blocks {
             b.attn.window = config.sliding_window;
         }
-        Ok(Decoder {
+        let mut model = Decoder {
             embedding: Embedding::new(normal_table((v, m), std, base)),
             blocks,
             norm: RmsNorm::new(ones(m), eps),
@@ -194,7 +198,12 @@ impl<D: DecoderDims, T: Float> Decoder<D, T> {
             rope,
             config,
             dims,
-        })
+        };
+        // A decoder's weights are its memory: packs would add about their size per form
+        // (SmolLM2-135M under LoRA: +1 GB peak, no faster), so they pack only on
+        // `set_prepack(true)`, as a stored weight does.
+        model.set_prepack(false);
+        Ok(model)
     }
 }
 
@@ -511,6 +520,38 @@ mod tests {
             assert_eq!(unique.len(), ids.len());
             let total: usize = named.iter().map(|(_, n)| n).sum();
             assert_eq!(total, model.num_parameters());
+        }
+    }
+
+    /// A decoder's weights pack only after `set_prepack(true)`, and the logits are the same
+    /// bits either way.
+    #[test]
+    fn a_decoder_packs_only_when_asked() {
+        use crate::kernel::{with_backend, Backend};
+        let ids: Vec<u32> = (0..60).map(|i| (i * 5 % 7) as u32).collect();
+        let shape = (Dyn::new(1), Dyn::new(ids.len()));
+        for backend in [Backend::Avx512, Backend::Avx2] {
+            if !backend.available() {
+                eprintln!("note: this CPU cannot run {backend:?}; its packs were not tested");
+                continue;
+            }
+            with_backend(backend, || {
+                let config = DecoderConfig {
+                    layers: 2,
+                    ..DecoderConfig::default()
+                };
+                let mut model =
+                    Decoder::<Dims<Vocab, DModel, Heads, Heads, HeadDim, Ffn>>::init(config, 5);
+                let plain = model.logits(shape, &ids).or_panic();
+                assert_eq!(model.packed_bytes(), 0, "{backend:?}: packed unasked");
+                model.set_prepack(true);
+                let packed = model.logits(shape, &ids).or_panic();
+                assert!(model.packed_bytes() > 0, "{backend:?}: no pack when asked");
+                let bits = |t: &Tensor<_, f32>| -> Vec<u32> {
+                    t.as_slice().iter().map(|x| x.to_bits()).collect()
+                };
+                assert_eq!(bits(&plain), bits(&packed), "{backend:?}");
+            });
         }
     }
 }
