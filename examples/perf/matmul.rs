@@ -152,6 +152,16 @@ pub fn run(filter: &str) {
     }
 }
 
+/// The `(in, out)` widths of one MiniLM layer's six weights: q, k, v, o, up, down.
+const MINILM_LAYER_SHAPES: [(usize, usize); 6] = [
+    (384, 384),
+    (384, 384),
+    (384, 384),
+    (384, 384),
+    (384, 1536),
+    (1536, 384),
+];
+
 /// `x·Wᵀ` with few rows and `W` stored (out, in), as a transformer layer computes it on one
 /// sentence: `Linear::forward` against matrixmultiply called by hand on the same buffers (W
 /// read through its transpose, as `Linear` reads it), and against matrixmultiply given a
@@ -200,14 +210,7 @@ fn few_rows(filter: &str) {
             if !case.contains(filter) {
                 continue;
             }
-            let shapes = [
-                (384usize, 384usize),
-                (384, 384),
-                (384, 384),
-                (384, 384),
-                (384, 1536),
-                (1536, 384),
-            ];
+            let shapes = MINILM_LAYER_SHAPES;
             let layers: Vec<Layer> = (0..6)
                 .flat_map(|layer| shapes.iter().enumerate().map(move |(i, s)| (layer, i, *s)))
                 .map(|(layer, i, (din, dout))| {
@@ -284,14 +287,7 @@ fn prepacked(filter: &str) {
             if !case.contains(filter) {
                 return;
             }
-            let shapes = [
-                (384usize, 384usize),
-                (384, 384),
-                (384, 384),
-                (384, 384),
-                (384, 1536),
-                (1536, 384),
-            ];
+            let shapes = MINILM_LAYER_SHAPES;
             let layers: Vec<Layer> = (0..36)
                 .map(|i| {
                     let (din, dout) = shapes[i % 6];
