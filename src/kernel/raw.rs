@@ -127,6 +127,22 @@ pub(crate) fn with_backend<R>(backend: Backend, f: impl FnOnce() -> R) -> R {
     out
 }
 
+/// The backends that make GEMM packs and that this CPU runs, with a printed note for
+/// each it lacks (so their pack tests are skipped visibly, not silently).
+#[cfg(test)]
+pub(crate) fn packing_backends() -> Vec<Backend> {
+    [Backend::Avx512, Backend::Avx2]
+        .into_iter()
+        .filter(|b| {
+            let ok = b.available();
+            if !ok {
+                eprintln!("note: this CPU cannot run {b:?}; its packs were not tested");
+            }
+            ok
+        })
+        .collect()
+}
+
 /// The kernel one product runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Route {

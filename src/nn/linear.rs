@@ -198,25 +198,10 @@ mod tests {
     use super::*;
     use crate::autodiff::{Param, Tape};
     use crate::dim::{Dyn, D};
-    use crate::kernel::{with_backend, Backend};
+    use crate::kernel::{packing_backends, with_backend};
     use crate::ops::linear::try_linear;
-    use crate::optim::{Optimizer, Sgd, SgdConfig};
 
     type Layer = Linear<D<40>, D<72>>;
-
-    /// The backends that make packs, with a note for those this CPU lacks.
-    fn packing_backends() -> Vec<Backend> {
-        [Backend::Avx512, Backend::Avx2]
-            .into_iter()
-            .filter(|b| {
-                let ok = b.available();
-                if !ok {
-                    eprintln!("note: this CPU cannot run {b:?}; its packs were not tested");
-                }
-                ok
-            })
-            .collect()
-    }
 
     fn bits(v: &[f32]) -> Vec<u32> {
         v.iter().map(|x| x.to_bits()).collect()
@@ -254,30 +239,13 @@ mod tests {
                     bits(&unpacked(&lin, &x)),
                     "{backend:?}"
                 );
-                // An optimizer step.
-                let tape = Tape::new();
-                let grads = lin.forward(&tape.constant(x.clone())).sum_all().backward();
-                drop(tape);
-                let mut opt = Sgd::new(SgdConfig {
-                    lr: 0.1,
-                    ..Default::default()
-                })
-                .or_panic();
-                opt.step(&mut lin.params_mut(), &grads).or_panic();
-                let y2 = lin.forward(&x);
-                assert_ne!(bits(y2.as_slice()), bits(y1.as_slice()));
-                assert_eq!(
-                    bits(y2.as_slice()),
-                    bits(&unpacked(&lin, &x)),
-                    "{backend:?}"
-                );
                 lin.release_packs();
                 assert_eq!(lin.packed_bytes(), 0);
                 // Off: no pack is made, the same bits.
                 lin.set_prepack(false);
                 let y3 = lin.forward(&x);
                 assert_eq!(lin.packed_bytes(), 0, "{backend:?}: a pack made while off");
-                assert_eq!(bits(y3.as_slice()), bits(y2.as_slice()));
+                assert_eq!(bits(y3.as_slice()), bits(y1.as_slice()));
             });
         }
     }

@@ -143,3 +143,57 @@ pub trait Optimizer<T: Float> {
         params: &[(&str, &dyn DynParam<T>)],
     ) -> Result<(), OptimError>;
 }
+
+#[cfg(test)]
+mod tests {
+    //! An optimizer step changes a weight through `Param::value_mut`, which drops the
+    //! weight's GEMM packs: the next product reads the new values, never an old pack.
+    use super::*;
+    use crate::autodiff::{Params, Tape};
+    use crate::dim::{Dyn, D};
+    use crate::error::OrPanic;
+    use crate::kernel::{packing_backends, with_backend};
+    use crate::nn::linear::Linear;
+    use crate::ops::linear::try_linear;
+    use crate::tensor::Tensor;
+
+    #[test]
+    fn a_step_drops_the_weights_packs() {
+        let x = Tensor::<(Dyn, D<40>)>::randn_with((Dyn::new(130), D), 1);
+        let bits = |v: &[f32]| -> Vec<u32> { v.iter().map(|x| x.to_bits()).collect() };
+        for backend in packing_backends() {
+            let optimizers: [Box<dyn Optimizer<f32>>; 2] = [
+                Box::new(
+                    Sgd::new(SgdConfig {
+                        lr: 0.1,
+                        ..Default::default()
+                    })
+                    .or_panic(),
+                ),
+                Box::new(AdamW::new(AdamWConfig::default()).or_panic()),
+            ];
+            for mut opt in optimizers {
+                with_backend(backend, || {
+                    let mut lin = Linear::<D<40>, D<72>>::init(true, 0);
+                    let y0 = lin.forward(&x);
+                    assert!(lin.packed_bytes() > 0, "{backend:?}: no pack made");
+                    let tape = Tape::new();
+                    let grads = lin.forward(&tape.constant(x.clone())).sum_all().backward();
+                    drop(tape);
+                    opt.step(&mut lin.params_mut(), &grads).or_panic();
+                    let y1 = lin.forward(&x);
+                    let b = lin.bias().map(|b| b.view());
+                    let unpacked = try_linear(&x.view(), &lin.weight().view(), b.as_ref());
+                    assert!(
+                        bits(y1.as_slice()) != bits(y0.as_slice()),
+                        "{backend:?}: the step changed nothing"
+                    );
+                    assert!(
+                        bits(y1.as_slice()) == bits(unpacked.or_panic().as_slice()),
+                        "{backend:?}: the product after the step is not the new weight's"
+                    );
+                });
+            }
+        }
+    }
+}

@@ -527,14 +527,10 @@ mod tests {
     /// bits either way.
     #[test]
     fn a_decoder_packs_only_when_asked() {
-        use crate::kernel::{with_backend, Backend};
+        use crate::kernel::{packing_backends, with_backend};
         let ids: Vec<u32> = (0..60).map(|i| (i * 5 % 7) as u32).collect();
         let shape = (Dyn::new(1), Dyn::new(ids.len()));
-        for backend in [Backend::Avx512, Backend::Avx2] {
-            if !backend.available() {
-                eprintln!("note: this CPU cannot run {backend:?}; its packs were not tested");
-                continue;
-            }
+        for backend in packing_backends() {
             with_backend(backend, || {
                 let config = DecoderConfig {
                     layers: 2,
