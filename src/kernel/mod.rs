@@ -92,4 +92,4 @@ mod tests_nt;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests_prepack;
 #[cfg(test)]
-pub(crate) use raw::{packing_backends, with_backend, Backend};
+pub(crate) use raw::{packing_backends, with_backend};
