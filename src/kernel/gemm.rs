@@ -165,16 +165,7 @@ impl<T: Float> Gemm<T> {
     /// When the operands' extents do not agree, `rsc < n`, or `C` does not fit in `c`:
     /// bugs of the caller, checked before any pointer is formed.
     pub(crate) fn to_slice(self, a: MatRef<'_, T>, b: MatRef<'_, T>, c: &mut [T], rsc: usize) {
-        let len = c.len();
-        // SAFETY: `MaybeUninit<T>` has the size, alignment and validity-free layout of `T`, so
-        // the cast slice covers exactly the same `len` elements; everything written through it
-        // is an initialised `T` (the GEMM's results), so `c` stays initialised afterwards.
-        let c = unsafe {
-            core::slice::from_raw_parts_mut(c.as_mut_ptr().cast::<MaybeUninit<T>>(), len)
-        };
-        // SAFETY: every element of `c` is initialised (it was a `&mut [T]`), so `C` may be
-        // read when β ≠ 0.
-        unsafe { self.run(a, b, c, rsc, Epilogue::default(), None) };
+        self.to_slice_packed(a, b, c, rsc, None);
     }
 
     /// [`to_slice`](Self::to_slice) reading `b` from `packed`, as
@@ -192,11 +183,14 @@ impl<T: Float> Gemm<T> {
         packed: Option<&PackedB<T>>,
     ) {
         let len = c.len();
-        // SAFETY: as in `to_slice`.
+        // SAFETY: `MaybeUninit<T>` has the size, alignment and validity-free layout of `T`, so
+        // the cast slice covers exactly the same `len` elements; everything written through it
+        // is an initialised `T` (the GEMM's results), so `c` stays initialised afterwards.
         let c = unsafe {
             core::slice::from_raw_parts_mut(c.as_mut_ptr().cast::<MaybeUninit<T>>(), len)
         };
-        // SAFETY: every element of `c` is initialised.
+        // SAFETY: every element of `c` is initialised (it was a `&mut [T]`), so `C` may be
+        // read when β ≠ 0.
         unsafe { self.run(a, b, c, rsc, Epilogue::default(), packed) };
     }
 

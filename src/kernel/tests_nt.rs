@@ -29,7 +29,7 @@ fn backends() -> Vec<Backend> {
 }
 
 /// Values in [-1, 1) from a seed.
-fn values<T: Float>(len: usize, seed: u64) -> Vec<T> {
+pub(super) fn values<T: Float>(len: usize, seed: u64) -> Vec<T> {
     let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     (0..len)
         .map(|_| {

@@ -6,36 +6,17 @@
 
 use super::epilogue::Epilogue;
 use super::prepack::PackedB;
-use super::raw::Backend;
+use super::raw::{packing_backends, Backend};
+use super::tests_nt::values;
 use super::{Gemm, MatRef};
 use crate::element::Float;
 
-/// A deterministic stream of values in [-1, 1).
-fn values<T: Float>(len: usize, mut seed: u64) -> Vec<T> {
-    (0..len)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            T::from_f64((seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0)
-        })
-        .collect()
-}
-
-/// The backends of this CPU, with a note for each one it lacks.
+/// The backends of this CPU that pack, with a note for each one it lacks, and
+/// matrixmultiply (where no pack applies).
 fn backends() -> Vec<Backend> {
-    [Backend::Avx512, Backend::Avx2, Backend::MatrixMultiply]
-        .into_iter()
-        .filter(|b| {
-            let ok = b.available();
-            if !ok {
-                eprintln!(
-                    "note: this CPU cannot run {b:?}; its prepacked products were not tested"
-                );
-            }
-            ok
-        })
-        .collect()
+    let mut all = packing_backends();
+    all.push(Backend::MatrixMultiply);
+    all
 }
 
 /// Panics at the first element whose bits differ.

@@ -77,30 +77,15 @@ where
     DOut: Dim,
     T: Float,
 {
-    try_linear_map(x, weight, bias, None)
+    try_linear_cached(x, weight, bias, None, None)
 }
 
 /// [`try_linear`] followed by `map`, an elementwise function of the result's rows (see
 /// [`RowMap`]) fused into the product's write-back: `map(x·Wᵀ + b)`, bit for bit the same
-/// as running `map` over the result afterwards.
-pub(crate) fn try_linear_map<S, DIn, DOut, T>(
-    x: &TensorView<'_, S, T>,
-    weight: &TensorView<'_, (DOut, DIn), T>,
-    bias: Option<&TensorView<'_, (DOut,), T>>,
-    map: Option<RowMap<'_, T>>,
-) -> Result<Tensor<LinearOut<S, DIn, DOut>, T>, ShapeError>
-where
-    S: LinearInput<DIn, DOut>,
-    DIn: Dim,
-    DOut: Dim,
-    T: Float,
-{
-    try_linear_cached(x, weight, bias, map, None)
-}
-
-/// [`try_linear_map`] reading the weight's pack from `packs` (the weight's own cache, see
-/// [`Param::packed_bytes`](crate::autodiff::Param::packed_bytes)) when the product has
-/// enough rows for the packed GEMM: made on first use, then reused; the same bits.
+/// as running `map` over the result afterwards; reading the weight's pack from `packs` (the
+/// weight's own cache, see [`Param::packed_bytes`](crate::autodiff::Param::packed_bytes))
+/// when the product has enough rows for the packed GEMM: made on first use, then reused;
+/// the same bits.
 pub(crate) fn try_linear_cached<S, DIn, DOut, T>(
     x: &TensorView<'_, S, T>,
     weight: &TensorView<'_, (DOut, DIn), T>,
