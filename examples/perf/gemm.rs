@@ -11,6 +11,13 @@
 //! place through strides: `nt` is the forward `X·Wᵀ` (W stored out × in), `nn` the input
 //! gradient `dY·W`, `tn` the weight gradient `dYᵀ·X`. `scripts/bench_gemm_torch.py` prints
 //! `torch.mm` at the same shapes and forms.
+//!
+//! How far two threads can go on this machine (the ceiling of the training step's 2-thread
+//! figure): each shape's product on 2 threads against 1, in alternating rounds,
+//! `gemm/f32/<m>x<k>x<n>/<form>/threads ours_1t=<…> ours_2t=<…> x2=<…>` (GFLOP/s and the
+//! median of per-round ratios), and a pure memory probe, a copy of 64 MiB into 64 MiB
+//! (out of every cache) by 1 thread and by 2 halves at once,
+//! `gemm/probe/copy/64MiB 1t=<…> 2t=<…> x2=<…>` (GB/s read + written).
 
 use std::hint::black_box;
 
@@ -69,13 +76,14 @@ pub fn run(filter: &str) {
             }
             .expect("B's length");
             let mut tc = Mat::zeros_with(dims(m, n));
-            let ours = |tc: &mut Mat| {
-                shapecheck::with_threads(1, || match form {
+            let on = |threads: usize, tc: &mut Mat| {
+                shapecheck::with_threads(threads, || match form {
                     "nt" => ta.matmul_into(&tb.t(), tc),
                     "tn" => ta.t().matmul_into(&tb, tc),
                     _ => ta.matmul_into(&tb, tc),
                 })
             };
+            let ours = |tc: &mut Mat| on(1, tc);
             let mm = |c: &mut [f32]| {
                 bench_support::raw::sgemm_strided((m, k, n), &a, (ars, acs), &b, (brs, bcs), c)
             };
@@ -138,6 +146,57 @@ pub fn run(filter: &str) {
                 mm_rate * flops,
                 faer_rate * flops,
             );
+            let mut tc2 = Mat::zeros_with(dims(m, n));
+            on(2, &mut tc2);
+            assert_eq!(
+                tc.as_slice(),
+                tc2.as_slice(),
+                "{case}: 2 threads changed a bit"
+            );
+            let (two, one, x2) = interleave(
+                || {
+                    on(2, &mut tc2);
+                    black_box(&tc2);
+                },
+                || {
+                    ours(&mut tc);
+                    black_box(&tc);
+                },
+            );
+            println!(
+                "{case}/threads ours_1t={:.1} ours_2t={:.1} x2={x2:.3}",
+                one * flops,
+                two * flops
+            );
         }
     }
+    memory_probe(filter);
+}
+
+/// The copy of [`PROBE_BYTES`] by one thread against two threads copying a half each.
+fn memory_probe(filter: &str) {
+    const PROBE_BYTES: usize = 64 << 20;
+    let case = "gemm/probe/copy/64MiB";
+    if !case.contains(filter) {
+        return;
+    }
+    let len = PROBE_BYTES / 4;
+    let src = data(len, 3);
+    let mut dst = vec![0f32; len];
+    let copy = |dst: &mut [f32], parts: usize| {
+        let chunk = len.div_ceil(parts);
+        std::thread::scope(|s| {
+            let mut jobs = dst.chunks_mut(chunk).zip(src.chunks(chunk));
+            let first = jobs.next().expect("a non-empty buffer");
+            for (d, s_) in jobs {
+                s.spawn(move || d.copy_from_slice(s_));
+            }
+            first.0.copy_from_slice(first.1);
+        });
+        black_box(&*dst);
+    };
+    let mut dst2 = vec![0f32; len];
+    let (two, one, x2) = interleave(|| copy(&mut dst2, 2), || copy(&mut dst, 1));
+    let gb = 2.0 * PROBE_BYTES as f64 / 1e9;
+    println!("{case} 1t={:.1} 2t={:.1} x2={x2:.3}", one * gb, two * gb);
 }

@@ -66,7 +66,13 @@ fn step(model: &mut Model, opt: &mut AdamW<f32>, ids: &[u32], targets: &[u32]) {
 
 pub fn run(filter: &str) {
     let case = format!("train/f32/2x256x4h/b{BATCH}s{SEQ}/step");
-    if !case.contains(filter) {
+    let label = |threads: usize| if threads == 1 { "thread" } else { "threads" };
+    // A filter naming one thread count (`step/2-threads`, for a profile) runs that one.
+    let counts: Vec<usize> = [1, 2]
+        .into_iter()
+        .filter(|&t| format!("{case}/{t}-{}", label(t)).contains(filter))
+        .collect();
+    if counts.is_empty() {
         return;
     }
     let config = DecoderConfig {
@@ -79,7 +85,7 @@ pub fn run(filter: &str) {
     let targets: Vec<u32> = (0..BATCH * SEQ)
         .map(|i| ((i * 53 + 5) % 512) as u32)
         .collect();
-    for threads in [1, 2] {
+    for threads in counts {
         let mut model = Model::init(config, 1);
         // A small rate: the same work per step, and the model stays finite for any count.
         let mut opt = AdamW::new(AdamWConfig {
@@ -124,7 +130,7 @@ pub fn run(filter: &str) {
             (times, peak, update[ROUNDS / 2])
         });
         let median = times[times.len() / 2];
-        let label = if threads == 1 { "thread" } else { "threads" };
+        let label = label(threads);
         let peak = peak.map_or(String::new(), |k| {
             format!(" peak_step_mib={:.1}", k as f64 / 1024.0)
         });
