@@ -161,6 +161,24 @@ pub(crate) fn for_each_chunk<C: Send, S>(
             }
         }
     };
+    on_threads(threads, &work);
+}
+
+/// Runs `work` on the calling thread and, at the same time, on up to `threads − 1` others;
+/// returns when every run has returned. `work` shares its work out itself (from a counter,
+/// as [`for_each_chunk`] does), so a run that starts late finds less left to do.
+///
+/// The second thread is the kernel's helper, which spins between jobs: a pool thread that
+/// has gone to sleep costs tens of microseconds to wake, once per product of a training
+/// step. When another caller holds the helper, or for more threads, rayon's pool.
+pub(crate) fn on_threads(threads: usize, work: &(dyn Fn() + Sync)) {
+    if threads <= 1 {
+        work();
+        return;
+    }
+    if threads == 2 && crate::kernel::pair(work, work) {
+        return;
+    }
     // `in_place_scope` runs this closure on the calling thread and returns only when every
     // spawned job has finished.
     rayon::in_place_scope(|s| {

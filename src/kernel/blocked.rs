@@ -17,8 +17,16 @@
 //! Every element of `C` is the sum over the `k` blocks in order, each block's dot product
 //! accumulated in order of `k` by one FMA chain, whichever tile, block or thread computes
 //! it: splitting `C`'s rows or columns over threads (`split.rs`) does not change a bit.
+//!
+//! On several threads ([`gemm`] with `threads > 1`) the threads share one pack of the whole
+//! of `B` (the layout of a prepacked operand, `prepack.rs`) instead of each packing all of
+//! it for its own rows: they first pack its panels, a group at a time, then take blocks of
+//! `C`'s rows, each packing its own blocks of `A`. Both are handed out from counters, so a
+//! thread that starts late (woken from sleep) takes less; the row blocks are whole tiles,
+//! so every element is computed as on one thread.
 
 use core::cell::Cell;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::epilogue::Epilogue;
 use super::micro::{Kernel, TileArgs};
@@ -31,10 +39,54 @@ thread_local! {
     /// back (a product run while it is taken, which nothing does today, would allocate its
     /// own rather than share it).
     static PACKS: Cell<Vec<Line>> = const { Cell::new(Vec::new()) };
+    /// The pack of a whole `B` shared by the threads of one product, owned by the thread
+    /// that called it (taken and put back like `PACKS`).
+    static SHARED: Cell<Vec<Line>> = const { Cell::new(Vec::new()) };
 }
 
+/// Blocks of work (groups of `B`'s panels to pack, blocks of `C`'s rows) per thread, so that
+/// a thread that starts late takes fewer.
+const BLOCKS_PER_THREAD: usize = 4;
+
+/// The fewest tiles of rows in a block of rows.
+const MIN_TILES: usize = 4;
+
+/// The largest pack of `B` that stays in a core's L2 beside the packs of `A` (half of
+/// Zen 5's 1 MiB).
+const SHARED_B_IN_L2: usize = 512 << 10;
+
+/// The largest `B` (`k·n` elements of `elem` bytes) that a product split over threads packs
+/// whole into a buffer the calling thread keeps ([`gemm`]); a larger one (a language model's
+/// head, read as `dy·W`) is split by `split.rs` into blocks that each pack their own, a
+/// block of `k` at a time.
+pub(super) fn shares_b(k: usize, n: usize, elem: usize) -> bool {
+    k.saturating_mul(n).saturating_mul(elem) <= SHARED_B_MAX
+}
+
+/// See [`shares_b`]: 8 MiB, four times the largest `B` of the perf decoder's training step.
+const SHARED_B_MAX: usize = 8 << 20;
+
+/// The pointers of one product, shared by the threads of [`gemm`].
+#[derive(Clone, Copy)]
+struct Shared<E> {
+    a: *const E,
+    b: *const E,
+    c: *mut E,
+    packs: *mut E,
+}
+
+// SAFETY: `Shared` only travels to the threads of one `gemm` call, which read `a` and `b`
+// (written by no one during the product), write disjoint groups of panels of `packs` before
+// any of them reads it (the counter `packed_groups` orders the two), and write disjoint blocks of
+// rows of `c`; `E: Sync` (f32, f64) makes the shared reads sound.
+unsafe impl<E: Sync> Send for Shared<E> {}
+// SAFETY: as for `Send`.
+unsafe impl<E: Sync> Sync for Shared<E> {}
+
 /// `C = α·A·B + β·C` with kernel `K`, in the raw strided format (column stride of `C` 1),
-/// with the fused epilogue `epi` (whose bias, if any, replaces `β·C`).
+/// with the fused epilogue `epi` (whose bias, if any, replaces `β·C`), on up to `threads`
+/// threads (the calling one and others of the crate's, see the [module](self)
+/// documentation): the same bits for any number.
 ///
 /// # Safety
 ///
@@ -42,9 +94,156 @@ thread_local! {
 /// `b + l·rsb + j·csb` valid for reads, `c + i·rsc + j` valid for writes, pairwise distinct
 /// for distinct `(i, j)` and aliasing neither operand; when β ≠ 0 and there is no bias, `C`
 /// initialised. A bias has at least `n` elements. `packed`, if given, is this `B` packed
-/// whole for `K` (`NR` and `k` its own), from its first column.
+/// whole for `K` (`NR` and `k` its own), from its first column. Nothing else reads or
+/// writes `C`, or writes `A` and `B`, until it returns.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm<K: Kernel>(
+    threads: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: K::E,
+    a: *const K::E,
+    (rsa, csa): (usize, usize),
+    b: *const K::E,
+    (rsb, csb): (usize, usize),
+    beta: K::E,
+    c: *mut K::E,
+    rsc: usize,
+    epi: Epilogue<'_, K::E>,
+    packed: Option<PackedView<'_, K::E>>,
+) {
+    let (mr, nr) = (K::MR, K::NR);
+    if threads <= 1 || m <= mr {
+        // SAFETY: the caller's contract is `one`'s.
+        unsafe {
+            one::<K>(
+                m,
+                k,
+                n,
+                alpha,
+                a,
+                (rsa, csa),
+                b,
+                (rsb, csb),
+                beta,
+                c,
+                rsc,
+                epi,
+                packed,
+            )
+        };
+        return;
+    }
+    // Each block of rows reads all of `B`'s pack. While it stays in L2, a few blocks per
+    // thread (at least a few tiles each, so that each panel of `B` serves several); when it
+    // does not, one block per thread, which reads it once, as on one thread. Whole tiles
+    // per block: every tile covers the rows it covers on one thread.
+    let fits = k * n * size_of::<K::E>() <= SHARED_B_IN_L2;
+    let per_thread = if fits { BLOCKS_PER_THREAD } else { 1 };
+    let tiles = m.div_ceil(mr).div_ceil(threads * per_thread);
+    let rows = tiles.max(MIN_TILES) * mr;
+    let panels = n.div_ceil(nr);
+    let group = panels.div_ceil(threads * BLOCKS_PER_THREAD);
+    let groups = if packed.is_some() {
+        0
+    } else {
+        panels.div_ceil(group)
+    };
+    let mut buf = SHARED.take();
+    let lines = if packed.is_some() {
+        0
+    } else {
+        lines_for::<K::E>(panels * nr * k)
+    };
+    if buf.len() < lines {
+        buf.resize(lines, Line([0; 64]));
+    }
+    let ptrs = Shared {
+        a,
+        b,
+        c,
+        packs: buf.as_mut_ptr().cast::<K::E>(),
+    };
+    // SAFETY: `packs` holds `panels·NR·k` elements (or nothing is packed and `packed` is the
+    // caller's view); read only after every group is packed (below).
+    let view = packed.unwrap_or_else(|| unsafe { PackedView::whole(ptrs.packs, nr, k) });
+    let (next_group, packed_groups, next_rows) = (
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
+    let work = || {
+        let p = ptrs;
+        loop {
+            let g = next_group.fetch_add(1, Ordering::Relaxed);
+            if g >= groups {
+                break;
+            }
+            let (q0, cols) = (g * group, (g * group + group).min(panels) * nr);
+            let cols = cols.min(n) - q0 * nr;
+            // SAFETY: columns `q0·NR .. + cols` of `B` (`≤ n`) are readable (the caller's
+            // contract); packed as `Bᵀ` they fill panels `q0 ..` of the shared pack,
+            // `cols.div_ceil(NR)·NR·k` elements from `q0·NR·k`, inside its `panels·NR·k`, and
+            // no other group writes them (each group is taken once).
+            unsafe {
+                pack(
+                    nr,
+                    cols,
+                    k,
+                    p.b.add(q0 * nr * csb),
+                    csb,
+                    rsb,
+                    p.packs.add(q0 * nr * k),
+                )
+            };
+            packed_groups.fetch_add(1, Ordering::Release);
+        }
+        // Every group taken is being packed by a running thread: wait for the last ones.
+        while packed_groups.load(Ordering::Acquire) < groups {
+            core::hint::spin_loop();
+        }
+        loop {
+            let r0 = next_rows.fetch_add(1, Ordering::Relaxed) * rows;
+            if r0 >= m {
+                break;
+            }
+            // SAFETY: rows `r0 .. r0 + rows` (or up to `m`) of the caller's product: the offset
+            // pointers address elements of `A` and `C`, the block's reads are a subset of
+            // the product's, and its rows of `C` are written by this block only (each is
+            // taken once); `view` holds all of `B` packed for `K` (the caller's pack, or the
+            // shared one, complete once `packed_groups` reached `groups`, whose release
+            // stores the acquire load above saw).
+            unsafe {
+                one::<K>(
+                    rows.min(m - r0),
+                    k,
+                    n,
+                    alpha,
+                    p.a.add(r0 * rsa),
+                    (rsa, csa),
+                    p.b,
+                    (rsb, csb),
+                    beta,
+                    p.c.add(r0 * rsc),
+                    rsc,
+                    epi.shifted(r0, 0),
+                    Some(view),
+                )
+            };
+        }
+    };
+    crate::parallel::on_threads(threads.min(m.div_ceil(rows)), &work);
+    SHARED.set(buf);
+}
+
+/// [`gemm`] on the calling thread.
+///
+/// # Safety
+///
+/// [`gemm`]'s contract.
+#[allow(clippy::too_many_arguments)]
+unsafe fn one<K: Kernel>(
     m: usize,
     k: usize,
     n: usize,

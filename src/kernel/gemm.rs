@@ -345,6 +345,7 @@ impl<T: Float> Gemm<T> {
             unsafe {
                 raw::gemm(
                     route,
+                    1,
                     m,
                     k,
                     n,

@@ -82,6 +82,7 @@ pub(crate) use gemm::Gemm;
 pub(crate) use operand::MatRef;
 pub(crate) use prepack::{PackCache, PackForm, PackedB};
 pub(crate) use simd::{run_avx2_fma, with_avx2_fma, Avx2FmaKernel};
+pub(crate) use split::pair;
 
 #[cfg(test)]
 mod tests;

@@ -176,6 +176,23 @@ unsafe impl<T: Sync> Send for PackedView<'_, T> {}
 unsafe impl<T: Sync> Sync for PackedView<'_, T> {}
 
 impl<T> PackedView<'_, T> {
+    /// The view of a whole `B` of depth `k` packed at `ptr` in panels of `nr` columns (a
+    /// product's own pack, shared by its threads: `blocked.rs`).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` holds `B` packed whole in this layout for every panel read through the view,
+    /// and nothing writes it while the view is read.
+    pub(super) unsafe fn whole(ptr: *const T, nr: usize, k: usize) -> Self {
+        PackedView {
+            ptr,
+            nr,
+            k,
+            col0: 0,
+            _b: PhantomData,
+        }
+    }
+
     /// The view of the block of columns from `start` on, or `None` when `start` is not on a
     /// panel edge (the block then packs its own).
     pub(super) fn columns_from(self, start: usize) -> Option<Self> {

@@ -218,7 +218,8 @@ pub(super) fn route<T: Float>(
 
 /// `C = α·A·B + β·C` in the raw strided format (see the [module](super) documentation) on
 /// `route`, then the epilogue `epi` (whose bias replaces `β·C`); with β = 0 and no bias,
-/// `C` is written, never read (it may be uninitialised, or NaN).
+/// `C` is written, never read (it may be uninitialised, or NaN). The packed route runs on up
+/// to `threads` threads (the same bits for any number); the others on this one.
 ///
 /// # Safety
 ///
@@ -234,6 +235,7 @@ pub(super) fn route<T: Float>(
 #[inline]
 pub(super) unsafe fn gemm<T: Float>(
     route: Route,
+    threads: usize,
     m: usize,
     k: usize,
     n: usize,
@@ -282,6 +284,7 @@ pub(super) unsafe fn gemm<T: Float>(
         unsafe {
             gemm(
                 route,
+                1,
                 m,
                 k,
                 n,
@@ -323,6 +326,7 @@ pub(super) unsafe fn gemm<T: Float>(
                 epi,
                 packed,
                 route,
+                threads,
                 m,
                 k,
                 n,
@@ -347,6 +351,7 @@ pub(super) unsafe fn gemm<T: Float>(
                 epi,
                 packed,
                 route,
+                threads,
                 m,
                 k,
                 n,
@@ -379,6 +384,7 @@ macro_rules! typed_gemm {
             epi: Epilogue<'_, $t>,
             packed: Option<PackedView<'_, $t>>,
             route: Route,
+            threads: usize,
             m: usize,
             k: usize,
             n: usize,
@@ -396,7 +402,7 @@ macro_rules! typed_gemm {
         ) {
             // Only the blocked route receives a non-empty epilogue (`gemm` runs the others'
             // unfused).
-            let _ = (&epi, &packed);
+            let _ = (&epi, &packed, threads);
             match route {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: the route is `Nt` only when `nt::eligible` held: the CPU has AVX2
@@ -432,6 +438,7 @@ macro_rules! typed_gemm {
                     unsafe {
                         if backend == Backend::Avx512 {
                             super::blocked::gemm::<super::micro::Avx512<$t>>(
+                                threads,
                                 m,
                                 k,
                                 n,
@@ -448,6 +455,7 @@ macro_rules! typed_gemm {
                             )
                         } else {
                             super::blocked::gemm::<super::micro::Avx2<$t>>(
+                                threads,
                                 m,
                                 k,
                                 n,

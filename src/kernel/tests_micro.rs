@@ -120,6 +120,7 @@ fn check<K: Kernel>(case: Case, seed: u64) -> usize {
     // initialised; the tests call this only for an available kernel, with m, n, k ≥ 1.
     unsafe {
         blocked::gemm::<K>(
+            1,
             m,
             k,
             n,
@@ -427,5 +428,73 @@ fn fused_epilogue_equals_the_unfused_steps_bit_for_bit() {
                 }
             }
         }
+    }
+}
+
+/// Products of more than 96 rows split over threads share one pack of `B` and hand out
+/// blocks of rows (`blocked.rs`): on 2, 3 and 4 threads, the bits of 1 thread, for f32 and
+/// f64, on every packed backend; with `B` small enough to stay in L2 (several blocks per
+/// thread) and too large (one each), several blocks of `k` and of `MC` rows, an `n` that
+/// ends inside a panel, transposed operands, β ≠ 0 on a wider `C`, a prepacked `B`, and a
+/// fused bias and map, which must see each row at its own coordinates.
+#[test]
+fn products_sharing_a_pack_of_b_do_not_depend_on_threads() {
+    fn case<T: Float>(backend: Backend, (m, k, n): (usize, usize, usize), ta: bool) {
+        let mut rng = Rng((m * 31 + k * 7 + n) as u64);
+        let mut vals =
+            |len: usize| -> Vec<T> { (0..len).map(|_| T::from_f64(rng.next())).collect() };
+        let (sa, sb, bias) = (vals(m * k), vals(k * n), vals(n));
+        let a = if ta {
+            MatRef::rows(&sa, k, m).t()
+        } else {
+            MatRef::rows(&sa, m, k)
+        };
+        let b = MatRef::rows(&sb, n, k).t();
+        let rsc = n + 5;
+        let c0 = vals(m * rsc);
+        let map = |i: usize, j0: usize, row: &mut [T]| {
+            for (t, y) in row.iter_mut().enumerate() {
+                *y = *y * T::from_f64(0.5) + T::from_usize(i * 3 + j0 + t);
+            }
+        };
+        let pack = super::PackedB::new(b, backend).expect("a packed backend");
+        let run = |threads: usize| {
+            let gemm = Gemm::new().threads(threads).backend(backend);
+            let mut c = c0.clone();
+            gemm.alpha(T::from_f64(-0.5))
+                .beta(T::from_f64(1.5))
+                .to_slice(a, b, &mut c, rsc);
+            let mut fused = c0.clone();
+            let epi = Epilogue {
+                bias: Some(&bias),
+                map: Some(&map),
+                origin: (0, 0),
+            };
+            gemm.to_slice_with(a, b, &mut fused, rsc, epi);
+            let mut packed = c0.clone();
+            gemm.to_slice_packed(a, b, &mut packed, rsc, Some(&pack));
+            let bits = |v: Vec<T>| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
+            (bits(c), bits(fused), bits(packed))
+        };
+        let one = run(1);
+        for threads in [2, 3, 4] {
+            assert!(
+                run(threads) == one,
+                "{backend:?} {m}×{k}×{n} (A transposed: {ta}) on {threads} threads differs from 1"
+            );
+        }
+    }
+    for backend in packed_backends() {
+        for (m, k, n) in [
+            (97, 300, 45),
+            (200, 600, 70),
+            (450, 40, 33),
+            (330, 520, 300),
+        ] {
+            for ta in [false, true] {
+                case::<f32>(backend, (m, k, n), ta);
+            }
+        }
+        case::<f64>(backend, (150, 300, 130), false);
     }
 }

@@ -108,7 +108,7 @@ fn serve() {
 /// Runs `theirs` on the helper and `ours` on this thread, and returns when both have
 /// finished; `false` (and nothing run) when the helper is taken by another caller or could
 /// not be started. A panic in either is resumed here, after both have finished.
-pub(in crate::kernel) fn pair(theirs: &(dyn Fn() + Sync), ours: impl FnOnce()) -> bool {
+pub(crate) fn pair(theirs: &(dyn Fn() + Sync), ours: impl FnOnce()) -> bool {
     let Some(h) = helper() else { return false };
     if h.busy
         .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)

@@ -11,9 +11,9 @@ use crate::element::Float;
 
 mod helper;
 
-// For the quantized few-rows products (`kernel/quant/`).
-#[cfg(feature = "llm")]
-pub(super) use helper::pair;
+// For the quantized few-rows products (`kernel/quant/`) and any work split in two
+// (`parallel::for_each_chunk`).
+pub(crate) use helper::pair;
 
 /// The pointers of one product, shared by the threads that compute disjoint blocks of it.
 #[derive(Clone, Copy)]
@@ -40,9 +40,13 @@ unsafe impl<T: Sync> Sync for Parts<T> {}
 const SPLIT_COLUMNS_MAX_M: usize = 48;
 
 /// [`raw::gemm`] on `backend` spread over up to `threads` threads: blocks of columns when
-/// `m` is small, or above 96 and below `n`; blocks of rows otherwise, each block a multiple of 16 wide. Two blocks of
-/// columns go to this thread and the [`helper`] (rayon's pool when another product holds
-/// it); anything else goes to the pool.
+/// `m` is small, or above 96 and below `n`; blocks of rows otherwise, each block a multiple
+/// of 16 wide. Two blocks of columns go to this thread and the [`helper`] (rayon's pool when
+/// another product holds it); anything else goes to the pool ([`parallel::on_threads`]:
+/// the helper for a second thread). Above 96 rows on the packed GEMM, the rows are split
+/// inside it instead: its threads share one pack of `B` (`blocked.rs`).
+///
+/// [`parallel::on_threads`]: crate::parallel::on_threads
 /// Each block is routed by itself, as before the packed GEMM existed: a block of up to 48
 /// rows of `x·Wᵀ` goes to the few-rows kernel, so the bits of such a product with 49 to 96
 /// rows depend on the thread count (one block on the packed kernel, or two on the few-rows
@@ -80,11 +84,22 @@ pub(super) unsafe fn split_gemm<T: Float>(
     let by_columns = m <= SPLIT_COLUMNS_MAX_M || (m > 2 * SPLIT_COLUMNS_MAX_M && m < n);
     let len = if by_columns { n } else { m };
     let parts = threads.min(len.div_ceil(16));
-    if parts <= 1 {
+    // Blocks of rows on the packed GEMM: its threads share one pack of `B` (`blocked.rs`),
+    // unless it is too large to keep. From 49 to 96 rows the blocks are routed one by one
+    // (see above).
+    #[cfg(target_arch = "x86_64")]
+    let shared = !by_columns
+        && m > 2 * SPLIT_COLUMNS_MAX_M
+        && matches!(route, raw::Route::Blocked(_))
+        && (packed.is_some() || super::blocked::shares_b(k, n, size_of::<T>()));
+    #[cfg(not(target_arch = "x86_64"))]
+    let shared = false;
+    if parts <= 1 || shared {
         // SAFETY: the caller's contract is `raw::gemm`'s, and `route` is this product's.
         unsafe {
             raw::gemm(
-                route, m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, epi, packed,
+                route, parts, m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, epi,
+                packed,
             )
         };
         return;
@@ -114,6 +129,7 @@ pub(super) unsafe fn split_gemm<T: Float>(
                 let route = raw::route::<T>(backend, (m, k, len), rsa, csa, rsb, csb, rsc, csc);
                 raw::gemm(
                     route,
+                    1,
                     m,
                     k,
                     len,
@@ -135,6 +151,7 @@ pub(super) unsafe fn split_gemm<T: Float>(
                 let route = raw::route::<T>(backend, (len, k, n), rsa, csa, rsb, csb, rsc, csc);
                 raw::gemm(
                     route,
+                    1,
                     len,
                     k,
                     n,
