@@ -444,3 +444,66 @@ fn split_backward_passes_do_not_depend_on_threads() {
         );
     }
 }
+
+/// A product's gradient in a node that has none yet is written whole (β = 0) into a fresh
+/// buffer, with no zero-filled buffer before it: a pooled buffer full of NaN from an
+/// earlier step is never read, and the bits are those of adding the product to zeros
+/// (β = 1), −0.0 included: `x`'s rows where the loss's weights are 0 (products of +0 and
+/// −0) are +0.0 either way.
+#[test]
+fn a_products_gradient_needs_no_zeroed_buffer() {
+    let (m, k, n) = (160, 256, 96);
+    let x = Param::new(Tensor::<(Dyn, Dyn), f32>::randn_with(
+        (Dyn::new(m), Dyn::new(k)),
+        41,
+    ));
+    let w = Param::new(Tensor::<(Dyn, Dyn), f32>::randn_with(
+        (Dyn::new(n), Dyn::new(k)),
+        42,
+    ));
+    // Zero weights on every third row of the output: those rows of dx are sums of ±0.
+    let r = Tensor::<(Dyn, Dyn), f32>::from_fn_with((Dyn::new(m), Dyn::new(n)), |[i, j]| {
+        if i % 3 == 0 {
+            0.0
+        } else {
+            ((i * 7 + j * 3) % 11) as f32 - 5.0
+        }
+    });
+    // `zeros_first`: `x` and `w` first get a gradient of 0 from another op, so that the
+    // product adds into zeros (β = 1) instead of writing a new buffer.
+    let grads = |zeros_first: bool| {
+        // Buffers of NaN, of the gradients' sizes, go back to this thread's pool.
+        let nan = Tape::new();
+        for shape in [(m, k), (n, k)] {
+            let c = Tensor::<(Dyn, Dyn), f32>::full_with(
+                (Dyn::new(shape.0), Dyn::new(shape.1)),
+                f32::NAN,
+            );
+            let _ = nan.constant(c).scale(1.0);
+        }
+        drop(nan);
+        let tape = Tape::new();
+        let (xv, wv) = (tape.param(&x), tape.param(&w));
+        let mut loss = (xv.matmul(&wv.t()) * tape.constant(r.clone())).sum_all();
+        if zeros_first {
+            loss = loss + xv.scale(0.0).sum_all() + wv.scale(0.0).sum_all();
+        }
+        let g = loss.backward();
+        (g.of(&x).unwrap().to_vec(), g.of(&w).unwrap().to_vec())
+    };
+    let (fresh, added) = (grads(false), grads(true));
+    for (name, (a, b)) in [("x", (&fresh.0, &added.0)), ("w", (&fresh.1, &added.1))] {
+        assert!(
+            a.iter().all(|v| v.is_finite()),
+            "dL/d{name} read a stale buffer"
+        );
+        assert!(
+            a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "dL/d{name} differs between a new buffer and zeros"
+        );
+    }
+    assert!(
+        fresh.0[..k].iter().all(|v| v.to_bits() == 0),
+        "a row of ±0 products is +0.0"
+    );
+}

@@ -112,8 +112,7 @@ pub(crate) fn flat_backward<L: Shape, R: Shape, T: Float>(
     let gemm = Gemm::new();
     if let Some(id) = a.id {
         if a.is_whole_buffer() {
-            gemm.beta(T::ONE)
-                .to_slice_packed(dc, bm.t(), sink.buf(id), k, bt_packed);
+            product_into(sink, id, dc, bm.t(), bt_packed);
         } else {
             let da = gemm.to_vec_packed(dc, bm.t(), Epilogue::default(), bt_packed);
             sink.add(a, &da);
@@ -121,14 +120,35 @@ pub(crate) fn flat_backward<L: Shape, R: Shape, T: Float>(
     }
     if let Some(id) = b.id {
         if b.is_whole_buffer() {
-            gemm.beta(T::ONE).to_slice(am.t(), dc, sink.buf(id), n);
+            product_into(sink, id, am.t(), dc, None);
         } else if is_transposed_whole(b) {
             // dBᵀ = dCᵀ·A, row-major in the buffer B is the transpose of.
-            gemm.beta(T::ONE).to_slice(dc.t(), am, sink.buf(id), k);
+            product_into(sink, id, dc.t(), am, None);
         } else {
             let db = gemm.to_vec(am.t(), dc);
             sink.add(b, &db);
         }
+    }
+}
+
+/// Adds `x·y` (row-major, batched or not) to the gradient of node `id`, laid out like it:
+/// into its buffer with β = 1, or, when it has none yet, as a new buffer written with β = 0
+/// (no zero-filled buffer to add to). Both give the same bits: the GEMM's sums start from
+/// +0 and α = 1, so a sum is never −0.0 and `0 + x` is `x`
+/// (`autodiff::tests::a_products_gradient_needs_no_zeroed_buffer` pins it).
+fn product_into<T: Float>(
+    sink: &mut GradSink<'_, T>,
+    id: usize,
+    x: MatRef<'_, T>,
+    y: MatRef<'_, T>,
+    packed: Option<&PackedB<T>>,
+) {
+    let gemm = Gemm::new();
+    match sink.existing(id) {
+        Some(buf) => gemm
+            .beta(T::ONE)
+            .to_slice_packed(x, y, buf, y.ncols(), packed),
+        None => sink.insert(id, gemm.to_vec_packed(x, y, Epilogue::default(), packed)),
     }
 }
 
@@ -155,7 +175,7 @@ fn batched_backward<L: Shape, R: Shape, T: Float>(
             });
             sink.add(a, &da);
         } else if a.is_whole_buffer() {
-            gemm.beta(T::ONE).to_slice(dc, bm.t(), sink.buf(id), k);
+            product_into(sink, id, dc, bm.t(), None);
         } else {
             let da = gemm.to_vec(dc, bm.t());
             sink.add(a, &da);
@@ -168,7 +188,7 @@ fn batched_backward<L: Shape, R: Shape, T: Float>(
             });
             sink.add(b, &db);
         } else if b.is_whole_buffer() {
-            gemm.beta(T::ONE).to_slice(am.t(), dc, sink.buf(id), n);
+            product_into(sink, id, am.t(), dc, None);
         } else {
             let db = gemm.to_vec(am.t(), dc);
             sink.add(b, &db);

@@ -181,6 +181,18 @@ impl<T: Float> GradSink<'_, T> {
         self.bufs[id].get_or_insert_with(|| crate::pool::zeroed(len))
     }
 
+    /// The gradient buffer of node `id` if it has one yet.
+    pub(crate) fn existing(&mut self, id: usize) -> Option<&mut [T]> {
+        self.bufs[id].as_deref_mut()
+    }
+
+    /// Makes `g` the gradient buffer of node `id`, which has none yet (`g` laid out like its
+    /// value): a gradient written whole, with no zeroed buffer before it.
+    pub(crate) fn insert(&mut self, id: usize, g: Vec<T>) {
+        debug_assert!(self.bufs[id].is_none() && g.len() == self.nodes[id].len);
+        self.bufs[id] = Some(g);
+    }
+
     /// Adds `g` (laid out contiguously in `x`'s own shape) into the gradient of the traced
     /// value `x`, through `x`'s offset and strides. Nothing for a constant.
     pub(crate) fn add<S: Shape>(&mut self, x: &Handle<S, T>, g: &[T]) {
