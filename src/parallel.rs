@@ -2,11 +2,12 @@
 //!
 //! Batched products spread their batch items over threads when the work is large enough to
 //! pay for waking them; a single product (a 2-D matmul, a `Linear`) spreads blocks of its
-//! rows, or of its columns when it has few rows. They run on rayon's global pool, whose size
-//! defaults to the number of cores (`RAYON_NUM_THREADS` changes it); [`with_threads`] lowers
-//! the limit for a scope. The limit changes speed, never results: each element is computed
-//! by the same single-threaded kernel, summing over `k` in the same order, whatever the
-//! thread count.
+//! rows, or of its columns when it has few rows. Work on two threads takes the kernel's
+//! helper thread as its second ([`on_threads`]); more threads, or a second caller while the
+//! helper is taken, run on rayon's global pool, whose size defaults to the number of cores
+//! (`RAYON_NUM_THREADS` changes it); [`with_threads`] lowers the limit for a scope. The
+//! limit changes speed, never results: each element is computed by the same
+//! single-threaded kernel, summing over `k` in the same order, whatever the thread count.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -41,7 +41,9 @@
 //! - `split/`: one product split into blocks of rows or columns over threads, on the
 //!   kernels' tile edges so the result does not depend on the thread count; a few-rows
 //!   product split in two hands its second block to a helper thread of its own that spins
-//!   between products (`split/helper.rs`), the rest goes to rayon's pool.
+//!   between products (`split/helper.rs`; `parallel::on_threads` gives it any work split
+//!   in two), the rest goes to rayon's pool. A product of more than 96 rows on the packed
+//!   GEMM is split inside `blocked.rs`, its threads sharing one pack of `B`.
 //! - `simd.rs`: running safe code compiled for AVX2/FMA when the CPU has them.
 //! - `tests.rs`: the entry against a naive product.
 //! - `pairwise.rs`: safe, accurate sums (NumPy's pairwise summation) for every sum outside

@@ -10,9 +10,9 @@
 //! [`SPIN`] after each job, and parks only when no job came in that time; a product finds it
 //! awake and hands it a pointer.
 //!
-//! One caller at a time: a product that finds the helper taken (another thread's product)
-//! runs on the path it took before (rayon). The helper runs the caller's closure and nothing
-//! else, so it never calls back into a split product.
+//! One caller at a time: a product that finds the helper taken (another thread's product,
+//! or work that the helper itself is running and that splits again) runs on the path it
+//! took before (rayon), so a job never waits for the helper it runs on.
 
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
