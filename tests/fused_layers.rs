@@ -252,3 +252,64 @@ fn a_residual_of_other_dims_than_the_product_is_an_error() {
         );
     }
 }
+
+/// The residual form of a projection on an inference tape (the decoder's prefill and
+/// decode): the add in the product's write-back, the unfused add's bits, for a contiguous
+/// and a strided (transposed) residual.
+#[test]
+fn residual_projection_on_an_inference_tape_is_the_unfused_add_bit_for_bit() {
+    use shapecheck::nn::stored::Project;
+    for with_bias in [false, true] {
+        let down = Linear::<DFf, DModel>::init(with_bias, 90);
+        for rows in ROWS {
+            let x = Tensor::<(D<1>, Seq, DFf)>::randn_with((D::<1>, Seq::new(rows), DFf), 91);
+            let r = Tensor::<(D<1>, Seq, DModel)>::randn_with((D::<1>, Seq::new(rows), DModel), 92);
+            let want = bits((&r + &down.forward(&x)).as_slice());
+            let tape = Tape::inference();
+            let (xv, rv) = (tape.constant(x.clone()), tape.constant(r.clone()));
+            let got = down.try_project_residual(None, &xv, &rv).unwrap();
+            assert_eq!(bits(got.to_tensor().as_slice()), want, "bias {with_bias}, {rows} rows");
+            // The residual read through strides: the `(Seq, DModel)` transpose of a
+            // `(DModel, Seq)` buffer.
+            let x2 = Tensor::<(Seq, DFf)>::from_vec_with((Seq::new(rows), DFf), x.as_slice().to_vec()).unwrap();
+            let r2 = Tensor::<(Seq, DModel)>::from_vec_with((Seq::new(rows), DModel), r.as_slice().to_vec())
+                .unwrap();
+            let rt = tape.constant(r2.t().to_tensor()).t::<(Seq, DModel)>();
+            let got = down
+                .try_forward_residual(&tape.constant(x2), &rt)
+                .unwrap();
+            assert_eq!(bits(got.to_tensor().as_slice()), want, "strided, {rows} rows");
+        }
+    }
+}
+
+/// Stored weights add the residual in the pass that adds their bias: `(y + b) + r`, the
+/// unfused ops' bits, in f32 and in a quantized format.
+#[cfg(feature = "llm")]
+#[test]
+fn a_stored_projection_adds_the_residual_as_the_unfused_add_does() {
+    use shapecheck::nn::stored::{Project, StoredLinear};
+    use shapecheck::quant::{StoredType, StoredWeight};
+    dim!(pub Wide = 64);
+    for ty in [StoredType::F32, StoredType::Q8_0] {
+        let w = Tensor::<(DModel, Wide)>::randn(93);
+        let lin = StoredLinear {
+            weight: StoredWeight::try_from_f32(w, ty).unwrap(),
+            bias: Some(Tensor::<(DModel,)>::randn(94)),
+        };
+        for rows in ROWS {
+            let tape = Tape::inference();
+            let x = tape.constant(Tensor::<(D<1>, Seq, Wide)>::randn_with(
+                (D::<1>, Seq::new(rows), Wide),
+                95,
+            ));
+            let r = tape.constant(Tensor::<(D<1>, Seq, DModel)>::randn_with(
+                (D::<1>, Seq::new(rows), DModel),
+                96,
+            ));
+            let want = (&r + &lin.try_project(None, &x).unwrap()).to_tensor();
+            let got = lin.try_project_residual(None, &x, &r).unwrap().to_tensor();
+            assert_eq!(bits(got.as_slice()), bits(want.as_slice()), "{ty:?}, {rows} rows");
+        }
+    }
+}

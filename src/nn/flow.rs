@@ -216,7 +216,14 @@ impl<X: AsView + ?Sized> Input<X::Elem> for X {
         O: Shape + BroadcastShapes<O, Output = O>,
     {
         let gating = |ys: &mut [X::Elem], gs: &[X::Elem]| run_avx2_fma(GatePass { gate: gs, ys });
-        linear_zip_map(&self.as_view(), weight, bias, gate, ZipSite::Gate, &gating)
+        linear_zip_map(
+            &self.as_view(),
+            weight,
+            bias,
+            &gate.view(),
+            ZipSite::Gate,
+            &gating,
+        )
     }
 
     fn try_linear_residual_with<DIn: Dim, DOut: Dim, O>(
@@ -229,16 +236,13 @@ impl<X: AsView + ?Sized> Input<X::Elem> for X {
         X::Shape: LinearInput<DIn, DOut, Output = O>,
         O: Shape + BroadcastShapes<O, Output = O>,
     {
-        // `y + r` where the unfused op computes `r + y`: the same float.
-        let add =
-            |ys: &mut [X::Elem], rs: &[X::Elem]| ys.iter_mut().zip(rs).for_each(|(y, &r)| *y += r);
         linear_zip_map(
             &self.as_view(),
             weight,
             bias,
-            residual,
+            &residual.view(),
             ZipSite::Residual,
-            &add,
+            &add_residual,
         )
     }
 
@@ -319,7 +323,26 @@ impl<'t, S: Shape, T: Float> Input<T> for Var<'t, S, T> {
         S: LinearInput<DIn, DOut, Output = O>,
         O: Shape + BroadcastShapes<O, Output = O>,
     {
-        let y = self.try_linear_with(weight, bias)?;
+        let tape = self.tape();
+        let (w, b) = (tape.param(weight), bias.map(|b| tape.param(b)));
+        let traced = self.is_traced()
+            || w.is_traced()
+            || b.as_ref().is_some_and(Var::is_traced)
+            || residual.is_traced();
+        if !traced && core::ptr::eq(tape, residual.tape()) {
+            // Nothing here takes a gradient (an inference tape, or frozen weights on
+            // constants): the add runs in the product's write-back, as on tensors.
+            let value = linear_zip_map(
+                &self.value(),
+                weight,
+                bias,
+                &residual.value(),
+                ZipSite::Residual,
+                &add_residual,
+            )?;
+            return Ok(tape.constant(value));
+        }
+        let y = self.try_linear_packs(&w, b.as_ref(), Some(weight.packs()))?;
         if y.shape().dims() != residual.shape().dims() {
             return Err(ZipSite::Residual.error(residual.shape(), y.shape()));
         }
@@ -391,13 +414,19 @@ impl ZipSite {
     }
 }
 
+/// A residual added in a product's write-back: `y + r` where the unfused op computes
+/// `r + y`, the same float.
+fn add_residual<T: Float>(ys: &mut [T], rs: &[T]) {
+    ys.iter_mut().zip(rs).for_each(|(y, &r)| *y += r);
+}
+
 /// `x·Wᵀ + b` with `f(row, other's row)` in the product's write-back, for a tensor `other`
 /// of the product's dims (`Err` naming `site` otherwise, or when runtime widths disagree).
 fn linear_zip_map<S, DIn: Dim, DOut: Dim, O, T: Float>(
     x: &TensorView<'_, S, T>,
     weight: &Param<(DOut, DIn), T>,
     bias: Option<&Param<(DOut,), T>>,
-    other: &Tensor<O, T>,
+    other: &TensorView<'_, O, T>,
     site: ZipSite,
     f: &(dyn Fn(&mut [T], &[T]) + Sync),
 ) -> Result<Tensor<O, T>, ShapeError>
@@ -411,7 +440,14 @@ where
     if g.len() != r || g[..r - 1] != d[..r - 1] || g[r - 1] != dout {
         return Err(site.error(other.shape(), x.shape()));
     }
-    let os = other.as_slice();
+    let copied;
+    let os = match other.as_contiguous_slice() {
+        Some(os) => os,
+        None => {
+            copied = other.to_vec();
+            &copied[..]
+        }
+    };
     let map = |i: usize, j0: usize, ys: &mut [T]| {
         let at = i * dout + j0;
         f(ys, &os[at..at + ys.len()])

@@ -28,13 +28,13 @@
 //! ```
 
 pub use super::flow::Applied;
-use super::flow::Input;
+use super::flow::{Input, Out};
 use crate::autodiff::{Param, ParamVisitor, ParamVisitorMut, Params};
 use crate::dim::{Dim, StaticDim};
 use crate::element::Float;
 use crate::error::{OrPanic, ShapeError};
 pub use crate::ops::linear::{LinearInput, LinearOut};
-use crate::shape::Shape;
+use crate::shape::{BroadcastShapes, Shape};
 use crate::tensor::Tensor;
 
 /// `y = x·Wᵀ + b` with `W: (DOut, DIn)` (PyTorch's layout) and an optional bias `b: (DOut,)`.
@@ -171,6 +171,36 @@ impl<DIn: Dim, DOut: Dim, T: Float> Linear<DIn, DOut, T> {
         X::Shape: LinearInput<DIn, DOut>,
     {
         x.try_linear_with(&self.weight, self.bias.as_ref())
+    }
+
+    /// `residual + (x·Wᵀ + b)`, the residual add after an output projection. On tensors,
+    /// and on traced values when nothing takes a gradient (an inference tape), the add
+    /// runs in the product's write-back, reading `residual`'s row: the unfused ops' floats,
+    /// without a pass or a buffer of its own.
+    ///
+    /// ```
+    /// use shapecheck::prelude::*;
+    /// use shapecheck::nn::linear::Linear;
+    /// let lin = Linear::<D<3>, D<2>>::init(true, 0);
+    /// let x = Tensor::<(D<4>, D<3>)>::randn(1);
+    /// let r = Tensor::<(D<4>, D<2>)>::randn(2);
+    /// let y = lin.try_forward_residual(&x, &r).unwrap();
+    /// assert_eq!(y.as_slice(), (&r + &lin.forward(&x)).as_slice());
+    /// ```
+    ///
+    /// `Err` when the input's width differs from the weight's, or `residual`'s dims are not
+    /// the product's (runtime dims).
+    pub fn try_forward_residual<X, O>(
+        &self,
+        x: &X,
+        residual: &Out<X, T, O>,
+    ) -> Result<Out<X, T, O>, ShapeError>
+    where
+        X: Input<T> + ?Sized,
+        X::Shape: LinearInput<DIn, DOut, Output = O>,
+        O: Shape + BroadcastShapes<O, Output = O>,
+    {
+        x.try_linear_residual_with(&self.weight, self.bias.as_ref(), residual)
     }
 }
 

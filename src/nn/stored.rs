@@ -85,6 +85,24 @@ pub trait Project<DIn: Dim, DOut: Dim, T: Float>: Debug + Send + Sync {
         DIn: SameDim,
         DOut: SameDim;
 
+    /// `residual + project(x)`, the residual add after an output projection. Dense
+    /// weights without an adapter add it in the product's write-back when nothing takes a
+    /// gradient (inference); stored weights add it in the pass that adds their bias; the
+    /// values are those of the unfused add, bit for bit. `Err` as
+    /// [`try_project`](Self::try_project) errs.
+    fn try_project_residual<'t, B: SameDim, S: SameDim>(
+        &self,
+        adapter: Option<&LoRA<DIn, DOut, Dyn, T>>,
+        x: &Var<'t, (B, S, DIn), T>,
+        residual: &Var<'t, (B, S, DOut), T>,
+    ) -> Result<Var<'t, (B, S, DOut), T>, ShapeError>
+    where
+        DIn: SameDim,
+        DOut: SameDim,
+    {
+        Ok(residual + &self.try_project(adapter, x)?)
+    }
+
     /// The weight's rows and columns, `[DOut, DIn]`.
     fn sizes(&self) -> [usize; 2];
 
@@ -103,6 +121,22 @@ impl<DIn: Dim, DOut: Dim, T: Float> Project<DIn, DOut, T> for Linear<DIn, DOut, 
         DOut: SameDim,
     {
         adapted(self, adapter, x)
+    }
+
+    fn try_project_residual<'t, B: SameDim, S: SameDim>(
+        &self,
+        adapter: Option<&LoRA<DIn, DOut, Dyn, T>>,
+        x: &Var<'t, (B, S, DIn), T>,
+        residual: &Var<'t, (B, S, DOut), T>,
+    ) -> Result<Var<'t, (B, S, DOut), T>, ShapeError>
+    where
+        DIn: SameDim,
+        DOut: SameDim,
+    {
+        match adapter {
+            None => self.try_forward_residual(x, residual),
+            Some(_) => Ok(residual + &adapted(self, adapter, x)?),
+        }
     }
 
     fn sizes(&self) -> [usize; 2] {
@@ -226,6 +260,48 @@ mod inference {
             DIn: SameDim,
             DOut: SameDim,
         {
+            self.try_project_plus(adapter, x, None)
+        }
+
+        fn try_project_residual<'t, B: SameDim, S: SameDim>(
+            &self,
+            adapter: Option<&LoRA<DIn, DOut, Dyn, f32>>,
+            x: &Var<'t, (B, S, DIn), f32>,
+            residual: &Var<'t, (B, S, DOut), f32>,
+        ) -> Result<Var<'t, (B, S, DOut), f32>, ShapeError>
+        where
+            DIn: SameDim,
+            DOut: SameDim,
+        {
+            if residual.is_traced() && !residual.tape().is_inference() {
+                return Ok(residual + &self.try_project(adapter, x)?);
+            }
+            self.try_project_plus(adapter, x, Some(residual))
+        }
+
+        fn sizes(&self) -> [usize; 2] {
+            let (o, i) = self.weight.shape();
+            [o.size(), i.size()]
+        }
+
+        fn nbytes(&self) -> usize {
+            self.weight.nbytes() + self.bias.as_ref().map_or(0, |b| b.len() * 4)
+        }
+    }
+
+    impl<DIn: Dim, DOut: Dim> StoredLinear<DIn, DOut> {
+        /// `x·Wᵀ + b`, plus `residual` in the same pass as the bias: `(y + b) + r`, the
+        /// unfused ops' floats.
+        fn try_project_plus<'t, B: SameDim, S: SameDim>(
+            &self,
+            adapter: Option<&LoRA<DIn, DOut, Dyn, f32>>,
+            x: &Var<'t, (B, S, DIn), f32>,
+            residual: Option<&Var<'t, (B, S, DOut), f32>>,
+        ) -> Result<Var<'t, (B, S, DOut), f32>, ShapeError>
+        where
+            DIn: SameDim,
+            DOut: SameDim,
+        {
             plain("StoredLinear::forward", x)?;
             if adapter.is_some() {
                 return Err(ShapeError::incompatible_described(
@@ -240,24 +316,40 @@ mod inference {
                 ));
             }
             let mut y = self.weight.try_forward(&x.value())?;
-            if let Some(b) = &self.bias {
-                let b = b.as_slice();
-                // The weight's rows and the bias's length agree: both are `DOut`, checked at
-                // load.
-                y.as_mut_slice()
-                    .chunks_exact_mut(b.len().max(1))
-                    .for_each(|row| row.iter_mut().zip(b).for_each(|(y, b)| *y += b));
+            let width = y.dims()[2].max(1);
+            let rv = residual.map(Var::value);
+            let copied;
+            let rs = match &rv {
+                Some(r) if r.dims() != y.dims() => {
+                    return Err(ShapeError::incompatible_described(
+                        "StoredLinear::forward + residual",
+                        format!("residual {:?}", r.shape()),
+                        format!("product {:?}", y.shape()),
+                        "the residual must have the product's dims",
+                    ))
+                }
+                Some(r) => Some(match r.as_contiguous_slice() {
+                    Some(rs) => rs,
+                    None => {
+                        copied = r.to_vec();
+                        &copied[..]
+                    }
+                }),
+                None => None,
+            };
+            // The weight's rows and the bias's length agree: both are `DOut`, checked at
+            // load.
+            let bias = self.bias.as_ref().map(|b| b.as_slice());
+            for (i, row) in y.as_mut_slice().chunks_exact_mut(width).enumerate() {
+                if let Some(b) = bias {
+                    row.iter_mut().zip(b).for_each(|(y, b)| *y += b);
+                }
+                if let Some(rs) = rs {
+                    let r = &rs[i * width..(i + 1) * width];
+                    row.iter_mut().zip(r).for_each(|(y, r)| *y += r);
+                }
             }
             Ok(x.tape().constant(y))
-        }
-
-        fn sizes(&self) -> [usize; 2] {
-            let (o, i) = self.weight.shape();
-            [o.size(), i.size()]
-        }
-
-        fn nbytes(&self) -> usize {
-            self.weight.nbytes() + self.bias.as_ref().map_or(0, |b| b.len() * 4)
         }
     }
 

@@ -180,15 +180,15 @@ impl<D: DecoderDims, T: Float, W: Storage<T>> Block<D, T, W> {
             }
         };
         let z = hooks.z(z);
-        let x = hooks.resid(Site::ResidMid, x + &self.attn.out(&z)?);
+        let x = hooks.resid(Site::ResidMid, self.attn.out_residual(&z, x)?);
         let h = self.ffn_norm.try_forward(&x)?;
         let act = self.mlp_lora.try_activations(&self.ffn, &h)?;
         hooks.ffn(&act);
-        let down = self
+        let x = self
             .ffn
             .down
-            .try_project(self.mlp_lora.down.as_ref(), &act)?;
-        Ok(hooks.resid(Site::ResidPost, &x + &down))
+            .try_project_residual(self.mlp_lora.down.as_ref(), &act, &x)?;
+        Ok(hooks.resid(Site::ResidPost, x))
     }
 }
 

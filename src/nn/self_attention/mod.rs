@@ -459,6 +459,17 @@ impl<M: SameDim, H: Dim, Kh: Dim, Hd: Dim, T: Float, W: Storage<T>>
         self.wo.try_project(self.lora.o.as_ref(), z)
     }
 
+    /// `residual + out(z)`: the output projection with the residual stream added (in the
+    /// product's write-back where it can be, see [`Project::try_project_residual`]).
+    pub fn out_residual<'t, B: SameDim, S: SameDim>(
+        &self,
+        z: &Var<'t, (B, S, QWidth<H, Hd>), T>,
+        residual: &Var<'t, (B, S, M), T>,
+    ) -> Result<Var<'t, (B, S, M), T>, ShapeError> {
+        self.wo
+            .try_project_residual(self.lora.o.as_ref(), z, residual)
+    }
+
     /// The layer on `x: (B, S, M)`: [`project`](Self::project) (at the cache's length, or
     /// 0), [`attend`](Self::attend), [`out`](Self::out).
     pub fn forward<'t, B: SameDim, S: SameDim>(
