@@ -10,6 +10,13 @@
       convert_hf_to_gguf.py writes them, so the loader's unpermutation is exercised on
       blocks.
 
+  tests/fixtures/stored/tiny_llama_kq.gguf   the same shapes with FFN 256, in the types a
+      Q4_K_M file of a model this narrow holds and the stored decoder keeps only converted:
+      q/k/v/o, gate and up Q5_0 (layer 0) and Q5_1 (layer 1), down Q4_K (layer 0) and Q6_K
+      (layer 1), the embedding Q8_0. gguf-py quantizes Q5_0/Q5_1; it has no k-quant
+      quantizer, so the Q4_K/Q6_K blocks are random bytes with small finite f16 scales
+      (their dequantization is checked against gguf-py in tests/gguf.rs).
+
 The test compares the stored decoder's logits with those of the same file dequantized
 (`Decoder::from_gguf`), so no expected values are written here.
 
@@ -51,15 +58,25 @@ def add(w, name, x, qt):
         w.add_tensor(name, quantize(x, qt), raw_dtype=qt)
 
 
-def main():
-    os.makedirs(OUT, exist_ok=True)
-    rng = np.random.default_rng(24)
-    path = os.path.join(OUT, "tiny_llama.gguf")
+def random_k_blocks(rng, rows, cols, qt):
+    """Random Q4_K / Q6_K super-blocks for a (rows, cols) matrix, with small finite f16
+    scales (`d`, `dmin` for Q4_K; `d` for Q6_K)."""
+    size, scales = {Q.Q4_K: (144, [0, 2]), Q.Q6_K: (210, [208])}[qt]
+    n = rows * cols // 256
+    data = rng.integers(0, 256, size=(n, size), dtype=np.uint8)
+    for off in scales:
+        h = (rng.uniform(-1.0, 1.0, size=n) * 0.01).astype(np.float16)
+        data[:, off:off + 2] = h.view(np.uint8).reshape(n, 2)
+    return data.reshape(rows, cols // 256 * size)
+
+
+def write(path, rng, types, ffn):
+    w = GGUFWriter(path, arch="llama")
     w = GGUFWriter(path, arch="llama")
     w.add_uint32("llama.context_length", 128)
     w.add_uint32("llama.embedding_length", WIDTH)
     w.add_uint32("llama.block_count", LAYERS)
-    w.add_uint32("llama.feed_forward_length", FFN)
+    w.add_uint32("llama.feed_forward_length", ffn)
     w.add_uint32("llama.attention.head_count", HEADS)
     w.add_uint32("llama.attention.head_count_kv", KV_HEADS)
     w.add_uint32("llama.attention.key_length", HEAD_DIM)
@@ -70,10 +87,10 @@ def main():
         return rng.standard_normal(shape).astype(np.float32) * std
 
     add(w, "token_embd.weight", normal(VOCAB, WIDTH, std=1.0), Q.Q8_0)
-    for l, types in enumerate(TYPES):
+    for l, layer in enumerate(types):
         shapes = {"attn_q": (HEADS * HEAD_DIM, WIDTH), "attn_k": (KV_HEADS * HEAD_DIM, WIDTH),
                   "attn_v": (KV_HEADS * HEAD_DIM, WIDTH), "attn_output": (WIDTH, HEADS * HEAD_DIM),
-                  "ffn_gate": (FFN, WIDTH), "ffn_up": (FFN, WIDTH), "ffn_down": (WIDTH, FFN)}
+                  "ffn_gate": (ffn, WIDTH), "ffn_up": (ffn, WIDTH), "ffn_down": (WIDTH, ffn)}
         add(w, f"blk.{l}.attn_norm.weight", 1.0 + normal(WIDTH, std=0.1), Q.F32)
         for part, shape in shapes.items():
             x = normal(*shape)
@@ -81,7 +98,11 @@ def main():
                 x = permute(x, HEADS)
             elif part == "attn_k":
                 x = permute(x, KV_HEADS)
-            add(w, f"blk.{l}.{part}.weight", x, types[part])
+            if layer[part] in (Q.Q4_K, Q.Q6_K):
+                blocks = random_k_blocks(rng, *shape, layer[part])
+                w.add_tensor(f"blk.{l}.{part}.weight", blocks, raw_dtype=layer[part])
+            else:
+                add(w, f"blk.{l}.{part}.weight", x, layer[part])
         add(w, f"blk.{l}.ffn_norm.weight", 1.0 + normal(WIDTH, std=0.1), Q.F32)
     add(w, "output_norm.weight", 1.0 + normal(WIDTH, std=0.1), Q.F32)
     w.write_header_to_file()
@@ -89,6 +110,15 @@ def main():
     w.write_tensors_to_file()
     w.close()
     print(f"wrote {path} ({os.path.getsize(path)} bytes)")
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    write(os.path.join(OUT, "tiny_llama.gguf"), np.random.default_rng(24), TYPES, FFN)
+    five = {p: None for p in ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up")}
+    kq = [dict(five, **{p: Q.Q5_0 for p in five}, ffn_down=Q.Q4_K),
+          dict(five, **{p: Q.Q5_1 for p in five}, ffn_down=Q.Q6_K)]
+    write(os.path.join(OUT, "tiny_llama_kq.gguf"), np.random.default_rng(25), kq, 256)
 
 
 if __name__ == "__main__":

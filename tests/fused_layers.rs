@@ -268,17 +268,28 @@ fn residual_projection_on_an_inference_tape_is_the_unfused_add_bit_for_bit() {
             let tape = Tape::inference();
             let (xv, rv) = (tape.constant(x.clone()), tape.constant(r.clone()));
             let got = down.try_project_residual(None, &xv, &rv).unwrap();
-            assert_eq!(bits(got.to_tensor().as_slice()), want, "bias {with_bias}, {rows} rows");
+            assert_eq!(
+                bits(got.to_tensor().as_slice()),
+                want,
+                "bias {with_bias}, {rows} rows"
+            );
             // The residual read through strides: the `(Seq, DModel)` transpose of a
             // `(DModel, Seq)` buffer.
-            let x2 = Tensor::<(Seq, DFf)>::from_vec_with((Seq::new(rows), DFf), x.as_slice().to_vec()).unwrap();
-            let r2 = Tensor::<(Seq, DModel)>::from_vec_with((Seq::new(rows), DModel), r.as_slice().to_vec())
-                .unwrap();
+            let x2 =
+                Tensor::<(Seq, DFf)>::from_vec_with((Seq::new(rows), DFf), x.as_slice().to_vec())
+                    .unwrap();
+            let r2 = Tensor::<(Seq, DModel)>::from_vec_with(
+                (Seq::new(rows), DModel),
+                r.as_slice().to_vec(),
+            )
+            .unwrap();
             let rt = tape.constant(r2.t().to_tensor()).t::<(Seq, DModel)>();
-            let got = down
-                .try_forward_residual(&tape.constant(x2), &rt)
-                .unwrap();
-            assert_eq!(bits(got.to_tensor().as_slice()), want, "strided, {rows} rows");
+            let got = down.try_forward_residual(&tape.constant(x2), &rt).unwrap();
+            assert_eq!(
+                bits(got.to_tensor().as_slice()),
+                want,
+                "strided, {rows} rows"
+            );
         }
     }
 }
@@ -309,7 +320,11 @@ fn a_stored_projection_adds_the_residual_as_the_unfused_add_does() {
             ));
             let want = (&r + &lin.try_project(None, &x).unwrap()).to_tensor();
             let got = lin.try_project_residual(None, &x, &r).unwrap().to_tensor();
-            assert_eq!(bits(got.as_slice()), bits(want.as_slice()), "{ty:?}, {rows} rows");
+            assert_eq!(
+                bits(got.as_slice()),
+                bits(want.as_slice()),
+                "{ty:?}, {rows} rows"
+            );
         }
     }
 }

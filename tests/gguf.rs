@@ -246,7 +246,7 @@ const F16: u32 = 1;
 const Q4_0: u32 = 2;
 const Q4_1: u32 = 3;
 const Q8_0: u32 = 8;
-const Q4_K: u32 = 12;
+const Q2_K: u32 = 10;
 const BF16: u32 = 30;
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
@@ -552,29 +552,26 @@ fn f16_bf16_and_f32_tensors_load_exactly() {
 
 #[test]
 fn an_unsupported_type_is_an_error_naming_the_tensor_and_the_type() {
-    // One Q4_K super-block (256 elements, 144 bytes): the file opens, the tensor is
+    // One Q2_K super-block (256 elements, 84 bytes): the file opens, the tensor is
     // listed with its type, its bytes are there, and loading it says what is missing.
     let file = Gguf::from_bytes(
         FileSpec::new()
-            .tensor("blk.0.ffn_down.weight", &[256], Q4_K, vec![0; 144])
+            .tensor("blk.0.ffn_down.weight", &[256], Q2_K, vec![0; 84])
             .tensor("norm", &[2], F32, f32_bytes(&[1.0, 2.0]))
             .build(),
     )
     .unwrap();
     let info = file.tensor_info("blk.0.ffn_down.weight").unwrap();
-    assert_eq!(info.ggml_type, GgmlType::Q4_K);
-    assert_eq!(
-        file.tensor_data("blk.0.ffn_down.weight").unwrap().len(),
-        144
-    );
+    assert_eq!(info.ggml_type, GgmlType::Q2_K);
+    assert_eq!(file.tensor_data("blk.0.ffn_down.weight").unwrap().len(), 84);
     let err = file
         .load::<(D<256>,), f32>("blk.0.ffn_down.weight")
         .unwrap_err();
     assert!(matches!(err, LoadError::Unsupported { .. }));
     assert_eq!(
         err.to_string(),
-        "tensor `blk.0.ffn_down.weight`: stored as Q4_K, which does not load yet \
-         (only F32, F16, BF16, Q8_0, Q4_0 and Q4_1 do)"
+        "tensor `blk.0.ffn_down.weight`: stored as Q2_K, which does not load yet \
+         (only F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K do)"
     );
     // The other tensors of the file still load.
     assert_eq!(
@@ -1066,7 +1063,7 @@ fn random_file(rng: &mut Rng) -> FileSpec {
             (Q8_0, 32, 34),
             (Q4_0, 32, 18),
             (Q4_1, 32, 20),
-            (Q4_K, 256, 144),
+            (Q2_K, 256, 84),
         ]);
         let rank = 1 + rng.below(3) as usize;
         let mut ne: Vec<u64> = (0..rank).map(|_| rng.below(4)).collect();
@@ -1144,7 +1141,7 @@ fn check_round_trip(spec: &FileSpec) {
                 let want: Vec<u32> = reference(t.ty, &t.data).iter().map(bits).collect();
                 assert_eq!(got, want, "tensor `{name}` of type {}", t.ty);
             }
-            Err(LoadError::Unsupported { .. }) if t.ty == Q4_K => {}
+            Err(LoadError::Unsupported { .. }) if t.ty == Q2_K => {}
             Err(e) => panic!("tensor `{name}`: {e}"),
         }
     }
@@ -1511,5 +1508,46 @@ fn smollm2_gguf_vocabulary_tokenizes_as_python_does() {
             .map(|x| x.as_u64().unwrap() as u32)
             .collect();
         assert_eq!(tok.encode(line, false).unwrap(), want, "{line:?}");
+    }
+}
+
+/// The k-quants (`Q4_K`, `Q5_K`, `Q6_K`) and `Q5_0`/`Q5_1` (a `Q4_K_M` file's types)
+/// dequantize to gguf-py's values bit for bit: 768 values of each, random bytes with finite scales
+/// (`scripts/gen_kquant_fixture.py`), loaded as f32 and as f64 (the f32 widened).
+#[test]
+fn k_quants_and_5_bit_blocks_dequantize_as_gguf_py_does() {
+    let fixture: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("kquants.json")).unwrap())
+            .unwrap();
+    let kinds = [
+        ("Q4_K", 12, GgmlType::Q4_K),
+        ("Q5_K", 13, GgmlType::Q5_K),
+        ("Q6_K", 14, GgmlType::Q6_K),
+        ("Q5_0", 6, GgmlType::Q5_0),
+        ("Q5_1", 7, GgmlType::Q5_1),
+    ];
+    let mut spec = FileSpec::new();
+    for (name, id, _) in kinds {
+        let hex = fixture[name]["bytes"].as_str().unwrap();
+        let bytes = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        spec = spec.tensor(name, &[768], id, bytes);
+    }
+    let file = Gguf::from_bytes(spec.build()).unwrap();
+    for (name, _, ty) in kinds {
+        assert_eq!(file.tensor_info(name).unwrap().ggml_type, ty);
+        let want: Vec<u32> = fixture[name]["f32_bits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let got = file.load::<(D<768>,), f32>(name).unwrap();
+        let bits: Vec<u32> = got.as_slice().iter().map(|v| v.to_bits()).collect();
+        assert_eq!(bits, want, "{name}");
+        let wide = file.load::<(D<768>,), f64>(name).unwrap();
+        let widened = got.as_slice().iter().map(|&g| f64::from(g));
+        assert!(wide.as_slice().iter().copied().eq(widened), "{name} as f64");
     }
 }

@@ -288,3 +288,28 @@ fn a_traced_input_is_refused_on_a_recording_tape() {
         .try_project(None, &tape.param(&p))
         .is_ok());
 }
+
+/// A file in the types of a narrow model's `Q4_K_M` (`Q5_0`/`Q5_1` projections, `Q4_K`/`Q6_K`
+/// down projections): the stored decoder keeps none of them in their own blocks, so loading
+/// it as stored is an `Err` naming the first such tensor and what to ask for; converted at
+/// load to f32 it is the dense decoder bit for bit, and to Q8_0 within the rounding.
+#[test]
+fn k_quant_and_5_bit_files_load_converted_and_say_so_when_asked_to_keep_them() {
+    let kq = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stored/tiny_llama_kq.gguf");
+    let err = StoredModel::from_gguf_with(&kq, LoadDtype::Stored)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`dtype` is stored, but it must be a type to convert to: tensor `blk.0.attn_q.weight` is Q5_0, which is not kept in its own blocks")
+            && err.contains("ask for f32, bf16, f16, q8_0, q4_0 or q4_1"),
+        "{err}"
+    );
+    let dense = Dense::from_gguf(&kq).unwrap();
+    let want = logits(&dense);
+    assert!(want.iter().all(|v| v.is_finite()) && max_abs(&want) > 0.1);
+    let f32s = StoredModel::from_gguf_with(&kq, LoadDtype::To(StoredType::F32)).unwrap();
+    assert_eq!(logits(&f32s), want);
+    let q8 = StoredModel::from_gguf_with(&kq, LoadDtype::To(StoredType::Q8_0)).unwrap();
+    let drift = max_diff(&logits(&q8), &want) / max_abs(&want);
+    assert!(drift < 0.1, "Q8_0 drifts {drift} of the logits' scale");
+}

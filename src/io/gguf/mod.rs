@@ -19,8 +19,9 @@
 //! lists the rules): a malformed or truncated file is a
 //! [`LoadError::MalformedGguf`], never a panic, and no number in it sizes an allocation
 //! before it is compared with the bytes that are there. `F32`, `F16`, `BF16`, `Q8_0`,
-//! `Q4_0` and `Q4_1` tensors dequantize to `f32` or `f64` at load (`dequant.rs` gives the
-//! block layouts); a tensor of another type (`Q4_K`, …) is a [`LoadError::Unsupported`]
+//! `Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`, `Q4_K`, `Q5_K` and `Q6_K` tensors dequantize to `f32` or
+//! `f64` at load (`dequant.rs` gives the block layouts); a tensor of another type (`Q2_K`,
+//! `Q3_K`, the i-quants, …) is a [`LoadError::Unsupported`]
 //! naming the tensor and its type, while the file still opens and its other tensors load.
 //!
 //! This module sits behind the `llm` cargo feature (on by default).

@@ -16,7 +16,7 @@ use core::fmt;
 /// assert_eq!(q, GgmlType::Q4_1);
 /// assert_eq!((q.block_size(), q.block_bytes()), (32, 20)); // f16 scale, f16 min, 16 bytes
 /// assert_eq!(q.to_string(), "Q4_1");
-/// assert!(q.is_loadable() && !GgmlType::Q4_K.is_loadable());
+/// assert!(q.is_loadable() && GgmlType::Q4_K.is_loadable() && !GgmlType::Q2_K.is_loadable());
 /// assert_eq!(GgmlType::from_id(4), None); // Q4_2, removed from ggml
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -134,7 +134,8 @@ const TABLE: [(GgmlType, u32, &str, usize, usize); 34] = [
 ];
 
 /// The types [`Gguf::load`](super::Gguf::load) converts, as its errors list them.
-pub(crate) const LOADABLE: &str = "F32, F16, BF16, Q8_0, Q4_0 and Q4_1";
+pub(crate) const LOADABLE: &str =
+    "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K";
 
 impl GgmlType {
     fn row(self) -> &'static (GgmlType, u32, &'static str, usize, usize) {
@@ -169,7 +170,9 @@ impl GgmlType {
     }
 
     /// Whether [`Gguf::load`](super::Gguf::load) converts this type to floats:
-    /// `F32`, `F16`, `BF16`, `Q8_0`, `Q4_0` and `Q4_1`.
+    /// `F32`, `F16`, `BF16`, `Q8_0`, `Q4_0`, `Q4_1`, `Q5_0`, `Q5_1` and the k-quants
+    /// `Q4_K`, `Q5_K` and `Q6_K` (a `Q4_K_M` file's types, with `Q5_0` and `Q8_0` for the
+    /// matrices whose width is not whole super-blocks).
     pub fn is_loadable(self) -> bool {
         matches!(
             self,
@@ -179,6 +182,11 @@ impl GgmlType {
                 | GgmlType::Q8_0
                 | GgmlType::Q4_0
                 | GgmlType::Q4_1
+                | GgmlType::Q5_0
+                | GgmlType::Q5_1
+                | GgmlType::Q4_K
+                | GgmlType::Q5_K
+                | GgmlType::Q6_K
         )
     }
 }

@@ -14,7 +14,7 @@ use super::load::{
     checked_config, gguf_config, gguf_strays, hf_strays, unpermute, with_path, HfDir, Source,
 };
 use crate::dim::{Dim, Times};
-use crate::io::{Dtype, Gguf, LoadError};
+use crate::io::{Dtype, GgmlType, Gguf, LoadError};
 use crate::models::decoder::{checked_rope, Block, Decoder, DecoderDims, DividesHeads};
 use crate::models::ModelError;
 use crate::nn::ffn::SwiGlu;
@@ -64,13 +64,9 @@ impl StoredReader<'_> {
                 let info = file
                     .tensor_info(&full)
                     .ok_or_else(|| LoadError::Missing { name: full.clone() })?;
-                let own = StoredType::from_ggml(info.ggml_type).ok_or_else(|| {
-                    LoadError::Unsupported {
-                        name: full.clone(),
-                        found: info.ggml_type.name().to_owned(),
-                        supported: "F32, F16, BF16, Q8_0, Q4_0 and Q4_1",
-                    }
-                })?;
+                let Some(own) = StoredType::from_ggml(info.ggml_type) else {
+                    return self.converted(name, &full, info.ggml_type, shape);
+                };
                 if info.shape != [shape.0.size(), shape.1.size()] {
                     return Err(LoadError::Shape {
                         name: full,
@@ -115,6 +111,48 @@ impl StoredReader<'_> {
             Raw::Values(t) => StoredWeight::try_from_f32(t, to),
         };
         stored.map_err(|e| ModelError::InvalidConfig {
+            path: self.path.to_owned(),
+            field: "dtype",
+            found: to.to_string(),
+            rule: format!("a type whose blocks divide the width of tensor `{full}` ({e})"),
+        })
+    }
+
+    /// A GGUF matrix in a type with no stored format (the k-quants): dequantized to f32 at
+    /// load and stored in the type asked for, which `LoadDtype::Stored` does not name (an
+    /// `Err` saying so); a type that does not load at all is the reader's `Unsupported`.
+    fn converted<O: Dim, I: Dim>(
+        &mut self,
+        name: &str,
+        full: &str,
+        ty: GgmlType,
+        shape: (O, I),
+    ) -> Result<StoredWeight<O, I>, ModelError> {
+        let LoadDtype::To(to) = self.dtype else {
+            if !ty.is_loadable() {
+                return Err(LoadError::Unsupported {
+                    name: full.to_owned(),
+                    found: ty.name().to_owned(),
+                    supported: "F32, F16, BF16, Q8_0, Q4_0 and Q4_1 as they are, Q5_0, Q5_1, \
+                                Q4_K, Q5_K and Q6_K converted",
+                }
+                .into());
+            }
+            return Err(ModelError::InvalidConfig {
+                path: self.path.to_owned(),
+                field: "dtype",
+                found: "stored".to_owned(),
+                rule: format!(
+                    "a type to convert to: tensor `{full}` is {ty}, which is not kept in its \
+                     own blocks (F32, F16, BF16, Q8_0, Q4_0 and Q4_1 are); ask for f32, bf16, \
+                     f16, q8_0, q4_0 or q4_1 (`LoadDtype::To`, chat's `--dtype`)"
+                ),
+            });
+        };
+        let (_, values) = self.source.load(name, shape);
+        self.read.push(full.to_owned());
+        let values = values.map_err(|e| ModelError::Weights(with_path(e, self.path)))?;
+        StoredWeight::try_from_f32(values, to).map_err(|e| ModelError::InvalidConfig {
             path: self.path.to_owned(),
             field: "dtype",
             found: to.to_string(),
