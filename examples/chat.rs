@@ -69,7 +69,8 @@ options:
   --threads N               at most N threads per operation (all cores)
   --dtype T                 the weights in memory: stored (the GGUF's own types, the
                             default for a GGUF), f32 (the default for a Hugging Face
-                            directory), bf16, f16, q8_0, q4_0, q4_1 (converted at load)
+                            directory), bf16, f16, q8_0, q4_0, q4_1 (converted at load;
+                            a GGUF in Q5_0, Q5_1 or k-quants, a Q4_K_M, needs one of these)
   --bench                   scripts/bench_llm.py's contract: time the prefill of
                             --prompt-ids and the greedy decode of -n tokens in all (a warm-up,
                             then the best of 3 runs), print BENCH {...}

@@ -42,7 +42,8 @@ options:
   --text FILE         default data/perplexity/lighthouse.txt
   --ctx N             tokens per chunk (default 512); each chunk's second half is scored
   --dtype T           the weights in memory: stored (the file's types, default), f32,
-                      bf16, f16, q8_0, q4_0, q4_1 (converted at load)
+                      bf16, f16, q8_0, q4_0, q4_1 (converted at load; a file in Q5_0,
+                      Q5_1 or k-quants, a Q4_K_M, needs one of these)
   --f32-activations   keep the activations f32 in the block products (by default they are
                       rounded to 8 bits per block of 32, as llama.cpp does)
   -h, --help          this help";
