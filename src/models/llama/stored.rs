@@ -60,12 +60,14 @@ impl StoredReader<'_> {
     ) -> Result<StoredWeight<O, I>, ModelError> {
         let full = self.source.full_name(name);
         let (own, raw) = match &self.source {
-            Source::Gguf(file, _) => {
+            Source::Gguf(file, _) => 'gguf: {
                 let info = file
                     .tensor_info(&full)
                     .ok_or_else(|| LoadError::Missing { name: full.clone() })?;
                 let Some(own) = StoredType::from_ggml(info.ggml_type) else {
-                    return self.converted(name, &full, info.ggml_type, shape);
+                    // No stored format: the values, stored below in the type asked for.
+                    let values = self.dequantized(name, &full, info.ggml_type, shape)?;
+                    break 'gguf (StoredType::F32, Raw::Values(values));
                 };
                 if info.shape != [shape.0.size(), shape.1.size()] {
                     return Err(LoadError::Shape {
@@ -118,17 +120,18 @@ impl StoredReader<'_> {
         })
     }
 
-    /// A GGUF matrix in a type with no stored format (the k-quants): dequantized to f32 at
-    /// load and stored in the type asked for, which `LoadDtype::Stored` does not name (an
-    /// `Err` saying so); a type that does not load at all is the reader's `Unsupported`.
-    fn converted<O: Dim, I: Dim>(
-        &mut self,
+    /// A GGUF matrix in a type with no stored format (Q5_0, Q5_1, the k-quants),
+    /// dequantized to f32 at load, for a `LoadDtype::To`: `LoadDtype::Stored` names no type
+    /// to store it in (an `Err` saying so); a type that does not load at all is the reader's
+    /// `Unsupported`.
+    fn dequantized<O: Dim, I: Dim>(
+        &self,
         name: &str,
         full: &str,
         ty: GgmlType,
         shape: (O, I),
-    ) -> Result<StoredWeight<O, I>, ModelError> {
-        let LoadDtype::To(to) = self.dtype else {
+    ) -> Result<Tensor<(O, I)>, ModelError> {
+        if self.dtype == LoadDtype::Stored {
             if !ty.is_loadable() {
                 return Err(LoadError::Unsupported {
                     name: full.to_owned(),
@@ -148,16 +151,9 @@ impl StoredReader<'_> {
                      f16, q8_0, q4_0 or q4_1 (`LoadDtype::To`, chat's `--dtype`)"
                 ),
             });
-        };
+        }
         let (_, values) = self.source.load(name, shape);
-        self.read.push(full.to_owned());
-        let values = values.map_err(|e| ModelError::Weights(with_path(e, self.path)))?;
-        StoredWeight::try_from_f32(values, to).map_err(|e| ModelError::InvalidConfig {
-            path: self.path.to_owned(),
-            field: "dtype",
-            found: to.to_string(),
-            rule: format!("a type whose blocks divide the width of tensor `{full}` ({e})"),
-        })
+        values.map_err(|e| ModelError::Weights(with_path(e, self.path)))
     }
 
     /// A projection `name` (`….q_proj`): its weight `(O, I)` and, with `bias`, its bias.
